@@ -1,0 +1,91 @@
+"""The guest lifecycle actions, as one table: what each does to a domain and how it reads.
+
+The screens, the `:` command line and the hotkeys all go through this table, so an action
+behaves and reports the same way whichever way the operator reached it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import libvirt
+
+from kvmtui.core.stats import guest_state
+
+
+@dataclass(frozen=True)
+class GuestAction:
+    verb: str
+    past: str
+    destructive: bool
+    call: Callable[..., Any]
+    label: str = ""
+
+    def run(self, dom: libvirt.virDomain, **options: Any) -> None:
+        self.call(dom, **options)
+
+    def done(self, options: Mapping[str, Any]) -> str:
+        if self.verb == "autostart" and options.get("disable"):
+            return "autostart disabled"
+        return self.past
+
+
+def _autostart(dom: libvirt.virDomain, disable: bool = False) -> None:
+    dom.setAutostart(0 if disable else 1)
+
+
+def _undefine(dom: libvirt.virDomain) -> None:
+    # As `virsh undefine`: keeps disks; a running guest becomes transient and lives on.
+    dom.undefineFlags(0)
+
+
+ACTIONS: dict[str, GuestAction] = {
+    a.verb: a
+    for a in (
+        GuestAction("start", "started", False, lambda d: d.create(), "Start"),
+        GuestAction("shutdown", "shutdown requested", False, lambda d: d.shutdown(), "Shut down"),
+        GuestAction("reboot", "reboot requested", False, lambda d: d.reboot(0), "Reboot"),
+        GuestAction("reset", "reset", True, lambda d: d.reset(0), "Reset"),
+        GuestAction("destroy", "destroyed (forced off)", True, lambda d: d.destroy(), "Destroy"),
+        GuestAction("suspend", "suspended", False, lambda d: d.suspend(), "Suspend"),
+        GuestAction("resume", "resumed", False, lambda d: d.resume(), "Resume"),
+        GuestAction("managedsave", "saved (managedsave)", False,
+                    lambda d: d.managedSave(0), "Managed save"),
+        GuestAction("autostart", "autostart enabled", False, _autostart, "Autostart"),
+        GuestAction("undefine", "undefined", True, _undefine, "Undefine"),
+    )
+}
+
+
+def _yes(flag: int | bool) -> str:
+    return "yes" if flag else "no"
+
+
+def dominfo(dom: libvirt.virDomain) -> list[tuple[str, str]]:
+    """The fields of `virsh dominfo`, read from one domain."""
+    state, max_mem, mem, vcpus, cpu_time = dom.info()
+    os_type = ""
+    with contextlib.suppress(libvirt.libvirtError):
+        os_type = dom.OSType()
+    try:
+        managed_save = _yes(dom.hasManagedSaveImage(0))
+    except libvirt.libvirtError:
+        managed_save = "unknown"
+    dom_id = dom.ID()
+    return [
+        ("Id", str(dom_id) if dom_id >= 0 else "-"),
+        ("Name", dom.name()),
+        ("UUID", dom.UUIDString()),
+        ("OS Type", os_type),
+        ("State", guest_state(state).value),
+        ("CPU(s)", str(vcpus)),
+        ("CPU time", f"{cpu_time / 1e9:.1f}s"),
+        ("Max memory", f"{max_mem} KiB"),
+        ("Used memory", f"{mem} KiB"),
+        ("Persistent", _yes(dom.isPersistent())),
+        ("Autostart", _yes(dom.autostart()) if dom.isPersistent() else "-"),
+        ("Managed save", managed_save),
+    ]

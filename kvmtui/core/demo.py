@@ -1,0 +1,88 @@
+"""A demo fleet on libvirt's in-process `test:///` driver: no daemon, no KVM, real libvirt.
+
+Each host is a node XML file the test driver loads; guests get varied names, vCPU counts,
+memory sizes and states, and one name appears on two hosts, as happens in real fleets.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from kvmtui.core.model import HostSpec
+
+_ROLES = ("web", "db", "cache", "build", "mail", "proxy", "queue", "search", "ci-runner",
+          "monitor", "vpn", "dns", "backup", "git", "ldap", "log")
+# libvirt's VIR_DOMAIN_* state codes, weighted like a real fleet: mostly running.
+_STATES = (1,) * 7 + (3,) + (5,) * 2
+_VCPUS = (1, 1, 2, 2, 2, 4, 4, 8)
+_MEMORY_MIB = (512, 1024, 2048, 2048, 4096, 4096, 8192, 16384)
+_TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
+
+
+def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.Random) -> str:
+    guest_uuid = uuid.UUID(int=rng.getrandbits(128), version=4)
+    mac = "52:54:00:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
+    return f"""
+  <domain type='test' xmlns:test='{_TEST_NS}'>
+    <name>{escape(name)}</name>
+    <uuid>{guest_uuid}</uuid>
+    <memory unit='MiB'>{memory_mib}</memory>
+    <currentMemory unit='MiB'>{memory_mib}</currentMemory>
+    <vcpu placement='static'>{vcpus}</vcpu>
+    <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <source file='/var/lib/libvirt/images/{escape(name)}.qcow2'/>
+        <target dev='vda' bus='virtio'/>
+      </disk>
+      <interface type='network'>
+        <mac address='{mac}'/><source network='default'/><target dev='vnet-{escape(name)}'/>
+      </interface>
+      <serial type='pty'><target port='0'/></serial>
+    </devices>
+    <test:runstate>{state}</test:runstate>
+  </domain>"""
+
+
+def _node_xml(guests: list[str], cores: int, memory_gib: int) -> str:
+    return f"""<node>
+  <cpu>
+    <nodes>1</nodes><sockets>1</sockets><cores>{cores}</cores><threads>2</threads>
+    <active>{cores * 2}</active><mhz>2900</mhz><model>x86_64</model>
+  </cpu>
+  <memory>{memory_gib * 1024 * 1024}</memory>
+{''.join(guests)}
+</node>
+"""
+
+
+def write_fleet(
+    directory: Path, hosts: int, guests_per_host: int, seed: int = 7
+) -> tuple[HostSpec, ...]:
+    """Writes one node file per host and returns the hosts that load them."""
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    specs: list[HostSpec] = []
+    for h in range(hosts):
+        host_name = f"kvm{h + 1:02d}"
+        guests = []
+        for g in range(guests_per_host):
+            role = _ROLES[(g + h * 5) % len(_ROLES)]
+            name = f"{role}-{h + 1}{g + 1:02d}"
+            guests.append(_domain_xml(name, rng.choice(_STATES), rng.choice(_VCPUS),
+                                      rng.choice(_MEMORY_MIB), rng))
+        if h < 2:
+            # The same guest name on two hosts, as after a copy or a failed migration.
+            guests.append(_domain_xml("shared-tools", 1 if h == 0 else 5, 2, 1024, rng))
+        path = directory / f"{host_name}.xml"
+        path.write_text(_node_xml(guests, cores=8 + 4 * (h % 3), memory_gib=64 * (1 + h % 2)))
+        specs.append(HostSpec(host_name, f"test://{path.resolve()}"))
+    return tuple(specs)
+
+
+def build_demo_fleet(directory: Path) -> tuple[HostSpec, ...]:
+    """The fleet `kvmtui --demo` shows: 3 hosts, 36 guests in mixed states."""
+    return write_fleet(directory, hosts=3, guests_per_host=11)

@@ -1,0 +1,100 @@
+"""All the hosts the operator watches, as one fleet with one view of every guest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from kvmtui.core.events import ensure_libvirt_events
+from kvmtui.core.host import DomainEvent, Host, HostError
+from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    hosts: tuple[HostSnapshot, ...]
+    guests: tuple[GuestSnapshot, ...]
+    version: int
+
+
+class Fleet:
+    """Starts one watcher per host and tells listeners when anything changed.
+
+    Change notices are coalesced to one per loop iteration: a burst of fifty lifecycle
+    events redraws the table once.
+    """
+
+    def __init__(self, specs: Iterable[HostSpec], refresh: float) -> None:
+        self._change_listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[DomainEvent], None]] = []
+        self._hosts: dict[str, Host] = {
+            spec.name: Host(spec, refresh, self._changed, self._event) for spec in specs
+        }
+        self._version = 0
+        self._notice_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ensure_libvirt_events(self._loop)
+        for host in self._hosts.values():
+            host.start()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(host.close() for host in self._hosts.values()))
+
+    @property
+    def hosts(self) -> list[Host]:
+        return list(self._hosts.values())
+
+    def host(self, name: str) -> Host:
+        try:
+            return self._hosts[name]
+        except KeyError:
+            raise HostError(f"no host named {name!r}") from None
+
+    def snapshot(self) -> FleetSnapshot:
+        guests: list[GuestSnapshot] = []
+        for host in self._hosts.values():
+            guests.extend(host.guests())
+        return FleetSnapshot(
+            hosts=tuple(host.snapshot() for host in self._hosts.values()),
+            guests=tuple(guests),
+            version=self._version,
+        )
+
+    def find_guest(self, key: str) -> GuestSnapshot | None:
+        """A guest by its snapshot key (`uuid@host`), wherever it is now."""
+        uuid, _, host = key.partition("@")
+        owner = self._hosts.get(host)
+        return owner.guest(uuid) if owner else None
+
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        self._change_listeners.append(listener)
+
+    def add_event_listener(self, listener: Callable[[DomainEvent], None]) -> None:
+        self._event_listeners.append(listener)
+
+    def remove_event_listener(self, listener: Callable[[DomainEvent], None]) -> None:
+        if listener in self._event_listeners:
+            self._event_listeners.remove(listener)
+
+    async def perform(self, guest: GuestSnapshot, verb: str, **options: object) -> str:
+        return await self.host(guest.host).perform(guest.uuid, verb, **options)
+
+    def _changed(self) -> None:
+        self._version += 1
+        if self._notice_pending or self._loop is None:
+            return
+        self._notice_pending = True
+        self._loop.call_soon(self._notify)
+
+    def _notify(self) -> None:
+        self._notice_pending = False
+        for listener in list(self._change_listeners):
+            listener()
+
+    def _event(self, event: DomainEvent) -> None:
+        for listener in list(self._event_listeners):
+            listener(event)

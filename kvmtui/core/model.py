@@ -1,0 +1,113 @@
+"""Plain, frozen snapshots of hosts and guests: the only shapes the screens ever see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A host as the operator named it: in the config file, with `-c`, or by the demo."""
+
+    name: str
+    uri: str
+    readonly: bool = False
+
+
+class Link(Enum):
+    """Where a host's connection stands; shown on screen for every host at all times."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOST = "lost"
+
+
+class GuestState(Enum):
+    """libvirt's VIR_DOMAIN_* states, by the words `virsh list` uses."""
+
+    NOSTATE = "no state"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    PAUSED = "paused"
+    SHUTDOWN = "in shutdown"
+    SHUTOFF = "shut off"
+    CRASHED = "crashed"
+    PMSUSPENDED = "pmsuspended"
+
+    @property
+    def is_active(self) -> bool:
+        return self not in (GuestState.SHUTOFF, GuestState.CRASHED, GuestState.NOSTATE)
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What a host is: read once per connection."""
+
+    hostname: str = ""
+    hypervisor: str = ""
+    hypervisor_version: str = ""
+    libvirt_version: str = ""
+    cpu_model: str = ""
+    cpus: int = 0
+    memory_kib: int = 0
+
+
+@dataclass(frozen=True)
+class HostLoad:
+    """How busy a host is now: from the node's own CPU and memory counters."""
+
+    cpu_percent: float | None = None
+    memory_used_kib: int = 0
+    memory_total_kib: int = 0
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    name: str
+    uri: str
+    link: Link
+    readonly: bool
+    reason: str = ""
+    info: HostInfo = field(default_factory=HostInfo)
+    load: HostLoad = field(default_factory=HostLoad)
+    guests_running: int = 0
+    guests_total: int = 0
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class GuestRates:
+    """Per-second figures computed from two stats samples; None until two samples exist."""
+
+    cpu_percent: float | None = None
+    disk_read_bps: float | None = None
+    disk_write_bps: float | None = None
+    net_rx_bps: float | None = None
+    net_tx_bps: float | None = None
+
+
+@dataclass(frozen=True)
+class GuestSnapshot:
+    """One guest on one host. `key` is stable across refreshes and unique across the fleet."""
+
+    host: str
+    name: str
+    uuid: str
+    state: GuestState
+    reason: str = ""
+    vcpus: int = 0
+    memory_kib: int = 0
+    max_memory_kib: int = 0
+    persistent: bool = True
+    autostart: bool = False
+    rates: GuestRates = field(default_factory=GuestRates)
+
+    @property
+    def key(self) -> str:
+        return f"{self.uuid}@{self.host}"
+
+    @property
+    def ref(self) -> str:
+        """How the operator names this guest on the command line when the name is ambiguous."""
+        return f"{self.name}@{self.host}"
