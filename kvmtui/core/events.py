@@ -26,9 +26,17 @@ class _LoopFromAnyThread:
     """An asyncio loop as libvirtaio uses it, callable from any thread."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, impl_ref: list[Any]) -> None:
+        self._impl_ref = impl_ref
+        self.bind(loop)
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serves `loop` from now on (called on its thread)."""
         self._loop = loop
         self._loop_thread = threading.get_ident()
-        self._impl_ref = impl_ref
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
 
     def _on_loop_thread(self) -> bool:
         return threading.get_ident() == self._loop_thread
@@ -69,19 +77,26 @@ class _LoopFromAnyThread:
         return getattr(self._loop, name)
 
 
+_proxy: _LoopFromAnyThread | None = None
+
+
 def ensure_libvirt_events(loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Put libvirt's event loop on `loop` (the running one by default), once per loop.
+    """Puts libvirt's event loop on `loop` (the running one by default).
 
     Must run on the loop's thread before any connection is opened, or that connection's
-    events, keepalives and close callback never fire.
+    events, keepalives and close callback never fire. libvirt accepts one registration per
+    process, so a later loop (a second app run, the next test) takes over the same one; the
+    connections of the previous loop must be closed by then.
     """
+    global _proxy
     loop = loop or asyncio.get_running_loop()
-    current = libvirtaio.getCurrentImpl()
-    if current is not None and getattr(current, "_kvmtui_loop", None) is loop:
+    if _proxy is not None:
+        if _proxy.loop is not loop:
+            _proxy.bind(loop)
         return
     impl_ref: list[Any] = []
-    impl = libvirtaio.virEventAsyncIOImpl(loop=_LoopFromAnyThread(loop, impl_ref))  # type: ignore[arg-type]
+    _proxy = _LoopFromAnyThread(loop, impl_ref)
+    impl = libvirtaio.virEventAsyncIOImpl(loop=_proxy)  # type: ignore[arg-type]
     impl_ref.append(impl)
-    impl._kvmtui_loop = loop  # type: ignore[attr-defined]
     impl.register()
     libvirtaio._current_impl = impl  # keep getCurrentImpl() truthful for other users

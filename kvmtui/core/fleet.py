@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -34,14 +35,20 @@ class Fleet:
         self._version = 0
         self._notice_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._context: contextvars.Context | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # libvirt's callbacks arrive in whatever context their fd watch was set up in (often a
+        # worker thread's empty one); listeners always run in the context that started us.
+        self._context = contextvars.copy_context()
         ensure_libvirt_events(self._loop)
         for host in self._hosts.values():
             host.start()
 
     async def close(self) -> None:
+        self._change_listeners.clear()
+        self._event_listeners.clear()
         await asyncio.gather(*(host.close() for host in self._hosts.values()))
 
     @property
@@ -88,7 +95,7 @@ class Fleet:
         if self._notice_pending or self._loop is None:
             return
         self._notice_pending = True
-        self._loop.call_soon(self._notify)
+        self._loop.call_soon(self._notify, context=self._context)
 
     def _notify(self) -> None:
         self._notice_pending = False
@@ -97,4 +104,7 @@ class Fleet:
 
     def _event(self, event: DomainEvent) -> None:
         for listener in list(self._event_listeners):
-            listener(event)
+            if self._context is not None:
+                self._context.copy().run(listener, event)
+            else:
+                listener(event)

@@ -1,0 +1,125 @@
+"""The Textual application: wires the core's fleet to the screens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.screen import Screen
+
+from kvmtui.controller import Controller
+from kvmtui.core import actions
+from kvmtui.core.commands import complete
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.model import GuestSnapshot
+from kvmtui.screens.detail import GuestDetailScreen
+from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.help import HelpScreen
+from kvmtui.screens.hosts import HostsScreen
+
+if TYPE_CHECKING:
+    from kvmtui.cli import Settings
+
+UI_REFRESH_DELAY = 0.15
+
+
+class GuestActionsProvider(Provider):
+    """The command palette (Ctrl+P): every lifecycle action on the selected guest."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, KvmTuiApp)
+        matcher = self.matcher(query)
+        for text, callback, help_text in app.palette_entries():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text)
+
+
+class KvmTuiApp(App[None]):
+    CSS_PATH = "kvmtui.tcss"
+    TITLE = "kvmtui"
+    COMMANDS = App.COMMANDS | {GuestActionsProvider}
+    MODES: ClassVar[dict[str, type[Screen]]] = {"guests": GuestsScreen, "hosts": HostsScreen}
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("1", "view('guests')", "Guests"),
+        Binding("2", "view('hosts')", "Hosts"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.readonly = settings.readonly
+        self.fleet = Fleet(settings.hosts, settings.refresh)
+        self.controller = Controller(self)
+        self._refresh_timer = None
+        if settings.theme:
+            self.theme = settings.theme
+
+    async def on_mount(self) -> None:
+        self.fleet.add_change_listener(self._fleet_changed)
+        await self.fleet.start()
+        self.switch_mode("guests")
+
+    async def on_unmount(self) -> None:
+        await self.fleet.close()
+
+    def _fleet_changed(self) -> None:
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(UI_REFRESH_DELAY, self._push_snapshot)
+
+    def _push_snapshot(self) -> None:
+        self._refresh_timer = None
+        show = getattr(self.screen, "show_snapshot", None)
+        if show is not None:
+            show(self.fleet.snapshot())
+
+    # ---- navigation ---------------------------------------------------------------------
+
+    def show_view(self, name: str) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if self.current_mode != name:
+            self.switch_mode(name)
+
+    def action_view(self, name: str) -> None:
+        self.show_view(name)
+
+    def open_detail(self, guest: GuestSnapshot, tab: str = "info") -> None:
+        self.push_screen(GuestDetailScreen(guest, tab))
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        title = getattr(self.screen, "VIEW_NAME", "") or type(self.screen).__name__
+        self.push_screen(HelpScreen(self.screen, title, self.readonly))
+
+    def complete_command(self, line: str) -> list[str]:
+        snapshot = self.fleet.snapshot()
+        names = sorted({g.name for g in snapshot.guests} | {g.ref for g in snapshot.guests})
+        return complete(line, names, [h.name for h in snapshot.hosts])
+
+    # ---- the command palette ------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Guests", "All guests of all hosts", partial(self.show_view, "guests"))
+        yield SystemCommand("Hosts", "The hosts and their state", partial(self.show_view, "hosts"))
+
+    def palette_entries(self) -> list[tuple[str, object, str]]:
+        selected = getattr(self.screen, "selected", None)
+        guests: list[GuestSnapshot] = selected() if selected else []
+        if not guests or self.readonly:
+            return []
+        target = guests[0].name if len(guests) == 1 else f"{len(guests)} marked guests"
+        return [
+            (f"{action.label} {target}", partial(self.controller.act, action.verb, guests),
+             f"virsh {action.verb}")
+            for action in actions.ACTIONS.values()
+        ]

@@ -1,0 +1,392 @@
+"""The `:` command line: virsh's verbs in virsh's argument order, parsed and completed.
+
+An operator who knows `virsh migrate web1 desturi --live` should type `:migrate web1 hostb
+--live` and be understood, so the grammar here copies virsh's: positionals in virsh's order,
+`--flag` and `--option value` (or `--option=value`) anywhere on the line, `--` to end options.
+Parsing is pure (no libvirt, no Textual) so every message a user can see is unit-tested.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from kvmtui.core.uri import quoted
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One `:` command: its arguments in virsh order and whether it changes anything.
+
+    Option names in `flags`, `valued` and `numeric` are written without the leading `--`;
+    `numeric` also holds positional names whose value must be a whole number.
+    """
+
+    name: str
+    summary: str
+    positionals: tuple[str, ...] = ()
+    optional_positionals: tuple[str, ...] = ()
+    flags: frozenset[str] = frozenset()
+    valued: frozenset[str] = frozenset()
+    numeric: frozenset[str] = frozenset()
+    mutating: bool = False
+    guest_arg: bool = False
+
+    @property
+    def options(self) -> frozenset[str]:
+        """Every option this verb accepts, boolean or valued."""
+        return self.flags | self.valued
+
+    @property
+    def usage(self) -> str:
+        """`migrate NAME DESTHOST [--live] ...`, the line `help VERB` shows."""
+        words = [self.name, *self.positionals, *(f"[{p}]" for p in self.optional_positionals)]
+        words += [f"[--{flag}]" for flag in sorted(self.flags)]
+        words += [f"[--{option} {option.upper()}]" for option in sorted(self.valued)]
+        return " ".join(words)
+
+
+#: Positional names whose value is a host name (completed from the host list).
+HOST_ARGS = frozenset({"HOST", "DESTHOST"})
+#: Positional names whose value is a verb (completed from VERBS).
+VERB_ARGS = frozenset({"VERB"})
+
+#: What a missing positional is called in `missing ...` messages.
+_ARG_WORDS = {
+    "NAME": "guest name",
+    "DESTHOST": "destination host",
+    "BANDWIDTH": "bandwidth (MiB/s)",
+    "DOWNTIME": "downtime (ms)",
+    "VCPU": "vCPU number",
+    "CPULIST": "CPU list",
+}
+
+
+def _guest_verb(
+    name: str,
+    summary: str,
+    *,
+    positionals: tuple[str, ...] = (),
+    optional_positionals: tuple[str, ...] = (),
+    flags: frozenset[str] = frozenset(),
+    valued: frozenset[str] = frozenset(),
+    numeric: frozenset[str] = frozenset(),
+    mutating: bool = True,
+) -> Verb:
+    """A verb whose first positional is the guest, as nearly all of virsh's are."""
+    return Verb(
+        name,
+        summary,
+        ("NAME", *positionals),
+        optional_positionals,
+        flags,
+        valued,
+        numeric,
+        mutating=mutating,
+        guest_arg=True,
+    )
+
+
+_MIGRATE_FLAGS = frozenset(
+    {
+        "live", "offline", "persistent", "undefinesource", "p2p", "tunnelled",
+        "auto-converge", "compressed", "postcopy", "unsafe",
+    }
+)  # fmt: skip
+_PIN_FLAGS = frozenset({"live", "config"})
+
+_VERB_LIST = (
+    Verb("list", "list guests (running only unless --all)", flags=frozenset({"all", "inactive"})),
+    _guest_verb("start", "start a shut-off guest"),
+    _guest_verb("shutdown", "ask a guest to shut down"),
+    _guest_verb("reboot", "ask a guest to reboot"),
+    _guest_verb("reset", "reset a guest at once, like the reset button"),
+    _guest_verb("destroy", "stop a guest at once, like pulling the plug"),
+    _guest_verb("suspend", "pause a guest's vCPUs"),
+    _guest_verb("resume", "resume a paused guest"),
+    _guest_verb("managedsave", "save a guest's memory to disk and stop it"),
+    _guest_verb("autostart", "start a guest when its host boots", flags=frozenset({"disable"})),
+    _guest_verb("undefine", "remove a guest's definition"),
+    _guest_verb("dominfo", "show a guest's details", mutating=False),
+    _guest_verb("dumpxml", "show a guest's XML", mutating=False),
+    Verb("host", "show one host, or all hosts", optional_positionals=("HOST",)),
+    _guest_verb(
+        "migrate",
+        "move a guest to another host",
+        positionals=("DESTHOST",),
+        flags=_MIGRATE_FLAGS,
+        valued=frozenset({"bandwidth", "migrateuri"}),
+        numeric=frozenset({"bandwidth"}),
+    ),
+    _guest_verb("domjobabort", "abort a guest's running job (e.g. a migration)"),
+    _guest_verb(
+        "migrate-setspeed",
+        "set a running migration's bandwidth in MiB/s",
+        positionals=("BANDWIDTH",),
+        numeric=frozenset({"BANDWIDTH"}),
+    ),
+    _guest_verb(
+        "migrate-setmaxdowntime",
+        "set a running migration's tolerable downtime in ms",
+        positionals=("DOWNTIME",),
+        numeric=frozenset({"DOWNTIME"}),
+    ),
+    _guest_verb("migrate-postcopy", "switch a running migration to post-copy"),
+    _guest_verb("domjobinfo", "show a guest's running job", mutating=False),
+    _guest_verb(
+        "console",
+        "open a guest's serial console",
+        mutating=False,
+        optional_positionals=("DEVNAME",),
+        flags=frozenset({"force"}),
+    ),
+    _guest_verb(
+        "vcpupin",
+        "show or set which host CPUs a vCPU may run on",
+        optional_positionals=("VCPU", "CPULIST"),
+        flags=_PIN_FLAGS,
+        numeric=frozenset({"VCPU"}),
+    ),
+    _guest_verb(
+        "emulatorpin",
+        "show or set which host CPUs the emulator threads may run on",
+        optional_positionals=("CPULIST",),
+        flags=_PIN_FLAGS,
+    ),
+    _guest_verb("vcpuinfo", "show where each vCPU runs", mutating=False),
+    Verb("jobs", "show running and finished jobs"),
+    Verb("help", "list commands, or show one", optional_positionals=("VERB",)),
+    Verb("quit", "leave kvmtui"),
+)
+
+#: Every `:` verb by name.
+VERBS: Mapping[str, Verb] = MappingProxyType({verb.name: verb for verb in _VERB_LIST})
+
+#: Other spellings a virsh or vi user reaches for; they parse as the verb they stand for.
+ALIASES: Mapping[str, str] = MappingProxyType({"exit": "quit", "q": "quit", "?": "help"})
+
+#: virsh's cpulist: `2`, `0-3`, `0-3,^2`, or `r` to reset to all CPUs.
+_CPULIST_RE = re.compile(r"r|\^?\d+(-\d+)?(,\^?\d+(-\d+)?)*")
+
+
+class CommandError(ValueError):
+    """A `:` line that cannot be run; the message is written for a virsh user."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One parsed `:` line. `options` maps option names (no `--`) to a value or True."""
+
+    verb: str
+    args: tuple[str, ...] = ()
+    options: Mapping[str, str | bool] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # A read-only copy, so a Command stays what was typed however it was built.
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def flag(self, name: str) -> bool:
+        """Whether boolean option `--name` was given."""
+        return self.options.get(name) is True
+
+    def value(self, name: str) -> str | None:
+        """The value of `--name VALUE`, or None when it was not given."""
+        value = self.options.get(name)
+        return value if isinstance(value, str) else None
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean "x"?)` for a near miss, else nothing."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f" (did you mean {quoted(close[0])}?)" if close else ""
+
+
+def lookup_verb(word: str) -> Verb:
+    """The verb `word` names (aliases included), or CommandError with a suggestion."""
+    verb = VERBS.get(ALIASES.get(word, word))
+    if verb is None:
+        raise CommandError(f"unknown command {quoted(word)}{_did_you_mean(word, VERBS)}")
+    return verb
+
+
+def _split(line: str) -> list[str]:
+    """Shell-like words of `line`, with a leading `:` tolerated."""
+    try:
+        return shlex.split(line.strip().removeprefix(":"))
+    except ValueError as error:  # shlex's only complaints are unbalanced quotes and `\` at end
+        raise CommandError(f"cannot parse the line: {str(error).lower()}") from None
+
+
+def parse(line: str) -> Command:
+    """Parse one `:` line into a checked Command; CommandError says what is wrong."""
+    words = _split(line)
+    if not words:
+        raise CommandError("no command given")
+    verb = lookup_verb(words[0])
+    args, options = _parse_words(verb, words[1:])
+    _check_args(verb, args)
+    _check_numbers(verb, args, options)
+    return Command(verb.name, tuple(args), options)
+
+
+def _parse_words(verb: Verb, words: list[str]) -> tuple[list[str], dict[str, str | bool]]:
+    """Split the words after the verb into positionals and options, virsh-style."""
+    args: list[str] = []
+    options: dict[str, str | bool] = {}
+    pending = iter(words)
+    for word in pending:
+        if word == "--":
+            args.extend(pending)
+        elif word.startswith("-") and word != "-":
+            name, value = _parse_option(verb, word, pending)
+            if name in options:
+                raise CommandError(f"{verb.name}: --{name} given twice")
+            options[name] = value
+        else:
+            args.append(word)
+    return args, options
+
+
+def _parse_option(verb: Verb, word: str, pending: Iterator[str]) -> tuple[str, str | bool]:
+    """(name, value) of `--flag`, `--name=value` or `--name value` (taking the next word)."""
+    name, equals, value = word.removeprefix("--").partition("=")
+    if not word.startswith("--") or name not in verb.options:
+        hint = _did_you_mean(f"--{name}", (f"--{option}" for option in verb.options))
+        raise CommandError(f"{verb.name}: unexpected option {quoted(word)}{hint}")
+    if name in verb.flags:
+        if equals:
+            raise CommandError(f"{verb.name}: --{name} takes no value")
+        return name, True
+    if not equals:
+        value = next(pending, "")
+        if value.startswith("--"):
+            value = ""
+    if not value:
+        raise CommandError(f"{verb.name}: --{name} needs a value")
+    return name, value
+
+
+def _check_args(verb: Verb, args: list[str]) -> None:
+    """Enough positionals for the verb, and not too many."""
+    if len(args) < len(verb.positionals):
+        missing = verb.positionals[len(args)]
+        raise CommandError(f"{verb.name}: missing {_ARG_WORDS.get(missing, missing.lower())}")
+    allowed = len(verb.positionals) + len(verb.optional_positionals)
+    if len(args) > allowed:
+        raise CommandError(
+            f"{verb.name}: too many arguments (unexpected {quoted(args[allowed])}); "
+            f"usage: {verb.usage}"
+        )
+
+
+def _check_numbers(verb: Verb, args: list[str], options: Mapping[str, str | bool]) -> None:
+    """Whole numbers where virsh wants them, and a cpulist that looks like one."""
+    names = verb.positionals + verb.optional_positionals
+    given: dict[str, str] = dict(zip(names, args, strict=False))
+    for name in verb.numeric & set(given):
+        if not given[name].isdigit():
+            raise CommandError(f"{verb.name}: {_ARG_WORDS[name]} must be a whole number")
+    for name in verb.numeric & set(options):
+        if not str(options[name]).isdigit():
+            raise CommandError(f"{verb.name}: --{name} must be a whole number")
+    if "CPULIST" in given and not _CPULIST_RE.fullmatch(given["CPULIST"]):
+        raise CommandError(f"{verb.name}: CPU list must look like 2, 0-3 or 0-3,^2 (or r)")
+
+
+def complete(line: str, guest_names: Sequence[str], host_names: Sequence[str]) -> list[str]:
+    """Sorted candidates for the last word of `line` (the one being typed).
+
+    The first word completes to verbs; a word starting with `-` to the verb's options not
+    yet given; a guest position to `guest_names` (pass `name@host` forms too if you want
+    them offered); a host position to `host_names`. Anything else completes to nothing.
+    """
+    words = line.lstrip().removeprefix(":").split()
+    if not words or line[-1:].isspace():
+        words.append("")
+    *before, current = words
+    if not before:
+        return _matching(current, VERBS)
+    verb = VERBS.get(ALIASES.get(before[0], before[0]))
+    if verb is None:
+        return []
+    if current.startswith("-"):
+        given = {word.removeprefix("--").partition("=")[0] for word in before[1:]}
+        return _matching(current, [f"--{name}" for name in verb.options - given])
+    position = _positional_index(verb, before[1:])
+    return _matching(current, _candidates(verb, position, guest_names, host_names))
+
+
+def _positional_index(verb: Verb, words: list[str]) -> int | None:
+    """Which positional the next word fills, or None when it is an option's value."""
+    index = 0
+    expecting_value = False
+    for word in words:
+        if expecting_value:
+            expecting_value = False
+        elif word.startswith("--") and word != "--":
+            expecting_value = word.removeprefix("--") in verb.valued
+        else:
+            index += 1
+    return None if expecting_value else index
+
+
+def _candidates(
+    verb: Verb, position: int | None, guest_names: Sequence[str], host_names: Sequence[str]
+) -> Sequence[str]:
+    """What may stand at positional `position` of `verb`."""
+    names = verb.positionals + verb.optional_positionals
+    if position is None or position >= len(names):
+        return []
+    if verb.guest_arg and position == 0:
+        return guest_names
+    if names[position] in HOST_ARGS:
+        return host_names
+    if names[position] in VERB_ARGS:
+        return list(VERBS)
+    return []
+
+
+def _matching(prefix: str, candidates: Iterable[str]) -> list[str]:
+    """The distinct candidates starting with `prefix`, sorted."""
+    return sorted({candidate for candidate in candidates if candidate.startswith(prefix)})
+
+
+def resolve_guest(
+    token: str, guests: Iterable[tuple[str, str]], *, hosts: Iterable[str] | None = None
+) -> tuple[str, str]:
+    """(name, host) of the guest `token` means: `NAME@HOST`, or a `NAME` on one host only.
+
+    `guests` are (name, host) pairs across the fleet; `hosts` are all host names, so that a
+    host with no guests is not reported as unknown (by default, the hosts in `guests`).
+    """
+    pairs = list(guests)
+    known_hosts = set(hosts) if hosts is not None else {host for _, host in pairs}
+    if "@" in token and token not in {name for name, _ in pairs}:
+        name, _, host = token.rpartition("@")
+        return _resolve_on_host(name, host, pairs, known_hosts)
+    found = sorted(host for name, host in pairs if name == token)
+    if not found:
+        hint = _did_you_mean(token, {name for name, _ in pairs})
+        raise CommandError(f"no guest named {quoted(token)}{hint}")
+    if len(found) > 1:
+        raise CommandError(
+            f"guest {quoted(token)} is on several hosts ({', '.join(found)}): "
+            f"say {token}@{found[0]}"
+        )
+    return token, found[0]
+
+
+def _resolve_on_host(
+    name: str, host: str, pairs: list[tuple[str, str]], known_hosts: set[str]
+) -> tuple[str, str]:
+    """(name, host) for an explicit `NAME@HOST`, checking both halves."""
+    if host not in known_hosts:
+        raise CommandError(f"no host named {quoted(host)}{_did_you_mean(host, known_hosts)}")
+    if (name, host) not in pairs:
+        hint = _did_you_mean(name, {guest for guest, on in pairs if on == host})
+        raise CommandError(f"no guest {quoted(name)} on host {quoted(host)}{hint}")
+    return name, host

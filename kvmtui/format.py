@@ -1,0 +1,58 @@
+"""How numbers read on screen.
+
+Tables use `top`'s compact binary suffixes (`2.0G`, `977K`) so a column stays narrow at 80
+columns; detail views spell sizes out through humanize (`2.0 GiB`).
+"""
+
+from __future__ import annotations
+
+import humanize
+
+DASH = "-"
+_SUFFIXES = ("B", "K", "M", "G", "T", "P")
+
+
+def compact(value: float) -> str:
+    """Binary units, at most four characters of number: 512M, 2.0G, 977K, 0."""
+    if value < 1:
+        return "0"
+    for suffix in _SUFFIXES:
+        if value < 1024 or suffix == _SUFFIXES[-1]:
+            digits = 1 if value < 10 and suffix != "B" else 0
+            return f"{value:.{digits}f}{suffix}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def kib(value_kib: int | None) -> str:
+    """libvirt reports memory in KiB."""
+    return compact(value_kib * 1024) if value_kib else DASH
+
+
+def rate(bytes_per_second: float | None) -> str:
+    return DASH if bytes_per_second is None else compact(bytes_per_second)
+
+
+def pair(first: float | None, second: float | None) -> str:
+    """Two rates as `in/out` in one narrow column."""
+    if first is None and second is None:
+        return DASH
+    return f"{rate(first)}/{rate(second)}"
+
+
+def percent(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    return humanize.precisedelta(seconds, minimum_unit="seconds", format="%0.0f")
+
+
+def size(value_bytes: float | None) -> str:
+    return DASH if value_bytes is None else humanize.naturalsize(value_bytes, binary=True)
+
+
+def size_kib(value_kib: int | None) -> str:
+    return DASH if value_kib is None else size(value_kib * 1024)

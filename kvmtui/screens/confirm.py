@@ -1,0 +1,42 @@
+"""A yes/no question for destructive and bulk actions, with Cancel focused."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Enter on the focused Cancel does nothing harmful; the action takes Tab then Enter."""
+
+    BINDINGS = [
+        Binding("escape,n", "answer(False)", "Cancel"),
+        Binding("left,right", "app.focus_next", "Switch", show=False),
+    ]
+
+    def __init__(self, title: str, detail: str, action_label: str) -> None:
+        super().__init__()
+        self._title = title
+        self._detail = detail
+        self._action_label = action_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self._title, id="question")
+            if self._detail:
+                yield Static(self._detail, id="detail")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self._action_label, id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)

@@ -1,0 +1,110 @@
+"""One guest up close: what `virsh dominfo` says, its live figures, and its XML."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from kvmtui import format as fmt
+from kvmtui.core.host import HostError
+from kvmtui.core.model import GuestSnapshot
+from kvmtui.widgets.fleet_tables import state_text
+
+if TYPE_CHECKING:
+    from kvmtui.app import KvmTuiApp
+
+
+def _pairs_table(rows: list[tuple[str, str | Text]]) -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
+    r = guest.rates
+    return [
+        ("State", state_text(guest.state)),
+        ("vCPUs", str(guest.vcpus)),
+        ("CPU", f"{fmt.percent(r.cpu_percent)} % of its vCPUs"),
+        ("Memory", f"{fmt.size_kib(guest.memory_kib)} of {fmt.size_kib(guest.max_memory_kib)}"),
+        ("Disk read/write", f"{fmt.rate(r.disk_read_bps)}/s / {fmt.rate(r.disk_write_bps)}/s"),
+        ("Net rx/tx", f"{fmt.rate(r.net_rx_bps)}/s / {fmt.rate(r.net_tx_bps)}/s"),
+        ("Autostart", "yes" if guest.autostart else "no"),
+        ("Persistent", "yes" if guest.persistent else "no (transient)"),
+    ]
+
+
+class GuestDetailScreen(Screen[None]):
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("i", "tab('info')", "Info"),
+        Binding("x", "tab('xml')", "XML"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    app: KvmTuiApp
+
+    def __init__(self, guest: GuestSnapshot, tab: str = "info") -> None:
+        super().__init__()
+        self.guest = guest
+        self._first_tab = tab
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        with TabbedContent(initial=self._first_tab):
+            with TabPane("Info", id="info"), VerticalScroll():
+                yield Static(id="live")
+                yield Static(Text("\ndominfo", style="bold underline"))
+                yield Static("loading ...", id="dominfo")
+            with TabPane("XML", id="xml"), VerticalScroll(id="xml-scroll"):
+                yield Static("loading ...", id="xml-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_guest(self.guest)
+        self.action_reload()
+
+    def show_snapshot(self, _snapshot: object) -> None:
+        current = self.app.fleet.find_guest(self.guest.key)
+        if current is None:
+            self.query_one("#status", Static).update(Text(
+                f" {self.guest.name} is no longer on {self.guest.host}", style="bold red"))
+            return
+        self.show_guest(current)
+
+    def show_guest(self, guest: GuestSnapshot) -> None:
+        self.guest = guest
+        title = Text(f" {guest.name} ", style="bold reverse")
+        title.append(f"  on {guest.host}  ")
+        title.append_text(state_text(guest.state))
+        self.query_one("#status", Static).update(title)
+        self.query_one("#live", Static).update(_pairs_table(live_rows(guest)))
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    @work(exclusive=True, group="detail-load")
+    async def action_reload(self) -> None:
+        host = self.app.fleet.host(self.guest.host)
+        try:
+            info = await host.dominfo(self.guest.uuid)
+            xml = await host.domain_xml(self.guest.uuid)
+        except HostError as error:
+            self.query_one("#dominfo", Static).update(Text(str(error), style="red"))
+            self.query_one("#xml-text", Static).update(Text(str(error), style="red"))
+            return
+        self.query_one("#dominfo", Static).update(_pairs_table(list(info)))
+        self.query_one("#xml-text", Static).update(
+            Syntax(xml, "xml", theme="ansi_dark", word_wrap=False, line_numbers=True))

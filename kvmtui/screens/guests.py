@@ -1,0 +1,94 @@
+"""Every guest of every host in one table, with the lifecycle actions on single keys."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.binding import Binding
+
+from kvmtui.core import actions
+from kvmtui.core.fleet import FleetSnapshot
+from kvmtui.core.model import GuestSnapshot
+from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.widgets.fleet_tables import GUEST_COLUMNS, guest_table
+from kvmtui.widgets.live_table import LiveTable
+
+#: key, verb: one place, so the help screen, the footer and the palette agree.
+ACTION_KEYS: tuple[tuple[str, str], ...] = (
+    ("s", "start"),
+    ("h", "shutdown"),
+    ("b", "reboot"),
+    ("p", "suspend"),
+    ("u", "resume"),
+    ("w", "managedsave"),
+    ("a", "autostart"),
+    ("ctrl+e", "reset"),
+    ("ctrl+k", "destroy"),
+    ("ctrl+d", "undefine"),
+)
+MUTATING_ACTIONS = {f"act('{verb}')" for _key, verb in ACTION_KEYS} | {"toggle_autostart"}
+
+
+class GuestsScreen(FleetView):
+    VIEW_NAME = "guests"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("enter", "detail", "Detail"),
+        *[
+            Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
+                    actions.ACTIONS[verb].label,
+                    show=verb in {"start", "shutdown", "destroy"})
+            for key, verb in ACTION_KEYS
+        ],
+        *sort_bindings(GUEST_COLUMNS),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.host_filter = ""
+
+    def make_table(self) -> LiveTable[GuestSnapshot]:
+        return guest_table()
+
+    def fill_table(self, snapshot: FleetSnapshot) -> None:
+        guests = snapshot.guests
+        if self.host_filter:
+            guests = tuple(g for g in guests if g.host == self.host_filter)
+        self.table.show(guests)
+
+    def status_line(self, snapshot: FleetSnapshot) -> Any:
+        line = super().status_line(snapshot)
+        if self.host_filter:
+            line.append(f"   host: {self.host_filter}", style="bold cyan")
+        return line
+
+    def narrow_to_host(self, name: str) -> None:
+        """`:host NAME` shows only that host's guests; `:host` alone shows all again."""
+        self.host_filter = name
+        self.show_snapshot(self.app.fleet.snapshot())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        mutating = action == "toggle_autostart" or (action == "act" and bool(parameters))
+        return not (self.app.readonly and mutating)
+
+    def selected(self) -> list[GuestSnapshot]:
+        """The marked guests, else the one under the cursor, as the fleet knows them now
+        (the table may be a fraction of a second behind)."""
+        chosen = self.table.marked_rows() or ([self.table.current] if self.table.current else [])
+        fresh = (self.app.fleet.find_guest(g.key) for g in chosen)
+        return [g for g in fresh if g is not None]
+
+    def action_act(self, verb: str) -> None:
+        self.app.controller.act(verb, self.selected())
+
+    def action_toggle_autostart(self) -> None:
+        guests = self.selected()
+        disable = bool(guests) and all(g.autostart for g in guests)
+        self.app.controller.act("autostart", guests, **({"disable": True} if disable else {}))
+
+    def action_detail(self) -> None:
+        guest = self.table.current
+        if guest is not None:
+            self.app.open_detail(guest)
+
+    def on_data_table_row_selected(self, _event: Any) -> None:
+        self.action_detail()

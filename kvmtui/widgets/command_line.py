@@ -1,0 +1,89 @@
+"""The one-line input at the bottom: `:` commands with completion and history, `/` filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Input
+
+
+class PromptLine(Input):
+    """An Input that knows its mode (`:` or `/`), completes with Tab and recalls history.
+
+    Escape hands focus back without running anything; the filter mode applies as you type.
+    """
+
+    BINDINGS = [
+        Binding("tab", "complete", "Complete", show=False, priority=True),
+        Binding("up", "history(-1)", "Previous", show=False),
+        Binding("down", "history(1)", "Next", show=False),
+        Binding("escape", "cancel", "Cancel", show=False),
+    ]
+
+    def __init__(self, completer: Callable[[str], list[str]], id: str | None = None) -> None:
+        super().__init__(id=id, placeholder="")
+        self.mode = ":"
+        self._completer = completer
+        self._history: list[str] = []
+        self._history_at = 0
+        self._completions: list[str] = []
+        self._completion_at = -1
+        self._completion_base = ""
+
+    def open(self, mode: str, text: str = "") -> None:
+        self.mode = mode
+        self.placeholder = (
+            "command (Tab completes, ? help, Esc cancels)" if mode == ":"
+            else "filter by name, host or state (Enter keeps it, Esc clears)"
+        )
+        self.border_title = "command" if mode == ":" else "filter"
+        self.value = text
+        self.cursor_position = len(text)
+        self.display = True
+        self._history_at = len(self._history)
+        self.focus()
+
+    def remember(self, line: str) -> None:
+        if line and (not self._history or self._history[-1] != line):
+            self._history.append(line)
+
+    def action_complete(self) -> None:
+        if self.mode != ":":
+            return
+        if self._completion_at < 0 or self.value != self._current_completion():
+            self._completion_base = self.value
+            self._completions = self._completer(self.value)
+            self._completion_at = -1
+        if not self._completions:
+            self.app.bell()
+            return
+        self._completion_at = (self._completion_at + 1) % len(self._completions)
+        self.value = self._current_completion()
+        self.cursor_position = len(self.value)
+
+    def _current_completion(self) -> str:
+        if self._completion_at < 0:
+            return self._completion_base
+        head, _, _last = self._completion_base.rpartition(" ")
+        choice = self._completions[self._completion_at]
+        return f"{head} {choice}".lstrip() if head else choice
+
+    def action_history(self, step: int) -> None:
+        if self.mode != ":" or not self._history:
+            return
+        self._history_at = max(0, min(len(self._history), self._history_at + step))
+        at_end = self._history_at == len(self._history)
+        self.value = "" if at_end else self._history[self._history_at]
+        self.cursor_position = len(self.value)
+
+    def action_cancel(self) -> None:
+        self.post_message(self.Cancelled(self))
+
+    class Cancelled(Message):
+        """Escape pressed: the screen closes the line (and clears a filter)."""
+
+        def __init__(self, line: PromptLine) -> None:
+            super().__init__()
+            self.line = line

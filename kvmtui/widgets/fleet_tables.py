@@ -1,0 +1,98 @@
+"""The columns of the two fleet tables: guests across all hosts, and the hosts themselves."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from kvmtui import format as fmt
+from kvmtui.core.model import GuestSnapshot, GuestState, HostSnapshot, Link
+from kvmtui.widgets.live_table import Column, LiveTable
+
+# Words, not only colours: the state must read on a monochrome terminal too.
+_STATE_STYLE = {
+    GuestState.RUNNING: "green",
+    GuestState.PAUSED: "yellow",
+    GuestState.PMSUSPENDED: "yellow",
+    GuestState.SHUTDOWN: "yellow",
+    GuestState.CRASHED: "bold red",
+    GuestState.SHUTOFF: "dim",
+}
+_LINK_STYLE = {Link.CONNECTED: "green", Link.CONNECTING: "yellow", Link.LOST: "bold red"}
+
+
+def state_text(state: GuestState) -> Text:
+    return Text(state.value, style=_STATE_STYLE.get(state, ""))
+
+
+def link_text(host: HostSnapshot) -> Text:
+    label = host.link.value
+    if host.link is Link.LOST and host.retry_in is not None:
+        label = f"lost, retry {host.retry_in:.0f}s"
+    if host.readonly and host.link is Link.CONNECTED:
+        label = "connected (ro)"
+    return Text(label, style=_LINK_STYLE[host.link])
+
+
+GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
+    Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N"),
+    Column("host", "Host", lambda g: g.host, lambda g: g.host, "H"),
+    Column("state", "State", lambda g: state_text(g.state), lambda g: g.state.value, "T"),
+    Column("vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V",
+           numeric=True),
+    Column("cpu", "CPU%", lambda g: fmt.percent(g.rates.cpu_percent),
+           lambda g: g.rates.cpu_percent, "C", numeric=True),
+    Column("memory", "Mem", lambda g: fmt.kib(g.memory_kib), lambda g: g.memory_kib, "M",
+           numeric=True),
+    Column("disk", "Disk r/w", lambda g: fmt.pair(g.rates.disk_read_bps, g.rates.disk_write_bps),
+           lambda g: _total(g.rates.disk_read_bps, g.rates.disk_write_bps), "D", numeric=True),
+    Column("net", "Net rx/tx", lambda g: fmt.pair(g.rates.net_rx_bps, g.rates.net_tx_bps),
+           lambda g: _total(g.rates.net_rx_bps, g.rates.net_tx_bps), "X", numeric=True),
+]
+
+
+def _total(a: float | None, b: float | None) -> float | None:
+    return None if a is None and b is None else (a or 0) + (b or 0)
+
+
+def _host_memory(h: HostSnapshot) -> str:
+    if not h.load.memory_total_kib:
+        return fmt.DASH
+    return f"{fmt.kib(h.load.memory_used_kib)}/{fmt.kib(h.load.memory_total_kib)}"
+
+
+HOST_COLUMNS: list[Column[HostSnapshot]] = [
+    Column("name", "Host", lambda h: h.name, lambda h: h.name, "N"),
+    Column("state", "State", link_text, lambda h: h.link.value, "T"),
+    Column("guests", "Guests", lambda h: f"{h.guests_running}/{h.guests_total}",
+           lambda h: h.guests_running, "G", numeric=True),
+    Column("cpu", "CPU%", lambda h: fmt.percent(h.load.cpu_percent),
+           lambda h: h.load.cpu_percent, "C", numeric=True),
+    Column("pcpus", "pCPU", lambda h: str(h.info.cpus or fmt.DASH), lambda h: h.info.cpus, "P",
+           numeric=True),
+    Column("memory", "Mem used/total", _host_memory, lambda h: h.load.memory_used_kib, "M",
+           numeric=True),
+    Column("hypervisor", "Hypervisor", lambda h: _hypervisor(h), lambda h: _hypervisor(h), None),
+    Column("libvirt", "libvirt", lambda h: h.info.libvirt_version or fmt.DASH,
+           lambda h: h.info.libvirt_version, None),
+    Column("model", "CPU model", lambda h: h.info.cpu_model or fmt.DASH,
+           lambda h: h.info.cpu_model, None),
+    Column("uri", "URI", lambda h: h.uri, lambda h: h.uri, "U"),
+]
+
+
+def _hypervisor(h: HostSnapshot) -> str:
+    if not h.info.hypervisor:
+        return fmt.DASH
+    return f"{h.info.hypervisor} {h.info.hypervisor_version}"
+
+
+def guest_table() -> LiveTable[GuestSnapshot]:
+    return LiveTable(GUEST_COLUMNS, lambda g: g.key,
+                     lambda g: f"{g.name} {g.host} {g.state.value}", markable=True,
+                     sort_column="host", id="guests")
+
+
+def host_table() -> LiveTable[HostSnapshot]:
+    return LiveTable(HOST_COLUMNS, lambda h: h.name,
+                     lambda h: f"{h.name} {h.uri} {h.link.value}", sort_column="name",
+                     id="hosts")

@@ -1,0 +1,260 @@
+"""The `:` command line: virsh verbs and argument order, messages, completion, guest lookup."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvmtui.core.commands import (
+    VERBS,
+    Command,
+    CommandError,
+    complete,
+    lookup_verb,
+    parse,
+    resolve_guest,
+)
+
+MIGRATE_FLAGS = "live persistent undefinesource p2p tunnelled auto-converge compressed postcopy"
+MIGRATE_FLAGS += " unsafe offline"
+
+
+@pytest.mark.parametrize(
+    ("line", "verb", "args", "options"),
+    [
+        ("list", "list", (), {}),
+        ("list --all", "list", (), {"all": True}),
+        ("list --inactive", "list", (), {"inactive": True}),
+        ("start web1", "start", ("web1",), {}),
+        ("shutdown web1", "shutdown", ("web1",), {}),
+        ("reboot web1", "reboot", ("web1",), {}),
+        ("reset web1", "reset", ("web1",), {}),
+        ("destroy web1", "destroy", ("web1",), {}),
+        ("suspend web1", "suspend", ("web1",), {}),
+        ("resume web1", "resume", ("web1",), {}),
+        ("managedsave web1", "managedsave", ("web1",), {}),
+        ("autostart web1", "autostart", ("web1",), {}),
+        ("autostart web1 --disable", "autostart", ("web1",), {"disable": True}),
+        ("undefine web1", "undefine", ("web1",), {}),
+        ("dominfo web1@hosta", "dominfo", ("web1@hosta",), {}),
+        ("dumpxml web1", "dumpxml", ("web1",), {}),
+        ("host", "host", (), {}),
+        ("host hosta", "host", ("hosta",), {}),
+        ("migrate web1 hostb", "migrate", ("web1", "hostb"), {}),
+        (
+            "migrate web1 hostb --" + " --".join(MIGRATE_FLAGS.split()),
+            "migrate",
+            ("web1", "hostb"),
+            dict.fromkeys(MIGRATE_FLAGS.split(), True),
+        ),
+        (
+            "migrate web1 hostb --bandwidth 100 --migrateuri tcp://10.0.0.2:49152",
+            "migrate",
+            ("web1", "hostb"),
+            {"bandwidth": "100", "migrateuri": "tcp://10.0.0.2:49152"},
+        ),
+        ("domjobabort web1", "domjobabort", ("web1",), {}),
+        ("migrate-setspeed web1 500", "migrate-setspeed", ("web1", "500"), {}),
+        ("migrate-setmaxdowntime web1 300", "migrate-setmaxdowntime", ("web1", "300"), {}),
+        ("migrate-postcopy web1", "migrate-postcopy", ("web1",), {}),
+        ("domjobinfo web1", "domjobinfo", ("web1",), {}),
+        ("console web1", "console", ("web1",), {}),
+        ("console web1 serial1 --force", "console", ("web1", "serial1"), {"force": True}),
+        ("vcpupin web1", "vcpupin", ("web1",), {}),
+        ("vcpupin web1 0", "vcpupin", ("web1", "0"), {}),
+        (
+            "vcpupin web1 0 2-3 --live --config",
+            "vcpupin",
+            ("web1", "0", "2-3"),
+            {
+                "live": True,
+                "config": True,
+            },
+        ),
+        ("vcpupin web1 1 0-3,^2", "vcpupin", ("web1", "1", "0-3,^2"), {}),
+        ("emulatorpin web1", "emulatorpin", ("web1",), {}),
+        ("emulatorpin web1 0-1 --live", "emulatorpin", ("web1", "0-1"), {"live": True}),
+        ("vcpuinfo web1", "vcpuinfo", ("web1",), {}),
+        ("jobs", "jobs", (), {}),
+        ("help", "help", (), {}),
+        ("help migrate", "help", ("migrate",), {}),
+        ("quit", "quit", (), {}),
+    ],
+)
+def test_every_verb_parses_in_virsh_order(
+    line: str, verb: str, args: tuple[str, ...], options: dict[str, object]
+) -> None:
+    assert parse(line) == Command(verb, args, options)
+
+
+def test_every_verb_in_the_table_is_covered_above() -> None:
+    """A verb added to VERBS without a parse case above should be noticed."""
+    assert set(VERBS) == {
+        "list", "start", "shutdown", "reboot", "reset", "destroy", "suspend", "resume",
+        "managedsave", "autostart", "undefine", "dominfo", "dumpxml", "host", "migrate",
+        "domjobabort", "migrate-setspeed", "migrate-setmaxdowntime", "migrate-postcopy",
+        "domjobinfo", "console", "vcpupin", "emulatorpin", "vcpuinfo", "jobs", "help", "quit",
+    }  # fmt: skip
+
+
+def test_read_only_verbs_are_not_mutating() -> None:
+    quiet = {name for name, verb in VERBS.items() if not verb.mutating}
+    assert quiet == {
+        "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo", "jobs",
+        "help", "quit",
+    }  # fmt: skip
+    assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
+
+
+def test_guest_arg_marks_verbs_whose_first_argument_is_a_guest() -> None:
+    assert VERBS["migrate"].guest_arg and VERBS["console"].guest_arg
+    assert not VERBS["host"].guest_arg and not VERBS["help"].guest_arg
+
+
+def test_leading_colon_and_spaces_are_tolerated() -> None:
+    assert parse("  :start web1 ") == Command("start", ("web1",))
+
+
+def test_options_in_both_spellings_and_anywhere_on_the_line() -> None:
+    spaced = parse("migrate --live web1 --bandwidth 50 hostb")
+    joined = parse("migrate web1 hostb --bandwidth=50 --live")
+    assert spaced == joined
+    assert spaced.args == ("web1", "hostb")
+    assert spaced.flag("live") and not spaced.flag("p2p")
+    assert spaced.value("bandwidth") == "50"
+    assert spaced.value("migrateuri") is None
+
+
+def test_quotes_and_double_dash_pass_odd_guest_names() -> None:
+    assert parse('start "my guest"').args == ("my guest",)
+    assert parse("start -- -weird").args == ("-weird",)
+
+
+def test_aliases_parse_as_their_verb() -> None:
+    assert parse("q").verb == "quit"
+    assert parse("exit").verb == "quit"
+    assert lookup_verb("?").name == "help"
+
+
+def test_command_options_cannot_be_changed_after_parsing() -> None:
+    command = parse("list --all")
+    with pytest.raises(TypeError):
+        command.options["all"] = False  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("strat web1", 'unknown command "strat" (did you mean "start"?)'),
+        ("frobnicate", 'unknown command "frobnicate"'),
+        ("", "no command given"),
+        (":", "no command given"),
+        ("start", "start: missing guest name"),
+        ("migrate web1", "migrate: missing destination host"),
+        ("migrate-setspeed web1", "migrate-setspeed: missing bandwidth (MiB/s)"),
+        ("migrate web1 hostb --foo", 'migrate: unexpected option "--foo"'),
+        ("migrate web1 hostb --liv", 'migrate: unexpected option "--liv" (did you mean "--live"?)'),
+        ("start web1 -f", 'start: unexpected option "-f"'),
+        ("migrate web1 hostb --bandwidth", "migrate: --bandwidth needs a value"),
+        ("migrate web1 hostb --bandwidth --live", "migrate: --bandwidth needs a value"),
+        ("migrate web1 hostb --bandwidth=", "migrate: --bandwidth needs a value"),
+        ("migrate web1 hostb --bandwidth fast", "migrate: --bandwidth must be a whole number"),
+        ("migrate web1 hostb --bandwidth=-5", "migrate: --bandwidth must be a whole number"),
+        ("migrate-setspeed web1 1.5", "migrate-setspeed: bandwidth (MiB/s) must be a whole number"),
+        ("migrate-setmaxdowntime web1 x", "migrate-setmaxdowntime: downtime (ms) must be a whole"),
+        ("vcpupin web1 first", "vcpupin: vCPU number must be a whole number"),
+        ("vcpupin web1 0 two", "vcpupin: CPU list must look like"),
+        ("list --all=yes", "list: --all takes no value"),
+        ("list --all --all", "list: --all given twice"),
+        ("start web1 web2", 'start: too many arguments (unexpected "web2"); usage: start NAME'),
+        ("quit now", 'quit: too many arguments (unexpected "now")'),
+        ('start "web1', "cannot parse the line: no closing quotation"),
+    ],
+)
+def test_errors_speak_virsh(line: str, message: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        parse(line)
+    assert str(caught.value).startswith(message)
+
+
+def test_usage_lists_positionals_and_options() -> None:
+    usage = VERBS["vcpupin"].usage
+    assert usage == "vcpupin NAME [VCPU] [CPULIST] [--config] [--live]"
+    assert "[--bandwidth BANDWIDTH]" in VERBS["migrate"].usage
+
+
+GUESTS = ["db", "web1@hosta", "web1@hostb", "web2"]
+HOSTS = ["hosta", "hostb", "backup"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("mig", ["migrate", "migrate-postcopy", "migrate-setmaxdowntime", "migrate-setspeed"]),
+        (":sh", ["shutdown"]),
+        ("st", ["start"]),
+        ("zz", []),
+        ("start ", ["db", "web1@hosta", "web1@hostb", "web2"]),
+        ("start w", ["web1@hosta", "web1@hostb", "web2"]),
+        ("console web1@hostb ", []),
+        ("migrate --live w", ["web1@hosta", "web1@hostb", "web2"]),
+        ("migrate web2 ", ["backup", "hosta", "hostb"]),
+        ("migrate web2 host", ["hosta", "hostb"]),
+        ("migrate web2 --bandwidth 10 h", ["hosta", "hostb"]),
+        ("migrate web2 --bandwidth ", []),
+        ("host ", ["backup", "hosta", "hostb"]),
+        ("host b", ["backup"]),
+        ("help mi", ["migrate", "migrate-postcopy", "migrate-setmaxdowntime", "migrate-setspeed"]),
+        ("list --", ["--all", "--inactive"]),
+        ("list --all --", ["--inactive"]),
+        ("migrate web1 hostb --b", ["--bandwidth"]),
+        ("migrate web1 hostb --p", ["--p2p", "--persistent", "--postcopy"]),
+        ("vcpupin web2 -", ["--config", "--live"]),
+        ("start web2 ", []),
+        ("bogus ", []),
+    ],
+)
+def test_completion(line: str, expected: list[str]) -> None:
+    assert complete(line, GUESTS, HOSTS) == expected
+
+
+def test_empty_line_completes_to_every_verb() -> None:
+    assert complete("", GUESTS, HOSTS) == sorted(VERBS)
+
+
+FLEET = [("web1", "hosta"), ("web1", "hostb"), ("db", "hosta"), ("cache", "hostb")]
+
+
+def test_resolve_unique_name() -> None:
+    assert resolve_guest("db", FLEET) == ("db", "hosta")
+
+
+def test_resolve_name_at_host() -> None:
+    assert resolve_guest("web1@hostb", FLEET) == ("web1", "hostb")
+
+
+def test_resolve_ambiguous_name_says_how_to_pick() -> None:
+    with pytest.raises(CommandError) as caught:
+        resolve_guest("web1", FLEET)
+    assert str(caught.value) == 'guest "web1" is on several hosts (hosta, hostb): say web1@hosta'
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("web9", 'no guest named "web9" (did you mean "web1"?)'),
+        ("zzz", 'no guest named "zzz"'),
+        ("db@hostb", 'no guest "db" on host "hostb"'),
+        ("cashe@hostb", 'no guest "cashe" on host "hostb" (did you mean "cache"?)'),
+        ("db@hostc", 'no host named "hostc" (did you mean "hostb"?)'),
+        ("db@elsewhere", 'no host named "elsewhere"'),
+    ],
+)
+def test_resolve_unknown(token: str, message: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        resolve_guest(token, FLEET)
+    assert str(caught.value) == message
+
+
+def test_resolve_knows_hosts_without_guests() -> None:
+    with pytest.raises(CommandError, match='no guest "db" on host "empty"'):
+        resolve_guest("db@empty", FLEET, hosts=["hosta", "hostb", "empty"])

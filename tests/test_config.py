@@ -1,0 +1,259 @@
+"""The config file: what a good file yields, and that every mistake names file, line and key."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kvmtui.config import Config, ConfigError, default_config_path, load_config
+from kvmtui.core.model import HostSpec
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def error_for(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: "), message
+    assert "\n" not in message
+    return message
+
+
+def test_good_file_gives_hosts_refresh_and_theme(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        refresh = 5
+        theme = "nord"
+
+        [[host]]
+        name = "web"
+        uri = "qemu+ssh://root@web3/system?keyfile=/root/.ssh/id"
+
+        [[host]]
+        uri = "qemu+tcp://10.0.0.1/system"
+        readonly = true
+
+        [[host]]
+        uri = "test:///tmp/fleet/lab-a.xml"
+
+        [[host]]
+        uri = "ssh://admin@db1:2222"
+        """,
+    )
+    config = load_config(path)
+    assert config == Config(
+        hosts=(
+            HostSpec("web", "qemu+ssh://root@web3/system?keyfile=/root/.ssh/id"),
+            HostSpec("10.0.0.1", "qemu+tcp://10.0.0.1/system", readonly=True),
+            HostSpec("lab-a", "test:///tmp/fleet/lab-a.xml"),
+            HostSpec("db1", "ssh://admin@db1:2222"),
+        ),
+        refresh=5.0,
+        theme="nord",
+        path=path,
+    )
+    assert isinstance(config.refresh, float)
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    assert load_config(path) == Config(hosts=(), refresh=2.0, theme=None, path=path)
+
+
+def test_missing_default_file_is_an_empty_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert default_config_path() == tmp_path / "kvmtui" / "config.toml"
+    assert load_config() == Config()
+
+
+def test_default_path_is_read_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    default_config_path().parent.mkdir()
+    default_config_path().write_text('theme = "dracula"\n', encoding="utf-8")
+    assert load_config().theme == "dracula"
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match="no such file") as caught:
+        load_config(path)
+    assert str(caught.value).startswith(str(path))
+
+
+def test_toml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        refresh = 2
+
+        [[host]]
+        uri = qemu:///system
+        """,
+    )
+    assert ": line 4, column 7: invalid value" in message
+
+
+def test_unknown_top_level_key_suggests_the_right_one(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        theme = "nord"
+        refesh = 3
+        """,
+    )
+    assert message.endswith(': line 2: unknown key "refesh" (did you mean "refresh"?)')
+
+
+def test_unknown_top_level_table_names_its_header_line(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        refresh = 3
+
+        [[hosts]]
+        uri = "qemu:///system"
+        """,
+    )
+    assert ': line 3: unknown key "hosts" (did you mean "host"?)' in message
+
+
+def test_unknown_host_key_names_the_host_and_its_line(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        [[host]]
+        name = "a"
+        uri = "qemu:///system"
+
+        [[host]]
+        name = "web"
+        ur = "qemu+ssh://web/system"
+        """,
+    )
+    assert message.endswith(': line 7: host "web" has an unknown key "ur" (did you mean "uri"?)')
+
+
+def test_missing_uri_points_at_the_host_table(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        refresh = 1
+
+        [[host]]
+        name = "web"
+        readonly = true
+        """,
+    )
+    assert message.endswith(': line 3: host "web" has no "uri"')
+
+
+def test_bad_uri_gives_the_reason(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        [[host]]
+        name = "a"
+        uri = "qemu:///system"
+
+        [[host]]
+        name = "b"
+
+        uri = "qemu+foo://x/system"
+        """,
+    )
+    assert message.endswith(
+        ': line 8: host "b": bad URI "qemu+foo://x/system": unknown transport "foo"'
+    )
+
+
+def test_unnamed_host_is_called_by_its_position(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        [[host]]
+        uri = "qemu:///system"
+        [[host]]
+        uri = "nonsense"
+        """,
+    )
+    assert ': line 4: host #2: bad URI "nonsense": no scheme' in message
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "expected"),
+    [
+        ('refresh = "fast"', 1, '"refresh" must be a number, not a string'),
+        ("refresh = true", 1, '"refresh" must be a number, not a boolean'),
+        ("theme = 3", 1, '"theme" must be a string, not an integer'),
+        ('theme = ""', 1, '"theme" must not be empty'),
+        ('host = "qemu:///system"', 1, '"host" must be [[host]] tables'),
+        ("[[host]]\nuri = 5", 2, 'host #1: "uri" must be a string, not an integer'),
+        ('[[host]]\nname = 7\nuri = "qemu:///system"', 2, 'host #1: "name" must be a string'),
+        ('[[host]]\nname = "a b"\nuri = "qemu:///system"', 2, 'host "a b": "name" may only'),
+        (
+            '[[host]]\nname = "a"\nuri = "qemu:///system"\nreadonly = "yes"',
+            4,
+            'host "a": "readonly" must be true or false, not a string',
+        ),
+    ],
+)
+def test_wrong_types_name_the_key_and_the_expected_type(
+    tmp_path: Path, body: str, line: int, expected: str
+) -> None:
+    message = error_for(tmp_path, body + "\n")
+    assert f": line {line}: {expected}" in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "3601", "nan", "inf"])
+def test_refresh_out_of_range(tmp_path: Path, value: str) -> None:
+    message = error_for(tmp_path, f'theme = "nord"\nrefresh = {value}\n')
+    assert ': line 2: "refresh" must be more than 0 and at most 3600 seconds' in message
+
+
+def test_duplicate_names_point_at_both_hosts(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        [[host]]
+        name = "web"
+        uri = "qemu+ssh://a/system"
+
+        [[host]]
+        name = "web"
+        uri = "qemu+ssh://b/system"
+        """,
+    )
+    assert message.endswith(': line 6: host name "web" is already used at line 2')
+
+
+def test_duplicate_default_names_say_the_name_came_from_the_uri(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        """
+        [[host]]
+        uri = "qemu:///system"
+        [[host]]
+        uri = "qemu:///session"
+        """,
+    )
+    assert ': line 3: host name (taken from its URI) "localhost" is already used at line 1' in (
+        message
+    )
+
+
+def test_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'theme = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(path)

@@ -1,0 +1,63 @@
+"""Reading what the app shows, as an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from kvmtui.app import KvmTuiApp
+from kvmtui.core.model import GuestSnapshot
+
+
+def keys(text: str) -> list[str]:
+    """The key presses that type `text`."""
+    return ["space" if ch == " " else ch for ch in text]
+
+
+def notifications(app: KvmTuiApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def status(app: KvmTuiApp) -> str:
+    return str(app.screen.query_one("#status", Static).render())
+
+
+def table_names(app: KvmTuiApp) -> list[str]:
+    table = app.screen.table  # type: ignore[attr-defined]
+    return [f"{row.name}@{row.host}" for row in table.visible_rows()]
+
+
+async def wait_for(pilot: Pilot, predicate, timeout: float = 5.0, what: str = "") -> None:
+    """Lets the app run until `predicate()` holds: events and ticks arrive asynchronously."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.05)
+
+
+async def fleet_ready(pilot: Pilot, guests: int = 30) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) >= guests,
+                   what="the guest table to fill")
+
+
+def guest(app: KvmTuiApp, name: str, host: str | None = None) -> GuestSnapshot:
+    for g in app.fleet.snapshot().guests:
+        if g.name == name and (host is None or g.host == host):
+            return g
+    raise AssertionError(f"no guest {name}")
+
+
+async def select(pilot: Pilot, ref: str) -> None:
+    """Puts the cursor on a guest (`name@host`) the way a user would: filter, then clear."""
+    app = pilot.app
+    table = app.screen.table
+    name, host = ref.split("@")
+    g = guest(app, name, host)
+    table.select_key(g.key)
+    await pilot.pause()
+    assert table.current.key == g.key

@@ -1,0 +1,156 @@
+"""The guest table driven with keys on the demo fleet (libvirt's real test:/// driver)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvmtui.app import KvmTuiApp
+from kvmtui.core.model import GuestState
+from tests.ui.helpers import (
+    fleet_ready,
+    guest,
+    keys,
+    notifications,
+    select,
+    status,
+    table_names,
+    wait_for,
+)
+
+SIZE = (100, 30)
+
+
+async def test_table_shows_every_guest_of_every_host(demo_settings):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        names = table_names(app)
+        assert len(names) == len(app.fleet.snapshot().guests) >= 30
+        assert {n.split("@")[1] for n in names} == {"kvm01", "kvm02", "kvm03"}
+        assert "hosts 3/3 up" in status(app)
+
+
+async def test_cursor_and_sort_survive_refreshes(demo_settings):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        table = app.screen.table
+        await pilot.press("down", "down", "down")
+        chosen = table.current.key
+        await pilot.press("N")  # sort by name
+        names = [r.name.lower() for r in table.visible_rows()]
+        assert names == sorted(names)
+        assert table.current.key == chosen
+        await pilot.press("N")  # again: reversed
+        assert [r.name.lower() for r in table.visible_rows()] == sorted(names, reverse=True)
+        version = app.fleet.snapshot().version
+        await wait_for(pilot, lambda: app.fleet.snapshot().version > version + 3,
+                       what="several refresh ticks")
+        await pilot.pause(0.3)
+        assert table.current.key == chosen
+        assert [r.name.lower() for r in table.visible_rows()] == sorted(names, reverse=True)
+
+
+async def test_filter_by_host_and_state_then_clear(demo_settings):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        total = len(table_names(app))
+        await pilot.press("slash", *keys("kvm02 shut"), "enter")
+        shown = app.screen.table.visible_rows()
+        assert shown and all(g.host == "kvm02" and g.state is GuestState.SHUTOFF for g in shown)
+        assert "filter: kvm02 shut" in status(app)
+        await pilot.press("escape")
+        assert len(table_names(app)) == total
+
+
+async def test_marks_count_and_bulk_confirmation_names_guests_and_hosts(demo_settings):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        await pilot.press("slash", *keys("running"), "enter")
+        running = app.screen.table.visible_rows()
+        first_host = [g for g in running if g.host == "kvm01"][:1]
+        other_host = [g for g in running if g.host == "kvm03"][:1]
+        for g in first_host + other_host:
+            app.screen.table.select_key(g.key)
+            await pilot.press("space")
+        assert "marked: 2" in status(app)
+        await pilot.press("p")  # suspend, in bulk: must confirm
+        await pilot.pause()
+        question = str(app.screen.query_one("#question").render())
+        assert "2 guests on 2 hosts" in question
+        await pilot.press("enter")  # Cancel has the focus
+        await pilot.pause(0.3)
+        for g in first_host + other_host:
+            assert guest(app, g.name, g.host).state is GuestState.RUNNING
+
+
+LIFECYCLE = [
+    # key, confirm?, start state, expected state
+    ("s", False, GuestState.SHUTOFF, GuestState.RUNNING),
+    ("h", False, GuestState.RUNNING, GuestState.SHUTOFF),
+    ("p", False, GuestState.RUNNING, GuestState.PAUSED),
+    ("u", False, GuestState.PAUSED, GuestState.RUNNING),
+    ("w", False, GuestState.RUNNING, GuestState.SHUTOFF),
+    ("ctrl+k", True, GuestState.RUNNING, GuestState.SHUTOFF),
+    ("ctrl+e", True, GuestState.RUNNING, GuestState.RUNNING),
+    ("b", False, GuestState.RUNNING, GuestState.RUNNING),
+]
+
+
+@pytest.mark.parametrize(("key", "confirm", "before", "after"), LIFECYCLE)
+async def test_each_action_changes_the_state_shown(demo_settings, key, confirm, before, after):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        target = next(g for g in app.fleet.snapshot().guests if g.state is before)
+        await select(pilot, target.ref)
+        await pilot.press(key)
+        if confirm:
+            await pilot.pause()
+            await pilot.press("tab", "enter")  # Tab to the action, Enter
+        await wait_for(pilot, lambda: notifications(app), what="the outcome notice")
+        assert any(target.name in n and target.host in n for n in notifications(app))
+        await wait_for(pilot, lambda: app.screen.table.current.state is after,
+                       what=f"{target.name} to show {after.value}")
+
+
+async def test_cancel_on_destroy_leaves_guest_running(demo_settings):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        target = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.RUNNING)
+        await select(pilot, target.ref)
+        await pilot.press("ctrl+k")
+        await pilot.pause()
+        assert "Destroy" in str(app.screen.query_one("#question").render())
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert guest(app, target.name, target.host).state is GuestState.RUNNING
+        assert not notifications(app)
+
+
+async def test_undefine_asks_then_removes_the_guest(demo_settings):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        target = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.SHUTOFF)
+        await select(pilot, target.ref)
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: target.ref not in table_names(app),
+                       what="the undefined guest to leave the table")
+
+
+async def test_autostart_toggles(demo_settings):
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        target = app.fleet.snapshot().guests[0]
+        await select(pilot, target.ref)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: guest(app, target.name, target.host).autostart)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: not guest(app, target.name, target.host).autostart)
