@@ -94,6 +94,20 @@ class KvmTuiApp(App[None]):
     def open_detail(self, guest: GuestSnapshot, tab: str = "info") -> None:
         self.push_screen(GuestDetailScreen(guest, tab))
 
+    # ---- feature entry points (migration, console, CPU placement) -----------------------
+
+    def open_migration(self, guests: list[GuestSnapshot]) -> None:
+        """`m` on the guest list: the migration dialog for the selected or marked guests."""
+        self.notify("migration: not built yet", severity="warning")
+
+    def open_console(self, guest: GuestSnapshot) -> None:
+        """`c` on the guest list: the guest's serial console, full screen."""
+        self.notify("console: not built yet", severity="warning")
+
+    def open_cpu_map(self, host: str) -> None:
+        """`p` on the hosts list: physical CPUs against the guests' vCPUs."""
+        self.notify("CPU map: not built yet", severity="warning")
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return

@@ -33,6 +33,8 @@ class GuestsScreen(FleetView):
     VIEW_NAME = "guests"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("enter", "detail", "Detail"),
+        Binding("m", "migrate", "Migrate"),
+        Binding("c", "console", "Console"),
         *[
             Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
                     actions.ACTIONS[verb].label,
@@ -67,7 +69,8 @@ class GuestsScreen(FleetView):
         self.show_snapshot(self.app.fleet.snapshot())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        mutating = action == "toggle_autostart" or (action == "act" and bool(parameters))
+        mutating = action in {"toggle_autostart", "migrate"} or (
+            action == "act" and bool(parameters))
         return not (self.app.readonly and mutating)
 
     def selected(self) -> list[GuestSnapshot]:
@@ -84,6 +87,14 @@ class GuestsScreen(FleetView):
         guests = self.selected()
         disable = bool(guests) and all(g.autostart for g in guests)
         self.app.controller.act("autostart", guests, **({"disable": True} if disable else {}))
+
+    def action_migrate(self) -> None:
+        self.app.open_migration(self.selected())
+
+    def action_console(self) -> None:
+        guest = self.table.current
+        if guest is not None:
+            self.app.open_console(guest)
 
     def action_detail(self) -> None:
         guest = self.table.current

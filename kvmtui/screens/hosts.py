@@ -18,6 +18,7 @@ class HostsScreen(FleetView):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("enter", "guests_of_host", "Its guests"),
         Binding("c", "reconnect", "Reconnect now"),
+        Binding("p", "cpu_map", "CPU map"),
         *sort_bindings(HOST_COLUMNS),
     ]
 
@@ -32,6 +33,11 @@ class HostsScreen(FleetView):
         if host is not None:
             self.app.show_view("guests")
             self.app.screen.narrow_to_host(host.name)  # type: ignore[attr-defined]
+
+    def action_cpu_map(self) -> None:
+        host = self.table.current
+        if host is not None:
+            self.app.open_cpu_map(host.name)
 
     def action_reconnect(self) -> None:
         host = self.table.current
