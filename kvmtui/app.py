@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
@@ -76,7 +76,11 @@ class KvmTuiApp(App[None]):
 
     def _push_snapshot(self) -> None:
         self._refresh_timer = None
-        show = getattr(self.screen, "show_snapshot", None)
+        try:
+            screen = self.screen
+        except ScreenStackError:  # shutting down: nothing left to draw on
+            return
+        show = getattr(screen, "show_snapshot", None)
         if show is not None:
             show(self.fleet.snapshot())
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
+
+from rich.console import Console
 
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -16,12 +19,26 @@ def keys(text: str) -> list[str]:
     return ["space" if ch == " " else ch for ch in text]
 
 
+def text_of(widget: Static) -> str:
+    """A Static's content as plain text, however it was given (str, Text, a Rich table)."""
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+def screen_text(app: KvmTuiApp) -> str:
+    return "\n".join(text_of(w) for w in app.screen.query(Static))
+
+
 def notifications(app: KvmTuiApp) -> list[str]:
     return [n.message for n in app._notifications]
 
 
 def status(app: KvmTuiApp) -> str:
-    return str(app.screen.query_one("#status", Static).render())
+    return text_of(app.screen.query_one("#status", Static))
 
 
 def table_names(app: KvmTuiApp) -> list[str]:
