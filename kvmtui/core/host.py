@@ -254,7 +254,7 @@ class Host:
     # ---- running libvirt calls ----------------------------------------------------------
 
     def connection(self) -> libvirt.virConnect:
-        if self._conn is None or self._link is not Link.CONNECTED:
+        if self._conn is None or self._link is Link.LOST:
             raise HostError(f"host {self.name} is not connected"
                             + (f" ({self._reason})" if self._reason else ""))
         return self._conn
@@ -362,8 +362,7 @@ class Host:
         self._register_events(conn)
         self._info = await asyncio.wait_for(
             loop.run_in_executor(self._executor, _read_host_info, conn), CALL_TIMEOUT)
-        self._link = Link.CONNECTED
-        await self._tick()
+        await self._tick()  # the first full table comes with the "connected" state
         self._set_link(Link.CONNECTED, "")
 
     def _register_events(self, conn: libvirt.virConnect) -> None:

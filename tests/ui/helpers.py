@@ -6,7 +6,6 @@ import asyncio
 import io
 
 from rich.console import Console
-
 from textual.pilot import Pilot
 from textual.widgets import Static
 
