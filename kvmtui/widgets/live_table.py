@@ -20,6 +20,7 @@ from textual.widgets import DataTable
 R = TypeVar("R")
 
 MARK = "●"
+REBUILD_THRESHOLD = 50
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,22 @@ class LiveTable(DataTable, Generic[R]):
         cursor_row = self.cursor_row
         scroll_y = self.scroll_y
         self.marks.intersection_update(self._all)
+        gone = [k for k in self._rows if k not in wanted]
+        if len(gone) > REBUILD_THRESHOLD and len(gone) > len(self._rows) // 2:
+            self._rebuild(wanted)
+            self._restore(cursor_key, cursor_row, scroll_y)
+            return
         needs_sort = False
-        for key in [k for k in self._rows if k not in wanted]:
+        for key in gone:
             self.remove_row(key)
             del self._rows[key]
             del self._cells[key]
         for key, row in wanted.items():
+            old = self._rows.get(key)
+            if old is not None and old == row:
+                continue
             texts = self._texts(key, row)
-            if key not in self._rows:
+            if old is None:
                 self.add_row(*self._render(texts, row, key), key=key)
                 needs_sort = True
             elif texts != self._cells[key]:
@@ -144,9 +153,20 @@ class LiveTable(DataTable, Generic[R]):
             self._apply_sort()
         self._restore(cursor_key, cursor_row, scroll_y)
 
+    def _rebuild(self, wanted: dict[str, R]) -> None:
+        """Most rows leave at once (a filter keystroke): starting over beats removing each."""
+        self.clear()
+        self._rows, self._cells = {}, {}
+        for key, row in wanted.items():
+            texts = self._texts(key, row)
+            self.add_row(*self._render(texts, row, key), key=key)
+            self._rows[key] = row
+            self._cells[key] = texts
+        self._apply_sort()
+
     def set_filter(self, text: str) -> None:
+        """Takes effect with the next `show()`."""
         self.filter_text = text.strip().lower()
-        self.show(list(self._all.values()))
 
     def sort_by(self, column_key: str) -> None:
         """Sorts by a column; asking again for the same column reverses the order."""
