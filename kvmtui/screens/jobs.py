@@ -1,0 +1,76 @@
+"""Key 3: every migration started here, running or finished, across all hosts."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding
+
+from kvmtui import format as fmt
+from kvmtui.core.fleet import FleetSnapshot
+from kvmtui.core.migration import JobSnapshot, migrations
+from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.screens.migrate import open_progress, percent_text, rate, state_text
+from kvmtui.widgets.live_table import Column, LiveTable
+
+REFRESH = 0.5
+
+
+def _downtime(job: JobSnapshot) -> str:
+    figures = job.figures
+    if figures is None or figures.downtime_ms is None:
+        return fmt.DASH
+    return f"{figures.downtime_ms} ms"
+
+
+def _outcome(job: JobSnapshot) -> Text:
+    return Text(job.message or job.options.describe(), style="dim" if not job.message else "")
+
+
+JOB_COLUMNS: list[Column[JobSnapshot]] = [
+    Column("id", "#", lambda j: str(j.id), lambda j: j.id, "I", numeric=True),
+    Column("guest", "Guest", lambda j: j.guest, lambda j: j.guest.lower(), "N"),
+    Column("route", "From -> to", lambda j: f"{j.source} -> {j.dest}",
+           lambda j: (j.source, j.dest), "H"),
+    Column("state", "State", state_text, lambda j: j.state.value, "T"),
+    Column("done", "Done", lambda j: percent_text(j.figures),
+           lambda j: j.figures.percent if j.figures else None, "D", numeric=True),
+    Column("speed", "Throughput", lambda j: rate(j.figures.throughput_bps if j.figures else None),
+           lambda j: j.figures.throughput_bps if j.figures else None, "R", numeric=True),
+    Column("elapsed", "Elapsed", lambda j: fmt.duration(j.elapsed), lambda j: j.elapsed, "E",
+           numeric=True),
+    Column("downtime", "Downtime", _downtime,
+           lambda j: j.figures.downtime_ms if j.figures else None, None, numeric=True),
+    Column("outcome", "Outcome", _outcome, lambda j: j.message, None),
+]
+
+
+class JobsScreen(FleetView):
+    """Refreshes on its own timer too: a migration's figures move between fleet ticks."""
+
+    VIEW_NAME = "jobs"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("enter", "progress", "Progress"),
+        *sort_bindings(JOB_COLUMNS),
+    ]
+
+    def make_table(self) -> LiveTable[JobSnapshot]:
+        return LiveTable(JOB_COLUMNS, lambda j: j.key,
+                         lambda j: f"{j.guest} {j.source} {j.dest} {j.state.value}",
+                         sort_column="id", id="jobs")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(REFRESH, lambda: self.show_snapshot(self.app.fleet.snapshot()))
+
+    def fill_table(self, snapshot: FleetSnapshot) -> None:
+        self.table.show(migrations(self.app.fleet).jobs())
+
+    def action_progress(self) -> None:
+        job = self.table.current
+        if job is not None:
+            open_progress(self.app, job.id)
+
+    def on_data_table_row_selected(self, _event: object) -> None:
+        self.action_progress()

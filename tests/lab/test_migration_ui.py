@@ -1,0 +1,52 @@
+"""A live migration started from the guest list with keys, its progress read off the screen."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kvmtui.app import KvmTuiApp
+from kvmtui.cli import Settings
+from kvmtui.core.migration import migrations
+from kvmtui.core.model import HostSpec
+from kvmtui.screens.migrate import MigrateDialog, MigrationProgressScreen
+from tests.ui.helpers import keys, screen_text, select, wait_for
+
+from .labinfo import LabInfo
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
+    hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab_fresh.hosts.items())
+    app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
+                                          app.fleet.snapshot().guests), 30, "the lab guests")
+        await pilot.pause(0.5)
+        await select(pilot, "linux-a1@hosta")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
+        assert app.screen.destinations == ["hostb"]
+        assert app.screen.query_one("#migrate-uri").placeholder == "tcp://10.213.0.2"
+        while app.focused is not app.screen.query_one("#migrate-bandwidth"):
+            await pilot.press("tab")
+        await pilot.press(*keys("20"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
+                       what="the progress screen")
+        seen: list[int] = []
+        while "migrated" not in screen_text(app):
+            match = re.search(r"Data\s+(\d+)% of", screen_text(app))
+            if match:
+                seen.append(int(match.group(1)))
+            await pilot.pause(0.25)
+        text = screen_text(app)
+        assert "linux-a1  hosta -> hostb" in text
+        assert "now running on hostb, undefined on hosta" in text
+        assert "final figures from libvirt" in text
+        assert len(set(seen)) >= 3, f"progress on screen: {seen}"
+        assert seen == sorted(seen)
+        job = migrations(app.fleet).jobs()[0]
+        assert job.final is not None and job.final.downtime_ms is not None
+        assert f"{job.final.downtime_ms} ms" in text
