@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from kvmtui.core.events import ensure_libvirt_events
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec
+from kvmtui.core.ssh import SshPrompts
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,12 @@ class Fleet:
     events redraws the table once.
     """
 
-    def __init__(self, specs: Iterable[HostSpec], refresh: float) -> None:
+    def __init__(self, specs: Iterable[HostSpec], refresh: float,
+                 prompts: SshPrompts | None = None) -> None:
         self._change_listeners: list[Callable[[], None]] = []
         self._event_listeners: list[Callable[[DomainEvent], None]] = []
         self._hosts: dict[str, Host] = {
-            spec.name: Host(spec, refresh, self._changed, self._event) for spec in specs
+            spec.name: Host(spec, refresh, self._changed, self._event, prompts) for spec in specs
         }
         self._version = 0
         self._notice_pending = False

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from kvmtui.core import actions
+from kvmtui.core import actions, ssh
 from kvmtui.core.model import (
     GuestRates,
     GuestSnapshot,
@@ -177,8 +177,11 @@ class Host:
         refresh: float,
         on_change: Callable[[], None],
         on_event: Callable[[DomainEvent], None],
+        prompts: ssh.SshPrompts | None = None,
     ) -> None:
         self.spec = spec
+        self._prompts = prompts
+        self.ssh_link: ssh.SshLink | None = None  # set while an ssh:// host is connected
         self.name = spec.name
         self.refresh = refresh
         self._on_change = on_change
@@ -359,6 +362,9 @@ class Host:
         loop = asyncio.get_running_loop()
         opener = libvirt.openReadOnly if self.spec.readonly else libvirt.open
         uri = self.spec.uri
+        if ssh.is_ssh_uri(uri):
+            self.ssh_link = await ssh.open_link(uri, self.spec.readonly, self._prompts)
+            uri = self.ssh_link.libvirt_uri
         conn = await asyncio.wait_for(loop.run_in_executor(self._executor, opener, uri),
                                       OPEN_TIMEOUT)
         self._conn = conn
@@ -391,6 +397,7 @@ class Host:
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
         if conn is None:
+            await self._close_ssh()
             return
 
         def close() -> None:
@@ -406,6 +413,12 @@ class Host:
         closer = threading.Thread(target=close, name=f"libvirt-close-{self.name}", daemon=True)
         closer.start()
         await asyncio.get_running_loop().run_in_executor(None, closer.join, 5.0)
+        await self._close_ssh()
+
+    async def _close_ssh(self) -> None:
+        link, self.ssh_link = self.ssh_link, None
+        if link is not None:
+            await link.close()
 
     def _closed(self, _conn: libvirt.virConnect, reason: int, _opaque: Any) -> None:
         self._lost_reason = _CLOSE_REASONS.get(reason, f"closed (reason {reason})")

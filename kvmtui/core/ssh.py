@@ -1,0 +1,398 @@
+"""Hosts reached over kvmtui's own SSH connection (asyncssh), ready for a jump box.
+
+`ssh://[user@]host[:port][/system][?options]` (or `ssh://alias` from `~/.ssh/config`) opens
+one asyncssh connection per host and forwards the remote libvirt socket to a unix socket in
+a private temporary directory, so libvirt itself connects to `qemu+unix:///system?socket=...`
+and nothing but Python is needed on the jump box. The same connection later carries the
+serial console (`virsh console` in a remote PTY).
+
+`~/.ssh/config` (Hostname, User, Port, IdentityFile, UserKnownHostsFile, ProxyJump), the
+ssh-agent and the default identity files are honoured as OpenSSH would. Query options, for
+setups without a config file (the lab's tests use them):
+
+- `keyfile=PATH`: the identity file to use (only that one),
+- `known_hosts=PATH`: the known_hosts file to check and save to,
+- `ssh_config=PATH`: an ssh config file instead of `~/.ssh/config`,
+- `jump=[user@]host[:port][,...]`: jump hosts, as OpenSSH's ProxyJump.
+
+Every hop, jump hosts included, goes through the same host-key policy: a known key passes;
+an unknown one is shown to the operator (SHA256 fingerprint) to accept once, accept and save,
+or reject; a changed one is refused. Passwords and passphrases are asked through the UI's
+callback and only handed to asyncssh, never logged or kept.
+
+All SSH traffic runs on an event loop of its own, in one background thread: libvirt calls
+block their thread while waiting for the daemon's answer, and that answer travels through the
+forward, so the forward must keep running whatever thread a libvirt call blocks (the app's
+loop included). Only the operator's prompts cross back to the caller's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import asyncssh
+
+from kvmtui.core.uri import SSH_SCHEME
+
+CONNECT_TIMEOUT = 20.0
+KEEPALIVE_INTERVAL = 15
+REMOTE_SOCKET = "/var/run/libvirt/libvirt-sock"
+REMOTE_SOCKET_RO = "/var/run/libvirt/libvirt-sock-ro"
+DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+_QUERY_KEYS = frozenset({"keyfile", "known_hosts", "ssh_config", "jump"})
+
+
+class SshError(Exception):
+    """The SSH side of a host failed; the message names the host and says what to do."""
+
+
+class HostKeyAnswer(Enum):
+    REJECT = "reject"
+    ONCE = "once"
+    SAVE = "save"
+
+
+@dataclass(frozen=True)
+class HostKeyQuestion:
+    """An unknown host key, as the operator must see it before trusting it."""
+
+    host: str
+    port: int
+    key_type: str
+    fingerprint: str
+    known_hosts: Path
+
+
+@dataclass(frozen=True)
+class SshPrompts:
+    """What the UI provides to ask the operator; the core never draws anything itself.
+
+    `secret(prompt)` returns the typed text, or None when the operator cancelled.
+    """
+
+    host_key: Callable[[HostKeyQuestion], Awaitable[HostKeyAnswer]]
+    secret: Callable[[str], Awaitable[str | None]]
+
+
+T = TypeVar("T")
+
+_ssh_loop: asyncio.AbstractEventLoop | None = None
+_ssh_loop_lock = threading.Lock()
+
+
+def ssh_loop() -> asyncio.AbstractEventLoop:
+    """The event loop every SSH connection lives on, started on first use."""
+    global _ssh_loop
+    with _ssh_loop_lock:
+        if _ssh_loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="kvmtui-ssh", daemon=True).start()
+            _ssh_loop = loop
+        return _ssh_loop
+
+
+async def on_ssh_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs `coro` on the SSH loop and awaits it from the caller's loop (cancellable)."""
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, ssh_loop()))
+
+
+def _bridged(prompts: SshPrompts | None) -> SshPrompts | None:
+    """The same prompts, callable from the SSH loop: they run on the caller's (UI) loop."""
+    if prompts is None:
+        return None
+    home = asyncio.get_running_loop()
+
+    async def host_key(question: HostKeyQuestion) -> HostKeyAnswer:
+        future = asyncio.run_coroutine_threadsafe(prompts.host_key(question), home)
+        return await asyncio.wrap_future(future)
+
+    async def secret(prompt: str) -> str | None:
+        return await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(prompts.secret(prompt), home))
+
+    return SshPrompts(host_key, secret)
+
+
+def is_ssh_uri(uri: str) -> bool:
+    return uri.partition("://")[0].lower() == SSH_SCHEME
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """An `ssh://` URI taken apart; values the URI leaves out come from the ssh config."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+    keyfile: str | None = None
+    known_hosts: str | None = None
+    ssh_config: str | None = None
+    jump: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> SshTarget:
+        parts = urlsplit(uri)
+        if parts.path not in ("", "/", "/system"):
+            raise SshError(f"{uri}: only the system instance (/system) is served over ssh://")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        unknown = sorted(set(query) - _QUERY_KEYS)
+        if unknown:
+            raise SshError(f"{uri}: unknown option {unknown[0]!r} "
+                           f"(known: {', '.join(sorted(_QUERY_KEYS))})")
+        values = {key: query[key][-1] for key in query}
+        return cls(host=parts.hostname or "", user=parts.username, port=parts.port,
+                   keyfile=values.get("keyfile"), known_hosts=values.get("known_hosts"),
+                   ssh_config=values.get("ssh_config"), jump=values.get("jump"))
+
+    @property
+    def config(self) -> Any:
+        """asyncssh's `config=`: our file, or `()` for `~/.ssh/config`."""
+        return [self.ssh_config] if self.ssh_config else ()
+
+    def handover_args(self) -> list[str]:
+        """OpenSSH arguments that reach the same host, for handing the terminal over."""
+        args = ["-t"]
+        if self.port:
+            args += ["-p", str(self.port)]
+        if self.keyfile:
+            args += ["-i", self.keyfile, "-o", "IdentitiesOnly=yes"]
+        if self.known_hosts:
+            args += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        if self.ssh_config:
+            args += ["-F", self.ssh_config]
+        if self.jump:
+            args += ["-J", self.jump]
+        return [*args, f"{self.user}@{self.host}" if self.user else self.host]
+
+
+class _Client(asyncssh.SSHClient):
+    """Records the host key asyncssh could not verify and asks for passwords."""
+
+    def __init__(self, prompts: SshPrompts | None, label: str) -> None:
+        self.offered: tuple[str, str, int, asyncssh.SSHKey] | None = None
+        self._prompts = prompts
+        self._label = label
+
+    def validate_host_public_key(self, host: str, addr: str, port: int,
+                                 key: asyncssh.SSHKey) -> bool:
+        self.offered = (host, addr, port, key)
+        return False  # decided by the operator, outside the handshake (see _Dialer.dial)
+
+    async def password_auth_requested(self) -> str | None:
+        if self._prompts is None:
+            return None
+        return await self._prompts.secret(f"Password for {self._label}")
+
+    async def kbdint_challenge_received(self, name: str, instructions: str, lang: str,
+                                        prompts: Any) -> list[str] | None:
+        answers: list[str] = []
+        for prompt, _echo in prompts:
+            if self._prompts is None:
+                return None
+            answer = await self._prompts.secret(f"{self._label}: {prompt.strip() or name}")
+            if answer is None:
+                return None
+            answers.append(answer)
+        return answers
+
+
+class _Dialer:
+    """Opens SSH connections for one target: jump hops first, each under the key policy."""
+
+    def __init__(self, target: SshTarget, prompts: SshPrompts | None) -> None:
+        self.target = target
+        self.prompts = prompts
+        self.opened: list[asyncssh.SSHClientConnection] = []
+
+    async def connect(self) -> asyncssh.SSHClientConnection:
+        target = self.target
+        options = await self._resolve(target.host, target.port, target.user)
+        tunnel: asyncssh.SSHClientConnection | None = None
+        hops = target.jump or (options.tunnel if isinstance(options.tunnel, str) else None)
+        for hop in (hops.split(",") if hops else []):
+            user, _, address = hop.rpartition("@")
+            host, _, port = address.partition(":")
+            hop_options = await self._resolve(host, int(port) if port else None, user or None)
+            tunnel = await self._dial(hop_options, tunnel)
+        return await self._dial(options, tunnel)
+
+    async def _resolve(self, host: str, port: int | None,
+                       user: str | None) -> asyncssh.SSHClientConnectionOptions:
+        """The connection options ssh config gives this host (reads files: off the loop)."""
+        target = self.target
+        kwargs: dict[str, Any] = {"config": target.config, "host": host,
+                                  "keepalive_interval": KEEPALIVE_INTERVAL,
+                                  "passphrase": self._passphrase}
+        if port:
+            kwargs["port"] = port
+        if user:
+            kwargs["username"] = user
+        if target.keyfile:
+            kwargs["client_keys"] = [target.keyfile]
+            kwargs["agent_path"] = None
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                None, lambda: asyncssh.SSHClientConnectionOptions(**kwargs))
+        except (OSError, ValueError, asyncssh.Error) as error:
+            raise SshError(f"ssh to {host}: {error}") from error
+
+    async def _passphrase(self, filename: str) -> str | None:
+        if self.prompts is None:
+            return None
+        return await self.prompts.secret(f"Passphrase for {filename}")
+
+    def _known_hosts_path(self, options: asyncssh.SSHClientConnectionOptions) -> Path:
+        if self.target.known_hosts:
+            return Path(self.target.known_hosts)
+        configured = options.config.get("UserKnownHostsFile")
+        first = configured[0] if isinstance(configured, list | tuple) and configured else None
+        return Path(first or DEFAULT_KNOWN_HOSTS).expanduser()
+
+    async def _dial(self, options: asyncssh.SSHClientConnectionOptions,
+                    tunnel: asyncssh.SSHClientConnection | None) -> asyncssh.SSHClientConnection:
+        host = options.host
+        label = f"{options.username}@{host}" if options.username else host
+        known_path = self._known_hosts_path(options)
+        known = _read_known_hosts(known_path)
+        client = _Client(self.prompts, label)
+        try:
+            conn = await self._open(options, tunnel, known, client)
+        except asyncssh.HostKeyNotVerifiable as error:
+            if client.offered is None:
+                raise SshError(f"ssh to {label}: {error.reason}") from error
+            trusted_key = await self._decide(client.offered, known, known_path)
+            conn = await self._open(options, tunnel, ([trusted_key], [], []),
+                                    _Client(self.prompts, label))
+        self.opened.append(conn)
+        return conn
+
+    async def _open(self, options: asyncssh.SSHClientConnectionOptions,
+                    tunnel: asyncssh.SSHClientConnection | None, known: Any,
+                    client: _Client) -> asyncssh.SSHClientConnection:
+        label = f"{options.username}@{options.host}" if options.username else options.host
+        try:
+            connecting = asyncssh.connect(
+                options.host, options.port, tunnel=tunnel or (), known_hosts=known,
+                client_factory=lambda: client, config=self.target.config, options=options)
+            return await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
+        except asyncssh.HostKeyNotVerifiable:
+            raise
+        except asyncssh.PermissionDenied as error:
+            raise SshError(f"ssh to {label}: permission denied ({error.reason})") from error
+        except asyncssh.Error as error:
+            raise SshError(f"ssh to {label}: {error.reason}") from error
+        except TimeoutError:
+            raise SshError(f"ssh to {label}: no answer in {CONNECT_TIMEOUT:g} s") from None
+        except OSError as error:
+            raise SshError(f"ssh to {label}: {error.strerror or error}") from error
+
+    async def _decide(self, offered: tuple[str, str, int, asyncssh.SSHKey],
+                      known: asyncssh.SSHKnownHosts, known_path: Path) -> asyncssh.SSHKey:
+        """The key to trust for this connection, or SshError when it must not be trusted."""
+        host, addr, port, key = offered
+        fingerprint = key.get_fingerprint("sha256")
+        listed = known.match(host, addr, port)[0]
+        if listed:
+            raise SshError(
+                f"WARNING: the host key of {host} has CHANGED (now {key.get_algorithm()} "
+                f"{fingerprint}); it does not match {known_path}. Someone may be "
+                "intercepting the connection, or the host was reinstalled. Refusing to "
+                f"connect; if the change is expected, remove the old key "
+                f"(ssh-keygen -R {host} -f {known_path}) and connect again.")
+        if self.prompts is None:
+            raise SshError(f"ssh to {host}: host key {fingerprint} is not in {known_path}")
+        question = HostKeyQuestion(host, port, key.get_algorithm(), fingerprint, known_path)
+        answer = await self.prompts.host_key(question)
+        if answer is HostKeyAnswer.REJECT:
+            raise SshError(f"ssh to {host}: host key {fingerprint} rejected")
+        if answer is HostKeyAnswer.SAVE:
+            _save_known_host(known_path, host, port, key)
+        return key
+
+
+def _read_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as error:
+        raise SshError(f"cannot read {path}: {error.strerror or error}") from error
+    return asyncssh.import_known_hosts(text)
+
+
+def _save_known_host(path: Path, host: str, port: int, key: asyncssh.SSHKey) -> None:
+    pattern = host if port == 22 else f"[{host}]:{port}"
+    algorithm, blob = key.export_public_key("openssh").decode().split()[:2]
+    line = f"{pattern} {algorithm} {blob}\n"
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+    except OSError as error:
+        raise SshError(f"cannot save the host key to {path}: {error.strerror or error}") from error
+
+
+class SshLink:
+    """A host's SSH connection and its forwarded libvirt socket, closed together."""
+
+    def __init__(self, target: SshTarget, conn: asyncssh.SSHClientConnection,
+                 hops: list[asyncssh.SSHClientConnection], tmpdir: str,
+                 listener: asyncssh.SSHListener) -> None:
+        self.target = target
+        self.conn = conn
+        self._hops = hops
+        self._tmpdir = tmpdir
+        self._listener = listener
+        self.socket_path = os.path.join(tmpdir, "libvirt-sock")
+
+    @property
+    def libvirt_uri(self) -> str:
+        return f"qemu+unix:///system?socket={self.socket_path}"
+
+    async def close(self) -> None:
+        await on_ssh_loop(self._close())
+
+    async def _close(self) -> None:
+        self._listener.close()
+        for conn in [self.conn, *reversed(self._hops)]:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 5.0)
+        shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+async def open_link(uri: str, readonly: bool, prompts: SshPrompts | None) -> SshLink:
+    """Connects to an `ssh://` host and forwards its libvirt socket; raises SshError."""
+    target = SshTarget.parse(uri)
+    return await on_ssh_loop(_open_link(target, readonly, _bridged(prompts)))
+
+
+async def _open_link(target: SshTarget, readonly: bool, prompts: SshPrompts | None) -> SshLink:
+    dialer = _Dialer(target, prompts)
+    try:
+        conn = await dialer.connect()
+        tmpdir = tempfile.mkdtemp(prefix="kvmtui-ssh-")
+        try:
+            remote = REMOTE_SOCKET_RO if readonly else REMOTE_SOCKET
+            listener = await conn.forward_local_path(os.path.join(tmpdir, "libvirt-sock"),
+                                                     remote)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+    except BaseException:
+        for opened in reversed(dialer.opened):
+            opened.close()
+        raise
+    return SshLink(target, conn, dialer.opened[:-1], tmpdir, listener)

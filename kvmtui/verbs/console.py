@@ -1,0 +1,13 @@
+"""`:console NAME [DEVNAME] [--force]`, as virsh spells it."""
+
+from __future__ import annotations
+
+from kvmtui.controller import Controller, handles
+from kvmtui.core.commands import Command
+
+
+@handles("console")
+async def _console(controller: Controller, command: Command) -> None:
+    guest = controller.guest(command.args[0])
+    devname = command.args[1] if len(command.args) > 1 else None
+    controller.app.open_console(guest, devname, force=command.flag("force"))

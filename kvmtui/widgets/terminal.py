@@ -1,0 +1,174 @@
+"""A terminal emulator widget: pyte keeps the screen, Textual draws it and takes the keys.
+
+The widget knows nothing about consoles or libvirt: bytes come in through `feed`, keys go
+out raw (as a terminal would send them) through the `send` callback, and size changes go
+through `on_size`. Keys listed in `passthrough` (the screen's own: detach, hand over) and
+every key while the widget is not `live` bubble up to the screen's bindings instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+import pyte
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.strip import Strip
+from textual.widget import Widget
+
+#: What a VT220/xterm sends for the keys Textual names (no character or a wrong one).
+SPECIAL_KEYS: dict[str, bytes] = {
+    "enter": b"\r",
+    "backspace": b"\x7f",
+    "tab": b"\t",
+    "shift+tab": b"\x1b[Z",
+    "escape": b"\x1b",
+    "up": b"\x1b[A",
+    "down": b"\x1b[B",
+    "right": b"\x1b[C",
+    "left": b"\x1b[D",
+    "home": b"\x1b[H",
+    "end": b"\x1b[F",
+    "insert": b"\x1b[2~",
+    "delete": b"\x1b[3~",
+    "pageup": b"\x1b[5~",
+    "pagedown": b"\x1b[6~",
+    "f1": b"\x1bOP",
+    "f2": b"\x1bOQ",
+    "f3": b"\x1bOR",
+    "f4": b"\x1bOS",
+    "f5": b"\x1b[15~",
+    "f6": b"\x1b[17~",
+    "f7": b"\x1b[18~",
+    "f8": b"\x1b[19~",
+    "f9": b"\x1b[20~",
+    "f10": b"\x1b[21~",
+    "f11": b"\x1b[23~",
+    "f12": b"\x1b[24~",
+    "ctrl+@": b"\x00",
+    "ctrl+space": b"\x00",
+}
+
+_NAMED_COLOURS = frozenset(
+    {"black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"}
+)  # fmt: skip
+
+
+def key_bytes(key: str, character: str | None) -> bytes | None:
+    """The bytes a terminal sends for a key press, or None for keys it sends nothing for."""
+    if key in SPECIAL_KEYS:
+        return SPECIAL_KEYS[key]
+    if key.startswith("ctrl+") and len(key) == 6 and key[5].isalpha():
+        return bytes([ord(key[5].lower()) - ord("a") + 1])
+    if character:
+        return character.encode("utf-8")
+    return None
+
+
+def _colour(name: str) -> str | None:
+    """pyte's colour names (`red`, `brightred`, hex `ff8700`) in Rich's spelling."""
+    if name == "default":
+        return None
+    if name in _NAMED_COLOURS:
+        return name
+    if name.startswith("bright") and name[6:] in _NAMED_COLOURS:
+        return f"bright_{name[6:]}"
+    if len(name) == 6:
+        return f"#{name}"
+    return None
+
+
+def _style(char: pyte.screens.Char, cursor: bool) -> Style:
+    return Style(
+        color=_colour(char.fg),
+        bgcolor=_colour(char.bg),
+        bold=char.bold or None,
+        italic=char.italics or None,
+        underline=char.underscore or None,
+        strike=char.strikethrough or None,
+        reverse=(char.reverse != cursor) or None,
+    )
+
+
+class TerminalView(Widget, can_focus=True):
+    """A pyte screen drawn line by line; see the module docstring."""
+
+    DEFAULT_CSS = """
+    TerminalView {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
+
+    def __init__(
+        self,
+        send: Callable[[bytes], None],
+        on_size: Callable[[int, int], None],
+        passthrough: Collection[str] = (),
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.screen_buffer = pyte.Screen(80, 24)
+        self._stream = pyte.ByteStream(self.screen_buffer)
+        self._send = send
+        self._on_size = on_size
+        self._passthrough = frozenset(passthrough)
+        self.live = False
+
+    def feed(self, data: bytes) -> None:
+        self._stream.feed(data)
+        self.refresh()
+
+    def display_lines(self) -> list[str]:
+        """The screen as text, one string per row (what the operator reads)."""
+        return list(self.screen_buffer.display)
+
+    def set_live(self, live: bool) -> None:
+        self.live = live
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        cols, rows = max(event.size.width, 2), max(event.size.height, 2)
+        if (cols, rows) != (self.screen_buffer.columns, self.screen_buffer.lines):
+            self.screen_buffer.resize(rows, cols)
+            self._on_size(cols, rows)
+        self.refresh()
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.live or event.key in self._passthrough:
+            return
+        data = key_bytes(event.key, event.character)
+        if data is None:
+            return
+        event.stop()
+        event.prevent_default()
+        self._send(data)
+
+    def on_paste(self, event: events.Paste) -> None:
+        if self.live:
+            event.stop()
+            self._send(event.text.replace("\n", "\r").encode("utf-8"))
+
+    def render_line(self, y: int) -> Strip:
+        screen = self.screen_buffer
+        width = self.size.width
+        if y >= screen.lines:
+            return Strip.blank(width)
+        row = screen.buffer[y]
+        show_cursor = self.live and self.has_focus and not screen.cursor.hidden
+        cursor_x = screen.cursor.x if show_cursor and screen.cursor.y == y else -1
+        segments: list[Segment] = []
+        text, style = "", None
+        for x in range(min(screen.columns, width)):
+            char = row[x]
+            char_style = _style(char, x == cursor_x)
+            if char_style != style and text:
+                segments.append(Segment(text, style))
+                text = ""
+            style = char_style
+            text += char.data  # "" is the right half of a wide character
+        if text:
+            segments.append(Segment(text, style))
+        return Strip(segments).adjust_cell_length(width)
