@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kvmtui.app import KvmTuiApp  # noqa: E402
-from kvmtui.cli import Settings  # noqa: E402
-from kvmtui.core.demo import write_fleet  # noqa: E402
+from kvmtui.app import KvmTuiApp
+from kvmtui.cli import Settings
+from kvmtui.core.demo import write_fleet
 
 
 def rss_mib() -> float:

@@ -11,20 +11,30 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 
+import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui.controller import Controller
 from kvmtui.core import actions
 from kvmtui.core.commands import complete
 from kvmtui.core.fleet import Fleet
+from kvmtui.core.history import History
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.ssh import SshPrompts
+from kvmtui.screens import cpumap, migrate
+from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.help import HelpScreen
+from kvmtui.screens.hostkey import ask_host_key
 from kvmtui.screens.hosts import HostsScreen
+from kvmtui.screens.jobs import JobsScreen
+from kvmtui.screens.secret import ask_secret
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
 
 UI_REFRESH_DELAY = 0.15
+#: How far back the sparklines reach; the buffers hold this much and no more.
+HISTORY_MINUTES = 10
 
 
 class GuestActionsProvider(Provider):
@@ -44,11 +54,13 @@ class KvmTuiApp(App[None]):
     CSS_PATH = "kvmtui.tcss"
     TITLE = "kvmtui"
     COMMANDS = App.COMMANDS | {GuestActionsProvider}
-    MODES: ClassVar[dict[str, type[Screen]]] = {"guests": GuestsScreen, "hosts": HostsScreen}
+    MODES: ClassVar[dict[str, type[Screen]]] = {
+        "guests": GuestsScreen, "hosts": HostsScreen, "jobs": JobsScreen}
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("1", "view('guests')", "Guests"),
         Binding("2", "view('hosts')", "Hosts"),
+        Binding("3", "view('jobs')", "Jobs"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -56,14 +68,17 @@ class KvmTuiApp(App[None]):
         super().__init__()
         self.settings = settings
         self.readonly = settings.readonly
-        self.fleet = Fleet(settings.hosts, settings.refresh)
+        prompts = SshPrompts(partial(ask_host_key, self), partial(ask_secret, self))
+        self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         self.controller = Controller(self)
+        self.history = History(HISTORY_MINUTES, settings.refresh)
         self._refresh_timer = None
         if settings.theme:
             self.theme = settings.theme
 
     async def on_mount(self) -> None:
         self.fleet.add_change_listener(self._fleet_changed)
+        self.fleet.add_change_listener(lambda: self.history.feed(self.fleet.snapshot()))
         await self.fleet.start()
         self.switch_mode("guests")
 
@@ -102,15 +117,16 @@ class KvmTuiApp(App[None]):
 
     def open_migration(self, guests: list[GuestSnapshot]) -> None:
         """`m` on the guest list: the migration dialog for the selected or marked guests."""
-        self.notify("migration: not built yet", severity="warning")
+        migrate.open_migration(self, guests)
 
-    def open_console(self, guest: GuestSnapshot) -> None:
+    def open_console(self, guest: GuestSnapshot, devname: str | None = None,
+                     force: bool = False) -> None:
         """`c` on the guest list: the guest's serial console, full screen."""
-        self.notify("console: not built yet", severity="warning")
+        self.push_screen(ConsoleScreen(guest, devname, force))
 
     def open_cpu_map(self, host: str) -> None:
         """`p` on the hosts list: physical CPUs against the guests' vCPUs."""
-        self.notify("CPU map: not built yet", severity="warning")
+        cpumap.open_cpu_map(self, host)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -18,6 +18,8 @@ from kvmtui import format as fmt
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.widgets.fleet_tables import state_text
+from kvmtui.widgets.history_panel import GUEST_TRACES, HistoryPanel
+from kvmtui.widgets.vcpu_panel import VcpuPanel
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -37,7 +39,8 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
     return [
         ("State", state_text(guest.state)),
         ("vCPUs", str(guest.vcpus)),
-        ("CPU", f"{fmt.percent(r.cpu_percent)} % of its vCPUs"),
+        ("CPU", fmt.DASH if r.cpu_percent is None
+         else f"{fmt.percent(r.cpu_percent)} % of its vCPUs"),
         ("Memory", f"{fmt.size_kib(guest.memory_kib)} of {fmt.size_kib(guest.max_memory_kib)}"),
         ("Disk read/write", f"{fmt.rate(r.disk_read_bps)}/s / {fmt.rate(r.disk_write_bps)}/s"),
         ("Net rx/tx", f"{fmt.rate(r.net_rx_bps)}/s / {fmt.rate(r.net_tx_bps)}/s"),
@@ -51,6 +54,8 @@ class GuestDetailScreen(Screen[None]):
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("i", "tab('info')", "Info"),
         Binding("x", "tab('xml')", "XML"),
+        Binding("v", "tab('vcpus')", "vCPUs"),
+        Binding("h", "tab('history')", "History"),
         Binding("r", "reload", "Reload"),
     ]
 
@@ -70,6 +75,10 @@ class GuestDetailScreen(Screen[None]):
                 yield Static("loading ...", id="dominfo")
             with TabPane("XML", id="xml"), VerticalScroll(id="xml-scroll"):
                 yield Static("loading ...", id="xml-text")
+            with TabPane("vCPUs", id="vcpus"):
+                yield VcpuPanel(self.guest, self.app.settings.refresh, id="vcpu-panel")
+            with TabPane("History", id="history"), VerticalScroll():
+                yield HistoryPanel(GUEST_TRACES, id="guest-history")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -83,6 +92,20 @@ class GuestDetailScreen(Screen[None]):
                 f" {self.guest.name} is no longer on {self.guest.host}", style="bold red"))
             return
         self.show_guest(current)
+        self._show_placement_and_history()
+
+    def _show_placement_and_history(self) -> None:
+        """The vCPU tab reads libvirt only while it is the tab on screen."""
+        active = self.query_one(TabbedContent).active
+        if active == "vcpus":
+            self.query_one(VcpuPanel).read()
+        elif active == "history":
+            self.query_one(HistoryPanel).show(
+                lambda series: self.app.history.guest(self.guest.key, series),
+                self.app.history.refresh)
+
+    def on_tabbed_content_tab_activated(self, _event: TabbedContent.TabActivated) -> None:
+        self._show_placement_and_history()
 
     def show_guest(self, guest: GuestSnapshot) -> None:
         self.guest = guest

@@ -3,3 +3,9 @@
 Each module registers its handlers with `kvmtui.controller.handles`; importing this
 package (the app does) makes them all available.
 """
+
+from kvmtui.verbs import (
+    console,  # noqa: F401
+    migration,  # noqa: F401
+    placement,  # noqa: F401
+)

@@ -1,0 +1,79 @@
+"""The in-memory history: bounded, one sample per tick, forgetting what left the fleet."""
+
+from __future__ import annotations
+
+from kvmtui.core.fleet import FleetSnapshot
+from kvmtui.core.history import History
+from kvmtui.core.model import (
+    GuestRates,
+    GuestSnapshot,
+    GuestState,
+    HostLoad,
+    HostSnapshot,
+    Link,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _snapshot(cpu: float, guests: int = 1) -> FleetSnapshot:
+    guest_list = tuple(
+        GuestSnapshot("h1", f"g{i}", f"u{i}", GuestState.RUNNING, memory_kib=1024,
+                      rates=GuestRates(cpu_percent=cpu, disk_read_bps=10.0, disk_write_bps=5.0,
+                                       net_rx_bps=None, net_tx_bps=3.0))
+        for i in range(guests))
+    host = HostSnapshot("h1", "test:///default", Link.CONNECTED, False,
+                        load=HostLoad(cpu_percent=cpu / 2, memory_used_kib=2048))
+    return FleetSnapshot((host,), guest_list, 0)
+
+
+def test_length_follows_minutes_and_refresh():
+    assert History(minutes=10, refresh=2.0).length == 300
+    assert History(minutes=1, refresh=0.5).length == 120
+
+
+def test_buffers_are_bounded_and_keep_the_newest():
+    clock = Clock()
+    history = History(minutes=0.1, refresh=1.0, clock=clock)  # 6 samples
+    for tick in range(20):
+        clock.now = float(tick)
+        assert history.feed(_snapshot(float(tick)))
+    assert history.guest("u0@h1", "cpu") == [14.0, 15.0, 16.0, 17.0, 18.0, 19.0]
+    assert history.host("h1", "cpu") == [7.0, 7.5, 8.0, 8.5, 9.0, 9.5]
+
+
+def test_series_add_up_both_directions_and_memory_is_bytes():
+    history = History(minutes=1, refresh=1.0, clock=Clock())
+    history.feed(_snapshot(50.0))
+    assert history.guest("u0@h1", "disk") == [15.0]
+    assert history.guest("u0@h1", "net") == [3.0]
+    assert history.guest("u0@h1", "memory") == [1024.0 * 1024]
+    assert history.host("h1", "memory") == [2048.0 * 1024]
+
+
+def test_change_notices_between_ticks_do_not_add_samples():
+    clock = Clock()
+    history = History(minutes=1, refresh=1.0, clock=clock)
+    assert history.feed(_snapshot(1.0))
+    clock.now = 0.3  # a lifecycle event, not a tick
+    assert not history.feed(_snapshot(2.0))
+    clock.now = 1.0
+    assert history.feed(_snapshot(3.0))
+    assert history.guest("u0@h1", "cpu") == [1.0, 3.0]
+
+
+def test_guests_that_leave_take_their_history_with_them():
+    clock = Clock()
+    history = History(minutes=1, refresh=1.0, clock=clock)
+    history.feed(_snapshot(1.0, guests=3))
+    clock.now = 1.0
+    history.feed(_snapshot(1.0, guests=1))
+    assert history.guest("u0@h1", "cpu") == [1.0, 1.0]
+    assert history.guest("u2@h1", "cpu") == []
+    assert history.guest("nobody", "cpu") == []
