@@ -17,9 +17,11 @@ from kvmtui.core import actions
 from kvmtui.core.commands import complete
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
+from kvmtui.core.migration import migrations
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.ssh import SshPrompts
 from kvmtui.screens import cpumap, migrate
+from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.guests import GuestsScreen
@@ -127,6 +129,20 @@ class KvmTuiApp(App[None]):
     def open_cpu_map(self, host: str) -> None:
         """`p` on the hosts list: physical CPUs against the guests' vCPUs."""
         cpumap.open_cpu_map(self, host)
+
+    async def action_quit(self) -> None:
+        """Quits; migrations still under way are aborted, so that takes a confirmation."""
+        running = migrations(self.fleet).running()
+        if not running:
+            self.exit()
+            return
+        names = ", ".join(f"{job.guest} ({job.source} -> {job.dest})" for job in running)
+        count = f"{len(running)} migration{'s' if len(running) != 1 else ''}"
+        self.push_screen(
+            ConfirmScreen(f"Quit and abort {count}?",
+                          f"Still under way: {names}. Each guest stays on its source host.",
+                          "Quit and abort"),
+            lambda yes: self.exit() if yes else None)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

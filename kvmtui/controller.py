@@ -164,4 +164,4 @@ async def _help(controller: Controller, command: Command) -> None:
 
 @handles("quit")
 async def _quit(controller: Controller, command: Command) -> None:
-    controller.app.exit()
+    await controller.app.action_quit()

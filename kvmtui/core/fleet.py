@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from kvmtui.core.events import ensure_libvirt_events
@@ -31,6 +31,7 @@ class Fleet:
                  prompts: SshPrompts | None = None) -> None:
         self._change_listeners: list[Callable[[], None]] = []
         self._event_listeners: list[Callable[[DomainEvent], None]] = []
+        self._close_hooks: list[Callable[[], Awaitable[None]]] = []
         self._hosts: dict[str, Host] = {
             spec.name: Host(spec, refresh, self._changed, self._event, prompts) for spec in specs
         }
@@ -48,7 +49,15 @@ class Fleet:
         for host in self._hosts.values():
             host.start()
 
+    def add_close_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """`await hook()` runs before the hosts close: long jobs end while their
+        connections still work."""
+        self._close_hooks.append(hook)
+
     async def close(self) -> None:
+        hooks, self._close_hooks = self._close_hooks, []
+        for hook in hooks:
+            await hook()
         self._change_listeners.clear()
         self._event_listeners.clear()
         await asyncio.gather(*(host.close() for host in self._hosts.values()))

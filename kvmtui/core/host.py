@@ -32,6 +32,7 @@ from kvmtui.core.model import (
     HostSpec,
     Link,
 )
+from kvmtui.core.session import Session, SessionRetired
 from kvmtui.core.stats import (
     GuestSample,
     NodeCpuSample,
@@ -186,7 +187,7 @@ class Host:
         self.refresh = refresh
         self._on_change = on_change
         self._on_event = on_event
-        self._conn: libvirt.virConnect | None = None
+        self._session: Session | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._link = Link.CONNECTING
         self._reason = ""
@@ -203,7 +204,6 @@ class Host:
         self._lost_reason = ""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._callback_ids: list[int] = []
         self._pending_describe: set[str] = set()
         # Counted for benchmarks/fleet.py: the promise is one bulk stats call per tick.
         self.ticks = 0
@@ -262,29 +262,31 @@ class Host:
 
     # ---- running libvirt calls ----------------------------------------------------------
 
-    def connection(self) -> libvirt.virConnect:
-        if self._conn is None or self._link is Link.LOST:
+    def session(self) -> Session:
+        """The open connection, for a call that must hold it from elsewhere (a migration
+        carries its destination's); HostError, naming the host, when there is none."""
+        if self._session is None or self._link is Link.LOST:
             raise HostError(f"host {self.name} is not connected"
                             + (f" ({self._reason})" if self._reason else ""))
-        return self._conn
+        return self._session
 
     async def run(self, fn: Callable[[libvirt.virConnect], T], timeout: float = CALL_TIMEOUT) -> T:
         """Runs `fn(connection)` on this host's threads: the only way the core calls libvirt."""
-        conn = self.connection()
+        call = self._holding(self.session(), fn)
         assert self._executor is not None
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._executor, fn, conn), timeout)
+        return await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
 
     async def run_long(self, fn: Callable[[libvirt.virConnect], T]) -> T:
         """Runs a call that may take minutes (a migration) on a thread of its own, so the
         host's pool keeps serving the tick and other actions meanwhile."""
-        conn = self.connection()
+        call = self._holding(self.session(), fn)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
 
         def work() -> None:
             try:
-                result = fn(conn)
+                result = call()
             except BaseException as error:  # handed to the awaiting coroutine
                 loop.call_soon_threadsafe(_settle, future, None, error)
             else:
@@ -292,6 +294,16 @@ class Host:
 
         threading.Thread(target=work, name=f"libvirt-long-{self.name}", daemon=True).start()
         return await future
+
+    def _holding(self, session: Session, fn: Callable[[libvirt.virConnect], T]) -> Callable[[], T]:
+        """`fn` bound to the session, which stays open until `fn` returns."""
+        def call() -> T:
+            try:
+                with session.use() as conn:
+                    return fn(conn)
+            except SessionRetired as retired:
+                raise HostError(str(retired)) from None
+        return call
 
     async def run_on_guest(self, uuid: str, fn: Callable[[libvirt.virDomain], T],
                            what: str = "", timeout: float = CALL_TIMEOUT) -> T:
@@ -360,24 +372,29 @@ class Host:
             max_workers=3, thread_name_prefix=f"libvirt-{self.name}")
         self._lost = asyncio.Event()
         loop = asyncio.get_running_loop()
-        opener = libvirt.openReadOnly if self.spec.readonly else libvirt.open
         uri = self.spec.uri
         if ssh.is_ssh_uri(uri):
             self.ssh_link = await ssh.open_link(uri, self.spec.readonly, self._prompts)
             uri = self.ssh_link.libvirt_uri
-        conn = await asyncio.wait_for(loop.run_in_executor(self._executor, opener, uri),
-                                      OPEN_TIMEOUT)
-        self._conn = conn
-        with contextlib.suppress(libvirt.libvirtError):
-            conn.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
-        conn.registerCloseCallback(self._closed, None)
-        self._register_events(conn)
-        self._info = await asyncio.wait_for(
-            loop.run_in_executor(self._executor, _read_host_info, conn), CALL_TIMEOUT)
+        # Opening and every set-up step are RPCs on a remote URI: none runs on the loop.
+        self._session = await asyncio.wait_for(
+            loop.run_in_executor(self._executor, self._open, uri), OPEN_TIMEOUT)
+        self._info = await self.run(_read_host_info)
         await self._tick()  # the first full table comes with the "connected" state
         self._set_link(Link.CONNECTED, "")
 
-    def _register_events(self, conn: libvirt.virConnect) -> None:
+    def _open(self, uri: str) -> Session:
+        opener = libvirt.openReadOnly if self.spec.readonly else libvirt.open
+        conn = opener(uri)
+        session = Session(conn, self.name)
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
+        try:
+            conn.registerCloseCallback(self._closed, None)
+        except libvirt.libvirtError:
+            session.retire()
+            raise
+        session.on_close(lambda c: c.unregisterCloseCallback())
         handlers: list[tuple[int, Callable[..., None]]] = [
             (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle_event),
             (libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._job_completed_event),
@@ -387,32 +404,23 @@ class Host:
         for event_id, handler in handlers:
             with contextlib.suppress(libvirt.libvirtError):
                 callback_id = conn.domainEventRegisterAny(None, event_id, handler, None)
-                self._callback_ids.append(callback_id)
+                session.on_close(lambda c, i=callback_id: c.domainEventDeregisterAny(i))
+        return session
 
     async def _drop_connection(self) -> None:
-        conn, executor, ids = self._conn, self._executor, self._callback_ids
-        self._conn, self._executor, self._callback_ids = None, None, []
+        session, executor = self._session, self._executor
+        self._session, self._executor = None, None
         self._node_cpu = None
         self._samples.clear()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
-        if conn is None:
-            await self._close_ssh()
-            return
-
-        def close() -> None:
-            for callback_id in ids:
-                with contextlib.suppress(libvirt.libvirtError):
-                    conn.domainEventDeregisterAny(callback_id)
-            with contextlib.suppress(libvirt.libvirtError):
-                conn.unregisterCloseCallback()
-            with contextlib.suppress(libvirt.libvirtError):
-                conn.close()
-
-        # A dead host can make even close() hang: give it a thread nobody waits for long.
-        closer = threading.Thread(target=close, name=f"libvirt-close-{self.name}", daemon=True)
-        closer.start()
-        await asyncio.get_running_loop().run_in_executor(None, closer.join, 5.0)
+        if session is not None:
+            # Closing an idle session is an RPC a dead host may never answer: give it a
+            # thread nobody waits on for long. A busy one closes when its last call returns.
+            closer = threading.Thread(target=session.retire, daemon=True,
+                                      name=f"libvirt-close-{self.name}")
+            closer.start()
+            await asyncio.get_running_loop().run_in_executor(None, closer.join, 5.0)
         await self._close_ssh()
 
     async def _close_ssh(self) -> None:
@@ -440,8 +448,9 @@ class Host:
 
     def _alive(self) -> bool:
         try:
-            return bool(self._conn is not None and self._conn.isAlive())
-        except libvirt.libvirtError:
+            with self.session().use() as conn:
+                return bool(conn.isAlive())
+        except (HostError, SessionRetired, libvirt.libvirtError):
             return False
 
     # ---- one tick -----------------------------------------------------------------------

@@ -27,12 +27,14 @@ from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot
 
-SAMPLE_INTERVAL = 0.4
+SAMPLE_INTERVAL = 0.3
 DEFAULT_CONCURRENCY = 2
 #: Consecutive samples with dirty rate >= throughput before we call it not converging.
 STALL_SAMPLES = 4
 #: How long to wait, after migrate3 returns, for the job-completed event's final figures.
 FINAL_EVENT_WAIT = 2.0
+#: How long closing waits for aborted migrations to end before it lets go of them.
+CLOSE_WAIT = 20.0
 PAGE_SIZE = 4096
 
 _FLAG_BITS: Mapping[str, int] = {
@@ -330,6 +332,7 @@ class MigrationManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Callable[[], None]] = []
         fleet.add_event_listener(self._on_event)
+        fleet.add_close_hook(self.close)
 
     # ---- what the screens and verbs read ------------------------------------------------
 
@@ -352,6 +355,22 @@ class MigrationManager:
     def remove_listener(self, listener: Callable[[], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+    def running(self) -> list[JobSnapshot]:
+        """Jobs queued or under way: what quitting would abort."""
+        return [job.snapshot() for job in self._jobs.values() if not job.state.finished]
+
+    async def close(self) -> None:
+        """Aborts every job still under way and waits for each to end.
+
+        A migration outlives no kvmtui: libvirt would otherwise be left driving a job whose
+        client, and whose destination connection, are gone."""
+        for job in self._jobs.values():
+            if not job.state.finished:
+                with contextlib.suppress(HostError):
+                    await self.abort(job.source, job.uuid)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT)
 
     async def wait(self, job_id: int) -> JobSnapshot:
         job = self._jobs[job_id]
@@ -447,7 +466,9 @@ class MigrationManager:
     async def _migrate(self, job: MigrationJob) -> None:
         source = self.fleet.host(job.source)
         dest = self.fleet.host(job.dest)
-        dest_conn = dest.connection()  # HostError, naming the host, when it is not connected
+        # The destination's connection is held for the whole call: were it closed under a
+        # running migrate3 (destination lost mid-way), libvirt would use freed memory.
+        dest_session = dest.session()  # HostError, naming the host, when it is not connected
         params = job.options.params(dest.spec.uri)
         flags = job.options.flags
         stop = asyncio.Event()
@@ -455,8 +476,11 @@ class MigrationManager:
         try:
             # The destination's domain migrate3 returns is dropped: no libvirt object leaves
             # the core, and the fleet's own watcher reports the guest on its new host.
-            await source.run_long(lambda conn: conn.lookupByUUIDString(job.uuid).migrate3(
-                dest_conn, params, flags) and None)
+            def migrate(conn: libvirt.virConnect) -> None:
+                with dest_session.use() as dest_conn:
+                    conn.lookupByUUIDString(job.uuid).migrate3(dest_conn, params, flags)
+
+            await source.run_long(migrate)
         finally:
             # A flag, not cancel(): Python 3.11's wait_for can swallow a cancellation that
             # lands as its call completes, and the sampler would then never end.
@@ -464,14 +488,18 @@ class MigrationManager:
             await sampler
 
     async def _sample(self, job: MigrationJob, source: Host, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            # A steady cadence: a reading the daemon was slow to give (it shares the guest's
+            # job lock with the tick's stats) does not push the next one back.
+            due = loop.time() + self.sample_interval
             with contextlib.suppress(HostError, TimeoutError):
                 stats = await source.run_on_guest(job.uuid, lambda dom: dom.jobStats(),
                                                   "domjobinfo", timeout=5)
                 if stats.get("type", 0) != libvirt.VIR_DOMAIN_JOB_NONE and "data_total" in stats:
                     self._add_sample(job, MigrationProgress.from_stats(stats))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.sample_interval)
+                await asyncio.wait_for(stop.wait(), max(0.0, due - loop.time()))
 
     def _add_sample(self, job: MigrationJob, sample: MigrationProgress) -> None:
         if job.samples and sample.data_processed is not None:

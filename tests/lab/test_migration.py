@@ -113,6 +113,42 @@ async def test_migrating_to_a_stopped_host_fails_cleanly(fleet: Fleet, lab_fresh
     assert _virsh_state(lab_fresh, "hosta") == "running"
 
 
+async def test_destination_dying_midway_fails_with_the_guest_on_the_source(
+        fleet: Fleet, lab_fresh: LabInfo):
+    manager = migrations(fleet)
+    guest = _guest(fleet, "hosta")
+    job = manager.start(guest, "hostb", MigrationOptions(bandwidth_mib=5))
+    await _until(lambda: manager.job(job.id).samples >= 3, "progress samples")
+    try:
+        # The fleet sees hostb lost and lets go of its connection while migrate3 still
+        # carries it: that must fail the job, never crash kvmtui.
+        lab_fresh.stop_host("hostb")
+        done = await asyncio.wait_for(manager.wait(job.id), 90)
+    finally:
+        lab_fresh.start_host("hostb")
+    assert done.state is JobState.FAILED, done.message
+    assert "migration failed (hosta -> hostb): " in done.message
+    assert f"{GUEST} is still running on hosta" in done.message
+    assert _virsh_state(lab_fresh, "hosta") == "running"
+    await _until(lambda: fleet.host("hostb").connected, "hostb reconnected", timeout=60)
+    assert fleet.host("hosta").guest(guest.uuid) is not None
+
+
+async def test_closing_the_fleet_aborts_a_running_migration(lab_fresh: LabInfo):
+    fleet = Fleet([HostSpec(n, h.uri_tcp) for n, h in lab_fresh.hosts.items()], 1.0)
+    await fleet.start()
+    try:
+        await _until(lambda: all(h.connected for h in fleet.hosts), "both hosts connected")
+        manager = migrations(fleet)
+        job = manager.start(_guest(fleet, "hosta"), "hostb", MigrationOptions(bandwidth_mib=5))
+        await _until(lambda: manager.job(job.id).samples >= 2, "progress samples")
+    finally:
+        await fleet.close()
+    assert manager.job(job.id).state is JobState.ABORTED
+    assert _virsh_state(lab_fresh, "hosta") == "running"
+    assert _virsh_state(lab_fresh, "hostb") == ""
+
+
 async def test_switch_to_postcopy_or_a_clear_refusal(fleet: Fleet, lab_fresh: LabInfo):
     manager = migrations(fleet)
     guest = _guest(fleet, "hosta")
