@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import events
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
+from textual.widgets import Input
 
 import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui.controller import Controller
@@ -86,6 +88,15 @@ class KvmTuiApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.fleet.close()
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key that reaches the app while an input line has focus left for the
+        old focus just before the line took it (typed hard on the heels of `/` or `:`, or
+        pasted with it): it belongs in the line, not on the floor."""
+        focused = self.focused
+        if (isinstance(focused, Input) and event.is_printable and event.character
+                and event.key not in self.screen.active_bindings):
+            focused.insert_text_at_cursor(event.character)
 
     def _fleet_changed(self) -> None:
         if self._refresh_timer is None:

@@ -162,7 +162,7 @@ class CpuMapScreen(Screen[None]):
         self.query_one(HistoryPanel).show(
             lambda series: history.host(self.host_name, series), history.refresh)
 
-    def on_data_table_row_selected(self, _event: object) -> None:
+    def on_live_table_row_selected(self, _event: object) -> None:
         """Enter on a vCPU (the table takes the key itself) pins it, unless read-only."""
         if self.check_action("pin", ()):
             self.action_pin()

@@ -101,5 +101,5 @@ class GuestsScreen(FleetView):
         if guest is not None:
             self.app.open_detail(guest)
 
-    def on_data_table_row_selected(self, _event: Any) -> None:
+    def on_live_table_row_selected(self, _event: Any) -> None:
         self.action_detail()

@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from kvmtui.core.commands import VERBS
+from kvmtui.widgets.live_table import LiveTable
 
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space",
               "escape": "Esc", "enter": "Enter", "less_than_sign": "<",
@@ -23,18 +24,15 @@ def _key_label(key: str) -> str:
 
 def _is_generic(node: object, action: str) -> bool:
     """Cursor movement and focus keys every table has: summed up in one line instead."""
-    if isinstance(node, DataTable) and not hasattr(type(node), f"action_{action.split('(')[0]}"):
-        return True
     return action in _GENERIC_ACTIONS or (
-        isinstance(node, DataTable) and action.split("(")[0] in _TABLE_MOVES)
+        isinstance(node, LiveTable) and action.split("(")[0] in _TABLE_MOVES)
 
 
 _GENERIC_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous",
                     "screen.copy_text", "app.copy_text", "copy_text", "screen.minimize",
                     "screen.maximize", "app.command_palette", "command_palette"}
-_TABLE_MOVES = {"cursor_up", "cursor_down", "cursor_left", "cursor_right", "page_up",
-                "page_down", "page_left", "page_right", "scroll_top", "scroll_bottom",
-                "scroll_home", "scroll_end", "select_cursor"}
+_TABLE_MOVES = {"cursor_up", "cursor_down", "page_up", "page_down", "first", "last",
+                "scroll_left", "scroll_right", "select_cursor"}
 
 
 def keys_table(screen: Screen) -> Table:

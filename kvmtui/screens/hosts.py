@@ -45,5 +45,5 @@ class HostsScreen(FleetView):
             self.app.fleet.host(host.name).reconnect_now()
             self.app.notify(f"{host.name}: reconnecting now")
 
-    def on_data_table_row_selected(self, _event: Any) -> None:
+    def on_live_table_row_selected(self, _event: Any) -> None:
         self.action_guests_of_host()

@@ -72,5 +72,5 @@ class JobsScreen(FleetView):
         if job is not None:
             open_progress(self.app, job.id)
 
-    def on_data_table_row_selected(self, _event: object) -> None:
+    def on_live_table_row_selected(self, _event: object) -> None:
         self.action_progress()

@@ -43,7 +43,8 @@ class PromptLine(Input):
         self.cursor_position = len(text)
         self.display = True
         self._history_at = len(self._history)
-        self.focus()
+        # At once, not via focus()'s queued call, so the keys that follow land here.
+        self.screen.set_focus(self)
 
     def remember(self, line: str) -> None:
         if line and (not self._history or self._history[-1] != line):

@@ -1,26 +1,34 @@
-"""A DataTable that follows a changing set of rows in place.
+"""A table that follows a changing set of rows in place and draws only what is on screen.
 
-Rows are keyed by a stable key. Each refresh adds what is new, removes what is gone and
-rewrites only the cells whose text changed, then sorts once if needed: the cursor, the marks,
-the sort order and the scroll position survive every tick, as they must for an operator who
-is in the middle of picking a guest.
+Rows are keyed by a stable key. Each refresh re-renders only the rows whose data changed;
+the cursor, the marks, the sort order and the scroll position survive every tick, as they
+must for an operator who is in the middle of picking a guest.
+
+It is drawn line by line (Textual's line API) from a plain list of row keys: filtering or
+sorting a thousand guests is a list operation and a redraw of one screenful, where a
+DataTable would remove and re-add, and re-measure, every row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 R = TypeVar("R")
 
 MARK = "●"
-REBUILD_THRESHOLD = 50
+PADDING = 1
 
 
 @dataclass(frozen=True)
@@ -36,31 +44,51 @@ class Column(Generic[R]):
     numeric: bool = False
 
 
-class _Cell:
-    """A rendered cell that sorts by the row's raw value, not by its text."""
-
-    __slots__ = ("sort_value", "text")
-
-    def __init__(self, text: Text, sort_value: Any) -> None:
-        self.text = text
-        self.sort_value = sort_value
-
-    def __rich__(self) -> Text:
-        return self.text
-
-
-def _sortable(value: Any) -> tuple[int, Any]:
-    """None sorts after every real value, whichever the direction."""
-    return (1, 0) if value is None else (0, value)
-
-
-class LiveTable(DataTable, Generic[R]):
+class LiveTable(ScrollView, Generic[R], can_focus=True):
     """See the module docstring. `show()` is the only way rows change."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Select", show=False),
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,ctrl+home", "first", "First row", show=False),
+        Binding("end,ctrl+end", "last", "Last row", show=False),
+        Binding("left", "scroll_left", "Scroll left", show=False),
+        Binding("right", "scroll_right", "Scroll right", show=False),
         Binding("space", "toggle_mark", "Mark", show=False),
         Binding("ctrl+a", "mark_all", "Mark all", show=False),
     ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "live-table--header", "live-table--cursor", "live-table--marked"}
+    DEFAULT_CSS = """
+    LiveTable {
+        background: $surface;
+        color: $foreground;
+        & > .live-table--header { text-style: bold; background: $panel; color: $foreground; }
+        &:ansi > .live-table--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .live-table--marked { color: $accent; text-style: bold; }
+        & > .live-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .live-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+
+    class RowSelected(Message):
+        """Enter (or a double click) on a row."""
+
+        def __init__(self, table: LiveTable[Any], key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
 
     class MarksChanged(Message):
         def __init__(self, table: LiveTable[Any]) -> None:
@@ -70,103 +98,77 @@ class LiveTable(DataTable, Generic[R]):
     def __init__(self, columns: Sequence[Column[R]], row_key: Callable[[R], str],
                  search_text: Callable[[R], str], *, markable: bool = False,
                  sort_column: str | None = None, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cell_padding=1)
+        super().__init__(id=id)
         self.columns_spec = list(columns)
         self._row_key = row_key
         self._search_text = search_text
         self._markable = markable
-        self._rows: dict[str, R] = {}
-        self._cells: dict[str, list[str]] = {}
         self._all: dict[str, R] = {}
+        self._cells: dict[str, list[Text]] = {}
+        self._haystacks: dict[str, str] = {}
+        self._order: list[str] = []
+        self._widths: list[int] = []
         self.marks: set[str] = set()
         self.filter_text = ""
         self.sort_column = sort_column
         self.sort_reverse = False
-
-    def on_mount(self) -> None:
-        if self._markable:
-            self.add_column(" ", key="_mark", width=1)
-        for column in self.columns_spec:
-            self.add_column(column.label, key=column.key, width=column.width)
-        self._relabel_sorted()
+        self.cursor_row = 0
+        self._measure()
 
     # ---- what callers ask -------------------------------------------------------------
 
     @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
     def current_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return self._order[self.cursor_row] if self._order else None
 
     @property
     def current(self) -> R | None:
         key = self.current_key
-        return self._rows.get(key) if key else None
+        return self._all.get(key) if key else None
 
     def visible_rows(self) -> list[R]:
-        """The rows in screen order."""
-        return [self._rows[row.key.value] for row in self.ordered_rows if row.key.value]
+        """The rows in screen order (those the filter lets through)."""
+        return [self._all[key] for key in self._order]
+
+    def shown_texts(self) -> dict[str, list[str]]:
+        """What each visible row reads in each column, by row key: the screen in words."""
+        return {key: [cell.plain for cell in self._cells[key]] for key in self._order}
 
     def marked_rows(self) -> list[R]:
         return [self._all[key] for key in self.marks if key in self._all]
 
     def select_key(self, key: str) -> None:
-        if key in self._rows:
-            self.move_cursor(row=self.get_row_index(key))
+        if key in self._all and key in self._order:
+            self._move_to(self._order.index(key))
 
     # ---- changing what is shown --------------------------------------------------------
 
     def show(self, rows: Iterable[R]) -> None:
-        self._all = {self._row_key(row): row for row in rows}
-        wanted = {key: row for key, row in self._all.items() if self._matches(row)}
         cursor_key = self.current_key
-        cursor_row = self.cursor_row
-        scroll_y = self.scroll_y
+        previous, self._all = self._all, {self._row_key(row): row for row in rows}
+        changed = False
+        for key, row in self._all.items():
+            if previous.get(key) != row or key not in self._cells:
+                self._cells[key] = self._render_row(row)
+                self._haystacks[key] = self._search_text(row).lower()
+                changed = True
+        for gone in previous.keys() - self._all.keys():
+            self._cells.pop(gone, None)
+            self._haystacks.pop(gone, None)
+            changed = True
         self.marks.intersection_update(self._all)
-        gone = [k for k in self._rows if k not in wanted]
-        if len(gone) > REBUILD_THRESHOLD and len(gone) > len(self._rows) // 2:
-            self._rebuild(wanted)
-            self._restore(cursor_key, cursor_row, scroll_y)
-            return
-        needs_sort = False
-        for key in gone:
-            self.remove_row(key)
-            del self._rows[key]
-            del self._cells[key]
-        for key, row in wanted.items():
-            old = self._rows.get(key)
-            if old is not None and old == row:
-                continue
-            texts = self._texts(key, row)
-            if old is None:
-                self.add_row(*self._render(texts, row, key), key=key)
-                needs_sort = True
-            elif texts != self._cells[key]:
-                needs_sort = needs_sort or self._sort_value_changed(self._rows[key], row)
-                self._update_changed(key, row, texts)
-            self._rows[key] = row
-            self._cells[key] = texts
-        if needs_sort:
-            self._apply_sort()
-        self._restore(cursor_key, cursor_row, scroll_y)
-
-    def _rebuild(self, wanted: dict[str, R]) -> None:
-        """Most rows leave at once (a filter keystroke): starting over beats removing each."""
-        self.clear()
-        self._rows, self._cells = {}, {}
-        for key, row in wanted.items():
-            texts = self._texts(key, row)
-            self.add_row(*self._render(texts, row, key), key=key)
-            self._rows[key] = row
-            self._cells[key] = texts
-        self._apply_sort()
+        if changed:
+            self._measure()
+        self._arrange(cursor_key)
 
     def set_filter(self, text: str) -> None:
-        """Takes effect with the next `show()`."""
+        """Narrows the rows to those whose name, host or state hold every word of `text`."""
         self.filter_text = text.strip().lower()
+        self._arrange(self.current_key)
 
     def sort_by(self, column_key: str) -> None:
         """Sorts by a column; asking again for the same column reverses the order."""
@@ -174,102 +176,186 @@ class LiveTable(DataTable, Generic[R]):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_column, self.sort_reverse = column_key, False
-        cursor_key = self.current_key
-        self._apply_sort()
-        self._relabel_sorted()
-        self._restore(cursor_key, self.cursor_row, self.scroll_y)
+        self._measure()  # the arrow in the header may widen the column
+        self._arrange(self.current_key)
+
+    def clear_marks(self) -> None:
+        self.marks = set()
+        self.refresh()
+        self.post_message(self.MarksChanged(self))
+
+    # ---- keys and mouse -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Marking keys exist only where marks mean something (and so help lists them)."""
+        return self._markable or action not in ("toggle_mark", "mark_all")
+
+    def action_cursor_up(self) -> None:
+        self._move_to(self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move_to(self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self._move_to(self.cursor_row - self._page())
+
+    def action_page_down(self) -> None:
+        self._move_to(self.cursor_row + self._page())
+
+    def action_first(self) -> None:
+        self._move_to(0)
+
+    def action_last(self) -> None:
+        self._move_to(self.row_count - 1)
+
+    def action_select_cursor(self) -> None:
+        key = self.current_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
 
     def action_toggle_mark(self) -> None:
         key = self.current_key
         if not self._markable or key is None:
             return
         self.marks.symmetric_difference_update({key})
-        self._update_mark_cell(key)
         self.post_message(self.MarksChanged(self))
         if self.cursor_row < self.row_count - 1:
-            self.move_cursor(row=self.cursor_row + 1)
+            self._move_to(self.cursor_row + 1)
+        else:
+            self.refresh()
 
     def action_mark_all(self) -> None:
         if not self._markable:
             return
-        visible = set(self._rows)
+        visible = set(self._order)
         self.marks = set() if visible <= self.marks else self.marks | visible
-        for key in self._rows:
-            self._update_mark_cell(key)
+        self.refresh()
         self.post_message(self.MarksChanged(self))
 
-    def clear_marks(self) -> None:
-        marked, self.marks = self.marks, set()
-        for key in marked & set(self._rows):
-            self._update_mark_cell(key)
-        self.post_message(self.MarksChanged(self))
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        row = int(self.scroll_offset.y) + offset.y - 1
+        if row < self.row_count:
+            self._move_to(row)
+            if event.chain >= 2:
+                self.action_select_cursor()
+
+    # ---- drawing ------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x = int(self.scroll_offset.x)
+        width = self.scrollable_content_region.width
+        if y == 0:
+            strip = self._strip(self._header_texts(), self.get_component_rich_style(
+                "live-table--header"))
+        else:
+            row = int(self.scroll_offset.y) + y - 1
+            if row >= self.row_count:
+                return Strip.blank(width, self.rich_style)
+            key = self._order[row]
+            style = self.rich_style
+            if key in self.marks:
+                style += self.get_component_rich_style("live-table--marked")
+            if row == self.cursor_row:
+                style += self.get_component_rich_style("live-table--cursor")
+            strip = self._strip(self._row_texts(key), style)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def _strip(self, cells: list[Text], style: Style) -> Strip:
+        line = Text(no_wrap=True, end="")
+        pad = " " * PADDING
+        for cell, width, numeric in zip(cells, self._widths, self._numeric(), strict=True):
+            fitted = cell.copy()
+            fitted.truncate(width, overflow="ellipsis")
+            fitted.align("right" if numeric else "left", width)
+            line.append(pad)
+            line.append_text(fitted)
+            line.append(pad)
+        segments = list(line.render(self.app.console))
+        return Strip(Segment.apply_style(segments, post_style=None, style=style))
+
+    def _header_texts(self) -> list[Text]:
+        labels = [Text(column.label + self._arrow(column)) for column in self.columns_spec]
+        return [Text(" "), *labels] if self._markable else labels
+
+    def _row_texts(self, key: str) -> list[Text]:
+        cells = self._cells[key]
+        if self._markable:
+            return [Text(MARK if key in self.marks else " "), *cells]
+        return cells
+
+    def _numeric(self) -> list[bool]:
+        flags = [column.numeric for column in self.columns_spec]
+        return [False, *flags] if self._markable else flags
+
+    def _arrow(self, column: Column[R]) -> str:
+        if column.key != self.sort_column:
+            return ""
+        return "▼" if self.sort_reverse else "▲"
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _matches(self, row: R) -> bool:
-        if not self.filter_text:
-            return True
-        haystack = self._search_text(row).lower()
-        return all(word in haystack for word in self.filter_text.split())
-
-    def _texts(self, key: str, row: R) -> list[str]:
-        texts = []
+    def _render_row(self, row: R) -> list[Text]:
+        cells = []
         for column in self.columns_spec:
             rendered = column.render(row)
-            texts.append(rendered.markup if isinstance(rendered, Text) else rendered)
-        return texts
-
-    def _cell(self, column: Column[R], row: R) -> _Cell:
-        rendered = column.render(row)
-        text = rendered if isinstance(rendered, Text) else Text(rendered)
-        if column.numeric:
-            text.justify = "right"
-        return _Cell(text, _sortable(column.sort_value(row)))
-
-    def _render(self, texts: list[str], row: R, key: str) -> list[Any]:
-        cells: list[Any] = [self._cell(column, row) for column in self.columns_spec]
-        if self._markable:
-            cells.insert(0, MARK if key in self.marks else "")
+            cells.append(rendered if isinstance(rendered, Text) else Text(rendered))
         return cells
 
-    def _update_changed(self, key: str, row: R, texts: list[str]) -> None:
-        old = self._cells[key]
-        for column, new_text, old_text in zip(self.columns_spec, texts, old, strict=True):
-            if new_text != old_text:
-                self.update_cell(key, column.key, self._cell(column, row))
+    def _measure(self) -> None:
+        """Column widths over every row, filtered out or not: filtering never jumps them."""
+        widths = []
+        for index, column in enumerate(self.columns_spec):
+            if column.width is not None:
+                widths.append(column.width)
+                continue
+            widest = max((cells[index].cell_len for cells in self._cells.values()), default=0)
+            widths.append(max(widest, len(column.label) + 1))
+        self._widths = [1, *widths] if self._markable else widths
 
-    def _update_mark_cell(self, key: str) -> None:
-        if key in self._rows:
-            self.update_cell(key, "_mark", MARK if key in self.marks else "")
-
-    def _sort_value_changed(self, old: R, new: R) -> bool:
-        column = self._sort_spec()
-        return column is not None and column.sort_value(old) != column.sort_value(new)
-
-    def _sort_spec(self) -> Column[R] | None:
-        return next((c for c in self.columns_spec if c.key == self.sort_column), None)
-
-    def _apply_sort(self) -> None:
-        column = self._sort_spec()
-        if column is None or not self.row_count:
-            return
-        # Ties fall back to the first column (the name) so equal rows never swap places.
-        first = self.columns_spec[0].key
-        self.sort(column.key, first, key=lambda cells: (cells[0].sort_value, cells[1].sort_value),
-                  reverse=self.sort_reverse)
-
-    def _relabel_sorted(self) -> None:
-        for column in self.columns_spec:
-            arrow = ("▼" if self.sort_reverse else "▲") if column.key == self.sort_column else ""
-            self.columns[column.key].label = Text(column.label + arrow)
+    def _arrange(self, cursor_key: str | None) -> None:
+        """Filters and sorts the keys, then puts the cursor back on the row it was on."""
+        words = self.filter_text.split()
+        keys = [key for key in self._all
+                if all(word in self._haystacks[key] for word in words)]
+        self._order = self._sorted(keys)
+        total_width = sum(self._widths) + 2 * PADDING * len(self._widths)
+        self.virtual_size = Size(total_width, self.row_count + 1)
+        if cursor_key is not None and cursor_key in self._all and cursor_key in keys:
+            self.cursor_row = self._order.index(cursor_key)
+        self.cursor_row = max(0, min(self.cursor_row, self.row_count - 1))
+        self._scroll_to_cursor()
         self.refresh()
 
-    def _restore(self, key: str | None, row: int, scroll_y: float) -> None:
-        if not self.row_count:
+    def _sorted(self, keys: list[str]) -> list[str]:
+        column = next((c for c in self.columns_spec if c.key == self.sort_column), None)
+        if column is None:
+            return keys
+        # Ties fall back to the first column, so equal rows never swap places; rows with
+        # no value (None) go last whichever the direction.
+        first = self.columns_spec[0].sort_value
+        keys = sorted(keys, key=lambda k: first(self._all[k]))
+        valued = [k for k in keys if column.sort_value(self._all[k]) is not None]
+        empty = [k for k in keys if column.sort_value(self._all[k]) is None]
+        valued.sort(key=lambda k: column.sort_value(self._all[k]), reverse=self.sort_reverse)
+        return valued + empty
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 2)
+
+    def _move_to(self, row: int) -> None:
+        if not self._order:
             return
-        if key is not None and key in self._rows:
-            target = self.get_row_index(key)
-        else:
-            target = min(row, self.row_count - 1)
-        self.scroll_to(y=scroll_y, animate=False, immediate=True)
-        self.move_cursor(row=target, animate=False)
+        self.cursor_row = max(0, min(row, self.row_count - 1))
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _scroll_to_cursor(self) -> None:
+        lines = max(1, self.scrollable_content_region.height - 1)  # the header takes one
+        top = int(self.scroll_offset.y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + lines:
+            self.scroll_to(y=self.cursor_row - lines + 1, animate=False, immediate=True)

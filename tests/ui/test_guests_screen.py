@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual import events
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.core.model import GuestState
@@ -62,6 +63,19 @@ async def test_filter_by_host_and_state_then_clear(demo_settings):
         assert "filter: kvm02 shut" in status(app)
         await pilot.press("escape")
         assert len(table_names(app)) == total
+
+
+async def test_keys_typed_hard_on_the_heels_of_slash_land_in_the_filter(demo_settings):
+    """A fast typist or a paste: the keys after `/` are queued before the line opens."""
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        for key, character in [("slash", "/"), *((c, c) for c in "kvm03")]:
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: "filter: kvm03" in status(app), what="the filter")
+        shown = app.screen.table.visible_rows()
+        assert shown and {g.host for g in shown} == {"kvm03"}
+        assert not notifications(app)  # no key fell through to an action
 
 
 async def test_marks_count_and_bulk_confirmation_names_guests_and_hosts(demo_settings):

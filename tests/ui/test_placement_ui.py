@@ -32,12 +32,7 @@ def smp_guest(app: KvmTuiApp) -> GuestSnapshot:
 
 def rows(table: LiveTable) -> dict[str, list[str]]:
     """What each row of a table shows, by row key, as plain text."""
-    shown = {}
-    for row in table.ordered_rows:
-        cells = table.get_row(row.key)
-        shown[row.key.value] = [getattr(c, "text", c).plain if hasattr(getattr(c, "text", c),
-                                "plain") else str(c) for c in cells]
-    return shown
+    return table.shown_texts()
 
 
 def vcpu_rows(app: KvmTuiApp) -> dict[str, list[str]]:
