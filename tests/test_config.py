@@ -91,103 +91,123 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     assert str(caught.value).startswith(str(path))
 
 
-def test_toml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        refresh = 2
+# A message that must end where the mistake is told: nothing may trail after it.
+@pytest.mark.parametrize(
+    ("text", "ending"),
+    [
+        pytest.param(
+            """
+            theme = "nord"
+            refesh = 3
+            """,
+            ': line 2: unknown key "refesh" (did you mean "refresh"?)',
+            id="unknown-top-level-key-suggests-the-right-one",
+        ),
+        pytest.param(
+            """
+            [[host]]
+            name = "a"
+            uri = "qemu:///system"
 
-        [[host]]
-        uri = qemu:///system
-        """,
-    )
-    assert ": line 4, column 7: invalid value" in message
+            [[host]]
+            name = "web"
+            ur = "qemu+ssh://web/system"
+            """,
+            ': line 7: host "web" has an unknown key "ur" (did you mean "uri"?)',
+            id="unknown-host-key-names-the-host-and-its-line",
+        ),
+        pytest.param(
+            """
+            refresh = 1
 
+            [[host]]
+            name = "web"
+            readonly = true
+            """,
+            ': line 3: host "web" has no "uri"',
+            id="missing-uri-points-at-the-host-table",
+        ),
+        pytest.param(
+            """
+            [[host]]
+            name = "a"
+            uri = "qemu:///system"
 
-def test_unknown_top_level_key_suggests_the_right_one(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        theme = "nord"
-        refesh = 3
-        """,
-    )
-    assert message.endswith(': line 2: unknown key "refesh" (did you mean "refresh"?)')
+            [[host]]
+            name = "b"
 
+            uri = "qemu+foo://x/system"
+            """,
+            ': line 8: host "b": bad URI "qemu+foo://x/system": unknown transport "foo"',
+            id="bad-uri-gives-the-reason",
+        ),
+        pytest.param(
+            """
+            [[host]]
+            name = "web"
+            uri = "qemu+ssh://a/system"
 
-def test_unknown_top_level_table_names_its_header_line(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        refresh = 3
-
-        [[hosts]]
-        uri = "qemu:///system"
-        """,
-    )
-    assert ': line 3: unknown key "hosts" (did you mean "host"?)' in message
-
-
-def test_unknown_host_key_names_the_host_and_its_line(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        [[host]]
-        name = "a"
-        uri = "qemu:///system"
-
-        [[host]]
-        name = "web"
-        ur = "qemu+ssh://web/system"
-        """,
-    )
-    assert message.endswith(': line 7: host "web" has an unknown key "ur" (did you mean "uri"?)')
-
-
-def test_missing_uri_points_at_the_host_table(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        refresh = 1
-
-        [[host]]
-        name = "web"
-        readonly = true
-        """,
-    )
-    assert message.endswith(': line 3: host "web" has no "uri"')
-
-
-def test_bad_uri_gives_the_reason(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        [[host]]
-        name = "a"
-        uri = "qemu:///system"
-
-        [[host]]
-        name = "b"
-
-        uri = "qemu+foo://x/system"
-        """,
-    )
-    assert message.endswith(
-        ': line 8: host "b": bad URI "qemu+foo://x/system": unknown transport "foo"'
-    )
+            [[host]]
+            name = "web"
+            uri = "qemu+ssh://b/system"
+            """,
+            ': line 6: host name "web" is already used at line 2',
+            id="duplicate-names-point-at-both-hosts",
+        ),
+    ],
+)
+def test_error_ends_with_the_line_and_the_mistake(tmp_path: Path, text: str, ending: str) -> None:
+    assert error_for(tmp_path, text).endswith(ending)
 
 
-def test_unnamed_host_is_called_by_its_position(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        [[host]]
-        uri = "qemu:///system"
-        [[host]]
-        uri = "nonsense"
-        """,
-    )
-    assert ': line 4: host #2: bad URI "nonsense": no scheme' in message
+# A message that must name the line and the mistake, wherever in it that stands.
+@pytest.mark.parametrize(
+    ("text", "part"),
+    [
+        pytest.param(
+            """
+            refresh = 2
+
+            [[host]]
+            uri = qemu:///system
+            """,
+            ": line 4, column 7: invalid value",
+            id="toml-syntax-error-gives-line-and-column",
+        ),
+        pytest.param(
+            """
+            refresh = 3
+
+            [[hosts]]
+            uri = "qemu:///system"
+            """,
+            ': line 3: unknown key "hosts" (did you mean "host"?)',
+            id="unknown-top-level-table-names-its-header-line",
+        ),
+        pytest.param(
+            """
+            [[host]]
+            uri = "qemu:///system"
+            [[host]]
+            uri = "nonsense"
+            """,
+            ': line 4: host #2: bad URI "nonsense": no scheme',
+            id="unnamed-host-is-called-by-its-position",
+        ),
+        pytest.param(
+            """
+            [[host]]
+            uri = "qemu:///system"
+            [[host]]
+            uri = "qemu:///session"
+            """,
+            ': line 3: host name (taken from its URI) "localhost" is already used at line 1',
+            id="duplicate-default-names-say-the-name-came-from-the-uri",
+        ),
+    ],
+)
+def test_error_names_the_line_and_the_mistake(tmp_path: Path, text: str, part: str) -> None:
+    assert part in error_for(tmp_path, text)
 
 
 @pytest.mark.parametrize(
@@ -219,37 +239,6 @@ def test_wrong_types_name_the_key_and_the_expected_type(
 def test_refresh_out_of_range(tmp_path: Path, value: str) -> None:
     message = error_for(tmp_path, f'theme = "nord"\nrefresh = {value}\n')
     assert ': line 2: "refresh" must be more than 0 and at most 3600 seconds' in message
-
-
-def test_duplicate_names_point_at_both_hosts(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        [[host]]
-        name = "web"
-        uri = "qemu+ssh://a/system"
-
-        [[host]]
-        name = "web"
-        uri = "qemu+ssh://b/system"
-        """,
-    )
-    assert message.endswith(': line 6: host name "web" is already used at line 2')
-
-
-def test_duplicate_default_names_say_the_name_came_from_the_uri(tmp_path: Path) -> None:
-    message = error_for(
-        tmp_path,
-        """
-        [[host]]
-        uri = "qemu:///system"
-        [[host]]
-        uri = "qemu:///session"
-        """,
-    )
-    assert ': line 3: host name (taken from its URI) "localhost" is already used at line 1' in (
-        message
-    )
 
 
 def test_file_that_is_not_utf8(tmp_path: Path) -> None:

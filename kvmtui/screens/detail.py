@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,19 +18,11 @@ from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.widgets.fleet_tables import state_text
 from kvmtui.widgets.history_panel import GUEST_TRACES, HistoryPanel
+from kvmtui.widgets.pairs import pairs_table
 from kvmtui.widgets.vcpu_panel import VcpuPanel
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
-
-
-def _pairs_table(rows: list[tuple[str, str | Text]]) -> Table:
-    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
 
 
 def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
@@ -113,7 +104,7 @@ class GuestDetailScreen(Screen[None]):
         title.append(f"  on {guest.host}  ")
         title.append_text(state_text(guest.state))
         self.query_one("#status", Static).update(title)
-        self.query_one("#live", Static).update(_pairs_table(live_rows(guest)))
+        self.query_one("#live", Static).update(pairs_table(live_rows(guest)))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -128,6 +119,6 @@ class GuestDetailScreen(Screen[None]):
             self.query_one("#dominfo", Static).update(Text(str(error), style="red"))
             self.query_one("#xml-text", Static).update(Text(str(error), style="red"))
             return
-        self.query_one("#dominfo", Static).update(_pairs_table(list(info)))
+        self.query_one("#dominfo", Static).update(pairs_table(list(info)))
         self.query_one("#xml-text", Static).update(
             Syntax(xml, "xml", theme="ansi_dark", word_wrap=False, line_numbers=True))

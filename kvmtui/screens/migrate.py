@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -38,6 +37,7 @@ from kvmtui.core.migration import (
     migrations,
 )
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.widgets.pairs import pairs_table
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -112,15 +112,6 @@ def figure_rows(job: JobSnapshot) -> list[tuple[str, str | Text]]:
     rows.append(("Options", job.options.describe() or fmt.DASH))
     rows.append(("Samples", f"{job.samples}" + (" (final figures from libvirt)" if final else "")))
     return rows
-
-
-def _figures_table(rows: list[tuple[str, str | Text]]) -> Table:
-    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
 
 
 # ---- entry points -------------------------------------------------------------------------
@@ -317,7 +308,7 @@ class MigrationProgressScreen(Screen[None]):
             bar.update(total=100, progress=100)
         elif percent is not None:
             bar.update(total=100, progress=percent)
-        self.query_one("#migration-figures", Static).update(_figures_table(figure_rows(job)))
+        self.query_one("#migration-figures", Static).update(pairs_table(figure_rows(job)))
         advice = self.query_one("#migration-advice", Static)
         advice.display = job.stalled
         if job.stalled:

@@ -7,9 +7,12 @@ a running guest, persistent on a shut-off one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kvmtui.controller import Controller, handles
 from kvmtui.core.commands import Command
 from kvmtui.core.cpulist import CpuListError, format_cpulist, parse_cpulist
+from kvmtui.core.host import Host
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.placement import GuestPlacementReader, host_cpus, pin_emulator, pin_vcpu
 
@@ -22,16 +25,32 @@ def _where(command: Command, guest: GuestSnapshot) -> tuple[bool, bool]:
     return live, config
 
 
-async def _cpus(controller: Controller, command: Command, guest: GuestSnapshot,
-                text: str) -> frozenset[int] | None:
-    """The CPU list checked against the guest's host, or None after saying what is wrong."""
+@dataclass(frozen=True)
+class _Pinning:
+    """Where and to what a pin verb pins, once every check before libvirt has passed."""
+
+    host: Host
+    cpus: frozenset[int]
+    live: bool
+    config: bool
+
+
+async def _pinning(controller: Controller, command: Command, guest: GuestSnapshot,
+                   text: str) -> _Pinning | None:
+    """One gate for both pin verbs, so they refuse in the same order and the same words:
+    read-only first, then a CPU list the guest's host does not have. None once it has said
+    why."""
+    if controller.refuse_if_readonly(command.verb, [guest]):
+        return None
     host = controller.fleet.host(guest.host)
     topology = await host_cpus(host)
     try:
-        return parse_cpulist(text, topology.count, host.name)
+        cpus = parse_cpulist(text, topology.count, host.name)
     except CpuListError as error:
         controller.error(f"{command.verb} {guest.name}: {error}")
         return None
+    live, config = _where(command, guest)
+    return _Pinning(host, cpus, live, config)
 
 
 @handles("vcpupin")
@@ -42,15 +61,11 @@ async def _vcpupin(controller: Controller, command: Command) -> None:
             await _show_vcpu(controller, guest, int(command.args[1]))
         controller.app.open_detail(guest, tab="vcpus")
         return
-    if controller.refuse_if_readonly("vcpupin", [guest]):
+    pinning = await _pinning(controller, command, guest, command.args[2])
+    if pinning is None:
         return
-    cpus = await _cpus(controller, command, guest, command.args[2])
-    if cpus is None:
-        return
-    live, config = _where(command, guest)
-    host = controller.fleet.host(guest.host)
-    controller.ok(await pin_vcpu(host, guest.uuid, int(command.args[1]), cpus,
-                                 live=live, config=config))
+    controller.ok(await pin_vcpu(pinning.host, guest.uuid, int(command.args[1]), pinning.cpus,
+                                 live=pinning.live, config=pinning.config))
 
 
 async def _show_vcpu(controller: Controller, guest: GuestSnapshot, number: int) -> None:
@@ -72,14 +87,11 @@ async def _emulatorpin(controller: Controller, command: Command) -> None:
     if len(command.args) < 2:
         controller.app.open_detail(guest, tab="vcpus")
         return
-    if controller.refuse_if_readonly("emulatorpin", [guest]):
+    pinning = await _pinning(controller, command, guest, command.args[1])
+    if pinning is None:
         return
-    cpus = await _cpus(controller, command, guest, command.args[1])
-    if cpus is None:
-        return
-    live, config = _where(command, guest)
-    host = controller.fleet.host(guest.host)
-    controller.ok(await pin_emulator(host, guest.uuid, cpus, live=live, config=config))
+    controller.ok(await pin_emulator(pinning.host, guest.uuid, pinning.cpus,
+                                     live=pinning.live, config=pinning.config))
 
 
 @handles("vcpuinfo")

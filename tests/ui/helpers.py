@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from kvmtui.app import KvmTuiApp
+from kvmtui.cli import Settings
 from kvmtui.core.model import GuestSnapshot
 
 
@@ -59,6 +62,17 @@ async def fleet_ready(pilot: Pilot, guests: int = 30) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) >= guests,
                    what="the guest table to fill")
+
+
+@asynccontextmanager
+async def started(settings: Settings,
+                  size: tuple[int, int]) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
+    """The app running with the demo fleet listed: a key pressed before the guest table
+    fills acts on nothing, so every test that drives the fleet starts from here."""
+    app = KvmTuiApp(settings)
+    async with app.run_test(size=size) as pilot:
+        await fleet_ready(pilot)
+        yield app, pilot
 
 
 def guest(app: KvmTuiApp, name: str, host: str | None = None) -> GuestSnapshot:

@@ -6,14 +6,15 @@ with the guest still running on its source.
 
 from __future__ import annotations
 
+from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, RadioSet
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
-from kvmtui.core.model import GuestState
+from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.migrate import MigrateDialog, MigrationProgressScreen
-from tests.ui.helpers import fleet_ready, keys, notifications, screen_text, select, wait_for
+from tests.ui.helpers import keys, notifications, screen_text, select, started, wait_for
 
 SIZE = (80, 24)
 
@@ -23,14 +24,19 @@ def _running_guest(app: KvmTuiApp):
                 if g.state is GuestState.RUNNING and g.host == "kvm01")
 
 
+async def _dialog_for_running_guest(app: KvmTuiApp, pilot: Pilot) -> GuestSnapshot:
+    """The dialog opened as an operator opens it, `m` on a selected guest, not by a call:
+    the key binding and the selection are part of what is tested."""
+    guest = _running_guest(app)
+    await select(pilot, guest.ref)
+    await pilot.press("m")
+    await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
+    return guest
+
+
 async def test_dialog_offers_other_hosts_with_sane_defaults(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
-        guest = _running_guest(app)
-        await select(pilot, guest.ref)
-        await pilot.press("m")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await _dialog_for_running_guest(app, pilot)
         dialog = app.screen
         offered = [str(b.label) for b in dialog.query_one(RadioSet).query("RadioButton")]
         assert offered == ["kvm02", "kvm03"]  # connected hosts, never the source
@@ -42,13 +48,8 @@ async def test_dialog_offers_other_hosts_with_sane_defaults(demo_settings):
 
 
 async def test_dialog_starts_a_job_whose_failure_is_explained(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
-        guest = _running_guest(app)
-        await select(pilot, guest.ref)
-        await pilot.press("m")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
+    async with started(demo_settings, SIZE) as (app, pilot):
+        guest = await _dialog_for_running_guest(app, pilot)
         await pilot.press("down", "enter")  # the second destination
         while app.focused is not app.screen.query_one("#migrate-bandwidth"):
             await pilot.press("tab")
@@ -71,9 +72,7 @@ async def test_dialog_starts_a_job_whose_failure_is_explained(demo_settings):
 
 
 async def test_command_line_migrate_and_unknown_host(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         guest = _running_guest(app)
         await pilot.press("colon", *keys(f"migrate {guest.ref} nowhere --live"), "enter")
         await wait_for(pilot, lambda: any("nowhere" in n for n in notifications(app)),
@@ -85,9 +84,7 @@ async def test_command_line_migrate_and_unknown_host(demo_settings):
 
 async def test_readonly_refuses_migration(demo_hosts):
     settings = Settings(hosts=demo_hosts, readonly=True, refresh=0.5, theme=None, demo=True)
-    app = KvmTuiApp(settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(settings, SIZE) as (app, pilot):
         guest = _running_guest(app)
         await pilot.press("colon", *keys(f"migrate {guest.ref} kvm02"), "enter")
         await wait_for(pilot, lambda: any("read-only" in n for n in notifications(app)),

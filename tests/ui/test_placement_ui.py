@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from textual.pilot import Pilot
 from textual.widgets import Sparkline
 
 from kvmtui.app import KvmTuiApp
@@ -14,7 +15,7 @@ from kvmtui.screens.cpumap import CpuMapScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.pin_editor import PinEditor
 from kvmtui.widgets.live_table import LiveTable
-from tests.ui.helpers import fleet_ready, keys, notifications, screen_text, text_of, wait_for
+from tests.ui.helpers import keys, notifications, screen_text, started, text_of, wait_for
 
 SIZE = (100, 30)
 
@@ -39,17 +40,20 @@ def vcpu_rows(app: KvmTuiApp) -> dict[str, list[str]]:
     return rows(app.screen.query_one("#vcpu-table", LiveTable))
 
 
-async def open_vcpus(pilot, name: str) -> None:
-    await command(pilot, f"vcpuinfo {name}")
+async def vcpu_table_shown(pilot: Pilot) -> None:
+    """Both `:vcpuinfo` and a bare `:vcpupin` open the guest on its vCPUs tab."""
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen)
                    and bool(app.screen.query("#vcpu-table")), what="the vCPU table")
 
 
+async def open_vcpus(pilot: Pilot, name: str) -> None:
+    await command(pilot, f"vcpuinfo {name}")
+    await vcpu_table_shown(pilot)
+
+
 async def test_vcpus_tab_shows_each_vcpu_with_its_cpu_and_affinity(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await open_vcpus(pilot, target.name)
         shown = vcpu_rows(app)
@@ -64,9 +68,7 @@ async def test_vcpus_tab_shows_each_vcpu_with_its_cpu_and_affinity(demo_settings
 
 
 async def test_vcpupin_command_pins_and_bad_list_changes_nothing(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await command(pilot, f"vcpupin {target.name} 0 1-2")
         await wait_for(pilot, lambda: any("pinned" in n for n in notifications(app)))
@@ -79,8 +81,7 @@ async def test_vcpupin_command_pins_and_bad_list_changes_nothing(demo_settings):
         await command(pilot, f"vcpupin {target.name} 0 3-1")
         await wait_for(pilot, lambda: any('bad range "3-1"' in n for n in notifications(app)))
         await command(pilot, f"vcpupin {target.name}")  # only the name: shows the pinning
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen)
-                       and bool(app.screen.query("#vcpu-table")), what="the vCPU table")
+        await vcpu_table_shown(pilot)
         await wait_for(pilot, lambda: vcpu_rows(app).get("0", ["", ""])[3:4] == ["1-2"],
                        what="vCPU 0 shown pinned to 1-2, untouched by the bad lists")
         assert vcpu_rows(app)["0"][5] == ".##....."
@@ -88,9 +89,7 @@ async def test_vcpupin_command_pins_and_bad_list_changes_nothing(demo_settings):
 
 
 async def test_pin_editor_takes_a_typed_list_and_explains_a_bad_one(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await open_vcpus(pilot, target.name)
         await pilot.press("down")  # vCPU 1
@@ -110,9 +109,7 @@ async def test_pin_editor_takes_a_typed_list_and_explains_a_bad_one(demo_setting
 
 
 async def test_pin_editor_grid_toggles_cpus(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await open_vcpus(pilot, target.name)
         await pilot.press("p")
@@ -126,9 +123,7 @@ async def test_pin_editor_grid_toggles_cpus(demo_settings):
 
 
 async def test_cpu_map_shows_vcpus_per_cpu_and_overcommit(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await command(pilot, f"vcpupin {target.name} 0 4")  # an online CPU of the test node
         await wait_for(pilot, lambda: any("pinned" in n for n in notifications(app)))
@@ -171,9 +166,7 @@ async def test_contended_cpu_reads_without_colour():
 
 
 async def test_cpu_map_pins_the_chosen_vcpu(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         app.open_cpu_map("kvm02")
         await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)
                        and app.screen.table is not None and app.screen.table.row_count > 0)
@@ -189,9 +182,7 @@ async def test_cpu_map_pins_the_chosen_vcpu(demo_settings):
 async def test_readonly_hides_pin_keys_and_refuses_pin_commands(demo_settings):
     settings = dataclasses.replace(demo_settings, readonly=True, hosts=tuple(
         dataclasses.replace(h, readonly=True) for h in demo_settings.hosts))
-    app = KvmTuiApp(settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await command(pilot, f"vcpupin {target.name} 0 1")
         await wait_for(pilot, lambda: any("read-only" in n for n in notifications(app)))
@@ -216,9 +207,7 @@ async def test_readonly_hides_pin_keys_and_refuses_pin_commands(demo_settings):
 
 
 async def test_history_tab_draws_sparklines(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await wait_for(pilot, lambda: len(app.history.guest(target.key, "cpu")) >= 3,
                        what="three ticks of history")
