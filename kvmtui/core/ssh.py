@@ -29,7 +29,9 @@ loop included). Only the operator's prompts cross back to the caller's loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import os
 import shutil
 import tempfile
@@ -108,18 +110,35 @@ async def on_ssh_loop(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _bridged(prompts: SshPrompts | None) -> SshPrompts | None:
-    """The same prompts, callable from the SSH loop: they run on the caller's (UI) loop."""
+    """The same prompts, callable from the SSH loop: they run on the caller's (UI) loop, in
+    the caller's context (a UI finds its app through context variables)."""
     if prompts is None:
         return None
     home = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+
+    async def at_home(coro: Coroutine[Any, Any, T]) -> T:
+        answer: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def settle(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                answer.cancel()
+            elif task.exception() is not None:
+                answer.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                answer.set_result(task.result())
+
+        def start() -> None:
+            home.create_task(coro, context=context.copy()).add_done_callback(settle)
+
+        home.call_soon_threadsafe(start)
+        return await asyncio.wrap_future(answer)
 
     async def host_key(question: HostKeyQuestion) -> HostKeyAnswer:
-        future = asyncio.run_coroutine_threadsafe(prompts.host_key(question), home)
-        return await asyncio.wrap_future(future)
+        return await at_home(prompts.host_key(question))
 
     async def secret(prompt: str) -> str | None:
-        return await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(prompts.secret(prompt), home))
+        return await at_home(prompts.secret(prompt))
 
     return SshPrompts(host_key, secret)
 

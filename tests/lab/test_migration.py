@@ -85,6 +85,27 @@ async def test_live_migration_there_and_back_with_progress(fleet: Fleet, lab_fre
     assert _virsh_state(lab_fresh, "hostb") == ""
 
 
+async def test_bulk_migration_keeps_to_the_concurrency_limit(fleet: Fleet, lab_fresh: LabInfo):
+    manager = migrations(fleet)
+    assert manager.concurrency == 2
+    names = ["linux-a1", "smp-a1", "tiny-a1"]
+    guests = {g.name: g for g in fleet.snapshot().guests if g.host == "hosta"}
+    jobs = [manager.start(guests[name], "hostb", MigrationOptions(bandwidth_mib=20)).id
+            for name in names]
+    most_running, third_waited = 0, False
+    while not all(manager.job(j).state.finished for j in jobs):
+        states = [manager.job(j).state for j in jobs]
+        most_running = max(most_running, states.count(JobState.RUNNING))
+        third_waited |= states == [JobState.RUNNING, JobState.RUNNING, JobState.QUEUED]
+        await asyncio.sleep(0.1)
+    assert most_running == 2
+    assert third_waited, "the third migration never waited for a free slot"
+    for job_id in jobs:
+        assert manager.job(job_id).state is JobState.SUCCEEDED, manager.job(job_id).message
+    for name in names:
+        assert lab_fresh.virsh("hostb", "domstate", name).stdout.strip() == "running"
+
+
 async def test_abort_midway_leaves_the_guest_on_the_source(fleet: Fleet, lab_fresh: LabInfo):
     manager = migrations(fleet)
     guest = _guest(fleet, "hosta")
