@@ -29,6 +29,12 @@ from kvmtui.core.ssh import SshLink, SshTarget, is_ssh_uri, on_ssh_loop, ssh_loo
 
 READ_SIZE = 65536
 CLOSE_GRACE = 1.0
+#: virsh prints this, then puts the remote PTY in raw mode with TCSAFLUSH, which throws away
+#: whatever was typed before: keys wait until it has been seen (and a moment more).
+VIRSH_READY = b"Escape character is"
+RAW_GRACE = 0.2
+#: Keys are let through after this long anyway (a remote virsh speaking another language).
+HOLD_AT_MOST = 5.0
 _STREAM_EVENTS = (libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_ERROR
                   | libvirt.VIR_STREAM_EVENT_HANGUP)
 
@@ -123,6 +129,9 @@ class SshConsole(ConsoleSession):
         super().__init__(fleet, guest)
         self._process = process
         self._home = asyncio.get_running_loop()
+        self._held: list[bytes] | None = []  # keys typed before virsh owns the PTY
+        self._seen = b""
+        self._home.call_later(HOLD_AT_MOST, self._let_keys_through)
         self._reader = asyncio.run_coroutine_threadsafe(self._pump(), ssh_loop())
 
     @classmethod
@@ -147,8 +156,22 @@ class SshConsole(ConsoleSession):
         self._home.call_soon_threadsafe(self._closed)
 
     def write(self, data: bytes) -> None:
-        if self.ended is None:
+        if self._held is not None:
+            self._held.append(data)
+        elif self.ended is None:
             ssh_loop().call_soon_threadsafe(self._process.stdin.write, data)
+
+    def _push(self, data: bytes) -> None:
+        super()._push(data)
+        if self._held is not None:
+            self._seen = (self._seen + data)[-256:]
+            if VIRSH_READY in self._seen:
+                self._home.call_later(RAW_GRACE, self._let_keys_through)
+
+    def _let_keys_through(self) -> None:
+        held, self._held = self._held, None
+        for data in held or ():
+            self.write(data)
 
     def resize(self, cols: int, rows: int) -> None:
         if self.ended is None:
