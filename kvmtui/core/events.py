@@ -50,6 +50,8 @@ class _LoopFromAnyThread:
             self._loop.remove_writer(fd)
 
     def _fd_call(self, method: str, fd: int, *args: Any) -> Any:
+        if self._loop.is_closed():
+            return None  # the app has ended: a connection closed late has nothing to watch
         if self._on_loop_thread():
             return getattr(self._loop, method)(fd, *args)
         self._loop.call_soon_threadsafe(self._resync_fd, fd)
@@ -68,6 +70,9 @@ class _LoopFromAnyThread:
         return self._fd_call("remove_writer", fd)
 
     def create_task(self, coro: Any, **kwargs: Any) -> Any:
+        if self._loop.is_closed():
+            coro.close()  # libvirt's free callback for a connection closed after the app
+            return None
         if self._on_loop_thread():
             return self._loop.create_task(coro, **kwargs)
         # A concurrent future: its cancel() reaches the task on the loop thread.
