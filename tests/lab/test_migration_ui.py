@@ -50,3 +50,27 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
         job = migrations(app.fleet).jobs()[0]
         assert job.final is not None and job.final.downtime_ms is not None
         assert f"{job.final.downtime_ms} ms" in text
+
+
+async def test_quitting_mid_migration_asks_then_aborts_it(lab_fresh: LabInfo):
+    hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab_fresh.hosts.items())
+    app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
+                                          app.fleet.snapshot().guests), 30, "the lab guests")
+        app.controller.run_command("migrate linux-a1 hostb --live --bandwidth 2")
+        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen)
+                       and "running" in screen_text(app), 30, "the migration under way")
+        await pilot.press("escape", "q")
+        await wait_for(pilot, lambda: "Quit and abort 1 migration?" in screen_text(app),
+                       what="the quit confirmation")
+        assert "linux-a1 (hosta -> hostb)" in screen_text(app)
+        await pilot.press("enter")  # Cancel is focused: kvmtui and the migration go on
+        await pilot.pause(0.5)
+        assert app.is_running and migrations(app.fleet).running()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: "Quit and abort" in screen_text(app), what="asked again")
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: not app.is_running, 30, "kvmtui to exit")
+    assert lab_fresh.virsh("hosta", "domstate", "linux-a1").stdout.strip() == "running"
+    assert lab_fresh.virsh("hostb", "domstate", "linux-a1").returncode != 0
