@@ -46,7 +46,8 @@ class GuestDetailScreen(Screen[None]):
         Binding("i", "tab('info')", "Info"),
         Binding("x", "tab('xml')", "XML"),
         Binding("v", "tab('vcpus')", "vCPUs"),
-        Binding("h", "tab('history')", "History"),
+        # Not h: on the guest list, one Esc away, h shuts the guest down.
+        Binding("g", "tab('history')", "History"),
         Binding("r", "reload", "Reload"),
     ]
 

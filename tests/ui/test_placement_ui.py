@@ -211,8 +211,9 @@ async def test_history_tab_draws_sparklines(demo_settings):
         target = smp_guest(app)
         await wait_for(pilot, lambda: len(app.history.guest(target.key, "cpu")) >= 3,
                        what="three ticks of history")
-        app.open_detail(target, tab="history")
+        app.open_detail(target)
         await pilot.pause(0.1)
+        await pilot.press("g")  # the History tab's key
         await wait_for(pilot, lambda: "CPU:" in screen_text(app))
         sparks = {s.id: s for s in app.screen.query(Sparkline)}
         assert set(sparks) == {"spark-cpu", "spark-memory", "spark-disk", "spark-net"}
