@@ -47,8 +47,8 @@ async def test_unknown_host_key_dialog_shows_the_fingerprint_and_trusts_on_purpo
     known = tmp_path / "known_hosts"
     app = _app(f"ssh://root@10.213.0.2?keyfile={lab.ssh_key}&known_hosts={known}")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen), 30,
-                       "the host-key dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen)
+                       and "Unknown host key" in screen_text(app), 30, "the host-key dialog")
         shown = screen_text(app)
         assert "Unknown host key for 10.213.0.2" in shown
         assert _fingerprint(lab) in shown
@@ -95,8 +95,8 @@ async def test_passphrase_is_asked_hidden_and_unlocks_the_key(
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)  # no agent to fall back on
     app = _app(f"ssh://root@10.213.0.2?keyfile={locked_key}&known_hosts={lab.known_hosts}")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen), 30,
-                       "the passphrase dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen)
+                       and "Passphrase" in screen_text(app), 30, "the passphrase dialog")
         assert f"Passphrase for {locked_key}" in screen_text(app)
         await pilot.press(*keys(PASSPHRASE))
         assert PASSPHRASE not in screen_text(app)
@@ -116,3 +116,29 @@ async def test_cancelling_the_passphrase_gives_up_with_a_clear_reason(
         await pilot.press("escape")
         await wait_for(pilot, lambda: _host(app).link is Link.LOST, 30, "hostb lost")
         assert _host(app).reason
+
+
+async def test_password_login_is_asked_hidden_and_asked_again_when_wrong(
+        lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab's unprivileged operator logs in with a password (no key, no agent) and
+    reaches libvirt through the lab group."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no identity files of our own to offer
+    user = lab.raw["password_user"]
+    password = Path(lab.raw["password_file"]).read_text().strip()
+    app = _app(f"ssh://{user}@10.213.0.2?known_hosts={lab.known_hosts}")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen)
+                       and "Password for" in screen_text(app), 30, "the password dialog")
+        assert f"Password for {user}@10.213.0.2" in screen_text(app)
+        await pilot.press(*keys("not-the-password"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen)
+                       and not app.screen.query_one("#secret-input").value, 30,
+                       "the dialog again, empty, after a wrong password")
+        await pilot.press(*keys(password))
+        assert password not in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: _host(app).link is not Link.CONNECTING, 30, "the login")
+        assert _host(app).link is Link.CONNECTED, _host(app).reason
+        await wait_for(pilot, lambda: any(g.name == "linux-b1" for g in
+                                          app.fleet.snapshot().guests), 10, "hostb's guests")
