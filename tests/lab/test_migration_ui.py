@@ -18,9 +18,14 @@ from .labinfo import LabInfo
 pytestmark = pytest.mark.timeout(120)
 
 
+def _lab_app(lab: LabInfo) -> KvmTuiApp:
+    """kvmtui on both lab hosts over TCP."""
+    hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab.hosts.items())
+    return KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
+
+
 async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
-    hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab_fresh.hosts.items())
-    app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
+    app = _lab_app(lab_fresh)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
                                           app.fleet.snapshot().guests), 30, "the lab guests")
@@ -53,8 +58,7 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
 
 
 async def test_quitting_mid_migration_asks_then_aborts_it(lab_fresh: LabInfo):
-    hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab_fresh.hosts.items())
-    app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
+    app = _lab_app(lab_fresh)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
                                           app.fleet.snapshot().guests), 30, "the lab guests")
