@@ -216,10 +216,14 @@ class Host:
         self._task = asyncio.create_task(self._run(), name=f"host-{self.name}")
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is not None:
+            # Python 3.11's wait_for can swallow a cancellation that lands just as its
+            # timeout fires; the watcher would then tick on and close() never return (seen
+            # in CI as a hung test). Cancel until it has really stopped.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
         await self._drop_connection()
 
     def reconnect_now(self) -> None:
