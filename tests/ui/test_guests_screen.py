@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from textual import events
 
-from kvmtui.app import KvmTuiApp
 from kvmtui.core.model import GuestState
 from tests.ui.helpers import (
-    fleet_ready,
     guest,
     keys,
     notifications,
     select,
+    started,
     status,
     table_names,
     wait_for,
@@ -22,9 +21,7 @@ SIZE = (100, 30)
 
 
 async def test_table_shows_every_guest_of_every_host(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, _pilot):
         names = table_names(app)
         assert len(names) == len(app.fleet.snapshot().guests) >= 30
         assert {n.split("@")[1] for n in names} == {"kvm01", "kvm02", "kvm03"}
@@ -32,9 +29,7 @@ async def test_table_shows_every_guest_of_every_host(demo_settings):
 
 
 async def test_cursor_and_sort_survive_refreshes(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         table = app.screen.table
         await pilot.press("down", "down", "down")
         chosen = table.current.key
@@ -53,9 +48,7 @@ async def test_cursor_and_sort_survive_refreshes(demo_settings):
 
 
 async def test_filter_by_host_and_state_then_clear(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         total = len(table_names(app))
         await pilot.press("slash", *keys("kvm02 shut"), "enter")
         shown = app.screen.table.visible_rows()
@@ -67,9 +60,7 @@ async def test_filter_by_host_and_state_then_clear(demo_settings):
 
 async def test_keys_typed_hard_on_the_heels_of_slash_land_in_the_filter(demo_settings):
     """A fast typist or a paste: the keys after `/` are queued before the line opens."""
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         for key, character in [("slash", "/"), *((c, c) for c in "kvm03")]:
             app.post_message(events.Key(key, character))
         await wait_for(pilot, lambda: "filter: kvm03" in status(app), what="the filter")
@@ -79,9 +70,7 @@ async def test_keys_typed_hard_on_the_heels_of_slash_land_in_the_filter(demo_set
 
 
 async def test_marks_count_and_bulk_confirmation_names_guests_and_hosts(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("slash", *keys("running"), "enter")
         running = app.screen.table.visible_rows()
         first_host = [g for g in running if g.host == "kvm01"][:1]
@@ -115,9 +104,7 @@ LIFECYCLE = [
 
 @pytest.mark.parametrize(("key", "confirm", "before", "after"), LIFECYCLE)
 async def test_each_action_changes_the_state_shown(demo_settings, key, confirm, before, after):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = next(g for g in app.fleet.snapshot().guests if g.state is before)
         await select(pilot, target.ref)
         await pilot.press(key)
@@ -131,9 +118,7 @@ async def test_each_action_changes_the_state_shown(demo_settings, key, confirm, 
 
 
 async def test_cancel_on_destroy_leaves_guest_running(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.RUNNING)
         await select(pilot, target.ref)
         await pilot.press("ctrl+k")
@@ -146,9 +131,7 @@ async def test_cancel_on_destroy_leaves_guest_running(demo_settings):
 
 
 async def test_undefine_asks_then_removes_the_guest(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.SHUTOFF)
         await select(pilot, target.ref)
         await pilot.press("ctrl+d")
@@ -159,9 +142,7 @@ async def test_undefine_asks_then_removes_the_guest(demo_settings):
 
 
 async def test_autostart_toggles(demo_settings):
-    app = KvmTuiApp(demo_settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await fleet_ready(pilot)
+    async with started(demo_settings, SIZE) as (app, pilot):
         target = app.fleet.snapshot().guests[0]
         await select(pilot, target.ref)
         await pilot.press("a")
