@@ -52,7 +52,9 @@ class Session:
         finally:
             with self._lock:
                 self._users -= 1
-                last = self._retired and self._users == 0
+                # retire() may have run on another thread while this call held the session:
+                # the check of _retired above says nothing now (hence `bool`, for mypy).
+                last: bool = self._users == 0 and self._retired
             if last:
                 self._close()
 
