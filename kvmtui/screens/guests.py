@@ -26,7 +26,6 @@ ACTION_KEYS: tuple[tuple[str, str], ...] = (
     ("ctrl+k", "destroy"),
     ("ctrl+d", "undefine"),
 )
-MUTATING_ACTIONS = {f"act('{verb}')" for _key, verb in ACTION_KEYS} | {"toggle_autostart"}
 
 
 class GuestsScreen(FleetView):
