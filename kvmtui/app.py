@@ -44,7 +44,7 @@ HISTORY_MINUTES = 10
 
 
 class GuestActionsProvider(Provider):
-    """The command palette (Ctrl+P): every lifecycle action on the selected guest."""
+    """The command palette (Ctrl+P): every lifecycle action on the marked or selected guests."""
 
     async def search(self, query: str) -> Hits:
         app = self.app

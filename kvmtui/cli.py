@@ -2,7 +2,7 @@
 
 Everything the operator can get wrong before the screen opens is caught here and reported
 as one line on stderr with exit status 2, so a typo never costs a full-screen round trip.
-Textual is imported only in `main`, once there is a UI to run.
+Textual is imported only in `_run`, once there is a UI to run.
 """
 
 from __future__ import annotations

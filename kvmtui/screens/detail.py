@@ -1,4 +1,5 @@
-"""One guest up close: what `virsh dominfo` says, its live figures, and its XML."""
+"""One guest up close, a tab each: what `virsh dominfo` says with its live figures (i),
+its vCPUs and their pinning (v), its recent figures as sparklines (g), and its XML (x)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""What the hosts and guests screens share: the status line, the host banner, the table,
-the `:`/`/` prompt and the keys that work everywhere."""
+"""What the guests, hosts and jobs screens share: the status line, the host banner, the
+table, the `:`/`/` prompt and the keys that work everywhere."""
 
 from __future__ import annotations
 

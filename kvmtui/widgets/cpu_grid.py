@@ -1,7 +1,7 @@
 """An affinity grid over a host's physical CPUs: one cell per CPU, toggled with keys.
 
 Each cell reads `[x]`, `[ ]` or `[-]` (offline) next to the CPU's number, so the choice
-is clear without colour; the cursor cell is drawn reversed.
+is clear without colour; while the grid has focus, the cursor cell is drawn reversed.
 """
 
 from __future__ import annotations
