@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import App, ScreenStackError, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 from textual.widgets import Input
@@ -34,6 +34,8 @@ from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.secret import ask_secret
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from kvmtui.cli import Settings
 
 UI_REFRESH_DELAY = 0.15
@@ -42,7 +44,7 @@ HISTORY_MINUTES = 10
 
 
 class GuestActionsProvider(Provider):
-    """The command palette (Ctrl+P): every lifecycle action on the selected guest."""
+    """The command palette (Ctrl+P): every lifecycle action on the marked or selected guests."""
 
     async def search(self, query: str) -> Hits:
         app = self.app
@@ -58,9 +60,9 @@ class KvmTuiApp(App[None]):
     CSS_PATH = "kvmtui.tcss"
     TITLE = "kvmtui"
     COMMANDS = App.COMMANDS | {GuestActionsProvider}
-    MODES: ClassVar[dict[str, type[Screen]]] = {
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
         "guests": GuestsScreen, "hosts": HostsScreen, "jobs": JobsScreen}
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("1", "view('guests')", "Guests"),
         Binding("2", "view('hosts')", "Hosts"),
@@ -76,7 +78,7 @@ class KvmTuiApp(App[None]):
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         self.controller = Controller(self)
         self.history = History(HISTORY_MINUTES, settings.refresh)
-        self._refresh_timer = None
+        self._refresh_timer: Timer | None = None
         if settings.theme:
             self.theme = settings.theme
 
@@ -173,7 +175,7 @@ class KvmTuiApp(App[None]):
         yield SystemCommand("Guests", "All guests of all hosts", partial(self.show_view, "guests"))
         yield SystemCommand("Hosts", "The hosts and their state", partial(self.show_view, "hosts"))
 
-    def palette_entries(self) -> list[tuple[str, object, str]]:
+    def palette_entries(self) -> list[tuple[str, Callable[[], object], str]]:
         selected = getattr(self.screen, "selected", None)
         guests: list[GuestSnapshot] = selected() if selected else []
         if not guests or self.readonly:

@@ -2,7 +2,7 @@
 
 Everything the operator can get wrong before the screen opens is caught here and reported
 as one line on stderr with exit status 2, so a typo never costs a full-screen round trip.
-Textual is imported only in `main`, once there is a UI to run.
+Textual is imported only in `_run`, once there is a UI to run.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NoReturn
 
 from kvmtui import __version__
 from kvmtui.config import HOST_NAME_RE, MAX_REFRESH, ConfigError, load_config
@@ -45,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
     That keeps `parse_settings` testable and lets `main` print exactly one line.
     """
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 

@@ -67,7 +67,8 @@ class Controller:
         return False
 
     async def confirm(self, title: str, detail: str, action_label: str) -> bool:
-        return bool(await self.app.push_screen_wait(ConfirmScreen(title, detail, action_label)))
+        confirmed = await self.app.push_screen_wait(ConfirmScreen(title, detail, action_label))
+        return bool(confirmed)
 
     # ---- lifecycle actions --------------------------------------------------------------
 
@@ -148,7 +149,7 @@ async def _host(controller: Controller, command: Command) -> None:
     if name:
         controller.fleet.host(name)  # unknown host -> HostError with its name
     controller.app.show_view("guests")
-    controller.app.screen.narrow_to_host(name)  # type: ignore[attr-defined]
+    controller.app.screen.narrow_to_host(name)  # type: ignore[attr-defined]  # guests, just shown
 
 
 @handles("dominfo", "dumpxml")

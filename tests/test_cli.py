@@ -212,7 +212,7 @@ def test_main_runs_the_app_with_the_settings(monkeypatch: pytest.MonkeyPatch) ->
             pass
 
     fake_module = types.ModuleType("kvmtui.app")
-    fake_module.KvmTuiApp = FakeApp  # type: ignore[attr-defined]
+    fake_module.KvmTuiApp = FakeApp  # type: ignore[attr-defined]  # a bare module object
     monkeypatch.setitem(sys.modules, "kvmtui.app", fake_module)
     assert main(["-c", "test:///default", "--refresh", "3"]) == 0
     assert seen == [

@@ -138,7 +138,7 @@ def test_aliases_parse_as_their_verb() -> None:
 def test_command_options_cannot_be_changed_after_parsing() -> None:
     command = parse("list --all")
     with pytest.raises(TypeError):
-        command.options["all"] = False  # type: ignore[index]
+        command.options["all"] = False  # type: ignore[index]  # read-only, as tested
 
 
 @pytest.mark.parametrize(

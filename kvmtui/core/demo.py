@@ -84,5 +84,5 @@ def write_fleet(
 
 
 def build_demo_fleet(directory: Path) -> tuple[HostSpec, ...]:
-    """The fleet `kvmtui --demo` shows: 3 hosts, 36 guests in mixed states."""
+    """The fleet `kvmtui --demo` shows: 3 hosts, 35 guests in mixed states."""
     return write_fleet(directory, hosts=3, guests_per_host=11)

@@ -101,7 +101,7 @@ def ensure_libvirt_events(loop: asyncio.AbstractEventLoop | None = None) -> None
         return
     impl_ref: list[Any] = []
     _proxy = _LoopFromAnyThread(loop, impl_ref)
-    impl = libvirtaio.virEventAsyncIOImpl(loop=_proxy)  # type: ignore[arg-type]
+    impl = libvirtaio.virEventAsyncIOImpl(loop=_proxy)
     impl_ref.append(impl)
     impl.register()
     libvirtaio._current_impl = impl  # keep getCurrentImpl() truthful for other users

@@ -29,7 +29,7 @@ class Fleet:
 
     def __init__(self, specs: Iterable[HostSpec], refresh: float,
                  prompts: SshPrompts | None = None) -> None:
-        self._change_listeners: list[Callable[[], None]] = []
+        self._change_listeners: list[Callable[[], object]] = []
         self._event_listeners: list[Callable[[DomainEvent], None]] = []
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
         self._hosts: dict[str, Host] = {
@@ -88,7 +88,7 @@ class Fleet:
         owner = self._hosts.get(host)
         return owner.guest(uuid) if owner else None
 
-    def add_change_listener(self, listener: Callable[[], None]) -> None:
+    def add_change_listener(self, listener: Callable[[], object]) -> None:
         self._change_listeners.append(listener)
 
     def add_event_listener(self, listener: Callable[[DomainEvent], None]) -> None:

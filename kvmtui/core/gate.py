@@ -3,7 +3,8 @@
 UI refreshes arrive whenever any host ticks or any event lands, so a screen that reads
 libvirt "each tick" would read several times a second with many hosts, and cancelling a
 slow read for a newer one could starve it forever. The gate lets one read run at a time,
-at most once per refresh interval, except when forced (right after a pin, say).
+about once per refresh interval (80% of it, as ticks jitter), or at once when forced (right
+after a pin, say).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from operator import methodcaller
 from typing import Any, TypeVar
 
 import libvirt
@@ -408,7 +409,7 @@ class Host:
         for event_id, handler in handlers:
             with contextlib.suppress(libvirt.libvirtError):
                 callback_id = conn.domainEventRegisterAny(None, event_id, handler, None)
-                session.on_close(lambda c, i=callback_id: c.domainEventDeregisterAny(i))
+                session.on_close(methodcaller("domainEventDeregisterAny", callback_id))
         return session
 
     async def _drop_connection(self) -> None:

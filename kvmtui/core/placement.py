@@ -9,7 +9,7 @@ samples like every other rate (see stats.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,32 +344,30 @@ def _where(live: bool, config: bool) -> str:
 async def pin_vcpu(host: Host, uuid: str, vcpu: int, cpus: frozenset[int], *,
                    live: bool, config: bool) -> str:
     """Pins one vCPU to `cpus` and returns the sentence that reports it."""
-    _refuse_readonly(host, "vcpupin")
-    topology = await host_cpus(host)
-    chosen = check_cpus(cpus, topology.count, host.name)
-
-    def pin(dom: libvirt.virDomain) -> str:
-        flags = pin_flags(live, config, bool(dom.isActive()))
-        dom.pinVcpuFlags(vcpu, to_cpumap(chosen, topology.count), flags)
-        return dom.name()
-
-    name = await host.run_on_guest(uuid, pin, f"vcpupin vCPU {vcpu} of")
-    return (f"{name} on {host.name}: vCPU {vcpu} pinned to CPUs {format_cpulist(chosen)}"
-            f" ({_where(live, config)})")
+    return await _pin(host, uuid, cpus, live, config, "vcpupin", f"vCPU {vcpu}",
+                      lambda dom, cpumap, flags: dom.pinVcpuFlags(vcpu, cpumap, flags))
 
 
 async def pin_emulator(host: Host, uuid: str, cpus: frozenset[int], *,
                        live: bool, config: bool) -> str:
     """Pins the guest's emulator threads to `cpus` and returns the report."""
-    _refuse_readonly(host, "emulatorpin")
+    return await _pin(host, uuid, cpus, live, config, "emulatorpin", "emulator threads",
+                      lambda dom, cpumap, flags: dom.pinEmulator(cpumap, flags))
+
+
+async def _pin(host: Host, uuid: str, cpus: frozenset[int], live: bool, config: bool,
+               verb: str, subject: str,
+               apply: Callable[[libvirt.virDomain, tuple[bool, ...], int], object]) -> str:
+    """What both pins do around `apply(domain, cpumap, flags)`: refuse on a read-only host,
+    check the CPUs against the host's, and report what was pinned (`subject`) where."""
+    _refuse_readonly(host, verb)
     topology = await host_cpus(host)
     chosen = check_cpus(cpus, topology.count, host.name)
 
     def pin(dom: libvirt.virDomain) -> str:
-        flags = pin_flags(live, config, bool(dom.isActive()))
-        dom.pinEmulator(to_cpumap(chosen, topology.count), flags)
+        apply(dom, to_cpumap(chosen, topology.count), pin_flags(live, config, bool(dom.isActive())))
         return dom.name()
 
-    name = await host.run_on_guest(uuid, pin, "emulatorpin")
-    return (f"{name} on {host.name}: emulator threads pinned to CPUs "
-            f"{format_cpulist(chosen)} ({_where(live, config)})")
+    name = await host.run_on_guest(uuid, pin, f"{verb} {subject} of")
+    return (f"{name} on {host.name}: {subject} pinned to CPUs {format_cpulist(chosen)}"
+            f" ({_where(live, config)})")

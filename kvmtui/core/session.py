@@ -36,10 +36,6 @@ class Session:
         """Runs `step(conn)` just before the connection closes (deregistering callbacks)."""
         self._teardown.append(step)
 
-    @property
-    def users(self) -> int:
-        return self._users
-
     @contextlib.contextmanager
     def use(self) -> Iterator[libvirt.virConnect]:
         """Holds the connection open for the length of one call; any thread may call it."""
@@ -52,7 +48,9 @@ class Session:
         finally:
             with self._lock:
                 self._users -= 1
-                last = self._retired and self._users == 0
+                # retire() may have run on another thread while this call held the session:
+                # the check of _retired above says nothing now (hence `bool`, for mypy).
+                last: bool = self._users == 0 and self._retired
             if last:
                 self._close()
 

@@ -36,7 +36,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -80,11 +80,12 @@ class HostKeyQuestion:
 class SshPrompts:
     """What the UI provides to ask the operator; the core never draws anything itself.
 
+    Both are coroutine functions (each call is run as a task on the UI's loop).
     `secret(prompt)` returns the typed text, or None when the operator cancelled.
     """
 
-    host_key: Callable[[HostKeyQuestion], Awaitable[HostKeyAnswer]]
-    secret: Callable[[str], Awaitable[str | None]]
+    host_key: Callable[[HostKeyQuestion], Coroutine[Any, Any, HostKeyAnswer]]
+    secret: Callable[[str], Coroutine[Any, Any, str | None]]
 
 
 T = TypeVar("T")
@@ -124,7 +125,7 @@ def _bridged(prompts: SshPrompts | None) -> SshPrompts | None:
             if task.cancelled():
                 answer.cancel()
             elif task.exception() is not None:
-                answer.set_exception(task.exception())  # type: ignore[arg-type]
+                answer.set_exception(task.exception())
             else:
                 answer.set_result(task.result())
 

@@ -11,10 +11,10 @@ the screen then closes, so the operator is never left on a dead console.
 from __future__ import annotations
 
 import subprocess
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult, SuspendNotSupported
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -22,18 +22,23 @@ from kvmtui.core.console import ConsoleSession, handover_command, open_console
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.widgets.terminal import TerminalView
 
+if TYPE_CHECKING:
+    from kvmtui.app import KvmTuiApp
+
 DETACH_KEY = "ctrl+right_square_bracket"
 HANDOVER_KEY = "ctrl+o"
 
 
 class ConsoleScreen(Screen[None]):
     VIEW_NAME = "Console"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]"),
         Binding(HANDOVER_KEY, "hand_over", "Real terminal", key_display="Ctrl+O"),
         Binding("r", "reattach", "Reattach"),
         Binding("escape", "detach", "Back"),
     ]
+
+    app: KvmTuiApp
 
     def __init__(self, guest: GuestSnapshot, devname: str | None = None,
                  force: bool = False) -> None:

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -94,7 +94,7 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuRef]]:
 
 class CpuMapScreen(Screen[None]):
     VIEW_NAME = "CPU map"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("p", "pin", "Pin vCPU (or Enter)"),
     ]

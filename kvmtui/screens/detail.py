@@ -1,4 +1,5 @@
-"""One guest up close: what `virsh dominfo` says, its live figures, and its XML."""
+"""One guest up close, a tab each: what `virsh dominfo` says with its live figures (i),
+its vCPUs and their pinning (v), its recent figures as sparklines (g), and its XML (x)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
@@ -41,7 +42,7 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
 
 
 class GuestDetailScreen(Screen[None]):
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("i", "tab('info')", "Info"),
         Binding("x", "tab('xml')", "XML"),

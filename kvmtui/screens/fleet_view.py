@@ -1,5 +1,5 @@
-"""What the hosts and guests screens share: the status line, the host banner, the table,
-the `:`/`/` prompt and the keys that work everywhere."""
+"""What the guests, hosts and jobs screens share: the status line, the host banner, the
+table, the `:`/`/` prompt and the keys that work everywhere."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -32,7 +32,7 @@ class FleetView(Screen[None]):
     """A screen over the whole fleet; subclasses give the table and their own keys."""
 
     VIEW_NAME: ClassVar[str] = ""
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "prompt(':')", ":cmd", key_display=":"),
         Binding("slash", "prompt('/')", "/filter", key_display="/"),
         Binding("escape", "clear", "Clear", show=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
 from kvmtui.core.fleet import FleetSnapshot
@@ -26,12 +26,11 @@ ACTION_KEYS: tuple[tuple[str, str], ...] = (
     ("ctrl+k", "destroy"),
     ("ctrl+d", "undefine"),
 )
-MUTATING_ACTIONS = {f"act('{verb}')" for _key, verb in ACTION_KEYS} | {"toggle_autostart"}
 
 
 class GuestsScreen(FleetView):
     VIEW_NAME = "guests"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "detail", "Detail"),
         Binding("m", "migrate", "Migrate"),
         Binding("c", "console", "Console"),

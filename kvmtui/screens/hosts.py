@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import HostSnapshot
@@ -15,7 +15,7 @@ from kvmtui.widgets.live_table import LiveTable
 
 class HostsScreen(FleetView):
     VIEW_NAME = "hosts"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "guests_of_host", "Its guests"),
         Binding("c", "reconnect", "Reconnect now"),
         Binding("p", "cpu_map", "CPU map"),
@@ -32,7 +32,7 @@ class HostsScreen(FleetView):
         host = self.table.current
         if host is not None:
             self.app.show_view("guests")
-            self.app.screen.narrow_to_host(host.name)  # type: ignore[attr-defined]
+            self.app.screen.narrow_to_host(host.name)  # type: ignore[attr-defined]  # guests, just shown
 
     def action_cpu_map(self) -> None:
         host = self.table.current

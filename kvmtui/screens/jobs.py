@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from kvmtui import format as fmt
 from kvmtui.core.fleet import FleetSnapshot
@@ -50,7 +50,7 @@ class JobsScreen(FleetView):
     """Refreshes on its own timer too: a migration's figures move between fleet ticks."""
 
     VIEW_NAME = "jobs"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "progress", "Progress"),
         *sort_bindings(JOB_COLUMNS),
     ]

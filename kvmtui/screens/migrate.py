@@ -6,12 +6,13 @@ second; leaving it (Esc) leaves the migration running, and the jobs view (key 3)
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
@@ -169,7 +170,7 @@ class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None]):
     """Destination and virsh's options, defaults ticked; Enter in a field or on Migrate
     starts, Esc cancels."""
 
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, guests: list[GuestSnapshot], destinations: list[str],
                  uris: dict[str, str]) -> None:
@@ -239,7 +240,7 @@ class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None]):
 class AskNumberScreen(ModalScreen[int | None]):
     """One whole number (a bandwidth, a downtime); Esc or an empty line cancels."""
 
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -265,7 +266,7 @@ class MigrationProgressScreen(Screen[None]):
     """One migration, live: bar, figures, a warning with remedies when it does not converge,
     the outcome when it ends. Esc leaves it running."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back (keeps running)"),
         Binding("a", "abort", "Abort"),
         Binding("s", "set_speed", "Max speed"),
@@ -362,8 +363,8 @@ class MigrationProgressScreen(Screen[None]):
         job = self.job
         await self._steer(migrations(self.app.fleet).start_postcopy(job.source, job.uuid))
 
-    async def _steer(self, call: object) -> None:
+    async def _steer(self, call: Awaitable[str]) -> None:
         try:
-            self.app.controller.ok(await call)  # type: ignore[misc]
+            self.app.controller.ok(await call)
         except HostError as error:
             self.app.controller.error(str(error))

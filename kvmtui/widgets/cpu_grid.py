@@ -1,7 +1,7 @@
 """An affinity grid over a host's physical CPUs: one cell per CPU, toggled with keys.
 
 Each cell reads `[x]`, `[ ]` or `[-]` (offline) next to the CPU's number, so the choice
-is clear without colour; the cursor cell is drawn reversed.
+is clear without colour; while the grid has focus, the cursor cell is drawn reversed.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -27,12 +27,12 @@ def affinity_bar(cpus: frozenset[int], count: int) -> str:
 class CpuGrid(Widget, can_focus=True):
     """See the module docstring. `selected` is the chosen set of CPUs."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "move(-1)", "Previous CPU", show=False),
         Binding("right", "move(1)", "Next CPU", show=False),
         Binding("up", "move_row(-1)", "CPU above", show=False),
         Binding("down", "move_row(1)", "CPU below", show=False),
-        Binding("space", "toggle", "Toggle CPU"),
+        Binding("space", "toggle_cpu", "Toggle CPU"),
         Binding("a", "all", "All CPUs"),
     ]
 
@@ -84,7 +84,7 @@ class CpuGrid(Widget, can_focus=True):
         if 0 <= target < self.count:
             self.cursor = target
 
-    def action_toggle(self) -> None:
+    def action_toggle_cpu(self) -> None:
         self.selected = self.selected ^ {self.cursor}
         self.post_message(self.Changed(self))
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Static
 
@@ -69,7 +69,7 @@ def summary(placement: GuestPlacement) -> Text:
 
 
 class VcpuPanel(Vertical):
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pin_vcpu", "Pin vCPU"),
         Binding("e", "pin_emulator", "Pin emulator"),
     ]

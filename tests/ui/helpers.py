@@ -44,7 +44,7 @@ def status(app: KvmTuiApp) -> str:
 
 
 def table_names(app: KvmTuiApp) -> list[str]:
-    table = app.screen.table  # type: ignore[attr-defined]
+    table = app.screen.table  # type: ignore[attr-defined]  # a fleet view is showing
     return [f"{row.name}@{row.host}" for row in table.visible_rows()]
 
 
