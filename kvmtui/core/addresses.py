@@ -5,7 +5,11 @@ has none), the agent answers only when it runs in the guest and its channel is c
 ARP only sees guests that spoke lately and gives no prefix. So every source asked is read,
 and what they say is merged per interface (by MAC), each address keeping which sources gave
 it. A source the driver or the guest cannot serve is recorded as unavailable with libvirt's
-reason: that is normal, not an error, and the other sources still count.
+reason: that is normal, not an error, and the other sources still count. Which errors those
+are is not a short list (no support, no agent or not connected, guest not running, network
+gone, and QEMU's ARP reading fails with an internal "wrong nlmsg len" inside a network
+namespace), so any error of one source counts as that source being unavailable, and one
+more call then tells a guest or connection that is really gone from a source that is not.
 """
 
 from __future__ import annotations
@@ -38,21 +42,6 @@ class AddressSource(Enum):
 
 
 ALL_SOURCES = tuple(AddressSource)
-
-# The errors that mean "this source cannot answer for this guest now": the driver lacks it,
-# the guest has no agent or it is not connected or not responding, the guest is not
-# running, the interface's network is gone. Anything else (the guest vanished, the
-# connection broke) is a real failure and is raised.
-_UNAVAILABLE = frozenset({
-    libvirt.VIR_ERR_NO_SUPPORT,
-    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
-    libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-    libvirt.VIR_ERR_OPERATION_INVALID,
-    libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
-    libvirt.VIR_ERR_AGENT_UNSYNCED,
-    libvirt.VIR_ERR_NO_NETWORK,
-})
-
 
 @dataclass(frozen=True)
 class Address:
@@ -161,11 +150,11 @@ def _read(dom: libvirt.virDomain, host: str,
         try:
             answers[source] = dom.interfaceAddresses(source.flag, 0) or {}
         except libvirt.libvirtError as error:
-            if error.get_error_code() not in _UNAVAILABLE:
-                raise
             statuses.append(SourceStatus(source, False, error.get_error_message() or ""))
         else:
             statuses.append(SourceStatus(source, True))
+    if len(answers) < len(statuses):
+        dom.isActive()  # raises when the guest or the connection is gone, not just a source
     return GuestAddresses(host, dom.UUIDString(), dom.name(), merge(answers), tuple(statuses))
 
 
