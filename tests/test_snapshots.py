@@ -59,7 +59,7 @@ async def test_revert_brings_back_the_state_at_the_snapshot(tmp_path):
         await snapshots.create_snapshot(host, WEB_UUID, "running-ok")
         await snapshots.create_snapshot(host, WEB_UUID, "later")
         await host.perform(WEB_UUID, "destroy")
-        assert not guest(host, WEB_UUID).state.is_active
+        await until(lambda: not guest(host, WEB_UUID).state.is_active, "web destroyed")
         said = await snapshots.revert_snapshot(host, WEB_UUID, "running-ok")
         state = await host.run_on_guest(WEB_UUID, lambda dom: dom.state()[0])
         current = await snapshots.current_snapshot(host, WEB_UUID)
