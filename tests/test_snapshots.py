@@ -159,6 +159,19 @@ async def test_a_read_only_host_refuses_and_keeps_its_snapshots(tmp_path):
         assert await _names(host) == []
 
 
+async def test_a_host_lists_every_guests_snapshots_at_once(tmp_path):
+    async with node_host(tmp_path) as host:
+        await snapshots.create_snapshot(host, WEB_UUID, "w1")
+        await snapshots.create_snapshot(host, OFF_UUID, "o1")
+        await snapshots.create_snapshot(host, WEB_UUID, "w2")
+        listed = await snapshots.host_snapshots(host)
+    # Guests without snapshots ("bare") have no rows; each guest's rows come oldest first.
+    assert sorted((s.guest, s.uuid, s.name, s.current) for s in listed) == [
+        ("off", OFF_UUID, "o1", True), ("web", WEB_UUID, "w1", False),
+        ("web", WEB_UUID, "w2", True)]
+    assert [s.name for s in listed if s.guest == "web"] == ["w1", "w2"]
+
+
 async def test_bulk_snapshot_reports_per_guest_and_in_one_line(tmp_path):
     async with node_hosts(tmp_path, "kvm1", "kvm2") as hosts:
         kvm1, kvm2 = hosts

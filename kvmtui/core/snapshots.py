@@ -30,6 +30,7 @@ class Snapshot:
     """One snapshot of one guest, read from libvirt's snapshot XML."""
 
     host: str
+    uuid: str  # the guest's
     guest: str
     name: str
     created: datetime | None
@@ -52,7 +53,7 @@ class Snapshot:
         return f"{where}, {'disk+memory' if self.memory else 'disk only'}"
 
 
-def parse_snapshot(xml: str, host: str, guest: str, current: bool) -> Snapshot:
+def parse_snapshot(xml: str, *, host: str, uuid: str, guest: str, current: bool) -> Snapshot:
     """A Snapshot from `virDomainSnapshotGetXMLDesc` output."""
     root = ET.fromstring(xml)
     created = root.findtext("creationTime")
@@ -61,6 +62,7 @@ def parse_snapshot(xml: str, host: str, guest: str, current: bool) -> Snapshot:
     disk_modes = {disk.get("snapshot", "") for disk in root.findall("disks/disk")}
     return Snapshot(
         host=host,
+        uuid=uuid,
         guest=guest,
         name=root.findtext("name", ""),
         created=datetime.fromtimestamp(int(created), UTC) if created else None,
@@ -111,15 +113,35 @@ def _current(dom: libvirt.virDomain) -> libvirt.virDomainSnapshot | None:
     return dom.snapshotCurrent(0) if dom.hasCurrentSnapshot(0) else None
 
 
+def _parse(dom: libvirt.virDomain, host: str, snap: libvirt.virDomainSnapshot,
+           current: bool) -> Snapshot:
+    return parse_snapshot(snap.getXMLDesc(0), host=host, uuid=dom.UUIDString(),
+                          guest=dom.name(), current=current)
+
+
 def _list(dom: libvirt.virDomain, host: str) -> list[Snapshot]:
+    taken = dom.listAllSnapshots(0)
+    if not taken:
+        return []  # the common case, in one call
     found = _current(dom)
-    guest, current = dom.name(), found.getName() if found is not None else None
-    return _ordered(parse_snapshot(snap.getXMLDesc(0), host, guest, snap.getName() == current)
-                    for snap in dom.listAllSnapshots(0))
+    current = found.getName() if found is not None else None
+    return _ordered(_parse(dom, host, snap, snap.getName() == current) for snap in taken)
 
 
 def _read_one(dom: libvirt.virDomain, host: str, snap: libvirt.virDomainSnapshot) -> Snapshot:
-    return parse_snapshot(snap.getXMLDesc(0), host, dom.name(), bool(snap.isCurrent(0)))
+    return _parse(dom, host, snap, bool(snap.isCurrent(0)))
+
+
+def _list_host(conn: libvirt.virConnect, host: str) -> list[Snapshot]:
+    found: list[Snapshot] = []
+    for dom in conn.listAllDomains(0):
+        try:
+            found.extend(_list(dom, host))
+        except libvirt.libvirtError as error:
+            # A guest undefined between the listing and the call has nothing to show.
+            if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+    return found
 
 
 # ---- the async API ---------------------------------------------------------------------
@@ -129,6 +151,16 @@ async def list_snapshots(host: Host, uuid: str) -> list[Snapshot]:
     """`virsh snapshot-list`: every snapshot of the guest, oldest first."""
     name = host.name
     return await host.run_on_guest(uuid, lambda dom: _list(dom, name), "snapshot-list")
+
+
+async def host_snapshots(host: Host) -> list[Snapshot]:
+    """Every snapshot of every guest on one host, in one trip to its threads: for a
+    fleet-wide list (`:snapshots`), each guest's oldest first."""
+    name = host.name
+    try:
+        return await host.run(lambda conn: _list_host(conn, name))
+    except libvirt.libvirtError as error:
+        raise HostError(f"snapshot-list on {name}: {error.get_error_message()}") from error
 
 
 async def current_snapshot(host: Host, uuid: str) -> Snapshot | None:
