@@ -1,4 +1,4 @@
-"""A small libvirt `test:///` node for the core's guest-configuration tests, and a host on it.
+"""A small libvirt `test:///` node for the core's guest-configuration tests, and hosts on it.
 
 Each test writes its own node file, so what one test changes (snapshots, definitions) no
 other test sees; the driver is libvirt's real one, running in this process.
@@ -108,14 +108,8 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 10.
 
 
 @asynccontextmanager
-async def node_hosts(tmp_path: Path, *names: str,
-                     readonly: bool = False) -> AsyncIterator[list[Host]]:
-    """Hosts `names` (default one, "kvm1"), each on its own copy of the node, connected."""
-    specs = []
-    for name in names or ("kvm1",):
-        path = tmp_path / f"{name}.xml"
-        path.write_text(NODE_XML)
-        specs.append(HostSpec(name, f"test://{path}", readonly))
+async def connected(specs: list[HostSpec]) -> AsyncIterator[list[Host]]:
+    """The core's hosts for `specs`, each connected with its guests listed (no UI)."""
     fleet = Fleet(specs, refresh=60.0)
     await fleet.start()
     try:
@@ -124,6 +118,19 @@ async def node_hosts(tmp_path: Path, *names: str,
         yield fleet.hosts
     finally:
         await fleet.close()
+
+
+@asynccontextmanager
+async def node_hosts(tmp_path: Path, *names: str,
+                     readonly: bool = False) -> AsyncIterator[list[Host]]:
+    """Hosts `names` (default one, "kvm1"), each on its own copy of the node, connected."""
+    specs = []
+    for name in names or ("kvm1",):
+        path = tmp_path / f"{name}.xml"
+        path.write_text(NODE_XML)
+        specs.append(HostSpec(name, f"test://{path}", readonly))
+    async with connected(specs) as hosts:
+        yield hosts
 
 
 @asynccontextmanager
