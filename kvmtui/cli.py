@@ -33,6 +33,7 @@ class Settings:
     refresh: float
     theme: str | None
     demo: bool
+    viewer: str | None = None  # the graphical console viewer (config `viewer`)
 
 
 class UsageError(Exception):
@@ -107,6 +108,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         refresh=options.refresh if options.refresh is not None else config.refresh,
         theme=config.theme,
         demo=options.demo,
+        viewer=config.viewer,
     )
 
 
