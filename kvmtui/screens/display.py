@@ -115,7 +115,8 @@ def outcome(opened: Opened) -> Text:
     if forward.route.via is Via.LOCAL:
         text = Text(f"It listens on this machine: localhost:{forward.local_port}\n\n")
     else:
-        text = Text(f"{forward.route.description.capitalize()} to localhost:"
+        how = forward.route.description
+        text = Text(f"{how[0].upper()}{how[1:]} to localhost:"
                     f"{forward.local_port} on this machine, open until kvmtui exits\n\n")
     if opened.viewer is not None:
         text.append("Viewer started: ", style="bold")
