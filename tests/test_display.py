@@ -128,3 +128,13 @@ def test_config_viewer_is_checked(tmp_path: Path) -> None:
         parse_config('refresh = 1\nviewer = "v {hots}"\n', path)
     with pytest.raises(ConfigError, match='"viewer" must not be empty'):
         parse_config('viewer = " "\n', path)
+
+
+async def test_a_failed_ssh_forward_says_what_ssh_said() -> None:
+    display = _vnc()
+    with pytest.raises(DisplayError) as raised:
+        await open_forward("qemu+ssh://nobody@127.0.0.1:1/system", None, display)
+    message = str(raised.value)
+    assert message.startswith("cannot forward the display of win1 on kvm1: ssh -L 127.0.0.1:")
+    assert message.endswith(":127.0.0.1:5900 nobody@127.0.0.1: ssh: connect to host "
+                            "127.0.0.1 port 1: Connection refused")

@@ -352,23 +352,26 @@ def _free_port() -> int:
 
 async def _openssh_forward(display: Display, where: Route) -> Forward:
     command, *target = where.ssh_args
+    what = f"cannot forward the display of {display.guest} on {display.host}"
     if not shutil.which(command):
-        raise DisplayError(f"{display.summary}: no {command!r} here to forward it")
+        raise DisplayError(f"{what}: no {command!r} here")
     local_port = _free_port()
+    forwarding = f"{_LOOPBACK}:{local_port}:{where.dest_host}:{where.dest_port}"
     process = await asyncio.create_subprocess_exec(
         command, "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
-        "-L", f"{_LOOPBACK}:{local_port}:{where.dest_host}:{where.dest_port}", *target,
+        "-L", forwarding, *target,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE, start_new_session=True)
     forward = _OpenSshForward(display, where, local_port, process)
+    said = f"ssh -L {forwarding} {target[-1]}"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + OPENSSH_TIMEOUT
     while loop.time() < deadline:
         if process.returncode is not None:
             stderr = await process.stderr.read() if process.stderr else b""
-            reason = stderr.decode(errors="replace").strip().splitlines()
-            raise DisplayError(f"{display.summary}: ssh -L failed: "
-                               f"{reason[-1] if reason else f'exit {process.returncode}'}")
+            lines = stderr.decode(errors="replace").strip().splitlines()
+            reason = lines[-1] if lines else f"exit status {process.returncode}"
+            raise DisplayError(f"{what}: {said}: {reason}")
         try:
             _reader, writer = await asyncio.open_connection(_LOOPBACK, local_port)
         except OSError:
@@ -377,8 +380,7 @@ async def _openssh_forward(display: Display, where: Route) -> Forward:
         writer.close()
         return forward
     await forward.close()
-    raise DisplayError(f"{display.summary}: ssh -L did not open its port in "
-                       f"{OPENSSH_TIMEOUT:.0f} s")
+    raise DisplayError(f"{what}: {said} did not open its port in {OPENSSH_TIMEOUT:.0f} s")
 
 
 class Forwards:
