@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 class DisplayScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape", "app.pop_screen", "Close"),
+        Binding("escape", "close", "Close"),
         Binding("o", "open", "Open viewer"),
         Binding("y", "copy", "Copy commands"),
     ]
@@ -101,6 +101,11 @@ class DisplayScreen(ModalScreen[None]):
             return
         self._say("display-outcome", outcome(self.opened))
         self.refresh_bindings()
+
+    def action_close(self) -> None:
+        """Only while on top: keys typed fast may still reach this screen once it is gone."""
+        if self.is_current:
+            self.dismiss()
 
     def action_copy(self) -> None:
         if self.opened is None or self.opened.commands is None:
