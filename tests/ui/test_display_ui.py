@@ -65,10 +65,14 @@ async def test_vncdisplay_says_where_the_display_listens(settings):
                                           for n in notifications(app)))
 
 
-async def test_v_key_shows_the_display_of_the_guest_under_the_cursor(settings):
+async def test_help_lists_v_and_v_shows_the_display_under_the_cursor(settings):
     app = KvmTuiApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: "Graphical console" in screen_text(app), what="help")
+        assert ":viewer NAME" in screen_text(app) and ":vncdisplay NAME" in screen_text(app)
+        await pilot.press("escape")
         win1 = next(g for g in app.fleet.snapshot().guests if g.name == "win1")
         app.screen.table.select_key(win1.key)
         await pilot.press("v")
