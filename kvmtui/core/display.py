@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import parse_qs, urlsplit
 
+import asyncssh
+
 from kvmtui.core import ssh
 from kvmtui.core.host import Host
 
@@ -235,7 +237,7 @@ class _Direct(Forward):
 
 
 class _SshLinkForward(Forward):
-    def __init__(self, display: Display, route: Route, listener: ssh.asyncssh.SSHListener,
+    def __init__(self, display: Display, route: Route, listener: asyncssh.SSHListener,
                  link: ssh.SshLink) -> None:
         super().__init__(display, route, listener.get_port())
         self._listener = listener
@@ -249,7 +251,7 @@ class _SshLinkForward(Forward):
         await ssh.on_ssh_loop(_close_listener(self._listener))
 
 
-async def _close_listener(listener: ssh.asyncssh.SSHListener) -> None:
+async def _close_listener(listener: asyncssh.SSHListener) -> None:
     listener.close()
     await listener.wait_closed()
 
@@ -313,7 +315,7 @@ async def _ssh_link_forward(display: Display, where: Route, link: ssh.SshLink) -
             assert where.dest_port is not None
             listener = await link.conn.forward_local_port(
                 _LOOPBACK, 0, where.dest_host, where.dest_port)
-    except (OSError, ssh.asyncssh.Error) as error:
+    except (OSError, asyncssh.Error) as error:
         raise DisplayError(f"{display.summary}: cannot forward it: {error}") from error
     return _SshLinkForward(display, where, listener, link)
 

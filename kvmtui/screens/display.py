@@ -8,7 +8,7 @@ own machine, which `y` copies to the clipboard (OSC 52, if the terminal allows i
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 class DisplayScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("o", "open", "Open viewer"),
         Binding("y", "copy", "Copy commands"),
