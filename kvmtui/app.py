@@ -17,6 +17,7 @@ import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui.controller import Controller
 from kvmtui.core import actions
 from kvmtui.core.commands import complete
+from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
 from kvmtui.core.migration import migrations
@@ -26,6 +27,7 @@ from kvmtui.screens import cpumap, migrate
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.detail import GuestDetailScreen
+from kvmtui.screens.display import DisplayScreen
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.hostkey import ask_host_key
@@ -78,6 +80,7 @@ class KvmTuiApp(App[None]):
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         self.controller = Controller(self)
         self.history = History(HISTORY_MINUTES, settings.refresh)
+        self.displays = Forwards()  # graphical consoles' forwards, closed on exit
         self._refresh_timer: Timer | None = None
         if settings.theme:
             self.theme = settings.theme
@@ -89,6 +92,7 @@ class KvmTuiApp(App[None]):
         self.switch_mode("guests")
 
     async def on_unmount(self) -> None:
+        await self.displays.close()
         await self.fleet.close()
 
     def on_key(self, event: events.Key) -> None:
@@ -138,6 +142,10 @@ class KvmTuiApp(App[None]):
                      force: bool = False) -> None:
         """`c` on the guest list: the guest's serial console, full screen."""
         self.push_screen(ConsoleScreen(guest, devname, force))
+
+    def open_display(self, guest: GuestSnapshot, open_now: bool = False) -> None:
+        """`v` on the guest list: the graphical display's address; `:viewer` also opens it."""
+        self.push_screen(DisplayScreen(guest, open_now))
 
     def open_cpu_map(self, host: str) -> None:
         """`p` on the hosts list: physical CPUs against the guests' vCPUs."""

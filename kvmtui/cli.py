@@ -34,6 +34,7 @@ class Settings:
     refresh: float
     theme: str | None
     demo: bool
+    viewer: str | None = None  # the graphical console viewer (config `viewer`)
 
 
 class UsageError(Exception):
@@ -108,6 +109,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         refresh=options.refresh if options.refresh is not None else config.refresh,
         theme=config.theme,
         demo=options.demo,
+        viewer=config.viewer,
     )
 
 

@@ -5,6 +5,7 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
 
     refresh = 2.0            # seconds between stats samples, 0 < refresh <= 3600
     theme = "nord"           # a Textual theme name; the app checks it
+    viewer = "remote-viewer" # graphical consoles: the viewer, {url} {host} {port} optional
 
     [[host]]
     name = "web"             # optional: defaults to the URI's host name
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +38,9 @@ MAX_REFRESH = 3600.0
 #: What a host may be called in the file, on the command line and after `@` in `:` commands.
 HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
-_TOP_KEYS = ("refresh", "theme", "host")
+_TOP_KEYS = ("refresh", "theme", "viewer", "host")
+#: What the `viewer` command may contain in braces (see core/display.py viewer_command).
+_VIEWER_FIELDS = frozenset({"url", "host", "port"})
 _HOST_KEYS = ("name", "uri", "readonly")
 
 _TYPE_NAMES: tuple[tuple[type, str], ...] = (
@@ -58,6 +62,7 @@ class Config:
     hosts: tuple[HostSpec, ...] = ()
     refresh: float = DEFAULT_REFRESH
     theme: str | None = None
+    viewer: str | None = None
     path: Path | None = None
 
 
@@ -204,6 +209,7 @@ class _Checker:
             hosts=self._hosts(data.get("host", [])),
             refresh=self._refresh(data.get("refresh", DEFAULT_REFRESH)),
             theme=self._theme(data.get("theme")),
+            viewer=self._viewer(data.get("viewer")),
             path=self._path,
         )
 
@@ -224,6 +230,25 @@ class _Checker:
             raise self._fail(line, f'"theme" must be a string, not {_type_name(value)}')
         if not value.strip():
             raise self._fail(line, '"theme" must not be empty')
+        return value
+
+    def _viewer(self, value: object) -> str | None:
+        """A command line whose braces name only what kvmtui fills in."""
+        if value is None:
+            return None
+        line = self._where.top_key("viewer")
+        if not isinstance(value, str):
+            raise self._fail(line, f'"viewer" must be a string, not {_type_name(value)}')
+        try:
+            words = shlex.split(value)
+        except ValueError as error:
+            raise self._fail(line, f'"viewer": {error}') from None
+        if not words:
+            raise self._fail(line, '"viewer" must not be empty')
+        for field in sorted({f for w in words for f in re.findall(r"{([^{}]*)}", w)}):
+            if field not in _VIEWER_FIELDS:
+                known = ", ".join(f"{{{f}}}" for f in sorted(_VIEWER_FIELDS))
+                raise self._fail(line, f'"viewer": unknown {{{field}}} (known: {known})')
         return value
 
     def _hosts(self, tables: object) -> tuple[HostSpec, ...]:

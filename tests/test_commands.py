@@ -74,6 +74,8 @@ MIGRATE_FLAGS += " unsafe offline"
         ("emulatorpin web1", "emulatorpin", ("web1",), {}),
         ("emulatorpin web1 0-1 --live", "emulatorpin", ("web1", "0-1"), {"live": True}),
         ("vcpuinfo web1", "vcpuinfo", ("web1",), {}),
+        ("vncdisplay win1", "vncdisplay", ("win1",), {}),
+        ("viewer win1@hostb", "viewer", ("win1@hostb",), {}),
         ("jobs", "jobs", (), {}),
         ("help", "help", (), {}),
         ("help migrate", "help", ("migrate",), {}),
@@ -93,6 +95,7 @@ def test_every_verb_in_the_table_is_covered_above() -> None:
         "managedsave", "autostart", "undefine", "dominfo", "dumpxml", "host", "migrate",
         "domjobabort", "migrate-setspeed", "migrate-setmaxdowntime", "migrate-postcopy",
         "domjobinfo", "console", "vcpupin", "emulatorpin", "vcpuinfo", "jobs", "help", "quit",
+        "vncdisplay", "viewer",
     }  # fmt: skip
 
 
@@ -100,7 +103,7 @@ def test_read_only_verbs_are_not_mutating() -> None:
     quiet = {name for name, verb in VERBS.items() if not verb.mutating}
     assert quiet == {
         "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo", "jobs",
-        "help", "quit",
+        "help", "quit", "vncdisplay", "viewer",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 

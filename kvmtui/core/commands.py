@@ -144,6 +144,10 @@ _VERB_LIST = (
         optional_positionals=("DEVNAME",),
         flags=frozenset({"force"}),
     ),
+    _guest_verb("vncdisplay", "show where a guest's graphical display listens",
+                mutating=False),
+    _guest_verb("viewer", "open a guest's graphical display (VNC or SPICE) in a viewer",
+                mutating=False),
     _guest_verb(
         "vcpupin",
         "show or set which host CPUs a vCPU may run on",

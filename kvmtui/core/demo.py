@@ -2,6 +2,12 @@
 
 Each host is a node XML file the test driver loads; guests get varied names, vCPU counts,
 memory sizes and states, and one name appears on two hosts, as happens in real fleets.
+
+Every figure shown must be one libvirt reports, and they must agree with each other. The test
+driver's `getCPUMap` is fixed (8 CPUs, 0, 2 and 4 online, whatever the node file says), so
+each demo host is that machine: a 4-core, 2-thread node with 3 CPUs active (what `getInfo`
+reports), and guests whose vCPUs may run on the online CPUs only (`cpuset`), so `vcpus()`
+places them on an online CPU, as a real host's default affinity would.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ _STATES = (1,) * 7 + (3,) + (5,) * 2
 _VCPUS = (1, 1, 2, 2, 2, 4, 4, 8)
 _MEMORY_MIB = (512, 1024, 2048, 2048, 4096, 4096, 8192, 16384)
 _TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
+# What the test driver's getCPUMap reports for every node: 8 CPUs, these online.
+_NODE_CPUS = 8
+_ONLINE_CPUS = "0,2,4"
 
 
 def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.Random) -> str:
@@ -31,7 +40,7 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
     <uuid>{guest_uuid}</uuid>
     <memory unit='MiB'>{memory_mib}</memory>
     <currentMemory unit='MiB'>{memory_mib}</currentMemory>
-    <vcpu placement='static'>{vcpus}</vcpu>
+    <vcpu placement='static' cpuset='{_ONLINE_CPUS}'>{vcpus}</vcpu>
     <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
     <devices>
       <disk type='file' device='disk'>
@@ -47,11 +56,12 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
   </domain>"""
 
 
-def _node_xml(guests: list[str], cores: int, memory_gib: int) -> str:
+def _node_xml(guests: list[str], memory_gib: int) -> str:
+    online = len(_ONLINE_CPUS.split(","))
     return f"""<node>
   <cpu>
-    <nodes>1</nodes><sockets>1</sockets><cores>{cores}</cores><threads>2</threads>
-    <active>{cores * 2}</active><mhz>2900</mhz><model>x86_64</model>
+    <nodes>1</nodes><sockets>1</sockets><cores>{_NODE_CPUS // 2}</cores><threads>2</threads>
+    <active>{online}</active><mhz>2900</mhz><model>x86_64</model>
   </cpu>
   <memory>{memory_gib * 1024 * 1024}</memory>
 {''.join(guests)}
@@ -78,7 +88,7 @@ def write_fleet(
             # The same guest name on two hosts, as after a copy or a failed migration.
             guests.append(_domain_xml("shared-tools", 1 if h == 0 else 5, 2, 1024, rng))
         path = directory / f"{host_name}.xml"
-        path.write_text(_node_xml(guests, cores=8 + 4 * (h % 3), memory_gib=64 * (1 + h % 2)))
+        path.write_text(_node_xml(guests, memory_gib=64 * (1 + h % 2)))
         specs.append(HostSpec(host_name, f"test://{path.resolve()}"))
     return tuple(specs)
 

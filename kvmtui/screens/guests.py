@@ -34,6 +34,7 @@ class GuestsScreen(FleetView):
         Binding("enter", "detail", "Detail"),
         Binding("m", "migrate", "Migrate"),
         Binding("c", "console", "Console"),
+        Binding("v", "display", "Graphical console", show=False),
         *[
             Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
                     actions.ACTIONS[verb].label,
@@ -94,6 +95,11 @@ class GuestsScreen(FleetView):
         guest = self.table.current
         if guest is not None:
             self.app.open_console(guest)
+
+    def action_display(self) -> None:
+        guest = self.table.current
+        if guest is not None:
+            self.app.open_display(guest)
 
     def action_detail(self) -> None:
         guest = self.table.current

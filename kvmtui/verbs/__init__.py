@@ -6,6 +6,7 @@ package (the app does) makes them all available.
 
 from kvmtui.verbs import (
     console,  # noqa: F401
+    display,  # noqa: F401
     migration,  # noqa: F401
     placement,  # noqa: F401
 )

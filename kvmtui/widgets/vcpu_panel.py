@@ -35,8 +35,10 @@ def _cpus(cpus: frozenset[int] | None) -> str:
 
 
 def vcpu_columns(host_cpus: int) -> list[Column[VcpuInfo]]:
+    """Fixed widths keep columns still as values change; each leaves room for its label
+    plus the sort arrow, so no header is cut short."""
     return [
-        Column("vcpu", "vCPU", lambda v: str(v.number), lambda v: v.number, width=4),
+        Column("vcpu", "vCPU", lambda v: str(v.number), lambda v: v.number, width=5),
         Column("state", "State", lambda v: v.state, lambda v: v.state, width=8),
         Column("pcpu", "CPU", lambda v: fmt.DASH if v.pcpu is None else str(v.pcpu),
                lambda v: v.pcpu, width=4),
@@ -45,13 +47,13 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuInfo]]:
         Column("config", "Config", lambda v: _cpus(v.affinity_config),
                lambda v: sorted(v.affinity_config), width=10),
         Column("grid", "Grid", lambda v: affinity_bar(v.affinity, host_cpus),
-               lambda v: sorted(v.affinity), width=min(33, max(4, host_cpus))),
+               lambda v: sorted(v.affinity), width=min(33, max(5, host_cpus))),
         Column("cpu", "CPU%", lambda v: fmt.percent(v.cpu_percent), lambda v: v.cpu_percent,
                width=6, numeric=True),
         Column("wait", "Wait%", lambda v: fmt.percent(v.wait_percent),
                lambda v: v.wait_percent, width=6, numeric=True),
         Column("steal", "Steal%", lambda v: fmt.percent(v.steal_percent),
-               lambda v: v.steal_percent, width=6, numeric=True),
+               lambda v: v.steal_percent, width=7, numeric=True),
     ]
 
 

@@ -67,6 +67,7 @@ class GuestInfo:
     vcpus: int
     memory_kib: int
     busy: bool = False
+    vnc: bool = False  # a VNC display on the host's loopback
     domain_type: str = "qemu"
     serial_log: Path | None = None
 
@@ -110,6 +111,7 @@ class LabInfo:
                     vcpus=int(g["vcpus"]),
                     memory_kib=int(g["memory_kib"]),
                     busy=bool(g.get("busy", False)),
+                    vnc=bool(g.get("vnc", False)),
                     domain_type=g.get("domain_type", "qemu"),
                     serial_log=Path(g["serial_log"]) if g.get("serial_log") else None,
                 )
