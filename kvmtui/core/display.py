@@ -36,6 +36,7 @@ import asyncssh
 
 from kvmtui.core import ssh
 from kvmtui.core.host import Host
+from kvmtui.core.uri import SSH_SCHEME
 
 #: The viewer started when the config names none: virt-viewer's, for both VNC and SPICE.
 DEFAULT_VIEWER = "remote-viewer"
@@ -178,7 +179,7 @@ def route(uri: str, display: Display) -> Route:
     listen = display.listen or _LOOPBACK
     # Seen from the host itself, a wildcard listener answers on its loopback.
     on_host = _LOOPBACK if _is_wildcard(listen) else listen
-    if scheme == ssh.SSH_SCHEME:
+    if scheme == SSH_SCHEME:
         return Route(Via.SSH_LINK, on_host, display.port, display.socket)
     if display.socket is not None:
         raise DisplayError(f"{display.summary}: a display on a unix socket can be forwarded "
