@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kvmtui import __version__
@@ -33,6 +33,8 @@ class Settings:
     refresh: float
     theme: str | None
     demo: bool
+    #: The config's `[keys]`: binding id -> keys, for Textual's keymap.
+    keys: Mapping[str, str] = field(default_factory=dict)
 
 
 class UsageError(Exception):

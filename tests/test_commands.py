@@ -74,7 +74,6 @@ MIGRATE_FLAGS += " unsafe offline"
         ("emulatorpin web1", "emulatorpin", ("web1",), {}),
         ("emulatorpin web1 0-1 --live", "emulatorpin", ("web1", "0-1"), {"live": True}),
         ("vcpuinfo web1", "vcpuinfo", ("web1",), {}),
-        ("jobs", "jobs", (), {}),
         ("help", "help", (), {}),
         ("help migrate", "help", ("migrate",), {}),
         ("quit", "quit", (), {}),
@@ -92,15 +91,15 @@ def test_every_verb_in_the_table_is_covered_above() -> None:
         "list", "start", "shutdown", "reboot", "reset", "destroy", "suspend", "resume",
         "managedsave", "autostart", "undefine", "dominfo", "dumpxml", "host", "migrate",
         "domjobabort", "migrate-setspeed", "migrate-setmaxdowntime", "migrate-postcopy",
-        "domjobinfo", "console", "vcpupin", "emulatorpin", "vcpuinfo", "jobs", "help", "quit",
+        "domjobinfo", "console", "vcpupin", "emulatorpin", "vcpuinfo", "help", "quit",
     }  # fmt: skip
 
 
 def test_read_only_verbs_are_not_mutating() -> None:
     quiet = {name for name, verb in VERBS.items() if not verb.mutating}
     assert quiet == {
-        "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo", "jobs",
-        "help", "quit",
+        "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo", "help",
+        "quit",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from kvmtui import format as fmt
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.feed import Published
 from kvmtui.widgets.fleet_tables import state_text
 from kvmtui.widgets.history_panel import GUEST_TRACES, HistoryPanel
 from kvmtui.widgets.pairs import pairs_table
@@ -77,7 +78,9 @@ class GuestDetailScreen(Screen[None]):
         self.show_guest(self.guest)
         self.action_reload()
 
-    def show_snapshot(self, _snapshot: object) -> None:
+    def on_published(self, message: Published) -> None:
+        if not message.about("fleet"):
+            return
         current = self.app.fleet.find_guest(self.guest.key)
         if current is None:
             self.query_one("#status", Static).update(Text(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding
 
@@ -10,8 +11,10 @@ from kvmtui.core import actions
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.widgets.fleet_tables import GUEST_COLUMNS, guest_table
-from kvmtui.widgets.live_table import LiveTable
+from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
+
+if TYPE_CHECKING:
+    from kvmtui.views import View
 
 #: key, verb: one place, so the help screen, the footer and the palette agree.
 ACTION_KEYS: tuple[tuple[str, str], ...] = (
@@ -30,7 +33,6 @@ MUTATING_ACTIONS = {f"act('{verb}')" for _key, verb in ACTION_KEYS} | {"toggle_a
 
 
 class GuestsScreen(FleetView):
-    VIEW_NAME = "guests"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("enter", "detail", "Detail"),
         Binding("m", "migrate", "Migrate"),
@@ -44,15 +46,12 @@ class GuestsScreen(FleetView):
         *sort_bindings(GUEST_COLUMNS),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
         self.host_filter = ""
 
-    def make_table(self) -> LiveTable[GuestSnapshot]:
-        return guest_table()
-
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        guests = snapshot.guests
+        guests: Sequence[GuestSnapshot] = self.view.read(self.app, snapshot)
         if self.host_filter:
             guests = tuple(g for g in guests if g.host == self.host_filter)
         self.table.show(guests)

@@ -1,6 +1,10 @@
-"""`?` on any screen: that screen's keys, read from its live bindings, and the `:` verbs."""
+"""`?` on any screen: that screen's keys as they are now (the config's `[keys]` applied),
+read from its live bindings; the views and how to reach them; and the `:` verbs."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +16,9 @@ from textual.widgets import Static
 
 from kvmtui.core.commands import VERBS
 from kvmtui.widgets.live_table import LiveTable
+
+if TYPE_CHECKING:
+    from kvmtui.views import View
 
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space",
               "escape": "Esc", "enter": "Enter", "less_than_sign": "<",
@@ -53,6 +60,22 @@ def keys_table(screen: Screen) -> Table:
     return table
 
 
+def views_table(screen: Screen, views: Sequence[View]) -> Table:
+    """Each view with the key that shows it now and its `:` aliases."""
+    keys: dict[str, list[str]] = {}
+    for key, active in screen.active_bindings.items():
+        if active.binding.id:
+            keys.setdefault(active.binding.id, []).append(_key_label(key))
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column(style="bold")
+    table.add_column()
+    for view in views:
+        table.add_row(" ".join(keys.get(view.binding_id, [])),
+                      " ".join(f":{alias}" for alias in view.aliases), Text(view.summary))
+    return table
+
+
 def verbs_table(readonly: bool) -> Table:
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold")
@@ -67,16 +90,20 @@ def verbs_table(readonly: bool) -> Table:
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
-    def __init__(self, for_screen: Screen, title: str, readonly: bool) -> None:
+    def __init__(self, for_screen: Screen, title: str, readonly: bool,
+                 views: Sequence[View]) -> None:
         super().__init__()
         self._for = for_screen
         self._title = title
         self._readonly = readonly
+        self._views = views
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(Text(f"{self._title}: keys", style="bold underline"))
             yield Static(keys_table(self._for))
+            yield Static(Text("\nViews", style="bold underline"))
+            yield Static(views_table(self._for, self._views))
             yield Static(Text("\n: commands (virsh verbs and argument order)",
                               style="bold underline"))
             yield Static(verbs_table(self._readonly))
