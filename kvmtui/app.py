@@ -10,6 +10,7 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Input
 
@@ -86,6 +87,18 @@ class KvmTuiApp(App[None]):
         if settings.theme:
             self.theme = settings.theme
         self.set_keymap(settings.keys)
+        self._clashes_told: set[str] = set()
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A key the config's `[keys]` gave to one binding took it from another on the same
+        screen: say so once, or that other action is silently out of reach."""
+        for binding in clashed_bindings:
+            told = binding.id or binding.action
+            if told not in self._clashes_told:
+                self._clashes_told.add(told)
+                self.notify(f"[keys]: {binding.key} now does something else here, so "
+                            f"{binding.description or binding.action} ({told}) has no key",
+                            severity="warning", timeout=10, markup=False)
 
     async def on_mount(self) -> None:
         ScreenFeed(self, self.publishers, UI_REFRESH_DELAY)

@@ -109,6 +109,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         refresh=options.refresh if options.refresh is not None else config.refresh,
         theme=config.theme,
         demo=options.demo,
+        keys=config.keys,
     )
 
 

@@ -10,6 +10,13 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
     name = "web"             # optional: defaults to the URI's host name
     uri = "qemu+ssh://root@web/system"
     readonly = true          # optional: never offer to change anything on this host
+
+    [keys]                   # optional: binding id = keys (see kvmtui.keys)
+    "guests.start" = "S"
+    guests.destroy = "ctrl+x"   # a dotted key means the same
+
+Checking `[keys]` needs the binding ids, which live on the Textual screens: only a file
+with that table loads them here.
 """
 
 from __future__ import annotations
@@ -18,8 +25,8 @@ import datetime
 import difflib
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +43,7 @@ MAX_REFRESH = 3600.0
 #: What a host may be called in the file, on the command line and after `@` in `:` commands.
 HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
-_TOP_KEYS = ("refresh", "theme", "host")
+_TOP_KEYS = ("refresh", "theme", "host", "keys")
 _HOST_KEYS = ("name", "uri", "readonly")
 
 _TYPE_NAMES: tuple[tuple[type, str], ...] = (
@@ -59,6 +66,8 @@ class Config:
     refresh: float = DEFAULT_REFRESH
     theme: str | None = None
     path: Path | None = None
+    #: `[keys]`: binding id -> keys, checked against the app's bindings.
+    keys: Mapping[str, str] = field(default_factory=dict)
 
 
 class ConfigError(Exception):
@@ -152,6 +161,25 @@ class _Locator:
                 return number
         return None
 
+    def table_key(self, table: str, dotted: str) -> int | None:
+        """The line in `[table]` (or a `[table.sub]`) that sets `dotted`, written as
+        `"a.b" =`, `a.b =` or `b =` under `[table.a]`; else the table's header line."""
+        header = re.compile(rf"""\s*\[\s*("?){re.escape(table)}\1\s*[\].]""")
+        whole = re.compile(rf"""\s*(["']?){re.escape(dotted)}\1\s*=""")
+        last = _assignment_re(dotted.rpartition(".")[2])
+        first_header: int | None = None
+        inside = False
+        candidates: list[int] = []
+        for number, line in enumerate(self._lines, start=1):
+            if self._HEADER_RE.match(line):
+                inside = bool(header.match(line))
+                first_header = first_header or (number if inside else None)
+            elif inside and whole.match(line):
+                return number
+            elif inside and last.match(line):
+                candidates.append(number)
+        return candidates[0] if candidates else first_header
+
     def host_key(self, index: int, key: str | None = None) -> int | None:
         """The line of `key` in the `index`-th `[[host]]` table, else of its header."""
         headers = [n for n, line in enumerate(self._lines) if self._HOST_HEADER_RE.match(line)]
@@ -185,6 +213,16 @@ def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
     return f" (did you mean {quoted(close[0])}?)" if close else ""
 
 
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, object]]:
+    """`{"guests": {"start": "S"}}` as `("guests.start", "S")`: TOML reads an unquoted
+    `guests.start = "S"` as nested tables."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
 class _Checker:
     """Checks the parsed TOML tree key by key, raising ConfigError at the first mistake."""
 
@@ -205,6 +243,7 @@ class _Checker:
             refresh=self._refresh(data.get("refresh", DEFAULT_REFRESH)),
             theme=self._theme(data.get("theme")),
             path=self._path,
+            keys=self._keys(data.get("keys", {})),
         )
 
     def _refresh(self, value: object) -> float:
@@ -225,6 +264,29 @@ class _Checker:
         if not value.strip():
             raise self._fail(line, '"theme" must not be empty')
         return value
+
+    def _keys(self, table: object) -> dict[str, str]:
+        """`[keys]` flattened to `{"guests.start": "S"}`, every id and key checked."""
+        if not isinstance(table, dict):
+            raise self._fail(self._where.top_key("keys"), '"keys" must be a table')
+        keymap = dict(_flatten(table))
+        if not keymap:
+            return keymap
+        from kvmtui.keys import binding_ids, key_problem  # loads Textual: see the module doc
+
+        known = tuple(binding_ids())
+        for binding_id, keys in keymap.items():
+            line = self._where.table_key("keys", binding_id)
+            if binding_id not in known:
+                hint = _did_you_mean(binding_id, known)
+                raise self._fail(line, f"[keys]: unknown binding id {quoted(binding_id)}{hint}")
+            if not isinstance(keys, str):
+                message = f"[keys]: {quoted(binding_id)} must be a string, not {_type_name(keys)}"
+                raise self._fail(line, message)
+            problem = key_problem(keys)
+            if problem is not None:
+                raise self._fail(line, f"[keys]: {quoted(binding_id)}: {problem}")
+        return keymap
 
     def _hosts(self, tables: object) -> tuple[HostSpec, ...]:
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

@@ -48,7 +48,7 @@ class View:
     @property
     def binding_id(self) -> str:
         """The id of the app-wide key that shows this view (a digit unless remapped)."""
-        return f"view.{self.name}"
+        return f"app.{self.name}"
 
     def make_screen(self) -> FleetView:
         return self.screen(self)

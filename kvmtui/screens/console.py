@@ -29,10 +29,11 @@ HANDOVER_KEY = "ctrl+o"
 class ConsoleScreen(Screen[None]):
     VIEW_NAME = "Console"
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]"),
-        Binding(HANDOVER_KEY, "hand_over", "Real terminal", key_display="Ctrl+O"),
-        Binding("r", "reattach", "Reattach"),
-        Binding("escape", "detach", "Back"),
+        Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]", id="console.detach"),
+        Binding(HANDOVER_KEY, "hand_over", "Real terminal", key_display="Ctrl+O",
+                id="console.hand_over"),
+        Binding("r", "reattach", "Reattach", id="console.reattach"),
+        Binding("escape", "detach", "Back", id="console.back"),
     ]
 
     def __init__(self, guest: GuestSnapshot, devname: str | None = None,

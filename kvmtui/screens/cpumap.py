@@ -96,8 +96,8 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuRef]]:
 class CpuMapScreen(Screen[None]):
     VIEW_NAME = "CPU map"
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("p", "pin", "Pin vCPU (or Enter)"),
+        Binding("escape,q", "app.pop_screen", "Back", id="cpumap.back"),
+        Binding("p", "pin", "Pin vCPU (or Enter)", id="cpumap.pin"),
     ]
 
     app: KvmTuiApp

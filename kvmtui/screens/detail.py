@@ -43,13 +43,13 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
 
 class GuestDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("i", "tab('info')", "Info"),
-        Binding("x", "tab('xml')", "XML"),
-        Binding("v", "tab('vcpus')", "vCPUs"),
+        Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
+        Binding("i", "tab('info')", "Info", id="detail.info"),
+        Binding("x", "tab('xml')", "XML", id="detail.xml"),
+        Binding("v", "tab('vcpus')", "vCPUs", id="detail.vcpus"),
         # Not h: on the guest list, one Esc away, h shuts the guest down.
-        Binding("g", "tab('history')", "History"),
-        Binding("r", "reload", "Reload"),
+        Binding("g", "tab('history')", "History", id="detail.history"),
+        Binding("r", "reload", "Reload", id="detail.reload"),
     ]
 
     app: KvmTuiApp

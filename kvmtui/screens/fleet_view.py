@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from kvmtui.views import View
 
 
-def sort_bindings(table_columns: list[Any]) -> list[Binding]:
-    """Shift+letter sorts by a column, as in k9s; shown in help, not in the footer."""
+def sort_bindings(view: str, table_columns: list[Any]) -> list[Binding]:
+    """Shift+letter sorts by a column, as in k9s; shown in help, not in the footer.
+    Their ids are `VIEW.sort_COLUMN`."""
     return [
-        Binding(c.sort_key, f"sort('{c.key}')", f"Sort by {c.label}", show=False)
+        Binding(c.sort_key, f"sort('{c.key}')", f"Sort by {c.label}", show=False,
+                id=f"{view}.sort_{c.key}")
         for c in table_columns if c.sort_key
     ]
 
@@ -35,9 +37,9 @@ class FleetView(Screen[None]):
     subclasses give their own keys and actions."""
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("colon", "prompt(':')", ":cmd", key_display=":"),
-        Binding("slash", "prompt('/')", "/filter", key_display="/"),
-        Binding("escape", "clear", "Clear", show=False),
+        Binding("colon", "prompt(':')", ":cmd", key_display=":", id="view.command"),
+        Binding("slash", "prompt('/')", "/filter", key_display="/", id="view.filter"),
+        Binding("escape", "clear", "Clear", show=False, id="view.clear"),
     ]
 
     app: KvmTuiApp

@@ -34,16 +34,16 @@ MUTATING_ACTIONS = {f"act('{verb}')" for _key, verb in ACTION_KEYS} | {"toggle_a
 
 class GuestsScreen(FleetView):
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("enter", "detail", "Detail"),
-        Binding("m", "migrate", "Migrate"),
-        Binding("c", "console", "Console"),
+        Binding("enter", "detail", "Detail", id="guests.detail"),
+        Binding("m", "migrate", "Migrate", id="guests.migrate"),
+        Binding("c", "console", "Console", id="guests.console"),
         *[
             Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
                     actions.ACTIONS[verb].label,
-                    show=verb in {"start", "shutdown", "destroy"})
+                    show=verb in {"start", "shutdown", "destroy"}, id=f"guests.{verb}")
             for key, verb in ACTION_KEYS
         ],
-        *sort_bindings(GUEST_COLUMNS),
+        *sort_bindings("guests", GUEST_COLUMNS),
     ]
 
     def __init__(self, view: View) -> None:

@@ -3,7 +3,7 @@ read from its live bindings; the views and how to reach them; and the `:` verbs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -42,6 +42,31 @@ _TABLE_MOVES = {"cursor_up", "cursor_down", "page_up", "page_down", "first", "la
                 "scroll_left", "scroll_right", "select_cursor"}
 
 
+def _in_effect(screen: Screen) -> Iterator[tuple[str, Binding]]:
+    """Each key with the enabled binding it stands for, the config's `[keys]` applied.
+
+    A key the focused table claims only to pass on (Enter selects the row; the screen acts
+    on the selection) stands for the screen's own binding of that key, found further down
+    Textual's binding chain (a private property: the only place the keymap is applied)."""
+    for key, active in screen.active_bindings.items():
+        if not active.enabled:
+            continue
+        if not _is_generic(active.node, active.binding.action):
+            yield key, active.binding
+        elif (passed_on := _further_down(screen, key)) is not None:
+            yield key, passed_on
+
+
+def _further_down(screen: Screen, key: str) -> Binding | None:
+    """The first enabled, not generic binding of `key` in the screen's binding chain."""
+    for node, bindings in screen._modal_binding_chain:
+        for binding in bindings.key_to_bindings.get(key, []):
+            if (not _is_generic(node, binding.action)
+                    and screen.app._check_action_state(binding.action, node)):
+                return binding
+    return None
+
+
 def keys_table(screen: Screen) -> Table:
     """Every enabled binding of `screen` (and the app), one row per action."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
@@ -49,10 +74,7 @@ def keys_table(screen: Screen) -> Table:
     table.add_column()
     seen: dict[str, list[str]] = {}
     table.add_row("↑ ↓ PgUp PgDn Home End", "Move")
-    for key, active in screen.active_bindings.items():
-        if not active.enabled or _is_generic(active.node, active.binding.action):
-            continue
-        binding = active.binding
+    for key, binding in _in_effect(screen):
         description = binding.description or binding.action
         seen.setdefault(description, []).append(_key_label(key))
     for description, keys in seen.items():
@@ -88,7 +110,7 @@ def verbs_table(readonly: bool) -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
     def __init__(self, for_screen: Screen, title: str, readonly: bool,
                  views: Sequence[View]) -> None:

@@ -12,10 +12,10 @@ from kvmtui.widgets.fleet_tables import HOST_COLUMNS
 
 class HostsScreen(FleetView):
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("enter", "guests_of_host", "Its guests"),
-        Binding("c", "reconnect", "Reconnect now"),
-        Binding("p", "cpu_map", "CPU map"),
-        *sort_bindings(HOST_COLUMNS),
+        Binding("enter", "guests_of_host", "Its guests", id="hosts.guests"),
+        Binding("c", "reconnect", "Reconnect now", id="hosts.reconnect"),
+        Binding("p", "cpu_map", "CPU map", id="hosts.cpu_map"),
+        *sort_bindings("hosts", HOST_COLUMNS),
     ]
 
     def action_guests_of_host(self) -> None:

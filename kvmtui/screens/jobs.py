@@ -53,8 +53,8 @@ class JobsScreen(FleetView):
     """Repainted by the migration manager's notices: its figures move between fleet ticks."""
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("enter", "progress", "Progress"),
-        *sort_bindings(JOB_COLUMNS),
+        Binding("enter", "progress", "Progress", id="jobs.progress"),
+        *sort_bindings("jobs", JOB_COLUMNS),
     ]
 
     def action_progress(self) -> None:

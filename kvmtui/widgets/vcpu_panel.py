@@ -70,8 +70,8 @@ def summary(placement: GuestPlacement) -> Text:
 
 class VcpuPanel(Vertical):
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("p", "pin_vcpu", "Pin vCPU"),
-        Binding("e", "pin_emulator", "Pin emulator"),
+        Binding("p", "pin_vcpu", "Pin vCPU", id="vcpus.pin"),
+        Binding("e", "pin_emulator", "Pin emulator", id="vcpus.pin_emulator"),
     ]
 
     app: KvmTuiApp
