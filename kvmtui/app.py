@@ -63,7 +63,7 @@ class KvmTuiApp(App[None]):
     CSS_PATH = "kvmtui.tcss"
     TITLE = "kvmtui"
     COMMANDS = App.COMMANDS | {GuestActionsProvider}
-    MODES: ClassVar[dict[str, Callable[[], Screen]]] = {  # type: ignore[assignment]
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
         view.name: view.make_screen for view in VIEWS}
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),

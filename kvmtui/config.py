@@ -269,13 +269,14 @@ class _Checker:
         """`[keys]` flattened to `{"guests.start": "S"}`, every id and key checked."""
         if not isinstance(table, dict):
             raise self._fail(self._where.top_key("keys"), '"keys" must be a table')
-        keymap = dict(_flatten(table))
-        if not keymap:
-            return keymap
+        settings = dict(_flatten(table))
+        if not settings:
+            return {}
         from kvmtui.keys import binding_ids, key_problem  # loads Textual: see the module doc
 
         known = tuple(binding_ids())
-        for binding_id, keys in keymap.items():
+        keymap: dict[str, str] = {}
+        for binding_id, keys in settings.items():
             line = self._where.table_key("keys", binding_id)
             if binding_id not in known:
                 hint = _did_you_mean(binding_id, known)
@@ -286,6 +287,7 @@ class _Checker:
             problem = key_problem(keys)
             if problem is not None:
                 raise self._fail(line, f"[keys]: {quoted(binding_id)}: {problem}")
+            keymap[binding_id] = keys
         return keymap
 
     def _hosts(self, tables: object) -> tuple[HostSpec, ...]:

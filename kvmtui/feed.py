@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from textual.app import App, ScreenStackError
 from textual.message import Message
@@ -39,7 +40,7 @@ class Published(Message, bubble=False):
 class ScreenFeed:
     """Follows the app's publishers and tells the visible screens; see the module doc."""
 
-    def __init__(self, app: App[object], publishers: Mapping[str, Publisher],
+    def __init__(self, app: App[Any], publishers: Mapping[str, Publisher],
                  delay: float) -> None:
         self._app = app
         self._delay = delay
@@ -59,13 +60,13 @@ class ScreenFeed:
         for screen in self._visible_screens():
             screen.post_message(Published(topics))
 
-    def _visible_screens(self) -> list[Screen[object]]:
+    def _visible_screens(self) -> list[Screen[Any]]:
         """The top screen and, while it is modal, the screens showing through beneath it."""
         try:
             stack = self._app.screen_stack
         except (ScreenStackError, KeyError):  # shutting down: nothing left to draw on
             return []
-        visible: list[Screen[object]] = []
+        visible: list[Screen[Any]] = []
         for screen in reversed(stack):
             visible.append(screen)
             if not screen.is_modal:

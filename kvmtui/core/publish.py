@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-Listener = Callable[[], None]
+Listener = Callable[[], object]
 
 
 class Publisher:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space",
               "escape": "Esc", "enter": "Enter", "less_than_sign": "<",
-              "greater_than_sign": ">"}
+              "greater_than_sign": ">", "up": "↑", "down": "↓", "pageup": "PgUp",
+              "pagedown": "PgDn", "home": "Home", "end": "End"}
 
 
 def _key_label(key: str) -> str:
@@ -37,7 +38,9 @@ def _is_generic(node: object, action: str) -> bool:
 
 _GENERIC_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous",
                     "screen.copy_text", "app.copy_text", "copy_text", "screen.minimize",
-                    "screen.maximize", "app.command_palette", "command_palette"}
+                    "screen.maximize", "app.command_palette", "command_palette",
+                    "help_quit", "app.help_quit"}
+_CURSOR_MOVES = ("cursor_up", "cursor_down", "page_up", "page_down", "first", "last")
 _TABLE_MOVES = {"cursor_up", "cursor_down", "page_up", "page_down", "first", "last",
                 "scroll_left", "scroll_right", "select_cursor"}
 
@@ -73,7 +76,10 @@ def keys_table(screen: Screen) -> Table:
     table.add_column(style="bold")
     table.add_column()
     seen: dict[str, list[str]] = {}
-    table.add_row("↑ ↓ PgUp PgDn Home End", "Move")
+    moves = [_key_label(key) for key, active in screen.active_bindings.items()
+             if isinstance(active.node, LiveTable) and active.binding.action in _CURSOR_MOVES]
+    if moves:
+        table.add_row(" ".join(moves), "Move")
     for key, binding in _in_effect(screen):
         description = binding.description or binding.action
         seen.setdefault(description, []).append(_key_label(key))
