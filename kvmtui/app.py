@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -20,7 +20,7 @@ from kvmtui.core import actions
 from kvmtui.core.commands import complete
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
-from kvmtui.core.migration import MigrationManager, migrations
+from kvmtui.core.migration import MigrationManager
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
 from kvmtui.core.ssh import SshPrompts
@@ -33,10 +33,12 @@ from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.hostkey import ask_host_key
 from kvmtui.screens.secret import ask_secret
-from kvmtui.views import ALIASES, VIEWS
+from kvmtui.views import ALIASES, SERVICES, VIEWS
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
+
+S = TypeVar("S", bound=Publisher)
 
 UI_REFRESH_DELAY = 0.15
 #: How far back the sparklines reach; the buffers hold this much and no more.
@@ -68,7 +70,7 @@ class KvmTuiApp(App[None]):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         *[Binding(str(digit), f"view('{view.name}')", view.title, id=view.binding_id)
-          for digit, view in enumerate(VIEWS, start=1)],
+          for digit, view in enumerate(VIEWS[:9], start=1)],  # beyond nine: `:` aliases
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -78,10 +80,12 @@ class KvmTuiApp(App[None]):
         self.readonly = settings.readonly
         prompts = SshPrompts(partial(ask_host_key, self), partial(ask_secret, self))
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
-        self.migrations: MigrationManager = migrations(self.fleet)
-        #: Every service a view follows, by the topic name views give in `View.topics`.
-        self.publishers: dict[str, Publisher] = {
-            "fleet": self.fleet, "migrations": self.migrations}
+        #: The core services, made once here with the fleet, by topic (`kvmtui.views`).
+        self.services: dict[str, Publisher] = {
+            topic: make(self.fleet) for topic, make in SERVICES.items()}
+        self.migrations: MigrationManager = self.service(MigrationManager)
+        #: Everything the views follow, by the topic names they give in `View.topics`.
+        self.publishers: dict[str, Publisher] = {"fleet": self.fleet, **self.services}
         self.controller = Controller(self)
         self.history = History(HISTORY_MINUTES, settings.refresh)
         if settings.theme:
@@ -99,6 +103,10 @@ class KvmTuiApp(App[None]):
                 self.notify(f"[keys]: {binding.key} now does something else here, so "
                             f"{binding.description or binding.action} ({told}) has no key",
                             severity="warning", timeout=10, markup=False)
+
+    def service(self, kind: type[S]) -> S:
+        """The app's one service of class `kind` (the migration manager ...)."""
+        return next(s for s in self.services.values() if isinstance(s, kind))
 
     async def on_mount(self) -> None:
         ScreenFeed(self, self.publishers, UI_REFRESH_DELAY)

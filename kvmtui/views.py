@@ -3,9 +3,13 @@
 An entry names the view and its `:` aliases, says what its table looks like (columns, row
 key, filter text), which core reader fills it and which core publishers it follows; its
 actions and keys are its screen's BINDINGS. The app builds everything that lists views
-from `VIEWS`: the modes, the digit keys (in this order, from 1), the `:` words that switch
-view and their completion, the command palette and the help screen. A new view (snapshots,
-pools, networks ...) is one screen module, one core module and one entry here.
+from `VIEWS`: the modes, the digit keys (in this order, 1 to 9), the `:` words that switch
+view and their completion, the command palette and the help screen.
+
+A view whose rows the fleet snapshot does not hold is fed by a core service (a `Publisher`):
+`SERVICES` names each by topic, and the app makes it once, with the fleet, and follows it.
+A new view (snapshots, pools, networks ...) is one screen module, one core module, one
+`VIEWS` entry and, when it has its own service, one `SERVICES` entry: nothing in `app.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.migration import migrations
+from kvmtui.core.publish import Publisher
 from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
@@ -42,7 +49,7 @@ class View:
     table: Callable[[], LiveTable[Any]]
     #: Its rows as the core has them now (the fleet snapshot is at hand for every view).
     read: Callable[[KvmTuiApp, FleetSnapshot], Sequence[Any]]
-    #: The app's publishers (`KvmTuiApp.publishers`) whose changes repaint it.
+    #: What repaints it: "fleet" and `SERVICES` topics.
     topics: tuple[str, ...] = ("fleet",)
 
     @property
@@ -53,6 +60,10 @@ class View:
     def make_screen(self) -> FleetView:
         return self.screen(self)
 
+
+#: The core services the views follow besides the fleet, by topic: `make(fleet)`.
+SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
+    {"migrations": migrations})
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
