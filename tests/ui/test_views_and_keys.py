@@ -8,6 +8,7 @@ import dataclasses
 from textual.binding import Binding
 
 from kvmtui.core.commands import VERBS
+from kvmtui.core.migration import MigrationOptions
 from kvmtui.core.model import GuestState
 from kvmtui.keys import all_bindings
 from kvmtui.screens.help import HelpScreen
@@ -88,6 +89,20 @@ async def test_a_view_beneath_a_dialog_follows_the_fleet(demo_settings):
 
         await wait_for(pilot, shown_running, what="the table beneath help to follow")
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_the_jobs_view_follows_the_migration_manager_between_fleet_ticks(demo_settings):
+    """With an hour between fleet ticks, only the manager's own notices can show the job."""
+    settings = dataclasses.replace(demo_settings, refresh=3600)
+    async with started(settings, SIZE) as (app, pilot):
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.current_mode == "jobs", what="the jobs view")
+        running = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.RUNNING
+                       and g.host == "kvm01")
+        app.migrations.start(running, "kvm02", MigrationOptions.from_flags({"live"}))
+        await wait_for(pilot, lambda: [(j.guest, j.state.value)
+                                       for j in app.screen.table.visible_rows()]
+                       == [(running.name, "failed")], what="the job, failed (test:///)")
 
 
 async def test_keys_from_the_config_replace_the_defaults_and_help_shows_them(demo_settings):
