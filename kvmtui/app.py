@@ -10,7 +10,6 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Input
 
@@ -90,19 +89,7 @@ class KvmTuiApp(App[None]):
         self.history = History(HISTORY_MINUTES, settings.refresh)
         if settings.theme:
             self.theme = settings.theme
-        self.set_keymap(settings.keys)
-        self._clashes_told: set[str] = set()
-
-    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
-        """A key the config's `[keys]` gave to one binding took it from another on the same
-        screen: say so once, or that other action is silently out of reach."""
-        for binding in clashed_bindings:
-            told = binding.id or binding.action
-            if told not in self._clashes_told:
-                self._clashes_told.add(told)
-                self.notify(f"[keys]: {binding.key} now does something else here, so "
-                            f"{binding.description or binding.action} ({told}) has no key",
-                            severity="warning", timeout=10, markup=False)
+        self.set_keymap(settings.keys)  # checked when read: see kvmtui.keys.clash
 
     def service(self, kind: type[S]) -> S:
         """The app's one service of class `kind` (the migration manager ...)."""

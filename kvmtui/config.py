@@ -272,7 +272,7 @@ class _Checker:
         settings = dict(_flatten(table))
         if not settings:
             return {}
-        from kvmtui.keys import binding_ids, key_problem  # loads Textual: see the module doc
+        from kvmtui.keys import binding_ids, clash, key_problem  # loads Textual: module doc
 
         known = tuple(binding_ids())
         keymap: dict[str, str] = {}
@@ -288,6 +288,11 @@ class _Checker:
             if problem is not None:
                 raise self._fail(line, f"[keys]: {quoted(binding_id)}: {problem}")
             keymap[binding_id] = keys
+        clashing = clash(keymap)
+        if clashing is not None:
+            binding_id, why = clashing
+            raise self._fail(self._where.table_key("keys", binding_id),
+                             f"[keys]: {quoted(binding_id)}: {why}")
         return keymap
 
     def _hosts(self, tables: object) -> tuple[HostSpec, ...]:

@@ -7,13 +7,14 @@ maps ids to keys, as Textual's keymap does (`App.set_keymap`).
 
 Ids are `PLACE.ACTION` (`guests.destroy`, `detail.xml`, `app.guests`); `?` on any screen
 shows its keys as they are in effect. What the file says is checked before the screen opens
-(`kvmtui.config`), so a typo is one line on stderr, not a key that silently does nothing.
+(`kvmtui.config`), so a typo, or a key that would silently take another action's place,
+is one line on stderr rather than a surprise on screen.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
@@ -50,6 +51,48 @@ def key_problem(keys: str) -> str | None:
     return None
 
 
+def clash(keymap: Mapping[str, str]) -> tuple[str, str] | None:
+    """(id, why) for the first id in `keymap` given a new key that another binding of the
+    same place (screen or widget, with what it inherits), or of the app, still has.
+
+    Textual lets the remapped binding win silently, so the other action would be out of
+    reach with no word said; Textual's own clash report does not cover this case."""
+    import kvmtui.app
+
+    app_bindings = _effective(kvmtui.app.KvmTuiApp, keymap)
+    for cls in _kvmtui_classes():
+        place = app_bindings if cls is kvmtui.app.KvmTuiApp else [
+            *_effective(cls, keymap), *app_bindings]
+        for binding, keys in place:
+            if binding.id is None or binding.id not in keymap:
+                continue
+            for other, other_keys in place:
+                taken = (keys - _keys(binding.key)) & other_keys
+                if other is not binding and taken:
+                    key = sorted(taken)[0]
+                    return binding.id, (
+                        f"{quoted(key)} is also the key of {quoted(other.id or other.action)}"
+                        f" ({other.description or other.action}); give that one another key")
+    return None
+
+
+def _effective(cls: type[DOMNode], keymap: Mapping[str, str]) -> list[tuple[Binding, set[str]]]:
+    """The bindings a node of `cls` has (its own and inherited), each with its keys as
+    `keymap` leaves them."""
+    found: list[tuple[Binding, set[str]]] = []
+    for ancestor in cls.__mro__:
+        for binding in vars(ancestor).get("BINDINGS", ()):
+            if isinstance(binding, Binding):
+                found.append((binding, _keys(keymap.get(binding.id or "", binding.key))))
+    return found
+
+
+def _keys(keys: str) -> set[str]:
+    """The key names in a binding's key string, as Textual matches them."""
+    return {_character_to_key(key) if len(key) == 1 else key
+            for key in (key.strip() for key in keys.split(","))}
+
+
 def binding_ids() -> dict[str, str]:
     """Every binding id of kvmtui's app, screens and widgets, with what the binding does."""
     import kvmtui.app  # noqa: F401  (loads every screen and widget class)
@@ -60,6 +103,12 @@ def binding_ids() -> dict[str, str]:
 
 def all_bindings() -> Iterator[BindingType]:
     """The BINDINGS entries each kvmtui class declares itself (not those it inherits)."""
+    for cls in _kvmtui_classes():
+        yield from vars(cls).get("BINDINGS", ())
+
+
+def _kvmtui_classes() -> Iterator[type[DOMNode]]:
+    """Every app, screen and widget class kvmtui defines (the ones imported so far)."""
     pending: list[type[DOMNode]] = [DOMNode]
     seen: set[type[DOMNode]] = set()
     while pending:
@@ -69,4 +118,4 @@ def all_bindings() -> Iterator[BindingType]:
         seen.add(cls)
         pending.extend(cls.__subclasses__())
         if cls.__module__.startswith("kvmtui."):
-            yield from cls.__dict__.get("BINDINGS", ())
+            yield cls

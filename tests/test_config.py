@@ -277,9 +277,20 @@ def test_keys_table_maps_binding_ids_dotted_or_quoted(tmp_path: Path) -> None:
         ('[keys]\n"app.help" = "ctrl+escpe"\n',
          'line 2: [keys]: "app.help": unknown key "escpe" (did you mean "escape"?)'),
         ('keys = "S"\n', 'line 1: "keys" must be a table'),
+        ('[keys]\n"guests.start" = "h"\n',
+         'line 2: [keys]: "guests.start": "h" is also the key of "guests.shutdown" (Shut down);'
+         " give that one another key"),
+        ('[keys]\n"app.quit" = "x"\n',
+         'line 2: [keys]: "app.quit": "x" is also the key of "detail.xml" (XML);'
+         " give that one another key"),
     ],
 )
 def test_bad_keys_name_the_line_the_id_and_the_mistake(
     tmp_path: Path, text: str, ending: str
 ) -> None:
     assert error_for(tmp_path, text).endswith(ending)
+
+
+def test_keys_may_be_swapped(tmp_path: Path) -> None:
+    path = write(tmp_path, '[keys]\n"guests.start" = "h"\n"guests.shutdown" = "s"\n')
+    assert load_config(path).keys == {"guests.start": "h", "guests.shutdown": "s"}

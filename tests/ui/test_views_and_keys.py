@@ -142,3 +142,4 @@ def test_view_aliases_are_unique_and_never_a_verb():
     assert len(aliases) == len(set(aliases))
     assert not set(aliases) & set(VERBS)
     assert all(view.name in view.aliases for view in VIEWS)
+
