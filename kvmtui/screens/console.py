@@ -77,10 +77,10 @@ class ConsoleScreen(Screen[None]):
                                          (screen.columns, screen.lines))
         except Exception as error:  # every failure is a message, never a broken screen
             self.app.notify(_failure(guest, error), severity="error", timeout=8)
-            if self._attached_once:
-                self._status(f"{guest.name} on {guest.host}: not attached · r reattach · Esc back")
-            else:
+            if not self._attached_once and self.is_active:
                 self.dismiss()
+            elif self.is_attached:  # not closed meanwhile (Esc while attaching): say so
+                self._status(f"{guest.name} on {guest.host}: not attached · r reattach · Esc back")
             return
         self._attached_once = True
         self._session = session
