@@ -71,20 +71,22 @@ def _further_down(screen: Screen, key: str) -> Binding | None:
 
 
 def keys_table(screen: Screen) -> Table:
-    """Every enabled binding of `screen` (and the app), one row per action."""
+    """Every enabled binding of `screen` (and the app), one row per action, with the id
+    the config's `[keys]` knows it by."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold")
     table.add_column()
-    seen: dict[str, list[str]] = {}
+    table.add_column(style="dim")
     moves = [_key_label(key) for key, active in screen.active_bindings.items()
              if isinstance(active.node, LiveTable) and active.binding.action in _CURSOR_MOVES]
     if moves:
         table.add_row(" ".join(moves), "Move")
+    seen: dict[tuple[str, str], list[str]] = {}
     for key, binding in _in_effect(screen):
         description = binding.description or binding.action
-        seen.setdefault(description, []).append(_key_label(key))
-    for description, keys in seen.items():
-        table.add_row(" ".join(dict.fromkeys(keys)), description)
+        seen.setdefault((description, binding.id or ""), []).append(_key_label(key))
+    for (description, binding_id), keys in seen.items():
+        table.add_row(" ".join(dict.fromkeys(keys)), description, binding_id)
     return table
 
 

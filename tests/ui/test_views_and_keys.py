@@ -119,7 +119,7 @@ async def test_keys_from_the_config_replace_the_defaults_and_help_shows_them(dem
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="f1 for help")
         lines = screen_text(app).splitlines()
-        assert any(line.split()[:2] == ["S", "Start"] for line in lines)
+        assert any(line.split()[:3] == ["S", "Start", "guests.start"] for line in lines)
         assert any(line.split()[:2] == ["f2", ":hosts"] for line in lines)
         await close_help(pilot)
         await pilot.press("2")
