@@ -4,8 +4,8 @@ The app owns the services (the fleet, the migration manager, later ones); each i
 `Publisher`. `ScreenFeed` listens to all of them and, at most once per `delay`, posts one
 `Published` message naming the changed publishers to each screen the operator can see (the
 top screen, and what shows through beneath modal dialogs). A screen reads what it shows when
-the message is about a topic it shows, and again when it comes back to the top
-(`on_screen_resume`): screens never poll a timer for data the core already has.
+the message is about a topic it shows (a view also when it comes back to the top, in
+`on_screen_resume`), so no screen needs a timer to poll data the core already has.
 
 A burst of changes (fifty lifecycle events, a tick plus a migration sample) costs one
 message per visible screen; a hidden screen costs nothing.
