@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from textual import events
-from textual.app import App, ScreenStackError, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
@@ -20,25 +20,27 @@ from kvmtui.core.commands import complete
 from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
-from kvmtui.core.migration import migrations
+from kvmtui.core.migration import MigrationManager
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.publish import Publisher
 from kvmtui.core.ssh import SshPrompts
+from kvmtui.feed import ScreenFeed
 from kvmtui.screens import cpumap, migrate
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.display import DisplayScreen
-from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.hostkey import ask_host_key
-from kvmtui.screens.hosts import HostsScreen
-from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.secret import ask_secret
+from kvmtui.views import ALIASES, SERVICES, VIEWS
 
 if TYPE_CHECKING:
-    from textual.timer import Timer
 
     from kvmtui.cli import Settings
+
+S = TypeVar("S", bound=Publisher)
 
 UI_REFRESH_DELAY = 0.15
 #: How far back the sparklines reach; the buffers hold this much and no more.
@@ -59,17 +61,19 @@ class GuestActionsProvider(Provider):
 
 
 class KvmTuiApp(App[None]):
+    """Owns the services (the fleet, the migration manager ...) and shows the registry's
+    views (`kvmtui.views`); every core change reaches the screens through `ScreenFeed`."""
+
     CSS_PATH = "kvmtui.tcss"
     TITLE = "kvmtui"
     COMMANDS = App.COMMANDS | {GuestActionsProvider}
     MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
-        "guests": GuestsScreen, "hosts": HostsScreen, "jobs": JobsScreen}
+        view.name: view.make_screen for view in VIEWS}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("1", "view('guests')", "Guests"),
-        Binding("2", "view('hosts')", "Hosts"),
-        Binding("3", "view('jobs')", "Jobs"),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        *[Binding(str(digit), f"view('{view.name}')", view.title, id=view.binding_id)
+          for digit, view in enumerate(VIEWS[:9], start=1)],  # beyond nine: `:` aliases
+        Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(self, settings: Settings) -> None:
@@ -78,18 +82,28 @@ class KvmTuiApp(App[None]):
         self.readonly = settings.readonly
         prompts = SshPrompts(partial(ask_host_key, self), partial(ask_secret, self))
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
+        #: The core services, made once here with the fleet, by topic (`kvmtui.views`).
+        self.services: dict[str, Publisher] = {
+            topic: make(self.fleet) for topic, make in SERVICES.items()}
+        self.migrations: MigrationManager = self.service(MigrationManager)
+        #: Everything the views follow, by the topic names they give in `View.topics`.
+        self.publishers: dict[str, Publisher] = {"fleet": self.fleet, **self.services}
         self.controller = Controller(self)
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
-        self._refresh_timer: Timer | None = None
         if settings.theme:
             self.theme = settings.theme
+        self.set_keymap(settings.keys)  # checked when read: see kvmtui.keys.clash
+
+    def service(self, kind: type[S]) -> S:
+        """The app's one service of class `kind` (the migration manager ...)."""
+        return next(s for s in self.services.values() if isinstance(s, kind))
 
     async def on_mount(self) -> None:
-        self.fleet.add_change_listener(self._fleet_changed)
-        self.fleet.add_change_listener(lambda: self.history.feed(self.fleet.snapshot()))
+        ScreenFeed(self, self.publishers, UI_REFRESH_DELAY)
+        self.fleet.add_listener(lambda: self.history.feed(self.fleet.snapshot()))
         await self.fleet.start()
-        self.switch_mode("guests")
+        self.switch_mode(VIEWS[0].name)
 
     async def on_unmount(self) -> None:
         await self.displays.close()
@@ -104,23 +118,10 @@ class KvmTuiApp(App[None]):
                 and event.key not in self.screen.active_bindings):
             focused.insert_text_at_cursor(event.character)
 
-    def _fleet_changed(self) -> None:
-        if self._refresh_timer is None:
-            self._refresh_timer = self.set_timer(UI_REFRESH_DELAY, self._push_snapshot)
-
-    def _push_snapshot(self) -> None:
-        self._refresh_timer = None
-        try:
-            screen = self.screen
-        except ScreenStackError:  # shutting down: nothing left to draw on
-            return
-        show = getattr(screen, "show_snapshot", None)
-        if show is not None:
-            show(self.fleet.snapshot())
-
     # ---- navigation ---------------------------------------------------------------------
 
     def show_view(self, name: str) -> None:
+        """Shows the registry view `name`, closing whatever was opened on top of it."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
         if self.current_mode != name:
@@ -128,6 +129,14 @@ class KvmTuiApp(App[None]):
 
     def action_view(self, name: str) -> None:
         self.show_view(name)
+
+    def run_line(self, line: str) -> None:
+        """A `:` line: a view's alias alone shows that view; anything else is a verb."""
+        view = ALIASES.get(line.strip().removeprefix(":"))
+        if view is not None:
+            self.show_view(view.name)
+        else:
+            self.controller.run_command(line)
 
     def open_detail(self, guest: GuestSnapshot, tab: str = "info") -> None:
         self.push_screen(GuestDetailScreen(guest, tab))
@@ -153,7 +162,7 @@ class KvmTuiApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quits; migrations still under way are aborted, so that takes a confirmation."""
-        running = migrations(self.fleet).running()
+        running = self.migrations.running()
         if not running:
             self.exit()
             return
@@ -166,22 +175,31 @@ class KvmTuiApp(App[None]):
             lambda yes: self.exit() if yes else None)
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
             return
-        title = getattr(self.screen, "VIEW_NAME", "") or type(self.screen).__name__
-        self.push_screen(HelpScreen(self.screen, title, self.readonly))
+        if isinstance(screen, FleetView):
+            title = screen.view.title
+        else:
+            title = getattr(screen, "VIEW_NAME", "") or type(screen).__name__
+        self.push_screen(HelpScreen(screen, title, self.readonly, VIEWS))
 
     def complete_command(self, line: str) -> list[str]:
+        """Verbs, their options, guest and host names, and the views' aliases."""
         snapshot = self.fleet.snapshot()
         names = sorted({g.name for g in snapshot.guests} | {g.ref for g in snapshot.guests})
-        return complete(line, names, [h.name for h in snapshot.hosts])
+        found = complete(line, names, [h.name for h in snapshot.hosts])
+        word = line.lstrip().removeprefix(":")
+        if not word[-1:].isspace() and " " not in word:
+            found = sorted({*found, *(alias for alias in ALIASES if alias.startswith(word))})
+        return found
 
     # ---- the command palette ------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Guests", "All guests of all hosts", partial(self.show_view, "guests"))
-        yield SystemCommand("Hosts", "The hosts and their state", partial(self.show_view, "hosts"))
+        for view in VIEWS:
+            yield SystemCommand(view.title, view.summary, partial(self.show_view, view.name))
 
     def palette_entries(self) -> list[tuple[str, Callable[[], object], str]]:
         selected = getattr(self.screen, "selected", None)

@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -35,6 +35,8 @@ class Settings:
     theme: str | None
     demo: bool
     viewer: str | None = None  # the graphical console viewer (config `viewer`)
+    #: The config's `[keys]`: binding id -> keys, for Textual's keymap.
+    keys: Mapping[str, str] = field(default_factory=dict)
 
 
 class UsageError(Exception):
@@ -110,6 +112,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         theme=config.theme,
         demo=options.demo,
         viewer=config.viewer,
+        keys=config.keys,
     )
 
 

@@ -11,6 +11,13 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
     name = "web"             # optional: defaults to the URI's host name
     uri = "qemu+ssh://root@web/system"
     readonly = true          # optional: never offer to change anything on this host
+
+    [keys]                   # optional: binding id = keys (see kvmtui.keys)
+    "guests.start" = "S"
+    guests.destroy = "ctrl+x"   # a dotted key means the same
+
+Checking `[keys]` needs the binding ids, which live on the Textual screens: only a file
+with that table loads them here.
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ import difflib
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +45,7 @@ MAX_REFRESH = 3600.0
 #: What a host may be called in the file, on the command line and after `@` in `:` commands.
 HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
-_TOP_KEYS = ("refresh", "theme", "viewer", "host")
+_TOP_KEYS = ("refresh", "theme", "viewer", "host", "keys")
 #: What the `viewer` command may contain in braces (see core/display.py viewer_command).
 _VIEWER_FIELDS = frozenset({"url", "host", "port"})
 _HOST_KEYS = ("name", "uri", "readonly")
@@ -64,6 +71,8 @@ class Config:
     theme: str | None = None
     viewer: str | None = None
     path: Path | None = None
+    #: `[keys]`: binding id -> keys, checked against the app's bindings.
+    keys: Mapping[str, str] = field(default_factory=dict)
 
 
 class ConfigError(Exception):
@@ -157,6 +166,25 @@ class _Locator:
                 return number
         return None
 
+    def table_key(self, table: str, dotted: str) -> int | None:
+        """The line in `[table]` (or a `[table.sub]`) that sets `dotted`, written as
+        `"a.b" =`, `a.b =` or `b =` under `[table.a]`; else the table's header line."""
+        header = re.compile(rf"""\s*\[\s*("?){re.escape(table)}\1\s*[\].]""")
+        whole = re.compile(rf"""\s*(["']?){re.escape(dotted)}\1\s*=""")
+        last = _assignment_re(dotted.rpartition(".")[2])
+        first_header: int | None = None
+        inside = False
+        candidates: list[int] = []
+        for number, line in enumerate(self._lines, start=1):
+            if self._HEADER_RE.match(line):
+                inside = bool(header.match(line))
+                first_header = first_header or (number if inside else None)
+            elif inside and whole.match(line):
+                return number
+            elif inside and last.match(line):
+                candidates.append(number)
+        return candidates[0] if candidates else first_header
+
     def host_key(self, index: int, key: str | None = None) -> int | None:
         """The line of `key` in the `index`-th `[[host]]` table, else of its header."""
         headers = [n for n, line in enumerate(self._lines) if self._HOST_HEADER_RE.match(line)]
@@ -190,6 +218,16 @@ def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
     return f" (did you mean {quoted(close[0])}?)" if close else ""
 
 
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, object]]:
+    """`{"guests": {"start": "S"}}` as `("guests.start", "S")`: TOML reads an unquoted
+    `guests.start = "S"` as nested tables."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
 class _Checker:
     """Checks the parsed TOML tree key by key, raising ConfigError at the first mistake."""
 
@@ -211,6 +249,7 @@ class _Checker:
             theme=self._theme(data.get("theme")),
             viewer=self._viewer(data.get("viewer")),
             path=self._path,
+            keys=self._keys(data.get("keys", {})),
         )
 
     def _refresh(self, value: object) -> float:
@@ -245,11 +284,41 @@ class _Checker:
             raise self._fail(line, f'"viewer": {error}') from None
         if not words:
             raise self._fail(line, '"viewer" must not be empty')
-        for field in sorted({f for w in words for f in re.findall(r"{([^{}]*)}", w)}):
-            if field not in _VIEWER_FIELDS:
+        for name in sorted({f for w in words for f in re.findall(r"{([^{}]*)}", w)}):
+            if name not in _VIEWER_FIELDS:
                 known = ", ".join(f"{{{f}}}" for f in sorted(_VIEWER_FIELDS))
-                raise self._fail(line, f'"viewer": unknown {{{field}}} (known: {known})')
+                raise self._fail(line, f'"viewer": unknown {{{name}}} (known: {known})')
         return value
+
+    def _keys(self, table: object) -> dict[str, str]:
+        """`[keys]` flattened to `{"guests.start": "S"}`, every id and key checked."""
+        if not isinstance(table, dict):
+            raise self._fail(self._where.top_key("keys"), '"keys" must be a table')
+        settings = dict(_flatten(table))
+        if not settings:
+            return {}
+        from kvmtui.keys import binding_ids, clash, key_problem  # loads Textual: module doc
+
+        known = tuple(binding_ids())
+        keymap: dict[str, str] = {}
+        for binding_id, keys in settings.items():
+            line = self._where.table_key("keys", binding_id)
+            if binding_id not in known:
+                hint = _did_you_mean(binding_id, known)
+                raise self._fail(line, f"[keys]: unknown binding id {quoted(binding_id)}{hint}")
+            if not isinstance(keys, str):
+                message = f"[keys]: {quoted(binding_id)} must be a string, not {_type_name(keys)}"
+                raise self._fail(line, message)
+            problem = key_problem(keys)
+            if problem is not None:
+                raise self._fail(line, f"[keys]: {quoted(binding_id)}: {problem}")
+            keymap[binding_id] = keys
+        clashing = clash(keymap)
+        if clashing is not None:
+            binding_id, why = clashing
+            raise self._fail(self._where.table_key("keys", binding_id),
+                             f"[keys]: {quoted(binding_id)}: {why}")
+        return keymap
 
     def _hosts(self, tables: object) -> tuple[HostSpec, ...]:
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

@@ -303,3 +303,21 @@ def test_connect_rejects_bad_uris_with_the_reason(uri: str, reason: str) -> None
     with pytest.raises(UsageError) as caught:
         parse_settings(["-c", uri], {})
     assert str(caught.value).startswith(f"-c: bad URI {json.dumps(uri)}: {reason}")
+
+
+def test_main_rejects_an_unknown_binding_id_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[keys]\n"guests.start" = "S"\n"hosts.reconect" = "n"\n', "utf-8")
+    assert main(["--demo", "--config", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f'kvmtui: {path}: line 3: [keys]: unknown binding id "hosts.reconect"'
+        ' (did you mean "hosts.reconnect"?)'
+    ]
+
+
+def test_main_passes_the_keys_to_the_app(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[keys]\n"app.help" = "f1"\n', "utf-8")
+    assert parse_settings(["--config", str(path)], {}).keys == {"app.help": "f1"}

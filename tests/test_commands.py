@@ -76,7 +76,6 @@ MIGRATE_FLAGS += " unsafe offline"
         ("vcpuinfo web1", "vcpuinfo", ("web1",), {}),
         ("vncdisplay win1", "vncdisplay", ("win1",), {}),
         ("viewer win1@hostb", "viewer", ("win1@hostb",), {}),
-        ("jobs", "jobs", (), {}),
         ("help", "help", (), {}),
         ("help migrate", "help", ("migrate",), {}),
         ("quit", "quit", (), {}),
@@ -94,7 +93,7 @@ def test_every_verb_in_the_table_is_covered_above() -> None:
         "list", "start", "shutdown", "reboot", "reset", "destroy", "suspend", "resume",
         "managedsave", "autostart", "undefine", "dominfo", "dumpxml", "host", "migrate",
         "domjobabort", "migrate-setspeed", "migrate-setmaxdowntime", "migrate-postcopy",
-        "domjobinfo", "console", "vcpupin", "emulatorpin", "vcpuinfo", "jobs", "help", "quit",
+        "domjobinfo", "console", "vcpupin", "emulatorpin", "vcpuinfo", "help", "quit",
         "vncdisplay", "viewer",
     }  # fmt: skip
 
@@ -102,7 +101,7 @@ def test_every_verb_in_the_table_is_covered_above() -> None:
 def test_read_only_verbs_are_not_mutating() -> None:
     quiet = {name for name, verb in VERBS.items() if not verb.mutating}
     assert quiet == {
-        "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo", "jobs",
+        "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo",
         "help", "quit", "vncdisplay", "viewer",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating

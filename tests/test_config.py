@@ -246,3 +246,51 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b'theme = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(path)
+
+
+def test_keys_table_maps_binding_ids_dotted_or_quoted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [keys]
+        "guests.start" = "S"
+        guests.destroy = "ctrl+x"
+
+        [keys.app]
+        help = "f1,question_mark"
+        """,
+    )
+    assert load_config(path).keys == {
+        "guests.start": "S", "guests.destroy": "ctrl+x", "app.help": "f1,question_mark"}
+
+
+@pytest.mark.parametrize(
+    ("text", "ending"),
+    [
+        ('[keys]\n"guests.strat" = "S"\n',
+         'line 2: [keys]: unknown binding id "guests.strat" (did you mean "guests.start"?)'),
+        ('refresh = 1\n[keys]\nguests.start = 5\n',
+         'line 3: [keys]: "guests.start" must be a string, not an integer'),
+        ('[keys]\n"app.help" = "f1,"\n', 'line 2: [keys]: "app.help": empty key in "f1,"'),
+        ('[keys]\n"app.help" = "cmd+h"\n',
+         'line 2: [keys]: "app.help": unknown modifier "cmd" in "cmd+h"'),
+        ('[keys]\n"app.help" = "ctrl+escpe"\n',
+         'line 2: [keys]: "app.help": unknown key "escpe" (did you mean "escape"?)'),
+        ('keys = "S"\n', 'line 1: "keys" must be a table'),
+        ('[keys]\n"guests.start" = "h"\n',
+         'line 2: [keys]: "guests.start": "h" is also the key of "guests.shutdown" (Shut down);'
+         " give that one another key"),
+        ('[keys]\n"app.quit" = "x"\n',
+         'line 2: [keys]: "app.quit": "x" is also the key of "detail.xml" (XML);'
+         " give that one another key"),
+    ],
+)
+def test_bad_keys_name_the_line_the_id_and_the_mistake(
+    tmp_path: Path, text: str, ending: str
+) -> None:
+    assert error_for(tmp_path, text).endswith(ending)
+
+
+def test_keys_may_be_swapped(tmp_path: Path) -> None:
+    path = write(tmp_path, '[keys]\n"guests.start" = "h"\n"guests.shutdown" = "s"\n')
+    assert load_config(path).keys == {"guests.start": "h", "guests.shutdown": "s"}

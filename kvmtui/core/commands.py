@@ -162,7 +162,6 @@ _VERB_LIST = (
         flags=_PIN_FLAGS,
     ),
     _guest_verb("vcpuinfo", "show where each vCPU runs", mutating=False),
-    Verb("jobs", "show running and finished jobs"),
     Verb("help", "list commands, or show one", optional_positionals=("VERB",)),
     Verb("quit", "leave kvmtui"),
 )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from kvmtui.core.events import ensure_libvirt_events
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec
+from kvmtui.core.publish import Publisher
 from kvmtui.core.ssh import SshPrompts
 
 
@@ -20,8 +21,8 @@ class FleetSnapshot:
     version: int
 
 
-class Fleet:
-    """Starts one watcher per host and tells listeners when anything changed.
+class Fleet(Publisher):
+    """Starts one watcher per host and publishes when anything changed.
 
     Change notices are coalesced to one per loop iteration: a burst of fifty lifecycle
     events redraws the table once.
@@ -29,7 +30,7 @@ class Fleet:
 
     def __init__(self, specs: Iterable[HostSpec], refresh: float,
                  prompts: SshPrompts | None = None) -> None:
-        self._change_listeners: list[Callable[[], object]] = []
+        super().__init__()
         self._event_listeners: list[Callable[[DomainEvent], None]] = []
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
         self._hosts: dict[str, Host] = {
@@ -58,7 +59,7 @@ class Fleet:
         hooks, self._close_hooks = self._close_hooks, []
         for hook in hooks:
             await hook()
-        self._change_listeners.clear()
+        self._listeners.clear()
         self._event_listeners.clear()
         await asyncio.gather(*(host.close() for host in self._hosts.values()))
 
@@ -88,9 +89,6 @@ class Fleet:
         owner = self._hosts.get(host)
         return owner.guest(uuid) if owner else None
 
-    def add_change_listener(self, listener: Callable[[], object]) -> None:
-        self._change_listeners.append(listener)
-
     def add_event_listener(self, listener: Callable[[DomainEvent], None]) -> None:
         self._event_listeners.append(listener)
 
@@ -110,8 +108,7 @@ class Fleet:
 
     def _notify(self) -> None:
         self._notice_pending = False
-        for listener in list(self._change_listeners):
-            listener()
+        self.publish()
 
     def _event(self, event: DomainEvent) -> None:
         for listener in list(self._event_listeners):

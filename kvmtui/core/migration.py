@@ -15,7 +15,7 @@ import contextlib
 import itertools
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any
@@ -26,6 +26,7 @@ import libvirt
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.publish import Publisher
 
 SAMPLE_INTERVAL = 0.3
 DEFAULT_CONCURRENCY = 2
@@ -318,11 +319,14 @@ def _libvirt_message(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-class MigrationManager:
-    """Every migration started from this kvmtui, running or finished; see the module doc."""
+class MigrationManager(Publisher):
+    """Every migration started from this kvmtui, running or finished; see the module doc.
+
+    Publishes on every change of a job: queued, started, each progress sample, finished."""
 
     def __init__(self, fleet: Fleet, concurrency: int = DEFAULT_CONCURRENCY,
                  sample_interval: float = SAMPLE_INTERVAL) -> None:
+        super().__init__()
         self.fleet = fleet
         self.sample_interval = sample_interval
         self.concurrency = concurrency
@@ -330,7 +334,6 @@ class MigrationManager:
         self._jobs: dict[int, MigrationJob] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._listeners: list[Callable[[], None]] = []
         fleet.add_event_listener(self._on_event)
         fleet.add_close_hook(self.close)
 
@@ -348,13 +351,6 @@ class MigrationManager:
             if job.uuid == uuid and job.source == host and not job.state.finished:
                 return job.snapshot()
         return None
-
-    def add_listener(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: Callable[[], None]) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
 
     def running(self) -> list[JobSnapshot]:
         """Jobs queued or under way: what quitting would abort."""
@@ -396,7 +392,7 @@ class MigrationManager:
         task = asyncio.get_running_loop().create_task(self._run(job), name=f"migrate-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._changed()
+        self.publish()
         return job.snapshot()
 
     # ---- steering a running job ---------------------------------------------------------
@@ -428,7 +424,7 @@ class MigrationManager:
         job = self._active(host, uuid)
         if job is not None:
             job.postcopy = True
-            self._changed()
+            self.publish()
         return f"{self._name(host, uuid)} on {host}: switching to post-copy"
 
     async def job_info(self, host: str, uuid: str) -> MigrationProgress | None:
@@ -455,7 +451,7 @@ class MigrationManager:
                 return
             job.state = JobState.RUNNING
             job.started = time.time()
-            self._changed()
+            self.publish()
             try:
                 await self._migrate(job)
             except Exception as error:
@@ -508,7 +504,7 @@ class MigrationManager:
             if last is not None and sample.data_processed < last:
                 return
         job.samples.append(sample)
-        self._changed()
+        self.publish()
 
     async def _succeeded(self, job: MigrationJob) -> None:
         with contextlib.suppress(TimeoutError):
@@ -547,7 +543,7 @@ class MigrationManager:
         if job.started is None:
             job.started = job.finished
         job.done.set()
-        self._changed()
+        self.publish()
 
     def _on_event(self, event: DomainEvent) -> None:
         if event.kind != "job-completed":
@@ -558,11 +554,7 @@ class MigrationManager:
                 job.final = _merge(job.samples[-1] if job.samples else None,
                                    MigrationProgress.from_stats(event.params or {}))
                 job.final_event.set()
-                self._changed()
-
-    def _changed(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+                self.publish()
 
 
 def _merge(latest: MigrationProgress | None, final: MigrationProgress) -> MigrationProgress:

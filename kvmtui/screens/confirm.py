@@ -13,8 +13,8 @@ class ConfirmScreen(ModalScreen[bool]):
     """Enter on the focused Cancel does nothing harmful; the action takes Tab then Enter."""
 
     BINDINGS = [
-        Binding("escape,n", "answer(False)", "Cancel"),
-        Binding("left,right", "app.focus_next", "Switch", show=False),
+        Binding("escape,n", "answer(False)", "Cancel", id="confirm.cancel"),
+        Binding("left,right", "app.focus_next", "Switch", show=False, id="confirm.switch"),
     ]
 
     def __init__(self, title: str, detail: str, action_label: str) -> None:

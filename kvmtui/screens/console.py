@@ -32,10 +32,11 @@ HANDOVER_KEY = "ctrl+o"
 class ConsoleScreen(Screen[None]):
     VIEW_NAME = "Console"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]"),
-        Binding(HANDOVER_KEY, "hand_over", "Real terminal", key_display="Ctrl+O"),
-        Binding("r", "reattach", "Reattach"),
-        Binding("escape", "detach", "Back"),
+        Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]", id="console.detach"),
+        Binding(HANDOVER_KEY, "hand_over", "Real terminal", key_display="Ctrl+O",
+                id="console.hand_over"),
+        Binding("r", "reattach", "Reattach", id="console.reattach"),
+        Binding("escape", "detach", "Back", id="console.back"),
     ]
 
     app: KvmTuiApp
@@ -81,10 +82,10 @@ class ConsoleScreen(Screen[None]):
                                          (screen.columns, screen.lines))
         except Exception as error:  # every failure is a message, never a broken screen
             self.app.notify(_failure(guest, error), severity="error", timeout=8)
-            if self._attached_once:
-                self._status(f"{guest.name} on {guest.host}: not attached · r reattach · Esc back")
-            else:
+            if not self._attached_once and self.is_active:
                 self.dismiss()
+            elif self.is_attached:  # not closed meanwhile (Esc while attaching): say so
+                self._status(f"{guest.name} on {guest.host}: not attached · r reattach · Esc back")
             return
         self._attached_once = True
         self._session = session

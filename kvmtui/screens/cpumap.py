@@ -24,6 +24,7 @@ from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.gate import ReadGate
 from kvmtui.core.host import HostError
 from kvmtui.core.placement import HostCpuMap, HostCpuMapReader, PcpuInfo, VcpuRef
+from kvmtui.feed import Published
 from kvmtui.screens.pin_editor import PinTarget, edit_and_pin
 from kvmtui.widgets.cpu_grid import affinity_bar
 from kvmtui.widgets.history_panel import HOST_TRACES, HistoryPanel
@@ -95,8 +96,8 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuRef]]:
 class CpuMapScreen(Screen[None]):
     VIEW_NAME = "CPU map"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("p", "pin", "Pin vCPU (or Enter)"),
+        Binding("escape,q", "app.pop_screen", "Back", id="cpumap.back"),
+        Binding("p", "pin", "Pin vCPU (or Enter)", id="cpumap.pin"),
     ]
 
     app: KvmTuiApp
@@ -126,7 +127,9 @@ class CpuMapScreen(Screen[None]):
             return not self.app.readonly and not self.app.fleet.host(self.host_name).readonly
         return True
 
-    def show_snapshot(self, _snapshot: object) -> None:
+    def on_published(self, message: Published) -> None:
+        if not message.about("fleet"):
+            return
         self.read()
 
     def read(self, force: bool = False) -> None:

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from kvmtui import format as fmt
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.feed import Published
 from kvmtui.widgets.fleet_tables import state_text
 from kvmtui.widgets.history_panel import GUEST_TRACES, HistoryPanel
 from kvmtui.widgets.pairs import pairs_table
@@ -43,13 +44,13 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
 
 class GuestDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("i", "tab('info')", "Info"),
-        Binding("x", "tab('xml')", "XML"),
-        Binding("v", "tab('vcpus')", "vCPUs"),
+        Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
+        Binding("i", "tab('info')", "Info", id="detail.info"),
+        Binding("x", "tab('xml')", "XML", id="detail.xml"),
+        Binding("v", "tab('vcpus')", "vCPUs", id="detail.vcpus"),
         # Not h: on the guest list, one Esc away, h shuts the guest down.
-        Binding("g", "tab('history')", "History"),
-        Binding("r", "reload", "Reload"),
+        Binding("g", "tab('history')", "History", id="detail.history"),
+        Binding("r", "reload", "Reload", id="detail.reload"),
     ]
 
     app: KvmTuiApp
@@ -78,7 +79,9 @@ class GuestDetailScreen(Screen[None]):
         self.show_guest(self.guest)
         self.action_reload()
 
-    def show_snapshot(self, _snapshot: object) -> None:
+    def on_published(self, message: Published) -> None:
+        if not message.about("fleet"):
+            return
         current = self.app.fleet.find_guest(self.guest.key)
         if current is None:
             self.query_one("#status", Static).update(Text(

@@ -13,39 +13,41 @@ from textual.widgets import Footer, Input, Static
 
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import Link
+from kvmtui.feed import Published
 from kvmtui.widgets.command_line import PromptLine
 from kvmtui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
+    from kvmtui.views import View
 
 
-def sort_bindings(table_columns: list[Any]) -> list[Binding]:
-    """Shift+letter sorts by a column, as in k9s; shown in help, not in the footer."""
+def sort_bindings(view: str, table_columns: list[Any]) -> list[Binding]:
+    """Shift+letter sorts by a column, as in k9s; shown in help, not in the footer.
+    Their ids are `VIEW.sort_COLUMN`."""
     return [
-        Binding(c.sort_key, f"sort('{c.key}')", f"Sort by {c.label}", show=False)
+        Binding(c.sort_key, f"sort('{c.key}')", f"Sort by {c.label}", show=False,
+                id=f"{view}.sort_{c.key}")
         for c in table_columns if c.sort_key
     ]
 
 
 class FleetView(Screen[None]):
-    """A screen over the whole fleet; subclasses give the table and their own keys."""
+    """A registry view (`kvmtui.views`): its entry gives the table, the rows and the topics;
+    subclasses give their own keys and actions."""
 
-    VIEW_NAME: ClassVar[str] = ""
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("colon", "prompt(':')", ":cmd", key_display=":"),
-        Binding("slash", "prompt('/')", "/filter", key_display="/"),
-        Binding("escape", "clear", "Clear", show=False),
+        Binding("colon", "prompt(':')", ":cmd", key_display=":", id="view.command"),
+        Binding("slash", "prompt('/')", "/filter", key_display="/", id="view.filter"),
+        Binding("escape", "clear", "Clear", show=False, id="view.clear"),
     ]
 
     app: KvmTuiApp
 
-    def __init__(self) -> None:
+    def __init__(self, view: View) -> None:
         super().__init__()
-        self.table = self.make_table()
-
-    def make_table(self) -> LiveTable[Any]:
-        raise NotImplementedError
+        self.view = view
+        self.table: LiveTable[Any] = view.table()
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -61,6 +63,10 @@ class FleetView(Screen[None]):
     def on_screen_resume(self) -> None:
         self.show_snapshot(self.app.fleet.snapshot())
 
+    def on_published(self, message: Published) -> None:
+        if message.about(*self.view.topics):
+            self.show_snapshot(self.app.fleet.snapshot())
+
     # ---- refresh ------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: FleetSnapshot) -> None:
@@ -69,14 +75,14 @@ class FleetView(Screen[None]):
         self._show_banner(snapshot)
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        raise NotImplementedError
+        self.table.show(self.view.read(self.app, snapshot))
 
     def status_line(self, snapshot: FleetSnapshot) -> Text:
         hosts = snapshot.hosts
         up = sum(1 for h in hosts if h.link is Link.CONNECTED)
         running = sum(1 for g in snapshot.guests if g.state.is_active)
         line = Text()
-        line.append(f" kvmtui: {self.VIEW_NAME} ", style="bold reverse")
+        line.append(f" kvmtui: {self.view.name} ", style="bold reverse")
         total = len(snapshot.guests)
         line.append(f"  hosts {up}/{len(hosts)} up   guests {running}/{total} running")
         if self.app.readonly:
@@ -138,7 +144,7 @@ class FleetView(Screen[None]):
         self._close_prompt()
         if mode == ":" and text:
             line.remember(text)
-            self.app.controller.run_command(text)
+            self.app.run_line(text)
 
     def on_prompt_line_cancelled(self, event: PromptLine.Cancelled) -> None:
         if event.line.mode == "/":

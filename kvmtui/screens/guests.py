@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding, BindingType
 
@@ -10,8 +11,10 @@ from kvmtui.core import actions
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.widgets.fleet_tables import GUEST_COLUMNS, guest_table
-from kvmtui.widgets.live_table import LiveTable
+from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
+
+if TYPE_CHECKING:
+    from kvmtui.views import View
 
 #: key, verb: one place, so the help screen, the footer and the palette agree.
 ACTION_KEYS: tuple[tuple[str, str], ...] = (
@@ -29,30 +32,26 @@ ACTION_KEYS: tuple[tuple[str, str], ...] = (
 
 
 class GuestsScreen(FleetView):
-    VIEW_NAME = "guests"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "detail", "Detail"),
-        Binding("m", "migrate", "Migrate"),
-        Binding("c", "console", "Console"),
-        Binding("v", "display", "Graphical console", show=False),
+        Binding("enter", "detail", "Detail", id="guests.detail"),
+        Binding("m", "migrate", "Migrate", id="guests.migrate"),
+        Binding("c", "console", "Console", id="guests.console"),
+        Binding("v", "display", "Graphical console", show=False, id="guests.display"),
         *[
             Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
                     actions.ACTIONS[verb].label,
-                    show=verb in {"start", "shutdown", "destroy"})
+                    show=verb in {"start", "shutdown", "destroy"}, id=f"guests.{verb}")
             for key, verb in ACTION_KEYS
         ],
-        *sort_bindings(GUEST_COLUMNS),
+        *sort_bindings("guests", GUEST_COLUMNS),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
         self.host_filter = ""
 
-    def make_table(self) -> LiveTable[GuestSnapshot]:
-        return guest_table()
-
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        guests = snapshot.guests
+        guests: Sequence[GuestSnapshot] = self.view.read(self.app, snapshot)
         if self.host_filter:
             guests = tuple(g for g in guests if g.host == self.host_filter)
         self.table.show(guests)

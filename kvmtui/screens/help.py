@@ -1,6 +1,10 @@
-"""`?` on any screen: that screen's keys, read from its live bindings, and the `:` verbs."""
+"""`?` on any screen: that screen's keys as they are now (the config's `[keys]` applied),
+read from its live bindings; the views and how to reach them; and the `:` verbs."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -13,9 +17,13 @@ from textual.widgets import Static
 from kvmtui.core.commands import VERBS
 from kvmtui.widgets.live_table import LiveTable
 
+if TYPE_CHECKING:
+    from kvmtui.views import View
+
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space",
               "escape": "Esc", "enter": "Enter", "less_than_sign": "<",
-              "greater_than_sign": ">"}
+              "greater_than_sign": ">", "up": "↑", "down": "↓", "pageup": "PgUp",
+              "pagedown": "PgDn", "home": "Home", "end": "End"}
 
 
 def _key_label(key: str) -> str:
@@ -30,26 +38,71 @@ def _is_generic(node: object, action: str) -> bool:
 
 _GENERIC_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous",
                     "screen.copy_text", "app.copy_text", "copy_text", "screen.minimize",
-                    "screen.maximize", "app.command_palette", "command_palette"}
+                    "screen.maximize", "app.command_palette", "command_palette",
+                    "help_quit", "app.help_quit"}
+_CURSOR_MOVES = ("cursor_up", "cursor_down", "page_up", "page_down", "first", "last")
 _TABLE_MOVES = {"cursor_up", "cursor_down", "page_up", "page_down", "first", "last",
                 "scroll_left", "scroll_right", "select_cursor"}
 
 
+def _in_effect(screen: Screen) -> Iterator[tuple[str, Binding]]:
+    """Each key with the enabled binding it stands for, the config's `[keys]` applied.
+
+    A key the focused table claims only to pass on (Enter selects the row; the screen acts
+    on the selection) stands for the screen's own binding of that key, found further down
+    Textual's binding chain (a private property: the only place the keymap is applied)."""
+    for key, active in screen.active_bindings.items():
+        if not active.enabled:
+            continue
+        if not _is_generic(active.node, active.binding.action):
+            yield key, active.binding
+        elif (passed_on := _further_down(screen, key)) is not None:
+            yield key, passed_on
+
+
+def _further_down(screen: Screen, key: str) -> Binding | None:
+    """The first enabled, not generic binding of `key` in the screen's binding chain."""
+    for node, bindings in screen._modal_binding_chain:
+        for binding in bindings.key_to_bindings.get(key, []):
+            if (not _is_generic(node, binding.action)
+                    and screen.app._check_action_state(binding.action, node)):
+                return binding
+    return None
+
+
 def keys_table(screen: Screen) -> Table:
-    """Every enabled binding of `screen` (and the app), one row per action."""
+    """Every enabled binding of `screen` (and the app), one row per action, with the id
+    the config's `[keys]` knows it by."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold")
     table.add_column()
-    seen: dict[str, list[str]] = {}
-    table.add_row("↑ ↓ PgUp PgDn Home End", "Move")
-    for key, active in screen.active_bindings.items():
-        if not active.enabled or _is_generic(active.node, active.binding.action):
-            continue
-        binding = active.binding
+    table.add_column(style="dim")
+    moves = [_key_label(key) for key, active in screen.active_bindings.items()
+             if isinstance(active.node, LiveTable) and active.binding.action in _CURSOR_MOVES]
+    if moves:
+        table.add_row(" ".join(moves), "Move")
+    seen: dict[tuple[str, str], list[str]] = {}
+    for key, binding in _in_effect(screen):
         description = binding.description or binding.action
-        seen.setdefault(description, []).append(_key_label(key))
-    for description, keys in seen.items():
-        table.add_row(" ".join(dict.fromkeys(keys)), description)
+        seen.setdefault((description, binding.id or ""), []).append(_key_label(key))
+    for (description, binding_id), keys in seen.items():
+        table.add_row(" ".join(dict.fromkeys(keys)), description, binding_id)
+    return table
+
+
+def views_table(screen: Screen, views: Sequence[View]) -> Table:
+    """Each view with the key that shows it now and its `:` aliases."""
+    keys: dict[str, list[str]] = {}
+    for key, active in screen.active_bindings.items():
+        if active.binding.id:
+            keys.setdefault(active.binding.id, []).append(_key_label(key))
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column(style="bold")
+    table.add_column()
+    for view in views:
+        table.add_row(" ".join(keys.get(view.binding_id, [])),
+                      " ".join(f":{alias}" for alias in view.aliases), Text(view.summary))
     return table
 
 
@@ -65,18 +118,22 @@ def verbs_table(readonly: bool) -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
-    def __init__(self, for_screen: Screen, title: str, readonly: bool) -> None:
+    def __init__(self, for_screen: Screen, title: str, readonly: bool,
+                 views: Sequence[View]) -> None:
         super().__init__()
         self._for = for_screen
         self._title = title
         self._readonly = readonly
+        self._views = views
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(Text(f"{self._title}: keys", style="bold underline"))
             yield Static(keys_table(self._for))
+            yield Static(Text("\nViews", style="bold underline"))
+            yield Static(views_table(self._for, self._views))
             yield Static(Text("\n: commands (virsh verbs and argument order)",
                               style="bold underline"))
             yield Static(verbs_table(self._readonly))

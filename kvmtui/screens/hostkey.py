@@ -20,9 +20,9 @@ from kvmtui.screens.secret import ask
 
 class HostKeyScreen(ModalScreen[HostKeyAnswer]):
     BINDINGS = [
-        Binding("escape", "answer('reject')", "Reject"),
-        Binding("left", "app.focus_previous", "Previous", show=False),
-        Binding("right", "app.focus_next", "Next", show=False),
+        Binding("escape", "answer('reject')", "Reject", id="hostkey.reject"),
+        Binding("left", "app.focus_previous", "Previous", show=False, id="hostkey.previous"),
+        Binding("right", "app.focus_next", "Next", show=False, id="hostkey.next"),
     ]
 
     def __init__(self, question: HostKeyQuestion) -> None:

@@ -6,27 +6,17 @@ from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 
-from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.model import HostSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.widgets.fleet_tables import HOST_COLUMNS, host_table
-from kvmtui.widgets.live_table import LiveTable
+from kvmtui.widgets.fleet_tables import HOST_COLUMNS
 
 
 class HostsScreen(FleetView):
-    VIEW_NAME = "hosts"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "guests_of_host", "Its guests"),
-        Binding("c", "reconnect", "Reconnect now"),
-        Binding("p", "cpu_map", "CPU map"),
-        *sort_bindings(HOST_COLUMNS),
+        Binding("enter", "guests_of_host", "Its guests", id="hosts.guests"),
+        Binding("c", "reconnect", "Reconnect now", id="hosts.reconnect"),
+        Binding("p", "cpu_map", "CPU map", id="hosts.cpu_map"),
+        *sort_bindings("hosts", HOST_COLUMNS),
     ]
-
-    def make_table(self) -> LiveTable[HostSnapshot]:
-        return host_table()
-
-    def fill_table(self, snapshot: FleetSnapshot) -> None:
-        self.table.show(snapshot.hosts)
 
     def action_guests_of_host(self) -> None:
         host = self.table.current

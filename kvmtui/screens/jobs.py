@@ -1,4 +1,4 @@
-"""Key 3: every migration started here, running or finished, across all hosts."""
+"""The jobs view: every migration started here, running or finished, across all hosts."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from kvmtui import format as fmt
-from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.migration import JobSnapshot, migrations
+from kvmtui.core.migration import JobSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.screens.migrate import open_progress, percent_text, rate, state_text
 from kvmtui.widgets.live_table import Column, LiveTable
-
-REFRESH = 0.5
 
 
 def _downtime(job: JobSnapshot) -> str:
@@ -46,26 +43,19 @@ JOB_COLUMNS: list[Column[JobSnapshot]] = [
 ]
 
 
+def job_table() -> LiveTable[JobSnapshot]:
+    return LiveTable(JOB_COLUMNS, lambda j: j.key,
+                     lambda j: f"{j.guest} {j.source} {j.dest} {j.state.value}",
+                     sort_column="id", id="jobs")
+
+
 class JobsScreen(FleetView):
-    """Refreshes on its own timer too: a migration's figures move between fleet ticks."""
+    """Repainted by the migration manager's notices: its figures move between fleet ticks."""
 
-    VIEW_NAME = "jobs"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "progress", "Progress"),
-        *sort_bindings(JOB_COLUMNS),
+        Binding("enter", "progress", "Progress", id="jobs.progress"),
+        *sort_bindings("jobs", JOB_COLUMNS),
     ]
-
-    def make_table(self) -> LiveTable[JobSnapshot]:
-        return LiveTable(JOB_COLUMNS, lambda j: j.key,
-                         lambda j: f"{j.guest} {j.source} {j.dest} {j.state.value}",
-                         sort_column="id", id="jobs")
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.set_interval(REFRESH, lambda: self.show_snapshot(self.app.fleet.snapshot()))
-
-    def fill_table(self, snapshot: FleetSnapshot) -> None:
-        self.table.show(migrations(self.app.fleet).jobs())
 
     def action_progress(self) -> None:
         job = self.table.current

@@ -170,7 +170,8 @@ class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None]):
     """Destination and virsh's options, defaults ticked; Enter in a field or on Migrate
     starts, Esc cancels."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
 
     def __init__(self, guests: list[GuestSnapshot], destinations: list[str],
                  uris: dict[str, str]) -> None:
@@ -240,7 +241,7 @@ class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None]):
 class AskNumberScreen(ModalScreen[int | None]):
     """One whole number (a bandwidth, a downtime); Esc or an empty line cancels."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -267,11 +268,11 @@ class MigrationProgressScreen(Screen[None]):
     the outcome when it ends. Esc leaves it running."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back (keeps running)"),
-        Binding("a", "abort", "Abort"),
-        Binding("s", "set_speed", "Max speed"),
-        Binding("d", "set_downtime", "Max downtime"),
-        Binding("p", "postcopy", "Post-copy"),
+        Binding("escape", "app.pop_screen", "Back (keeps running)", id="progress.back"),
+        Binding("a", "abort", "Abort", id="progress.abort"),
+        Binding("s", "set_speed", "Max speed", id="progress.speed"),
+        Binding("d", "set_downtime", "Max downtime", id="progress.downtime"),
+        Binding("p", "postcopy", "Post-copy", id="progress.postcopy"),
     ]
     _STEERING: ClassVar[set[str]] = {"abort", "set_speed", "set_downtime", "postcopy"}
 

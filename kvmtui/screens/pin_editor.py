@@ -56,7 +56,7 @@ def _flag_label(name: str, on: bool) -> str:
 
 class PinEditor(ModalScreen[PinRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("escape", "dismiss(None)", "Cancel", id="pin.cancel"),
     ]
 
     def __init__(self, target: PinTarget, cpus: HostCpus) -> None:

@@ -31,7 +31,7 @@ async def ask(app: App[Any], screen: ModalScreen[T]) -> T | None:
 
 
 class SecretScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="secret.cancel")]
 
     def __init__(self, prompt: str) -> None:
         super().__init__()

@@ -79,8 +79,3 @@ async def _jobinfo(controller: Controller, command: Command) -> None:
         controller.ok(f"{guest.name} on {guest.host}: no job running")
         return
     controller.ok(f"{guest.name} on {guest.host}: {progress_summary(progress)}")
-
-
-@handles("jobs")
-async def _jobs(controller: Controller, command: Command) -> None:
-    controller.app.show_view("jobs")

@@ -16,10 +16,10 @@ class PromptLine(Input):
     """
 
     BINDINGS = [
-        Binding("tab", "complete", "Complete", show=False, priority=True),
-        Binding("up", "history(-1)", "Previous", show=False),
-        Binding("down", "history(1)", "Next", show=False),
-        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("tab", "complete", "Complete", show=False, priority=True, id="prompt.complete"),
+        Binding("up", "history(-1)", "Previous", show=False, id="prompt.previous"),
+        Binding("down", "history(1)", "Next", show=False, id="prompt.next"),
+        Binding("escape", "cancel", "Cancel", show=False, id="prompt.cancel"),
     ]
 
     def __init__(self, completer: Callable[[str], list[str]], id: str | None = None) -> None:

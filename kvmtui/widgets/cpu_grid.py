@@ -28,12 +28,12 @@ class CpuGrid(Widget, can_focus=True):
     """See the module docstring. `selected` is the chosen set of CPUs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left", "move(-1)", "Previous CPU", show=False),
-        Binding("right", "move(1)", "Next CPU", show=False),
-        Binding("up", "move_row(-1)", "CPU above", show=False),
-        Binding("down", "move_row(1)", "CPU below", show=False),
-        Binding("space", "toggle_cpu", "Toggle CPU"),
-        Binding("a", "all", "All CPUs"),
+        Binding("left", "move(-1)", "Previous CPU", show=False, id="cpugrid.left"),
+        Binding("right", "move(1)", "Next CPU", show=False, id="cpugrid.right"),
+        Binding("up", "move_row(-1)", "CPU above", show=False, id="cpugrid.up"),
+        Binding("down", "move_row(1)", "CPU below", show=False, id="cpugrid.down"),
+        Binding("space", "toggle_cpu", "Toggle CPU", id="cpugrid.toggle"),
+        Binding("a", "all", "All CPUs", id="cpugrid.all"),
     ]
 
     selected: reactive[frozenset[int]] = reactive(frozenset())

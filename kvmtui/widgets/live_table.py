@@ -48,17 +48,17 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     """See the module docstring. `show()` is the only way rows change."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Select", show=False),
-        Binding("up", "cursor_up", "Cursor up", show=False),
-        Binding("down", "cursor_down", "Cursor down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home,ctrl+home", "first", "First row", show=False),
-        Binding("end,ctrl+end", "last", "Last row", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False),
-        Binding("right", "scroll_right", "Scroll right", show=False),
-        Binding("space", "toggle_mark", "Mark", show=False),
-        Binding("ctrl+a", "mark_all", "Mark all", show=False),
+        Binding("enter", "select_cursor", "Select", show=False, id="table.select"),
+        Binding("up", "cursor_up", "Cursor up", show=False, id="table.up"),
+        Binding("down", "cursor_down", "Cursor down", show=False, id="table.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
+        Binding("home,ctrl+home", "first", "First row", show=False, id="table.first"),
+        Binding("end,ctrl+end", "last", "Last row", show=False, id="table.last"),
+        Binding("left", "scroll_left", "Scroll left", show=False, id="table.left"),
+        Binding("right", "scroll_right", "Scroll right", show=False, id="table.right"),
+        Binding("space", "toggle_mark", "Mark", show=False, id="table.mark"),
+        Binding("ctrl+a", "mark_all", "Mark all", show=False, id="table.mark_all"),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "live-table--header", "live-table--cursor", "live-table--marked"}

@@ -72,8 +72,8 @@ def summary(placement: GuestPlacement) -> Text:
 
 class VcpuPanel(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "pin_vcpu", "Pin vCPU"),
-        Binding("e", "pin_emulator", "Pin emulator"),
+        Binding("p", "pin_vcpu", "Pin vCPU", id="vcpus.pin"),
+        Binding("e", "pin_emulator", "Pin emulator", id="vcpus.pin_emulator"),
     ]
 
     app: KvmTuiApp

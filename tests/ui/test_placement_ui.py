@@ -131,7 +131,7 @@ async def test_cpu_map_shows_vcpus_per_cpu_and_overcommit(demo_settings):
         await command(pilot, f"vcpupin {target.name} 0 4")  # an online CPU of the test node
         await wait_for(pilot, lambda: any("pinned" in n for n in notifications(app)))
         await pilot.press("2")
-        await wait_for(pilot, lambda: getattr(app.screen, "VIEW_NAME", "") == "hosts"
+        await wait_for(pilot, lambda: app.current_mode == "hosts"
                        and app.screen.table.row_count == 3, what="the hosts table")
         app.screen.table.select_key(target.host)
         await pilot.pause()

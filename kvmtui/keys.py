@@ -1,0 +1,121 @@
+"""Keys the operator can change: every binding has an id, and the config's `[keys]` table
+maps ids to keys, as Textual's keymap does (`App.set_keymap`).
+
+    [keys]
+    "guests.start" = "S"            # one key
+    "app.help" = "f1,question_mark" # or several, comma-separated
+
+Ids are `PLACE.ACTION` (`guests.destroy`, `detail.xml`, `app.guests`); `?` on any screen
+shows its keys as they are in effect. What the file says is checked before the screen opens
+(`kvmtui.config`), so a typo, or a key that would silently take another action's place,
+is one line on stderr rather than a surprise on screen.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.keys import Keys, _character_to_key
+
+from kvmtui.core.uri import quoted
+
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+
+#: Key names Textual reports: named keys (`f5`, `pageup`), and printable characters'
+#: names (`question_mark`), which is what `?` in a binding means.
+_NAMED_KEYS = frozenset(
+    {key.value.rpartition("+")[2] for key in Keys if not key.value.startswith("<")}
+    | {_character_to_key(chr(code)) for code in range(32, 127)}
+) - {"ctrl-at"}
+
+
+def key_problem(keys: str) -> str | None:
+    """What is wrong with `keys` (`"s"`, `"ctrl+e"`, `"f1,question_mark"`), or None."""
+    for key in keys.split(","):
+        key = key.strip()
+        if not key:
+            return f"empty key in {quoted(keys)}"
+        if len(key) == 1:
+            continue
+        *modifiers, name = key.split("+")
+        unknown = [modifier for modifier in modifiers if modifier not in MODIFIERS]
+        if unknown:
+            return f"unknown modifier {quoted(unknown[0])} in {quoted(key)}"
+        if len(name) != 1 and name not in _NAMED_KEYS:
+            hint = difflib.get_close_matches(name, sorted(_NAMED_KEYS), n=1)
+            return f"unknown key {quoted(name)}" + (
+                f" (did you mean {quoted(hint[0])}?)" if hint else "")
+    return None
+
+
+def clash(keymap: Mapping[str, str]) -> tuple[str, str] | None:
+    """(id, why) for the first id in `keymap` given a new key that another binding of the
+    same place (screen or widget, with what it inherits), or of the app, still has.
+
+    Textual lets the remapped binding win silently, so the other action would be out of
+    reach with no word said; Textual's own clash report does not cover this case."""
+    import kvmtui.app
+
+    app_bindings = _effective(kvmtui.app.KvmTuiApp, keymap)
+    for cls in _kvmtui_classes():
+        place = app_bindings if cls is kvmtui.app.KvmTuiApp else [
+            *_effective(cls, keymap), *app_bindings]
+        for binding, keys in place:
+            if binding.id is None or binding.id not in keymap:
+                continue
+            for other, other_keys in place:
+                taken = (keys - _keys(binding.key)) & other_keys
+                if other is not binding and taken:
+                    key = sorted(taken)[0]
+                    return binding.id, (
+                        f"{quoted(key)} is also the key of {quoted(other.id or other.action)}"
+                        f" ({other.description or other.action}); give that one another key")
+    return None
+
+
+def _effective(cls: type[DOMNode], keymap: Mapping[str, str]) -> list[tuple[Binding, set[str]]]:
+    """The bindings a node of `cls` has (its own and inherited), each with its keys as
+    `keymap` leaves them."""
+    found: list[tuple[Binding, set[str]]] = []
+    for ancestor in cls.__mro__:
+        for binding in vars(ancestor).get("BINDINGS", ()):
+            if isinstance(binding, Binding):
+                found.append((binding, _keys(keymap.get(binding.id or "", binding.key))))
+    return found
+
+
+def _keys(keys: str) -> set[str]:
+    """The key names in a binding's key string, as Textual matches them."""
+    return {_character_to_key(key) if len(key) == 1 else key
+            for key in (key.strip() for key in keys.split(","))}
+
+
+def binding_ids() -> dict[str, str]:
+    """Every binding id of kvmtui's app, screens and widgets, with what the binding does."""
+    import kvmtui.app  # noqa: F401  (loads every screen and widget class)
+
+    return {binding.id: binding.description or binding.action
+            for binding in all_bindings() if isinstance(binding, Binding) and binding.id}
+
+
+def all_bindings() -> Iterator[BindingType]:
+    """The BINDINGS entries each kvmtui class declares itself (not those it inherits)."""
+    for cls in _kvmtui_classes():
+        yield from vars(cls).get("BINDINGS", ())
+
+
+def _kvmtui_classes() -> Iterator[type[DOMNode]]:
+    """Every app, screen and widget class kvmtui defines (the ones imported so far)."""
+    pending: list[type[DOMNode]] = [DOMNode]
+    seen: set[type[DOMNode]] = set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith("kvmtui."):
+            yield cls

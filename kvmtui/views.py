@@ -1,0 +1,80 @@
+"""The views the operator moves between, k9s style: one registry entry per view.
+
+An entry names the view and its `:` aliases, says what its table looks like (columns, row
+key, filter text), which core reader fills it and which core publishers it follows; its
+actions and keys are its screen's BINDINGS. The app builds everything that lists views
+from `VIEWS`: the modes, the digit keys (in this order, 1 to 9), the `:` words that switch
+view and their completion, the command palette and the help screen.
+
+A view whose rows the fleet snapshot does not hold is fed by a core service (a `Publisher`):
+`SERVICES` names each by topic, and the app makes it once, with the fleet, and follows it.
+A new view (snapshots, pools, networks ...) is one screen module, one core module, one
+`VIEWS` entry and, when it has its own service, one `SERVICES` entry: nothing in `app.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.migration import migrations
+from kvmtui.core.publish import Publisher
+from kvmtui.screens.fleet_view import FleetView
+from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.hosts import HostsScreen
+from kvmtui.screens.jobs import JobsScreen, job_table
+from kvmtui.widgets.fleet_tables import guest_table, host_table
+
+if TYPE_CHECKING:
+    from kvmtui.app import KvmTuiApp
+    from kvmtui.core.fleet import FleetSnapshot
+    from kvmtui.widgets.live_table import LiveTable
+
+
+@dataclass(frozen=True)
+class View:
+    """One view: see the module docstring."""
+
+    name: str
+    #: `:` words that show this view; the name is always one of them.
+    aliases: tuple[str, ...]
+    title: str
+    summary: str
+    #: Its screen: the actions and keys (BINDINGS) of this view.
+    screen: type[FleetView]
+    #: A new table for it: its columns, row key and filter text.
+    table: Callable[[], LiveTable[Any]]
+    #: Its rows as the core has them now (the fleet snapshot is at hand for every view).
+    read: Callable[[KvmTuiApp, FleetSnapshot], Sequence[Any]]
+    #: What repaints it: "fleet" and `SERVICES` topics.
+    topics: tuple[str, ...] = ("fleet",)
+
+    @property
+    def binding_id(self) -> str:
+        """The id of the app-wide key that shows this view (a digit unless remapped)."""
+        return f"app.{self.name}"
+
+    def make_screen(self) -> FleetView:
+        return self.screen(self)
+
+
+#: The core services the views follow besides the fleet, by topic: `make(fleet)`.
+SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
+    {"migrations": migrations})
+
+VIEWS: tuple[View, ...] = (
+    View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
+         GuestsScreen, guest_table, lambda _app, snapshot: snapshot.guests),
+    View("hosts", ("hosts", "nodes"), "Hosts", "The hosts, their link, load and versions",
+         HostsScreen, host_table, lambda _app, snapshot: snapshot.hosts),
+    View("jobs", ("jobs", "migrations"), "Jobs", "Migrations started here, running or done",
+         JobsScreen, job_table, lambda app, _snapshot: app.migrations.jobs(),
+         topics=("fleet", "migrations")),
+)
+
+#: Each `:` word that switches view, to the view it shows.
+ALIASES: Mapping[str, View] = MappingProxyType(
+    {alias: view for view in VIEWS for alias in view.aliases})
