@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 
 class DisplayScreen(ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("o", "open", "Open viewer"),
-        Binding("y", "copy", "Copy commands"),
+        Binding("escape", "close", "Close", id="display.close"),
+        Binding("o", "open", "Open viewer", id="display.open"),
+        Binding("y", "copy", "Copy commands", id="display.copy"),
     ]
 
     app: KvmTuiApp

@@ -13,7 +13,7 @@ SIZE = (100, 30)
 async def test_hosts_table_and_cpu_map_agree_on_cpus(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("2")
-        await wait_for(pilot, lambda: getattr(app.screen, "VIEW_NAME", "") == "hosts"
+        await wait_for(pilot, lambda: app.current_mode == "hosts"
                        and app.screen.table.row_count == 3, what="the hosts table")
         shown = app.screen.table.shown_texts()
         pcpu = next(i for i, c in enumerate(app.screen.table.columns_spec) if c.key == "pcpus")
