@@ -32,6 +32,7 @@ from kvmtui.screens.hostkey import ask_host_key
 from kvmtui.screens.hosts import HostsScreen
 from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.secret import ask_secret
+from kvmtui.tui_operator import TuiOperator
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
@@ -74,7 +75,9 @@ class KvmTuiApp(App[None]):
         self.readonly = settings.readonly
         prompts = SshPrompts(partial(ask_host_key, self), partial(ask_secret, self))
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
-        self.controller = Controller(self)
+        self.controller = Controller(
+            self.fleet, TuiOperator(self), readonly=settings.readonly,
+            spawn=lambda work: self.run_worker(work, group="changes"))
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self._refresh_timer = None
         if settings.theme:
@@ -176,7 +179,7 @@ class KvmTuiApp(App[None]):
     def palette_entries(self) -> list[tuple[str, object, str]]:
         selected = getattr(self.screen, "selected", None)
         guests: list[GuestSnapshot] = selected() if selected else []
-        if not guests or self.readonly:
+        if not guests or not self.controller.may_change(guests):
             return []
         target = guests[0].name if len(guests) == 1 else f"{len(guests)} marked guests"
         return [

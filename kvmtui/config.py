@@ -15,7 +15,6 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
 from __future__ import annotations
 
 import datetime
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from platformdirs import user_config_dir
 
 from kvmtui.core.model import HostSpec
 from kvmtui.core.uri import default_host_name, quoted, validate_uri
+from kvmtui.core.words import did_you_mean
 
 #: Seconds between stats samples when neither the file nor `--refresh` says otherwise.
 DEFAULT_REFRESH = 2.0
@@ -179,12 +179,6 @@ def _type_name(value: object) -> str:
     return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), "a value")
 
 
-def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
-    """` (did you mean "x"?)` for a near miss, else nothing."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {quoted(close[0])}?)" if close else ""
-
-
 class _Checker:
     """Checks the parsed TOML tree key by key, raising ConfigError at the first mistake."""
 
@@ -198,7 +192,7 @@ class _Checker:
     def config(self, data: Mapping[str, Any]) -> Config:
         for key in data:
             if key not in _TOP_KEYS:
-                message = f"unknown key {quoted(key)}{_did_you_mean(key, _TOP_KEYS)}"
+                message = f"unknown key {quoted(key)}{did_you_mean(key, _TOP_KEYS)}"
                 raise self._fail(self._where.top_key(key), message)
         return Config(
             hosts=self._hosts(data.get("host", [])),
@@ -247,7 +241,7 @@ class _Checker:
         label = f"host {quoted(name)}" if isinstance(name, str) else f"host #{index + 1}"
         for key in table:
             if key not in _HOST_KEYS:
-                hint = _did_you_mean(key, _HOST_KEYS)
+                hint = did_you_mean(key, _HOST_KEYS)
                 message = f"{label} has an unknown key {quoted(key)}{hint}"
                 raise self._fail(self._where.host_key(index, key), message)
         uri = self._host_uri(index, table, label)

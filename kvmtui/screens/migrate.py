@@ -6,6 +6,7 @@ second; leaving it (Esc) leaves the migration running, and the jobs view (key 3)
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -27,10 +28,11 @@ from textual.widgets import (
 )
 
 from kvmtui import format as fmt
-from kvmtui.core.host import HostError
+from kvmtui.controller import Question
 from kvmtui.core.migration import (
     JobSnapshot,
     JobState,
+    MigrationManager,
     MigrationOptions,
     MigrationProgress,
     default_migrate_uri,
@@ -121,40 +123,45 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
     """`m` on the guest list: ask where and how, then start one job per guest."""
     controller = app.controller
     if not guests:
-        controller.error("migrate: no guest selected")
+        controller.operator.error("migrate: no guest selected")
         return
-    if controller.refuse_if_readonly("migrate", guests):
+    reason = controller.refusal(guests)
+    if reason:
+        controller.operator.error(f"migrate: {reason}")
         return
     sources = sorted({g.host for g in guests})
     destinations = migrations(app.fleet).destinations(sources)
     if not destinations:
-        controller.error(f"migrate: no other connected host to migrate to "
-                         f"(from {', '.join(sources)})")
+        controller.operator.error(f"migrate: no other connected host to migrate to "
+                                  f"(from {', '.join(sources)})")
         return
     uris = {name: app.fleet.host(name).spec.uri for name in destinations}
 
     def start(answer: tuple[str, MigrationOptions] | None) -> None:
         if answer is not None:
-            _start_jobs(app, guests, *answer)
+            app.run_worker(_start_jobs(app, guests, *answer), group="changes")
 
     app.push_screen(MigrateDialog(guests, destinations, uris), start)
 
 
-def _start_jobs(app: KvmTuiApp, guests: list[GuestSnapshot], dest: str,
-                options: MigrationOptions) -> None:
+async def _start_jobs(app: KvmTuiApp, guests: list[GuestSnapshot], dest: str,
+                      options: MigrationOptions) -> None:
+    """One change per guest, through the controller; one job opens its progress, several
+    the jobs view."""
     manager = migrations(app.fleet)
     started: list[JobSnapshot] = []
     for guest in guests:
-        try:
+
+        async def start(guest: GuestSnapshot = guest) -> str:
             started.append(manager.start(guest, dest, options))
-        except HostError as error:
-            app.controller.error(str(error))
+            return f"migrating {guest.name} to {dest}"
+
+        await app.controller.change("migrate", start, guests=[guest])
     if len(started) == 1:
-        app.controller.ok(f"migrating {started[0].guest} to {dest}")
         open_progress(app, started[0].id)
     elif started:
-        app.controller.ok(f"migrating {len(started)} guests to {dest}, "
-                          f"{manager.concurrency} at a time")
+        app.controller.operator.ok(f"{len(started)} migrations to {dest}, "
+                                   f"{manager.concurrency} at a time")
         app.show_view("jobs")
 
 
@@ -325,7 +332,7 @@ class MigrationProgressScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in self._STEERING:
             return True
-        if self.app.readonly:
+        if not self.app.controller.may_change(hosts=[self.job.source]):
             return False
         return None if self._finished else True
 
@@ -334,11 +341,10 @@ class MigrationProgressScreen(Screen[None]):
     @work(group="migration")
     async def action_abort(self) -> None:
         job = self.job
-        if await self.app.controller.confirm(
-                f"Abort the migration of {job.guest}?",
-                f"{job.source} -> {job.dest}: the guest stays running on {job.source}.",
-                "Abort"):
-            await self._steer(migrations(self.app.fleet).abort(job.source, job.uuid))
+        await self._steer("abort", lambda manager: manager.abort(job.source, job.uuid),
+                          Question(f"Abort the migration of {job.guest}?",
+                                   f"{job.source} -> {job.dest}: the guest stays running on "
+                                   f"{job.source}.", "Abort"))
 
     @work(group="migration")
     async def action_set_speed(self) -> None:
@@ -346,7 +352,8 @@ class MigrationProgressScreen(Screen[None]):
             AskNumberScreen("Maximum migration bandwidth, MiB/s:"))
         if value is not None:
             job = self.job
-            await self._steer(migrations(self.app.fleet).set_speed(job.source, job.uuid, value))
+            await self._steer("migrate-setspeed",
+                              lambda manager: manager.set_speed(job.source, job.uuid, value))
 
     @work(group="migration")
     async def action_set_downtime(self) -> None:
@@ -355,15 +362,17 @@ class MigrationProgressScreen(Screen[None]):
         if value is not None:
             job = self.job
             await self._steer(
-                migrations(self.app.fleet).set_max_downtime(job.source, job.uuid, value))
+                "migrate-setmaxdowntime",
+                lambda manager: manager.set_max_downtime(job.source, job.uuid, value))
 
     @work(group="migration")
     async def action_postcopy(self) -> None:
         job = self.job
-        await self._steer(migrations(self.app.fleet).start_postcopy(job.source, job.uuid))
+        await self._steer("migrate-postcopy",
+                          lambda manager: manager.start_postcopy(job.source, job.uuid))
 
-    async def _steer(self, call: object) -> None:
-        try:
-            self.app.controller.ok(await call)  # type: ignore[misc]
-        except HostError as error:
-            self.app.controller.error(str(error))
+    async def _steer(self, what: str, call: Callable[[MigrationManager], Awaitable[str]],
+                     question: Question | None = None) -> None:
+        manager = migrations(self.app.fleet)
+        await self.app.controller.change(what, lambda: call(manager),
+                                         hosts=[self.job.source], question=question)
