@@ -161,7 +161,7 @@ class KvmTuiApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         title = getattr(self.screen, "VIEW_NAME", "") or type(self.screen).__name__
-        self.push_screen(HelpScreen(self.screen, title, self.readonly))
+        self.push_screen(HelpScreen(self.screen, title, not self.controller.may_change()))
 
     def complete_command(self, line: str) -> list[str]:
         snapshot = self.fleet.snapshot()
