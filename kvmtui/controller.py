@@ -65,7 +65,9 @@ class Operator(Protocol):
 
     def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None: ...
 
-    def open_progress(self, job_id: int) -> None: ...
+    async def follow_job(self, job_id: int) -> None:
+        """A migration kvmtui started: the screen shows its progress and returns; a terminal
+        prints progress lines until it ends."""
 
     async def quit(self) -> None: ...
 

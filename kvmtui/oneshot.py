@@ -5,7 +5,8 @@ the same confirmation questions: asked on the terminal when there is one, answer
 `--yes`, and refused (not assumed) when neither. Output is what virsh would print, or JSON
 with `--json`. Exit status: 0 when everything worked; 1 after one `kvmtui: ...` line per
 failure (a refused, declined or failed change, a host that could not be reached); 2 for a
-command that does not parse or needs the full screen. Nothing here imports Textual.
+command that does not parse or needs the full screen (a console, the jobs view). A
+migration runs to its end, printing progress lines. Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import contextlib
 import json
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
+from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.migration import MigrationProgress
+from kvmtui.core.migration import JobState, MigrationProgress, migrations
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
 from kvmtui.core.placement import GuestPlacementReader
 
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 
 #: How long to wait for every host's first connection attempt to end, either way.
 CONNECT_WAIT = 60.0
+#: Seconds between the progress lines of a migration.
+PROGRESS_EVERY = 1.0
 
 
 class CliOperator:
@@ -131,6 +136,34 @@ class CliOperator:
             note = "  (in the full screen only)" if each.screen else ""
             print(f"{each.usage}\n    {each.summary}{note}", file=self.stdout)
 
+    async def follow_job(self, job_id: int) -> None:
+        """A progress line at most every PROGRESS_EVERY seconds, then the outcome: so a
+        script's log shows the migration moving, and its exit status says how it ended.
+        Interrupting kvmtui aborts the migration (closing the fleet does)."""
+        manager = migrations(self.fleet)
+        printed = 0.0
+
+        def changed() -> None:
+            nonlocal printed
+            job = manager.job(job_id)
+            now = time.monotonic()
+            figures = job.latest
+            if (job.state is JobState.RUNNING and figures and figures.data_total
+                    and now - printed >= PROGRESS_EVERY):
+                printed = now
+                print(f"{job.guest} {job.source} -> {job.dest}: "
+                      f"{fmt.migration_summary(figures)}", file=self.stdout, flush=True)
+
+        manager.add_listener(changed)
+        try:
+            job = await manager.wait(job_id)
+        finally:
+            manager.remove_listener(changed)
+        if job.state is JobState.SUCCEEDED:
+            self.ok(job.message)
+        else:
+            self.error(job.message)
+
     # ---- what needs the full screen -----------------------------------------------------
 
     def show_view(self, name: str) -> NoReturn:
@@ -139,8 +172,6 @@ class CliOperator:
     def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> NoReturn:
         _needs_screen("a console")
 
-    def open_progress(self, job_id: int) -> NoReturn:
-        _needs_screen("a migration's progress")
 
     async def quit(self) -> NoReturn:
         _needs_screen("quit")

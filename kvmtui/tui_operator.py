@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kvmtui import format as fmt
 from kvmtui.controller import Question
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
@@ -49,7 +50,7 @@ class TuiOperator:
 
     async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
         where = f"{guest.name} on {guest.host}"
-        self.ok(f"{where}: {migrate.progress_summary(progress)}" if progress is not None
+        self.ok(f"{where}: {fmt.migration_summary(progress)}" if progress is not None
                 else f"{where}: no job running")
 
     async def show_help(self, verb: str) -> None:
@@ -61,7 +62,7 @@ class TuiOperator:
     def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None:
         self.app.open_console(guest, devname, force)
 
-    def open_progress(self, job_id: int) -> None:
+    async def follow_job(self, job_id: int) -> None:
         migrate.open_progress(self.app, job_id)
 
     async def quit(self) -> None:

@@ -11,7 +11,7 @@ from kvmtui import format as fmt
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.migration import JobSnapshot, migrations
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.screens.migrate import open_progress, percent_text, rate, state_text
+from kvmtui.screens.migrate import open_progress, state_text
 from kvmtui.widgets.live_table import Column, LiveTable
 
 REFRESH = 0.5
@@ -34,9 +34,10 @@ JOB_COLUMNS: list[Column[JobSnapshot]] = [
     Column("route", "From -> to", lambda j: f"{j.source} -> {j.dest}",
            lambda j: (j.source, j.dest), "H"),
     Column("state", "State", state_text, lambda j: j.state.value, "T"),
-    Column("done", "Done", lambda j: percent_text(j.figures),
+    Column("done", "Done", lambda j: fmt.percent_done(j.figures),
            lambda j: j.figures.percent if j.figures else None, "D", numeric=True),
-    Column("speed", "Throughput", lambda j: rate(j.figures.throughput_bps if j.figures else None),
+    Column("speed", "Throughput",
+           lambda j: fmt.speed(j.figures.throughput_bps if j.figures else None),
            lambda j: j.figures.throughput_bps if j.figures else None, "R", numeric=True),
     Column("elapsed", "Elapsed", lambda j: fmt.duration(j.elapsed), lambda j: j.elapsed, "E",
            numeric=True),

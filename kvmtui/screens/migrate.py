@@ -63,15 +63,6 @@ _OUTCOME_STYLE = {JobState.SUCCEEDED: "bold green", JobState.FAILED: "bold red",
 # ---- words for the figures ------------------------------------------------------------------
 
 
-def rate(bps: float | None) -> str:
-    return fmt.DASH if bps is None else f"{fmt.size(bps)}/s"
-
-
-def percent_text(progress: MigrationProgress | None) -> str:
-    value = progress.percent if progress else None
-    return fmt.DASH if value is None else f"{value:.0f}%"
-
-
 def state_text(job: JobSnapshot) -> Text:
     label = job.state.value
     if job.state is JobState.RUNNING and job.postcopy:
@@ -81,14 +72,6 @@ def state_text(job: JobSnapshot) -> Text:
     return Text(label, style=_OUTCOME_STYLE[job.state])
 
 
-def progress_summary(progress: MigrationProgress) -> str:
-    """One line, for `:domjobinfo` on a job kvmtui did not start."""
-    return (f"{percent_text(progress)} of {fmt.size(progress.data_total)}, "
-            f"{fmt.size(progress.data_remaining)} left at {rate(progress.throughput_bps)}, "
-            f"iteration {progress.iteration or fmt.DASH}, "
-            f"elapsed {fmt.duration(progress.elapsed)}")
-
-
 def figure_rows(job: JobSnapshot) -> list[tuple[str, str | Text]]:
     p = job.figures or MigrationProgress()
     final = job.final is not None
@@ -96,11 +79,11 @@ def figure_rows(job: JobSnapshot) -> list[tuple[str, str | Text]]:
         ("State", state_text(job)),
         # Done is by what remains: zero pages are skipped and dirtied pages re-sent, so
         # bytes sent and the guest's size need not add up.
-        ("Data", f"{percent_text(p)} of {fmt.size(p.data_total)} done, "
+        ("Data", f"{fmt.percent_done(p)} of {fmt.size(p.data_total)} done, "
                  f"{fmt.size(p.data_processed)} sent"),
         ("Remaining", fmt.size(p.data_remaining)),
-        ("Throughput", rate(p.throughput_bps)),
-        ("Dirty rate", rate(p.dirty_rate_bps)),
+        ("Throughput", fmt.speed(p.throughput_bps)),
+        ("Dirty rate", fmt.speed(p.dirty_rate_bps)),
         ("Iteration", str(p.iteration) if p.iteration is not None else fmt.DASH),
         ("Elapsed", fmt.duration(p.elapsed if p.elapsed is not None else job.elapsed)),
     ]

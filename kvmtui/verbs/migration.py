@@ -1,7 +1,7 @@
 """`:migrate` and the verbs that steer a running migration, in virsh's words and order.
 
-Starting and steering are changes, so each goes through `Controller.change`; what a
-front-end shows of a job (a progress screen, one line) is the operator's business.
+Starting and steering are changes, so each goes through `Controller.change`; how a
+front-end follows a job (a progress screen, progress lines) is the operator's business.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ _OPTION_FLAGS = ("live", "offline", "persistent", "undefinesource", "p2p", "tunn
 
 @verb("migrate", "move a guest to another host", guest=True, positionals=("DESTHOST",),
       flags=_OPTION_FLAGS, valued=("bandwidth", "migrateuri"), numeric=("bandwidth",),
-      mutating=True, screen=True)
+      mutating=True)
 async def _migrate(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     # Every boolean option given is a migration flag: the grammar above accepts no other.
@@ -32,7 +32,7 @@ async def _migrate(controller: Controller, command: Command) -> None:
         return f"migrating {guest.name} from {guest.host} to {job.dest}"
 
     if await controller.change("migrate", start, guests=[guest]):
-        controller.operator.open_progress(started[0])
+        await controller.operator.follow_job(started[0])
 
 
 @verb("domjobabort", "abort a guest's running job (e.g. a migration)", guest=True,
@@ -85,7 +85,7 @@ async def _jobinfo(controller: Controller, command: Command) -> None:
     manager = migrations(controller.fleet)
     job = manager.active_job_for(guest.host, guest.uuid)
     if job is not None:
-        controller.operator.open_progress(job.id)
+        await controller.operator.follow_job(job.id)
         return
     await controller.operator.show_job(guest, await manager.job_info(guest.host, guest.uuid))
 

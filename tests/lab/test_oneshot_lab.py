@@ -58,3 +58,17 @@ def test_readonly_refuses_on_the_lab(lab_fresh: LabInfo) -> None:
     assert result.returncode == 1
     assert result.stderr == "kvmtui: start: kvmtui runs read-only (--readonly)\n"
     assert _state(lab_fresh, "hosta", "tiny-a2") == "shut off"
+
+
+def test_migrate_runs_to_the_end_printing_progress(lab_fresh: LabInfo) -> None:
+    # A Linux guest (its memory is not all zero pages) at 32 MiB/s: a few seconds of lines.
+    result = _kvmtui("--config", str(lab_fresh.configs["tcp"]), "migrate", "linux-a1", "hostb",
+                     "--live", "--bandwidth", "32")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "migrating linux-a1 from hosta to hostb"
+    progress = lines[1:-1]
+    assert progress and all(line.startswith("linux-a1 hosta -> hostb: ") and " left at " in line
+                            for line in progress), lines
+    assert lines[-1] == "linux-a1 migrated: now running on hostb"
+    assert _state(lab_fresh, "hostb", "linux-a1") == "running"
