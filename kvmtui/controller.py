@@ -130,6 +130,15 @@ class Controller:
     def may_change(self, guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = ()) -> bool:
         return not self.refusal(guests, hosts)
 
+    def refused(self, what: str, guests: Sequence[GuestSnapshot] = (),
+                hosts: Sequence[str] = ()) -> bool:
+        """True, after one error line saying why, when the change must not run; for a
+        dialog that should not even open (`change` asks the same)."""
+        reason = self.refusal(guests, hosts)
+        if reason:
+            self.operator.error(f"{what}: {reason}")
+        return bool(reason)
+
     # ---- the one mutation path ----------------------------------------------------------
 
     async def change(self, what: str, work: Callable[[], Awaitable[str]], *,
@@ -140,9 +149,7 @@ class Controller:
         returned sentence is reported as success; any exception is reported as one error line
         (HostError/CommandError text as is, anything else prefixed with `what`) and never
         propagates. Returns True iff work ran and succeeded."""
-        reason = self.refusal(guests, hosts)
-        if reason:
-            self.operator.error(f"{what}: {reason}")
+        if self.refused(what, guests, hosts):
             return False
         if question is not None and not await self.operator.confirm(question):
             return False

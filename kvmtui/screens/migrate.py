@@ -108,9 +108,7 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
     if not guests:
         controller.operator.error("migrate: no guest selected")
         return
-    reason = controller.refusal(guests)
-    if reason:
-        controller.operator.error(f"migrate: {reason}")
+    if controller.refused("migrate", guests):
         return
     sources = sorted({g.host for g in guests})
     destinations = migrations(app.fleet).destinations(sources)

@@ -121,6 +121,8 @@ async def edit_and_pin(app: KvmTuiApp, target: PinTarget) -> bool:
     """
     controller = app.controller
     what = "vcpupin" if target.vcpu is not None else "emulatorpin"
+    if controller.refused(what, hosts=[target.host]):
+        return False
     host = app.fleet.host(target.host)
     try:
         cpus = await host_cpus(host)
