@@ -13,6 +13,7 @@ from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 from textual.widgets import Input
 
+import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui.controller import Controller
 from kvmtui.core import actions
 from kvmtui.core.commands import complete

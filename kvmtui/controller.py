@@ -227,8 +227,3 @@ class Controller:
         name, host = resolve_guest(token, [(g.name, g.host) for g in snapshot.guests],
                                    hosts=[h.name for h in snapshot.hosts])
         return next(g for g in snapshot.guests if g.name == name and g.host == host)
-
-
-# The verbs' handlers take a Controller, so they register once it exists: whoever has the
-# controller has every `:` verb.
-import kvmtui.verbs  # noqa: E402, F401

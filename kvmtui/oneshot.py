@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
+import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse

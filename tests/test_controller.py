@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+import kvmtui.verbs  # noqa: F401  (registers the verbs the : line tests run)
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import CommandError
 from kvmtui.core.fleet import Fleet
