@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from kvmtui import format as fmt
 from kvmtui.controller import Question
+from kvmtui.core.commands import lookup_verb
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens import migrate
@@ -54,7 +55,12 @@ class TuiOperator:
                 else f"{where}: no job running")
 
     async def show_help(self, verb: str) -> None:
-        self.app.action_help()
+        """`:help VERB` answers in one line; `:help` alone opens the help screen."""
+        if verb:
+            found = lookup_verb(verb)
+            self.ok(f":{found.usage}  {found.summary}")
+        else:
+            self.app.action_help()
 
     def show_view(self, name: str) -> None:
         self.app.show_view(name)

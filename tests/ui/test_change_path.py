@@ -44,3 +44,13 @@ async def test_pin_keys_follow_the_controller(demo_settings):
             assert panel.check_action("pin_emulator", ()) is shown
             app.pop_screen()
             await pilot.pause()
+
+
+async def test_help_verb_answers_in_one_line(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("colon", *"help vcpupin", "enter")
+        await wait_for(pilot, lambda: notifications(app))
+        assert notifications(app)[-1].startswith(":vcpupin NAME [VCPU] [CPULIST] [--config]")
+        await pilot.press("colon", *"help strat", "enter")
+        await wait_for(pilot, lambda: len(notifications(app)) == 2)
+        assert notifications(app)[-1] == 'unknown command "strat" (did you mean "start"?)'
