@@ -116,17 +116,17 @@ class CliOperator:
                  "config": format_cpulist(v.affinity_config)} for v in placement.vcpus]
         emulator = placement.emulator_live or placement.emulator_config
         emulator_text = format_cpulist(emulator) if emulator is not None else "-"
-        text = "\n\n".join(_fields([
-            ("VCPU", str(row["vcpu"])), ("CPU", str(row["cpu"] if row["cpu"] is not None
-                                                     else "-")),
-            ("State", str(row["state"])), ("CPU Affinity", str(row["affinity"])),
-            ("Config Affinity", str(row["config"]))]) for row in rows)
+        blocks = [_fields([("VCPU", str(row["vcpu"])),
+                           ("CPU", "-" if row["cpu"] is None else str(row["cpu"])),
+                           ("State", str(row["state"])),
+                           ("CPU Affinity", str(row["affinity"])),
+                           ("Config Affinity", str(row["config"]))]) for row in rows]
         self._print({"vcpus": rows, "emulator": emulator_text},
-                    f"{text}\n\nEmulator threads: {emulator_text}")
+                    "\n\n".join([*blocks, f"Emulator threads: {emulator_text}"]))
 
     async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
         figures = asdict(progress) if progress is not None else {}
-        text = _fields([("Job type", "Unbounded" if progress is not None else "None"),
+        text = _fields([("Job", "running" if progress is not None else "none"),
                         *((key, str(value)) for key, value in figures.items()
                           if value is not None)])
         self._print({"guest": guest.name, "host": guest.host, "job": figures or None}, text)

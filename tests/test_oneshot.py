@@ -147,3 +147,12 @@ def test_a_process_refusal_exits_non_zero_with_one_line():
     assert result.stderr.splitlines() == [
         "kvmtui: Undefine web-101 on kvm01? Not confirmed: add --yes to run it without asking",
         "False"]
+
+
+async def test_vcpuinfo_prints_each_vcpu_and_json(demo_settings):
+    status, out, _ = await _run(demo_settings, "vcpuinfo", "web-101")
+    assert status == 0
+    assert out.count("CPU Affinity:") == 2 and "Emulator threads: " in out
+    status, out, _ = await _run(demo_settings, "vcpuinfo", "web-101", "--json")
+    info = json.loads(out)
+    assert status == 0 and [v["vcpu"] for v in info["vcpus"]] == [0, 1]
