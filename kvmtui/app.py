@@ -34,6 +34,7 @@ from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.hostkey import ask_host_key
 from kvmtui.screens.secret import ask_secret
+from kvmtui.tui_operator import TuiOperator
 from kvmtui.views import ALIASES, SERVICES, VIEWS
 
 if TYPE_CHECKING:
@@ -88,7 +89,9 @@ class KvmTuiApp(App[None]):
         self.migrations: MigrationManager = self.service(MigrationManager)
         #: Everything the views follow, by the topic names they give in `View.topics`.
         self.publishers: dict[str, Publisher] = {"fleet": self.fleet, **self.services}
-        self.controller = Controller(self)
+        self.controller = Controller(
+            self.fleet, TuiOperator(self), readonly=settings.readonly,
+            spawn=lambda work: self.run_worker(work, group="changes"))
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
         if settings.theme:
@@ -182,7 +185,7 @@ class KvmTuiApp(App[None]):
             title = screen.view.title
         else:
             title = getattr(screen, "VIEW_NAME", "") or type(screen).__name__
-        self.push_screen(HelpScreen(screen, title, self.readonly, VIEWS))
+        self.push_screen(HelpScreen(screen, title, not self.controller.may_change(), VIEWS))
 
     def complete_command(self, line: str) -> list[str]:
         """Verbs, their options, guest and host names, and the views' aliases."""
@@ -204,7 +207,7 @@ class KvmTuiApp(App[None]):
     def palette_entries(self) -> list[tuple[str, Callable[[], object], str]]:
         selected = getattr(self.screen, "selected", None)
         guests: list[GuestSnapshot] = selected() if selected else []
-        if not guests or self.readonly:
+        if not guests or not self.controller.may_change(guests):
             return []
         target = guests[0].name if len(guests) == 1 else f"{len(guests)} marked guests"
         return [

@@ -37,6 +37,10 @@ class Settings:
     viewer: str | None = None  # the graphical console viewer (config `viewer`)
     #: The config's `[keys]`: binding id -> keys, for Textual's keymap.
     keys: Mapping[str, str] = field(default_factory=dict)
+    #: A `:` command to run without the screen (`kvmtui start web1 --yes`); empty: the UI.
+    command: tuple[str, ...] = ()
+    yes: bool = False
+    json: bool = False
 
 
 class UsageError(Exception):
@@ -70,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="kvmtui",
         description="A keyboard-driven terminal console for KVM fleets.",
         epilog="Hosts come from -c, else the config file, else $LIBVIRT_DEFAULT_URI, "
-        f"else {FALLBACK_URI}.",
+        f"else {FALLBACK_URI}. With a command, kvmtui runs it without the screen and exits: "
+        "0 on success, 1 after a line saying what failed, 2 for a bad command.",
     )
     parser.add_argument(
         "-c",
@@ -89,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, metavar="PATH", help="the config file to read")
     parser.add_argument("--demo", action="store_true", help="watch a built-in demo fleet")
+    parser.add_argument("-y", "--yes", action="store_true",
+                        help="with a command: answer yes to its confirmation (for scripts)")
+    parser.add_argument("--json", action="store_true", help="with a command: print JSON")
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, metavar="COMMAND ...",
+        help="run one command, as on the : line (e.g. list --all, start web1), and exit")
     parser.add_argument("--version", action="version", version=f"kvmtui {__version__}")
     return parser
 
@@ -105,6 +116,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     except ConfigError as error:
         raise UsageError(str(error)) from None
     hosts = () if options.demo else _resolve_hosts(options.connect, config.hosts, environ)
+    command, yes, as_json = _command_words(options.command)
+    yes, as_json = yes or options.yes, as_json or options.json
+    if (yes or as_json) and not command:
+        raise UsageError("--yes and --json go with a command, e.g. kvmtui list --json")
     return Settings(
         hosts=with_readonly(hosts, options.readonly),
         readonly=options.readonly,
@@ -113,7 +128,30 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         demo=options.demo,
         viewer=config.viewer,
         keys=config.keys,
+        command=command,
+        yes=yes,
+        json=as_json,
     )
+
+
+def _command_words(words: list[str]) -> tuple[tuple[str, ...], bool, bool]:
+    """(the command, --yes given, --json given): scripts put these two after the command
+    (`kvmtui destroy web1 --yes`), where they are kvmtui's, not the verb's; after `--`
+    every word is the command's."""
+    command: list[str] = []
+    yes = as_json = False
+    rest = iter(words)
+    for word in rest:
+        if word == "--":
+            command.append(word)
+            command.extend(rest)
+        elif word in {"-y", "--yes"}:
+            yes = True
+        elif word == "--json":
+            as_json = True
+        else:
+            command.append(word)
+    return tuple(command), yes, as_json
 
 
 def _resolve_hosts(
@@ -171,15 +209,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as stop:  # --help, --version: already printed
         return stop.code if isinstance(stop.code, int) else 0
+    run = _run_command if settings.command else _run
     if not settings.demo:
-        return _run(settings)
+        return run(settings)
     from kvmtui.core.demo import build_demo_fleet
 
     # The demo's test-driver files must outlive every connection: keep the directory
-    # until the app has exited.
+    # until the app (or the command) has finished.
     with tempfile.TemporaryDirectory(prefix="kvmtui-demo-") as directory:
         hosts = build_demo_fleet(Path(directory))
-        return _run(replace(settings, hosts=with_readonly(hosts, settings.readonly)))
+        return run(replace(settings, hosts=with_readonly(hosts, settings.readonly)))
+
+
+def _run_command(settings: Settings) -> int:
+    """Run one command without the screen (kvmtui.oneshot, which never imports Textual)."""
+    from kvmtui import oneshot
+
+    return oneshot.main(settings)
 
 
 def _run(settings: Settings) -> int:

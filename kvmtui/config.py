@@ -23,7 +23,6 @@ with that table loads them here.
 from __future__ import annotations
 
 import datetime
-import difflib
 import re
 import shlex
 import tomllib
@@ -36,6 +35,7 @@ from platformdirs import user_config_dir
 
 from kvmtui.core.model import HostSpec
 from kvmtui.core.uri import default_host_name, quoted, validate_uri
+from kvmtui.core.words import did_you_mean
 
 #: Seconds between stats samples when neither the file nor `--refresh` says otherwise.
 DEFAULT_REFRESH = 2.0
@@ -212,12 +212,6 @@ def _type_name(value: object) -> str:
     return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), "a value")
 
 
-def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
-    """` (did you mean "x"?)` for a near miss, else nothing."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {quoted(close[0])}?)" if close else ""
-
-
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, object]]:
     """`{"guests": {"start": "S"}}` as `("guests.start", "S")`: TOML reads an unquoted
     `guests.start = "S"` as nested tables."""
@@ -241,7 +235,7 @@ class _Checker:
     def config(self, data: Mapping[str, Any]) -> Config:
         for key in data:
             if key not in _TOP_KEYS:
-                message = f"unknown key {quoted(key)}{_did_you_mean(key, _TOP_KEYS)}"
+                message = f"unknown key {quoted(key)}{did_you_mean(key, _TOP_KEYS)}"
                 raise self._fail(self._where.top_key(key), message)
         return Config(
             hosts=self._hosts(data.get("host", [])),
@@ -304,7 +298,7 @@ class _Checker:
         for binding_id, keys in settings.items():
             line = self._where.table_key("keys", binding_id)
             if binding_id not in known:
-                hint = _did_you_mean(binding_id, known)
+                hint = did_you_mean(binding_id, known)
                 raise self._fail(line, f"[keys]: unknown binding id {quoted(binding_id)}{hint}")
             if not isinstance(keys, str):
                 message = f"[keys]: {quoted(binding_id)} must be a string, not {_type_name(keys)}"
@@ -341,7 +335,7 @@ class _Checker:
         label = f"host {quoted(name)}" if isinstance(name, str) else f"host #{index + 1}"
         for key in table:
             if key not in _HOST_KEYS:
-                hint = _did_you_mean(key, _HOST_KEYS)
+                hint = did_you_mean(key, _HOST_KEYS)
                 message = f"{label} has an unknown key {quoted(key)}{hint}"
                 raise self._fail(self._where.host_key(index, key), message)
         uri = self._host_uri(index, table, label)

@@ -1,130 +1,228 @@
-"""Between the keys and the core: confirm, refuse, run, and report every action.
+"""Between the operator and the core: the one path every change takes, whatever asked for it.
 
-Hotkeys, the `:` command line and the command palette all end here, so an action is
-confirmed, refused in read-only mode, and reported the same way whichever path it came by.
+A key, a dialog, the palette, the `:` line and the one-shot command line (`kvmtui destroy
+web1 --yes`) all end in `Controller.change`, which makes the one read-only decision, asks
+the one confirmation question and reports success or failure in one way. The controller
+knows no UI: it talks to an `Operator`, which the Textual app implements with dialogs and
+notifications and the one-shot command line with a prompt (or `--yes`), stdout and stderr,
+so both run the same policy code.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from kvmtui.core import actions
-from kvmtui.core.commands import Command, CommandError, parse, resolve_guest
+from kvmtui.core.commands import VERBS, Command, CommandError, parse, resolve_guest
+from kvmtui.core.errors import describe
+from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
+from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.screens.confirm import ConfirmScreen
-
-if TYPE_CHECKING:
-    from kvmtui.app import KvmTuiApp
-
-Handler = Callable[["Controller", Command], Awaitable[None]]
-
-#: `:` verbs beyond the lifecycle actions, registered by the modules that implement them.
-HANDLERS: dict[str, Handler] = {}
 
 
-def handles(*verbs: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        for verb in verbs:
-            HANDLERS[verb] = handler
-        return handler
+@dataclass(frozen=True)
+class Question:
+    """A confirmation to ask before a change; the front-end focuses Cancel."""
 
-    return register
+    title: str  # e.g. "Destroy web1 on kvm1?"
+    detail: str  # plain text, shown literally
+    action_label: str  # the confirm button
+
+
+class Operator(Protocol):
+    """The person at the other end, as a front-end reaches them.
+
+    The first three carry the controller's policy (ask, report); the rest are what the
+    `:` verbs that show rather than change ask for. A front-end without a screen raises
+    CommandError from those it cannot show.
+    """
+
+    async def confirm(self, question: Question) -> bool: ...
+
+    def ok(self, message: str) -> None: ...
+
+    def error(self, message: str) -> None: ...
+
+    async def show_list(self, which: str) -> None:
+        """The guests: `which` is "running", "all" or "inactive", as `virsh list` takes."""
+
+    async def show_host(self, name: str) -> None:
+        """One host (its guests), or every host when `name` is empty."""
+
+    async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
+        """A guest's "info", "xml" or "vcpus"."""
+
+    async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
+        """A job kvmtui did not start (or None: no job runs)."""
+
+    async def show_help(self, verb: str) -> None: ...
+
+    def show_view(self, name: str) -> None: ...
+
+    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None: ...
+
+    def open_display(self, guest: GuestSnapshot) -> None:
+        """The guest's graphical display, opened in a viewer (or how to open it)."""
+
+    async def follow_job(self, job_id: int) -> None:
+        """A migration kvmtui started: the screen shows its progress and returns; a terminal
+        prints progress lines until it ends."""
+
+    async def quit(self) -> None: ...
 
 
 def _hosts_phrase(guests: Sequence[GuestSnapshot]) -> str:
-    hosts = sorted({g.host for g in guests})
+    hosts = {g.host for g in guests}
     return f"{len(hosts)} host" + ("" if len(hosts) == 1 else "s")
 
 
+def lifecycle_question(verb: str, guests: Sequence[GuestSnapshot]) -> Question | None:
+    """The confirmation policy for lifecycle actions: destructive ones (reset, destroy,
+    undefine) and every bulk action ask; a single harmless one does not."""
+    action = actions.ACTIONS[verb]
+    if not action.destructive and len(guests) == 1:
+        return None
+    if len(guests) == 1:
+        title = f"{action.label} {guests[0].name} on {guests[0].host}?"
+    else:
+        title = f"{action.label} {len(guests)} guests on {_hosts_phrase(guests)}?"
+    names = ", ".join(g.ref for g in guests[:8]) + (" ..." if len(guests) > 8 else "")
+    warning = " This cannot be undone." if verb == "undefine" else ""
+    return Question(title, names + warning, action.label)
+
+
 class Controller:
-    def __init__(self, app: KvmTuiApp) -> None:
-        self.app = app
+    """See the module docstring. `spawn` runs a coroutine in the background the way the
+    front-end wants (the Textual app: a worker), for callers that must not wait."""
 
-    @property
-    def fleet(self) -> Any:
-        return self.app.fleet
+    def __init__(self, fleet: Fleet, operator: Operator, *, readonly: bool,
+                 spawn: Callable[[Coroutine[Any, Any, Any]], object]) -> None:
+        self.fleet = fleet
+        self.operator = operator
+        self.readonly = readonly
+        self._spawn = spawn
 
-    # ---- reporting ----------------------------------------------------------------------
+    # ---- the read-only decision ---------------------------------------------------------
 
-    def ok(self, message: str) -> None:
-        self.app.notify(message, timeout=4)
+    def refusal(self, guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = ()) -> str:
+        """Why a change to these guests or hosts must not run, or "" when it may.
 
-    def error(self, message: str) -> None:
-        self.app.notify(message, severity="error", timeout=8)
+        The one decision: screens ask it (through `may_change`) to hide mutating keys, and
+        `change` asks it before running anything. The core keeps no second copy: a read-only
+        host's connection is opened read-only, so libvirt itself refuses any change that
+        slipped past this (that is the hard guard).
+        """
+        if self.readonly:
+            return "kvmtui runs read-only (--readonly)"
+        names = sorted({g.host for g in guests} | set(hosts))
+        readonly = [name for name in names if self._host_readonly(name)]
+        if readonly:
+            return f"host {', '.join(readonly)} is read-only"
+        return ""
 
-    def refuse_if_readonly(self, what: str, guests: Sequence[GuestSnapshot] = ()) -> bool:
-        """True (and says why) when the action must not run: --readonly or a read-only host."""
-        if self.app.readonly:
-            self.error(f"{what}: kvmtui runs read-only (--readonly)")
-            return True
-        readonly_hosts = sorted({g.host for g in guests if self.fleet.host(g.host).readonly})
-        if readonly_hosts:
-            self.error(f"{what}: host {', '.join(readonly_hosts)} is read-only")
-            return True
-        return False
+    def _host_readonly(self, name: str) -> bool:
+        try:
+            return self.fleet.host(name).readonly
+        except HostError:  # a host that is not there is refused by the work itself
+            return False
 
-    async def confirm(self, title: str, detail: str, action_label: str) -> bool:
-        confirmed = await self.app.push_screen_wait(ConfirmScreen(title, detail, action_label))
-        return bool(confirmed)
+    def may_change(self, guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = ()) -> bool:
+        return not self.refusal(guests, hosts)
+
+    def refused(self, what: str, guests: Sequence[GuestSnapshot] = (),
+                hosts: Sequence[str] = ()) -> bool:
+        """True, after one error line saying why, when the change must not run; for a
+        dialog that should not even open (`change` asks the same)."""
+        reason = self.refusal(guests, hosts)
+        if reason:
+            self.operator.error(f"{what}: {reason}")
+        return bool(reason)
+
+    # ---- the one mutation path ----------------------------------------------------------
+
+    async def change(self, what: str, work: Callable[[], Awaitable[str]], *,
+                     guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = (),
+                     question: Question | None = None) -> bool:
+        """The one path for every mutation: refuse (one error line) when kvmtui or any host of
+        `guests`/`hosts` is read-only; ask `question` when given; await `work()`, whose
+        returned sentence is reported as success; any exception is reported as one error line
+        (HostError/CommandError text as is, anything else prefixed with `what`) and never
+        propagates. Returns True iff work ran and succeeded."""
+        if self.refused(what, guests, hosts):
+            return False
+        if question is not None and not await self.operator.confirm(question):
+            return False
+        try:
+            done = await work()
+        except Exception as error:
+            self.failed(what, error)
+            return False
+        self.operator.ok(done)
+        return True
+
+    def failed(self, what: str, error: BaseException) -> None:
+        """Reports a failure as one line: our own errors already say what failed."""
+        if isinstance(error, HostError | CommandError):
+            self.operator.error(str(error))
+        else:
+            self.operator.error(f"{what}: {describe(error)}")
 
     # ---- lifecycle actions --------------------------------------------------------------
 
     def act(self, verb: str, guests: Sequence[GuestSnapshot], **options: Any) -> None:
-        """Starts an action on the guests in a worker (it may ask for confirmation)."""
-        self.app.run_worker(self._act(verb, list(guests), options), group="actions")
+        """A lifecycle action from a key or the palette, run in the background."""
+        self._spawn(self.lifecycle(verb, list(guests), **options))
 
-    async def _act(self, verb: str, guests: list[GuestSnapshot], options: dict[str, Any]) -> None:
-        action = actions.ACTIONS[verb]
+    async def lifecycle(self, verb: str, guests: Sequence[GuestSnapshot], **options: Any) -> bool:
+        """One lifecycle action on one or many guests, through `change`."""
         if not guests:
-            self.error(f"{verb}: no guest selected")
-            return
-        if self.refuse_if_readonly(verb, guests):
-            return
-        if action.destructive or len(guests) > 1:
-            if len(guests) == 1:
-                title = f"{action.label} {guests[0].name} on {guests[0].host}?"
-            else:
-                title = f"{action.label} {len(guests)} guests on {_hosts_phrase(guests)}?"
-            names = ", ".join(g.ref for g in guests[:8]) + (" ..." if len(guests) > 8 else "")
-            warning = " This cannot be undone." if verb == "undefine" else ""
-            if not await self.confirm(title, names + warning, action.label):
-                return
-        results = await asyncio.gather(
-            *(self.fleet.perform(g, verb, **options) for g in guests), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        for failure in failures:
-            self.error(str(failure) if isinstance(failure, HostError)
-                       else f"{verb}: {failure}")
-        done = [r for r in results if isinstance(r, str)]
-        if len(guests) == 1 and done:
-            self.ok(done[0])
-        elif done:
-            self.ok(f"{action.past}: {len(done)} of {len(guests)} guests")
+            self.operator.error(f"{verb}: no guest selected")
+            return False
+        if len(guests) == 1:
+            guest = guests[0]
+            return await self.change(verb, lambda: self.fleet.perform(guest, verb, **options),
+                                     guests=guests, question=lifecycle_question(verb, guests))
+
+        async def on_all() -> str:
+            results = await asyncio.gather(
+                *(self.fleet.perform(g, verb, **options) for g in guests),
+                return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            for failure in failures:
+                self.failed(verb, failure)
+            if len(failures) == len(guests):
+                raise CommandError(f"{verb}: failed on all {len(guests)} guests")
+            return f"{actions.ACTIONS[verb].past}: {len(guests) - len(failures)} of " \
+                   f"{len(guests)} guests"
+
+        return await self.change(verb, on_all, guests=guests,
+                                 question=lifecycle_question(verb, guests))
 
     # ---- the `:` command line -----------------------------------------------------------
 
     def run_command(self, line: str) -> None:
-        self.app.run_worker(self._run_command(line), group="commands")
+        """A `:` line from the prompt, run in the background."""
+        self._spawn(self.command(line))
 
-    async def _run_command(self, line: str) -> None:
+    async def command(self, line: str) -> None:
+        """Parses and runs one `:` line; every failure is reported, none propagates."""
         try:
-            command = parse(line)
-            await self._dispatch(command)
-        except (CommandError, HostError) as error:
-            self.error(str(error))
+            parsed = parse(line)
+        except CommandError as error:
+            self.operator.error(str(error))
+            return
+        await self.run(parsed)
 
-    async def _dispatch(self, command: Command) -> None:
-        if command.verb in actions.ACTIONS:
-            guest = self.guest(command.args[0])
-            options = {"disable": True} if command.flag("disable") else {}
-            await self._act(command.verb, [guest], options)
-        elif command.verb in HANDLERS:
-            await HANDLERS[command.verb](self, command)
-        else:
-            raise CommandError(f"{command.verb}: not available here")
+    async def run(self, command: Command) -> None:
+        """Runs a parsed command by its registered handler, reporting any failure."""
+        try:
+            await VERBS[command.verb].handler(self, command)
+        except Exception as error:
+            self.failed(command.verb, error)
 
     def guest(self, token: str) -> GuestSnapshot:
         """The guest a command names (`NAME` or `NAME@HOST`), as it is now."""
@@ -132,37 +230,3 @@ class Controller:
         name, host = resolve_guest(token, [(g.name, g.host) for g in snapshot.guests],
                                    hosts=[h.name for h in snapshot.hosts])
         return next(g for g in snapshot.guests if g.name == name and g.host == host)
-
-
-@handles("list")
-async def _list(controller: Controller, command: Command) -> None:
-    controller.app.show_view("guests")
-    screen = controller.app.screen
-    state = "shut off" if command.flag("inactive") else ""
-    if hasattr(screen, "apply_filter"):
-        screen.apply_filter(state)
-
-
-@handles("host")
-async def _host(controller: Controller, command: Command) -> None:
-    name = command.args[0] if command.args else ""
-    if name:
-        controller.fleet.host(name)  # unknown host -> HostError with its name
-    controller.app.show_view("guests")
-    controller.app.screen.narrow_to_host(name)  # type: ignore[attr-defined]  # guests, just shown
-
-
-@handles("dominfo", "dumpxml")
-async def _detail(controller: Controller, command: Command) -> None:
-    guest = controller.guest(command.args[0])
-    controller.app.open_detail(guest, tab="xml" if command.verb == "dumpxml" else "info")
-
-
-@handles("help")
-async def _help(controller: Controller, command: Command) -> None:
-    controller.app.action_help()
-
-
-@handles("quit")
-async def _quit(controller: Controller, command: Command) -> None:
-    await controller.app.action_quit()

@@ -6,7 +6,12 @@ columns; detail views spell sizes out through humanize (`2.0 GiB`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import humanize
+
+if TYPE_CHECKING:
+    from kvmtui.core.migration import MigrationProgress
 
 DASH = "-"
 _SUFFIXES = ("B", "K", "M", "G", "T", "P")
@@ -56,3 +61,20 @@ def size(value_bytes: float | None) -> str:
 
 def size_kib(value_kib: int | None) -> str:
     return DASH if value_kib is None else size(value_kib * 1024)
+
+
+def speed(bytes_per_second: float | None) -> str:
+    """A transfer rate spelled out: `8.0 MiB/s`."""
+    return DASH if bytes_per_second is None else f"{size(bytes_per_second)}/s"
+
+
+def percent_done(progress: MigrationProgress | None) -> str:
+    value = progress.percent if progress else None
+    return DASH if value is None else f"{value:.0f}%"
+
+
+def migration_summary(progress: MigrationProgress) -> str:
+    """One line for a migration's figures: `:domjobinfo`, the one-shot command's progress."""
+    return (f"{percent_done(progress)} of {size(progress.data_total)}, "
+            f"{size(progress.data_remaining)} left at {speed(progress.throughput_bps)}, "
+            f"iteration {progress.iteration or DASH}, elapsed {duration(progress.elapsed)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import kvmtui.verbs  # noqa: F401  (registers the verbs these tests parse)
 from kvmtui.core.commands import (
     VERBS,
     Command,

@@ -13,7 +13,7 @@ from typing import Any
 
 import libvirt
 
-from kvmtui.core.stats import guest_state
+from kvmtui.core.words import guest_state
 
 
 @dataclass(frozen=True)

@@ -8,26 +8,33 @@ Parsing is pure (no libvirt, no Textual) so every message a user can see is unit
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kvmtui.core.uri import quoted
+from kvmtui.core.words import did_you_mean
+
+#: What runs a verb: `await handler(controller, command)`. The core stores it without
+#: knowing the controller, so parsing and completion stay free of any front-end.
+Handler = Callable[..., Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Verb:
-    """One `:` command: its arguments in virsh order and whether it changes anything.
+    """One `:` command: its arguments in virsh order, what runs it, and what it may do.
 
     Option names in `flags`, `valued` and `numeric` are written without the leading `--`;
-    `numeric` also holds positional names whose value must be a whole number.
+    `numeric` also holds positional names whose value must be a whole number. `screen`
+    verbs need the full-screen UI (a console, a progress screen), so the one-shot command
+    line refuses them before they start anything.
     """
 
     name: str
     summary: str
+    handler: Handler
     positionals: tuple[str, ...] = ()
     optional_positionals: tuple[str, ...] = ()
     flags: frozenset[str] = frozenset()
@@ -35,6 +42,7 @@ class Verb:
     numeric: frozenset[str] = frozenset()
     mutating: bool = False
     guest_arg: bool = False
+    screen: bool = False
 
     @property
     def options(self) -> frozenset[str]:
@@ -48,6 +56,45 @@ class Verb:
         words += [f"[--{flag}]" for flag in sorted(self.flags)]
         words += [f"[--{option} {option.upper()}]" for option in sorted(self.valued)]
         return " ".join(words)
+
+
+_REGISTRY: dict[str, Verb] = {}
+
+#: Every `:` verb by name, in the order they were registered (`kvmtui.verbs` registers
+#: them all when imported).
+VERBS: Mapping[str, Verb] = MappingProxyType(_REGISTRY)
+
+
+def verb(
+    name: str,
+    summary: str,
+    *,
+    guest: bool = False,
+    positionals: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+    flags: Iterable[str] = (),
+    valued: Iterable[str] = (),
+    numeric: Iterable[str] = (),
+    mutating: bool = False,
+    screen: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Registers a verb's grammar together with its handler: the one call per verb.
+
+    `guest` puts the guest's NAME first, as nearly all of virsh's verbs have it.
+    """
+
+    def register(handler: Handler) -> Handler:
+        if name in _REGISTRY:
+            raise ValueError(f"verb {name!r} registered twice")
+        _REGISTRY[name] = Verb(
+            name, summary, handler,
+            ("NAME", *positionals) if guest else positionals, optional,
+            frozenset(flags), frozenset(valued), frozenset(numeric),
+            mutating=mutating, guest_arg=guest, screen=screen,
+        )  # fmt: skip
+        return handler
+
+    return register
 
 
 #: Positional names whose value is a host name (completed from the host list).
@@ -65,109 +112,6 @@ _ARG_WORDS = {
     "CPULIST": "CPU list",
 }
 
-
-def _guest_verb(
-    name: str,
-    summary: str,
-    *,
-    positionals: tuple[str, ...] = (),
-    optional_positionals: tuple[str, ...] = (),
-    flags: frozenset[str] = frozenset(),
-    valued: frozenset[str] = frozenset(),
-    numeric: frozenset[str] = frozenset(),
-    mutating: bool = True,
-) -> Verb:
-    """A verb whose first positional is the guest, as nearly all of virsh's are."""
-    return Verb(
-        name,
-        summary,
-        ("NAME", *positionals),
-        optional_positionals,
-        flags,
-        valued,
-        numeric,
-        mutating=mutating,
-        guest_arg=True,
-    )
-
-
-_MIGRATE_FLAGS = frozenset(
-    {
-        "live", "offline", "persistent", "undefinesource", "p2p", "tunnelled",
-        "auto-converge", "compressed", "postcopy", "unsafe",
-    }
-)  # fmt: skip
-_PIN_FLAGS = frozenset({"live", "config"})
-
-_VERB_LIST = (
-    Verb("list", "list guests (running only unless --all)", flags=frozenset({"all", "inactive"})),
-    _guest_verb("start", "start a shut-off guest"),
-    _guest_verb("shutdown", "ask a guest to shut down"),
-    _guest_verb("reboot", "ask a guest to reboot"),
-    _guest_verb("reset", "reset a guest at once, like the reset button"),
-    _guest_verb("destroy", "stop a guest at once, like pulling the plug"),
-    _guest_verb("suspend", "pause a guest's vCPUs"),
-    _guest_verb("resume", "resume a paused guest"),
-    _guest_verb("managedsave", "save a guest's memory to disk and stop it"),
-    _guest_verb("autostart", "start a guest when its host boots", flags=frozenset({"disable"})),
-    _guest_verb("undefine", "remove a guest's definition"),
-    _guest_verb("dominfo", "show a guest's details", mutating=False),
-    _guest_verb("dumpxml", "show a guest's XML", mutating=False),
-    Verb("host", "show one host, or all hosts", optional_positionals=("HOST",)),
-    _guest_verb(
-        "migrate",
-        "move a guest to another host",
-        positionals=("DESTHOST",),
-        flags=_MIGRATE_FLAGS,
-        valued=frozenset({"bandwidth", "migrateuri"}),
-        numeric=frozenset({"bandwidth"}),
-    ),
-    _guest_verb("domjobabort", "abort a guest's running job (e.g. a migration)"),
-    _guest_verb(
-        "migrate-setspeed",
-        "set a running migration's bandwidth in MiB/s",
-        positionals=("BANDWIDTH",),
-        numeric=frozenset({"BANDWIDTH"}),
-    ),
-    _guest_verb(
-        "migrate-setmaxdowntime",
-        "set a running migration's tolerable downtime in ms",
-        positionals=("DOWNTIME",),
-        numeric=frozenset({"DOWNTIME"}),
-    ),
-    _guest_verb("migrate-postcopy", "switch a running migration to post-copy"),
-    _guest_verb("domjobinfo", "show a guest's running job", mutating=False),
-    _guest_verb(
-        "console",
-        "open a guest's serial console",
-        mutating=False,
-        optional_positionals=("DEVNAME",),
-        flags=frozenset({"force"}),
-    ),
-    _guest_verb("vncdisplay", "show where a guest's graphical display listens",
-                mutating=False),
-    _guest_verb("viewer", "open a guest's graphical display (VNC or SPICE) in a viewer",
-                mutating=False),
-    _guest_verb(
-        "vcpupin",
-        "show or set which host CPUs a vCPU may run on",
-        optional_positionals=("VCPU", "CPULIST"),
-        flags=_PIN_FLAGS,
-        numeric=frozenset({"VCPU"}),
-    ),
-    _guest_verb(
-        "emulatorpin",
-        "show or set which host CPUs the emulator threads may run on",
-        optional_positionals=("CPULIST",),
-        flags=_PIN_FLAGS,
-    ),
-    _guest_verb("vcpuinfo", "show where each vCPU runs", mutating=False),
-    Verb("help", "list commands, or show one", optional_positionals=("VERB",)),
-    Verb("quit", "leave kvmtui"),
-)
-
-#: Every `:` verb by name.
-VERBS: Mapping[str, Verb] = MappingProxyType({verb.name: verb for verb in _VERB_LIST})
 
 #: Other spellings a virsh or vi user reaches for; they parse as the verb they stand for.
 ALIASES: Mapping[str, str] = MappingProxyType({"exit": "quit", "q": "quit", "?": "help"})
@@ -202,17 +146,11 @@ class Command:
         return value if isinstance(value, str) else None
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """` (did you mean "x"?)` for a near miss, else nothing."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f" (did you mean {quoted(close[0])}?)" if close else ""
-
-
 def lookup_verb(word: str) -> Verb:
     """The verb `word` names (aliases included), or CommandError with a suggestion."""
     verb = VERBS.get(ALIASES.get(word, word))
     if verb is None:
-        raise CommandError(f"unknown command {quoted(word)}{_did_you_mean(word, VERBS)}")
+        raise CommandError(f"unknown command {quoted(word)}{did_you_mean(word, VERBS)}")
     return verb
 
 
@@ -258,7 +196,7 @@ def _parse_option(verb: Verb, word: str, pending: Iterator[str]) -> tuple[str, s
     """(name, value) of `--flag`, `--name=value` or `--name value` (taking the next word)."""
     name, equals, value = word.removeprefix("--").partition("=")
     if not word.startswith("--") or name not in verb.options:
-        hint = _did_you_mean(f"--{name}", (f"--{option}" for option in verb.options))
+        hint = did_you_mean(f"--{name}", (f"--{option}" for option in verb.options))
         raise CommandError(f"{verb.name}: unexpected option {quoted(word)}{hint}")
     if name in verb.flags:
         if equals:
@@ -373,7 +311,7 @@ def resolve_guest(
         return _resolve_on_host(name, host, pairs, known_hosts)
     found = sorted(host for name, host in pairs if name == token)
     if not found:
-        hint = _did_you_mean(token, {name for name, _ in pairs})
+        hint = did_you_mean(token, {name for name, _ in pairs})
         raise CommandError(f"no guest named {quoted(token)}{hint}")
     if len(found) > 1:
         raise CommandError(
@@ -388,8 +326,8 @@ def _resolve_on_host(
 ) -> tuple[str, str]:
     """(name, host) for an explicit `NAME@HOST`, checking both halves."""
     if host not in known_hosts:
-        raise CommandError(f"no host named {quoted(host)}{_did_you_mean(host, known_hosts)}")
+        raise CommandError(f"no host named {quoted(host)}{did_you_mean(host, known_hosts)}")
     if (name, host) not in pairs:
-        hint = _did_you_mean(name, {guest for guest, on in pairs if on == host})
+        hint = did_you_mean(name, {guest for guest, on in pairs if on == host})
         raise CommandError(f"no guest {quoted(name)} on host {quoted(host)}{hint}")
     return name, host

@@ -22,6 +22,7 @@ from typing import Any
 import asyncssh
 import libvirt
 
+from kvmtui.core.errors import describe
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot
@@ -218,7 +219,7 @@ class StreamConsole(ConsoleSession):
         except HostError as error:
             raise ConsoleError(f"console {guest.name}: {error}") from error
         except libvirt.libvirtError as error:
-            message = error.get_error_message() or str(error)
+            message = describe(error)
             raise ConsoleError(f"console {guest.name} on {guest.host}: {message}") from error
         return cls(fleet, guest, host, stream)
 
@@ -229,7 +230,7 @@ class StreamConsole(ConsoleSession):
             if events & libvirt.VIR_STREAM_EVENT_WRITABLE:
                 self._flush()
         except libvirt.libvirtError as error:
-            message = error.get_error_message() or str(error)
+            message = describe(error)
             self._end(f"console of {self.guest.name} on {self.guest.host} failed: {message}")
         if events & (libvirt.VIR_STREAM_EVENT_ERROR | libvirt.VIR_STREAM_EVENT_HANGUP):
             self._closed()
@@ -250,7 +251,7 @@ class StreamConsole(ConsoleSession):
             try:
                 self._flush()
             except libvirt.libvirtError as error:
-                message = error.get_error_message() or str(error)
+                message = describe(error)
                 self._end(f"console of {self.guest.name} on {self.guest.host} failed: {message}")
 
     def resize(self, cols: int, rows: int) -> None:

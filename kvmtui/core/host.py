@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import libvirt
 
 from kvmtui.core import actions, ssh
+from kvmtui.core.errors import describe
 from kvmtui.core.model import (
     GuestRates,
     GuestSnapshot,
@@ -39,12 +40,12 @@ from kvmtui.core.stats import (
     NodeCpuSample,
     cpu_percent,
     guest_rates,
-    guest_state,
     node_cpu_percent,
     node_cpu_sample,
     node_memory_used_kib,
     sample_from_record,
 )
+from kvmtui.core.words import close_reason, guest_state
 
 T = TypeVar("T")
 
@@ -65,13 +66,6 @@ KEEPALIVE_INTERVAL = 3
 KEEPALIVE_COUNT = 3
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
-
-_CLOSE_REASONS = {
-    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "connection error",
-    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "the daemon closed the connection",
-    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "no answer to keepalive",
-    libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed",
-}
 
 _EVENT_STATES = {
     libvirt.VIR_DOMAIN_EVENT_STARTED: GuestState.RUNNING,
@@ -102,14 +96,6 @@ class DomainEvent:
 
 def _version(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
-
-
-def _describe_error(error: BaseException) -> str:
-    if isinstance(error, libvirt.libvirtError):
-        return error.get_error_message() or str(error)
-    if isinstance(error, TimeoutError):
-        return "no answer (timed out)"
-    return str(error) or type(error).__name__
 
 
 def _read_host_info(conn: libvirt.virConnect) -> HostInfo:
@@ -320,7 +306,7 @@ class Host:
             raise
         except Exception as error:
             prefix = f"{what} {label}" if what else label
-            raise HostError(f"{prefix}: {_describe_error(error)}") from error
+            raise HostError(f"{prefix}: {describe(error)}") from error
 
     def _label(self, uuid: str) -> str:
         guest = self._guests.get(uuid)
@@ -331,8 +317,6 @@ class Host:
     async def perform(self, uuid: str, verb: str, **options: Any) -> str:
         """Runs one lifecycle action and returns the sentence that reports its success."""
         action = actions.ACTIONS[verb]
-        if self.spec.readonly:
-            raise HostError(f"{verb} {self._label(uuid)}: host {self.name} is read-only")
         await self.run_on_guest(uuid, lambda dom: action.run(dom, **options), verb)
         self._describe_later(uuid)
         return f"{self._label(uuid)}: {action.done(options)}"
@@ -357,7 +341,7 @@ class Host:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                reason = _describe_error(error)
+                reason = describe(error)
             await self._drop_connection()
             self._retry_at = time.monotonic() + delay
             self._set_link(Link.LOST, reason)
@@ -434,7 +418,7 @@ class Host:
             await link.close()
 
     def _closed(self, _conn: libvirt.virConnect, reason: int, _opaque: Any) -> None:
-        self._lost_reason = _CLOSE_REASONS.get(reason, f"closed (reason {reason})")
+        self._lost_reason = close_reason(reason)
         self._lost.set()
 
     async def _poll_until_lost(self) -> str:
@@ -447,8 +431,8 @@ class Host:
                 await self._tick()
             except (TimeoutError, libvirt.libvirtError) as error:
                 if isinstance(error, TimeoutError) or not self._alive():
-                    return _describe_error(error)
-                self._reason = f"stats failed: {_describe_error(error)}"
+                    return describe(error)
+                self._reason = f"stats failed: {describe(error)}"
                 self._on_change()
 
     def _alive(self) -> bool:

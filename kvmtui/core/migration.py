@@ -23,10 +23,12 @@ from urllib.parse import urlsplit
 
 import libvirt
 
+from kvmtui.core.errors import describe
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
+from kvmtui.core.words import guest_state
 
 SAMPLE_INTERVAL = 0.3
 DEFAULT_CONCURRENCY = 2
@@ -313,12 +315,6 @@ class MigrationJob:
         )
 
 
-def _libvirt_message(error: BaseException) -> str:
-    if isinstance(error, libvirt.libvirtError):
-        return error.get_error_message() or str(error)
-    return str(error) or type(error).__name__
-
-
 class MigrationManager(Publisher):
     """Every migration started from this kvmtui, running or finished; see the module doc.
 
@@ -515,7 +511,7 @@ class MigrationManager(Publisher):
         self._finish(job, JobState.SUCCEEDED, f"{job.guest} migrated: {where}")
 
     async def _failed(self, job: MigrationJob, error: BaseException) -> None:
-        reason = _libvirt_message(error)
+        reason = describe(error)
         after = await self._source_state(job)
         state = JobState.ABORTED if job.abort_requested else JobState.FAILED
         verb = "aborted" if state is JobState.ABORTED else "failed"
@@ -531,8 +527,7 @@ class MigrationManager(Publisher):
             return f"could not check the guest on {job.source}: {error}"
         if state == libvirt.VIR_DOMAIN_RUNNING:
             return f"{job.guest} is still running on {job.source}"
-        words = {libvirt.VIR_DOMAIN_PAUSED: "paused", libvirt.VIR_DOMAIN_SHUTOFF: "shut off"}
-        return f"WARNING: {job.guest} is {words.get(state, f'in state {state}')} on {job.source}"
+        return f"WARNING: {job.guest} is {guest_state(state).value} on {job.source}"
 
     def _finish(self, job: MigrationJob, state: JobState, message: str) -> None:
         if job.state.finished:

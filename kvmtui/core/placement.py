@@ -16,6 +16,7 @@ from typing import Any
 import libvirt
 
 from kvmtui.core.cpulist import check_cpus, format_cpulist, from_cpumap, to_cpumap
+from kvmtui.core.errors import describe
 from kvmtui.core.host import Host, HostError
 from kvmtui.core.stats import (
     NS_PER_S,
@@ -23,12 +24,24 @@ from kvmtui.core.stats import (
     node_cpu_percent,
     node_cpu_sample,
 )
+from kvmtui.core.words import vcpu_state
 
-_VCPU_STATES = {
-    libvirt.VIR_VCPU_OFFLINE: "offline",
-    libvirt.VIR_VCPU_RUNNING: "running",
-    libvirt.VIR_VCPU_BLOCKED: "blocked",
-}
+
+@dataclass(frozen=True)
+class PinTarget:
+    """What is being pinned: one vCPU of a guest, or (vcpu None) its emulator threads."""
+
+    host: str
+    uuid: str
+    guest: str
+    vcpu: int | None
+    current: frozenset[int]
+    active: bool
+
+    @property
+    def title(self) -> str:
+        what = "emulator threads" if self.vcpu is None else f"vCPU {self.vcpu}"
+        return f"Pin {what} of {self.guest} on {self.host}"
 
 
 @dataclass(frozen=True)
@@ -234,7 +247,7 @@ def _read_host(conn: libvirt.virConnect, host: str) -> tuple[HostCpus, list[Vcpu
             name, uuid = dom.name(), dom.UUIDString()
         except libvirt.libvirtError:
             continue  # the guest stopped between the listing and the call
-        refs.extend(VcpuRef(name, uuid, number, _VCPU_STATES.get(state, str(state)),
+        refs.extend(VcpuRef(name, uuid, number, vcpu_state(state),
                             pcpu if pcpu >= 0 else None, from_cpumap(pin))
                     for (number, state, _time, pcpu), pin in zip(info, pins, strict=False))
     samples: dict[int, NodeCpuSample] = {}
@@ -275,7 +288,7 @@ class GuestPlacementReader:
             live_pin = raw.live_pins[number] if raw.live_pins and row else None
             vcpus.append(VcpuInfo(
                 number=number,
-                state=_VCPU_STATES.get(row[1], str(row[1])) if row else "offline",
+                state=vcpu_state(row[1]) if row else "offline",
                 pcpu=row[3] if row and row[3] >= 0 else None,
                 cpu_time_ns=counters[number].time_ns,
                 affinity_live=from_cpumap(live_pin) if live_pin is not None else None,
@@ -310,7 +323,7 @@ class HostCpuMapReader:
         try:
             cpus, refs, samples = await self.host.run(lambda conn: _read_host(conn, name))
         except libvirt.libvirtError as error:
-            raise HostError(f"CPU map of {name}: {error.get_error_message()}") from error
+            raise HostError(f"CPU map of {name}: {describe(error)}") from error
         before, self._before = self._before, samples
         pcpus = tuple(
             PcpuInfo(cpu, cpu in cpus.online,
@@ -330,11 +343,6 @@ async def host_cpus(host: Host) -> HostCpus:
     """The host's CPUs, to check a CPU list against before pinning."""
     name = host.name
     return await host.run(lambda conn: _host_cpus(conn, name))
-
-
-def _refuse_readonly(host: Host, what: str) -> None:
-    if host.readonly:
-        raise HostError(f"{what}: host {host.name} is read-only")
 
 
 def _where(live: bool, config: bool) -> str:
@@ -358,9 +366,8 @@ async def pin_emulator(host: Host, uuid: str, cpus: frozenset[int], *,
 async def _pin(host: Host, uuid: str, cpus: frozenset[int], live: bool, config: bool,
                verb: str, subject: str,
                apply: Callable[[libvirt.virDomain, tuple[bool, ...], int], object]) -> str:
-    """What both pins do around `apply(domain, cpumap, flags)`: refuse on a read-only host,
-    check the CPUs against the host's, and report what was pinned (`subject`) where."""
-    _refuse_readonly(host, verb)
+    """What both pins do around `apply(domain, cpumap, flags)`: check the CPUs against the
+    host's, and report what was pinned (`subject`) where."""
     topology = await host_cpus(host)
     chosen = check_cpus(cpus, topology.count, host.name)
 

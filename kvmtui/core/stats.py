@@ -11,25 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kvmtui.core.model import GuestRates, GuestState
+from kvmtui.core.model import GuestRates
 
 NS_PER_S = 1_000_000_000
-
-_STATES = {
-    0: GuestState.NOSTATE,
-    1: GuestState.RUNNING,
-    2: GuestState.BLOCKED,
-    3: GuestState.PAUSED,
-    4: GuestState.SHUTDOWN,
-    5: GuestState.SHUTOFF,
-    6: GuestState.CRASHED,
-    7: GuestState.PMSUSPENDED,
-}
-
-
-def guest_state(code: int) -> GuestState:
-    return _STATES.get(code, GuestState.NOSTATE)
-
 
 @dataclass(frozen=True)
 class GuestSample:

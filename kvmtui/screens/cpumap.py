@@ -23,9 +23,9 @@ from kvmtui import format as fmt
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.gate import ReadGate
 from kvmtui.core.host import HostError
-from kvmtui.core.placement import HostCpuMap, HostCpuMapReader, PcpuInfo, VcpuRef
+from kvmtui.core.placement import HostCpuMap, HostCpuMapReader, PcpuInfo, PinTarget, VcpuRef
 from kvmtui.feed import Published
-from kvmtui.screens.pin_editor import PinTarget, edit_and_pin
+from kvmtui.screens.pin_editor import edit_and_pin
 from kvmtui.widgets.cpu_grid import affinity_bar
 from kvmtui.widgets.history_panel import HOST_TRACES, HistoryPanel
 from kvmtui.widgets.live_table import Column, LiveTable
@@ -124,7 +124,7 @@ class CpuMapScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "pin":
-            return not self.app.readonly and not self.app.fleet.host(self.host_name).readonly
+            return self.app.controller.may_change(hosts=[self.host_name])
         return True
 
     def on_published(self, message: Published) -> None:

@@ -3,6 +3,7 @@ its vCPUs and their pinning (v), its recent figures as sparklines (g), and its X
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.syntax import Syntax
@@ -18,6 +19,7 @@ from kvmtui import format as fmt
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.feed import Published
+from kvmtui.screens.pin_editor import edit_and_pin
 from kvmtui.widgets.fleet_tables import state_text
 from kvmtui.widgets.history_panel import GUEST_TRACES, HistoryPanel
 from kvmtui.widgets.pairs import pairs_table
@@ -70,7 +72,8 @@ class GuestDetailScreen(Screen[None]):
             with TabPane("XML", id="xml"), VerticalScroll(id="xml-scroll"):
                 yield Static("loading ...", id="xml-text")
             with TabPane("vCPUs", id="vcpus"):
-                yield VcpuPanel(self.guest, self.app.settings.refresh, id="vcpu-panel")
+                yield VcpuPanel(self.guest, self.app.settings.refresh,
+                                partial(edit_and_pin, self.app), id="vcpu-panel")
             with TabPane("History", id="history"), VerticalScroll():
                 yield HistoryPanel(GUEST_TRACES, id="guest-history")
         yield Footer()

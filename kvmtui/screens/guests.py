@@ -68,9 +68,11 @@ class GuestsScreen(FleetView):
         self.show_snapshot(self.app.fleet.snapshot())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        mutating = action in {"toggle_autostart", "migrate"} or (
-            action == "act" and bool(parameters))
-        return not (self.app.readonly and mutating)
+        """Mutating keys are hidden when the controller would refuse the change to the guest
+        under the cursor (or the marked ones)."""
+        if action in {"toggle_autostart", "migrate", "act"}:
+            return self.app.controller.may_change(self.selected())
+        return True
 
     def selected(self) -> list[GuestSnapshot]:
         """The marked guests, else the one under the cursor, as the fleet knows them now

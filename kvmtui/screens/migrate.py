@@ -6,7 +6,7 @@ second; leaving it (Esc) leaves the migration running, and the jobs view (key 3)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -28,10 +28,11 @@ from textual.widgets import (
 )
 
 from kvmtui import format as fmt
-from kvmtui.core.host import HostError
+from kvmtui.controller import Question
 from kvmtui.core.migration import (
     JobSnapshot,
     JobState,
+    MigrationManager,
     MigrationOptions,
     MigrationProgress,
     default_migrate_uri,
@@ -62,15 +63,6 @@ _OUTCOME_STYLE = {JobState.SUCCEEDED: "bold green", JobState.FAILED: "bold red",
 # ---- words for the figures ------------------------------------------------------------------
 
 
-def rate(bps: float | None) -> str:
-    return fmt.DASH if bps is None else f"{fmt.size(bps)}/s"
-
-
-def percent_text(progress: MigrationProgress | None) -> str:
-    value = progress.percent if progress else None
-    return fmt.DASH if value is None else f"{value:.0f}%"
-
-
 def state_text(job: JobSnapshot) -> Text:
     label = job.state.value
     if job.state is JobState.RUNNING and job.postcopy:
@@ -80,14 +72,6 @@ def state_text(job: JobSnapshot) -> Text:
     return Text(label, style=_OUTCOME_STYLE[job.state])
 
 
-def progress_summary(progress: MigrationProgress) -> str:
-    """One line, for `:domjobinfo` on a job kvmtui did not start."""
-    return (f"{percent_text(progress)} of {fmt.size(progress.data_total)}, "
-            f"{fmt.size(progress.data_remaining)} left at {rate(progress.throughput_bps)}, "
-            f"iteration {progress.iteration or fmt.DASH}, "
-            f"elapsed {fmt.duration(progress.elapsed)}")
-
-
 def figure_rows(job: JobSnapshot) -> list[tuple[str, str | Text]]:
     p = job.figures or MigrationProgress()
     final = job.final is not None
@@ -95,11 +79,11 @@ def figure_rows(job: JobSnapshot) -> list[tuple[str, str | Text]]:
         ("State", state_text(job)),
         # Done is by what remains: zero pages are skipped and dirtied pages re-sent, so
         # bytes sent and the guest's size need not add up.
-        ("Data", f"{percent_text(p)} of {fmt.size(p.data_total)} done, "
+        ("Data", f"{fmt.percent_done(p)} of {fmt.size(p.data_total)} done, "
                  f"{fmt.size(p.data_processed)} sent"),
         ("Remaining", fmt.size(p.data_remaining)),
-        ("Throughput", rate(p.throughput_bps)),
-        ("Dirty rate", rate(p.dirty_rate_bps)),
+        ("Throughput", fmt.speed(p.throughput_bps)),
+        ("Dirty rate", fmt.speed(p.dirty_rate_bps)),
         ("Iteration", str(p.iteration) if p.iteration is not None else fmt.DASH),
         ("Elapsed", fmt.duration(p.elapsed if p.elapsed is not None else job.elapsed)),
     ]
@@ -122,40 +106,43 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
     """`m` on the guest list: ask where and how, then start one job per guest."""
     controller = app.controller
     if not guests:
-        controller.error("migrate: no guest selected")
+        controller.operator.error("migrate: no guest selected")
         return
-    if controller.refuse_if_readonly("migrate", guests):
+    if controller.refused("migrate", guests):
         return
     sources = sorted({g.host for g in guests})
     destinations = migrations(app.fleet).destinations(sources)
     if not destinations:
-        controller.error(f"migrate: no other connected host to migrate to "
-                         f"(from {', '.join(sources)})")
+        controller.operator.error(f"migrate: no other connected host to migrate to "
+                                  f"(from {', '.join(sources)})")
         return
     uris = {name: app.fleet.host(name).spec.uri for name in destinations}
 
     def start(answer: tuple[str, MigrationOptions] | None) -> None:
         if answer is not None:
-            _start_jobs(app, guests, *answer)
+            app.run_worker(_start_jobs(app, guests, *answer), group="changes")
 
     app.push_screen(MigrateDialog(guests, destinations, uris), start)
 
 
-def _start_jobs(app: KvmTuiApp, guests: list[GuestSnapshot], dest: str,
-                options: MigrationOptions) -> None:
+async def _start_jobs(app: KvmTuiApp, guests: list[GuestSnapshot], dest: str,
+                      options: MigrationOptions) -> None:
+    """One change per guest, through the controller; one job opens its progress, several
+    the jobs view."""
     manager = migrations(app.fleet)
     started: list[JobSnapshot] = []
     for guest in guests:
-        try:
+
+        async def start(guest: GuestSnapshot = guest) -> str:
             started.append(manager.start(guest, dest, options))
-        except HostError as error:
-            app.controller.error(str(error))
+            return f"migrating {guest.name} to {dest}"
+
+        await app.controller.change("migrate", start, guests=[guest])
     if len(started) == 1:
-        app.controller.ok(f"migrating {started[0].guest} to {dest}")
         open_progress(app, started[0].id)
     elif started:
-        app.controller.ok(f"migrating {len(started)} guests to {dest}, "
-                          f"{manager.concurrency} at a time")
+        app.controller.operator.ok(f"{len(started)} migrations to {dest}, "
+                                   f"{manager.concurrency} at a time")
         app.show_view("jobs")
 
 
@@ -327,7 +314,7 @@ class MigrationProgressScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in self._STEERING:
             return True
-        if self.app.readonly:
+        if not self.app.controller.may_change(hosts=[self.job.source]):
             return False
         return None if self._finished else True
 
@@ -336,11 +323,10 @@ class MigrationProgressScreen(Screen[None]):
     @work(group="migration")
     async def action_abort(self) -> None:
         job = self.job
-        if await self.app.controller.confirm(
-                f"Abort the migration of {job.guest}?",
-                f"{job.source} -> {job.dest}: the guest stays running on {job.source}.",
-                "Abort"):
-            await self._steer(migrations(self.app.fleet).abort(job.source, job.uuid))
+        await self._steer("abort", lambda manager: manager.abort(job.source, job.uuid),
+                          Question(f"Abort the migration of {job.guest}?",
+                                   f"{job.source} -> {job.dest}: the guest stays running on "
+                                   f"{job.source}.", "Abort"))
 
     @work(group="migration")
     async def action_set_speed(self) -> None:
@@ -348,7 +334,8 @@ class MigrationProgressScreen(Screen[None]):
             AskNumberScreen("Maximum migration bandwidth, MiB/s:"))
         if value is not None:
             job = self.job
-            await self._steer(migrations(self.app.fleet).set_speed(job.source, job.uuid, value))
+            await self._steer("migrate-setspeed",
+                              lambda manager: manager.set_speed(job.source, job.uuid, value))
 
     @work(group="migration")
     async def action_set_downtime(self) -> None:
@@ -357,15 +344,17 @@ class MigrationProgressScreen(Screen[None]):
         if value is not None:
             job = self.job
             await self._steer(
-                migrations(self.app.fleet).set_max_downtime(job.source, job.uuid, value))
+                "migrate-setmaxdowntime",
+                lambda manager: manager.set_max_downtime(job.source, job.uuid, value))
 
     @work(group="migration")
     async def action_postcopy(self) -> None:
         job = self.job
-        await self._steer(migrations(self.app.fleet).start_postcopy(job.source, job.uuid))
+        await self._steer("migrate-postcopy",
+                          lambda manager: manager.start_postcopy(job.source, job.uuid))
 
-    async def _steer(self, call: Awaitable[str]) -> None:
-        try:
-            self.app.controller.ok(await call)
-        except HostError as error:
-            self.app.controller.error(str(error))
+    async def _steer(self, what: str, call: Callable[[MigrationManager], Awaitable[str]],
+                     question: Question | None = None) -> None:
+        manager = migrations(self.app.fleet)
+        await self.app.controller.change(what, lambda: call(manager),
+                                         hosts=[self.job.source], question=question)

@@ -19,28 +19,11 @@ from textual.widgets import Button, Checkbox, Input, Static
 
 from kvmtui.core.cpulist import CpuListError, format_cpulist, parse_cpulist
 from kvmtui.core.host import HostError
-from kvmtui.core.placement import HostCpus, host_cpus, pin_emulator, pin_vcpu
+from kvmtui.core.placement import HostCpus, PinTarget, host_cpus, pin_emulator, pin_vcpu
 from kvmtui.widgets.cpu_grid import CpuGrid
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
-
-
-@dataclass(frozen=True)
-class PinTarget:
-    """What is being pinned: one vCPU of a guest, or (vcpu None) its emulator threads."""
-
-    host: str
-    uuid: str
-    guest: str
-    vcpu: int | None
-    current: frozenset[int]
-    active: bool
-
-    @property
-    def title(self) -> str:
-        what = "emulator threads" if self.vcpu is None else f"vCPU {self.vcpu}"
-        return f"Pin {what} of {self.guest} on {self.host}"
 
 
 @dataclass(frozen=True)
@@ -132,27 +115,30 @@ class PinEditor(ModalScreen[PinRequest | None]):
 
 
 async def edit_and_pin(app: KvmTuiApp, target: PinTarget) -> bool:
-    """Asks for the new pinning and applies it, reporting either way; run in a worker.
+    """Asks for the new pinning and applies it through the controller; run in a worker.
 
     True when a pin was applied (the caller re-reads the placement).
     """
     controller = app.controller
-    if controller.refuse_if_readonly("vcpupin" if target.vcpu is not None else "emulatorpin"):
+    what = "vcpupin" if target.vcpu is not None else "emulatorpin"
+    if controller.refused(what, hosts=[target.host]):
         return False
     host = app.fleet.host(target.host)
     try:
         cpus = await host_cpus(host)
-        request = await app.push_screen_wait(PinEditor(target, cpus))
-        if request is None:
-            return False
-        if target.vcpu is None:
-            done = await pin_emulator(host, target.uuid, request.cpus,
-                                      live=request.live, config=request.config)
-        else:
-            done = await pin_vcpu(host, target.uuid, target.vcpu, request.cpus,
-                                  live=request.live, config=request.config)
-    except (HostError, CpuListError, TimeoutError) as error:
-        controller.error(str(error) or f"{target.title}: no answer (timed out)")
+    except (HostError, TimeoutError) as error:
+        controller.failed(f"{target.title}: reading the host's CPUs", error)
         return False
-    controller.ok(done)
-    return True
+    request = await app.push_screen_wait(PinEditor(target, cpus))
+    if request is None:
+        return False
+    vcpu = target.vcpu
+
+    async def pin() -> str:
+        if vcpu is None:
+            return await pin_emulator(host, target.uuid, request.cpus,
+                                      live=request.live, config=request.config)
+        return await pin_vcpu(host, target.uuid, vcpu, request.cpus,
+                              live=request.live, config=request.config)
+
+    return await controller.change(what, pin, hosts=[target.host])

@@ -1,12 +1,9 @@
-"""`:` verbs beyond the lifecycle actions, one module per feature.
+"""The `:` verbs, one module per feature, each verb registered with its grammar and handler
+in one `kvmtui.core.commands.verb` call.
 
-Each module registers its handlers with `kvmtui.controller.handles`; importing this
-package (the app does) makes them all available.
+Importing this package registers them all; the Textual app and the one-shot command line
+both do, and neither this package nor its modules import Textual.
 """
 
-from kvmtui.verbs import (
-    console,  # noqa: F401
-    display,  # noqa: F401
-    migration,  # noqa: F401
-    placement,  # noqa: F401
-)
+# In this order, which is the order `help` lists them in.
+from kvmtui.verbs import views, lifecycle, migration, console, display, placement  # noqa: F401, I001

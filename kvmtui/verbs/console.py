@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from kvmtui.controller import Controller, handles
-from kvmtui.core.commands import Command
+from kvmtui.controller import Controller
+from kvmtui.core.commands import Command, verb
 
 
-@handles("console")
+@verb("console", "open a guest's serial console", guest=True, optional=("DEVNAME",),
+      flags=("force",), screen=True)
 async def _console(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     devname = command.args[1] if len(command.args) > 1 else None
-    controller.app.open_console(guest, devname, force=command.flag("force"))
+    controller.operator.open_console(guest, devname, force=command.flag("force"))

@@ -3,21 +3,22 @@ a forward and a viewer, or the commands for the operator's own machine)."""
 
 from __future__ import annotations
 
-from kvmtui.controller import Controller, handles
-from kvmtui.core.commands import Command
+from kvmtui.controller import Controller
+from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.display import DisplayError, one_display, read_displays
 
 
-@handles("vncdisplay")
+@verb("vncdisplay", "show where a guest's graphical display listens", guest=True)
 async def _vncdisplay(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     displays = await read_displays(controller.fleet.host(guest.host), guest.uuid, guest.name)
     try:
-        controller.ok(one_display(displays, guest.name, guest.host).summary)
+        controller.operator.ok(one_display(displays, guest.name, guest.host).summary)
     except DisplayError as error:
-        controller.error(str(error))
+        raise CommandError(str(error)) from None
 
 
-@handles("viewer")
+@verb("viewer", "open a guest's graphical display (VNC or SPICE) in a viewer", guest=True,
+      screen=True)
 async def _viewer(controller: Controller, command: Command) -> None:
-    controller.app.open_display(controller.guest(command.args[0]), open_now=True)
+    controller.operator.open_display(controller.guest(command.args[0]))

@@ -1,81 +1,90 @@
-"""`:migrate` and the verbs that steer a running migration, in virsh's words and order."""
+"""`:migrate` and the verbs that steer a running migration, in virsh's words and order.
+
+Starting and steering are changes, so each goes through `Controller.change`; how a
+front-end follows a job (a progress screen, progress lines) is the operator's business.
+"""
 
 from __future__ import annotations
 
-from kvmtui.controller import Controller, handles
-from kvmtui.core.commands import Command
+from kvmtui.controller import Controller, Question
+from kvmtui.core.commands import Command, verb
 from kvmtui.core.migration import MigrationOptions, migrations
-from kvmtui.core.model import GuestSnapshot
-from kvmtui.screens.migrate import open_progress, progress_summary
 
 _OPTION_FLAGS = ("live", "offline", "persistent", "undefinesource", "p2p", "tunnelled",
                  "auto-converge", "compressed", "postcopy", "unsafe")
 
 
-def _writable_guest(controller: Controller, command: Command) -> GuestSnapshot | None:
-    guest = controller.guest(command.args[0])
-    return None if controller.refuse_if_readonly(command.verb, [guest]) else guest
-
-
-@handles("migrate")
+@verb("migrate", "move a guest to another host", guest=True, positionals=("DESTHOST",),
+      flags=_OPTION_FLAGS, valued=("bandwidth", "migrateuri"), numeric=("bandwidth",),
+      mutating=True)
 async def _migrate(controller: Controller, command: Command) -> None:
-    guest = _writable_guest(controller, command)
-    if guest is None:
-        return
+    guest = controller.guest(command.args[0])
+    # Every boolean option given is a migration flag: the grammar above accepts no other.
     options = MigrationOptions.from_flags(
-        {flag for flag in _OPTION_FLAGS if command.flag(flag)},
+        {name for name, value in command.options.items() if value is True},
         bandwidth_mib=int(command.value("bandwidth") or 0),
         migrate_uri=command.value("migrateuri") or "")
-    job = migrations(controller.fleet).start(guest, command.args[1], options)
-    controller.ok(f"migrating {guest.name} from {guest.host} to {job.dest}")
-    open_progress(controller.app, job.id)
+    started: list[int] = []
+
+    async def start() -> str:
+        job = migrations(controller.fleet).start(guest, command.args[1], options)
+        started.append(job.id)
+        return f"migrating {guest.name} from {guest.host} to {job.dest}"
+
+    if await controller.change("migrate", start, guests=[guest]):
+        await controller.operator.follow_job(started[0])
 
 
-@handles("domjobabort")
+@verb("domjobabort", "abort a guest's running job (e.g. a migration)", guest=True,
+      mutating=True)
 async def _abort(controller: Controller, command: Command) -> None:
-    guest = _writable_guest(controller, command)
-    if guest is None:
-        return
-    if await controller.confirm(f"Abort the job of {guest.name} on {guest.host}?",
-                                "A migration stops; the guest stays on its host.", "Abort"):
-        controller.ok(await migrations(controller.fleet).abort(guest.host, guest.uuid))
+    guest = controller.guest(command.args[0])
+    await controller.change(
+        "domjobabort", lambda: migrations(controller.fleet).abort(guest.host, guest.uuid),
+        guests=[guest],
+        question=Question(f"Abort the job of {guest.name} on {guest.host}?",
+                          "A migration stops; the guest stays on its host.", "Abort"))
 
 
-@handles("migrate-setspeed")
+@verb("migrate-setspeed", "set a running migration's bandwidth in MiB/s", guest=True,
+      positionals=("BANDWIDTH",), numeric=("BANDWIDTH",), mutating=True)
 async def _setspeed(controller: Controller, command: Command) -> None:
-    guest = _writable_guest(controller, command)
-    if guest is not None:
-        manager = migrations(controller.fleet)
-        controller.ok(await manager.set_speed(guest.host, guest.uuid, int(command.args[1])))
+    guest = controller.guest(command.args[0])
+    await controller.change(
+        "migrate-setspeed",
+        lambda: migrations(controller.fleet).set_speed(guest.host, guest.uuid,
+                                                       int(command.args[1])),
+        guests=[guest])
 
 
-@handles("migrate-setmaxdowntime")
+@verb("migrate-setmaxdowntime", "set a running migration's tolerable downtime in ms",
+      guest=True, positionals=("DOWNTIME",), numeric=("DOWNTIME",), mutating=True)
 async def _setmaxdowntime(controller: Controller, command: Command) -> None:
-    guest = _writable_guest(controller, command)
-    if guest is not None:
-        manager = migrations(controller.fleet)
-        controller.ok(await manager.set_max_downtime(guest.host, guest.uuid,
-                                                     int(command.args[1])))
+    guest = controller.guest(command.args[0])
+    await controller.change(
+        "migrate-setmaxdowntime",
+        lambda: migrations(controller.fleet).set_max_downtime(guest.host, guest.uuid,
+                                                              int(command.args[1])),
+        guests=[guest])
 
 
-@handles("migrate-postcopy")
+@verb("migrate-postcopy", "switch a running migration to post-copy", guest=True,
+      mutating=True)
 async def _postcopy(controller: Controller, command: Command) -> None:
-    guest = _writable_guest(controller, command)
-    if guest is not None:
-        controller.ok(await migrations(controller.fleet).start_postcopy(guest.host, guest.uuid))
+    guest = controller.guest(command.args[0])
+    await controller.change(
+        "migrate-postcopy",
+        lambda: migrations(controller.fleet).start_postcopy(guest.host, guest.uuid),
+        guests=[guest])
 
 
-@handles("domjobinfo")
+@verb("domjobinfo", "show a guest's running job", guest=True)
 async def _jobinfo(controller: Controller, command: Command) -> None:
-    """Our own job opens its progress screen; a job started elsewhere is summed up."""
+    """Our own job opens its progress; a job started elsewhere is summed up."""
     guest = controller.guest(command.args[0])
     manager = migrations(controller.fleet)
     job = manager.active_job_for(guest.host, guest.uuid)
     if job is not None:
-        open_progress(controller.app, job.id)
+        await controller.operator.follow_job(job.id)
         return
-    progress = await manager.job_info(guest.host, guest.uuid)
-    if progress is None:
-        controller.ok(f"{guest.name} on {guest.host}: no job running")
-        return
-    controller.ok(f"{guest.name} on {guest.host}: {progress_summary(progress)}")
+    await controller.operator.show_job(guest, await manager.job_info(guest.host, guest.uuid))

@@ -1,20 +1,19 @@
 """`:vcpupin`, `:emulatorpin` and `:vcpuinfo`, in virsh's words and argument order.
 
-With no CPU list they show the pinning (the guest's vCPUs tab); with one they pin, checked
+With no CPU list they show the pinning (the guest's vCPUs); with one they pin, checked
 against the host's CPUs first. Neither --live nor --config means virsh's "current": live on
 a running guest, persistent on a shut-off one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from kvmtui.controller import Controller, handles
-from kvmtui.core.commands import Command
+from kvmtui.controller import Controller
+from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.cpulist import CpuListError, format_cpulist, parse_cpulist
-from kvmtui.core.host import Host
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.placement import GuestPlacementReader, host_cpus, pin_emulator, pin_vcpu
+
+_PIN_FLAGS = ("live", "config")
 
 
 def _where(command: Command, guest: GuestSnapshot) -> tuple[bool, bool]:
@@ -25,75 +24,60 @@ def _where(command: Command, guest: GuestSnapshot) -> tuple[bool, bool]:
     return live, config
 
 
-@dataclass(frozen=True)
-class _Pinning:
-    """Where and to what a pin verb pins, once every check before libvirt has passed."""
-
-    host: Host
-    cpus: frozenset[int]
-    live: bool
-    config: bool
-
-
-async def _pinning(controller: Controller, command: Command, guest: GuestSnapshot,
-                   text: str) -> _Pinning | None:
-    """One gate for both pin verbs, so they refuse in the same order and the same words:
-    read-only first, then a CPU list the guest's host does not have. None once it has said
-    why."""
-    if controller.refuse_if_readonly(command.verb, [guest]):
-        return None
-    host = controller.fleet.host(guest.host)
-    topology = await host_cpus(host)
-    try:
-        cpus = parse_cpulist(text, topology.count, host.name)
-    except CpuListError as error:
-        controller.error(f"{command.verb} {guest.name}: {error}")
-        return None
+async def _pin(controller: Controller, command: Command, guest: GuestSnapshot,
+               text: str, vcpu: int | None) -> None:
+    """Both pin verbs: read-only refused first (by `change`), then a CPU list the guest's
+    host does not have, then libvirt's answer."""
     live, config = _where(command, guest)
-    return _Pinning(host, cpus, live, config)
+
+    async def pin() -> str:
+        host = controller.fleet.host(guest.host)
+        topology = await host_cpus(host)
+        try:
+            cpus = parse_cpulist(text, topology.count, host.name)
+        except CpuListError as error:
+            raise CommandError(f"{command.verb} {guest.name}: {error}") from None
+        if vcpu is None:
+            return await pin_emulator(host, guest.uuid, cpus, live=live, config=config)
+        return await pin_vcpu(host, guest.uuid, vcpu, cpus, live=live, config=config)
+
+    await controller.change(command.verb, pin, guests=[guest])
 
 
-@handles("vcpupin")
+@verb("vcpupin", "show or set which host CPUs a vCPU may run on", guest=True,
+      optional=("VCPU", "CPULIST"), flags=_PIN_FLAGS, numeric=("VCPU",), mutating=True)
 async def _vcpupin(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    if len(command.args) < 3:
-        if len(command.args) == 2:
-            await _show_vcpu(controller, guest, int(command.args[1]))
-        controller.app.open_detail(guest, tab="vcpus")
-        return
-    pinning = await _pinning(controller, command, guest, command.args[2])
-    if pinning is None:
-        return
-    controller.ok(await pin_vcpu(pinning.host, guest.uuid, int(command.args[1]), pinning.cpus,
-                                 live=pinning.live, config=pinning.config))
+    if len(command.args) == 3:
+        await _pin(controller, command, guest, command.args[2], int(command.args[1]))
+    elif len(command.args) == 2:
+        await _show_vcpu(controller, guest, int(command.args[1]))
+    else:
+        await controller.operator.show_guest(guest, "vcpus")
 
 
 async def _show_vcpu(controller: Controller, guest: GuestSnapshot, number: int) -> None:
     placement = await GuestPlacementReader(controller.fleet.host(guest.host), guest.uuid).read()
     found = [v for v in placement.vcpus if v.number == number]
     if not found:
-        controller.error(f"vcpupin {guest.name}: no vCPU {number} "
-                         f"(it has {len(placement.vcpus)})")
-        return
+        raise CommandError(f"vcpupin {guest.name}: no vCPU {number} "
+                           f"(it has {len(placement.vcpus)})")
     vcpu = found[0]
     live = format_cpulist(vcpu.affinity_live) if vcpu.affinity_live is not None else "-"
-    controller.ok(f"{guest.name} vCPU {number}: CPUs {live} (live), "
-                  f"{format_cpulist(vcpu.affinity_config)} (config)")
+    controller.operator.ok(f"{guest.name} vCPU {number}: CPUs {live} (live), "
+                           f"{format_cpulist(vcpu.affinity_config)} (config)")
 
 
-@handles("emulatorpin")
+@verb("emulatorpin", "show or set which host CPUs the emulator threads may run on",
+      guest=True, optional=("CPULIST",), flags=_PIN_FLAGS, mutating=True)
 async def _emulatorpin(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    if len(command.args) < 2:
-        controller.app.open_detail(guest, tab="vcpus")
-        return
-    pinning = await _pinning(controller, command, guest, command.args[1])
-    if pinning is None:
-        return
-    controller.ok(await pin_emulator(pinning.host, guest.uuid, pinning.cpus,
-                                     live=pinning.live, config=pinning.config))
+    if len(command.args) == 2:
+        await _pin(controller, command, guest, command.args[1], None)
+    else:
+        await controller.operator.show_guest(guest, "vcpus")
 
 
-@handles("vcpuinfo")
+@verb("vcpuinfo", "show where each vCPU runs", guest=True)
 async def _vcpuinfo(controller: Controller, command: Command) -> None:
-    controller.app.open_detail(controller.guest(command.args[0]), tab="vcpus")
+    await controller.operator.show_guest(controller.guest(command.args[0]), "vcpus")

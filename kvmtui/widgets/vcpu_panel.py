@@ -1,12 +1,14 @@
 """A guest's vCPUs: state, where each runs now, its affinity, CPU%, wait and steal.
 
 Read from libvirt only while shown (the detail screen asks each tick when this tab is
-open); `p` pins the vCPU under the cursor and `e` the emulator threads, both hidden in
-read-only mode.
+open); `p` pins the vCPU under the cursor and `e` the emulator threads, both hidden when
+the controller would refuse the change. How a pin is asked for and applied is the owner's
+`pin` callback (a widget opens no screens).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -21,8 +23,7 @@ from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.gate import ReadGate
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.placement import GuestPlacement, GuestPlacementReader, VcpuInfo
-from kvmtui.screens.pin_editor import PinTarget, edit_and_pin
+from kvmtui.core.placement import GuestPlacement, GuestPlacementReader, PinTarget, VcpuInfo
 from kvmtui.widgets.cpu_grid import affinity_bar
 from kvmtui.widgets.live_table import Column, LiveTable
 
@@ -78,9 +79,11 @@ class VcpuPanel(Vertical):
 
     app: KvmTuiApp
 
-    def __init__(self, guest: GuestSnapshot, refresh: float, *, id: str | None = None) -> None:
+    def __init__(self, guest: GuestSnapshot, refresh: float,
+                 pin: Callable[[PinTarget], Awaitable[bool]], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.guest = guest
+        self._pin = pin
         self.placement: GuestPlacement | None = None
         self._reader: GuestPlacementReader | None = None
         self.table: LiveTable[VcpuInfo] | None = None
@@ -91,11 +94,8 @@ class VcpuPanel(Vertical):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pin_vcpu", "pin_emulator"):
-            return not self.app.readonly and not self.guest_host_readonly()
+            return self.app.controller.may_change(hosts=[self.guest.host])
         return True
-
-    def guest_host_readonly(self) -> bool:
-        return self.app.fleet.host(self.guest.host).readonly
 
     def read(self, force: bool = False) -> None:
         """Reads the placement (called each tick while the tab is shown; see ReadGate)."""
@@ -143,11 +143,11 @@ class VcpuPanel(Vertical):
     async def action_pin_vcpu(self) -> None:
         vcpu = self.table.current if self.table else None
         target = self._target(vcpu) if vcpu else None
-        if target is not None and await edit_and_pin(self.app, target):
+        if target is not None and await self._pin(target):
             self.read(force=True)
 
     @work(group="pin")
     async def action_pin_emulator(self) -> None:
         target = self._target(None)
-        if target is not None and await edit_and_pin(self.app, target):
+        if target is not None and await self._pin(target):
             self.read(force=True)

@@ -1,0 +1,62 @@
+"""libvirt's numbers in words, each table written once, and the "did you mean" hint.
+
+States, vCPU states and close reasons arrive from libvirt as integers; the guest
+table, the vCPU panel, the migration checks, the banner and the one-shot command line all
+name them through these tables, in the words `virsh` uses.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+import libvirt
+
+from kvmtui.core.model import GuestState
+from kvmtui.core.uri import quoted
+
+#: virDomainState -> GuestState (whose values are `virsh list`'s words).
+GUEST_STATES: Mapping[int, GuestState] = MappingProxyType({
+    libvirt.VIR_DOMAIN_NOSTATE: GuestState.NOSTATE,
+    libvirt.VIR_DOMAIN_RUNNING: GuestState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: GuestState.BLOCKED,
+    libvirt.VIR_DOMAIN_PAUSED: GuestState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: GuestState.SHUTDOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: GuestState.SHUTOFF,
+    libvirt.VIR_DOMAIN_CRASHED: GuestState.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: GuestState.PMSUSPENDED,
+})
+
+#: virVcpuState, as `virsh vcpuinfo` says it.
+VCPU_STATES: Mapping[int, str] = MappingProxyType({
+    libvirt.VIR_VCPU_OFFLINE: "offline",
+    libvirt.VIR_VCPU_RUNNING: "running",
+    libvirt.VIR_VCPU_BLOCKED: "blocked",
+})
+
+#: virConnectCloseReason: why a host's connection ended, for the banner.
+CLOSE_REASONS: Mapping[int, str] = MappingProxyType({
+    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "connection error",
+    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "the daemon closed the connection",
+    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "no answer to keepalive",
+    libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed",
+})
+
+def guest_state(code: int) -> GuestState:
+    """The state libvirt's number means; one libvirt adds later reads as "no state"."""
+    return GUEST_STATES.get(code, GuestState.NOSTATE)
+
+
+def vcpu_state(code: int) -> str:
+    return VCPU_STATES.get(code, str(code))
+
+
+def close_reason(code: int) -> str:
+    return CLOSE_REASONS.get(code, f"closed (reason {code})")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean "x"?)` for a near miss among `choices`, else nothing."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f" (did you mean {quoted(close[0])}?)" if close else ""

@@ -1,0 +1,265 @@
+"""`kvmtui VERB ARGS...`: one `:` command run without the screen, for scripts.
+
+The same verbs, grammar and Controller as the `:` line, so the same read-only refusal and
+the same confirmation questions: asked on the terminal when there is one, answered by
+`--yes`, and refused (not assumed) when neither. Output is what virsh would print, or JSON
+with `--json`. Exit status: 0 when everything worked; 1 after one `kvmtui: ...` line per
+failure (a refused, declined or failed change, a host that could not be reached); 2 for a
+command that does not parse or needs the full screen (a console, the jobs view). A
+migration runs to its end, printing progress lines. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
+from kvmtui import format as fmt
+from kvmtui.controller import Controller, Question
+from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse
+from kvmtui.core.cpulist import format_cpulist
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.migration import JobState, MigrationProgress, migrations
+from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
+from kvmtui.core.placement import GuestPlacementReader
+
+if TYPE_CHECKING:
+    from kvmtui.cli import Settings
+
+#: How long to wait for every host's first connection attempt to end, either way.
+CONNECT_WAIT = 60.0
+#: Seconds between the progress lines of a migration.
+PROGRESS_EVERY = 1.0
+
+
+class CliOperator:
+    """The controller's Operator on a plain terminal: stdout for results, one stderr line
+    per failure, a y/N prompt (or `--yes`) for questions."""
+
+    def __init__(self, fleet: Fleet, *, yes: bool, as_json: bool, stdin: IO[str],
+                 stdout: IO[str], stderr: IO[str]) -> None:
+        self.fleet = fleet
+        self.yes = yes
+        self.as_json = as_json
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.failed = False
+
+    # ---- the controller's policy --------------------------------------------------------
+
+    async def confirm(self, question: Question) -> bool:
+        if self.yes:
+            return True
+        if not self.stdin.isatty():
+            self.error(f"{question.title} Not confirmed: add --yes to run it without asking")
+            return False
+        self.stderr.write(f"{question.title}\n{question.detail}\n{question.action_label}? [y/N] ")
+        self.stderr.flush()
+        answer = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
+        if answer.strip().lower() in {"y", "yes"}:
+            return True
+        self.error("cancelled")
+        return False
+
+    def ok(self, message: str) -> None:
+        print(message, file=self.stdout)
+
+    def error(self, message: str) -> None:
+        print(f"kvmtui: {message}", file=self.stderr)
+        self.failed = True
+
+    # ---- what the show verbs print ------------------------------------------------------
+
+    def _print(self, data: Any, text: str) -> None:
+        print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
+
+    async def show_list(self, which: str) -> None:
+        guests = sorted(self.fleet.snapshot().guests, key=lambda g: (g.name, g.host))
+        if which == "running":
+            guests = [g for g in guests if g.state.is_active]
+        elif which == "inactive":
+            guests = [g for g in guests if not g.state.is_active]
+        self._print([_guest_json(g) for g in guests],
+                    _table(("Name", "Host", "State"),
+                           [(g.name, g.host, g.state.value) for g in guests]))
+
+    async def show_host(self, name: str) -> None:
+        hosts = [h for h in self.fleet.snapshot().hosts if not name or h.name == name]
+        self._print([_host_json(h) for h in hosts], _table(
+            ("Name", "URI", "Link", "Guests", "CPUs", "Memory"),
+            [(h.name, h.uri, h.link.value, f"{h.guests_running}/{h.guests_total}",
+              str(h.info.cpus or "-"), f"{h.info.memory_kib} KiB") for h in hosts]))
+
+    async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
+        host = self.fleet.host(guest.host)
+        if tab == "xml":
+            print(await host.domain_xml(guest.uuid), file=self.stdout, end="")
+            return
+        if tab == "vcpus":
+            await self._show_vcpus(guest)
+            return
+        fields = [("Host", guest.host), *await host.dominfo(guest.uuid)]
+        self._print(dict(fields), _fields(fields))
+
+    async def _show_vcpus(self, guest: GuestSnapshot) -> None:
+        """`virsh vcpuinfo`, plus the persistent pinning and the emulator threads."""
+        placement = await GuestPlacementReader(self.fleet.host(guest.host), guest.uuid).read()
+        rows = [{"vcpu": v.number, "state": v.state, "cpu": v.pcpu,
+                 "affinity": format_cpulist(v.affinity),
+                 "config": format_cpulist(v.affinity_config)} for v in placement.vcpus]
+        emulator = placement.emulator_live or placement.emulator_config
+        emulator_text = format_cpulist(emulator) if emulator is not None else "-"
+        blocks = [_fields([("VCPU", str(row["vcpu"])),
+                           ("CPU", "-" if row["cpu"] is None else str(row["cpu"])),
+                           ("State", str(row["state"])),
+                           ("CPU Affinity", str(row["affinity"])),
+                           ("Config Affinity", str(row["config"]))]) for row in rows]
+        self._print({"vcpus": rows, "emulator": emulator_text},
+                    "\n\n".join([*blocks, f"Emulator threads: {emulator_text}"]))
+
+    async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
+        figures = asdict(progress) if progress is not None else {}
+        text = _fields([("Job", "running" if progress is not None else "none"),
+                        *((key, str(value)) for key, value in figures.items()
+                          if value is not None)])
+        self._print({"guest": guest.name, "host": guest.host, "job": figures or None}, text)
+
+    async def show_help(self, verb: str) -> None:
+        verbs = [lookup_verb(verb)] if verb else list(VERBS.values())
+        for each in verbs:
+            note = "  (in the full screen only)" if each.screen else ""
+            print(f"{each.usage}\n    {each.summary}{note}", file=self.stdout)
+
+    async def follow_job(self, job_id: int) -> None:
+        """A progress line at most every PROGRESS_EVERY seconds, then the outcome: so a
+        script's log shows the migration moving, and its exit status says how it ended.
+        Interrupting kvmtui aborts the migration (closing the fleet does)."""
+        manager = migrations(self.fleet)
+        printed = 0.0
+
+        def changed() -> None:
+            nonlocal printed
+            job = manager.job(job_id)
+            now = time.monotonic()
+            figures = job.latest
+            if (job.state is JobState.RUNNING and figures and figures.data_total
+                    and now - printed >= PROGRESS_EVERY):
+                printed = now
+                print(f"{job.guest} {job.source} -> {job.dest}: "
+                      f"{fmt.migration_summary(figures)}", file=self.stdout, flush=True)
+
+        manager.add_listener(changed)
+        try:
+            job = await manager.wait(job_id)
+        finally:
+            manager.remove_listener(changed)
+        if job.state is JobState.SUCCEEDED:
+            self.ok(job.message)
+        else:
+            self.error(job.message)
+
+    # ---- what needs the full screen -----------------------------------------------------
+
+    def show_view(self, name: str) -> NoReturn:
+        _needs_screen(f"the {name} view")
+
+    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> NoReturn:
+        _needs_screen("a console")
+
+    def open_display(self, guest: GuestSnapshot) -> NoReturn:
+        _needs_screen("a graphical console")
+
+
+    async def quit(self) -> NoReturn:
+        _needs_screen("quit")
+
+
+def _needs_screen(what: str) -> NoReturn:
+    raise CommandError(f"{what} needs the full screen: run kvmtui without a command")
+
+
+def _guest_json(guest: GuestSnapshot) -> dict[str, Any]:
+    return {"name": guest.name, "host": guest.host, "uuid": guest.uuid,
+            "state": guest.state.value, "vcpus": guest.vcpus, "memory_kib": guest.memory_kib,
+            "max_memory_kib": guest.max_memory_kib, "persistent": guest.persistent,
+            "autostart": guest.autostart}
+
+
+def _host_json(host: HostSnapshot) -> dict[str, Any]:
+    return {"name": host.name, "uri": host.uri, "link": host.link.value,
+            "readonly": host.readonly, "reason": host.reason,
+            "guests_running": host.guests_running, "guests_total": host.guests_total,
+            "cpus": host.info.cpus, "memory_kib": host.info.memory_kib}
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """`virsh list`'s layout: a header, a rule, left-aligned columns."""
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
+    lines = [" " + "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in (header, *rows)]
+    lines.insert(1, "-" * (sum(widths) + 3 * len(widths)))
+    return "\n".join(lines)
+
+
+def _fields(pairs: Sequence[tuple[str, str]]) -> str:
+    """`virsh dominfo`'s layout: `Key:` padded to one column, then the value."""
+    width = max((len(key) for key, _ in pairs), default=0) + 2
+    return "\n".join(f"{key + ':':<{width}}{value}" for key, value in pairs)
+
+
+async def _connected(fleet: Fleet, operator: CliOperator) -> None:
+    """Waits until every host's first connection attempt has ended; each host that could
+    not be reached is one error line (its guests are then simply not found)."""
+    settled = asyncio.Event()
+
+    def check() -> None:
+        if all(h.link is not Link.CONNECTING for h in fleet.snapshot().hosts):
+            settled.set()
+
+    fleet.add_listener(check)
+    await fleet.start()
+    check()
+    with contextlib.suppress(TimeoutError):  # said below, host by host
+        await asyncio.wait_for(settled.wait(), CONNECT_WAIT)
+    for host in fleet.snapshot().hosts:
+        if host.link is Link.LOST:
+            operator.error(f"host {host.name} ({host.uri}) is not reachable: {host.reason}")
+        elif host.link is Link.CONNECTING:
+            operator.error(f"host {host.name} ({host.uri}): no connection after "
+                           f"{CONNECT_WAIT:.0f} s")
+
+
+async def run_command(settings: Settings, *, stdin: IO[str] = sys.stdin,
+                      stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr) -> int:
+    """Runs `settings.command` against `settings.hosts`; the exit status (module doc)."""
+    try:
+        command = parse(shlex.join(settings.command))
+    except CommandError as error:
+        print(f"kvmtui: {error}", file=stderr)
+        return 2
+    if VERBS[command.verb].screen:
+        print(f"kvmtui: {command.verb} needs the full screen: run kvmtui and type "
+              f":{shlex.join(settings.command)}", file=stderr)
+        return 2
+    fleet = Fleet(settings.hosts, settings.refresh)
+    operator = CliOperator(fleet, yes=settings.yes, as_json=settings.json, stdin=stdin,
+                           stdout=stdout, stderr=stderr)
+    controller = Controller(fleet, operator, readonly=settings.readonly,
+                            spawn=asyncio.ensure_future)
+    try:
+        await _connected(fleet, operator)
+        await controller.run(command)
+    finally:
+        await fleet.close()
+    return 1 if operator.failed else 0
+
+
+def main(settings: Settings) -> int:
+    return asyncio.run(run_command(settings))

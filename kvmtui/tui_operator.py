@@ -1,0 +1,79 @@
+"""The controller's Operator in the Textual app: dialogs to ask, notifications to report,
+views and screens to show."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kvmtui import format as fmt
+from kvmtui.controller import Question
+from kvmtui.core.commands import lookup_verb
+from kvmtui.core.migration import MigrationProgress
+from kvmtui.core.model import GuestSnapshot
+from kvmtui.screens import migrate
+from kvmtui.screens.confirm import ConfirmScreen
+from kvmtui.screens.guests import GuestsScreen
+
+if TYPE_CHECKING:
+    from kvmtui.app import KvmTuiApp
+
+
+class TuiOperator:
+    def __init__(self, app: KvmTuiApp) -> None:
+        self.app = app
+
+    async def confirm(self, question: Question) -> bool:
+        confirmed = await self.app.push_screen_wait(
+            ConfirmScreen(question.title, question.detail, question.action_label))
+        return bool(confirmed)
+
+    def ok(self, message: str) -> None:
+        self.app.notify(message, timeout=4)
+
+    def error(self, message: str) -> None:
+        self.app.notify(message, severity="error", timeout=8)
+
+    def _guests_screen(self) -> GuestsScreen:
+        self.app.show_view("guests")
+        screen = self.app.screen
+        assert isinstance(screen, GuestsScreen)
+        return screen
+
+    async def show_list(self, which: str) -> None:
+        """The guest list already holds every guest: `--inactive` filters to shut-off ones,
+        the others show all of them."""
+        self._guests_screen().apply_filter("shut off" if which == "inactive" else "")
+
+    async def show_host(self, name: str) -> None:
+        self._guests_screen().narrow_to_host(name)
+
+    async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
+        self.app.open_detail(guest, tab)
+
+    async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
+        where = f"{guest.name} on {guest.host}"
+        self.ok(f"{where}: {fmt.migration_summary(progress)}" if progress is not None
+                else f"{where}: no job running")
+
+    async def show_help(self, verb: str) -> None:
+        """`:help VERB` answers in one line; `:help` alone opens the help screen."""
+        if verb:
+            found = lookup_verb(verb)
+            self.ok(f":{found.usage}  {found.summary}")
+        else:
+            self.app.action_help()
+
+    def show_view(self, name: str) -> None:
+        self.app.show_view(name)
+
+    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None:
+        self.app.open_console(guest, devname, force)
+
+    def open_display(self, guest: GuestSnapshot) -> None:
+        self.app.open_display(guest, open_now=True)
+
+    async def follow_job(self, job_id: int) -> None:
+        migrate.open_progress(self.app, job_id)
+
+    async def quit(self) -> None:
+        await self.app.action_quit()

@@ -1,0 +1,33 @@
+"""The lifecycle verbs (`start`, `destroy`, `autostart [--disable]` ...): one handler for
+the whole table in `kvmtui.core.actions`, registered once per verb."""
+
+from __future__ import annotations
+
+from kvmtui.controller import Controller
+from kvmtui.core import actions
+from kvmtui.core.commands import Command, verb
+
+_SUMMARIES = {
+    "start": "start a shut-off guest",
+    "shutdown": "ask a guest to shut down",
+    "reboot": "ask a guest to reboot",
+    "reset": "reset a guest at once, like the reset button",
+    "destroy": "stop a guest at once, like pulling the plug",
+    "suspend": "pause a guest's vCPUs",
+    "resume": "resume a paused guest",
+    "managedsave": "save a guest's memory to disk and stop it",
+    "autostart": "start a guest when its host boots",
+    "undefine": "remove a guest's definition",
+}
+#: The flags a lifecycle verb takes, passed on to the action as keyword options.
+_FLAGS = {"autostart": ("disable",)}
+
+
+async def _lifecycle(controller: Controller, command: Command) -> None:
+    options = {name: True for name in _FLAGS.get(command.verb, ()) if command.flag(name)}
+    await controller.lifecycle(command.verb, [controller.guest(command.args[0])], **options)
+
+
+for _verb in actions.ACTIONS:
+    verb(_verb, _SUMMARIES[_verb], guest=True, flags=_FLAGS.get(_verb, ()),
+         mutating=True)(_lifecycle)

@@ -1,0 +1,171 @@
+"""Controller.change, the one mutation path, and the lifecycle policy, without any UI.
+
+A recording Operator stands in for the person; the fleet is libvirt's real test:///
+driver (the demo fleet), so the lifecycle tests change real domains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+import kvmtui.verbs  # noqa: F401  (registers the verbs the : line tests run)
+from kvmtui.controller import Controller, Question
+from kvmtui.core.commands import CommandError
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.host import HostError
+from kvmtui.core.model import GuestState, HostSpec, Link
+
+
+class Recorder:
+    """The controller's Operator, writing down what a person would have seen."""
+
+    def __init__(self, answer: bool = True) -> None:
+        self.answer = answer
+        self.questions: list[Question] = []
+        self.oks: list[str] = []
+        self.errors: list[str] = []
+
+    async def confirm(self, question: Question) -> bool:
+        self.questions.append(question)
+        return self.answer
+
+    def ok(self, message: str) -> None:
+        self.oks.append(message)
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+
+def _controller(hosts: tuple[HostSpec, ...], operator: Recorder, readonly: bool = False):
+    fleet = Fleet(hosts, 0.5)
+    return Controller(fleet, operator, readonly=readonly,  # type: ignore[arg-type]
+                      spawn=asyncio.ensure_future)
+
+
+@pytest.fixture
+async def started(demo_hosts) -> AsyncIterator[tuple[Controller, Recorder]]:
+    operator = Recorder()
+    controller = _controller(demo_hosts, operator)
+    await controller.fleet.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not all(h.link is Link.CONNECTED for h in controller.fleet.snapshot().hosts):
+        assert loop.time() < deadline, "the demo fleet did not connect"
+        await asyncio.sleep(0.05)
+    yield controller, operator
+    await controller.fleet.close()
+
+
+async def test_change_reports_the_work_sentence_on_success(demo_hosts):
+    operator = Recorder()
+    controller = _controller(demo_hosts, operator)
+
+    async def work() -> str:
+        return "web1 on kvm01: started"
+
+    assert await controller.change("start", work) is True
+    assert operator.oks == ["web1 on kvm01: started"] and not operator.errors
+
+
+@pytest.mark.parametrize(("readonly", "host_readonly", "reason"), [
+    (True, False, "start: kvmtui runs read-only (--readonly)"),
+    (False, True, "start: host kvm01 is read-only"),
+])
+async def test_change_refuses_read_only_before_asking_or_working(
+        demo_hosts, readonly, host_readonly, reason):
+    hosts = tuple(dataclasses.replace(h, readonly=host_readonly and h.name == "kvm01")
+                  for h in demo_hosts)
+    operator = Recorder()
+    controller = _controller(hosts, operator, readonly=readonly)
+    ran: list[bool] = []
+
+    async def work() -> str:
+        ran.append(True)
+        return "done"
+
+    question = Question("Start?", "", "Start")
+    assert await controller.change("start", work, hosts=["kvm01"], question=question) is False
+    assert operator.errors == [reason]
+    assert not ran and not operator.questions
+    assert not controller.may_change(hosts=["kvm01"])
+    assert controller.may_change(hosts=["kvm02"]) is (not readonly)
+
+
+async def test_a_declined_question_runs_nothing(demo_hosts):
+    operator = Recorder(answer=False)
+    controller = _controller(demo_hosts, operator)
+    ran: list[bool] = []
+
+    async def work() -> str:
+        ran.append(True)
+        return "done"
+
+    question = Question("Destroy web1 on kvm01?", "web1@kvm01", "Destroy")
+    assert await controller.change("destroy", work, question=question) is False
+    assert operator.questions == [question] and not ran
+    assert not operator.oks and not operator.errors
+
+
+@pytest.mark.parametrize(("error", "line"), [
+    (HostError("destroy web1 on kvm01: domain is not running"),
+     "destroy web1 on kvm01: domain is not running"),
+    (CommandError("vcpupin web1: CPU 99 does not exist"), "vcpupin web1: CPU 99 does not exist"),
+    (ValueError("unknown migration option(s): bogus"),
+     "migrate: unknown migration option(s): bogus"),
+    (TimeoutError(), "migrate: no answer (timed out)"),
+])
+async def test_a_failure_is_one_line_and_never_propagates(demo_hosts, error, line):
+    operator = Recorder()
+    controller = _controller(demo_hosts, operator)
+
+    async def work() -> str:
+        raise error
+
+    assert await controller.change("migrate", work) is False
+    assert operator.errors == [line] and not operator.oks
+
+
+async def test_destroy_asks_then_really_stops_the_guest(started):
+    controller, operator = started
+    guest = next(g for g in controller.fleet.snapshot().guests
+                 if g.state is GuestState.RUNNING)
+    assert await controller.lifecycle("destroy", [guest]) is True
+    assert operator.questions[0].title == f"Destroy {guest.name} on {guest.host}?"
+    assert operator.questions[0].action_label == "Destroy"
+    state = await controller.fleet.host(guest.host).run_on_guest(
+        guest.uuid, lambda dom: dom.state()[0])
+    assert state == 5  # VIR_DOMAIN_SHUTOFF, as libvirt itself reports it
+    assert operator.oks == [f"{guest.name} on {guest.host}: destroyed (forced off)"]
+
+
+async def test_a_single_harmless_action_does_not_ask(started):
+    controller, operator = started
+    guest = next(g for g in controller.fleet.snapshot().guests
+                 if g.state is GuestState.SHUTOFF)
+    assert await controller.lifecycle("start", [guest]) is True
+    assert not operator.questions
+    assert operator.oks == [f"{guest.name} on {guest.host}: started"]
+
+
+async def test_bulk_asks_once_and_reports_each_failure_and_a_count(started):
+    controller, operator = started
+    guests = controller.fleet.snapshot().guests
+    off = [g for g in guests if g.state is GuestState.SHUTOFF][:2]
+    running = next(g for g in guests if g.state is GuestState.RUNNING)
+    assert await controller.lifecycle("start", [*off, running]) is True
+    assert len(operator.questions) == 1
+    assert operator.questions[0].title.startswith("Start 3 guests on ")
+    assert len(operator.errors) == 1 and running.name in operator.errors[0]
+    assert operator.oks == ["started: 2 of 3 guests"]
+
+
+async def test_a_command_line_failure_is_reported_not_raised(started):
+    controller, operator = started
+    await controller.command("destroy no-such-guest")
+    await controller.command("frobnicate")
+    assert operator.errors[0].startswith('no guest named "no-such-guest"')
+    assert operator.errors[1].startswith('unknown command "frobnicate"')

@@ -1,0 +1,158 @@
+"""`kvmtui VERB ARGS...` without the screen, on libvirt's test:/// driver: in-process (the
+exact lines and exit status) and as a subprocess (the real command, and no Textual)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kvmtui.cli import Settings, parse_settings
+from kvmtui.oneshot import run_command
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Terminal(io.StringIO):
+    """stdin that says whether it is a terminal, with the answer the person types."""
+
+    def __init__(self, text: str = "", tty: bool = False) -> None:
+        super().__init__(text)
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+async def _run(settings: Settings, *words: str, stdin: Terminal | None = None):
+    out, err = io.StringIO(), io.StringIO()
+    options = [w for w in words if w in {"--yes", "--json"}]
+    settings = dataclasses.replace(settings, command=tuple(w for w in words if w not in options),
+                                   yes="--yes" in options, json="--json" in options)
+    status = await run_command(settings, stdin=stdin or Terminal(), stdout=out, stderr=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+async def test_list_prints_running_guests_like_virsh(demo_settings):
+    status, out, err = await _run(demo_settings, "list")
+    lines = out.splitlines()
+    assert status == 0 and err == ""
+    assert lines[0].split() == ["Name", "Host", "State"] and set(lines[1]) == {"-"}
+    states = {line.split()[-1] for line in lines[2:]}
+    assert states <= {"running", "paused"} and "running" in states
+
+
+async def test_list_all_json_has_every_guest(demo_settings):
+    status, out, _ = await _run(demo_settings, "list", "--all", "--json")
+    guests = json.loads(out)
+    assert status == 0
+    assert len(guests) == 35  # the demo fleet: 3 hosts, 35 guests
+    assert {g["state"] for g in guests} >= {"running", "shut off"}
+    assert {"name", "host", "uuid", "vcpus", "memory_kib", "autostart"} <= set(guests[0])
+
+
+async def test_dominfo_prints_virsh_fields_and_json(demo_settings):
+    status, out, _ = await _run(demo_settings, "dominfo", "web-101")
+    assert status == 0
+    assert "Name:" in out and "web-101" in out and "Host:         kvm01" in out
+    status, out, _ = await _run(demo_settings, "dominfo", "web-101", "--json")
+    info = json.loads(out)
+    assert status == 0 and info["Name"] == "web-101" and info["State"] == "running"
+
+
+async def test_a_change_reports_what_libvirt_did(demo_settings):
+    status, out, err = await _run(demo_settings, "start", "backup-208")
+    assert (status, out, err) == (0, "backup-208 on kvm02: started\n", "")
+
+
+async def test_destroy_without_yes_or_a_terminal_is_refused(demo_settings):
+    status, out, err = await _run(demo_settings, "destroy", "web-101")
+    assert status == 1 and out == ""
+    assert err == ("kvmtui: Destroy web-101 on kvm01? Not confirmed: add --yes to run it "
+                   "without asking\n")
+
+
+async def test_destroy_asks_on_a_terminal(demo_settings):
+    status, out, err = await _run(demo_settings, "destroy", "web-101",
+                                  stdin=Terminal("n\n", tty=True))
+    assert status == 1 and out == "" and err.endswith("Destroy? [y/N] kvmtui: cancelled\n")
+    status, out, _ = await _run(demo_settings, "destroy", "web-101",
+                                stdin=Terminal("y\n", tty=True))
+    assert status == 0 and out == "web-101 on kvm01: destroyed (forced off)\n"
+
+
+async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
+    status, out, _ = await _run(demo_settings, "destroy", "web-101", "--yes")
+    assert status == 0 and out == "web-101 on kvm01: destroyed (forced off)\n"
+    readonly = dataclasses.replace(demo_settings, readonly=True)
+    status, out, err = await _run(readonly, "destroy", "web-101", "--yes")
+    assert (status, out, err) == (1, "", "kvmtui: destroy: kvmtui runs read-only (--readonly)\n")
+
+
+@pytest.mark.parametrize(("words", "line"), [
+    (("console", "web-101"),
+     "kvmtui: console needs the full screen: run kvmtui and type :console web-101\n"),
+    (("strat", "web-101"), 'kvmtui: unknown command "strat" (did you mean "start"?)\n'),
+    (("vcpupin", "web-101", "x"), "kvmtui: vcpupin: vCPU number must be a whole number\n"),
+])
+async def test_bad_or_screen_commands_exit_2_with_one_line(demo_settings, words, line):
+    assert await _run(demo_settings, *words) == (2, "", line)
+
+
+async def test_an_unknown_guest_and_a_bad_cpu_list_exit_1(demo_settings):
+    status, _, err = await _run(demo_settings, "start", "web-1O1")
+    assert status == 1 and err.startswith('kvmtui: no guest named "web-1O1"')
+    status, _, err = await _run(demo_settings, "vcpupin", "web-101", "0", "99")
+    assert status == 1 and err == ("kvmtui: vcpupin web-101: CPU 99 does not exist on kvm01 "
+                                   "(it has 8 CPUs: 0-7)\n")
+
+
+async def test_an_unreachable_host_is_one_line_and_exit_1(tmp_path):
+    settings = parse_settings(["-c", f"test://{tmp_path}/missing.xml", "list"], {})
+    status, _, err = await _run(settings, "list")
+    assert status == 1
+    assert err.startswith("kvmtui: host ") and "is not reachable" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_parse_settings_takes_yes_and_json_after_the_command():
+    settings = parse_settings(["--demo", "destroy", "web1", "--yes", "--json"], {})
+    assert settings.command == ("destroy", "web1") and settings.yes and settings.json
+    settings = parse_settings(["--demo", "list", "--", "--yes"], {})
+    assert settings.command == ("list", "--", "--yes") and not settings.yes
+
+
+def _kvmtui(*args: str) -> subprocess.CompletedProcess[str]:
+    code = ("import sys; from kvmtui.cli import main; status = main(sys.argv[1:]); "
+            "print('textual' in sys.modules, file=sys.stderr); sys.exit(status)")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_the_command_runs_as_a_process_without_textual():
+    result = _kvmtui("--demo", "list", "--all", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 35
+    assert result.stderr == "False\n"
+
+
+def test_a_process_refusal_exits_non_zero_with_one_line():
+    result = _kvmtui("--demo", "undefine", "web-101")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "kvmtui: Undefine web-101 on kvm01? Not confirmed: add --yes to run it without asking",
+        "False"]
+
+
+async def test_vcpuinfo_prints_each_vcpu_and_json(demo_settings):
+    status, out, _ = await _run(demo_settings, "vcpuinfo", "web-101")
+    assert status == 0
+    assert out.count("CPU Affinity:") == 2 and "Emulator threads: " in out
+    status, out, _ = await _run(demo_settings, "vcpuinfo", "web-101", "--json")
+    info = json.loads(out)
+    assert status == 0 and [v["vcpu"] for v in info["vcpus"]] == [0, 1]
