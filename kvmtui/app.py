@@ -19,10 +19,10 @@ from kvmtui.core import actions
 from kvmtui.core.commands import complete
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
-from kvmtui.core.migration import migrations
+from kvmtui.core.migration import MigrationManager
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.ssh import SshPrompts
-from kvmtui.screens import cpumap, migrate
+from kvmtui.screens import cpumap, migration_progress
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.detail import GuestDetailScreen
@@ -74,6 +74,8 @@ class KvmTuiApp(App[None]):
         self.readonly = settings.readonly
         prompts = SshPrompts(partial(ask_host_key, self), partial(ask_secret, self))
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
+        #: Every migration started here; the migration screens listen to it.
+        self.migrations = MigrationManager(self.fleet)
         self.controller = Controller(self)
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self._refresh_timer = None
@@ -130,7 +132,7 @@ class KvmTuiApp(App[None]):
 
     def open_migration(self, guests: list[GuestSnapshot]) -> None:
         """`m` on the guest list: the migration dialog for the selected or marked guests."""
-        migrate.open_migration(self, guests)
+        migration_progress.open_migration(self, guests)
 
     def open_console(self, guest: GuestSnapshot, devname: str | None = None,
                      force: bool = False) -> None:
@@ -143,7 +145,7 @@ class KvmTuiApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quits; migrations still under way are aborted, so that takes a confirmation."""
-        running = migrations(self.fleet).running()
+        running = self.migrations.running()
         if not running:
             self.exit()
             return

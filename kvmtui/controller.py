@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kvmtui.core import actions
@@ -34,6 +35,15 @@ def handles(*verbs: str) -> Callable[[Handler], Handler]:
     return register
 
 
+@dataclass(frozen=True)
+class Question:
+    """What `Controller.change` asks before a change: Cancel is focused."""
+
+    title: str  # e.g. "Destroy web1 on kvm1?"
+    detail: str  # plain text, shown literally
+    action_label: str  # the confirm button
+
+
 def _hosts_phrase(guests: Sequence[GuestSnapshot]) -> str:
     hosts = sorted({g.host for g in guests})
     return f"{len(hosts)} host" + ("" if len(hosts) == 1 else "s")
@@ -55,12 +65,14 @@ class Controller:
     def error(self, message: str) -> None:
         self.app.notify(message, severity="error", timeout=8)
 
-    def refuse_if_readonly(self, what: str, guests: Sequence[GuestSnapshot] = ()) -> bool:
+    def refuse_if_readonly(self, what: str, guests: Sequence[GuestSnapshot] = (),
+                           hosts: Sequence[str] = ()) -> bool:
         """True (and says why) when the action must not run: --readonly or a read-only host."""
         if self.app.readonly:
             self.error(f"{what}: kvmtui runs read-only (--readonly)")
             return True
-        readonly_hosts = sorted({g.host for g in guests if self.fleet.host(g.host).readonly})
+        named = {g.host for g in guests} | set(hosts)
+        readonly_hosts = sorted(h for h in named if self.fleet.host(h).readonly)
         if readonly_hosts:
             self.error(f"{what}: host {', '.join(readonly_hosts)} is read-only")
             return True
@@ -68,6 +80,30 @@ class Controller:
 
     async def confirm(self, title: str, detail: str, action_label: str) -> bool:
         return bool(await self.app.push_screen_wait(ConfirmScreen(title, detail, action_label)))
+
+    async def change(self, what: str, work: Callable[[], Awaitable[str]], *,
+                     guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = (),
+                     question: Question | None = None) -> bool:
+        """The one path for every mutation: refuse (one error line) when kvmtui or any host of
+        `guests`/`hosts` is read-only; ask `question` when given; await `work()`, whose returned
+        sentence is reported as success; any exception is reported as one error line
+        (HostError/CommandError text as is, anything else prefixed with `what`) and never
+        propagates. Returns True iff work ran and succeeded."""
+        if self.refuse_if_readonly(what, guests, hosts):
+            return False
+        if question is not None and not await self.confirm(
+                question.title, question.detail, question.action_label):
+            return False
+        try:
+            message = await work()
+        except (HostError, CommandError) as error:
+            self.error(str(error))
+            return False
+        except Exception as error:  # the contract: nothing propagates
+            self.error(f"{what}: {error}")
+            return False
+        self.ok(message)
+        return True
 
     # ---- lifecycle actions --------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kvmtui.core.migration import FLAG_WORDS
 from kvmtui.core.uri import quoted
 
 
@@ -91,12 +92,6 @@ def _guest_verb(
     )
 
 
-_MIGRATE_FLAGS = frozenset(
-    {
-        "live", "offline", "persistent", "undefinesource", "p2p", "tunnelled",
-        "auto-converge", "compressed", "postcopy", "unsafe",
-    }
-)  # fmt: skip
 _PIN_FLAGS = frozenset({"live", "config"})
 
 _VERB_LIST = (
@@ -118,7 +113,7 @@ _VERB_LIST = (
         "migrate",
         "move a guest to another host",
         positionals=("DESTHOST",),
-        flags=_MIGRATE_FLAGS,
+        flags=FLAG_WORDS,
         valued=frozenset({"bandwidth", "migrateuri"}),
         numeric=frozenset({"bandwidth"}),
     ),

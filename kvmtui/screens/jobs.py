@@ -9,12 +9,11 @@ from textual.binding import Binding
 
 from kvmtui import format as fmt
 from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.migration import JobSnapshot, migrations
+from kvmtui.core.migration import JobSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.screens.migrate import open_progress, percent_text, rate, state_text
+from kvmtui.screens.migration_progress import open_progress
 from kvmtui.widgets.live_table import Column, LiveTable
-
-REFRESH = 0.5
+from kvmtui.widgets.migration import bar_text, rate, state_text
 
 
 def _downtime(job: JobSnapshot) -> str:
@@ -34,8 +33,8 @@ JOB_COLUMNS: list[Column[JobSnapshot]] = [
     Column("route", "From -> to", lambda j: f"{j.source} -> {j.dest}",
            lambda j: (j.source, j.dest), "H"),
     Column("state", "State", state_text, lambda j: j.state.value, "T"),
-    Column("done", "Done", lambda j: percent_text(j.figures),
-           lambda j: j.figures.percent if j.figures else None, "D", numeric=True),
+    Column("done", "Progress", bar_text,
+           lambda j: j.figures.percent if j.figures else None, "D"),
     Column("speed", "Throughput", lambda j: rate(j.figures.throughput_bps if j.figures else None),
            lambda j: j.figures.throughput_bps if j.figures else None, "R", numeric=True),
     Column("elapsed", "Elapsed", lambda j: fmt.duration(j.elapsed), lambda j: j.elapsed, "E",
@@ -47,7 +46,8 @@ JOB_COLUMNS: list[Column[JobSnapshot]] = [
 
 
 class JobsScreen(FleetView):
-    """Refreshes on its own timer too: a migration's figures move between fleet ticks."""
+    """Repaints when the app's MigrationManager says a job changed: a migration's figures
+    move between fleet ticks."""
 
     VIEW_NAME = "jobs"
     BINDINGS: ClassVar[list[Binding]] = [
@@ -62,10 +62,19 @@ class JobsScreen(FleetView):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(REFRESH, lambda: self.show_snapshot(self.app.fleet.snapshot()))
+        self.app.migrations.add_listener(self._jobs_changed)
+
+    def on_unmount(self) -> None:
+        self.app.migrations.remove_listener(self._jobs_changed)
+
+    def _jobs_changed(self) -> None:
+        """Only the table: the status line and banner follow the fleet's own changes.
+        Another screen on top (a job's progress) repaints this one when it comes back."""
+        if self.is_current:
+            self.fill_table(self.app.fleet.snapshot())
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        self.table.show(migrations(self.app.fleet).jobs())
+        self.table.show(self.app.migrations.jobs())
 
     def action_progress(self) -> None:
         job = self.table.current

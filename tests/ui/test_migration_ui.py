@@ -13,7 +13,8 @@ from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.jobs import JobsScreen
-from kvmtui.screens.migrate import MigrateDialog, MigrationProgressScreen
+from kvmtui.screens.migrate_dialog import MigrateDialog
+from kvmtui.screens.migration_progress import MigrationProgressScreen
 from tests.ui.helpers import keys, notifications, screen_text, select, started, wait_for
 
 SIZE = (80, 24)
