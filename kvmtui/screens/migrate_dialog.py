@@ -101,7 +101,9 @@ class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
                 yield Label("Bandwidth MiB/s")
                 yield Input(placeholder="no cap", type="integer", id="migrate-bandwidth",
                             name="Bandwidth", valid_empty=True,
-                            validators=[Integer(1, MAX_BANDWIDTH_MIB)])
+                            validators=[Integer(1, MAX_BANDWIDTH_MIB, failure_description=(
+                                f"a whole number from 1 to {MAX_BANDWIDTH_MIB}, "
+                                "or empty for no cap"))])
             with Horizontal(classes="migrate-field"):
                 yield Label("Migrate URI")
                 yield Input(placeholder=self._uri_hint(self.destinations[0]),
@@ -166,7 +168,8 @@ class AskNumberScreen(_CheckedForm[int | None]):
         with Vertical(id="ask-number"):
             yield Static(Text(f"{self.question} ({self.low} to {self.high})"))
             yield Input(type="integer", id="ask-number-value", name="Value", valid_empty=True,
-                        validators=[Integer(self.low, self.high)])
+                        validators=[Integer(self.low, self.high, failure_description=(
+                            f"a whole number from {self.low} to {self.high}"))])
             yield Static(id="why")
 
     def on_mount(self) -> None:

@@ -159,7 +159,8 @@ def graph_lines(job: JobSnapshot, width: int) -> Text:
     """Throughput and dirty rate on one scale (the gap between them is how fast the
     migration gains on the guest), remaining data on its own, and the pass marks."""
     graph_width = max(1, width - _LABEL_WIDTH - _VALUE_WIDTH)
-    readings = columns(job.history, graph_width)
+    # Readings from before libvirt has sized the guest (its set-up) say nothing remains.
+    readings = columns([p for p in job.history if p.data_total], graph_width)
     speeds = [v for p in readings for v in (p.throughput_bps, p.dirty_rate_bps) if v is not None]
     remaining = [p.data_remaining for p in readings if p.data_remaining is not None]
     totals = [p.data_total for p in readings if p.data_total is not None]
