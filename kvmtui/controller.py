@@ -72,7 +72,9 @@ class Controller:
             self.error(f"{what}: kvmtui runs read-only (--readonly)")
             return True
         named = {g.host for g in guests} | set(hosts)
-        readonly_hosts = sorted(h for h in named if self.fleet.host(h).readonly)
+        # A host the fleet does not know is not refused here: the work names it in its error.
+        readonly_hosts = sorted(h.name for h in self.fleet.hosts
+                                if h.name in named and h.readonly)
         if readonly_hosts:
             self.error(f"{what}: host {', '.join(readonly_hosts)} is read-only")
             return True

@@ -89,6 +89,17 @@ async def test_command_line_migrate_and_unknown_host(demo_settings):
         await pilot.press("colon", *keys(f"migrate {guest.ref} nowhere --live"), "enter")
         await wait_for(pilot, lambda: any("nowhere" in n for n in notifications(app)),
                        what="the refusal")
+        for line, refusal in [
+            (f"migrate {guest.ref} kvm02 --bandwidth 99999999999",
+             "migrate: bandwidth 99999999999 MiB/s is outside 0 (no cap) to 1048576"),
+            (f"migrate-setspeed {guest.ref} 99999999999",
+             "migrate-setspeed: bandwidth must be 1 to 1048576 MiB/s, not 99999999999"),
+            (f"migrate-setmaxdowntime {guest.ref} 0",
+             "migrate-setmaxdowntime: downtime must be 1 to 2000000 ms, not 0"),
+        ]:
+            await pilot.press("colon", *keys(line), "enter")
+            await wait_for(pilot, lambda r=refusal: r in notifications(app), what=refusal)
+        assert not app.migrations.jobs()
         await pilot.press("colon", *keys(f"migrate {guest.ref} kvm02 --bandwidth 5"), "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
                        what="the progress screen")
