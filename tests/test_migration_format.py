@@ -22,6 +22,7 @@ from kvmtui.core.migration import (
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.widgets.migration import (
     bar_text,
+    clock,
     columns,
     figure_rows,
     graph_lines,
@@ -134,3 +135,7 @@ def test_the_bar_reads_without_colour():
     assert bar_text(job.snapshot(), 8).plain == "██████░░  75%"
     job.state = JobState.SUCCEEDED
     assert bar_text(job.snapshot(), 8).plain == "████████ 100%"
+
+
+def test_clock_keeps_the_jobs_column_narrow():
+    assert [clock(s) for s in (None, 7.9, 754, 3723)] == ["-", "0:07", "12:34", "1:02:03"]

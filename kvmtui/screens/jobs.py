@@ -13,7 +13,7 @@ from kvmtui.core.migration import JobSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.screens.migration_progress import open_progress
 from kvmtui.widgets.live_table import Column, LiveTable
-from kvmtui.widgets.migration import bar_text, rate, state_text
+from kvmtui.widgets.migration import bar_text, clock, rate, state_text
 
 
 def _downtime(job: JobSnapshot) -> str:
@@ -37,7 +37,7 @@ JOB_COLUMNS: list[Column[JobSnapshot]] = [
            lambda j: j.figures.percent if j.figures else None, "D"),
     Column("speed", "Throughput", lambda j: rate(j.figures.throughput_bps if j.figures else None),
            lambda j: j.figures.throughput_bps if j.figures else None, "R", numeric=True),
-    Column("elapsed", "Elapsed", lambda j: fmt.duration(j.elapsed), lambda j: j.elapsed, "E",
+    Column("elapsed", "Elapsed", lambda j: clock(j.elapsed), lambda j: j.elapsed, "E",
            numeric=True),
     Column("downtime", "Downtime", _downtime,
            lambda j: j.figures.downtime_ms if j.figures else None, None, numeric=True),

@@ -44,6 +44,15 @@ def state_text(job: JobSnapshot) -> Text:
     return Text(label, style=OUTCOME_STYLE[job.state])
 
 
+def clock(seconds: float | None) -> str:
+    """`0:07`, `12:40`, `1:02:03`: an elapsed time as narrow as a table column needs."""
+    if seconds is None:
+        return fmt.DASH
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def progress_summary(progress: MigrationProgress) -> str:
     """One line, for `:domjobinfo` on a job kvmtui did not start."""
     return (f"{percent_text(progress)} of {fmt.size(progress.data_total)}, "
