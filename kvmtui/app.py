@@ -25,7 +25,7 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
 from kvmtui.core.ssh import SshPrompts
 from kvmtui.feed import ScreenFeed
-from kvmtui.screens import cpumap, migrate
+from kvmtui.screens import cpumap, migration_progress
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.detail import GuestDetailScreen
@@ -91,7 +91,8 @@ class KvmTuiApp(App[None]):
         self.publishers: dict[str, Publisher] = {"fleet": self.fleet, **self.services}
         self.controller = Controller(
             self.fleet, TuiOperator(self), readonly=settings.readonly,
-            spawn=lambda work: self.run_worker(work, group="changes"))
+            spawn=lambda work: self.run_worker(work, group="changes"),
+            migrations=self.migrations)
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
         if settings.theme:
@@ -148,7 +149,7 @@ class KvmTuiApp(App[None]):
 
     def open_migration(self, guests: list[GuestSnapshot]) -> None:
         """`m` on the guest list: the migration dialog for the selected or marked guests."""
-        migrate.open_migration(self, guests)
+        migration_progress.open_migration(self, guests)
 
     def open_console(self, guest: GuestSnapshot, devname: str | None = None,
                      force: bool = False) -> None:

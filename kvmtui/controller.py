@@ -20,7 +20,7 @@ from kvmtui.core.commands import VERBS, Command, CommandError, parse, resolve_gu
 from kvmtui.core.errors import describe
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
-from kvmtui.core.migration import MigrationProgress
+from kvmtui.core.migration import MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 
 
@@ -100,8 +100,11 @@ class Controller:
     front-end wants (the Textual app: a worker), for callers that must not wait."""
 
     def __init__(self, fleet: Fleet, operator: Operator, *, readonly: bool,
-                 spawn: Callable[[Coroutine[Any, Any, Any]], object]) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, Any]], object],
+                 migrations: MigrationManager | None = None) -> None:
         self.fleet = fleet
+        #: The front-end's migration manager (the app owns one); a fresh one otherwise.
+        self.migrations = migrations if migrations is not None else MigrationManager(fleet)
         self.operator = operator
         self.readonly = readonly
         self._spawn = spawn

@@ -27,7 +27,7 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.migration import JobState, MigrationProgress, migrations
+from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
 from kvmtui.core.placement import GuestPlacementReader
 
@@ -44,9 +44,10 @@ class CliOperator:
     """The controller's Operator on a plain terminal: stdout for results, one stderr line
     per failure, a y/N prompt (or `--yes`) for questions."""
 
-    def __init__(self, fleet: Fleet, *, yes: bool, as_json: bool, stdin: IO[str],
-                 stdout: IO[str], stderr: IO[str]) -> None:
+    def __init__(self, fleet: Fleet, migrations: MigrationManager, *, yes: bool,
+                 as_json: bool, stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> None:
         self.fleet = fleet
+        self.migrations = migrations
         self.yes = yes
         self.as_json = as_json
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
@@ -141,7 +142,7 @@ class CliOperator:
         """A progress line at most every PROGRESS_EVERY seconds, then the outcome: so a
         script's log shows the migration moving, and its exit status says how it ended.
         Interrupting kvmtui aborts the migration (closing the fleet does)."""
-        manager = migrations(self.fleet)
+        manager = self.migrations
         printed = 0.0
 
         def changed() -> None:
@@ -249,10 +250,11 @@ async def run_command(settings: Settings, *, stdin: IO[str] = sys.stdin,
               f":{shlex.join(settings.command)}", file=stderr)
         return 2
     fleet = Fleet(settings.hosts, settings.refresh)
-    operator = CliOperator(fleet, yes=settings.yes, as_json=settings.json, stdin=stdin,
-                           stdout=stdout, stderr=stderr)
+    manager = MigrationManager(fleet)
+    operator = CliOperator(fleet, manager, yes=settings.yes, as_json=settings.json,
+                           stdin=stdin, stdout=stdout, stderr=stderr)
     controller = Controller(fleet, operator, readonly=settings.readonly,
-                            spawn=asyncio.ensure_future)
+                            spawn=asyncio.ensure_future, migrations=manager)
     try:
         await _connected(fleet, operator)
         await controller.run(command)

@@ -10,7 +10,7 @@ from kvmtui.controller import Question
 from kvmtui.core.commands import lookup_verb
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.screens import migrate
+from kvmtui.screens import migration_progress
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.guests import GuestsScreen
 
@@ -73,7 +73,7 @@ class TuiOperator:
         self.app.open_display(guest, open_now=True)
 
     async def follow_job(self, job_id: int) -> None:
-        migrate.open_progress(self.app, job_id)
+        migration_progress.open_progress(self.app, job_id)
 
     async def quit(self) -> None:
         await self.app.action_quit()

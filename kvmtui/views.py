@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.migration import migrations
+from kvmtui.core.migration import MigrationManager
 from kvmtui.core.publish import Publisher
 from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.guests import GuestsScreen
@@ -63,7 +63,7 @@ class View:
 
 #: The core services the views follow besides the fleet, by topic: `make(fleet)`.
 SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
-    {"migrations": migrations})
+    {"migrations": MigrationManager})
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",

@@ -6,6 +6,8 @@ MigrationProgress records, notices when the guest dirties memory as fast as the 
 it, and takes the final figures from libvirt's job-completed event. At most `concurrency`
 migrations run at once; the rest wait their turn. A failed migration leaves the guest where
 it was: the job checks that it still runs on the source and says so.
+
+The app owns one manager; its screens repaint from `add_listener`, never on a timer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import asyncio
 import contextlib
 import itertools
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum
@@ -40,69 +41,91 @@ FINAL_EVENT_WAIT = 2.0
 CLOSE_WAIT = 20.0
 PAGE_SIZE = 4096
 
-_FLAG_BITS: Mapping[str, int] = {
-    "live": libvirt.VIR_MIGRATE_LIVE,
-    "offline": libvirt.VIR_MIGRATE_OFFLINE,
-    "persistent": libvirt.VIR_MIGRATE_PERSIST_DEST,
-    "undefinesource": libvirt.VIR_MIGRATE_UNDEFINE_SOURCE,
-    "p2p": libvirt.VIR_MIGRATE_PEER2PEER,
-    "tunnelled": libvirt.VIR_MIGRATE_TUNNELLED,
-    "auto_converge": libvirt.VIR_MIGRATE_AUTO_CONVERGE,
-    "compressed": libvirt.VIR_MIGRATE_COMPRESSED,
-    "postcopy": libvirt.VIR_MIGRATE_POSTCOPY,
-    "unsafe": libvirt.VIR_MIGRATE_UNSAFE,
-}
-#: virsh's flags that say how the guest travels; naming any of them means "exactly these".
-_MODE_FLAGS = ("live", "offline", "persistent", "undefinesource")
+#: The most a bandwidth may be, MiB/s: 1 TiB/s, far above any link, far below libvirt's limit.
+MAX_BANDWIDTH_MIB = 1024 * 1024
+#: The most a tolerable downtime may be, ms: QEMU refuses more than 2,000 s.
+MAX_DOWNTIME_MS = 2_000_000
+
+
+@dataclass(frozen=True)
+class MigrationFlag:
+    """One of virsh migrate's boolean options: the one definition the `:migrate` grammar,
+    the migrate dialog's check boxes and migrate3's flag bits are all made from."""
+
+    word: str  # virsh's spelling, `--auto-converge`
+    bit: int
+    default: bool = False
+    #: Says how the guest travels; naming any of these on `:migrate` means "exactly these".
+    mode: bool = False
+
+
+MIGRATION_FLAGS: tuple[MigrationFlag, ...] = (
+    MigrationFlag("live", libvirt.VIR_MIGRATE_LIVE, default=True, mode=True),
+    MigrationFlag("persistent", libvirt.VIR_MIGRATE_PERSIST_DEST, default=True, mode=True),
+    MigrationFlag("undefinesource", libvirt.VIR_MIGRATE_UNDEFINE_SOURCE, default=True,
+                  mode=True),
+    MigrationFlag("offline", libvirt.VIR_MIGRATE_OFFLINE, mode=True),
+    MigrationFlag("p2p", libvirt.VIR_MIGRATE_PEER2PEER),
+    MigrationFlag("tunnelled", libvirt.VIR_MIGRATE_TUNNELLED),
+    MigrationFlag("auto-converge", libvirt.VIR_MIGRATE_AUTO_CONVERGE),
+    MigrationFlag("compressed", libvirt.VIR_MIGRATE_COMPRESSED),
+    MigrationFlag("postcopy", libvirt.VIR_MIGRATE_POSTCOPY),
+    MigrationFlag("unsafe", libvirt.VIR_MIGRATE_UNSAFE),
+)
+#: Every flag's word, for the `:migrate` grammar.
+FLAG_WORDS: frozenset[str] = frozenset(flag.word for flag in MIGRATION_FLAGS)
+DEFAULT_FLAGS: frozenset[str] = frozenset(f.word for f in MIGRATION_FLAGS if f.default)
+_MODE_WORDS = frozenset(flag.word for flag in MIGRATION_FLAGS if flag.mode)
 
 
 @dataclass(frozen=True)
 class MigrationOptions:
-    """virsh migrate's options. The defaults are what an operator nearly always wants:
-    the guest keeps running, is defined on the destination and undefined on the source."""
+    """virsh migrate's options: `chosen` holds the flags' words (`"auto-converge" in
+    options`). The defaults are what an operator nearly always wants: the guest keeps
+    running, is defined on the destination and undefined on the source."""
 
-    live: bool = True
-    offline: bool = False
-    persistent: bool = True
-    undefinesource: bool = True
-    p2p: bool = False
-    tunnelled: bool = False
-    auto_converge: bool = False
-    compressed: bool = False
-    postcopy: bool = False
-    unsafe: bool = False
+    chosen: frozenset[str] = DEFAULT_FLAGS
     bandwidth_mib: int = 0  # MiB/s, 0 = no cap
     migrate_uri: str = ""  # empty: tcp://<destination's address> when its URI names one
+
+    def __post_init__(self) -> None:
+        unknown = set(self.chosen) - FLAG_WORDS
+        if unknown:
+            raise ValueError(f"unknown migration option(s): {', '.join(sorted(unknown))}")
+        if not 0 <= self.bandwidth_mib <= MAX_BANDWIDTH_MIB:
+            raise ValueError(f"bandwidth {self.bandwidth_mib} MiB/s is outside "
+                             f"0 (no cap) to {MAX_BANDWIDTH_MIB}")
+        object.__setattr__(self, "chosen", frozenset(self.chosen))
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.chosen
 
     @classmethod
     def from_flags(cls, given: set[str], bandwidth_mib: int = 0,
                    migrate_uri: str = "") -> MigrationOptions:
-        """Options from virsh-style flag names (`auto-converge` or `auto_converge`).
+        """Options from virsh-style flag words (`auto-converge`; `auto_converge` too).
 
         With none of --live/--offline/--persistent/--undefinesource the defaults stand and
         the other flags are added; with any of them, the mode is exactly what was given,
         as in virsh."""
-        names = {name.replace("-", "_") for name in given}
-        unknown = names - set(_FLAG_BITS)
-        if unknown:
-            raise ValueError(f"unknown migration option(s): {', '.join(sorted(unknown))}")
-        values = {name: name in names for name in _FLAG_BITS}
-        if not names & set(_MODE_FLAGS):
-            values.update({name: getattr(cls, name) for name in _MODE_FLAGS})
-        return cls(**values, bandwidth_mib=bandwidth_mib, migrate_uri=migrate_uri)
+        words = {name.replace("_", "-") for name in given}
+        if not words & _MODE_WORDS:
+            words |= DEFAULT_FLAGS
+        return cls(frozenset(words), bandwidth_mib=bandwidth_mib, migrate_uri=migrate_uri)
 
     @property
     def flags(self) -> int:
+        """migrate3's flag bits."""
         bits = 0
-        for name, bit in _FLAG_BITS.items():
-            if getattr(self, name):
-                bits |= bit
+        for flag in MIGRATION_FLAGS:
+            if flag.word in self.chosen:
+                bits |= flag.bit
         return bits
 
     def params(self, dest_uri: str) -> dict[str, Any]:
         """migrate3's typed parameters for a destination reached at libvirt URI `dest_uri`."""
         params: dict[str, Any] = {}
-        uri = self.migrate_uri or ("" if self.tunnelled else default_migrate_uri(dest_uri))
+        uri = self.migrate_uri or ("" if "tunnelled" in self else default_migrate_uri(dest_uri))
         if uri:
             params[libvirt.VIR_MIGRATE_PARAM_URI] = uri
         if self.bandwidth_mib:
@@ -110,8 +133,8 @@ class MigrationOptions:
         return params
 
     def describe(self) -> str:
-        """`live persistent undefinesource bandwidth=20MiB/s`: what the jobs view shows."""
-        words = [name.replace("_", "-") for name in _FLAG_BITS if getattr(self, name)]
+        """`live persistent undefinesource bandwidth=20MiB/s`: what the screens show."""
+        words = [flag.word for flag in MIGRATION_FLAGS if flag.word in self.chosen]
         if self.bandwidth_mib:
             words.append(f"bandwidth={self.bandwidth_mib}MiB/s")
         if self.migrate_uri:
@@ -121,11 +144,11 @@ class MigrationOptions:
     def remedies(self) -> tuple[str, ...]:
         """What helps a migration that does not converge, given how it was started."""
         advice = ["raise the bandwidth (s)", "allow more downtime (d)"]
-        if self.postcopy:
+        if "postcopy" in self:
             advice.append("switch to post-copy (p)")
         else:
             advice.append("restart it with post-copy")
-        if not self.auto_converge:
+        if "auto-converge" not in self:
             advice.append("restart it with auto-converge (throttles the guest's vCPUs)")
         return tuple(advice)
 
@@ -253,9 +276,12 @@ class JobSnapshot:
     state: JobState
     latest: MigrationProgress | None
     final: MigrationProgress | None
-    samples: int
+    #: Every reading so far, oldest first: what the graphs draw.
+    history: tuple[MigrationProgress, ...]
     stalled: bool
     postcopy: bool
+    #: The tolerable downtime last set on this job (`d`), None while libvirt's default holds.
+    max_downtime_ms: int | None
     message: str
     started: float | None
     finished: float | None
@@ -263,6 +289,20 @@ class JobSnapshot:
     @property
     def key(self) -> str:
         return str(self.id)
+
+    @property
+    def samples(self) -> int:
+        return len(self.history)
+
+    def describe_options(self) -> str:
+        """The options as they stand now: the bandwidth and downtime last set, post-copy once
+        switched to, not only what the job was started with."""
+        words = [self.options.describe()]
+        if self.max_downtime_ms is not None:
+            words.append(f"max-downtime={self.max_downtime_ms}ms")
+        if self.postcopy:
+            words.append("(switched to post-copy)")
+        return " ".join(word for word in words if word)
 
     @property
     def figures(self) -> MigrationProgress | None:
@@ -291,6 +331,7 @@ class MigrationJob:
         self.samples: list[MigrationProgress] = []
         self.final: MigrationProgress | None = None
         self.postcopy = False
+        self.max_downtime_ms: int | None = None
         self.abort_requested = False
         self.message = ""
         self.started: float | None = None
@@ -307,12 +348,19 @@ class MigrationJob:
             id=self.id, guest=self.guest, uuid=self.uuid, source=self.source, dest=self.dest,
             options=self.options, state=self.state,
             latest=self.samples[-1] if self.samples else None, final=self.final,
-            samples=len(self.samples),
+            history=tuple(self.samples),
             stalled=self.state is JobState.RUNNING and not self.postcopy
             and not_converging(self.samples),
-            postcopy=self.postcopy, message=self.message, started=self.started,
+            postcopy=self.postcopy, max_downtime_ms=self.max_downtime_ms,
+            message=self.message, started=self.started,
             finished=self.finished,
         )
+
+
+def _check_range(what: str, value: int, low: int, high: int, unit: str) -> None:
+    """Refuses a figure libvirt would take and then misbehave on (or overflow with)."""
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be {low} to {high} {unit}, not {value}")
 
 
 class MigrationManager(Publisher):
@@ -405,13 +453,24 @@ class MigrationManager(Publisher):
         return f"{self._name(host, uuid)} on {host}: job aborted"
 
     async def set_speed(self, host: str, uuid: str, mib_per_s: int) -> str:
+        """Caps the running migration's bandwidth; our own job's options follow it."""
+        _check_range("bandwidth", mib_per_s, 1, MAX_BANDWIDTH_MIB, "MiB/s")
         await self.fleet.host(host).run_on_guest(
             uuid, lambda dom: dom.migrateSetMaxSpeed(mib_per_s, 0), "migrate-setspeed")
+        job = self._active(host, uuid)
+        if job is not None:
+            job.options = replace(job.options, bandwidth_mib=mib_per_s)
+            self.publish()
         return f"{self._name(host, uuid)} on {host}: migration bandwidth {mib_per_s} MiB/s"
 
     async def set_max_downtime(self, host: str, uuid: str, ms: int) -> str:
+        _check_range("downtime", ms, 1, MAX_DOWNTIME_MS, "ms")
         await self.fleet.host(host).run_on_guest(
             uuid, lambda dom: dom.migrateSetMaxDowntime(ms, 0), "migrate-setmaxdowntime")
+        job = self._active(host, uuid)
+        if job is not None:
+            job.max_downtime_ms = ms
+            self.publish()
         return f"{self._name(host, uuid)} on {host}: maximum downtime {ms} ms"
 
     async def start_postcopy(self, host: str, uuid: str) -> str:
@@ -505,8 +564,8 @@ class MigrationManager(Publisher):
     async def _succeeded(self, job: MigrationJob) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(job.final_event.wait(), FINAL_EVENT_WAIT)
-        where = f"now running on {job.dest}" if job.options.live else f"now on {job.dest}"
-        if job.options.undefinesource:
+        where = f"now running on {job.dest}" if "live" in job.options else f"now on {job.dest}"
+        if "undefinesource" in job.options:
             where += f", undefined on {job.source}"
         self._finish(job, JobState.SUCCEEDED, f"{job.guest} migrated: {where}")
 
@@ -560,13 +619,3 @@ def _merge(latest: MigrationProgress | None, final: MigrationProgress) -> Migrat
              if getattr(final, f.name) is not None}
     return replace(latest, **given)
 
-
-_MANAGERS: weakref.WeakKeyDictionary[Fleet, MigrationManager] = weakref.WeakKeyDictionary()
-
-
-def migrations(fleet: Fleet) -> MigrationManager:
-    """The fleet's one migration manager (made on first use, on the event loop)."""
-    manager = _MANAGERS.get(fleet)
-    if manager is None:
-        manager = _MANAGERS[fleet] = MigrationManager(fleet)
-    return manager

@@ -10,8 +10,9 @@ from textual.binding import Binding, BindingType
 from kvmtui import format as fmt
 from kvmtui.core.migration import JobSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.screens.migrate import open_progress, state_text
+from kvmtui.screens.migration_progress import open_progress
 from kvmtui.widgets.live_table import Column, LiveTable
+from kvmtui.widgets.migration import bar_text, clock, state_text
 
 
 def _downtime(job: JobSnapshot) -> str:
@@ -31,12 +32,12 @@ JOB_COLUMNS: list[Column[JobSnapshot]] = [
     Column("route", "From -> to", lambda j: f"{j.source} -> {j.dest}",
            lambda j: (j.source, j.dest), "H"),
     Column("state", "State", state_text, lambda j: j.state.value, "T"),
-    Column("done", "Done", lambda j: fmt.percent_done(j.figures),
-           lambda j: j.figures.percent if j.figures else None, "D", numeric=True),
+    Column("done", "Progress", bar_text,
+           lambda j: j.figures.percent if j.figures else None, "D"),
     Column("speed", "Throughput",
            lambda j: fmt.speed(j.figures.throughput_bps if j.figures else None),
            lambda j: j.figures.throughput_bps if j.figures else None, "R", numeric=True),
-    Column("elapsed", "Elapsed", lambda j: fmt.duration(j.elapsed), lambda j: j.elapsed, "E",
+    Column("elapsed", "Elapsed", lambda j: clock(j.elapsed), lambda j: j.elapsed, "E",
            numeric=True),
     Column("downtime", "Downtime", _downtime,
            lambda j: j.figures.downtime_ms if j.figures else None, None, numeric=True),

@@ -2,36 +2,37 @@
 
 Starting and steering are changes, so each goes through `Controller.change`; how a
 front-end follows a job (a progress screen, progress lines) is the operator's business.
+The flags come from the one definition in `core/migration.py`.
 """
 
 from __future__ import annotations
 
 from kvmtui.controller import Controller, Question
-from kvmtui.core.commands import Command, verb
-from kvmtui.core.migration import MigrationOptions, migrations
-
-_OPTION_FLAGS = ("live", "offline", "persistent", "undefinesource", "p2p", "tunnelled",
-                 "auto-converge", "compressed", "postcopy", "unsafe")
+from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.migration import FLAG_WORDS, MigrationOptions
 
 
 @verb("migrate", "move a guest to another host", guest=True, positionals=("DESTHOST",),
-      flags=_OPTION_FLAGS, valued=("bandwidth", "migrateuri"), numeric=("bandwidth",),
+      flags=sorted(FLAG_WORDS), valued=("bandwidth", "migrateuri"), numeric=("bandwidth",),
       mutating=True)
 async def _migrate(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    # Every boolean option given is a migration flag: the grammar above accepts no other.
-    options = MigrationOptions.from_flags(
-        {name for name, value in command.options.items() if value is True},
-        bandwidth_mib=int(command.value("bandwidth") or 0),
-        migrate_uri=command.value("migrateuri") or "")
+    try:
+        # Every boolean option given is a migration flag: the grammar accepts no other.
+        options = MigrationOptions.from_flags(
+            {name for name, value in command.options.items() if value is True},
+            bandwidth_mib=int(command.value("bandwidth") or 0),
+            migrate_uri=command.value("migrateuri") or "")
+    except ValueError as error:  # a bandwidth out of range
+        raise CommandError(f"migrate: {error}") from error
     started: list[int] = []
 
     async def start() -> str:
-        job = migrations(controller.fleet).start(guest, command.args[1], options)
+        job = controller.migrations.start(guest, command.args[1], options)
         started.append(job.id)
         return f"migrating {guest.name} from {guest.host} to {job.dest}"
 
-    if await controller.change("migrate", start, guests=[guest]):
+    if await controller.change("migrate", start, guests=[guest], hosts=[command.args[1]]):
         await controller.operator.follow_job(started[0])
 
 
@@ -39,9 +40,9 @@ async def _migrate(controller: Controller, command: Command) -> None:
       mutating=True)
 async def _abort(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
+    manager = controller.migrations
     await controller.change(
-        "domjobabort", lambda: migrations(controller.fleet).abort(guest.host, guest.uuid),
-        guests=[guest],
+        "domjobabort", lambda: manager.abort(guest.host, guest.uuid), guests=[guest],
         question=Question(f"Abort the job of {guest.name} on {guest.host}?",
                           "A migration stops; the guest stays on its host.", "Abort"))
 
@@ -50,10 +51,10 @@ async def _abort(controller: Controller, command: Command) -> None:
       positionals=("BANDWIDTH",), numeric=("BANDWIDTH",), mutating=True)
 async def _setspeed(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
+    manager = controller.migrations
     await controller.change(
         "migrate-setspeed",
-        lambda: migrations(controller.fleet).set_speed(guest.host, guest.uuid,
-                                                       int(command.args[1])),
+        lambda: manager.set_speed(guest.host, guest.uuid, int(command.args[1])),
         guests=[guest])
 
 
@@ -61,10 +62,10 @@ async def _setspeed(controller: Controller, command: Command) -> None:
       guest=True, positionals=("DOWNTIME",), numeric=("DOWNTIME",), mutating=True)
 async def _setmaxdowntime(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
+    manager = controller.migrations
     await controller.change(
         "migrate-setmaxdowntime",
-        lambda: migrations(controller.fleet).set_max_downtime(guest.host, guest.uuid,
-                                                              int(command.args[1])),
+        lambda: manager.set_max_downtime(guest.host, guest.uuid, int(command.args[1])),
         guests=[guest])
 
 
@@ -72,9 +73,9 @@ async def _setmaxdowntime(controller: Controller, command: Command) -> None:
       mutating=True)
 async def _postcopy(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
+    manager = controller.migrations
     await controller.change(
-        "migrate-postcopy",
-        lambda: migrations(controller.fleet).start_postcopy(guest.host, guest.uuid),
+        "migrate-postcopy", lambda: manager.start_postcopy(guest.host, guest.uuid),
         guests=[guest])
 
 
@@ -82,7 +83,7 @@ async def _postcopy(controller: Controller, command: Command) -> None:
 async def _jobinfo(controller: Controller, command: Command) -> None:
     """Our own job opens its progress; a job started elsewhere is summed up."""
     guest = controller.guest(command.args[0])
-    manager = migrations(controller.fleet)
+    manager = controller.migrations
     job = manager.active_job_for(guest.host, guest.uuid)
     if job is not None:
         await controller.operator.follow_job(job.id)

@@ -9,7 +9,7 @@ import pytest
 
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
-from kvmtui.core.migration import JobState, MigrationManager, MigrationOptions, migrations
+from kvmtui.core.migration import JobState, MigrationManager, MigrationOptions
 from kvmtui.core.model import GuestSnapshot, HostSpec
 
 from .labinfo import LabInfo
@@ -76,7 +76,7 @@ async def test_live_migration_there_and_back_with_progress(fleet: Fleet, lab_fre
     # 8 MiB/s makes each way last about 14 s: long enough for many samples even when the
     # two-core CI machine answers a reading only every second or so (the sampler asks for
     # three a second; libvirt serialises them with the tick's stats on the same guest).
-    manager = migrations(fleet)
+    manager = MigrationManager(fleet)
     await _migrate_and_watch(manager, _guest(fleet, "hosta"), "hostb", bandwidth=8)
     assert _virsh_state(lab_fresh, "hostb") == "running"
     assert _virsh_state(lab_fresh, "hosta") == ""  # undefined on the source
@@ -90,7 +90,7 @@ async def test_live_migration_there_and_back_with_progress(fleet: Fleet, lab_fre
 
 
 async def test_bulk_migration_keeps_to_the_concurrency_limit(fleet: Fleet, lab_fresh: LabInfo):
-    manager = migrations(fleet)
+    manager = MigrationManager(fleet)
     assert manager.concurrency == 2
     names = ["linux-a1", "smp-a1", "tiny-a1"]
     guests = {g.name: g for g in fleet.snapshot().guests if g.host == "hosta"}
@@ -111,7 +111,7 @@ async def test_bulk_migration_keeps_to_the_concurrency_limit(fleet: Fleet, lab_f
 
 
 async def test_abort_midway_leaves_the_guest_on_the_source(fleet: Fleet, lab_fresh: LabInfo):
-    manager = migrations(fleet)
+    manager = MigrationManager(fleet)
     guest = _guest(fleet, "hosta")
     job = manager.start(guest, "hostb", MigrationOptions(bandwidth_mib=10))
     await _until(lambda: manager.job(job.id).samples >= 3, "progress samples")
@@ -124,7 +124,7 @@ async def test_abort_midway_leaves_the_guest_on_the_source(fleet: Fleet, lab_fre
 
 
 async def test_migrating_to_a_stopped_host_fails_cleanly(fleet: Fleet, lab_fresh: LabInfo):
-    manager = migrations(fleet)
+    manager = MigrationManager(fleet)
     guest = _guest(fleet, "hosta")
     lab_fresh.stop_host("hostb")
     try:
@@ -140,7 +140,7 @@ async def test_migrating_to_a_stopped_host_fails_cleanly(fleet: Fleet, lab_fresh
 
 async def test_destination_dying_midway_fails_with_the_guest_on_the_source(
         fleet: Fleet, lab_fresh: LabInfo):
-    manager = migrations(fleet)
+    manager = MigrationManager(fleet)
     guest = _guest(fleet, "hosta")
     job = manager.start(guest, "hostb", MigrationOptions(bandwidth_mib=5))
     await _until(lambda: manager.job(job.id).samples >= 3, "progress samples")
@@ -164,7 +164,7 @@ async def test_closing_the_fleet_aborts_a_running_migration(lab_fresh: LabInfo):
     await fleet.start()
     try:
         await _until(lambda: all(h.connected for h in fleet.hosts), "both hosts connected")
-        manager = migrations(fleet)
+        manager = MigrationManager(fleet)
         job = manager.start(_guest(fleet, "hosta"), "hostb", MigrationOptions(bandwidth_mib=5))
         await _until(lambda: manager.job(job.id).samples >= 2, "progress samples")
     finally:
@@ -175,9 +175,9 @@ async def test_closing_the_fleet_aborts_a_running_migration(lab_fresh: LabInfo):
 
 
 async def test_switch_to_postcopy_or_a_clear_refusal(fleet: Fleet, lab_fresh: LabInfo):
-    manager = migrations(fleet)
+    manager = MigrationManager(fleet)
     guest = _guest(fleet, "hosta")
-    job = manager.start(guest, "hostb", MigrationOptions(postcopy=True, bandwidth_mib=10))
+    job = manager.start(guest, "hostb", MigrationOptions.from_flags({"postcopy"}, bandwidth_mib=10))
     await _until(lambda: manager.job(job.id).samples >= 3, "progress samples")
     try:
         said = await manager.start_postcopy("hosta", guest.uuid)

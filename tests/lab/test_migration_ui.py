@@ -8,10 +8,11 @@ import pytest
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
-from kvmtui.core.migration import migrations
 from kvmtui.core.model import HostSpec
-from kvmtui.screens.migrate import MigrateDialog, MigrationProgressScreen
-from tests.ui.helpers import keys, screen_text, select, wait_for
+from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
+from kvmtui.screens.migration_progress import MigrationProgressScreen
+from kvmtui.widgets.migration import MigrationGraphs
+from tests.ui.helpers import keys, notifications, screen_text, select, wait_for
 
 from .labinfo import LabInfo
 
@@ -52,7 +53,7 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
         assert "final figures from libvirt" in text
         assert len(set(seen)) >= 3, f"progress on screen: {seen}"
         assert seen == sorted(seen)
-        job = migrations(app.fleet).jobs()[0]
+        job = app.migrations.jobs()[0]
         assert job.final is not None and job.final.downtime_ms is not None
         assert f"{job.final.downtime_ms} ms" in text
 
@@ -71,10 +72,63 @@ async def test_quitting_mid_migration_asks_then_aborts_it(lab_fresh: LabInfo):
         assert "linux-a1 (hosta -> hostb)" in screen_text(app)
         await pilot.press("enter")  # Cancel is focused: kvmtui and the migration go on
         await pilot.pause(0.5)
-        assert app.is_running and migrations(app.fleet).running()
+        assert app.is_running and app.migrations.running()
         await pilot.press("q")
         await wait_for(pilot, lambda: "Quit and abort" in screen_text(app), what="asked again")
         await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: not app.is_running, 30, "kvmtui to exit")
     assert lab_fresh.virsh("hosta", "domstate", "linux-a1").stdout.strip() == "running"
     assert lab_fresh.virsh("hostb", "domstate", "linux-a1").returncode != 0
+
+
+def _graph(app: KvmTuiApp, label: str) -> str:
+    """The graph's columns on the `label` line, as drawn on the progress screen."""
+    lines = app.screen.query_one(MigrationGraphs).render().plain.splitlines()
+    line = next(line for line in lines if line.startswith(label))
+    return line[12:-12] if label != "Pass" else line[12:]
+
+
+def _drawn(app: KvmTuiApp, label: str) -> int:
+    return len(_graph(app, label).strip())
+
+
+async def _steer(pilot, key: str, value: str) -> None:
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, AskNumberScreen)
+                   and bool(pilot.app.screen.query("Input")), what=f"the {key} prompt")
+    await pilot.press(*keys(value), "enter")
+
+
+async def test_graphs_fill_and_the_options_line_follows_steering(lab_fresh: LabInfo):
+    app = _lab_app(lab_fresh)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
+                                          app.fleet.snapshot().guests), 30, "the lab guests")
+        # 2 MiB/s: the guest's 128 MiB take about a minute, time to watch and steer.
+        app.controller.run_command("migrate linux-a1 hostb --bandwidth 2")
+        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen)
+                       and _drawn(app, "Remaining") >= 3, 30, "the graphs to start")
+        first = _drawn(app, "Remaining")
+        await wait_for(pilot, lambda: _drawn(app, "Remaining") >= first + 5, 30,
+                       "the graphs to fill")
+        assert _drawn(app, "Throughput") >= first + 5
+        assert _graph(app, "Pass").startswith("1")  # the first memory pass, marked
+        assert "bandwidth=2MiB/s" in screen_text(app)
+
+        await _steer(pilot, "s", "3")
+        await wait_for(pilot, lambda: "bandwidth=3MiB/s" in screen_text(app), 15,
+                       "the Options line to follow s")
+        assert "linux-a1 on hosta: migration bandwidth 3 MiB/s" in notifications(app)
+        assert "bandwidth=2MiB/s" not in screen_text(app)
+        await _steer(pilot, "d", "400")
+        await wait_for(pilot, lambda: "max-downtime=400ms" in screen_text(app), 15,
+                       "the Options line to follow d")
+
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "Abort the migration of linux-a1?" in screen_text(app),
+                       what="the abort question")
+        await pilot.press("tab", "enter")  # Cancel is focused: Tab to Abort
+        await wait_for(pilot, lambda: "migration aborted" in screen_text(app), 30,
+                       "the outcome")
+        assert "linux-a1 is still running on hosta" in screen_text(app)
+    assert lab_fresh.virsh("hosta", "domstate", "linux-a1").stdout.strip() == "running"

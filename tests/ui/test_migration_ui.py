@@ -7,14 +7,24 @@ with the guest still running on its source.
 from __future__ import annotations
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Input, RadioSet
+from textual.widgets import Checkbox, Input, RadioSet, Static
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
+from kvmtui.core.migration import DEFAULT_FLAGS, FLAG_WORDS
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.jobs import JobsScreen
-from kvmtui.screens.migrate import MigrateDialog, MigrationProgressScreen
-from tests.ui.helpers import keys, notifications, screen_text, select, started, wait_for
+from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
+from kvmtui.screens.migration_progress import MigrationProgressScreen
+from tests.ui.helpers import (
+    keys,
+    notifications,
+    screen_text,
+    select,
+    started,
+    text_of,
+    wait_for,
+)
 
 SIZE = (80, 24)
 
@@ -40,8 +50,10 @@ async def test_dialog_offers_other_hosts_with_sane_defaults(demo_settings):
         dialog = app.screen
         offered = [str(b.label) for b in dialog.query_one(RadioSet).query("RadioButton")]
         assert offered == ["kvm02", "kvm03"]  # connected hosts, never the source
-        ticked = {c.id for c in dialog.query(Checkbox) if c.value}
-        assert ticked == {"opt-live", "opt-persistent", "opt-undefinesource"}
+        # One check box per flag of the one definition the `:migrate` grammar uses too.
+        assert {str(c.label) for c in dialog.query(Checkbox)} == FLAG_WORDS
+        ticked = {str(c.label) for c in dialog.query(Checkbox) if c.value}
+        assert ticked == DEFAULT_FLAGS == {"live", "persistent", "undefinesource"}
         assert dialog.query_one("#migrate-uri", Input).placeholder == "libvirt's default"
         await pilot.press("escape")
         assert not isinstance(app.screen, MigrateDialog)
@@ -77,6 +89,17 @@ async def test_command_line_migrate_and_unknown_host(demo_settings):
         await pilot.press("colon", *keys(f"migrate {guest.ref} nowhere --live"), "enter")
         await wait_for(pilot, lambda: any("nowhere" in n for n in notifications(app)),
                        what="the refusal")
+        for line, refusal in [
+            (f"migrate {guest.ref} kvm02 --bandwidth 99999999999",
+             "migrate: bandwidth 99999999999 MiB/s is outside 0 (no cap) to 1048576"),
+            (f"migrate-setspeed {guest.ref} 99999999999",
+             "migrate-setspeed: bandwidth must be 1 to 1048576 MiB/s, not 99999999999"),
+            (f"migrate-setmaxdowntime {guest.ref} 0",
+             "migrate-setmaxdowntime: downtime must be 1 to 2000000 ms, not 0"),
+        ]:
+            await pilot.press("colon", *keys(line), "enter")
+            await wait_for(pilot, lambda r=refusal: r in notifications(app), what=refusal)
+        assert not app.migrations.jobs()
         await pilot.press("colon", *keys(f"migrate {guest.ref} kvm02 --bandwidth 5"), "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
                        what="the progress screen")
@@ -90,3 +113,80 @@ async def test_readonly_refuses_migration(demo_hosts):
         await wait_for(pilot, lambda: any("read-only" in n for n in notifications(app)),
                        what="the refusal")
         assert not isinstance(app.screen, MigrationProgressScreen)
+
+
+def _why(app: KvmTuiApp) -> str:
+    """Why the open dialog refuses what was typed, as its `#why` line shows it."""
+    why = app.screen.query_one("#why", Static)
+    return text_of(why).strip() if why.display else ""
+
+
+async def _type_into(pilot: Pilot, field: Input, text: str) -> None:
+    """Empties the field and types `text` as keys; the field keeps what its type allows."""
+    field.focus()
+    await pilot.press("end", "ctrl+u", *keys(text))
+
+
+#: What an operator might type by mistake, and why the dialog refuses each: the field's
+#: integer type drops letters and markup as they are typed, the range check does the rest.
+HOSTILE_BANDWIDTH = [
+    ("-", "-"), ("1_", "1_"), ("0", "0"), ("+-", "+"), ("9" * 40, "9" * 40),
+    ("1048577", "1048577"), ("-5", "-5"),
+]
+
+
+async def test_migrate_dialog_refuses_a_bad_bandwidth_and_says_why(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await _dialog_for_running_guest(app, pilot)
+        bandwidth = app.screen.query_one("#migrate-bandwidth", Input)
+        for typed, kept in HOSTILE_BANDWIDTH:
+            await _type_into(pilot, bandwidth, typed)
+            assert bandwidth.value == kept
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.is_running and isinstance(app.screen, MigrateDialog), typed
+            assert _why(app) == ("Bandwidth: a whole number from 1 to 1048576, "
+                                 "or empty for no cap"), typed
+            await _type_into(pilot, bandwidth, "25")
+            assert _why(app) == ""  # the reason goes as soon as the value is good
+        assert not app.migrations.jobs()
+
+
+#: Pasted, not typed: 300 keys would only be slower.
+HOSTILE_URIS = ["[bold]x[/bold]", "tcp://", "tcp://[::1", "tcp://h:99999", "'\\\"", "é" * 300]
+
+
+async def test_migrate_dialog_refuses_a_bad_uri_and_says_why(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await _dialog_for_running_guest(app, pilot)
+        uri = app.screen.query_one("#migrate-uri", Input)
+        uri.focus()
+        for typed in HOSTILE_URIS:
+            uri.clear()
+            uri.insert_text_at_cursor(typed)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.is_running and isinstance(app.screen, MigrateDialog), typed
+            assert _why(app).startswith("Migrate URI: "), typed
+        assert not app.migrations.jobs()
+
+
+async def test_ask_number_refuses_out_of_range_values_and_keeps_asking(demo_settings):
+    answers: list[int | None] = []
+    async with started(demo_settings, SIZE) as (app, pilot):
+        app.push_screen(AskNumberScreen("Maximum tolerable downtime, ms", 1, 2000),
+                        answers.append)
+        await wait_for(pilot, lambda: isinstance(app.screen, AskNumberScreen)
+                       and bool(app.screen.query(Input)), what="the prompt")
+        field = app.screen.query_one(Input)
+        for typed in ["-", "1_", "0", "2001", "9" * 40, "-7"]:
+            await _type_into(pilot, field, typed)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, AskNumberScreen), typed
+            assert _why(app) == "Value: a whole number from 1 to 2000", typed
+        assert answers == []
+        await _type_into(pilot, field, "2000")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: answers == [2000], what="the answer")
+        assert app.is_running

@@ -1,0 +1,188 @@
+"""The dialogs that start and steer a migration: where and how to migrate, and one number.
+
+Every field is checked before its value is used: a refused value says why under the field
+and keeps the dialog open, so nothing unchecked reaches `int()` or libvirt.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.validation import Integer, ValidationResult, Validator
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+
+from kvmtui.core.migration import (
+    DEFAULT_FLAGS,
+    MAX_BANDWIDTH_MIB,
+    MIGRATION_FLAGS,
+    MigrationOptions,
+    default_migrate_uri,
+)
+from kvmtui.core.model import GuestSnapshot
+
+_Answer = TypeVar("_Answer")
+
+
+class MigrateUri(Validator):
+    """Empty (kvmtui picks the destination's address) or `scheme://host[:port]`."""
+
+    def validate(self, value: str) -> ValidationResult:
+        text = value.strip()
+        if not text:
+            return self.success()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as error:
+            return self.failure(f"Not a URI: {error}.")
+        if not parts.scheme or not parts.netloc:
+            return self.failure("Must look like tcp://HOST[:PORT], or be empty.")
+        return self.success()
+
+
+def _why(input_: Input) -> str:
+    """Why the field's value is refused, '' when it is fine."""
+    result = input_.validate(input_.value)
+    if result is None or result.is_valid:
+        return ""
+    return " ".join(result.failure_descriptions)
+
+
+class _CheckedForm(ModalScreen[_Answer]):
+    """A dialog whose inputs show why a value is refused, as it is typed and on Enter."""
+
+    def _show_why(self) -> bool:
+        """Writes each refused field's reason in `#why`; True when every field is fine."""
+        reasons = [f"{input_.name}: {why}" for input_ in self.query(Input)
+                   if (why := _why(input_))]
+        box = self.query_one("#why", Static)
+        box.update(Text("\n".join(reasons), style="bold red"))
+        box.display = bool(reasons)
+        return not reasons
+
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        self._show_why()
+
+
+class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
+    """Destination and virsh's options, defaults ticked; Enter in a field or on Migrate
+    starts (when every field is valid), Esc cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
+
+    def __init__(self, guests: list[GuestSnapshot], destinations: list[str],
+                 uris: dict[str, str]) -> None:
+        super().__init__()
+        self.guests = guests
+        self.destinations = destinations
+        self.uris = uris
+
+    def compose(self) -> ComposeResult:
+        if len(self.guests) == 1:
+            what = f"{self.guests[0].name} (on {self.guests[0].host})"
+        else:
+            what = f"{len(self.guests)} guests"
+        with Vertical(id="migrate-dialog"):
+            yield Static(Text(f"Migrate {what} to:"), id="migrate-title")
+            with RadioSet(id="migrate-dest"):
+                for index, name in enumerate(self.destinations):
+                    yield RadioButton(Text(name), value=index == 0)
+            with Grid(id="migrate-options"):
+                for flag in MIGRATION_FLAGS:
+                    yield Checkbox(flag.word, flag.word in DEFAULT_FLAGS, name=flag.word,
+                                   id=f"opt-{flag.word}")
+            with Horizontal(classes="migrate-field"):
+                yield Label("Bandwidth MiB/s")
+                yield Input(placeholder="no cap", type="integer", id="migrate-bandwidth",
+                            name="Bandwidth", valid_empty=True,
+                            validators=[Integer(1, MAX_BANDWIDTH_MIB, failure_description=(
+                                f"a whole number from 1 to {MAX_BANDWIDTH_MIB}, "
+                                "or empty for no cap"))])
+            with Horizontal(classes="migrate-field"):
+                yield Label("Migrate URI")
+                yield Input(placeholder=self._uri_hint(self.destinations[0]),
+                            id="migrate-uri", name="Migrate URI", validators=[MigrateUri()])
+            yield Static(id="why")
+            with Horizontal(id="migrate-buttons"):
+                yield Button("Cancel", id="migrate-cancel")
+                yield Button("Migrate", id="migrate-go", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#why").display = False
+        self.query_one(RadioSet).focus()
+
+    def _uri_hint(self, dest: str) -> str:
+        return default_migrate_uri(self.uris.get(dest, "")) or "libvirt's default"
+
+    @property
+    def destination(self) -> str:
+        index = self.query_one(RadioSet).pressed_index
+        return self.destinations[max(index, 0)]
+
+    def on_radio_set_changed(self, _event: RadioSet.Changed) -> None:
+        self.query_one("#migrate-uri", Input).placeholder = self._uri_hint(self.destination)
+
+    def options(self) -> MigrationOptions:
+        """What the form says; only called once every field is valid."""
+        ticked = frozenset(str(box.name) for box in self.query(Checkbox) if box.value)
+        bandwidth = self.query_one("#migrate-bandwidth", Input).value.strip()
+        uri = self.query_one("#migrate-uri", Input).value.strip()
+        return MigrationOptions(ticked, bandwidth_mib=int(bandwidth or 0), migrate_uri=uri)
+
+    def _submit(self) -> None:
+        if self._show_why():
+            self.dismiss((self.destination, self.options()))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "migrate-go":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self._submit()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AskNumberScreen(_CheckedForm[int | None]):
+    """One whole number between `low` and `high` (a bandwidth, a downtime); a refused value
+    says why and keeps asking; Esc or an empty line cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="ask.cancel")]
+
+    def __init__(self, question: str, low: int, high: int) -> None:
+        super().__init__()
+        self.question = question
+        self.low = low
+        self.high = high
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ask-number"):
+            yield Static(Text(f"{self.question} ({self.low} to {self.high})"))
+            yield Input(type="integer", id="ask-number-value", name="Value", valid_empty=True,
+                        validators=[Integer(self.low, self.high, failure_description=(
+                            f"a whole number from {self.low} to {self.high}"))])
+            yield Static(id="why")
+
+    def on_mount(self) -> None:
+        self.query_one("#why").display = False
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.dismiss(None)
+        elif self._show_why():
+            self.dismiss(int(text))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
