@@ -133,16 +133,19 @@ class Churn:
     deaths: int = 0
     log: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="soak-churn", daemon=True)
-        self._thread.start()
+        """Two threads: the guest churn goes on on host A while host B is dead."""
+        for target, name in ((self._churn, "soak-churn"), (self._deaths, "soak-deaths")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
     def _virsh(self, host: str, *args: str) -> bool:
         cp = self.lab.virsh(host, *args, timeout=120)
@@ -188,25 +191,23 @@ class Churn:
             lambda: self._migrate("tiny-a1"),
         ]
 
-    def _run(self) -> None:
-        next_death = time.monotonic() + self.death_every
+    def _churn(self) -> None:
         for step in itertools.cycle(self._steps()):
             if self._stop.wait(2.0):
                 return
-            if time.monotonic() >= next_death:
-                self._kill_host_b()
-                next_death = time.monotonic() + self.death_every
-                continue
             step()
 
-    def _kill_host_b(self) -> None:
-        self.deaths += 1
-        self._note("stop-host b")
-        self.lab.stop_host("b")
-        self._stop.wait(self.death_for)
-        self._note("start-host b")
-        self.lab.start_host("b")
-        self._note("host b answers again")
+    def _deaths(self) -> None:
+        """Kills host B's libvirtd every `death_every` seconds for `death_for` seconds; it is
+        always started again, even when the soak stops while it is dead."""
+        while not self._stop.wait(self.death_every):
+            self.deaths += 1
+            self._note("stop-host b")
+            self.lab.stop_host("b")
+            self._stop.wait(self.death_for)
+            self._note("start-host b")
+            self.lab.start_host("b")
+            self._note("host b answers again")
 
 
 def kvmtui_command(lab: LabInfo, state: Path) -> str:

@@ -88,7 +88,11 @@ class HostError(Exception):
 
 @dataclass(frozen=True)
 class DomainEvent:
-    """A libvirt domain event, forwarded to whoever listens (migration jobs, logs)."""
+    """A libvirt domain event, forwarded to whoever listens (migration jobs, logs).
+
+    One kind is the host's own: "host-lost" (uuid and name empty, params the reason) tells
+    whoever holds something of the lost connection, such as a console stream that libvirt
+    never closes by itself, that it is gone."""
 
     host: str
     uuid: str
@@ -366,6 +370,7 @@ class Host:
             await self._drop_connection()
             self._retry_at = None if retry is None else time.monotonic() + retry
             self._set_link(Link.LOST, reason)
+            self._on_event(DomainEvent(self.name, "", "", "host-lost", params=reason))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), retry)

@@ -109,13 +109,37 @@ async def test_console_while_host_is_down(lab_fresh: LabInfo) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen)
                        and app.screen.terminal.live, 30, "the console attached")
         await pilot.press("enter", *keys("echo hello-$((6*7))"), "enter")
-
-        def lines() -> list[str]:
-            return [line.rstrip() for line in app.screen.query_one(TerminalView).display_lines()]
-
-        await wait_for(pilot, lambda: "hello-42" in lines(), 20, "hello-42 on the console")
+        await wait_for(pilot, lambda: "hello-42" in _console_lines(app), 20,
+                       "hello-42 on the console")
         await pilot.press("ctrl+right_square_bracket")
         await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen), 10, "detached")
+
+
+async def test_console_attached_when_its_host_dies(lab_fresh: LabInfo) -> None:
+    """The daemon dies under an open console: the console says so and stays, and `r`
+    reattaches once the host is back."""
+    async with _running(lab_fresh) as (app, pilot):
+        await _command(pilot, "console linux-b1 --force")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen)
+                       and app.screen.terminal.live, 30, "the console attached")
+        console = app.screen
+        await _kill_b(lab_fresh)
+        await wait_for(pilot, lambda: not console.terminal.live, 40, "the console ended")
+        status = console.query_one("#console-status", Static)
+        await wait_for(pilot, lambda: "r reattach" in text_of(status), 5, "the way back shown")
+        assert any("console of linux-b1 ended: host hostb lost" in n.message
+                   for n in app._notifications)
+        assert app.is_running and app.screen is console
+        await _revive_b(pilot, lab_fresh)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: console.terminal.live, 30, "reattached")
+        await pilot.press("enter", *keys("echo hello-$((6*7))"), "enter")
+        await wait_for(pilot, lambda: "hello-42" in _console_lines(app), 20,
+                       "hello-42 on the console")
+
+
+def _console_lines(app: KvmTuiApp) -> list[str]:
+    return [line.rstrip() for line in app.screen.query_one(TerminalView).display_lines()]
 
 
 async def test_migrate_to_a_host_that_is_down(lab_fresh: LabInfo) -> None:
