@@ -17,7 +17,9 @@ It reports, with the targets beside them:
 - the largest screen-update gap: the pane is captured every `--sample` seconds, and the gap
   is the longest time between two captures that differ, counted only while the churn loop is
   running (the lab's guests burn CPU, so the guest table's figures change every refresh; a
-  gap longer than a few refreshes means the UI stalled) (target < 3 s).
+  gap longer than a few refreshes means the UI stalled) (target < 3 s). Every gap over 2 s
+  is listed with the machine's load average when it ended: on a shared machine a late tick
+  can be the machine's doing.
 
 Not part of the test suite. Run it as root with the lab up, holding the lab lock:
 
@@ -83,6 +85,9 @@ class Screen:
 
     period: float
     changes: list[float] = field(default_factory=list)
+    #: (gap, when it ended, the machine's 1-minute load average then) for gaps over 2 s:
+    #: on a shared machine a stall can be the machine's, not kvmtui's.
+    long_gaps: list[tuple[float, str, float]] = field(default_factory=list)
     tracebacks: list[str] = field(default_factory=list)
     samples: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -106,7 +111,11 @@ class Screen:
                 break  # the session is gone: reported by the caller
             self.samples += 1
             if text != last:
-                self.changes.append(time.monotonic())
+                now = time.monotonic()
+                if self.changes and now - self.changes[-1] > 2.0:
+                    self.long_gaps.append((now - self.changes[-1], time.strftime("%H:%M:%S"),
+                                           os.getloadavg()[0]))
+                self.changes.append(now)
                 last = text
                 if TRACEBACK.search(text) and len(self.tracebacks) < 5:
                     self.tracebacks.append(text)
@@ -311,6 +320,8 @@ def main() -> int:
         print(f"{mark[verdicts['fds']]} open fds {fds_start} -> {fds_end}   (target: flat)")
     print(f"{mark[verdicts['gap']]} largest screen-update gap during churn: {gap:.2f} s, "
           f"{gap_at:.0f} s in   (target < {TARGET_GAP:g} s)")
+    for gap_s, when, load in screen.long_gaps:
+        print(f"     a {gap_s:.2f} s gap ended at {when}, load average {load:.1f}")
     for line in tracebacks[:3]:
         print(line)
     if churn.log:
