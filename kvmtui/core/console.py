@@ -99,6 +99,9 @@ class ConsoleSession(abc.ABC):
 
     def _lifecycle(self, event: DomainEvent) -> None:
         guest = self.guest
+        if event.kind == "host-lost" and event.host == guest.host:
+            self._end(f"console of {guest.name} ended: host {guest.host} lost ({event.params})")
+            return
         if event.kind != "lifecycle" or event.uuid != guest.uuid or event.host != guest.host:
             return
         if event.event == libvirt.VIR_DOMAIN_EVENT_STOPPED:

@@ -83,7 +83,11 @@ class HostError(Exception):
 
 @dataclass(frozen=True)
 class DomainEvent:
-    """A libvirt domain event, forwarded to whoever listens (migration jobs, logs)."""
+    """A libvirt domain event, forwarded to whoever listens (migration jobs, logs).
+
+    One kind is the host's own: "host-lost" (uuid and name empty, params the reason) tells
+    whoever holds something of the lost connection, such as a console stream that libvirt
+    never closes by itself, that it is gone."""
 
     host: str
     uuid: str
@@ -214,7 +218,8 @@ class Host:
         await self._drop_connection()
 
     def reconnect_now(self) -> None:
-        """Skips the remaining back-off delay of a lost host."""
+        """Skips the remaining back-off delay of a lost host, or retries one whose host key
+        was refused (the only way such a host is tried again)."""
         self._wake.set()
 
     @property
@@ -334,20 +339,26 @@ class Host:
         delay = RETRY_FIRST
         while True:
             self._set_link(Link.CONNECTING, "")
+            # A refused host key stays refused: asking again at every back-off would nag
+            # the operator for ever, so that host waits for reconnect_now() instead.
+            retry: float | None = delay
             try:
                 await self._connect()
                 delay = RETRY_FIRST
                 reason = await self._poll_until_lost()
             except asyncio.CancelledError:
                 raise
+            except ssh.HostKeyRejected as error:
+                reason, retry = str(error), None
             except Exception as error:
                 reason = describe(error)
             await self._drop_connection()
-            self._retry_at = time.monotonic() + delay
+            self._retry_at = None if retry is None else time.monotonic() + retry
             self._set_link(Link.LOST, reason)
+            self._on_event(DomainEvent(self.name, "", "", "host-lost", params=reason))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                await asyncio.wait_for(self._wake.wait(), retry)
             self._retry_at = None
             delay = min(delay * 2, RETRY_MAX)
 

@@ -17,7 +17,8 @@ setups without a config file (the lab's tests use them):
 
 Every hop, jump hosts included, goes through the same host-key policy: a known key passes;
 an unknown one is shown to the operator (SHA256 fingerprint) to accept once, accept and save,
-or reject; a changed one is refused. Passwords and passphrases are asked through the UI's
+or reject; a changed one is refused. A refused key raises HostKeyRejected, which tells the
+caller not to retry on its own. Passwords and passphrases are asked through the UI's
 callback and only handed to asyncssh, never logged or kept.
 
 All SSH traffic runs on an event loop of its own, in one background thread: libvirt calls
@@ -57,6 +58,12 @@ _QUERY_KEYS = frozenset({"keyfile", "known_hosts", "ssh_config", "jump"})
 
 class SshError(Exception):
     """The SSH side of a host failed; the message names the host and says what to do."""
+
+
+class HostKeyRejected(SshError):
+    """The host's key is not trusted: the operator rejected it, it changed, or nobody can be
+    asked. Trying again cannot change that, so a host stops retrying until the operator asks
+    for a reconnection (and then the question is asked afresh)."""
 
 
 class HostKeyAnswer(Enum):
@@ -325,18 +332,18 @@ class _Dialer:
         fingerprint = key.get_fingerprint("sha256")
         listed = known.match(host, addr, port)[0]
         if listed:
-            raise SshError(
+            raise HostKeyRejected(
                 f"WARNING: the host key of {host} has CHANGED (now {key.get_algorithm()} "
                 f"{fingerprint}); it does not match {known_path}. Someone may be "
                 "intercepting the connection, or the host was reinstalled. Refusing to "
                 f"connect; if the change is expected, remove the old key "
                 f"(ssh-keygen -R {host} -f {known_path}) and connect again.")
         if self.prompts is None:
-            raise SshError(f"ssh to {host}: host key {fingerprint} is not in {known_path}")
+            raise HostKeyRejected(f"ssh to {host}: host key {fingerprint} is not in {known_path}")
         question = HostKeyQuestion(host, port, key.get_algorithm(), fingerprint, known_path)
         answer = await self.prompts.host_key(question)
         if answer is HostKeyAnswer.REJECT:
-            raise SshError(f"ssh to {host}: host key {fingerprint} rejected")
+            raise HostKeyRejected(f"host key rejected: {host}")
         if answer is HostKeyAnswer.SAVE:
             _save_known_host(known_path, host, port, key)
         return key

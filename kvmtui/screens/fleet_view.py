@@ -104,7 +104,8 @@ class FleetView(Screen[None]):
             if host.link is Link.CONNECTING:
                 lines.append(f" {host.name}: connecting to {host.uri} ...", style="yellow")
                 continue
-            retry = f" (retry in {host.retry_in:.0f}s)" if host.retry_in is not None else ""
+            retry = (f" (retry in {host.retry_in:.0f}s)" if host.retry_in is not None
+                     else " (not retried; c on the hosts view retries)")
             lines.append(f" {host.name} lost: {host.reason}{retry}", style="bold red")
         banner = self.query_one("#banner", Static)
         banner.update(lines)

@@ -120,3 +120,21 @@ async def test_jump_host_keys_are_checked_too(lab: LabInfo, tmp_path: Path) -> N
     assert link is Link.CONNECTED, reason
     assert "linux-b1" in names
     assert [q.host for q in operator.asked] == ["10.213.0.1", "10.213.0.2"]
+
+
+@pytest.mark.parametrize("case", ["rejected", "changed", "jump-host-rejected"])
+async def test_refused_host_keys_raise_host_key_rejected(lab: LabInfo, tmp_path: Path,
+                                                         case: str) -> None:
+    """HostKeyRejected is what tells a host's reconnect loop to stop asking (a plain
+    SshError, a network failure, is retried with back-off)."""
+    hosta_key = next(line.split(" ", 1)[1] for line in lab.known_hosts.read_text().splitlines()
+                     if line.startswith("10.213.0.1 "))
+    known = tmp_path / "known_hosts"
+    known.write_text(f"10.213.0.2 {hosta_key}\n" if case == "changed" else "")
+    operator = _Operator(ssh.HostKeyAnswer.REJECT)
+    uri = _uri(lab, known, "&jump=root@10.213.0.1" if case.startswith("jump") else "")
+    with pytest.raises(ssh.HostKeyRejected):
+        await ssh.open_link(uri, False, operator.prompts)
+    expected = {"rejected": ["10.213.0.2"], "changed": [],
+                "jump-host-rejected": ["10.213.0.1"]}[case]
+    assert [q.host for q in operator.asked] == expected
