@@ -343,8 +343,9 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
         spy = None
         if profile:
             profile_path = str(directory / f"{spec}.profile.txt")
-            spy = subprocess.Popen(["py-spy", "record", "-p", str(term.process.pid), "-d",
-                                    str(int(idle)), "-f", "raw", "-o", profile_path],
+            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                    "-p", str(term.process.pid), "-d", str(int(idle)),
+                                    "-f", "raw", "-o", profile_path],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         result = measure_idle(term, idle)
         if spy is not None:
