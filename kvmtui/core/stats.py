@@ -31,6 +31,33 @@ def guest_state(code: int) -> GuestState:
     return _STATES.get(code, GuestState.NOSTATE)
 
 
+# Why a guest is in its state (libvirt's VIR_DOMAIN_<STATE>_<REASON> codes), in the words
+# `virsh domstate --reason` uses; read from the bulk record's `state.reason`.
+_REASONS: dict[GuestState, tuple[str, ...]] = {
+    GuestState.RUNNING: ("unknown", "booted", "migrated", "restored", "from snapshot",
+                         "unpaused", "migration canceled", "save canceled", "event wakeup",
+                         "crashed", "post-copy"),
+    GuestState.BLOCKED: ("unknown",),
+    GuestState.PAUSED: ("unknown", "user", "migrating", "saving", "dumping", "I/O error",
+                        "watchdog", "from snapshot", "shutting down", "creating snapshot",
+                        "crashed", "starting up", "post-copy", "post-copy failed",
+                        "api error"),
+    GuestState.SHUTDOWN: ("unknown", "user"),
+    GuestState.SHUTOFF: ("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved",
+                         "failed", "from snapshot", "daemon"),
+    GuestState.CRASHED: ("unknown", "panicked"),
+    GuestState.PMSUSPENDED: ("unknown",),
+}
+
+
+def state_reason(state: GuestState, code: object) -> str:
+    """The reason's words, or "" when libvirt gave none or one it calls unknown."""
+    if not isinstance(code, int):
+        return ""
+    reasons = _REASONS.get(state, ())
+    return reasons[code] if 0 < code < len(reasons) else ""
+
+
 @dataclass(frozen=True)
 class GuestSample:
     """The cumulative counters of one guest at one moment (monotonic seconds)."""

@@ -120,6 +120,8 @@ class CpuMapScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reader = HostCpuMapReader(self.app.fleet.host(self.host_name))
         self.read()
+        # The fleet tells of changes only; this map's own figures are read once a refresh.
+        self.set_interval(self.app.settings.refresh, self.read)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "pin":
