@@ -43,6 +43,8 @@ class FleetView(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.table = self.make_table()
+        self._shown: FleetSnapshot | None = None  # the snapshot the table was filled from
+        self._texts: dict[str, Text] = {}  # what the status line and banner show now
 
     def make_table(self) -> LiveTable[Any]:
         raise NotImplementedError
@@ -64,9 +66,26 @@ class FleetView(Screen[None]):
     # ---- refresh ------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: FleetSnapshot) -> None:
-        self.fill_table(snapshot)
-        self.query_one("#status", Static).update(self.status_line(snapshot))
+        """Shows what differs from what is shown: nothing at all when nothing changed, so
+        an idle fleet costs no work and writes nothing to the terminal."""
+        if snapshot is not self._shown:
+            self._shown = snapshot
+            self.fill_table(snapshot)
+        self._update("#status", self.status_line(snapshot))
         self._show_banner(snapshot)
+
+    def refill(self) -> None:
+        """Fills the table again from the current snapshot (what it keeps has changed)."""
+        self._shown = None
+        self.show_snapshot(self.app.fleet.snapshot())
+
+    def _update(self, selector: str, text: Text) -> bool:
+        """Updates a Static only when its text differs; True when it did."""
+        if self._texts.get(selector) == text:
+            return False
+        self._texts[selector] = text
+        self.query_one(selector, Static).update(text)
+        return True
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
         raise NotImplementedError
@@ -74,10 +93,10 @@ class FleetView(Screen[None]):
     def status_line(self, snapshot: FleetSnapshot) -> Text:
         hosts = snapshot.hosts
         up = sum(1 for h in hosts if h.link is Link.CONNECTED)
-        running = sum(1 for g in snapshot.guests if g.state.is_active)
+        running = sum(h.guests_running for h in hosts)
         line = Text()
         line.append(f" kvmtui: {self.VIEW_NAME} ", style="bold reverse")
-        total = len(snapshot.guests)
+        total = sum(h.guests_total for h in hosts)
         line.append(f"  hosts {up}/{len(hosts)} up   guests {running}/{total} running")
         if self.app.readonly:
             line.append("   READ-ONLY", style="bold yellow")
@@ -100,9 +119,8 @@ class FleetView(Screen[None]):
                 continue
             retry = f" (retry in {host.retry_in:.0f}s)" if host.retry_in is not None else ""
             lines.append(f" {host.name} lost: {host.reason}{retry}", style="bold red")
-        banner = self.query_one("#banner", Static)
-        banner.update(lines)
-        banner.display = bool(lines)
+        if self._update("#banner", lines):
+            self.query_one("#banner", Static).display = bool(lines)
 
     # ---- keys ---------------------------------------------------------------------------
 
@@ -153,4 +171,4 @@ class FleetView(Screen[None]):
         self.table.focus()
 
     def on_live_table_marks_changed(self, _event: LiveTable.MarksChanged) -> None:
-        self.query_one("#status", Static).update(self.status_line(self.app.fleet.snapshot()))
+        self._update("#status", self.status_line(self.app.fleet.snapshot()))

@@ -66,7 +66,7 @@ class GuestsScreen(FleetView):
     def narrow_to_host(self, name: str) -> None:
         """`:host NAME` shows only that host's guests; `:host` alone shows all again."""
         self.host_filter = name
-        self.show_snapshot(self.app.fleet.snapshot())
+        self.refill()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         mutating = action in {"toggle_autostart", "migrate"} or (
