@@ -36,10 +36,6 @@ class Session:
         """Runs `step(conn)` just before the connection closes (deregistering callbacks)."""
         self._teardown.append(step)
 
-    @property
-    def users(self) -> int:
-        return self._users
-
     @contextlib.contextmanager
     def use(self) -> Iterator[libvirt.virConnect]:
         """Holds the connection open for the length of one call; any thread may call it."""
