@@ -4,11 +4,12 @@ nothing a listener can see, and the worker threads stay few however many hosts t
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.model import GuestState, Link
+from kvmtui.core.model import GuestState, HostSpec, Link
 from kvmtui.core.workers import LANE_LIMIT, Workers
 
 
@@ -94,3 +95,24 @@ def test_a_closed_lane_cancels_what_it_queued():
     assert queued.cancelled()
     release.set()
     assert all(f.result(timeout=10) for f in running)  # what ran finishes
+
+
+async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
+    """A daemon that accepts the connection and then says nothing: the other hosts' guests
+    are on show meanwhile, and the silent host is shown as still connecting."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    port = silent.getsockname()[1]
+    hung = HostSpec("silent", f"qemu+tcp://127.0.0.1:{port}/system")
+    fleet = Fleet((hung, *demo_hosts), refresh=0.2)
+    await fleet.start()
+    try:
+        await until(lambda: {g.host for g in fleet.snapshot().guests}
+                    == {h.name for h in demo_hosts}, what="every answering host's guests")
+        links = {h.name: h.link for h in fleet.snapshot().hosts}
+        assert links.pop("silent") is Link.CONNECTING
+        assert set(links.values()) == {Link.CONNECTED}
+    finally:
+        await fleet.close()
+        silent.close()
