@@ -21,6 +21,7 @@ import libvirt
 from kvmtui.core.connection import Connection, HostError, describe_error
 from kvmtui.core.model import GuestRates, GuestSnapshot, GuestState, HostLoad, Link
 from kvmtui.core.stats import (
+    GuestSample,
     NodeCpuSample,
     cpu_percent,
     guest_rates,
@@ -110,11 +111,13 @@ class _Poll:
 
 @dataclass
 class _Last:
-    """A guest's record of the previous tick; `steady` once two ticks in a row were equal,
-    from when on its rates are zero and its snapshot can be kept as it is."""
+    """A guest as of the previous tick: a fingerprint of its bulk record (a 64-bit hash of
+    its values: a record is thousands of bytes, ten thousand of them add up) and the sample
+    read from it; `steady` once two ticks in a row were equal, from when on its rates are
+    zero and its snapshot can be kept as it is."""
 
-    name: str
-    record: dict[str, Any]
+    fingerprint: int
+    sample: GuestSample
     steady: bool = False
 
 
@@ -222,18 +225,17 @@ class Poller:
         for uuid, name, record in poll.records:
             seen.add(uuid)
             last = self._last.get(uuid)
-            same = last is not None and last.record == record and last.name == name
+            fingerprint = hash((name, *record.values()))
+            same = last is not None and last.fingerprint == fingerprint
             if same and last is not None and last.steady and uuid not in poll.described:
                 continue  # nothing new: the frozen snapshot stands, and costs nothing
             described = self._described.get(uuid)
-            vcpus = described.vcpus if described else 1
-            sample = sample_from_record(record, poll.at, vcpus)
-            before = (sample_from_record(last.record, self._last_at, vcpus)
-                      if last is not None else None)
+            sample = sample_from_record(record, poll.at, described.vcpus if described else 1)
+            before = replace(last.sample, at=self._last_at) if last is not None else None
             rates = guest_rates(before, sample)
             if before is not None and rates.cpu_percent is not None:
                 guest_cpu_ns_per_s += rates.cpu_percent / 100 * sample.vcpus * 1e9
-            self._last[uuid] = _Last(name, record, steady=same)
+            self._last[uuid] = _Last(fingerprint, sample, steady=same)
             guest = self._snapshot_guest(uuid, name, record, described, rates)
             if guest != self.guests.get(uuid):
                 self.guests[uuid] = guest

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -31,6 +32,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 R = TypeVar("R")
+Cell = str | Text
 
 MARK = "●"
 PADDING = 1
@@ -109,7 +111,9 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._search_text = search_text
         self._markable = markable
         self._all: dict[str, R] = {}
-        self._cells: dict[str, list[Text]] = {}
+        # What each row reads per column, as rendered: plain strings stay strings (a Text
+        # per cell of ten thousand rows costs tens of megabytes); Text is made when drawn.
+        self._cells: dict[str, list[Cell]] = {}
         self._haystacks: dict[str, str] = {}
         self._order: list[str] = []  # the rows shown, in screen order
         self._sorted_keys: list[str] = []  # every row, in sort order
@@ -143,7 +147,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     def shown_texts(self) -> dict[str, list[str]]:
         """What each visible row reads in each column, by row key: the screen in words."""
-        return {key: [cell.plain for cell in self._cells[key]] for key in self._order}
+        return {key: [_plain(cell) for cell in self._cells[key]] for key in self._order}
 
     def marked_rows(self) -> list[R]:
         return [self._all[key] for key in self.marks if key in self._all]
@@ -173,8 +177,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             if old is None or (sort_value is not None and sort_value(old) != sort_value(row)):
                 resort = True
             refilter = refilter or haystack != self._haystacks.get(key)
-            if old_cells is None or [c.cell_len for c in cells] != [
-                    c.cell_len for c in old_cells]:
+            if old_cells is None or [_cell_len(c) for c in cells] != [
+                    _cell_len(c) for c in old_cells]:
                 remeasure = True
             if cells != old_cells:
                 redraw.append(key)
@@ -298,11 +302,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             strip = self._strip(self._row_texts(key), style)
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
-    def _strip(self, cells: list[Text], style: Style) -> Strip:
+    def _strip(self, cells: list[Cell], style: Style) -> Strip:
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
         for cell, width, numeric in zip(cells, self._widths, self._numeric(), strict=True):
-            fitted = cell.copy()
+            fitted = cell.copy() if isinstance(cell, Text) else Text(cell)
             fitted.truncate(width, overflow="ellipsis")
             fitted.align("right" if numeric else "left", width)
             line.append(pad)
@@ -311,14 +315,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         segments = list(line.render(self.app.console))
         return Strip(Segment.apply_style(segments, post_style=None, style=style))
 
-    def _header_texts(self) -> list[Text]:
+    def _header_texts(self) -> list[Cell]:
         labels = [Text(column.label + self._arrow(column)) for column in self.columns_spec]
         return [Text(" "), *labels] if self._markable else labels
 
-    def _row_texts(self, key: str) -> list[Text]:
+    def _row_texts(self, key: str) -> list[Cell]:
         cells = self._cells[key]
         if self._markable:
-            return [Text(MARK if key in self.marks else " "), *cells]
+            return [MARK if key in self.marks else " ", *cells]
         return cells
 
     def _numeric(self) -> list[bool]:
@@ -332,12 +336,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _render_row(self, row: R) -> list[Text]:
-        cells = []
-        for column in self.columns_spec:
-            rendered = column.render(row)
-            cells.append(rendered if isinstance(rendered, Text) else Text(rendered))
-        return cells
+    def _render_row(self, row: R) -> list[Cell]:
+        return [column.render(row) for column in self.columns_spec]
 
     def _measure(self) -> bool:
         """Column widths over every row, filtered out or not: filtering never jumps them.
@@ -347,7 +347,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             if column.width is not None:
                 widths.append(column.width)
                 continue
-            widest = max((cells[index].cell_len for cells in self._cells.values()), default=0)
+            widest = max((_cell_len(cells[index]) for cells in self._cells.values()),
+                         default=0)
             widths.append(max(widest, len(column.label) + 1))
         widths = [1, *widths] if self._markable else widths
         changed, self._widths = widths != self._widths, widths
@@ -420,3 +421,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
         elif self.cursor_row >= top + lines:
             self.scroll_to(y=self.cursor_row - lines + 1, animate=False, immediate=True)
+
+
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def _cell_len(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
