@@ -161,7 +161,8 @@ class Poller:
         lost = self._connection.lost
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), self.refresh)
+                async with asyncio.timeout(self.refresh):  # no task per tick, unlike wait_for
+                    await lost.wait()
             if lost.is_set():
                 return self._connection.lost_reason
             try:
