@@ -142,12 +142,15 @@ class CpuMapScreen(Screen[None]):
         try:
             cpu_map = await self.reader.read()
         except (HostError, TimeoutError) as error:
+            if not self.is_attached:  # closed (or the app quit) while the read ran
+                return
             self.query_one("#status", Static).update(
                 Text(str(error) or f"CPU map of {self.host_name}: no answer", style="bold red"))
             return
         finally:
             self._gate.end()
-        await self.show(cpu_map)
+        if self.is_attached:
+            await self.show(cpu_map)
 
     async def show(self, cpu_map: HostCpuMap) -> None:
         self.cpu_map = cpu_map
