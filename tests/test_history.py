@@ -57,15 +57,32 @@ def test_series_add_up_both_directions_and_memory_is_bytes():
     assert history.host("h1", "memory") == [2048.0 * 1024]
 
 
-def test_change_notices_between_ticks_do_not_add_samples():
+def test_change_notices_between_ticks_update_that_tick():
     clock = Clock()
     history = History(minutes=1, refresh=1.0, clock=clock)
     assert history.feed(_snapshot(1.0))
-    clock.now = 0.3  # a lifecycle event, not a tick
+    clock.now = 0.3  # a lifecycle event, not a tick: the tick's figure is the newer one
     assert not history.feed(_snapshot(2.0))
     clock.now = 1.0
     assert history.feed(_snapshot(3.0))
-    assert history.guest("u0@h1", "cpu") == [1.0, 3.0]
+    assert history.guest("u0@h1", "cpu") == [2.0, 3.0]
+
+
+def test_quiet_ticks_repeat_the_last_values_without_being_fed():
+    clock = Clock()
+    history = History(minutes=0.1, refresh=1.0, clock=clock)  # 6 samples
+    steady = _snapshot(4.0)
+    history.feed(steady)
+    clock.now = 3.0  # three refreshes with nothing new: no notice, no feed
+    assert history.guest("u0@h1", "cpu") == [4.0, 4.0, 4.0, 4.0]
+    clock.now = 4.0
+    history.feed(steady)  # the same frozen snapshots: nothing to record
+    clock.now = 5.0
+    history.feed(_snapshot(7.0))
+    assert history.guest("u0@h1", "cpu") == [4.0, 4.0, 4.0, 4.0, 4.0, 7.0]
+    assert history.host("h1", "cpu") == [2.0, 2.0, 2.0, 2.0, 2.0, 3.5]
+    clock.now = 100.0  # long quiet: the window is all the last value
+    assert history.guest("u0@h1", "cpu") == [7.0] * 6
 
 
 def test_guests_that_leave_take_their_history_with_them():

@@ -24,8 +24,10 @@ class FleetSnapshot:
 class Fleet(Publisher):
     """Starts one watcher per host and publishes when anything changed.
 
-    Change notices are coalesced to one per loop iteration: a burst of fifty lifecycle
-    events redraws the table once.
+    Hosts tell only of real changes (a tick whose figures are all as before says nothing),
+    and change notices are coalesced to one per loop iteration: a burst of fifty lifecycle
+    events redraws the table once. The snapshot is built once per change and shared, so
+    listeners can tell "nothing new" by identity.
     """
 
     def __init__(self, specs: Iterable[HostSpec], refresh: float,
@@ -37,6 +39,7 @@ class Fleet(Publisher):
             spec.name: Host(spec, refresh, self._changed, self._event, prompts) for spec in specs
         }
         self._version = 0
+        self._snapshot: FleetSnapshot | None = None
         self._notice_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._context: contextvars.Context | None = None
@@ -74,14 +77,16 @@ class Fleet(Publisher):
             raise HostError(f"no host named {name!r}") from None
 
     def snapshot(self) -> FleetSnapshot:
-        guests: list[GuestSnapshot] = []
-        for host in self._hosts.values():
-            guests.extend(host.guests())
-        return FleetSnapshot(
-            hosts=tuple(host.snapshot() for host in self._hosts.values()),
-            guests=tuple(guests),
-            version=self._version,
-        )
+        if self._snapshot is None or self._snapshot.version != self._version:
+            guests: list[GuestSnapshot] = []
+            for host in self._hosts.values():
+                guests.extend(host.guests())
+            self._snapshot = FleetSnapshot(
+                hosts=tuple(host.snapshot() for host in self._hosts.values()),
+                guests=tuple(guests),
+                version=self._version,
+            )
+        return self._snapshot
 
     def find_guest(self, key: str) -> GuestSnapshot | None:
         """A guest by its snapshot key (`uuid@host`), wherever it is now."""

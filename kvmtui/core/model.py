@@ -1,4 +1,7 @@
-"""Plain, frozen snapshots of hosts and guests: the only shapes the screens ever see."""
+"""Plain, frozen snapshots of hosts and guests: the only shapes the screens ever see.
+
+Slotted: a fleet holds tens of thousands of them, and a per-object dict would double
+their memory."""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ class GuestState(Enum):
         return self not in (GuestState.SHUTOFF, GuestState.CRASHED, GuestState.NOSTATE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HostInfo:
     """What a host is: read once per connection."""
 
@@ -53,7 +56,7 @@ class HostInfo:
     memory_kib: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HostLoad:
     """How busy a host is now: from the node's own CPU and memory counters."""
 
@@ -62,7 +65,7 @@ class HostLoad:
     memory_total_kib: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HostSnapshot:
     name: str
     uri: str
@@ -76,7 +79,7 @@ class HostSnapshot:
     retry_in: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestRates:
     """Per-second figures computed from two stats samples; None until two samples exist."""
 
@@ -87,7 +90,7 @@ class GuestRates:
     net_tx_bps: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestSnapshot:
     """One guest on one host. `key` is stable across refreshes and unique across the fleet."""
 

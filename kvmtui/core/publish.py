@@ -3,7 +3,7 @@
 The fleet (hosts and guests), the migration manager (jobs) and every later source of rows
 (snapshots, pools, networks ...) derive from `Publisher`. A listener is told only *that*
 its publisher changed and reads the new state itself, so a burst of changes costs one read
-per repaint, not one per change; the app's single adapter (`kvmtui.app`) turns each notice
+per repaint, not one per change; the app's single adapter (`kvmtui.feed`) turns each notice
 into a Textual message for the screens on display. Nothing here knows about Textual.
 """
 

@@ -1,6 +1,6 @@
 """libvirt's numbers in words, each table written once, and the "did you mean" hint.
 
-States, vCPU states and close reasons arrive from libvirt as integers; the guest
+States, state reasons, vCPU states and close reasons arrive from libvirt as integers; the guest
 table, the vCPU panel, the migration checks, the banner and the one-shot command line all
 name them through these tables, in the words `virsh` uses.
 """
@@ -42,6 +42,33 @@ CLOSE_REASONS: Mapping[int, str] = MappingProxyType({
     libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "no answer to keepalive",
     libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed",
 })
+
+# Why a guest is in its state (libvirt's VIR_DOMAIN_<STATE>_<REASON> codes), in the words
+# `virsh domstate --reason` uses; read from the bulk record's `state.reason`.
+_REASONS: dict[GuestState, tuple[str, ...]] = {
+    GuestState.RUNNING: ("unknown", "booted", "migrated", "restored", "from snapshot",
+                         "unpaused", "migration canceled", "save canceled", "event wakeup",
+                         "crashed", "post-copy"),
+    GuestState.BLOCKED: ("unknown",),
+    GuestState.PAUSED: ("unknown", "user", "migrating", "saving", "dumping", "I/O error",
+                        "watchdog", "from snapshot", "shutting down", "creating snapshot",
+                        "crashed", "starting up", "post-copy", "post-copy failed",
+                        "api error"),
+    GuestState.SHUTDOWN: ("unknown", "user"),
+    GuestState.SHUTOFF: ("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved",
+                         "failed", "from snapshot", "daemon"),
+    GuestState.CRASHED: ("unknown", "panicked"),
+    GuestState.PMSUSPENDED: ("unknown",),
+}
+
+
+def state_reason(state: GuestState, code: object) -> str:
+    """The reason's words, or "" when libvirt gave none or one it calls unknown."""
+    if not isinstance(code, int):
+        return ""
+    reasons = _REASONS.get(state, ())
+    return reasons[code] if 0 < code < len(reasons) else ""
+
 
 def guest_state(code: int) -> GuestState:
     """The state libvirt's number means; one libvirt adds later reads as "no state"."""

@@ -121,6 +121,8 @@ class CpuMapScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reader = HostCpuMapReader(self.app.fleet.host(self.host_name))
         self.read()
+        # The fleet tells of changes only; this map's own figures are read once a refresh.
+        self.set_interval(self.app.settings.refresh, self.read)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "pin":
@@ -143,12 +145,15 @@ class CpuMapScreen(Screen[None]):
         try:
             cpu_map = await self.reader.read()
         except (HostError, TimeoutError) as error:
+            if not self.is_attached:  # closed (or the app quit) while the read ran
+                return
             self.query_one("#status", Static).update(
                 Text(str(error) or f"CPU map of {self.host_name}: no answer", style="bold red"))
             return
         finally:
             self._gate.end()
-        await self.show(cpu_map)
+        if self.is_attached:
+            await self.show(cpu_map)
 
     async def show(self, cpu_map: HostCpuMap) -> None:
         self.cpu_map = cpu_map

@@ -81,6 +81,9 @@ class GuestDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.show_guest(self.guest)
         self.action_reload()
+        # The fleet tells of changes only; the vCPU tab's own figures and the history's
+        # time axis move once a refresh.
+        self.set_interval(self.app.settings.refresh, self._show_placement_and_history)
 
     def on_published(self, message: Published) -> None:
         if not message.about("fleet"):

@@ -48,6 +48,8 @@ class FleetView(Screen[None]):
         super().__init__()
         self.view = view
         self.table: LiveTable[Any] = view.table()
+        self._shown: FleetSnapshot | None = None  # the snapshot the table was filled from
+        self._texts: dict[str, Text] = {}  # what the status line and banner show now
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -64,15 +66,37 @@ class FleetView(Screen[None]):
         self.show_snapshot(self.app.fleet.snapshot())
 
     def on_published(self, message: Published) -> None:
-        if message.about(*self.view.topics):
+        """The fleet's own changes come as a new snapshot; a service's (the jobs) leave the
+        fleet's snapshot as it was, so its rows are read again."""
+        services = [topic for topic in self.view.topics if topic != "fleet"]
+        if message.about(*services):
+            self.refill()
+        elif message.about("fleet") and "fleet" in self.view.topics:
             self.show_snapshot(self.app.fleet.snapshot())
 
     # ---- refresh ------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: FleetSnapshot) -> None:
-        self.fill_table(snapshot)
-        self.query_one("#status", Static).update(self.status_line(snapshot))
+        """Shows what differs from what is shown: nothing at all when nothing changed, so
+        an idle fleet costs no work and writes nothing to the terminal."""
+        if snapshot is not self._shown:
+            self._shown = snapshot
+            self.fill_table(snapshot)
+        self._update("#status", self.status_line(snapshot))
         self._show_banner(snapshot)
+
+    def refill(self) -> None:
+        """Fills the table again from the current snapshot (what it keeps has changed)."""
+        self._shown = None
+        self.show_snapshot(self.app.fleet.snapshot())
+
+    def _update(self, selector: str, text: Text) -> bool:
+        """Updates a Static only when its text differs; True when it did."""
+        if self._texts.get(selector) == text:
+            return False
+        self._texts[selector] = text
+        self.query_one(selector, Static).update(text)
+        return True
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
         self.table.show(self.view.read(self.app, snapshot))
@@ -80,10 +104,10 @@ class FleetView(Screen[None]):
     def status_line(self, snapshot: FleetSnapshot) -> Text:
         hosts = snapshot.hosts
         up = sum(1 for h in hosts if h.link is Link.CONNECTED)
-        running = sum(1 for g in snapshot.guests if g.state.is_active)
+        running = sum(h.guests_running for h in hosts)
         line = Text()
         line.append(f" kvmtui: {self.view.name} ", style="bold reverse")
-        total = len(snapshot.guests)
+        total = sum(h.guests_total for h in hosts)
         line.append(f"  hosts {up}/{len(hosts)} up   guests {running}/{total} running")
         if self.app.readonly:
             line.append("   READ-ONLY", style="bold yellow")
@@ -107,9 +131,8 @@ class FleetView(Screen[None]):
             retry = (f" (retry in {host.retry_in:.0f}s)" if host.retry_in is not None
                      else " (not retried; c on the hosts view retries)")
             lines.append(f" {host.name} lost: {host.reason}{retry}", style="bold red")
-        banner = self.query_one("#banner", Static)
-        banner.update(lines)
-        banner.display = bool(lines)
+        if self._update("#banner", lines):
+            self.query_one("#banner", Static).display = bool(lines)
 
     # ---- keys ---------------------------------------------------------------------------
 
@@ -160,4 +183,4 @@ class FleetView(Screen[None]):
         self.table.focus()
 
     def on_live_table_marks_changed(self, _event: LiveTable.MarksChanged) -> None:
-        self.query_one("#status", Static).update(self.status_line(self.app.fleet.snapshot()))
+        self._update("#status", self.status_line(self.app.fleet.snapshot()))

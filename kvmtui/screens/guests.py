@@ -65,7 +65,7 @@ class GuestsScreen(FleetView):
     def narrow_to_host(self, name: str) -> None:
         """`:host NAME` shows only that host's guests; `:host` alone shows all again."""
         self.host_filter = name
-        self.show_snapshot(self.app.fleet.snapshot())
+        self.refill()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Mutating keys are hidden when the controller would refuse the change to the guest

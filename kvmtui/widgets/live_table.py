@@ -7,6 +7,11 @@ must for an operator who is in the middle of picking a guest.
 It is drawn line by line (Textual's line API) from a plain list of row keys: filtering or
 sorting a thousand guests is a list operation and a redraw of one screenful, where a
 DataTable would remove and re-add, and re-measure, every row.
+
+Idle cost follows change: rows handed in again unchanged (the same frozen object) cost a
+dictionary look-up; the rows are re-sorted only when a sort value or the set of rows
+changed, re-filtered only when a searched text did; and only the screen lines whose text
+changed are redrawn, so a terminal over a slow link receives just the changed lines.
 """
 
 from __future__ import annotations
@@ -15,17 +20,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 R = TypeVar("R")
+Cell = str | Text
 
 MARK = "●"
 PADDING = 1
@@ -104,9 +111,13 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._search_text = search_text
         self._markable = markable
         self._all: dict[str, R] = {}
-        self._cells: dict[str, list[Text]] = {}
+        # What each row reads per column, as rendered: plain strings stay strings (a Text
+        # per cell of ten thousand rows costs tens of megabytes); Text is made when drawn.
+        self._cells: dict[str, list[Cell]] = {}
         self._haystacks: dict[str, str] = {}
-        self._order: list[str] = []
+        self._order: list[str] = []  # the rows shown, in screen order
+        self._sorted_keys: list[str] = []  # every row, in sort order
+        self._position: dict[str, int] = {}  # row key -> index in _order
         self._widths: list[int] = []
         self.marks: set[str] = set()
         self.filter_text = ""
@@ -136,39 +147,66 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     def shown_texts(self) -> dict[str, list[str]]:
         """What each visible row reads in each column, by row key: the screen in words."""
-        return {key: [cell.plain for cell in self._cells[key]] for key in self._order}
+        return {key: [_plain(cell) for cell in self._cells[key]] for key in self._order}
 
     def marked_rows(self) -> list[R]:
         return [self._all[key] for key in self.marks if key in self._all]
 
     def select_key(self, key: str) -> None:
-        if key in self._all and key in self._order:
-            self._move_to(self._order.index(key))
+        if key in self._position:
+            self._move_to(self._position[key])
 
     # ---- changing what is shown --------------------------------------------------------
 
     def show(self, rows: Iterable[R]) -> None:
         cursor_key = self.current_key
         previous, self._all = self._all, {self._row_key(row): row for row in rows}
-        changed = False
+        resort = previous.keys() != self._all.keys()
+        refilter = resort
+        remeasure = False
+        redraw: list[str] = []
+        sort_column = self._sort_column()
+        sort_value = sort_column.sort_value if sort_column else None
         for key, row in self._all.items():
-            if previous.get(key) != row or key not in self._cells:
-                self._cells[key] = self._render_row(row)
-                self._haystacks[key] = self._search_text(row).lower()
-                changed = True
+            old = previous.get(key)
+            if old is row or (old is not None and key in self._cells and old == row):
+                continue
+            cells = self._render_row(row)
+            old_cells = self._cells.get(key)
+            haystack = self._search_text(row).lower()
+            if old is None or (sort_value is not None and sort_value(old) != sort_value(row)):
+                resort = True
+            refilter = refilter or haystack != self._haystacks.get(key)
+            if old_cells is None or [_cell_len(c) for c in cells] != [
+                    _cell_len(c) for c in old_cells]:
+                remeasure = True
+            if cells != old_cells:
+                redraw.append(key)
+            self._cells[key] = cells
+            self._haystacks[key] = haystack
         for gone in previous.keys() - self._all.keys():
             self._cells.pop(gone, None)
             self._haystacks.pop(gone, None)
-            changed = True
         self.marks.intersection_update(self._all)
-        if changed:
-            self._measure()
-        self._arrange(cursor_key)
+        if remeasure and self._measure():
+            refilter = True  # a column moved: every line changed, and the width with it
+        if resort:
+            self._sorted_keys = self._sorted(list(self._all))
+        if resort or refilter:
+            self._arrange(cursor_key)
+        else:
+            for key in redraw:
+                self._refresh_row(key)
 
     def set_filter(self, text: str) -> None:
         """Narrows the rows to those whose name, host or state hold every word of `text`."""
-        self.filter_text = text.strip().lower()
-        self._arrange(self.current_key)
+        text = text.strip().lower()
+        if text == self.filter_text:
+            return
+        narrower = self.filter_text and text.startswith(self.filter_text)
+        self.filter_text = text
+        # Typing on narrows what is shown already: only those rows need looking at.
+        self._arrange(self.current_key, self._order if narrower else None)
 
     def sort_by(self, column_key: str) -> None:
         """Sorts by a column; asking again for the same column reverses the order."""
@@ -177,6 +215,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         else:
             self.sort_column, self.sort_reverse = column_key, False
         self._measure()  # the arrow in the header may widen the column
+        self._sorted_keys = self._sorted(list(self._all))
         self._arrange(self.current_key)
 
     def clear_marks(self) -> None:
@@ -263,11 +302,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             strip = self._strip(self._row_texts(key), style)
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
-    def _strip(self, cells: list[Text], style: Style) -> Strip:
+    def _strip(self, cells: list[Cell], style: Style) -> Strip:
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
         for cell, width, numeric in zip(cells, self._widths, self._numeric(), strict=True):
-            fitted = cell.copy()
+            fitted = cell.copy() if isinstance(cell, Text) else Text(cell)
             fitted.truncate(width, overflow="ellipsis")
             fitted.align("right" if numeric else "left", width)
             line.append(pad)
@@ -276,14 +315,15 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         segments = list(line.render(self.app.console))
         return Strip(Segment.apply_style(segments, post_style=None, style=style))
 
-    def _header_texts(self) -> list[Text]:
-        labels = [Text(column.label + self._arrow(column)) for column in self.columns_spec]
+    def _header_texts(self) -> list[Cell]:
+        labels: list[Cell] = [Text(column.label + self._arrow(column))
+                              for column in self.columns_spec]
         return [Text(" "), *labels] if self._markable else labels
 
-    def _row_texts(self, key: str) -> list[Text]:
+    def _row_texts(self, key: str) -> list[Cell]:
         cells = self._cells[key]
         if self._markable:
-            return [Text(MARK if key in self.marks else " "), *cells]
+            return [MARK if key in self.marks else " ", *cells]
         return cells
 
     def _numeric(self) -> list[bool]:
@@ -297,50 +337,68 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _render_row(self, row: R) -> list[Text]:
-        cells = []
-        for column in self.columns_spec:
-            rendered = column.render(row)
-            cells.append(rendered if isinstance(rendered, Text) else Text(rendered))
-        return cells
+    def _render_row(self, row: R) -> list[Cell]:
+        return [column.render(row) for column in self.columns_spec]
 
-    def _measure(self) -> None:
-        """Column widths over every row, filtered out or not: filtering never jumps them."""
+    def _measure(self) -> bool:
+        """Column widths over every row, filtered out or not: filtering never jumps them.
+        True when a width changed."""
         widths = []
         for index, column in enumerate(self.columns_spec):
             if column.width is not None:
                 widths.append(column.width)
                 continue
-            widest = max((cells[index].cell_len for cells in self._cells.values()), default=0)
+            widest = max((_cell_len(cells[index]) for cells in self._cells.values()),
+                         default=0)
             widths.append(max(widest, len(column.label) + 1))
-        self._widths = [1, *widths] if self._markable else widths
+        widths = [1, *widths] if self._markable else widths
+        changed, self._widths = widths != self._widths, widths
+        return changed
 
-    def _arrange(self, cursor_key: str | None) -> None:
-        """Filters and sorts the keys, then puts the cursor back on the row it was on."""
+    def _arrange(self, cursor_key: str | None, among: list[str] | None = None) -> None:
+        """Filters the sorted keys (or only `among`, already in order), then puts the cursor
+        back on the row it was on and redraws."""
         words = self.filter_text.split()
-        keys = [key for key in self._all
-                if all(word in self._haystacks[key] for word in words)]
-        self._order = self._sorted(keys)
+        source = self._sorted_keys if among is None else among
+        haystacks = self._haystacks
+        self._order = [key for key in source if all(word in haystacks[key] for word in words)]
+        self._position = {key: index for index, key in enumerate(self._order)}
         total_width = sum(self._widths) + 2 * PADDING * len(self._widths)
         self.virtual_size = Size(total_width, self.row_count + 1)
-        if cursor_key is not None and cursor_key in self._all and cursor_key in keys:
-            self.cursor_row = self._order.index(cursor_key)
+        if cursor_key is not None and cursor_key in self._position:
+            self.cursor_row = self._position[cursor_key]
         self.cursor_row = max(0, min(self.cursor_row, self.row_count - 1))
         self._scroll_to_cursor()
         self.refresh()
 
+    def _sort_column(self) -> Column[R] | None:
+        return next((c for c in self.columns_spec if c.key == self.sort_column), None)
+
     def _sorted(self, keys: list[str]) -> list[str]:
-        column = next((c for c in self.columns_spec if c.key == self.sort_column), None)
+        column = self._sort_column()
         if column is None:
             return keys
         # Ties fall back to the first column, so equal rows never swap places; rows with
         # no value (None) go last whichever the direction.
         first = self.columns_spec[0].sort_value
-        keys = sorted(keys, key=lambda k: first(self._all[k]))
-        valued = [k for k in keys if column.sort_value(self._all[k]) is not None]
-        empty = [k for k in keys if column.sort_value(self._all[k]) is None]
-        valued.sort(key=lambda k: column.sort_value(self._all[k]), reverse=self.sort_reverse)
+        rows = self._all
+        keys.sort(key=lambda k: first(rows[k]))
+        values = {k: column.sort_value(rows[k]) for k in keys}
+        valued = [k for k in keys if values[k] is not None]
+        empty = [k for k in keys if values[k] is None]
+        valued.sort(key=values.__getitem__, reverse=self.sort_reverse)
         return valued + empty
+
+    def _refresh_row(self, key: str) -> None:
+        """Redraws one row's line if it is on screen."""
+        row = self._position.get(key)
+        if row is not None:
+            self._refresh_line_of(row)
+
+    def _refresh_line_of(self, row: int) -> None:
+        y = row - int(self.scroll_offset.y) + 1  # the header is line 0
+        if 0 < y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
 
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 2)
@@ -348,9 +406,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def _move_to(self, row: int) -> None:
         if not self._order:
             return
+        before, top = self.cursor_row, int(self.scroll_offset.y)
         self.cursor_row = max(0, min(row, self.row_count - 1))
         self._scroll_to_cursor()
-        self.refresh()
+        if int(self.scroll_offset.y) == top:
+            self._refresh_line_of(before)  # only the two lines the cursor left and entered
+            self._refresh_line_of(self.cursor_row)
+        else:
+            self.refresh()
 
     def _scroll_to_cursor(self) -> None:
         lines = max(1, self.scrollable_content_region.height - 1)  # the header takes one
@@ -359,3 +422,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
         elif self.cursor_row >= top + lines:
             self.scroll_to(y=self.cursor_row - lines + 1, animate=False, immediate=True)
+
+
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def _cell_len(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)

@@ -75,7 +75,7 @@ def _links(app: KvmTuiApp, name: str = "hostb") -> list[Link]:
         if not seen or seen[-1] is not link:
             seen.append(link)
 
-    app.fleet.add_change_listener(note)
+    app.fleet.add_listener(note)
     return seen
 
 

@@ -39,9 +39,14 @@ async def test_cursor_and_sort_survive_refreshes(demo_settings):
         assert table.current.key == chosen
         await pilot.press("N")  # again: reversed
         assert [r.name.lower() for r in table.visible_rows()] == sorted(names, reverse=True)
+        # Ticks that change nothing, and one that does (another guest is paused).
         version = app.fleet.snapshot().version
-        await wait_for(pilot, lambda: app.fleet.snapshot().version > version + 3,
-                       what="several refresh ticks")
+        ticks = sum(h.poller.ticks for h in app.fleet.hosts)
+        other = next(g for g in table.visible_rows()
+                     if g.key != chosen and g.state is GuestState.RUNNING)
+        await app.fleet.perform(other, "suspend")
+        await wait_for(pilot, lambda: sum(h.poller.ticks for h in app.fleet.hosts) > ticks + 6
+                       and app.fleet.snapshot().version > version, what="several refresh ticks")
         await pilot.pause(0.3)
         assert table.current.key == chosen
         assert [r.name.lower() for r in table.visible_rows()] == sorted(names, reverse=True)

@@ -1,0 +1,372 @@
+"""One host's guest table, kept current by lifecycle events and one bulk stats call per tick.
+
+The tick is the cost every guest pays every refresh, so its work follows what changed, not
+the fleet's size: each guest's bulk record is compared with the one of the previous tick, and
+a guest whose record (and so every figure) is unchanged keeps its frozen GuestSnapshot; the
+host tells its listeners only when some snapshot really differs. Guest facts the bulk call
+lacks (persistent, autostart) are read per guest on first sight and after events only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import libvirt
+
+from kvmtui.core.connection import Connection, HostError
+from kvmtui.core.errors import describe
+from kvmtui.core.model import GuestRates, GuestSnapshot, GuestState, HostLoad, Link
+from kvmtui.core.stats import (
+    GuestSample,
+    NodeCpuSample,
+    cpu_percent,
+    guest_rates,
+    node_cpu_percent,
+    node_cpu_sample,
+    node_memory_used_kib,
+    sample_from_record,
+)
+from kvmtui.core.words import guest_state, state_reason
+
+Run = Callable[[Callable[[libvirt.virConnect], Any]], Awaitable[Any]]
+
+STATS_GROUPS = (
+    libvirt.VIR_DOMAIN_STATS_STATE
+    | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+    | libvirt.VIR_DOMAIN_STATS_INTERFACE
+    | libvirt.VIR_DOMAIN_STATS_BLOCK
+)
+# NOWAIT: a guest stuck in a long job must not hold up the whole host's figures.
+STATS_FLAGS = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+
+_EVENT_STATES = {
+    libvirt.VIR_DOMAIN_EVENT_STARTED: GuestState.RUNNING,
+    libvirt.VIR_DOMAIN_EVENT_RESUMED: GuestState.RUNNING,
+    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: GuestState.PAUSED,
+    libvirt.VIR_DOMAIN_EVENT_STOPPED: GuestState.SHUTOFF,
+    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: GuestState.PMSUSPENDED,
+    libvirt.VIR_DOMAIN_EVENT_CRASHED: GuestState.CRASHED,
+}
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """A libvirt domain event, forwarded to whoever listens (migration jobs, logs)."""
+
+    host: str
+    uuid: str
+    name: str
+    kind: str
+    event: int = 0
+    detail: int = 0
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class _Described:
+    """What changes only on lifecycle events, read per guest on first sight and on events."""
+
+    name: str
+    state: GuestState
+    max_memory_kib: int
+    memory_kib: int
+    vcpus: int
+    persistent: bool
+    autostart: bool
+
+
+def _describe(dom: libvirt.virDomain) -> _Described:
+    state, max_mem, mem, vcpus, _cpu = dom.info()
+    return _Described(
+        name=dom.name(),
+        state=guest_state(state),
+        max_memory_kib=int(max_mem),
+        memory_kib=int(mem),
+        vcpus=int(vcpus),
+        persistent=bool(dom.isPersistent()),
+        autostart=bool(dom.autostart()),
+    )
+
+
+def _unsupported(error: libvirt.libvirtError) -> bool:
+    """Only VIR_ERR_NO_SUPPORT turns a statistic off: any other failure is transient."""
+    return error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT
+
+
+@dataclass
+class _Poll:
+    at: float  # monotonic seconds, taken the moment the bulk call returned
+    records: list[tuple[str, str, dict[str, Any]]]
+    described: dict[str, _Described]
+    node_cpu: dict[str, int] | None
+    node_memory: dict[str, int] | None
+
+
+@dataclass
+class _Last:
+    """A guest as of the previous tick: a fingerprint of its bulk record (a 64-bit hash of
+    its values: a record is thousands of bytes, ten thousand of them add up) and the sample
+    read from it; `steady` once two ticks in a row were equal, from when on its rates are
+    zero and its snapshot can be kept as it is."""
+
+    fingerprint: int
+    sample: GuestSample
+    steady: bool = False
+
+
+class Poller:
+    """See the module docstring. `serve()` runs while the connection is up."""
+
+    def __init__(self, connection: Connection, refresh: float, run: Run,
+                 on_change: Callable[[], None], on_event: Callable[[DomainEvent], None]) -> None:
+        self.name = connection.name
+        self.refresh = refresh
+        self._connection = connection
+        self._run = run
+        self._on_change = on_change
+        self._on_event = on_event
+        self.load = HostLoad()
+        self.guests: dict[str, GuestSnapshot] = {}
+        self._described: dict[str, _Described] = {}
+        self._last: dict[str, _Last] = {}
+        self._last_at = 0.0
+        self._node_cpu: NodeCpuSample | None = None
+        self._node_cpu_supported = True
+        self._node_memory_supported = True
+        self._pending_describe: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.ticks = 0
+
+    def handlers(self) -> list[tuple[int, Callable[..., None]]]:
+        return [
+            (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle_event),
+            (libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._job_completed_event),
+            (libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration_event),
+            (libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, self._tunable_event),
+        ]
+
+    async def serve(self) -> str:
+        """The first full table comes with the "connected" state; then one tick per refresh
+        until the connection is lost, whose reason is returned."""
+        self._reset()
+        await self._tick()
+        self._connection.set_link(Link.CONNECTED, "")
+        lost = self._connection.lost
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.refresh):  # no task per tick, unlike wait_for
+                    await lost.wait()
+            if lost.is_set():
+                return self._connection.lost_reason
+            try:
+                await self._tick()
+            except (TimeoutError, libvirt.libvirtError) as error:
+                if isinstance(error, TimeoutError) or not self._connection.alive():
+                    return describe(error)
+                self._connection.set_link(Link.CONNECTED,
+                                          f"stats failed: {describe(error)}")
+            else:
+                self._connection.set_link(Link.CONNECTED, "")
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+
+    def _reset(self) -> None:
+        """A new connection: no previous sample to subtract from, and every statistic is
+        tried again (an upgraded daemon may support what the old one did not)."""
+        self._last.clear()
+        self._node_cpu = None
+        self._node_cpu_supported = self._node_memory_supported = True
+
+    # ---- one tick -----------------------------------------------------------------------
+
+    def _poll_blocking(self, conn: libvirt.virConnect) -> _Poll:
+        """Everything one tick needs, in as few calls as the driver allows."""
+        raw = conn.getAllDomainStats(STATS_GROUPS, STATS_FLAGS)
+        at = time.monotonic()  # the sample's moment: not after later calls or awaits
+        records: list[tuple[str, str, dict[str, Any]]] = []
+        described: dict[str, _Described] = {}
+        for dom, record in raw:
+            uuid = dom.UUIDString()
+            records.append((uuid, dom.name(), record))
+            if uuid not in self._described or uuid in self._pending_describe:
+                with contextlib.suppress(libvirt.libvirtError):
+                    described[uuid] = _describe(dom)
+        node_cpu = node_memory = None
+        if self._node_cpu_supported:
+            try:
+                node_cpu = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
+            except libvirt.libvirtError as error:
+                self._node_cpu_supported = not _unsupported(error)
+        if self._node_memory_supported:
+            try:
+                node_memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
+            except libvirt.libvirtError as error:
+                self._node_memory_supported = not _unsupported(error)
+        return _Poll(at, records, described, node_cpu, node_memory)
+
+    async def _tick(self) -> None:
+        poll = await self._run(self._poll_blocking)
+        self.ticks += 1
+        changed = bool(poll.described)
+        self._pending_describe.difference_update(poll.described)
+        self._described.update(poll.described)
+        seen: set[str] = set()
+        guest_cpu_ns_per_s = 0.0
+        for uuid, name, record in poll.records:
+            seen.add(uuid)
+            last = self._last.get(uuid)
+            fingerprint = hash((name, *record.values()))
+            same = last is not None and last.fingerprint == fingerprint
+            if same and last is not None and last.steady and uuid not in poll.described:
+                continue  # nothing new: the frozen snapshot stands, and costs nothing
+            described = self._described.get(uuid)
+            sample = sample_from_record(record, poll.at, described.vcpus if described else 1)
+            before = replace(last.sample, at=self._last_at) if last is not None else None
+            rates = guest_rates(before, sample)
+            if before is not None and rates.cpu_percent is not None:
+                guest_cpu_ns_per_s += rates.cpu_percent / 100 * sample.vcpus * 1e9
+            self._last[uuid] = _Last(fingerprint, sample, steady=same)
+            guest = self._snapshot_guest(uuid, name, record, described, rates)
+            if guest != self.guests.get(uuid):
+                self.guests[uuid] = guest
+                changed = True
+        self._last_at = poll.at
+        for gone in self.guests.keys() - seen:
+            self._forget(uuid=gone, notify=False)
+            changed = True
+        load = self._host_load(poll, guest_cpu_ns_per_s, changed)
+        if load != self.load:
+            self.load = load
+            changed = True
+        if changed:
+            self._on_change()
+
+    def _snapshot_guest(self, uuid: str, name: str, record: dict[str, Any],
+                        described: _Described | None, rates: GuestRates) -> GuestSnapshot:
+        if "state.state" in record:
+            state = guest_state(int(record["state.state"]))
+        else:
+            state = described.state if described else GuestState.NOSTATE
+        vcpus = int(record.get("vcpu.current", described.vcpus if described else 0))
+        memory = int(record.get("balloon.current", described.memory_kib if described else 0))
+        return GuestSnapshot(
+            host=self.name,
+            name=name,
+            uuid=uuid,
+            state=state,
+            reason=state_reason(state, record.get("state.reason")),
+            vcpus=vcpus,
+            memory_kib=memory,
+            max_memory_kib=described.max_memory_kib if described else memory,
+            persistent=described.persistent if described else True,
+            autostart=described.autostart if described else False,
+            rates=rates if state.is_active else GuestRates(),
+        )
+
+    def _host_load(self, poll: _Poll, guest_cpu_ns_per_s: float, changed: bool) -> HostLoad:
+        cpu = None
+        if poll.node_cpu is not None:
+            sample = node_cpu_sample(poll.node_cpu)
+            cpu = node_cpu_percent(self._node_cpu, sample)
+            self._node_cpu = sample
+        elif self._connection.info.cpus:
+            # Drivers without node counters (test://): the guests' share of the host's CPUs
+            # (a guest whose counters stood still added nothing, so it was skipped above).
+            cpu = cpu_percent(0, int(guest_cpu_ns_per_s), 1.0, self._connection.info.cpus)
+        if poll.node_memory is not None:
+            used, total = node_memory_used_kib(poll.node_memory)
+        elif changed or not self.load.memory_total_kib:
+            total = self._connection.info.memory_kib
+            used = sum(g.memory_kib for g in self.guests.values() if g.state.is_active)
+        else:
+            used, total = self.load.memory_used_kib, self.load.memory_total_kib
+        return HostLoad(cpu_percent=cpu, memory_used_kib=used, memory_total_kib=total)
+
+    # ---- events (called on the loop thread by libvirtaio) -------------------------------
+
+    def describe_later(self, uuid: str) -> None:
+        """Re-reads one guest's static facts soon, off the loop thread."""
+        self._pending_describe.add(uuid)
+        task = asyncio.get_running_loop().create_task(self._refresh_one(uuid))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_one(self, uuid: str) -> None:
+        try:
+            described = await self._run(lambda conn: _describe(conn.lookupByUUIDString(uuid)))
+        except (HostError, TimeoutError):
+            return
+        except libvirt.libvirtError as error:
+            if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                self._forget(uuid)
+            return
+        self._pending_describe.discard(uuid)
+        self._described[uuid] = described
+        self._unsettle(uuid)
+        guest = self.guests.get(uuid)
+        if guest is not None:
+            self.guests[uuid] = replace(
+                guest, name=described.name, state=described.state, vcpus=described.vcpus,
+                memory_kib=described.memory_kib, max_memory_kib=described.max_memory_kib,
+                persistent=described.persistent, autostart=described.autostart)
+            self._on_change()
+
+    def _unsettle(self, uuid: str) -> None:
+        """The next tick rebuilds this guest from its record even if the record is as
+        before: an event changed the snapshot in between."""
+        last = self._last.get(uuid)
+        if last is not None:
+            last.steady = False
+
+    def _forget(self, uuid: str, notify: bool = True) -> None:
+        if self.guests.pop(uuid, None) is not None:
+            self._last.pop(uuid, None)
+            self._described.pop(uuid, None)
+            if notify:
+                self._on_change()
+
+    def _lifecycle_event(self, _conn: Any, dom: libvirt.virDomain, event: int, detail: int,
+                         _opaque: Any) -> None:
+        uuid, name = dom.UUIDString(), dom.name()
+        guest = self.guests.get(uuid)
+        if event == libvirt.VIR_DOMAIN_EVENT_UNDEFINED:
+            if guest is None or not guest.state.is_active:
+                self._forget(uuid)
+            else:
+                self.guests[uuid] = replace(guest, persistent=False)
+                self.describe_later(uuid)
+        else:
+            state = _EVENT_STATES.get(event, guest.state if guest else GuestState.SHUTOFF)
+            if guest is None:
+                guest = GuestSnapshot(host=self.name, name=name, uuid=uuid, state=state)
+            self.guests[uuid] = replace(guest, state=state)
+            self.describe_later(uuid)
+        self._unsettle(uuid)
+        self._on_change()
+        self._on_event(DomainEvent(self.name, uuid, name, "lifecycle", event, detail))
+
+    def _job_completed_event(self, _conn: Any, dom: libvirt.virDomain, params: Any,
+                             _opaque: Any) -> None:
+        self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(), "job-completed",
+                                   params=dict(params)))
+
+    def _iteration_event(self, _conn: Any, dom: libvirt.virDomain, iteration: int,
+                         _opaque: Any) -> None:
+        self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(),
+                                   "migration-iteration", detail=iteration))
+
+    def _tunable_event(self, _conn: Any, dom: libvirt.virDomain, params: Any,
+                       _opaque: Any) -> None:
+        self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(), "tunable",
+                                   params=dict(params)))

@@ -1,0 +1,118 @@
+"""Idle cost follows change: on real libvirt (test:///), a tick that changes nothing changes
+nothing a listener can see, and the worker threads stay few however many hosts there are."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.model import GuestState, HostSpec, Link
+from kvmtui.core.workers import LANE_LIMIT, Workers
+
+
+async def until(predicate, timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
+
+
+def ticks(fleet: Fleet) -> int:
+    return min(host.poller.ticks for host in fleet.hosts)
+
+
+async def test_ticks_that_change_nothing_keep_the_same_snapshot(demo_hosts):
+    fleet = Fleet(demo_hosts, refresh=0.1)
+    notices: list[int] = []
+    fleet.add_listener(lambda: notices.append(1))
+    await fleet.start()
+    try:
+        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+                    what="every host connected")
+        await until(lambda: ticks(fleet) >= 3, what="a few ticks")  # first rates are in
+        before, heard = fleet.snapshot(), len(notices)
+        start = ticks(fleet)
+        await until(lambda: ticks(fleet) >= start + 5, what="five more ticks")
+        assert fleet.snapshot() is before  # nothing to redraw, so nothing rebuilt
+        assert len(notices) == heard  # and nobody was told anything
+
+        target = next(g for g in before.guests if g.state is GuestState.RUNNING)
+        await fleet.perform(target, "suspend")
+        await until(lambda: fleet.find_guest(target.key).state is GuestState.PAUSED,
+                    what="the guest paused")
+        await until(lambda: len(notices) > heard, what="a change notice")
+        after = fleet.snapshot()
+        assert after is not before
+        unchanged = {g.key: g for g in before.guests if g.key != target.key}
+        kept = [g for g in after.guests if unchanged.get(g.key) is g]
+        assert len(kept) == len(unchanged)  # every other guest is the very same snapshot
+    finally:
+        await fleet.close()
+
+
+def test_a_hung_host_holds_its_own_lane_only():
+    workers = Workers(size=2, stuck_after=0.2, idle_exit=0.5)
+    hung, release = workers.lane("hung"), threading.Event()
+    started = []
+
+    def hang() -> None:
+        started.append(1)
+        release.wait(10)
+
+    stuck = [hung.submit(hang) for _ in range(5)]
+    try:
+        lanes = [workers.lane(f"host{n}") for n in range(200)]
+        # Every other host's calls finish although the hung one never returns.
+        done = [lane.submit(lambda n=n: n * 2) for n, lane in enumerate(lanes)]
+        assert [f.result(timeout=10) for f in done] == [n * 2 for n in range(200)]
+        assert len(started) == LANE_LIMIT  # the hung host runs no more than its lane allows
+        # 200 hosts, yet a handful of threads: the pool's size plus the hung host's calls.
+        assert workers.threads <= workers.size + LANE_LIMIT
+    finally:
+        release.set()
+    assert all(f.result(timeout=10) is None for f in stuck)
+    hung.shutdown()
+
+
+def test_a_closed_lane_cancels_what_it_queued():
+    workers = Workers(size=4)
+    lane, release = workers.lane("a"), threading.Event()
+    started = threading.Semaphore(0)
+
+    def hold() -> bool:
+        started.release()
+        return release.wait(10)
+
+    running = [lane.submit(hold) for _ in range(LANE_LIMIT)]
+    for _ in running:
+        assert started.acquire(timeout=10)
+    queued = lane.submit(lambda: "never")
+    lane.shutdown()
+    assert queued.cancelled()
+    release.set()
+    assert all(f.result(timeout=10) for f in running)  # what ran finishes
+
+
+async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
+    """A daemon that accepts the connection and then says nothing: the other hosts' guests
+    are on show meanwhile, and the silent host is shown as still connecting."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    port = silent.getsockname()[1]
+    hung = HostSpec("silent", f"qemu+tcp://127.0.0.1:{port}/system")
+    fleet = Fleet((hung, *demo_hosts), refresh=0.2)
+    await fleet.start()
+    try:
+        await until(lambda: {g.host for g in fleet.snapshot().guests}
+                    == {h.name for h in demo_hosts}, what="every answering host's guests")
+        links = {h.name: h.link for h in fleet.snapshot().hosts}
+        assert links.pop("silent") is Link.CONNECTING
+        assert set(links.values()) == {Link.CONNECTED}
+    finally:
+        await fleet.close()
+        silent.close()
