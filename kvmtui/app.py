@@ -22,6 +22,7 @@ from kvmtui.core.history import History
 from kvmtui.core.migration import migrations
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.ssh import SshPrompts
+from kvmtui.safety import NeverCrash
 from kvmtui.screens import cpumap, migrate
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.console import ConsoleScreen
@@ -54,7 +55,7 @@ class GuestActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(text), callback, help=help_text)
 
 
-class KvmTuiApp(App[None]):
+class KvmTuiApp(NeverCrash):
     CSS_PATH = "kvmtui.tcss"
     TITLE = "kvmtui"
     COMMANDS = App.COMMANDS | {GuestActionsProvider}

@@ -83,7 +83,20 @@ _EVENT_STATES = {
 
 
 class HostError(Exception):
-    """An action failed; the message names the host and the guest and quotes libvirt."""
+    """An action failed; the message names the host and the guest and quotes libvirt.
+
+    Every failure of a call on a host (libvirt's errors, timeouts, a lost connection, a bug
+    in the called function) leaves the core as this one type, so the UI needs one `except`.
+    `code` keeps libvirt's error code (e.g. VIR_ERR_NO_DOMAIN) for callers that act on it;
+    the original exception stays in `__cause__`."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def timed_out(self) -> bool:
+        return isinstance(self.__cause__, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,9 @@ def _version(number: int) -> str:
 
 
 def _describe_error(error: BaseException) -> str:
+    """The reason in libvirt's own words; a HostError is described by what it wraps."""
+    if isinstance(error, HostError) and error.__cause__ is not None:
+        return _describe_error(error.__cause__)
     if isinstance(error, libvirt.libvirtError):
         return error.get_error_message() or str(error)
     if isinstance(error, TimeoutError):
@@ -274,30 +290,46 @@ class Host:
                             + (f" ({self._reason})" if self._reason else ""))
         return self._session
 
-    async def run(self, fn: Callable[[libvirt.virConnect], T], timeout: float = CALL_TIMEOUT) -> T:
-        """Runs `fn(connection)` on this host's threads: the only way the core calls libvirt."""
-        call = self._holding(self.session(), fn)
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
+    async def run(self, fn: Callable[[libvirt.virConnect], T], timeout: float = CALL_TIMEOUT,
+                  what: str = "") -> T:
+        """Runs `fn(connection)` on this host's threads: the only way the core calls libvirt.
+        Any failure, a timeout included, becomes a HostError starting with `what` (else the
+        host's name): the core boundary of the never-crash contract."""
+        try:
+            call = self._holding(self.session(), fn)
+            assert self._executor is not None
+            loop = asyncio.get_running_loop()
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
+        except Exception as error:
+            raise self._host_error(error, what) from error
 
-    async def run_long(self, fn: Callable[[libvirt.virConnect], T]) -> T:
+    async def run_long(self, fn: Callable[[libvirt.virConnect], T], what: str = "") -> T:
         """Runs a call that may take minutes (a migration) on a thread of its own, so the
-        host's pool keeps serving the tick and other actions meanwhile."""
-        call = self._holding(self.session(), fn)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        host's pool keeps serving the tick and other actions meanwhile. Failures as `run`."""
+        try:
+            call = self._holding(self.session(), fn)
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[T] = loop.create_future()
 
-        def work() -> None:
-            try:
-                result = call()
-            except BaseException as error:  # handed to the awaiting coroutine
-                loop.call_soon_threadsafe(_settle, future, None, error)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+            def work() -> None:
+                try:
+                    result = call()
+                except BaseException as error:  # handed to the awaiting coroutine
+                    loop.call_soon_threadsafe(_settle, future, None, error)
+                else:
+                    loop.call_soon_threadsafe(_settle, future, result, None)
 
-        threading.Thread(target=work, name=f"libvirt-long-{self.name}", daemon=True).start()
-        return await future
+            threading.Thread(target=work, name=f"libvirt-long-{self.name}", daemon=True).start()
+            return await future
+        except Exception as error:
+            raise self._host_error(error, what) from error
+
+    def _host_error(self, error: Exception, what: str) -> HostError:
+        """`error` as the HostError that reports it; one that already is passes unchanged."""
+        if isinstance(error, HostError):
+            return error
+        code = error.get_error_code() if isinstance(error, libvirt.libvirtError) else None
+        return HostError(f"{what or f'host {self.name}'}: {_describe_error(error)}", code)
 
     def _holding(self, session: Session, fn: Callable[[libvirt.virConnect], T]) -> Callable[[], T]:
         """`fn` bound to the session, which stays open until `fn` returns."""
@@ -313,13 +345,8 @@ class Host:
                            what: str = "", timeout: float = CALL_TIMEOUT) -> T:
         """Runs `fn(domain)`; failures become a HostError naming the guest and the host."""
         label = self._label(uuid)
-        try:
-            return await self.run(lambda conn: fn(conn.lookupByUUIDString(uuid)), timeout)
-        except HostError:
-            raise
-        except Exception as error:
-            prefix = f"{what} {label}" if what else label
-            raise HostError(f"{prefix}: {_describe_error(error)}") from error
+        return await self.run(lambda conn: fn(conn.lookupByUUIDString(uuid)), timeout,
+                              f"{what} {label}" if what else label)
 
     def _label(self, uuid: str) -> str:
         guest = self._guests.get(uuid)
@@ -444,8 +471,8 @@ class Host:
                 return self._lost_reason
             try:
                 await self._tick()
-            except (TimeoutError, libvirt.libvirtError) as error:
-                if isinstance(error, TimeoutError) or not self._alive():
+            except HostError as error:
+                if error.timed_out or not self._alive():
                     return _describe_error(error)
                 self._reason = f"stats failed: {_describe_error(error)}"
                 self._on_change()
@@ -561,10 +588,8 @@ class Host:
     async def _refresh_one(self, uuid: str) -> None:
         try:
             described = await self.run(lambda conn: _describe(conn.lookupByUUIDString(uuid)))
-        except (HostError, TimeoutError):
-            return
-        except libvirt.libvirtError as error:
-            if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+        except HostError as error:
+            if error.code == libvirt.VIR_ERR_NO_DOMAIN:
                 self._forget(uuid)
             return
         self._pending_describe.discard(uuid)

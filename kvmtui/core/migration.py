@@ -313,6 +313,8 @@ class MigrationJob:
 
 
 def _libvirt_message(error: BaseException) -> str:
+    if isinstance(error, HostError) and error.__cause__ is not None:  # from Host.run_long
+        error = error.__cause__
     if isinstance(error, libvirt.libvirtError):
         return error.get_error_message() or str(error)
     return str(error) or type(error).__name__
@@ -493,7 +495,7 @@ class MigrationManager:
             # A steady cadence: a reading the daemon was slow to give (it shares the guest's
             # job lock with the tick's stats) does not push the next one back.
             due = loop.time() + self.sample_interval
-            with contextlib.suppress(HostError, TimeoutError):
+            with contextlib.suppress(HostError):
                 stats = await source.run_on_guest(job.uuid, lambda dom: dom.jobStats(),
                                                   "domjobinfo", timeout=5)
                 if stats.get("type", 0) != libvirt.VIR_DOMAIN_JOB_NONE and "data_total" in stats:

@@ -307,10 +307,8 @@ class HostCpuMapReader:
 
     async def read(self) -> HostCpuMap:
         name = self.host.name
-        try:
-            cpus, refs, samples = await self.host.run(lambda conn: _read_host(conn, name))
-        except libvirt.libvirtError as error:
-            raise HostError(f"CPU map of {name}: {error.get_error_message()}") from error
+        cpus, refs, samples = await self.host.run(lambda conn: _read_host(conn, name),
+                                                  what=f"CPU map of {name}")
         before, self._before = self._before, samples
         pcpus = tuple(
             PcpuInfo(cpu, cpu in cpus.online,

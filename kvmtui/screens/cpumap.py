@@ -139,7 +139,7 @@ class CpuMapScreen(Screen[None]):
         assert self.reader is not None
         try:
             cpu_map = await self.reader.read()
-        except (HostError, TimeoutError) as error:
+        except HostError as error:
             self.query_one("#status", Static).update(
                 Text(str(error) or f"CPU map of {self.host_name}: no answer", style="bold red"))
             return

@@ -151,7 +151,7 @@ async def edit_and_pin(app: KvmTuiApp, target: PinTarget) -> bool:
         else:
             done = await pin_vcpu(host, target.uuid, target.vcpu, request.cpus,
                                   live=request.live, config=request.config)
-    except (HostError, CpuListError, TimeoutError) as error:
+    except (HostError, CpuListError) as error:
         controller.error(str(error) or f"{target.title}: no answer (timed out)")
         return False
     controller.ok(done)

@@ -1,0 +1,128 @@
+"""The last resort of the never-crash contract: an unexpected error is logged, shown as one
+line, and the app goes on; it ends only when the user quits.
+
+The core turns every libvirt/SSH failure into a HostError and the screens report those as
+notifications; this module is the net under whatever still escapes (a bug). Textual's own
+`App._handle_exception` ends the app on any unhandled error, whether from a worker or from a
+message handler, so `NeverCrash` replaces it:
+
+- a failed worker only ended itself: report it and carry on;
+- an error in the app's own message handling (every key binding and action runs there) is
+  caught around the dispatch, so the app's message loop never stops;
+- an error in a screen's or widget's message handler has already stopped that message loop
+  (Textual breaks it), so the broken screen is closed, or rebuilt if it is a view's base.
+
+Every report appends the traceback to `kvmtui.log` in the XDG state directory and adds the
+error to `unexpected_errors`, which the keyboard-monkey tests check stays empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_state_dir
+from textual._context import active_message_pump
+from textual.app import App
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.worker import WorkerFailed
+
+LOG_NAME = "kvmtui.log"
+
+_log = logging.getLogger("kvmtui")
+
+
+def log_path() -> Path:
+    """Where tracebacks go: `$XDG_STATE_HOME/kvmtui/kvmtui.log` (~/.local/state/...)."""
+    return Path(user_state_dir("kvmtui")) / LOG_NAME
+
+
+def _write_log(error: BaseException) -> Path | None:
+    """Appends the traceback; None when the file cannot be written (a read-only home must
+    not turn one error into two)."""
+    path = log_path()
+    text = "".join(traceback.format_exception(error))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    _log.addHandler(handler)
+    try:
+        _log.error("unexpected error\n%s", text.rstrip())
+    finally:
+        _log.removeHandler(handler)
+        handler.close()
+    return path
+
+
+class NeverCrash(App[Any]):
+    """An App whose unexpected errors are reported, not fatal; see the module doc."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unexpected_errors: list[BaseException] = []
+
+    def report_unexpected(self, error: BaseException) -> None:
+        """One notification line naming the error and the log file; the traceback to the log."""
+        self.unexpected_errors.append(error)
+        path = _write_log(error)
+        where = f" (details in {path})" if path else ""
+        message = str(error) or type(error).__name__
+        self.notify(f"internal error: {message}{where}", severity="error", timeout=10,
+                    markup=False)
+
+    async def _dispatch_message(self, message: Message) -> None:
+        try:
+            await super()._dispatch_message(message)
+        except Exception as error:  # the app's message loop must never stop
+            self.report_unexpected(error)
+
+    def _handle_exception(self, error: Exception) -> None:
+        if isinstance(error, WorkerFailed):
+            self.report_unexpected(error.error)
+            return
+        pump = active_message_pump.get(None)
+        if pump is self or pump is None or not self.is_running:
+            # Only start-up and shutdown errors land here: nothing left to recover.
+            path = _write_log(error)
+            if path is None:
+                super()._handle_exception(error)
+            else:
+                self._exit_quietly(path)
+            return
+        self.report_unexpected(error)
+        screen = pump if isinstance(pump, Screen) else (
+            pump.screen if isinstance(pump, Widget) and pump.is_attached else None)
+        if screen is not None:
+            self.call_later(self._recover, screen)
+
+    def _exit_quietly(self, path: Path) -> None:
+        """Ends with status 1 and one line pointing at the log, not a traceback."""
+        self._return_code = 1
+        self._exit_renderables.append(f"kvmtui: internal error, details in {path}")
+        self._close_messages_no_wait()
+
+    async def _recover(self, screen: Screen) -> None:
+        """Closes the screen whose message loop died; a view's base screen is rebuilt."""
+        stack = self.screen_stack
+        if screen not in stack:
+            return
+        if screen is not stack[0]:
+            while screen in self.screen_stack:
+                await self.pop_screen()
+            return
+        mode = self.current_mode
+        base = self.MODES.get(mode)
+        other = next((name for name in self.MODES if name != mode), None)
+        if base is None or other is None:
+            return
+        await self.switch_mode(other)
+        await self.remove_mode(mode)
+        self.add_mode(mode, base)
+        await self.switch_mode(mode)
