@@ -110,14 +110,14 @@ class KvmTuiApp(NeverCrash):
         except ScreenStackError:  # shutting down: nothing left to draw on
             return
         show = getattr(screen, "show_snapshot", None)
-        if show is not None:
+        if show is not None and screen.is_mounted:  # a screen still composing has no widgets
             show(self.fleet.snapshot())
 
     # ---- navigation ---------------------------------------------------------------------
 
     def show_view(self, name: str) -> None:
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
+        while len(self.screen_stack) > 1:  # dismissed, so a worker awaiting a dialog ends
+            self.screen.dismiss(None)
         if self.current_mode != name:
             self.switch_mode(name)
 

@@ -10,7 +10,9 @@ message handler, so `NeverCrash` replaces it:
 - an error in the app's own message handling (every key binding and action runs there) is
   caught around the dispatch, so the app's message loop never stops;
 - an error in a screen's or widget's message handler has already stopped that message loop
-  (Textual breaks it), so the broken screen is closed, or rebuilt if it is a view's base.
+  (Textual breaks it), so the broken screen is closed, or rebuilt if it is a view's base;
+- an error from a screen the user has already closed (keys typed ahead close a screen
+  while it still loads) is only logged: nobody can see that screen any more.
 
 Every report appends the traceback to `kvmtui.log` in the XDG state directory and adds the
 error to `unexpected_errors`, which the keyboard-monkey tests check stays empty.
@@ -26,10 +28,13 @@ from typing import Any
 from platformdirs import user_state_dir
 from textual._context import active_message_pump
 from textual.app import App
+from textual.command import CommandPalette
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.worker import WorkerFailed
+from textual.worker import WorkerFailed, active_worker
+
+from kvmtui.screens.closing import ClosesOnce
 
 LOG_NAME = "kvmtui.log"
 
@@ -61,6 +66,32 @@ def _write_log(error: BaseException) -> Path | None:
     return path
 
 
+def _screen_of(node: object) -> Screen | None:
+    if isinstance(node, Screen):
+        return node
+    if isinstance(node, Widget) and node.is_attached:
+        return node.screen
+    return None
+
+
+class SafeCommandPalette(CommandPalette, ClosesOnce[Any]):
+    """Textual's command palette without its paging crash, closing once (a command such
+    as "Guests" closes every pushed screen, the palette with them, before the palette's
+    own dismiss runs: Textual's then raised ScreenStackError).
+
+    Textual 8.2.8, `OptionList._move_page` (reached by PageUp/PageDown through
+    `CommandPalette._action_command_list`) reads `_index_to_line[highlighted]`, which is
+    only filled once the result list has been laid out: a page key right after the list
+    opens (or while it is empty) raised `KeyError: 0`. Such a page move is dropped."""
+
+    def _action_command_list(self, action: str) -> None:
+        try:
+            super()._action_command_list(action)
+        except KeyError:
+            if action not in ("page_up", "page_down"):
+                raise
+
+
 class NeverCrash(App[Any]):
     """An App whose unexpected errors are reported, not fatal; see the module doc."""
 
@@ -77,18 +108,26 @@ class NeverCrash(App[Any]):
         self.notify(f"internal error: {message}{where}", severity="error", timeout=10,
                     markup=False)
 
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
+
     async def _dispatch_message(self, message: Message) -> None:
         try:
             await super()._dispatch_message(message)
         except Exception as error:  # the app's message loop must never stop
-            self.report_unexpected(error)
+            if self.return_code is None:
+                self.report_unexpected(error)
+            else:  # quitting: no screen left to show it on
+                _write_log(error)
 
     def _handle_exception(self, error: Exception) -> None:
+        worker = active_worker.get(None)
+        node = worker.node if worker is not None else active_message_pump.get(None)
+        screen = _screen_of(node)
         if isinstance(error, WorkerFailed):
-            self.report_unexpected(error.error)
-            return
-        pump = active_message_pump.get(None)
-        if pump is self or pump is None or not self.is_running:
+            error = error.error
+        elif node is None or not self.is_running:
             # Only start-up and shutdown errors land here: nothing left to recover.
             path = _write_log(error)
             if path is None:
@@ -96,11 +135,28 @@ class NeverCrash(App[Any]):
             else:
                 self._exit_quietly(path)
             return
-        self.report_unexpected(error)
-        screen = pump if isinstance(pump, Screen) else (
-            pump.screen if isinstance(pump, Widget) and pump.is_attached else None)
-        if screen is not None:
+        elif screen is not None:  # that screen's message loop has stopped
             self.call_later(self._recover, screen)
+        if self._on_closed_screen(node):
+            # Keys typed ahead can close a screen while it still opens or reads: what it
+            # failed to show nobody can see any more, so the log has it, the screen not.
+            _write_log(error)
+            return
+        self.report_unexpected(error)
+
+    def _on_closed_screen(self, node: object) -> bool:
+        """Whether `node` belongs to a screen that is on no view's stack any more."""
+        if isinstance(node, Screen):
+            return not any(node in stack for stack in self._screen_stacks.values())
+        if isinstance(node, Widget):
+            return not node.is_attached or self._on_closed_screen(node.screen)
+        return False
+
+    async def action_pop_screen(self) -> None:
+        """Back (Esc) from a screen: a Back typed ahead that arrives after its screen has
+        gone finds only the view's base, where Textual would raise ScreenStackError."""
+        if len(self.screen_stack) > 1:
+            await self.pop_screen()
 
     def _exit_quietly(self, path: Path) -> None:
         """Ends with status 1 and one line pointing at the log, not a traceback."""
@@ -112,7 +168,7 @@ class NeverCrash(App[Any]):
         """Closes the screen whose message loop died; a view's base screen is rebuilt."""
         stack = self.screen_stack
         if screen not in stack:
-            return
+            return  # already closed, or in another view's stack: left alone
         if screen is not stack[0]:
             while screen in self.screen_stack:
                 await self.pop_screen()

@@ -8,8 +8,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from kvmtui.screens.closing import ClosesOnce
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(ModalScreen[bool], ClosesOnce[bool]):
     """Enter on the focused Cancel does nothing harmful; the action takes Tab then Enter."""
 
     BINDINGS = [

@@ -15,18 +15,18 @@ from typing import ClassVar
 
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Static
 
 from kvmtui.core.console import ConsoleSession, handover_command, open_console
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.terminal import TerminalView
 
 DETACH_KEY = "ctrl+right_square_bracket"
 HANDOVER_KEY = "ctrl+o"
 
 
-class ConsoleScreen(Screen[None]):
+class ConsoleScreen(ClosesOnce[None]):
     VIEW_NAME = "Console"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]"),

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from kvmtui.core.commands import VERBS
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.live_table import LiveTable
 
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space",
@@ -64,7 +65,7 @@ def verbs_table(readonly: bool) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ModalScreen[None], ClosesOnce[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
     def __init__(self, for_screen: Screen, title: str, readonly: bool) -> None:

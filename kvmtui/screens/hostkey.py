@@ -15,10 +15,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.screens.secret import ask
 
 
-class HostKeyScreen(ModalScreen[HostKeyAnswer]):
+class HostKeyScreen(ModalScreen[HostKeyAnswer], ClosesOnce[HostKeyAnswer]):
     BINDINGS = [
         Binding("escape", "answer('reject')", "Reject"),
         Binding("left", "app.focus_previous", "Previous", show=False),

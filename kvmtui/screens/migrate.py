@@ -37,6 +37,7 @@ from kvmtui.core.migration import (
     migrations,
 )
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.pairs import pairs_table
 
 if TYPE_CHECKING:
@@ -165,7 +166,8 @@ def open_progress(app: KvmTuiApp, job_id: int) -> None:
 # ---- the dialog ---------------------------------------------------------------------------
 
 
-class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None]):
+class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None],
+                    ClosesOnce[tuple[str, MigrationOptions] | None]):
     """Destination and virsh's options, defaults ticked; Enter in a field or on Migrate
     starts, Esc cancels."""
 
@@ -236,7 +238,7 @@ class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None]):
         self.dismiss(None)
 
 
-class AskNumberScreen(ModalScreen[int | None]):
+class AskNumberScreen(ModalScreen[int | None], ClosesOnce[int | None]):
     """One whole number (a bandwidth, a downtime); Esc or an empty line cancels."""
 
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Static
 from kvmtui.core.cpulist import CpuListError, format_cpulist, parse_cpulist
 from kvmtui.core.host import HostError
 from kvmtui.core.placement import HostCpus, host_cpus, pin_emulator, pin_vcpu
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.cpu_grid import CpuGrid
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _flag_label(name: str, on: bool) -> str:
     return f"{name}: {'yes' if on else 'no'}"
 
 
-class PinEditor(ModalScreen[PinRequest | None]):
+class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
     ]

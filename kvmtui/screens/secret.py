@@ -15,6 +15,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from kvmtui.screens.closing import ClosesOnce
+
 T = TypeVar("T")
 
 
@@ -30,7 +32,7 @@ async def ask(app: App[Any], screen: ModalScreen[T]) -> T | None:
     return await answer
 
 
-class SecretScreen(ModalScreen[str | None]):
+class SecretScreen(ModalScreen[str | None], ClosesOnce[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, prompt: str) -> None:
