@@ -162,6 +162,10 @@ def test_command_options_cannot_be_changed_after_parsing() -> None:
         ("migrate-setspeed web1 1.5", "migrate-setspeed: bandwidth (MiB/s) must be a whole number"),
         ("migrate-setmaxdowntime web1 x", "migrate-setmaxdowntime: downtime (ms) must be a whole"),
         ("vcpupin web1 first", "vcpupin: vCPU number must be a whole number"),
+        # Digits int() refuses, and numbers no C int holds, are refused before int() sees them.
+        ("vcpupin web1 ² 0", "vcpupin: vCPU number must be a whole number from 0 to 2147483647"),
+        ("migrate-setspeed web1 99999999999999999999",
+         "migrate-setspeed: bandwidth (MiB/s) must be a whole number from 0 to 2147483647"),
         ("vcpupin web1 0 two", "vcpupin: CPU list must look like"),
         ("list --all=yes", "list: --all takes no value"),
         ("list --all --all", "list: --all given twice"),

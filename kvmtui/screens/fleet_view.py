@@ -15,6 +15,7 @@ from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import Link
 from kvmtui.widgets.command_line import PromptLine
 from kvmtui.widgets.live_table import LiveTable
+from kvmtui.widgets.validators import refusal
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -127,7 +128,9 @@ class FleetView(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         line = self.query_one(PromptLine)
         if event.input is line and line.mode == "/":
-            self.apply_filter(event.value)
+            line.border_subtitle = refusal(event.validation_result)
+            if not line.border_subtitle:
+                self.apply_filter(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = self.query_one(PromptLine)
@@ -135,10 +138,14 @@ class FleetView(Screen[None]):
             return
         text = event.value.strip()
         mode = line.mode
+        reason = refusal(event.validation_result)
         self._close_prompt()
         if mode == ":" and text:
             line.remember(text)
-            self.app.controller.run_command(text)
+            if reason:  # the parser's own words: what is wrong with the line
+                self.app.controller.error(reason)
+            else:
+                self.app.controller.run_command(text)
 
     def on_prompt_line_cancelled(self, event: PromptLine.Cancelled) -> None:
         if event.line.mode == "/":
