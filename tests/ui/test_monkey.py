@@ -20,10 +20,12 @@ import pytest
 from textual import events
 from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
-from tests.ui.helpers import fleet_ready
+from kvmtui.screens.secret import ask_secret
+from tests.ui.helpers import fleet_ready, started, wait_for
 
 SIZE = (80, 24)
 
@@ -32,7 +34,8 @@ HOSTILE = [
     "-", "1_", "-1", "0-", "99999999999999999999999", "1e309", "nan", "'", '"', "\\", "%s",
     "[reverse]", "[bold]x[\\bold]", "[link=x]y", "[/]", "x@y", "../../etc", "a" * 300,
     "ünïcödé ñame", "名前", "💥🔥", "", "  ", "--live", "start [b]x", "migrate - -",
-    "vcpupin x 0 99999999999", "emulatorpin x 1_", "migrate-setspeed x -5",
+    "vcpupin x 0 99999999999", "emulatorpin x 1_", "migrate-setspeed x -5", "vcpupin x ² 0",
+    "\x1b[2J\x1b[31mred", "nul\x00byte",
 ]
 #: Keys every screen may see whatever its bindings say.
 NAVIGATION = [
@@ -121,3 +124,88 @@ async def monkey(settings: Settings, seed: int, count: int) -> int:
 @pytest.mark.parametrize("seed", [101, 202, 303, 404])
 async def test_monkey(demo_settings, seed):
     await monkey(demo_settings, seed, 1250)
+
+
+# ---- every input line, fed every hostile string ------------------------------------------
+
+async def _home(pilot: Pilot, view: str = "guests") -> None:
+    """Back on a view with nothing on top of it, as `1`/`2`/`3` leave it."""
+    app = pilot.app
+    app.show_view(view)
+    await wait_for(pilot, lambda: len(app.screen_stack) == 1 and app.current_mode == view
+                   and app.screen.is_mounted, what=f"the {view} view")
+    await pilot.pause()
+
+
+async def _prompt(pilot: Pilot, view: str, key: str) -> None:
+    await _home(pilot, view)
+    await pilot.press(key)
+
+
+async def _detail_pin(pilot: Pilot, key: str) -> None:
+    """The pin editor, from the detail screen's vCPU tab (`p` a vCPU, `e` the emulator)."""
+    app = pilot.app
+    await _home(pilot)
+    await pilot.press("enter", "v")
+    await wait_for(pilot, lambda: app.screen.query("#vcpu-table"), what="the vCPU table")
+    await pilot.press(key)
+
+
+async def _secret(pilot: Pilot) -> None:
+    await _home(pilot)
+    pilot.app.run_worker(ask_secret(pilot.app, "Password for root@kvm9:"))
+
+
+async def _migrate(pilot: Pilot) -> None:
+    await _home(pilot)
+    await pilot.press("m")
+
+
+async def _palette(pilot: Pilot) -> None:
+    await _home(pilot)
+    await pilot.press("ctrl+p")
+
+
+OPENERS = {
+    "guests :": lambda pilot: _prompt(pilot, "guests", "colon"),
+    "guests /": lambda pilot: _prompt(pilot, "guests", "slash"),
+    "hosts :": lambda pilot: _prompt(pilot, "hosts", "colon"),
+    "hosts /": lambda pilot: _prompt(pilot, "hosts", "slash"),
+    "jobs /": lambda pilot: _prompt(pilot, "jobs", "slash"),
+    "pin vCPU": lambda pilot: _detail_pin(pilot, "p"),
+    "pin emulator": lambda pilot: _detail_pin(pilot, "e"),
+    "password": _secret,
+    "migrate": _migrate,
+    "command palette": _palette,
+}
+
+
+def _inputs(app: KvmTuiApp) -> list[Input]:
+    return [field for field in app.screen.query(Input) if field.display]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("where", OPENERS)
+async def test_every_input_takes_hostile_strings(demo_settings, where):
+    """Each input of the screen (every one, found in the DOM) gets each hostile string and
+    Enter; the app must report or refuse, never crash. The screen is reopened when Enter
+    closed it."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await OPENERS[where](pilot)
+        await wait_for(pilot, lambda: _inputs(app), what=f"an input on {where}")
+        count = len(_inputs(app))
+        for index in range(count):
+            for text in HOSTILE:
+                if len(_inputs(app)) != count:
+                    await OPENERS[where](pilot)
+                    await wait_for(pilot, lambda: len(_inputs(app)) == count,
+                                   what=f"the inputs of {where} after {text!r}")
+                field = _inputs(app)[index]
+                field.focus()
+                field.value = ""
+                await _send(app, pilot, "paste:" + text)
+                await pilot.press("enter")  # and wait until what Enter set off has settled
+                assert not app.unexpected_errors, (
+                    f"{where}, input {field.id or index}, {text!r} + Enter: "
+                    + "".join(traceback.format_exception(app.unexpected_errors[0])))
+                assert app.return_code is None, f"{where}: {text!r} + Enter ended kvmtui"
