@@ -30,6 +30,7 @@ from textual._context import active_message_pump
 from textual.app import App
 from textual.command import CommandPalette
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import WorkerFailed, active_worker
@@ -105,8 +106,13 @@ class NeverCrash(App[Any]):
         path = _write_log(error)
         where = f" (details in {path})" if path else ""
         message = str(error) or type(error).__name__
-        self.notify(f"internal error: {message}{where}", severity="error", timeout=10,
-                    markup=False)
+        self.notify(f"internal error: {message}{where}", severity="error", timeout=10)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Textual's notify, but plain text unless asked: kvmtui's messages quote guest and
+        host names and libvirt's errors, which may hold `[` and must show as typed."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_command_palette(self) -> None:
         if self.use_command_palette and not CommandPalette.is_open(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.widgets import Static
@@ -96,7 +97,7 @@ class ConsoleScreen(ClosesOnce[None]):
         self.refresh_bindings()
 
     def _status(self, text: str) -> None:
-        self.query_one("#console-status", Static).update(f" {text}")
+        self.query_one("#console-status", Static).update(Text(f" {text}"))  # names: as typed
 
     def _send(self, data: bytes) -> None:
         if self._session is not None:

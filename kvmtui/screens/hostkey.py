@@ -34,10 +34,12 @@ class HostKeyScreen(ModalScreen[HostKeyAnswer], ClosesOnce[HostKeyAnswer]):
         q = self.question
         where = q.host if q.port == 22 else f"[{q.host}]:{q.port}"
         with Vertical(id="hostkey-dialog"):
-            yield Static(f"Unknown host key for {where}", id="hostkey-title")
-            yield Static(f"{q.key_type} key fingerprint is\n{q.fingerprint}", id="hostkey-print")
+            # `[host]:port` is not markup; names and paths are shown as they are.
+            yield Static(f"Unknown host key for {where}", id="hostkey-title", markup=False)
+            yield Static(f"{q.key_type} key fingerprint is\n{q.fingerprint}", id="hostkey-print",
+                         markup=False)
             yield Static(f"It is not in {q.known_hosts}. Compare the fingerprint with the "
-                         "host's own before trusting it.", id="hostkey-detail")
+                         "host's own before trusting it.", id="hostkey-detail", markup=False)
             with Horizontal(id="hostkey-buttons"):
                 yield Button("Reject", id="reject", variant="primary")
                 yield Button("Accept once", id="once")

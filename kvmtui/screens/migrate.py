@@ -187,7 +187,7 @@ class MigrateDialog(ModalScreen[tuple[str, MigrationOptions] | None],
         else:
             what = f"{len(self.guests)} guests"
         with Vertical(id="migrate-dialog"):
-            yield Static(f"Migrate {what} to:", id="migrate-title")
+            yield Static(f"Migrate {what} to:", id="migrate-title", markup=False)
             with RadioSet(id="migrate-dest"):
                 for index, name in enumerate(self.destinations):
                     yield RadioButton(name, value=index == 0, id=f"dest-{name}")
@@ -249,7 +249,7 @@ class AskNumberScreen(ModalScreen[int | None], ClosesOnce[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ask-number"):
-            yield Static(self.question)
+            yield Static(self.question, markup=False)
             yield Input(type="integer", id="ask-number-value")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

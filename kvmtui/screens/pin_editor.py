@@ -70,7 +70,8 @@ class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
         with Vertical(id="pin-dialog"):
             yield Static(Text(self.target.title, style="bold"), id="pin-title")
             yield Static(f"CPUs of {self.cpus.host}: {format_cpulist(range(self.cpus.count))}"
-                         f" (type e.g. 0-3,^2 or r for all; Tab to the grid, Space toggles)")
+                         f" (type e.g. 0-3,^2 or r for all; Tab to the grid, Space toggles)",
+                         markup=False)
             yield Input(format_cpulist(self.target.current), id="pin-list",
                         validators=[CpuList(self.cpus.count, self.cpus.host)])
             yield CpuGrid(self.cpus.count, self.cpus.online, self.target.current, id="pin-grid")

@@ -43,7 +43,7 @@ class SecretScreen(ModalScreen[str | None], ClosesOnce[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="secret-dialog"):
-            yield Static(self._prompt, id="secret-prompt")
+            yield Static(self._prompt, id="secret-prompt", markup=False)  # names a host
             yield Input(password=True, id="secret-input", validators=[PlainText()],
                         validate_on={"submitted"})
             yield Static("Enter to send · Esc to cancel", id="secret-hint")

@@ -42,6 +42,9 @@ class Column(Generic[R]):
     sort_key: str | None = None
     width: int | None = None
     numeric: bool = False
+    #: A cap on a measured width: one 300-character guest name must not push every other
+    #: column off an 80-column screen (longer cells end in an ellipsis).
+    max_width: int | None = None
 
 
 class LiveTable(ScrollView, Generic[R], can_focus=True):
@@ -312,7 +315,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 widths.append(column.width)
                 continue
             widest = max((cells[index].cell_len for cells in self._cells.values()), default=0)
-            widths.append(max(widest, len(column.label) + 1))
+            width = max(widest, len(column.label) + 1)
+            widths.append(width if column.max_width is None else min(width, column.max_width))
         self._widths = [1, *widths] if self._markable else widths
 
     def _arrange(self, cursor_key: str | None) -> None:
