@@ -30,6 +30,12 @@ async def test_table_shows_every_guest_of_every_host(demo_settings):
         assert "hosts 3/3 up" in status(app)
 
 
+def _table_is_current(app) -> bool:
+    """The guest table shows the fleet's latest figures (refreshes reached it)."""
+    shown = {row.key: row for row in app.screen.table.visible_rows()}
+    return shown == {g.key: g for g in app.fleet.snapshot().guests}
+
+
 async def test_cursor_and_sort_survive_refreshes(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         table = app.screen.table
@@ -44,7 +50,7 @@ async def test_cursor_and_sort_survive_refreshes(demo_settings):
         version = app.fleet.snapshot().version
         await wait_for(pilot, lambda: app.fleet.snapshot().version > version + 3,
                        what="several refresh ticks")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: _table_is_current(app), what="the table to catch up")
         assert table.current.key == chosen
         assert [r.name.lower() for r in table.visible_rows()] == sorted(names, reverse=True)
 
@@ -86,7 +92,8 @@ async def test_marks_count_and_bulk_confirmation_names_guests_and_hosts(demo_set
         question = str(app.screen.query_one("#question").render())
         assert "2 guests on 2 hosts" in question
         await pilot.press("enter")  # Cancel has the focus
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()  # until whatever Enter set off has run
         for g in first_host + other_host:
             assert guest(app, g.name, g.host).state is GuestState.RUNNING
 
@@ -160,7 +167,8 @@ async def test_cancel_on_destroy_leaves_guest_running(demo_settings):
         await pilot.pause()
         assert "Destroy" in str(app.screen.query_one("#question").render())
         await pilot.press("enter")
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()  # until whatever Enter set off has run
         assert guest(app, target.name, target.host).state is GuestState.RUNNING
         assert not notifications(app)
 
