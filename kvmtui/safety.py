@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from platformdirs import user_state_dir
 from textual._context import active_message_pump
 from textual.app import App
-from textual.command import CommandPalette
+from textual.command import CommandListItem, CommandPalette, SimpleProvider
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widget import Widget
+from textual.theme import ThemeProvider
+from textual.widget import AwaitMount, Widget
 from textual.worker import WorkerFailed, active_worker
 
 from kvmtui.screens.closing import ClosesOnce
@@ -88,6 +91,8 @@ class SafeCommandPalette(CommandPalette, ClosesOnce[Any]):
     def _action_command_list(self, action: str) -> None:
         try:
             super()._action_command_list(action)
+        except NoMatches:
+            return  # a key typed before the palette has composed its list: nothing to move
         except KeyError:
             if action not in ("page_up", "page_down"):
                 raise
@@ -114,9 +119,20 @@ class NeverCrash(App[Any]):
         host names and libvirt's errors, which may hold `[` and must show as typed."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
+    # Every palette Textual opens (Ctrl+P, and its "Theme" and "Keys" lists), as ours.
+
     def action_command_palette(self) -> None:
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
+
+    def search_commands(self, commands: Sequence[CommandListItem],
+                        placeholder: str = "Search for commands…") -> AwaitMount:
+        return self.push_screen(SafeCommandPalette(
+            providers=[SimpleProvider(self.screen, commands)], placeholder=placeholder))
+
+    def search_themes(self) -> None:
+        self.push_screen(SafeCommandPalette(providers=[ThemeProvider],
+                                            placeholder="Search for themes…"))
 
     async def _dispatch_message(self, message: Message) -> None:
         try:

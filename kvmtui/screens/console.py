@@ -60,7 +60,9 @@ class ConsoleScreen(ClosesOnce[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`r` only once the console ended (while attached, keys belong to the guest)."""
         if action == "reattach":
-            return not self.terminal.live
+            # Asked for the footer before compose has run too: no terminal, no reattach yet.
+            views = self.query(TerminalView)
+            return bool(views) and not views.first().live
         return True
 
     # ---- attaching ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kvmtui.app import KvmTuiApp
+from kvmtui.safety import SafeCommandPalette
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
@@ -63,3 +64,15 @@ async def test_a_screen_whose_handler_fails_is_closed(demo_settings, state_dir,
                        what="back on the guest list")
         await pilot.press("down")  # the guest list still works
         assert app.is_running
+
+
+@pytest.mark.parametrize("opener", ["action_command_palette", "search_themes"])
+async def test_every_palette_pages_without_a_crash(demo_settings, opener):
+    """Textual 8.2.8's palette raised KeyError on PageUp/PageDown before its list was laid
+    out; every palette kvmtui opens (Ctrl+P, and the palette's own "Theme" list) is ours."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        getattr(app, opener)()
+        assert isinstance(app.screen, SafeCommandPalette)
+        await pilot.press("pagedown", "down", "pageup", "pagedown")  # before any layout
+        await pilot.press("pagedown", "pageup", "escape")
+        assert not app.unexpected_errors
