@@ -25,6 +25,7 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
 from kvmtui.core.ssh import SshPrompts
 from kvmtui.feed import ScreenFeed
+from kvmtui.safety import NeverCrash
 from kvmtui.screens import cpumap, migration_progress
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.console import ConsoleScreen
@@ -35,7 +36,7 @@ from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.hostkey import ask_host_key
 from kvmtui.screens.secret import ask_secret
 from kvmtui.tui_operator import TuiOperator
-from kvmtui.views import ALIASES, SERVICES, VIEWS
+from kvmtui.views import ALIASES, SERVICES, VIEWS, View
 
 if TYPE_CHECKING:
 
@@ -61,7 +62,7 @@ class GuestActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(text), callback, help=help_text)
 
 
-class KvmTuiApp(App[None]):
+class KvmTuiApp(NeverCrash):
     """Owns the services (the fleet, the migration manager ...) and shows the registry's
     views (`kvmtui.views`); every core change reaches the screens through `ScreenFeed`."""
 
@@ -126,17 +127,21 @@ class KvmTuiApp(App[None]):
 
     def show_view(self, name: str) -> None:
         """Shows the registry view `name`, closing whatever was opened on top of it."""
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
+        while len(self.screen_stack) > 1:  # dismissed, so a worker awaiting a dialog ends
+            self.screen.dismiss(None)
         if self.current_mode != name:
             self.switch_mode(name)
 
     def action_view(self, name: str) -> None:
         self.show_view(name)
 
+    def view_alias(self, line: str) -> View | None:
+        """The view a `:` line names when it is one of the registry's aliases alone."""
+        return ALIASES.get(line.strip().removeprefix(":"))
+
     def run_line(self, line: str) -> None:
         """A `:` line: a view's alias alone shows that view; anything else is a verb."""
-        view = ALIASES.get(line.strip().removeprefix(":"))
+        view = self.view_alias(line)
         if view is not None:
             self.show_view(view.name)
         else:

@@ -4,7 +4,7 @@ Every mistake in the file is reported as one line naming the file, the line and 
 because the operator reads it on a jump box terminal and fixes it with `vi +LINE`.
 
     refresh = 2.0            # seconds between stats samples, 0 < refresh <= 3600
-    theme = "nord"           # a Textual theme name; the app checks it
+    theme = "nord"           # a Textual theme name, checked when the file is read
     viewer = "remote-viewer" # graphical consoles: the viewer, {url} {host} {port} optional
 
     [[host]]
@@ -23,6 +23,7 @@ with that table loads them here.
 from __future__ import annotations
 
 import datetime
+import difflib
 import re
 import shlex
 import tomllib
@@ -87,6 +88,15 @@ class ConfigError(Exception):
         super().__init__(": ".join([*where, message]))
         self.path = path
         self.line = line
+
+
+def _theme_names() -> list[str]:
+    """Textual's built-in themes, the ones the app can switch to. Imported here, only when
+    a file names a theme: the app imports Textual right after anyway, and checking now turns
+    a typo into the one-line error with exit status 2 instead of a traceback at start-up."""
+    from textual.theme import BUILTIN_THEMES
+
+    return sorted(BUILTIN_THEMES)
 
 
 def default_config_path() -> Path:
@@ -263,6 +273,11 @@ class _Checker:
             raise self._fail(line, f'"theme" must be a string, not {_type_name(value)}')
         if not value.strip():
             raise self._fail(line, '"theme" must not be empty')
+        themes = _theme_names()
+        if value not in themes:
+            close = difflib.get_close_matches(value, themes, n=3)
+            hint = f" (did you mean {', '.join(quoted(t) for t in close)}?)" if close else ""
+            raise self._fail(line, f"unknown theme {quoted(value)}{hint}")
         return value
 
     def _viewer(self, value: object) -> str | None:

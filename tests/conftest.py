@@ -18,3 +18,11 @@ def demo_hosts(tmp_path: Path):
 @pytest.fixture
 def demo_settings(demo_hosts) -> Settings:
     return Settings(hosts=demo_hosts, readonly=False, refresh=0.5, theme=None, demo=True)
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """kvmtui's log file (XDG state dir) goes to the test's own directory, not ~/.local."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(path))
+    return path

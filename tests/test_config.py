@@ -217,6 +217,8 @@ def test_error_names_the_line_and_the_mistake(tmp_path: Path, text: str, part: s
         ("refresh = true", 1, '"refresh" must be a number, not a boolean'),
         ("theme = 3", 1, '"theme" must be a string, not an integer'),
         ('theme = ""', 1, '"theme" must not be empty'),
+        ('theme = "nrod"', 1, 'unknown theme "nrod" (did you mean "nord"'),
+        ('theme = "[reverse]"', 1, 'unknown theme "[reverse]"'),
         ('host = "qemu:///system"', 1, '"host" must be [[host]] tables'),
         ("[[host]]\nuri = 5", 2, 'host #1: "uri" must be a string, not an integer'),
         ('[[host]]\nname = 7\nuri = "qemu:///system"', 2, 'host #1: "name" must be a string'),

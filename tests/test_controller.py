@@ -42,7 +42,7 @@ class Recorder:
 
 def _controller(hosts: tuple[HostSpec, ...], operator: Recorder, readonly: bool = False):
     fleet = Fleet(hosts, 0.5)
-    return Controller(fleet, operator, readonly=readonly,  # type: ignore[arg-type]
+    return Controller(fleet, operator, readonly=readonly,  # type: ignore[arg-type]  # partial Operator
                       spawn=asyncio.ensure_future)
 
 

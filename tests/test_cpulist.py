@@ -41,6 +41,8 @@ def test_parse(text, expected):
     ("3-1", 'bad range "3-1"'),
     ("1,,2", "an empty item between commas"),
     ("x", "'x' is not a CPU number"),
+    ("²", "'²' is not a CPU number"),
+    ("0-99999999999", "no host has a CPU 99999999999"),
     ("1-", "'' is not a CPU number"),
     ("-1", "'' is not a CPU number"),
 ])

@@ -98,7 +98,8 @@ async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
     (("console", "web-101"),
      "kvmtui: console needs the full screen: run kvmtui and type :console web-101\n"),
     (("strat", "web-101"), 'kvmtui: unknown command "strat" (did you mean "start"?)\n'),
-    (("vcpupin", "web-101", "x"), "kvmtui: vcpupin: vCPU number must be a whole number\n"),
+    (("vcpupin", "web-101", "x"),
+     "kvmtui: vcpupin: vCPU number must be a whole number from 0 to 2147483647\n"),
 ])
 async def test_bad_or_screen_commands_exit_2_with_one_line(demo_settings, words, line):
     assert await _run(demo_settings, *words) == (2, "", line)

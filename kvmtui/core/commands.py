@@ -224,16 +224,28 @@ def _check_args(verb: Verb, args: list[str]) -> None:
         )
 
 
+#: The largest number a `:` argument may hold: libvirt takes vCPU numbers, MiB/s and ms
+#: as C ints, and what is larger is a typo, not a setting.
+MAX_NUMBER = 2**31 - 1
+
+
+def is_whole_number(text: str) -> bool:
+    """ASCII digits up to MAX_NUMBER: `isdigit()` alone takes "²", which int() refuses."""
+    return (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_NUMBER))
+            and int(text) <= MAX_NUMBER)
+
+
 def _check_numbers(verb: Verb, args: list[str], options: Mapping[str, str | bool]) -> None:
     """Whole numbers where virsh wants them, and a cpulist that looks like one."""
     names = verb.positionals + verb.optional_positionals
     given: dict[str, str] = dict(zip(names, args, strict=False))
+    limit = f"a whole number from 0 to {MAX_NUMBER}"
     for name in verb.numeric & set(given):
-        if not given[name].isdigit():
-            raise CommandError(f"{verb.name}: {_ARG_WORDS[name]} must be a whole number")
+        if not is_whole_number(given[name]):
+            raise CommandError(f"{verb.name}: {_ARG_WORDS[name]} must be {limit}")
     for name in verb.numeric & set(options):
-        if not str(options[name]).isdigit():
-            raise CommandError(f"{verb.name}: --{name} must be a whole number")
+        if not is_whole_number(str(options[name])):
+            raise CommandError(f"{verb.name}: --{name} must be {limit}")
     if "CPULIST" in given and not _CPULIST_RE.fullmatch(given["CPULIST"]):
         raise CommandError(f"{verb.name}: CPU list must look like 2, 0-3 or 0-3,^2 (or r)")
 

@@ -21,7 +21,7 @@ from typing import Any
 import libvirt
 
 from kvmtui.core import ssh
-from kvmtui.core.errors import describe
+from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import HostInfo, HostSpec, Link
 from kvmtui.core.session import Session, SessionRetired
 from kvmtui.core.words import close_reason
@@ -35,10 +35,6 @@ RETRY_MAX = 30.0
 
 #: (libvirt domain event id, handler) pairs registered on every new connection.
 Handlers = Sequence[tuple[int, Callable[..., None]]]
-
-
-class HostError(Exception):
-    """An action failed; the message names the host and the guest and quotes libvirt."""
 
 
 def _version(number: int) -> str:

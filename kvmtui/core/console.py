@@ -221,9 +221,6 @@ class StreamConsole(ConsoleSession):
             stream = await host.run(attach)
         except HostError as error:
             raise ConsoleError(f"console {guest.name}: {error}") from error
-        except libvirt.libvirtError as error:
-            message = describe(error)
-            raise ConsoleError(f"console {guest.name} on {guest.host}: {message}") from error
         return cls(fleet, guest, host, stream)
 
     def _on_stream(self, stream: libvirt.virStream, events: int, _opaque: Any) -> None:
@@ -277,7 +274,7 @@ class StreamConsole(ConsoleSession):
             return
         with contextlib.suppress(libvirt.libvirtError):
             stream.eventRemoveCallback()
-        with contextlib.suppress(HostError, libvirt.libvirtError, TimeoutError):
+        with contextlib.suppress(HostError):
             await self._host.run(lambda _conn: stream.abort(), timeout=5.0)
 
 

@@ -16,9 +16,16 @@ class CpuListError(ValueError):
     """A CPU list that cannot be used; the message says what is wrong for a virsh user."""
 
 
+#: Above any real host's CPU count; a bound before a range like `0-99999999999` is built.
+MAX_CPU = 65535
+
+
 def _number(text: str, whole: str) -> int:
-    if not text.isdigit():
+    # isdigit() alone takes "²" (superscript two), which int() then refuses: ASCII only.
+    if not (text.isascii() and text.isdigit()):
         raise CpuListError(f"bad CPU list item {whole!r}: {text!r} is not a CPU number")
+    if len(text) > len(str(MAX_CPU)) or int(text) > MAX_CPU:
+        raise CpuListError(f"bad CPU list item {whole!r}: no host has a CPU {text}")
     return int(text)
 
 

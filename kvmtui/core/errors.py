@@ -11,9 +11,30 @@ from __future__ import annotations
 import libvirt
 
 
+class HostError(Exception):
+    """An action failed; the message names the host and the guest and quotes libvirt.
+
+    Every failure of a call on a host (libvirt's errors, timeouts, a lost connection, a bug
+    in the called function) leaves the core as this one type, so the UI needs one `except`.
+    `code` keeps libvirt's error code (e.g. VIR_ERR_NO_DOMAIN) for callers that act on it;
+    the original exception stays in `__cause__`."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def timed_out(self) -> bool:
+        return isinstance(self.__cause__, TimeoutError)
+
+
 def describe(error: BaseException) -> str:
     """libvirt's own message for a libvirt error, words for a timeout, else the text (or the
-    type's name when there is none): never empty, never a traceback."""
+    type's name when there is none): never empty, never a traceback. A HostError is read
+    through to what it wraps: its own text (`what` and the host) is for notifications, which
+    show it whole; a reason placed after our own words wants libvirt's alone."""
+    if isinstance(error, HostError) and error.__cause__ not in (None, error):
+        return describe(error.__cause__)
     if isinstance(error, libvirt.libvirtError):
         return error.get_error_message() or str(error) or "libvirt error"
     if isinstance(error, TimeoutError):

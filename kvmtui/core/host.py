@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import libvirt
 
 from kvmtui.core import actions, ssh
-from kvmtui.core.connection import Connection, HostError
-from kvmtui.core.errors import describe
+from kvmtui.core.connection import Connection
+from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec, Link
 from kvmtui.core.poller import STATS_FLAGS, STATS_GROUPS, DomainEvent, Poller
 from kvmtui.core.session import Session, SessionRetired
@@ -130,30 +130,48 @@ class Host:
         carries its destination's); HostError, naming the host, when there is none."""
         return self._connection.session()
 
-    async def run(self, fn: Callable[[libvirt.virConnect], T], timeout: float = CALL_TIMEOUT) -> T:
-        """Runs `fn(connection)` on this host's threads: the only way the core calls libvirt."""
-        call = self._holding(self.session(), fn)
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
+    async def run(self, fn: Callable[[libvirt.virConnect], T], timeout: float = CALL_TIMEOUT,
+                  what: str = "") -> T:
+        """Runs `fn(connection)` on this host's threads: the only way the core calls libvirt.
+        Any failure, a timeout included, becomes a HostError starting with `what` (else the
+        host's name): the core boundary of the never-crash contract."""
+        try:
+            call = self._holding(self.session(), fn)
+            assert self._executor is not None
+            loop = asyncio.get_running_loop()
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
+        except HostError:
+            raise
+        except Exception as error:
+            raise self._host_error(error, what) from error
 
-    async def run_long(self, fn: Callable[[libvirt.virConnect], T]) -> T:
+    async def run_long(self, fn: Callable[[libvirt.virConnect], T], what: str = "") -> T:
         """Runs a call that may take minutes (a migration) on a thread of its own, so the
-        host's pool keeps serving the tick and other actions meanwhile."""
-        call = self._holding(self.session(), fn)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        host's pool keeps serving the tick and other actions meanwhile. Failures as `run`."""
+        try:
+            call = self._holding(self.session(), fn)
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[T] = loop.create_future()
 
-        def work() -> None:
-            try:
-                result = call()
-            except BaseException as error:  # handed to the awaiting coroutine
-                loop.call_soon_threadsafe(_settle, future, None, error)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+            def work() -> None:
+                try:
+                    result = call()
+                except BaseException as error:  # handed to the awaiting coroutine
+                    loop.call_soon_threadsafe(_settle, future, None, error)
+                else:
+                    loop.call_soon_threadsafe(_settle, future, result, None)
 
-        threading.Thread(target=work, name=f"libvirt-long-{self.name}", daemon=True).start()
-        return await future
+            threading.Thread(target=work, name=f"libvirt-long-{self.name}", daemon=True).start()
+            return await future
+        except HostError:
+            raise
+        except Exception as error:
+            raise self._host_error(error, what) from error
+
+    def _host_error(self, error: Exception, what: str) -> HostError:
+        """`error` as the HostError that reports it."""
+        code = error.get_error_code() if isinstance(error, libvirt.libvirtError) else None
+        return HostError(f"{what or f'host {self.name}'}: {describe(error)}", code)
 
     def _holding(self, session: Session, fn: Callable[[libvirt.virConnect], T]) -> Callable[[], T]:
         """`fn` bound to the session, which stays open until `fn` returns."""
@@ -169,13 +187,8 @@ class Host:
                            what: str = "", timeout: float = CALL_TIMEOUT) -> T:
         """Runs `fn(domain)`; failures become a HostError naming the guest and the host."""
         label = self._label(uuid)
-        try:
-            return await self.run(lambda conn: fn(conn.lookupByUUIDString(uuid)), timeout)
-        except HostError:
-            raise
-        except Exception as error:
-            prefix = f"{what} {label}" if what else label
-            raise HostError(f"{prefix}: {describe(error)}") from error
+        return await self.run(lambda conn: fn(conn.lookupByUUIDString(uuid)), timeout,
+                              f"{what} {label}" if what else label)
 
     def _label(self, uuid: str) -> str:
         guest = self._guests.get(uuid)

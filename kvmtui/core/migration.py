@@ -544,7 +544,7 @@ class MigrationManager(Publisher):
             # A steady cadence: a reading the daemon was slow to give (it shares the guest's
             # job lock with the tick's stats) does not push the next one back.
             due = loop.time() + self.sample_interval
-            with contextlib.suppress(HostError, TimeoutError):
+            with contextlib.suppress(HostError):
                 stats = await source.run_on_guest(job.uuid, lambda dom: dom.jobStats(),
                                                   "domjobinfo", timeout=5)
                 if stats.get("type", 0) != libvirt.VIR_DOMAIN_JOB_NONE and "data_total" in stats:

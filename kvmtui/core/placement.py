@@ -16,8 +16,7 @@ from typing import Any
 import libvirt
 
 from kvmtui.core.cpulist import check_cpus, format_cpulist, from_cpumap, to_cpumap
-from kvmtui.core.errors import describe
-from kvmtui.core.host import Host, HostError
+from kvmtui.core.host import Host
 from kvmtui.core.stats import (
     NS_PER_S,
     NodeCpuSample,
@@ -320,10 +319,8 @@ class HostCpuMapReader:
 
     async def read(self) -> HostCpuMap:
         name = self.host.name
-        try:
-            cpus, refs, samples = await self.host.run(lambda conn: _read_host(conn, name))
-        except libvirt.libvirtError as error:
-            raise HostError(f"CPU map of {name}: {describe(error)}") from error
+        cpus, refs, samples = await self.host.run(lambda conn: _read_host(conn, name),
+                                                  what=f"CPU map of {name}")
         before, self._before = self._before, samples
         pcpus = tuple(
             PcpuInfo(cpu, cpu in cpus.online,

@@ -18,8 +18,8 @@ from typing import Any
 
 import libvirt
 
-from kvmtui.core.connection import Connection, HostError
-from kvmtui.core.errors import describe
+from kvmtui.core.connection import Connection
+from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import GuestRates, GuestSnapshot, GuestState, HostLoad, Link
 from kvmtui.core.stats import (
     GuestSample,
@@ -167,11 +167,11 @@ class Poller:
                 return self._connection.lost_reason
             try:
                 await self._tick()
-            except (TimeoutError, libvirt.libvirtError) as error:
-                if isinstance(error, TimeoutError) or not self._connection.alive():
-                    return describe(error)
-                self._connection.set_link(Link.CONNECTED,
-                                          f"stats failed: {describe(error)}")
+            except HostError as error:
+                why = describe(error)
+                if error.timed_out or not self._connection.alive():
+                    return why
+                self._connection.set_link(Link.CONNECTED, f"stats failed: {why}")
             else:
                 self._connection.set_link(Link.CONNECTED, "")
 
@@ -305,10 +305,8 @@ class Poller:
     async def _refresh_one(self, uuid: str) -> None:
         try:
             described = await self._run(lambda conn: _describe(conn.lookupByUUIDString(uuid)))
-        except (HostError, TimeoutError):
-            return
-        except libvirt.libvirtError as error:
-            if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+        except HostError as error:
+            if error.code == libvirt.VIR_ERR_NO_DOMAIN:
                 self._forget(uuid)
             return
         self._pending_describe.discard(uuid)

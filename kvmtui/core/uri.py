@@ -89,7 +89,7 @@ def _check_authority(parts: SplitResult) -> str | None:
         return f"bad host name {quoted(host)}"
     if port is None:
         return None
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         return f"bad port {quoted(port)}"
     if not host:
         return "a port needs a host"

@@ -8,8 +8,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from kvmtui.screens.closing import ClosesOnce
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(ModalScreen[bool], ClosesOnce[bool]):
     """Enter on the focused Cancel does nothing harmful; the action takes Tab then Enter."""
 
     BINDINGS = [
@@ -25,9 +27,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self._title, id="question")
+            # Guest and host names and libvirt's words: shown as typed, never as markup.
+            yield Static(self._title, id="question", markup=False)
             if self._detail:
-                yield Static(self._detail, id="detail")
+                yield Static(self._detail, id="detail", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self._action_label, id="confirm", variant="error")

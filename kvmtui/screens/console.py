@@ -13,13 +13,14 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Static
 
 from kvmtui.core.console import ConsoleSession, handover_command, open_console
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.terminal import TerminalView
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ DETACH_KEY = "ctrl+right_square_bracket"
 HANDOVER_KEY = "ctrl+o"
 
 
-class ConsoleScreen(Screen[None]):
+class ConsoleScreen(ClosesOnce[None]):
     VIEW_NAME = "Console"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]", id="console.detach"),
@@ -65,7 +66,9 @@ class ConsoleScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`r` only once the console ended (while attached, keys belong to the guest)."""
         if action == "reattach":
-            return not self.terminal.live
+            # Asked for the footer before compose has run too: no terminal, no reattach yet.
+            views = self.query(TerminalView)
+            return bool(views) and not views.first().live
         return True
 
     # ---- attaching ----------------------------------------------------------------------
@@ -102,7 +105,7 @@ class ConsoleScreen(Screen[None]):
         self.refresh_bindings()
 
     def _status(self, text: str) -> None:
-        self.query_one("#console-status", Static).update(f" {text}")
+        self.query_one("#console-status", Static).update(Text(f" {text}"))  # names: as typed
 
     def _send(self, data: bytes) -> None:
         if self._session is not None:

@@ -65,7 +65,7 @@ def pcpu_table(cpu_map: HostCpuMap) -> Table:
     table.add_column("vCPUs on it now (guest:vcpu)")
     for pcpu in cpu_map.pcpus:
         table.add_row(str(pcpu.cpu), _load(pcpu), load_bar(pcpu.load_percent), _marker(pcpu),
-                      " ".join(v.label for v in pcpu.vcpus) or fmt.DASH,
+                      Text(" ".join(v.label for v in pcpu.vcpus) or fmt.DASH),  # guest names
                       style="" if pcpu.online else "dim")
     return table
 
@@ -144,7 +144,7 @@ class CpuMapScreen(Screen[None]):
         assert self.reader is not None
         try:
             cpu_map = await self.reader.read()
-        except (HostError, TimeoutError) as error:
+        except HostError as error:
             if not self.is_attached:  # closed (or the app quit) while the read ran
                 return
             self.query_one("#status", Static).update(

@@ -16,6 +16,7 @@ from kvmtui.core.model import Link
 from kvmtui.feed import Published
 from kvmtui.widgets.command_line import PromptLine
 from kvmtui.widgets.live_table import LiveTable
+from kvmtui.widgets.validators import refusal
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -157,7 +158,9 @@ class FleetView(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         line = self.query_one(PromptLine)
         if event.input is line and line.mode == "/":
-            self.apply_filter(event.value)
+            line.border_subtitle = refusal(event.validation_result)
+            if not line.border_subtitle:
+                self.apply_filter(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = self.query_one(PromptLine)
@@ -165,10 +168,14 @@ class FleetView(Screen[None]):
             return
         text = event.value.strip()
         mode = line.mode
+        reason = refusal(event.validation_result)
         self._close_prompt()
         if mode == ":" and text:
             line.remember(text)
-            self.app.run_line(text)
+            if reason and self.app.view_alias(text) is None:  # the parser's own words
+                self.app.controller.operator.error(reason)
+            else:
+                self.app.run_line(text)
 
     def on_prompt_line_cancelled(self, event: PromptLine.Cancelled) -> None:
         if event.line.mode == "/":

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from kvmtui.core.commands import VERBS
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def verbs_table(readonly: bool) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ModalScreen[None], ClosesOnce[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
     def __init__(self, for_screen: Screen, title: str, readonly: bool,

@@ -25,6 +25,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion
+from kvmtui.screens.closing import ClosesOnce
 
 _ANSWER_BUTTONS = (("reject", "Reject", "primary"), ("once", "Accept once", "default"),
                    ("save", "Accept and save", "warning"))
@@ -41,7 +42,7 @@ class _Pending:
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class HostKeyReviewScreen(ModalScreen[None]):
+class HostKeyReviewScreen(ModalScreen[None], ClosesOnce[None]):
     """Every unknown host key still waiting for the operator; closes when none is left."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -74,7 +75,7 @@ class HostKeyReviewScreen(ModalScreen[None]):
             yield Static(id="hostkey-detail")
             with Horizontal(id="hostkey-buttons"):
                 for answer, label, variant in _ANSWER_BUTTONS:
-                    yield Button(label, id=answer, variant=variant)  # type: ignore[arg-type]
+                    yield Button(label, id=answer, variant=variant)  # type: ignore[arg-type]  # a Literal
             yield Static(id="hostkey-hint")
 
     def on_mount(self) -> None:

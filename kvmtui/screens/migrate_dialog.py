@@ -25,6 +25,7 @@ from kvmtui.core.migration import (
     default_migrate_uri,
 )
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.screens.closing import ClosesOnce
 
 _Answer = TypeVar("_Answer")
 
@@ -54,7 +55,7 @@ def _why(input_: Input) -> str:
     return " ".join(result.failure_descriptions)
 
 
-class _CheckedForm(ModalScreen[_Answer]):
+class _CheckedForm(ModalScreen[_Answer], ClosesOnce[_Answer]):
     """A dialog whose inputs show why a value is refused, as it is typed and on Enter."""
 
     def _show_why(self) -> bool:

@@ -17,10 +17,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Static
 
-from kvmtui.core.cpulist import CpuListError, format_cpulist, parse_cpulist
+from kvmtui.core.cpulist import format_cpulist, parse_cpulist
 from kvmtui.core.host import HostError
 from kvmtui.core.placement import HostCpus, PinTarget, host_cpus, pin_emulator, pin_vcpu
+from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.cpu_grid import CpuGrid
+from kvmtui.widgets.validators import CpuList, refusal
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -37,7 +39,7 @@ def _flag_label(name: str, on: bool) -> str:
     return f"{name}: {'yes' if on else 'no'}"
 
 
-class PinEditor(ModalScreen[PinRequest | None]):
+class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel", id="pin.cancel"),
     ]
@@ -51,8 +53,10 @@ class PinEditor(ModalScreen[PinRequest | None]):
         with Vertical(id="pin-dialog"):
             yield Static(Text(self.target.title, style="bold"), id="pin-title")
             yield Static(f"CPUs of {self.cpus.host}: {format_cpulist(range(self.cpus.count))}"
-                         f" (type e.g. 0-3,^2 or r for all; Tab to the grid, Space toggles)")
-            yield Input(format_cpulist(self.target.current), id="pin-list")
+                         f" (type e.g. 0-3,^2 or r for all; Tab to the grid, Space toggles)",
+                         markup=False)
+            yield Input(format_cpulist(self.target.current), id="pin-list",
+                        validators=[CpuList(self.cpus.count, self.cpus.host)])
             yield CpuGrid(self.cpus.count, self.cpus.online, self.target.current, id="pin-grid")
             yield Static(id="pin-error")
             with Horizontal(id="pin-flags"):
@@ -69,15 +73,11 @@ class PinEditor(ModalScreen[PinRequest | None]):
 
     def _parsed(self) -> frozenset[int] | None:
         """The typed list as CPUs, or None after explaining what is wrong with it."""
-        error = self.query_one("#pin-error", Static)
-        try:
-            cpus = parse_cpulist(self.query_one("#pin-list", Input).value, self.cpus.count,
-                                 self.cpus.host)
-        except CpuListError as problem:
-            error.update(Text(f"✗ {problem}", style="bold red"))
-            return None
-        error.update("")
-        return cpus
+        field = self.query_one("#pin-list", Input)
+        reason = refusal(field.validate(field.value))
+        self.query_one("#pin-error", Static).update(
+            Text(f"✗ {reason}", style="bold red") if reason else "")
+        return None if reason else parse_cpulist(field.value, self.cpus.count, self.cpus.host)
 
     def on_input_changed(self, _event: Input.Changed) -> None:
         cpus = self._parsed()

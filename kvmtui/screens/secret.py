@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any, TypeVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from kvmtui.screens.closing import ClosesOnce
+from kvmtui.widgets.validators import PlainText, refusal
 
 T = TypeVar("T")
 
@@ -30,7 +34,7 @@ async def ask(app: App[Any], screen: ModalScreen[T]) -> T | None:
     return await answer
 
 
-class SecretScreen(ModalScreen[str | None]):
+class SecretScreen(ModalScreen[str | None], ClosesOnce[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="secret.cancel")]
 
     def __init__(self, prompt: str) -> None:
@@ -39,8 +43,9 @@ class SecretScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="secret-dialog"):
-            yield Static(self._prompt, id="secret-prompt")
-            yield Input(password=True, id="secret-input")
+            yield Static(self._prompt, id="secret-prompt", markup=False)  # names a host
+            yield Input(password=True, id="secret-input", validators=[PlainText()],
+                        validate_on={"submitted"})
             yield Static("Enter to send · Esc to cancel", id="secret-hint")
 
     def on_mount(self) -> None:
@@ -48,6 +53,11 @@ class SecretScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        reason = refusal(event.validation_result)
+        if reason:  # names the bad character only, never the secret
+            self.query_one("#secret-hint", Static).update(
+                Text(f"✗ {reason} · Esc to cancel", style="bold red"))
+            return
         self.dismiss(event.value)
 
     def action_cancel(self) -> None:

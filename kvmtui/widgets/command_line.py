@@ -8,6 +8,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
 
+from kvmtui.widgets.validators import CommandLine, PlainText
+
 
 class PromptLine(Input):
     """An Input that knows its mode (`:` or `/`), completes with Tab and recalls history.
@@ -39,6 +41,10 @@ class PromptLine(Input):
             else "filter by name, host or state (Enter keeps it, Esc clears)"
         )
         self.border_title = "command" if mode == ":" else "filter"
+        self.border_subtitle = ""
+        # A command is checked when sent (half a verb is no error yet), a filter as typed.
+        self.validators = [CommandLine()] if mode == ":" else [PlainText()]
+        self.validate_on = {"submitted"} if mode == ":" else {"changed", "submitted"}
         self.value = text
         self.cursor_position = len(text)
         self.display = True

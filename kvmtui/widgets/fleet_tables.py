@@ -34,8 +34,8 @@ def link_text(host: HostSnapshot) -> Text:
 
 
 GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
-    Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N"),
-    Column("host", "Host", lambda g: g.host, lambda g: g.host, "H"),
+    Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N", max_width=24),
+    Column("host", "Host", lambda g: g.host, lambda g: g.host, "H", max_width=12),
     Column("state", "State", lambda g: state_text(g.state), lambda g: g.state.value, "T"),
     Column("vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V",
            numeric=True),

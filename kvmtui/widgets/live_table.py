@@ -49,6 +49,9 @@ class Column(Generic[R]):
     sort_key: str | None = None
     width: int | None = None
     numeric: bool = False
+    #: A cap on a measured width: one 300-character guest name must not push every other
+    #: column off an 80-column screen (longer cells end in an ellipsis).
+    max_width: int | None = None
 
 
 class LiveTable(ScrollView, Generic[R], can_focus=True):
@@ -350,7 +353,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 continue
             widest = max((_cell_len(cells[index]) for cells in self._cells.values()),
                          default=0)
-            widths.append(max(widest, len(column.label) + 1))
+            width = max(widest, len(column.label) + 1)
+            widths.append(width if column.max_width is None else min(width, column.max_width))
         widths = [1, *widths] if self._markable else widths
         changed, self._widths = widths != self._widths, widths
         return changed

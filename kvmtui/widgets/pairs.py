@@ -13,5 +13,6 @@ def pairs_table(rows: list[tuple[str, str | Text]]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for label, value in rows:
-        table.add_row(label, value)
+        # Rich reads a str cell as markup: a guest named "[reverse]" must show as typed.
+        table.add_row(Text(label), value if isinstance(value, Text) else Text(value))
     return table

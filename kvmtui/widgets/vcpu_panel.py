@@ -109,7 +109,7 @@ class VcpuPanel(Vertical):
                                                 self.guest.uuid)
         try:
             placement = await self._reader.read()
-        except (HostError, TimeoutError) as error:
+        except HostError as error:
             self.query_one("#vcpu-summary", Static).update(
                 Text(str(error) or "vCPUs: no answer (timed out)", style="red"))
             return

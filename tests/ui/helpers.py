@@ -65,12 +65,13 @@ async def fleet_ready(pilot: Pilot, guests: int = 30) -> None:
 
 
 @asynccontextmanager
-async def started(settings: Settings,
-                  size: tuple[int, int]) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
+async def started(settings: Settings, size: tuple[int, int],
+                  notifications: bool = False) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
     """The app running with the demo fleet listed: a key pressed before the guest table
-    fills acts on nothing, so every test that drives the fleet starts from here."""
+    fills acts on nothing, so every test that drives the fleet starts from here.
+    `notifications` draws the toasts (Textual's test mode leaves them out)."""
     app = KvmTuiApp(settings)
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=size, notifications=notifications) as pilot:
         await fleet_ready(pilot)
         yield app, pilot
 
@@ -86,7 +87,7 @@ async def select(pilot: Pilot, ref: str) -> None:
     """Puts the cursor on a guest (`name@host`) the way a user would: filter, then clear."""
     app = pilot.app
     table = app.screen.table
-    name, host = ref.split("@")
+    name, host = ref.rsplit("@", 1)  # a guest name may hold "@" itself
     g = guest(app, name, host)
     table.select_key(g.key)
     await pilot.pause()

@@ -71,13 +71,14 @@ async def test_host_command_narrows_the_table(demo_settings):
     async with app.run_test(size=SIZE) as pilot:
         await fleet_ready(pilot)
         await command(pilot, "host kvm03")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: {g.host for g in app.screen.table.visible_rows()}
+                       == {"kvm03"}, what="only kvm03's guests")
         rows = app.screen.table.visible_rows()
         assert rows and {g.host for g in rows} == {"kvm03"}
         assert "host: kvm03" in status(app)
         await command(pilot, "host")
-        await pilot.pause(0.2)
-        assert {g.host for g in app.screen.table.visible_rows()} == {"kvm01", "kvm02", "kvm03"}
+        await wait_for(pilot, lambda: {g.host for g in app.screen.table.visible_rows()}
+                       == {"kvm01", "kvm02", "kvm03"}, what="every host's guests again")
 
 
 async def test_readonly_hides_actions_and_refuses_commands(demo_settings):
@@ -90,7 +91,7 @@ async def test_readonly_hides_actions_and_refuses_commands(demo_settings):
         target = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.RUNNING)
         app.screen.table.select_key(target.key)
         await pilot.press("ctrl+k")  # hidden binding: nothing happens, no dialog
-        await pilot.pause(0.3)
+        await pilot.pause()  # until the key has been handled
         assert not app.screen.query("#question")
         await command(pilot, f"destroy {target.ref}")
         await wait_for(pilot, lambda: notifications(app))
@@ -122,8 +123,8 @@ async def test_hosts_view_shows_each_host(demo_settings):
         assert [h.name for h in hosts] == ["kvm01", "kvm02", "kvm03"]
         assert all(h.info.libvirt_version == "9.0.0" and h.info.cpus for h in hosts)
         await pilot.press("enter")  # a host's guests
-        await pilot.pause(0.2)
-        assert {g.host for g in app.screen.table.visible_rows()} == {"kvm01"}
+        await wait_for(pilot, lambda: {g.host for g in app.screen.table.visible_rows()}
+                       == {"kvm01"}, what="kvm01's guests")
 
 
 async def test_detail_shows_dominfo_and_xml(demo_settings):

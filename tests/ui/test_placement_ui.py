@@ -193,7 +193,7 @@ async def test_readonly_hides_pin_keys_and_refuses_pin_commands(demo_settings):
         await wait_for(pilot, lambda: sum("read-only" in n for n in notifications(app)) == 2)
         await open_vcpus(pilot, target.name)
         await pilot.press("p")
-        await pilot.pause(0.2)
+        await pilot.pause()  # until the key has been handled
         assert not isinstance(app.screen, PinEditor)
         footer_keys = {b.binding.key for b in app.screen.active_bindings.values()
                        if b.enabled}
@@ -203,7 +203,7 @@ async def test_readonly_hides_pin_keys_and_refuses_pin_commands(demo_settings):
         await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)
                        and app.screen.table is not None and app.screen.table.row_count > 0)
         await pilot.press("enter", "p")
-        await pilot.pause(0.2)
+        await pilot.pause()  # until the keys have been handled
         assert isinstance(app.screen, CpuMapScreen)
         assert "p" not in {b.binding.key for b in app.screen.active_bindings.values()
                            if b.enabled}
@@ -215,7 +215,7 @@ async def test_history_tab_draws_sparklines(demo_settings):
         await wait_for(pilot, lambda: len(app.history.guest(target.key, "cpu")) >= 3,
                        what="three ticks of history")
         app.open_detail(target)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.screen.query("#guest-history"), what="the detail")
         await pilot.press("g")  # the History tab's key
         await wait_for(pilot, lambda: "CPU:" in screen_text(app))
         sparks = {s.id: s for s in app.screen.query(Sparkline)}

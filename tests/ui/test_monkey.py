@@ -1,0 +1,211 @@
+"""A seeded keyboard monkey and a hostile-input walk: nothing a user types may crash kvmtui.
+
+The monkey drives the real app (Pilot, 80x24, the test:/// demo fleet) with a seeded mix of
+the keys bound on whatever screen it is on, navigation keys, printable characters and hostile
+strings (pasted, as a terminal delivers a paste). A crash is an error that reached the app's
+last-resort handler (`app.unexpected_errors`) or the app ending with a non-zero status; a
+clean quit (`q`, `:quit`) is allowed and the monkey starts a fresh app and goes on. A failure
+names the seed and the last 40 keys, so `monkey(seed)` replays it.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import traceback
+import unicodedata
+from collections import deque
+
+import pytest
+from textual import events
+from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from kvmtui.app import KvmTuiApp
+from kvmtui.cli import Settings
+from kvmtui.screens.secret import ask_secret
+from tests.ui.helpers import fleet_ready, started, wait_for
+
+SIZE = (80, 24)
+
+#: What an operator (or a cat) might type or paste into any field.
+HOSTILE = [
+    "-", "1_", "-1", "0-", "99999999999999999999999", "1e309", "nan", "'", '"', "\\", "%s",
+    "[reverse]", "[bold]x[\\bold]", "[link=x]y", "[/]", "x@y", "../../etc", "a" * 300,
+    "ünïcödé ñame", "名前", "💥🔥", "", "  ", "--live", "start [b]x", "migrate - -",
+    "vcpupin x 0 99999999999", "emulatorpin x 1_", "migrate-setspeed x -5", "vcpupin x ² 0",
+    "\x1b[2J\x1b[31mred", "nul\x00byte",
+]
+#: Keys every screen may see whatever its bindings say.
+NAVIGATION = [
+    "enter", "enter", "escape", "escape", "tab", "shift+tab", "up", "down", "left", "right",
+    "pageup", "pagedown", "home", "end", "backspace", "delete", "space", "ctrl+p", "ctrl+a",
+    "ctrl+e", "ctrl+k", "ctrl+d", "ctrl+right_square_bracket", "ctrl+o", "f1",
+    "colon", "slash", "question_mark", "1", "2", "3",
+]
+PRINTABLE = string.ascii_letters + string.digits + "-_+.,:/[]@'\"\\ "
+
+
+class MonkeyCrash(AssertionError):
+    pass
+
+
+def _next_key(rng: random.Random, app: KvmTuiApp) -> str:
+    roll = rng.random()
+    if roll < 0.35:
+        bound = sorted(app.active_bindings)
+        if rng.random() < 0.9:  # a quit restarts the app: allowed, but let the keys roam
+            bound = [key for key in bound if app.active_bindings[key].binding.action != "quit"]
+        if bound:
+            return rng.choice(bound)
+    if roll < 0.7:
+        return rng.choice(NAVIGATION)
+    if roll < 0.88:
+        return rng.choice(PRINTABLE)
+    return "paste:" + rng.choice(HOSTILE)
+
+
+def _key_event(key: str) -> events.Key:
+    """The event a terminal sends for `key`, as Textual's own `Pilot.press` builds it."""
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    try:
+        char: str | None = unicodedata.lookup(
+            _get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    return events.Key(key, char)
+
+
+async def _send(app: KvmTuiApp, pilot: Pilot, key: str) -> None:
+    """Delivers one key (or paste) and waits until the screen has handled it. Unlike
+    `Pilot.press` it does not also wait for the process to go idle (>= 40 ms a key): a fast
+    typist does not wait either, and the monkey gets 5,000 keys in under a minute or so."""
+    if key.startswith("paste:"):
+        (app.focused or app.screen).post_message(events.Paste(key.removeprefix("paste:")))
+    else:
+        assert app._driver is not None
+        app._driver.send_message(_key_event(key))
+    await pilot._wait_for_screen()
+
+
+def _crash(seed: int, sent: int, history: deque[str], app: KvmTuiApp, why: str) -> MonkeyCrash:
+    details = "".join(traceback.format_exception(app.unexpected_errors[0])) \
+        if app.unexpected_errors else ""
+    return MonkeyCrash(f"monkey seed={seed} crashed after {sent} keys: {why}\n"
+                       f"last {len(history)} keys: {list(history)}\n{details}")
+
+
+async def monkey(settings: Settings, seed: int, count: int) -> int:
+    """Sends `count` random keys; returns how many clean quits it restarted from."""
+    rng = random.Random(seed)
+    history: deque[str] = deque(maxlen=40)
+    sent = restarts = 0
+    while sent < count:
+        app = KvmTuiApp(settings)
+        async with app.run_test(size=SIZE) as pilot:
+            await fleet_ready(pilot)
+            while sent < count and app.return_code is None:
+                key = _next_key(rng, app)
+                history.append(key)
+                await _send(app, pilot, key)
+                sent += 1
+                if app.unexpected_errors:
+                    raise _crash(seed, sent, history, app, repr(app.unexpected_errors[0]))
+        if app.return_code:
+            raise _crash(seed, sent, history, app, f"exit status {app.return_code}")
+        if sent < count:
+            restarts += 1
+    return restarts
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("seed", [101, 202, 303, 404])
+async def test_monkey(demo_settings, seed):
+    await monkey(demo_settings, seed, 1250)
+
+
+# ---- every input line, fed every hostile string ------------------------------------------
+
+async def _home(pilot: Pilot, view: str = "guests") -> None:
+    """Back on a view with nothing on top of it, as `1`/`2`/`3` leave it."""
+    app = pilot.app
+    app.show_view(view)
+    await wait_for(pilot, lambda: len(app.screen_stack) == 1 and app.current_mode == view
+                   and app.screen.is_mounted, what=f"the {view} view")
+    await pilot.pause()
+
+
+async def _prompt(pilot: Pilot, view: str, key: str) -> None:
+    await _home(pilot, view)
+    await pilot.press(key)
+
+
+async def _detail_pin(pilot: Pilot, key: str) -> None:
+    """The pin editor, from the detail screen's vCPU tab (`p` a vCPU, `e` the emulator)."""
+    app = pilot.app
+    await _home(pilot)
+    await pilot.press("enter", "v")
+    await wait_for(pilot, lambda: app.screen.query("#vcpu-table"), what="the vCPU table")
+    await pilot.press(key)
+
+
+async def _secret(pilot: Pilot) -> None:
+    await _home(pilot)
+    pilot.app.run_worker(ask_secret(pilot.app, "Password for root@kvm9:"))
+
+
+async def _migrate(pilot: Pilot) -> None:
+    await _home(pilot)
+    await pilot.press("m")
+
+
+async def _palette(pilot: Pilot) -> None:
+    await _home(pilot)
+    await pilot.press("ctrl+p")
+
+
+OPENERS = {
+    "guests :": lambda pilot: _prompt(pilot, "guests", "colon"),
+    "guests /": lambda pilot: _prompt(pilot, "guests", "slash"),
+    "hosts :": lambda pilot: _prompt(pilot, "hosts", "colon"),
+    "hosts /": lambda pilot: _prompt(pilot, "hosts", "slash"),
+    "jobs /": lambda pilot: _prompt(pilot, "jobs", "slash"),
+    "pin vCPU": lambda pilot: _detail_pin(pilot, "p"),
+    "pin emulator": lambda pilot: _detail_pin(pilot, "e"),
+    "password": _secret,
+    "migrate": _migrate,
+    "command palette": _palette,
+}
+
+
+def _inputs(app: KvmTuiApp) -> list[Input]:
+    return [field for field in app.screen.query(Input) if field.display]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("where", OPENERS)
+async def test_every_input_takes_hostile_strings(demo_settings, where):
+    """Each input of the screen (every one, found in the DOM) gets each hostile string and
+    Enter; the app must report or refuse, never crash. The screen is reopened when Enter
+    closed it."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await OPENERS[where](pilot)
+        await wait_for(pilot, lambda: _inputs(app), what=f"an input on {where}")
+        count = len(_inputs(app))
+        for index in range(count):
+            for text in HOSTILE:
+                if len(_inputs(app)) != count:
+                    await OPENERS[where](pilot)
+                    await wait_for(pilot, lambda: len(_inputs(app)) == count,
+                                   what=f"the inputs of {where} after {text!r}")
+                field = _inputs(app)[index]
+                field.focus()
+                field.value = ""
+                await _send(app, pilot, "paste:" + text)
+                await pilot.press("enter")  # and wait until what Enter set off has settled
+                assert not app.unexpected_errors, (
+                    f"{where}, input {field.id or index}, {text!r} + Enter: "
+                    + "".join(traceback.format_exception(app.unexpected_errors[0])))
+                assert app.return_code is None, f"{where}: {text!r} + Enter ended kvmtui"

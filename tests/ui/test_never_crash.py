@@ -1,0 +1,78 @@
+"""The last-resort handler: a bug shows one line, lands in the log, and the app goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kvmtui.app import KvmTuiApp
+from kvmtui.safety import SafeCommandPalette
+from kvmtui.screens.detail import GuestDetailScreen
+from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.hosts import HostsScreen
+from tests.ui.helpers import notifications, started, wait_for
+
+SIZE = (100, 30)
+
+
+def _log(state_dir: Path) -> str:
+    path = state_dir / "kvmtui" / "kvmtui.log"
+    return path.read_text() if path.exists() else ""
+
+
+async def test_a_failing_key_action_is_reported_and_the_app_goes_on(
+        demo_settings, state_dir, monkeypatch: pytest.MonkeyPatch):
+    def broken(self: KvmTuiApp) -> None:
+        raise RuntimeError("boom in an action")
+
+    monkeypatch.setattr(KvmTuiApp, "action_help", broken)
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: any("boom in an action" in n for n in notifications(app)),
+                       what="the error line")
+        assert "RuntimeError: boom in an action" in _log(state_dir)
+        assert "Traceback" in _log(state_dir)
+        await pilot.press("2")  # still answering keys
+        await wait_for(pilot, lambda: isinstance(app.screen, HostsScreen), what="the hosts view")
+        assert app.is_running
+
+
+async def test_a_failing_worker_is_reported_and_the_app_goes_on(demo_settings, state_dir):
+    async def broken() -> None:
+        raise ValueError("worker bug")
+
+    async with started(demo_settings, SIZE) as (app, pilot):
+        app.run_worker(broken())
+        await wait_for(pilot, lambda: any("worker bug" in n for n in notifications(app)),
+                       what="the error line")
+        assert "ValueError: worker bug" in _log(state_dir)
+        assert app.is_running and app.unexpected_errors
+
+
+async def test_a_screen_whose_handler_fails_is_closed(demo_settings, state_dir,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    def broken(self: GuestDetailScreen) -> None:
+        raise RuntimeError("detail bug")
+
+    monkeypatch.setattr(GuestDetailScreen, "on_mount", broken)
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("detail bug" in n for n in notifications(app)),
+                       what="the error line")
+        await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen),
+                       what="back on the guest list")
+        await pilot.press("down")  # the guest list still works
+        assert app.is_running
+
+
+@pytest.mark.parametrize("opener", ["action_command_palette", "search_themes"])
+async def test_every_palette_pages_without_a_crash(demo_settings, opener):
+    """Textual 8.2.8's palette raised KeyError on PageUp/PageDown before its list was laid
+    out; every palette kvmtui opens (Ctrl+P, and the palette's own "Theme" list) is ours."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        getattr(app, opener)()
+        assert isinstance(app.screen, SafeCommandPalette)
+        await pilot.press("pagedown", "down", "pageup", "pagedown")  # before any layout
+        await pilot.press("pagedown", "pageup", "escape")
+        assert not app.unexpected_errors
