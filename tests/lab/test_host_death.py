@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from kvmtui.screens.migrate import MigrationProgressScreen
+from kvmtui.screens.migration_progress import MigrationProgressScreen
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -167,7 +167,7 @@ async def test_migrate_to_a_host_that_is_down(lab_fresh: LabInfo) -> None:
 async def test_cpu_map_while_host_is_down(lab: LabInfo) -> None:
     async with _running(lab) as (app, pilot):
         await pilot.press("2")
-        await wait_for(pilot, lambda: getattr(app.screen, "VIEW_NAME", "") == "hosts", 5,
+        await wait_for(pilot, lambda: app.current_mode == "hosts", 5,
                        "the hosts view")
         app.screen.table.select_key("hostb")
         await wait_for(pilot, lambda: app.screen.table.current_key == "hostb", 5,

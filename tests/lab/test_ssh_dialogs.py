@@ -119,7 +119,7 @@ async def test_a_rejected_host_key_stays_rejected_until_the_operator_reconnects(
         await _holds(pilot, lambda: _review(app) is None and not links, 4.0,
                      "a rejected key was asked about again / the host retried on its own")
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.screen.VIEW_NAME == "hosts", what="the hosts view")
+        await wait_for(pilot, lambda: app.current_mode == "hosts", what="the hosts view")
         await pilot.press("c")
         await wait_for(pilot, lambda: _asking(app), 30, "the question again, on request")
         await pilot.press("right", "enter")
