@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from kvmtui.screens.migration_progress import MigrationProgressScreen
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -25,6 +24,7 @@ from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.cpumap import CpuMapScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.migration_progress import MigrationProgressScreen
 from kvmtui.widgets.terminal import TerminalView
 from tests.ui.helpers import guest, keys, screen_text, select, text_of, wait_for
 
