@@ -37,8 +37,8 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
         ("CPU", fmt.DASH if r.cpu_percent is None
          else f"{fmt.percent(r.cpu_percent)} % of its vCPUs"),
         ("Memory", f"{fmt.size_kib(guest.memory_kib)} of {fmt.size_kib(guest.max_memory_kib)}"),
-        ("Disk read/write", f"{fmt.rate(r.disk_read_bps)}/s / {fmt.rate(r.disk_write_bps)}/s"),
-        ("Net rx/tx", f"{fmt.rate(r.net_rx_bps)}/s / {fmt.rate(r.net_tx_bps)}/s"),
+        ("Disk read/write", f"{fmt.speed(r.disk_read_bps)} / {fmt.speed(r.disk_write_bps)}"),
+        ("Net rx/tx", f"{fmt.speed(r.net_rx_bps)} / {fmt.speed(r.net_tx_bps)}"),
         ("Autostart", "yes" if guest.autostart else "no"),
         ("Persistent", "yes" if guest.persistent else "no (transient)"),
     ]
