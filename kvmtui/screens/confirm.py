@@ -36,7 +36,9 @@ class ConfirmScreen(ModalScreen[bool], ClosesOnce[bool]):
                 yield Button(self._action_label, id="confirm", variant="error")
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        # Keys typed ahead may have closed the dialog before it mounted: nothing to focus.
+        for cancel in self.query("#cancel").results(Button):
+            cancel.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")
