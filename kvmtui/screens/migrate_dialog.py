@@ -116,8 +116,11 @@ class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
                 yield Button("Migrate", id="migrate-go", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one("#why").display = False
-        self.query_one(RadioSet).focus()
+        # Keys typed ahead may have closed the dialog before it mounted: then nothing is here.
+        for why in self.query("#why"):
+            why.display = False
+        for choices in self.query(RadioSet):
+            choices.focus()
 
     def _uri_hint(self, dest: str) -> str:
         return default_migrate_uri(self.uris.get(dest, "")) or "libvirt's default"
@@ -176,7 +179,8 @@ class AskNumberScreen(_CheckedForm[int | None]):
             yield Static(id="why")
 
     def on_mount(self) -> None:
-        self.query_one("#why").display = False
+        for why in self.query("#why"):  # none when closed before it mounted
+            why.display = False
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()

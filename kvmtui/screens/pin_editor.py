@@ -69,7 +69,8 @@ class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
                 yield Button("Pin", id="pin", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one("#pin-list", Input).focus()
+        for field in self.query("#pin-list").results(Input):  # none when closed before mount
+            field.focus()
 
     def _parsed(self) -> frozenset[int] | None:
         """The typed list as CPUs, or None after explaining what is wrong with it."""

@@ -49,7 +49,8 @@ class SecretScreen(ModalScreen[str | None], ClosesOnce[str | None]):
             yield Static("Enter to send · Esc to cancel", id="secret-hint")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        for field in self.query(Input):  # none when closed before it mounted
+            field.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
