@@ -18,6 +18,7 @@ from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import GuestSnapshot, GuestState, HostSpec, Link
+from kvmtui.screens.confirm import ConfirmScreen
 from tests.ui.helpers import fleet_ready, notifications, select, status, wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -202,3 +203,30 @@ async def test_ui_actions_on_real_guests(lab, lab_fresh):
         assert "shut off" in lab.virsh("hostb", "domstate", "tiny-b1").stdout
         await pilot.press("s")
         await wait_for(pilot, lambda: app.screen.table.current.state is GuestState.RUNNING, 10)
+
+
+async def test_reset_from_the_table_really_restarts_the_guest(lab, lab_fresh):
+    """Ctrl+E, confirmed, resets the real guest: its kernel boots again (a second ready line
+    on its serial log) inside the same QEMU process (the domain id is kept)."""
+    target = lab.guests["linux-a1"]
+    assert target.serial_log is not None
+    ready = lab.raw["ready_line"]
+
+    def boots() -> int:
+        return target.serial_log.read_text(errors="replace").count(ready)
+
+    settings = Settings(hosts=tuple(HostSpec(n, h.uri_tcp) for n, h in lab.hosts.items()),
+                        readonly=False, refresh=1.0, theme=None, demo=False)
+    app = KvmTuiApp(settings)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await fleet_ready(pilot, guests=len(lab.guests))
+        await until(lambda: boots() >= 1, 120, "linux-a1 booted once")
+        before, domain_id = boots(), lab.virsh("hosta", "domid", "linux-a1").stdout.strip()
+        await select(pilot, "linux-a1@hosta")
+        await pilot.press("ctrl+e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: any("linux-a1" in n and ": reset" in n
+                                          for n in notifications(app)), 10, "reset notice")
+        await until(lambda: boots() > before, 120, "linux-a1 booted again after the reset")
+        assert lab.virsh("hosta", "domid", "linux-a1").stdout.strip() == domain_id

@@ -41,13 +41,12 @@ async def _guests_over(uri: str, prompts: ssh.SshPrompts) -> tuple[Link, str, se
     fleet = Fleet([HostSpec("hostb", uri)], 1.0, prompts)
     await fleet.start()
     try:
-        for _ in range(100):
+        # Settled: refused for good, or connected with the guests of its first tick listed.
+        for _ in range(200):
             snap = fleet.snapshot()
-            if snap.hosts[0].link is not Link.CONNECTING or snap.guests:
+            if snap.hosts[0].link is Link.LOST or snap.guests:
                 break
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(0.5)
-        snap = fleet.snapshot()
+            await asyncio.sleep(0.1)
         return snap.hosts[0].link, snap.hosts[0].reason, {g.name for g in snap.guests}
     finally:
         await fleet.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+from textual import events
 from textual.binding import Binding
 
 from kvmtui.core.commands import VERBS
@@ -13,6 +15,7 @@ from kvmtui.core.model import GuestState
 from kvmtui.keys import all_bindings
 from kvmtui.screens.help import HelpScreen
 from kvmtui.views import VIEWS
+from kvmtui.widgets.command_line import PromptLine
 from tests.ui.helpers import guest, keys, screen_text, started, status, wait_for
 
 SIZE = (100, 30)
@@ -143,3 +146,21 @@ def test_view_aliases_are_unique_and_never_a_verb():
     assert not set(aliases) & set(VERBS)
     assert all(view.name in view.aliases for view in VIEWS)
 
+
+
+def typed_at_once(app, text: str) -> None:
+    """Queues every key of `text` before the app handles the first, as a paste or
+    `tmux send-keys ':migrate ...'` arrives: in one write from the terminal."""
+    names = {":": "colon", "/": "slash", " ": "space"}
+    for ch in text:
+        app.post_message(events.Key(names.get(ch, ch), ch))
+
+
+@pytest.mark.parametrize("mode, line", [(":", "migrate web-101 kvm02"), ("/", "shm c")])
+async def test_a_line_typed_at_once_lands_whole_in_the_prompt(demo_settings, mode, line):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        screen = app.screen
+        typed_at_once(app, mode + line)
+        await wait_for(pilot, lambda: screen.query_one(PromptLine).value == line,
+                       what=f"{mode}{line} in the prompt")
+        assert app.screen is screen, "a key meant for the prompt opened another screen"
