@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.validation import Integer, ValidationResult, Validator
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, Label, RadioSet, Static
 
 from kvmtui.core.migration import (
     DEFAULT_FLAGS,
@@ -26,6 +26,7 @@ from kvmtui.core.migration import (
 )
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.closing import ClosesOnce
+from kvmtui.widgets.toggles import RadioChoice, TickBox
 
 _Answer = TypeVar("_Answer")
 
@@ -94,10 +95,10 @@ class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
             yield Static(Text(f"Migrate {what} to:"), id="migrate-title")
             with RadioSet(id="migrate-dest"):
                 for index, name in enumerate(self.destinations):
-                    yield RadioButton(Text(name), value=index == 0)
+                    yield RadioChoice(Text(name), value=index == 0)
             with Grid(id="migrate-options"):
                 for flag in MIGRATION_FLAGS:
-                    yield Checkbox(flag.word, flag.word in DEFAULT_FLAGS, name=flag.word,
+                    yield TickBox(flag.word, flag.word in DEFAULT_FLAGS, name=flag.word,
                                    id=f"opt-{flag.word}")
             with Horizontal(classes="migrate-field"):
                 yield Label("Bandwidth MiB/s")

@@ -22,6 +22,7 @@ from kvmtui.core.host import HostError
 from kvmtui.core.placement import HostCpus, PinTarget, host_cpus, pin_emulator, pin_vcpu
 from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.cpu_grid import CpuGrid
+from kvmtui.widgets.toggles import TickBox
 from kvmtui.widgets.validators import CpuList, refusal
 
 if TYPE_CHECKING:
@@ -60,9 +61,9 @@ class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
             yield CpuGrid(self.cpus.count, self.cpus.online, self.target.current, id="pin-grid")
             yield Static(id="pin-error")
             with Horizontal(id="pin-flags"):
-                yield Checkbox(_flag_label("live", self.target.active), self.target.active,
+                yield TickBox(_flag_label("live", self.target.active), self.target.active,
                                id="pin-live")
-                yield Checkbox(_flag_label("persistent", not self.target.active),
+                yield TickBox(_flag_label("persistent", not self.target.active),
                                not self.target.active, id="pin-config")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")

@@ -54,6 +54,10 @@ async def test_dialog_offers_other_hosts_with_sane_defaults(demo_settings):
         assert {str(c.label) for c in dialog.query(Checkbox)} == FLAG_WORDS
         ticked = {str(c.label) for c in dialog.query(Checkbox) if c.value}
         assert ticked == DEFAULT_FLAGS == {"live", "persistent", "undefinesource"}
+        # The mark itself says on or off, not its colour alone (monochrome terminals).
+        marks = {str(c.label): c.render().plain[1] for c in dialog.query(Checkbox)}
+        assert marks == {word: "X" if word in ticked else " " for word in FLAG_WORDS}
+        assert [b.render().plain[1] for b in dialog.query("RadioButton")] == ["●", " "]
         assert dialog.query_one("#migrate-uri", Input).placeholder == "libvirt's default"
         await pilot.press("escape")
         assert not isinstance(app.screen, MigrateDialog)
