@@ -39,6 +39,7 @@ from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
 from kvmtui.screens.pin_editor import PinEditor
 from kvmtui.screens.secret import SecretScreen, ask_secret
+from kvmtui.views import VIEWS
 from tests.ui.helpers import fleet_ready, started, wait_for
 
 SIZE = (80, 24)
@@ -56,7 +57,8 @@ NAVIGATION = [
     "enter", "enter", "escape", "escape", "tab", "shift+tab", "up", "down", "left", "right",
     "pageup", "pagedown", "home", "end", "backspace", "delete", "space", "ctrl+p", "ctrl+a",
     "ctrl+e", "ctrl+k", "ctrl+d", "ctrl+right_square_bracket", "ctrl+o", "f1",
-    "colon", "slash", "question_mark", "1", "2", "3",
+    "colon", "slash", "question_mark",
+    *(str(digit) for digit in range(1, len(VIEWS) + 1)),  # every view's digit
 ]
 PRINTABLE = string.ascii_letters + string.digits + "-_+.,:/[]@'\"\\ "
 
