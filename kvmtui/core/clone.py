@@ -95,7 +95,7 @@ def _plan(conn: libvirt.virConnect, dom: libvirt.virDomain, new_name: str, linke
         conn.lookupByName(new_name)
         raise HostError(f"{what}: a guest named {quoted(new_name)} already exists there")
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    disks: list[DiskCopy] = []
+    to_copy: list[tuple[ET.Element, str]] = []
     shared: list[str] = []
     for disk in ET.fromstring(xml).iterfind("devices/disk"):
         element = disk.find("target")
@@ -104,15 +104,16 @@ def _plan(conn: libvirt.virConnect, dom: libvirt.virDomain, new_name: str, linke
                 or disk.find("shareable") is not None):
             shared.append(target)
         elif disk.find("source") is not None:
-            disks.append(_disk_copy(conn, disk, target, new_name, linked, what))
+            to_copy.append((disk, target))
     state = dom.state()[0]
-    if disks and state != libvirt.VIR_DOMAIN_SHUTOFF:
+    if to_copy and state != libvirt.VIR_DOMAIN_SHUTOFF:
         if linked:
             raise HostError(f"{what}: it is running; a linked clone's backing files must never "
                             "change again: shut it down first (and keep it so while clones live)")
         if state != libvirt.VIR_DOMAIN_PAUSED:
             raise HostError(f"{what}: it is running and its disks would change while they "
                             "are copied (virt-clone refuses too): pause it or shut it down first")
+    disks = [_disk_copy(conn, disk, target, new_name, linked, what) for disk, target in to_copy]
     return ClonePlan(source, host, new_name, linked, tuple(disks), tuple(shared), xml)
 
 
