@@ -4,6 +4,7 @@ guest with its own name, UUID, MACs and disks), and that a failure leaves nothin
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import libvirt
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from kvmtui.core import clone, guest_config
 from kvmtui.core.host import Host, HostError
 from kvmtui.core.keycodes import keycodes
+from kvmtui.verbs import guest_config as verbs
 from tests.clone_node import TMPL_UUID, clone_host
 from tests.nodes import OFF_UUID, WEB_UUID
 
@@ -176,7 +178,26 @@ async def test_rename_description_keys_and_nmi(tmp_path):
 def test_key_names_read_as_virsh_reads_them():
     assert keycodes(["KEY_LEFTCTRL", "KEY_LEFTALT", "KEY_DELETE"]) == [29, 56, 111]
     assert keycodes(["a", "Key_Enter", "28"]) == [30, 28, 28]
+    with pytest.raises(ValueError, match='unknown key "ctrl" \\(did you mean "KEY_LEFTCTRL"'):
+        keycodes(["ctrl"])
     for words, why in (([], "no key given"), (["1000"], "over 767"),
                        (["KEY_A"] * 17, "at most 16 keys")):
         with pytest.raises(ValueError, match=why):
             keycodes(words)
+
+
+def test_copy_progress_is_a_line_every_few_seconds(monkeypatch):
+    """A copy quicker than PROGRESS_EVERY shows no line; a long one a line every so often,
+    with the figures a user reads."""
+    now = [100.0]
+    monkeypatch.setattr(verbs.time, "monotonic", lambda: now[0])
+    lines: list[str] = []
+    controller = SimpleNamespace(operator=SimpleNamespace(ok=lines.append))
+    report = verbs._progress(controller, "clone big to big2")
+    gib = 1024**3
+    for second, done in ((1, gib), (2, 2 * gib), (3.5, 3 * gib), (4, 4 * gib), (7, 5 * gib),
+                         (11, 10 * gib)):
+        now[0] = 100.0 + second
+        report(done, 10 * gib)
+    assert lines == ["clone big to big2: 3.0 GiB of 10.0 GiB copied (30%)",
+                     "clone big to big2: 5.0 GiB of 10.0 GiB copied (50%)"]

@@ -104,6 +104,26 @@ def storage_to_remove(disks: Sequence[GuestDisk], chosen: Sequence[str] | None,
     return picked
 
 
+async def other_users(host: Host, uuid: str, disks: Sequence[GuestDisk]) -> dict[str, list[str]]:
+    """For each of `disks` (by target) the other guests of the host that use the same
+    storage, as their definitions name it: deleting it would take their disk too."""
+    def read(conn: libvirt.virConnect) -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {}
+        for dom in conn.listAllDomains(0):
+            if dom.UUIDString() == uuid:
+                continue
+            names = set()
+            for disk in ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).iterfind(
+                    "devices/disk/source"):
+                names |= {disk.get("file"), disk.get("dev"),
+                          f"{disk.get('pool')}/{disk.get('volume')}"}
+            for mine in disks:
+                if names & {mine.source, mine.volume}:
+                    users.setdefault(mine.target, []).append(dom.name())
+        return users
+    return await host.run(read, what=f"undefine {_label(host, uuid)}")
+
+
 async def undefine(host: Host, uuid: str, remove: Sequence[GuestDisk] = ()) -> str:
     """Undefines the guest with the flags it needs, then deletes exactly the volumes of
     `remove`; a volume that cannot go is named in the error, the others are gone."""

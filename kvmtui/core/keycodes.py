@@ -159,7 +159,15 @@ def keycodes(words: Sequence[str]) -> list[int]:
         else:
             name = word.upper() if word.upper().startswith("KEY_") else f"KEY_{word.upper()}"
             if name not in LINUX_KEYCODES:
-                raise ValueError(f"unknown key {quoted(word)}{did_you_mean(name, LINUX_KEYCODES)}")
+                raise ValueError(f"unknown key {quoted(word)}{_hint(name)}")
             code = LINUX_KEYCODES[name]
         codes.append(code)
     return codes
+
+
+def _hint(name: str) -> str:
+    """A name holding the word typed (`ctrl` -> KEY_LEFTCTRL), else the closest spelling."""
+    word = name.removeprefix("KEY_")
+    holding = sorted((n for n in LINUX_KEYCODES if word and word in n), key=len)
+    return f" (did you mean {quoted(holding[0])}?)" if holding else did_you_mean(name,
+                                                                               LINUX_KEYCODES)

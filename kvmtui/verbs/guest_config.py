@@ -67,16 +67,22 @@ async def _undefine(controller: Controller, command: Command) -> None:
     chosen = [word for word in storage.split(",") if word] if storage is not None else None
     disks = guest_config.storage_to_remove(await guest_config.guest_disks(host, guest.uuid),
                                            chosen, f"undefine {guest.name} on {guest.host}")
+    users = await guest_config.other_users(host, guest.uuid, disks)
     await controller.change("undefine", lambda: guest_config.undefine(host, guest.uuid, disks),
-                            guests=[guest], question=_undefine_question(guest, disks))
+                            guests=[guest], question=_undefine_question(guest, disks, users))
 
 
-def _undefine_question(guest: GuestSnapshot, disks: list[guest_config.GuestDisk]) -> Question:
-    """Names every volume that will be deleted, by its path: the operator confirms files."""
+def _undefine_question(guest: GuestSnapshot, disks: list[guest_config.GuestDisk],
+                       users: dict[str, list[str]]) -> Question:
+    """Names every volume that will be deleted, by its path, and any other guest whose disk
+    it also is: the operator confirms files, knowing what else loses them."""
     if not disks:
         return Question(f"Undefine {guest.name} on {guest.host}?",
                         "No storage is deleted. This cannot be undone.", "Undefine")
-    paths = "\n".join(f"  {disk.target}  {disk.volume}" for disk in disks)
+    paths = "\n".join(
+        f"  {disk.target}  {disk.volume}"
+        + (f"  (also a disk of {', '.join(users[disk.target])}!)" if disk.target in users else "")
+        for disk in disks)
     return Question(
         f"Undefine {guest.name} on {guest.host} and delete {len(disks)} volume"
         f"{'' if len(disks) == 1 else 's'}?",

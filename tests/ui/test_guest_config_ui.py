@@ -125,6 +125,9 @@ async def test_undefine_storage_lines(tmp_path):
         # Declining the question keeps everything.
         await _command(pilot, "undefine tmpl --storage vdb")
         assert "tmpl-data.raw" in await _answer(pilot, yes=False)
+        await _command(pilot, "undefine tmpl --storage vdc")  # web's disk too: said so
+        assert "vdc  /var/lib/images/data.raw  (also a disk of web!)" in \
+            await _answer(pilot, yes=False)
         await pilot.pause()
         assert "tmpl@kvm1" in table_names(app) and "tmpl-data.raw" in await _volumes(app)
         await _command(pilot, "undefine tmpl --remove-all-storage")
