@@ -106,19 +106,22 @@ class GuestsScreen(FleetView):
         taken = {g.name for g in self.app.fleet.snapshot().guests if g.host == guest.host}
         self.app.push_screen(CloneDialog(guest, taken), self._run)
 
-    async def action_undefine(self) -> None:
+    def action_undefine(self) -> None:
         """Marked guests are undefined together, keeping their storage; one guest first
         shows its volumes to choose from."""
         guests = self.selected()
         if len(guests) != 1 or self.table.marks:
             self.app.controller.act("undefine", guests)
-            return
+        else:
+            self.run_worker(self._ask_undefine(guests[0]), group="undefine-dialog")
+
+    async def _ask_undefine(self, guest: GuestSnapshot) -> None:
         try:
-            disks = await guest_disks(self.app.fleet.host(guests[0].host), guests[0].uuid)
+            disks = await guest_disks(self.app.fleet.host(guest.host), guest.uuid)
         except HostError as error:
             self.app.controller.operator.error(str(error))
             return
-        self.app.push_screen(UndefineDialog(guests[0], disks), self._run)
+        self.app.push_screen(UndefineDialog(guest, disks), self._run)
 
     def _run(self, command: Command | None) -> None:
         """A dialog's command, run as if typed on the `:` line."""
