@@ -114,3 +114,50 @@ async def test_linked_clone_boots_and_undefine_removes_its_storage(lab, lab_fres
                 lab.virsh("hosta", "vol-delete", path)
                 Path(path).unlink(missing_ok=True)
             lab.virsh("hosta", "start", SOURCE)
+
+
+async def test_a_large_full_copy_reports_progress_while_it_copies(lab, tmp_path):
+    """A shut-off throwaway guest with 384 MiB of random data in qcow2 (qemu-img skips
+    zeros, so a sparse disk would copy in no time): the clone's volume is polled while
+    libvirt copies. (qcow2, as the lab's guests: libvirt copies a raw volume with direct I/O
+    of its own, which the lab's FUSE-mounted pool refuses.)"""
+    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)
+    name, copy = "clonelab-big9", "clonelab-big9c"
+    async with connected([spec]) as (host,):
+        source_disk = (await _xml(host, SOURCE)).find("devices/disk/source").get("file")
+        pool_dir = Path(source_disk).parent
+        disk = pool_dir / f"{name}.qcow2"
+        pool = ""
+        try:
+            raw = tmp_path / "random.raw"
+            subprocess.run(["dd", "if=/dev/urandom", f"of={raw}", "bs=1M", "count=384",
+                            "status=none"], check=True)
+            subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw),
+                            str(disk)], check=True)
+            pool = (await host.run(lambda c: c.storageVolLookupByPath(source_disk)
+                                   .storagePoolLookupByVolume().name()))
+            await host.run(lambda c: c.storagePoolLookupByName(pool).refresh(0))
+            await host.run(lambda c: c.defineXML(f"""<domain type='{lab.domain_type_os_less}'>
+              <name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+              <os><type arch='x86_64'>hvm</type></os>
+              <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+                <source file='{disk}'/><target dev='vda' bus='virtio'/></disk></devices>
+            </domain>"""))
+            await until(lambda: _state(host, name) is not None, "the throwaway guest listed")
+            reports: list[tuple[int, int]] = []
+            await clone.clone_guest(host, _uuid(host, name), copy,
+                                    progress=lambda d, t: reports.append((d, t)))
+            total = reports[-1][1]
+            assert reports[-1] == (total, total) and total > 384 * 1024 * 1024
+            during = [done for done, _ in reports[:-1] if 0 < done < total]
+            assert during, f"no report while copying: {reports}"
+            assert during == sorted(during)
+            assert Path(pool_dir / f"{copy}-vda.qcow2").stat().st_size > 384 * 1024 * 1024
+        finally:
+            for guest in (name, copy):
+                lab.virsh("hosta", "undefine", guest)
+            for path in (disk, pool_dir / f"{copy}-vda.qcow2"):
+                lab.virsh("hosta", "vol-delete", str(path))
+                path.unlink(missing_ok=True)
+            if pool:
+                lab.virsh("hosta", "pool-refresh", pool)
