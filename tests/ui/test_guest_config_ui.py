@@ -25,16 +25,16 @@ SIZE = (110, 32)
 
 
 @asynccontextmanager
-async def node_app(tmp_path: Path, readonly: bool = False
+async def node_app(tmp_path: Path, readonly: bool = False, hosts: tuple[str, ...] = ("kvm1",)
                    ) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
-    """The app on the clone node (web, off, bare, tmpl on kvm1) with its guests listed."""
-    uri = write_node(tmp_path / "kvm1.xml")
-    settings = Settings(hosts=(HostSpec("kvm1", uri, readonly),), readonly=False,
-                        refresh=0.5, theme=None, demo=False)
+    """The app on the clone node (web, off, bare, tmpl on each host) with its guests listed."""
+    specs = tuple(HostSpec(name, write_node(tmp_path / f"{name}.xml"), readonly)
+                  for name in hosts)
+    settings = Settings(hosts=specs, readonly=False, refresh=0.5, theme=None, demo=False)
     app = KvmTuiApp(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) == 4,
-                       what="the four guests")
+        await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) == 4 * len(hosts),
+                       what="every guest")
         yield app, pilot
 
 
@@ -94,6 +94,17 @@ async def test_clone_line_refusals_change_nothing(tmp_path):
             await wait_for(pilot, lambda e=error: any(e in n for n in notifications(app)),
                            what=error)
         assert (await _volumes(app), table_names(app)) == before
+
+
+async def test_clone_onto_another_host_is_refused_with_the_reason(tmp_path):
+    async with node_app(tmp_path, hosts=("kvm1", "kvm2")) as (app, pilot):
+        await _command(pilot, "clone tmpl@kvm1 copy --host kvm2")
+        await wait_for(pilot, lambda: any(
+            "kvmtui clones onto the guest's own host (kvm1) only; --host kvm2 would need its "
+            "disks copied between hosts" in n for n in notifications(app)), what="the refusal")
+        await _command(pilot, "clone tmpl@kvm2 copy --host kvm2")
+        await wait_for(pilot, lambda: "copy@kvm2" in table_names(app), what="the clone")
+        assert "copy@kvm1" not in table_names(app)
 
 
 async def test_ctrl_d_deletes_only_the_ticked_volume_after_naming_it(tmp_path):
