@@ -26,6 +26,7 @@ import libvirt
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.host import Host
 from kvmtui.core.uri import quoted
+from kvmtui.core.words import guest_state
 
 #: Seconds between two looks at a copy's progress (one volume-info call each).
 PROGRESS_EVERY = 0.5
@@ -108,8 +109,9 @@ def _plan(conn: libvirt.virConnect, dom: libvirt.virDomain, new_name: str, linke
     state = dom.state()[0]
     if to_copy and state != libvirt.VIR_DOMAIN_SHUTOFF:
         if linked:
-            raise HostError(f"{what}: it is running; a linked clone's backing files must never "
-                            "change again: shut it down first (and keep it so while clones live)")
+            raise HostError(f"{what}: it is {guest_state(state).value}; a linked clone's "
+                            "backing files must never change again: shut it down first (and "
+                            "keep it so while clones live)")
         if state != libvirt.VIR_DOMAIN_PAUSED:
             raise HostError(f"{what}: it is running and its disks would change while they "
                             "are copied (virt-clone refuses too): pause it or shut it down first")
