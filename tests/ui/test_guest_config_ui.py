@@ -10,6 +10,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
+from textual.widgets._toast import Toast
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
@@ -25,14 +26,15 @@ SIZE = (110, 32)
 
 
 @asynccontextmanager
-async def node_app(tmp_path: Path, readonly: bool = False, hosts: tuple[str, ...] = ("kvm1",)
-                   ) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
-    """The app on the clone node (web, off, bare, tmpl on each host) with its guests listed."""
+async def node_app(tmp_path: Path, readonly: bool = False, hosts: tuple[str, ...] = ("kvm1",),
+                   toasts: bool = False) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
+    """The app on the clone node (web, off, bare, tmpl on each host) with its guests listed;
+    `toasts` draws the notifications (Textual's test mode leaves them out)."""
     specs = tuple(HostSpec(name, write_node(tmp_path / f"{name}.xml"), readonly)
                   for name in hosts)
     settings = Settings(hosts=specs, readonly=False, refresh=0.5, theme=None, demo=False)
     app = KvmTuiApp(settings)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=toasts) as pilot:
         await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) == 4 * len(hosts),
                        what="every guest")
         yield app, pilot
@@ -192,3 +194,17 @@ async def test_a_read_only_host_refuses_clone_and_undefine(tmp_path):
         await wait_for(pilot, lambda: any("clone: host kvm1 is read-only" in n
                                           for n in notifications(app)), what="the refusal")
         assert "copy@kvm1" not in table_names(app)
+
+
+async def test_a_clone_named_like_markup_reads_as_typed(tmp_path):
+    name = "[bold red]x'<&>"  # markup, quotes, XML: all data
+    async with node_app(tmp_path, toasts=True) as (app, pilot):
+        await select(pilot, "tmpl@kvm1")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, CloneDialog), what="the dialog")
+        app.screen.query_one("#clone-name", Input).value = name
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: f"{name}@kvm1" in table_names(app), what="the clone")
+        await wait_for(pilot, lambda: f"cloned to {name} (full copy: vda -> {name}-vda.qcow2"
+                       in "\n".join(str(t.render()) for t in app.screen.query(Toast)),
+                       what="the toast, as typed")
