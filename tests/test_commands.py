@@ -80,6 +80,14 @@ PARSE_CASES = [
     ("help", "help", (), {}),
     ("help migrate", "help", ("migrate",), {}),
     ("quit", "quit", (), {}),
+    ("clone web1 web2 --linked", "clone", ("web1", "web2"), {"linked": True}),
+    ("undefine web1 --storage vda,vdb", "undefine", ("web1",), {"storage": "vda,vdb"}),
+    ("undefine web1 --remove-all-storage", "undefine", ("web1",), {"remove-all-storage": True}),
+    ("domrename web1 web9", "domrename", ("web1", "web9"), {}),
+    ("desc web1 --title 'a b' c", "desc", ("web1", "a b", "c"), {"title": True}),
+    ("send-key web1 KEY_LEFTCTRL KEY_LEFTALT KEY_DELETE", "send-key",
+     ("web1", "KEY_LEFTCTRL", "KEY_LEFTALT", "KEY_DELETE"), {}),
+    ("inject-nmi web1", "inject-nmi", ("web1",), {}),
 ]
 
 

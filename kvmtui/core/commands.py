@@ -29,7 +29,8 @@ class Verb:
     Option names in `flags`, `valued` and `numeric` are written without the leading `--`;
     `numeric` also holds positional names whose value must be a whole number. `screen`
     verbs need the full-screen UI (a console, a progress screen), so the one-shot command
-    line refuses them before they start anything.
+    line refuses them before they start anything. A `variadic` verb's last positional takes
+    every word left (`send-key NAME KEY...`), as virsh's argv arguments do.
     """
 
     name: str
@@ -43,6 +44,7 @@ class Verb:
     mutating: bool = False
     guest_arg: bool = False
     screen: bool = False
+    variadic: bool = False
 
     @property
     def options(self) -> frozenset[str]:
@@ -53,6 +55,8 @@ class Verb:
     def usage(self) -> str:
         """`migrate NAME DESTHOST [--live] ...`, the line `help VERB` shows."""
         words = [self.name, *self.positionals, *(f"[{p}]" for p in self.optional_positionals)]
+        if self.variadic:
+            words[-1] += "..."
         words += [f"[--{flag}]" for flag in sorted(self.flags)]
         words += [f"[--{option} {option.upper()}]" for option in sorted(self.valued)]
         return " ".join(words)
@@ -77,6 +81,7 @@ def verb(
     numeric: Iterable[str] = (),
     mutating: bool = False,
     screen: bool = False,
+    variadic: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Registers a verb's grammar together with its handler: the one call per verb.
 
@@ -90,7 +95,7 @@ def verb(
             name, summary, handler,
             ("NAME", *positionals) if guest else positionals, optional,
             frozenset(flags), frozenset(valued), frozenset(numeric),
-            mutating=mutating, guest_arg=guest, screen=screen,
+            mutating=mutating, guest_arg=guest, screen=screen, variadic=variadic,
         )  # fmt: skip
         return handler
 
@@ -217,7 +222,7 @@ def _check_args(verb: Verb, args: list[str]) -> None:
         missing = verb.positionals[len(args)]
         raise CommandError(f"{verb.name}: missing {_ARG_WORDS.get(missing, missing.lower())}")
     allowed = len(verb.positionals) + len(verb.optional_positionals)
-    if len(args) > allowed:
+    if len(args) > allowed and not verb.variadic:
         raise CommandError(
             f"{verb.name}: too many arguments (unexpected {quoted(args[allowed])}); "
             f"usage: {verb.usage}"

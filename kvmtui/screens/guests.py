@@ -8,9 +8,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
+from kvmtui.core.commands import Command
+from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import FleetSnapshot
+from kvmtui.core.guest_config import guest_disks
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.screens.guest_config import CloneDialog, UndefineDialog
 from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
 
 if TYPE_CHECKING:
@@ -31,14 +35,20 @@ ACTION_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Lifecycle keys with an action of their own: autostart toggles, undefine asks which
+#: volumes go too (for one guest).
+_KEY_ACTIONS = {"autostart": "toggle_autostart", "undefine": "undefine"}
+
+
 class GuestsScreen(FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "detail", "Detail", id="guests.detail"),
         Binding("m", "migrate", "Migrate", id="guests.migrate"),
         Binding("c", "console", "Console", id="guests.console"),
         Binding("v", "display", "Graphical console", show=False, id="guests.display"),
+        Binding("y", "clone", "Clone", show=False, id="guests.clone"),
         *[
-            Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
+            Binding(key, _KEY_ACTIONS.get(verb, f"act('{verb}')"),
                     actions.ACTIONS[verb].label,
                     show=verb in {"start", "shutdown", "destroy"}, id=f"guests.{verb}")
             for key, verb in ACTION_KEYS
@@ -70,7 +80,7 @@ class GuestsScreen(FleetView):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Mutating keys are hidden when the controller would refuse the change to the guest
         under the cursor (or the marked ones)."""
-        if action in {"toggle_autostart", "migrate", "act"}:
+        if action in {"toggle_autostart", "migrate", "act", "clone", "undefine"}:
             return self.app.controller.may_change(self.selected())
         return True
 
@@ -88,6 +98,35 @@ class GuestsScreen(FleetView):
         guests = self.selected()
         disable = bool(guests) and all(g.autostart for g in guests)
         self.app.controller.act("autostart", guests, **({"disable": True} if disable else {}))
+
+    def action_clone(self) -> None:
+        guest = self.table.current
+        if guest is None:
+            return
+        taken = {g.name for g in self.app.fleet.snapshot().guests if g.host == guest.host}
+        self.app.push_screen(CloneDialog(guest, taken), self._run)
+
+    def action_undefine(self) -> None:
+        """Marked guests are undefined together, keeping their storage; one guest first
+        shows its volumes to choose from."""
+        guests = self.selected()
+        if len(guests) != 1 or self.table.marks:
+            self.app.controller.act("undefine", guests)
+        else:
+            self.run_worker(self._ask_undefine(guests[0]), group="undefine-dialog")
+
+    async def _ask_undefine(self, guest: GuestSnapshot) -> None:
+        try:
+            disks = await guest_disks(self.app.fleet.host(guest.host), guest.uuid)
+        except HostError as error:
+            self.app.controller.operator.error(str(error))
+            return
+        self.app.push_screen(UndefineDialog(guest, disks), self._run)
+
+    def _run(self, command: Command | None) -> None:
+        """A dialog's command, run as if typed on the `:` line."""
+        if command is not None:
+            self.app.run_worker(self.app.controller.run(command), group="changes")
 
     def action_migrate(self) -> None:
         self.app.open_migration(self.selected())

@@ -8,6 +8,7 @@ from textual import events
 
 from kvmtui.core.model import GuestState
 from kvmtui.screens.confirm import ConfirmScreen
+from kvmtui.screens.guest_config import UndefineDialog
 from tests.ui.helpers import (
     guest,
     keys,
@@ -182,8 +183,10 @@ async def test_undefine_asks_then_removes_the_guest(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         target = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.SHUTOFF)
         await select(pilot, target.ref)
-        await pilot.press("ctrl+d")
-        await pilot.pause()
+        await pilot.press("ctrl+d")  # which volumes go too: none of these is in a pool
+        await wait_for(pilot, lambda: isinstance(app.screen, UndefineDialog), what="the dialog")
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
         await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: target.ref not in table_names(app),
                        what="the undefined guest to leave the table")

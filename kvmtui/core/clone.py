@@ -1,0 +1,315 @@
+"""Clone a guest, as `virt-clone` does: a new name, UUID and MAC addresses, its own disks.
+
+A full clone copies each writable disk volume with `storageVolCreateXMLFrom` (libvirt does
+the copy on the host, qemu-img for qcow2), while the caller sees progress from the new
+volume's allocation. A linked clone creates a qcow2 volume per disk with the source's volume
+as its backing store: instant, but the source's disks must never change again (they are
+the clone's data). Read-only and shareable disks, CD-ROMs and floppies are shared, as
+virt-clone shares them. Only libvirt storage volumes are copied: a disk outside every pool
+would need kvmtui to copy files behind libvirt's back, so it is refused with a reason.
+
+A clone either completes or leaves nothing: every volume made so far is deleted again when
+a later copy or the definition fails, and the guest is defined last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libvirt
+
+from kvmtui.core.errors import HostError, describe
+from kvmtui.core.host import Host
+from kvmtui.core.uri import quoted
+from kvmtui.core.words import guest_state
+
+#: Seconds between two looks at a copy's progress (one volume-info call each).
+PROGRESS_EVERY = 0.5
+
+#: progress(bytes copied, bytes to copy) over all the disks of one clone.
+Progress = Callable[[int, int], None]
+
+_SHARED_DEVICES = {"cdrom", "floppy"}
+_SOURCE_ATTRIBUTE = {"file": "file", "block": "dev"}
+
+
+@dataclass(frozen=True)
+class DiskCopy:
+    """One disk of the source and the volume the clone gets for it."""
+
+    target: str  # vda
+    source: str  # the source volume's path
+    source_format: str  # qcow2, raw ...
+    pool: str  # where both volumes live
+    name: str  # the new volume's name
+    capacity: int  # bytes the guest sees
+    allocation: int  # bytes the source takes on the host: what a full copy writes
+
+
+@dataclass(frozen=True)
+class ClonePlan:
+    """What a clone will make, read from the source before anything is created."""
+
+    source: str
+    host: str
+    new_name: str
+    linked: bool
+    disks: tuple[DiskCopy, ...]
+    shared: tuple[str, ...]  # targets the clone uses as they are (read-only, CD-ROMs)
+    xml: str  # the source's persistent definition
+
+
+def check_guest_name(name: str) -> str | None:
+    """Why `name` cannot name a new guest, or None. libvirt refuses "/" (a file name on the
+    host) and empty names; control characters are refused here, as never meant."""
+    if not name.strip():
+        return "a guest name may not be empty"
+    if "/" in name:
+        return "a guest name may not contain '/'"
+    bad = next((ch for ch in name if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        return f"control character {bad!a} is not allowed in a guest name"
+    return None
+
+
+async def plan_clone(host: Host, uuid: str, new_name: str, *, linked: bool) -> ClonePlan:
+    """Reads the source and checks everything that can be checked first: a free name, the
+    source's state, that each disk to copy is a storage volume. HostError says why not."""
+    reason = check_guest_name(new_name)
+    return await host.run(lambda conn: _plan(conn, conn.lookupByUUIDString(uuid), new_name,
+                                             linked, host.name, reason),
+                          what="clone")
+
+
+def _plan(conn: libvirt.virConnect, dom: libvirt.virDomain, new_name: str, linked: bool,
+          host: str, reason: str | None) -> ClonePlan:
+    source = dom.name()
+    what = f"clone {source} on {host}"
+    if reason:
+        raise HostError(f"{what}: {reason}")
+    with contextlib.suppress(libvirt.libvirtError):
+        conn.lookupByName(new_name)
+        raise HostError(f"{what}: a guest named {quoted(new_name)} already exists there")
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    to_copy: list[tuple[ET.Element, str]] = []
+    shared: list[str] = []
+    for disk in ET.fromstring(xml).iterfind("devices/disk"):
+        element = disk.find("target")
+        target = element.get("dev", "?") if element is not None else "?"
+        if (disk.get("device", "disk") in _SHARED_DEVICES or disk.find("readonly") is not None
+                or disk.find("shareable") is not None):
+            shared.append(target)
+        elif disk.find("source") is not None:
+            to_copy.append((disk, target))
+    state = dom.state()[0]
+    if to_copy and state != libvirt.VIR_DOMAIN_SHUTOFF:
+        if linked:
+            raise HostError(f"{what}: it is {guest_state(state).value}; a linked clone's "
+                            "backing files must never change again: shut it down first (and "
+                            "keep it so while clones live)")
+        if state != libvirt.VIR_DOMAIN_PAUSED:
+            raise HostError(f"{what}: it is running and its disks would change while they "
+                            "are copied (virt-clone refuses too): pause it or shut it down first")
+    disks = [_disk_copy(conn, disk, target, new_name, linked, what) for disk, target in to_copy]
+    return ClonePlan(source, host, new_name, linked, tuple(disks), tuple(shared), xml)
+
+
+def _disk_copy(conn: libvirt.virConnect, disk: ET.Element, target: str, new_name: str,
+               linked: bool, what: str) -> DiskCopy:
+    """The volume behind one disk, and the name of its copy (`NEWNAME-vda.qcow2`)."""
+    source = disk.find("source")
+    assert source is not None
+    kind = disk.get("type", "file")
+    try:
+        if kind == "volume":
+            pool = conn.storagePoolLookupByName(source.get("pool", ""))
+            vol = pool.storageVolLookupByName(source.get("volume", ""))
+        elif kind in _SOURCE_ATTRIBUTE:
+            vol = conn.storageVolLookupByPath(source.get(_SOURCE_ATTRIBUTE[kind], ""))
+            pool = vol.storagePoolLookupByVolume()
+        else:
+            raise HostError(f"{what}: disk {target} is a {kind} disk; kvmtui clones storage "
+                            "volumes only")
+    except libvirt.libvirtError:
+        path = source.get("file") or source.get("dev") or source.get("volume") or "?"
+        raise HostError(f"{what}: disk {target} ({path}) is in no storage pool; kvmtui copies "
+                        "disks only through libvirt (define a pool for its directory, or "
+                        "make it read-only to share it)") from None
+    vol_xml = ET.fromstring(vol.XMLDesc(0))
+    fmt = vol_xml.find("target/format")
+    source_format = fmt.get("type", "raw") if fmt is not None else "raw"
+    _type, capacity, allocation = vol.info()
+    name = vol.name()
+    suffix = ".qcow2" if linked else (name[name.rfind("."):] if "." in name else "")
+    return DiskCopy(target, vol.path(), source_format, pool.name(), f"{new_name}-{target}{suffix}",
+                    capacity, allocation)
+
+
+def volume_xml(copy: DiskCopy, linked: bool) -> str:
+    """The new volume's definition: a copy in the source's format, or a qcow2 overlay on it."""
+    volume = ET.Element("volume")
+    ET.SubElement(volume, "name").text = copy.name
+    ET.SubElement(volume, "capacity", unit="bytes").text = str(copy.capacity)
+    target = ET.SubElement(volume, "target")
+    ET.SubElement(target, "format", type="qcow2" if linked else copy.source_format)
+    if linked:
+        backing = ET.SubElement(volume, "backingStore")
+        ET.SubElement(backing, "path").text = copy.source
+        ET.SubElement(backing, "format", type=copy.source_format)
+    return ET.tostring(volume, encoding="unicode")
+
+
+def clone_xml(plan: ClonePlan, paths: dict[str, str]) -> str:
+    """The source's definition as the clone's: its name, no UUID and no MACs (libvirt makes
+    new ones), each copied disk on its new volume, its own NVRAM and serial log files."""
+    root = ET.fromstring(plan.xml)
+    name = root.find("name")
+    assert name is not None
+    name.text = plan.new_name
+    for element in root.findall("uuid"):
+        root.remove(element)
+    for interface in root.iterfind("devices/interface"):
+        for mac in interface.findall("mac"):
+            interface.remove(mac)
+    os_element = root.find("os")
+    if os_element is not None:
+        # Two guests on one NVRAM file corrupt each other's firmware settings; without the
+        # element libvirt makes the clone its own from the firmware's template.
+        for nvram in os_element.findall("nvram"):
+            os_element.remove(nvram)
+    copies = {copy.target: copy for copy in plan.disks}
+    for disk in root.iterfind("devices/disk"):
+        target = disk.find("target")
+        copy = copies.get(target.get("dev", "") if target is not None else "")
+        if copy is not None:
+            _point_at(disk, copy, paths[copy.target], plan.linked)
+    for device in (*root.iterfind("devices/serial"), *root.iterfind("devices/console")):
+        _own_log(device, plan.source, plan.new_name)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _point_at(disk: ET.Element, copy: DiskCopy, path: str, linked: bool) -> None:
+    source = disk.find("source")
+    assert source is not None
+    if disk.get("type") == "volume":
+        source.set("pool", copy.pool)
+        source.set("volume", copy.name)
+    else:
+        source.set(_SOURCE_ATTRIBUTE[disk.get("type", "file")], path)
+    for backing in disk.findall("backingStore"):
+        disk.remove(backing)
+    driver = disk.find("driver")
+    if driver is not None:
+        driver.set("type", "qcow2" if linked else copy.source_format)
+
+
+def _own_log(device: ET.Element, source: str, new_name: str) -> None:
+    """A serial log file named after the source is named after the clone; any other is
+    dropped, since two guests appending to one log file is never what was meant."""
+    for log in device.findall("log"):
+        path = log.get("file", "")
+        if source and source in path:
+            log.set("file", path.replace(source, new_name))
+        else:
+            device.remove(log)
+
+
+async def clone_guest(host: Host, uuid: str, new_name: str, *, linked: bool = False,
+                      progress: Progress | None = None) -> str:
+    """Clones the guest `uuid` on `host` to `new_name` and returns the sentence that says so.
+
+    Every failure is a HostError naming the step; whatever was made before it is removed."""
+    plan = await plan_clone(host, uuid, new_name, linked=linked)
+    what = f"clone {plan.source} on {plan.host}"
+    made: list[str] = []
+    try:
+        total = sum(copy.allocation for copy in plan.disks)
+        paths: dict[str, str] = {}
+        for copy in plan.disks:
+            done = sum(c.allocation for c in plan.disks if c.target in paths)
+            paths[copy.target] = await _make_volume(host, plan, copy, made, what,
+                                                    progress and _offset(progress, done, total))
+        definition = clone_xml(plan, paths)
+        await host.run(lambda conn: conn.defineXML(definition), what=f"{what}: defining {new_name}")
+    except BaseException as error:
+        cleanup = await _remove(host, made)
+        if cleanup and isinstance(error, HostError):
+            raise HostError(f"{error}; {cleanup}", error.code) from error
+        raise
+    if progress is not None and plan.disks:
+        progress(total, total)
+    return f"{plan.source} on {plan.host} cloned to {new_name}{_how(plan)}"
+
+
+def _offset(progress: Progress, done: int, total: int) -> Progress:
+    """One disk's progress as part of the whole clone's."""
+    return lambda copied, _of: progress(done + copied, total)
+
+
+async def _make_volume(host: Host, plan: ClonePlan, copy: DiskCopy, made: list[str],
+                       what: str, progress: Progress | None) -> str:
+    """Creates the clone's volume for one disk, recording its path in `made` as soon as
+    libvirt has it, so that a failure later (or in this very copy) can remove it."""
+    xml = volume_xml(copy, plan.linked)
+
+    def create(conn: libvirt.virConnect) -> str:
+        pool = conn.storagePoolLookupByName(copy.pool)
+        if plan.linked:
+            return str(pool.createXML(xml, 0).path())
+        source = conn.storageVolLookupByPath(copy.source)
+        return str(pool.createXMLFrom(xml, source, 0).path())
+
+    step = f"{what}: {'creating' if plan.linked else 'copying'} {copy.target} to {copy.name}"
+    task = asyncio.ensure_future(host.run_long(create, what=step))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
+            if not task.done() and progress is not None:
+                progress(min(await _allocation(host, copy), copy.allocation), copy.allocation)
+    except BaseException:
+        # Cancelled while libvirt copies on its own thread: the volume appears when the copy
+        # ends, and is ours to remove then.
+        with contextlib.suppress(BaseException):
+            made.append(await asyncio.shield(task))
+        raise
+    # A create that fails leaves nothing: libvirt refuses a name clash before it starts and
+    # deletes a volume whose copy failed half-way.
+    path = task.result()
+    made.append(path)
+    return path
+
+
+async def _allocation(host: Host, copy: DiskCopy) -> int:
+    """Bytes the copy holds so far; 0 while libvirt does not list it yet."""
+    def read(conn: libvirt.virConnect) -> int:
+        return int(conn.storagePoolLookupByName(copy.pool)
+                   .storageVolLookupByName(copy.name).info()[2])
+    try:
+        return await host.run(read)
+    except HostError:
+        return 0
+
+
+async def _remove(host: Host, made: list[str]) -> str:
+    """Deletes the volumes a failed clone made; "" when all went, else what is left."""
+    left = []
+    for path in reversed(made):
+        def delete(conn: libvirt.virConnect, path: str = path) -> None:
+            conn.storageVolLookupByPath(path).delete(0)
+        try:
+            await host.run(delete)
+        except HostError as error:
+            left.append(f"{path} ({describe(error)})")
+    return f"could not remove {', '.join(left)}: remove by hand" if left else ""
+
+
+def _how(plan: ClonePlan) -> str:
+    if not plan.disks:
+        return " (no disks to copy)"
+    kind = "linked" if plan.linked else "full copy"
+    return f" ({kind}: {', '.join(f'{c.target} -> {c.name}' for c in plan.disks)})"
