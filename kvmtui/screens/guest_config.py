@@ -21,7 +21,7 @@ from kvmtui.core.guest_config import GuestDisk
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.closing import ClosesOnce
 from kvmtui.screens.migrate_dialog import _CheckedForm
-from kvmtui.widgets.tick_box import TickBox
+from kvmtui.widgets.toggles import TickBox
 
 
 class NewGuestName(Validator):

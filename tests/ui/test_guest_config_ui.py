@@ -18,7 +18,7 @@ from kvmtui.core.model import HostSpec
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.guest_config import CloneDialog, UndefineDialog
-from kvmtui.widgets.tick_box import TickBox
+from kvmtui.widgets.toggles import TickBox
 from tests.clone_node import write_node
 from tests.ui.helpers import keys, notifications, select, table_names, text_of, wait_for
 

@@ -33,6 +33,7 @@ from textual.widgets import Input
 import kvmtui.screens
 from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
+from kvmtui.screens.guest_config import CloneDialog
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
 from kvmtui.screens.jobs import JobsScreen
@@ -201,6 +202,7 @@ OPENERS: dict[str, tuple[Callable[[Pilot], Awaitable[None]], type[Screen[Any]]]]
     "password": (_secret, SecretScreen),
     "migrate": (_migrate, MigrateDialog),
     "migration number": (_ask_number, AskNumberScreen),
+    "clone": (lambda pilot: _prompt(pilot, "guests", "y"), CloneDialog),
     "command palette": (_palette, CommandPalette),
 }
 
