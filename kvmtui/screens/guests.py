@@ -37,6 +37,7 @@ class GuestsScreen(FleetView):
         Binding("m", "migrate", "Migrate", id="guests.migrate"),
         Binding("c", "console", "Console", id="guests.console"),
         Binding("v", "display", "Graphical console", show=False, id="guests.display"),
+        Binding("t", "snapshots", "Snapshots", show=False, id="guests.snapshots"),
         *[
             Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
                     actions.ACTIONS[verb].label,
@@ -101,6 +102,13 @@ class GuestsScreen(FleetView):
         guest = self.table.current
         if guest is not None:
             self.app.open_display(guest)
+
+    def action_snapshots(self) -> None:
+        """The snapshots of the marked guests (or the one under the cursor); `n` there
+        takes one of each, under one name."""
+        guests = self.selected()
+        if guests:
+            self.app.show_snapshots(guests)
 
     def action_detail(self) -> None:
         guest = self.table.current
