@@ -48,8 +48,9 @@ def _created(snap: Snapshot) -> str:
 
 
 SNAPSHOT_COLUMNS: list[Column[Snapshot]] = [
-    Column("guest", "Guest", lambda s: s.guest,
-           lambda s: (s.guest.lower(), s.host, s.created or _EPOCH, s.name), "N", max_width=24),
+    # Ties keep the book's order: each guest's oldest first, parents before children.
+    Column("guest", "Guest", lambda s: s.guest, lambda s: (s.guest.lower(), s.host), "N",
+           max_width=24),
     Column("host", "Host", lambda s: s.host, lambda s: s.host, "H", max_width=16),
     Column("name", "Snapshot", lambda s: s.name, lambda s: s.name.lower(), "S", max_width=24),
     Column("created", "Created", _created, lambda s: s.created or _EPOCH, "T"),
@@ -183,7 +184,8 @@ class SnapshotsScreen(FleetView):
             self._reread()
 
     def _reread(self) -> None:
-        self.run_worker(self.app.controller.snapshots.refresh(), group="snapshots-read",
+        # The method, not a coroutine: a read replaced before it started leaves none behind.
+        self.run_worker(self.app.controller.snapshots.refresh, group="snapshots-read",
                         exclusive=True)
 
     def narrow_to_guests(self, guests: Sequence[GuestSnapshot]) -> None:
