@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -364,8 +365,15 @@ class SnapshotJob:
     id: int
     guest: str  # as the operator names it: `name@host`
     what: str  # "taking pre-patch", "reverting to pre-patch" ...
+    #: When it began (time.monotonic()): QEMU's internal snapshots (savevm) report no
+    #: figures, so how long it has run is what the operator has to go on.
+    started: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
     @property
     def percent(self) -> float | None:

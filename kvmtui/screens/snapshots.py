@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -72,10 +73,11 @@ def snapshot_table() -> LiveTable[Snapshot]:
 
 
 def job_text(job: SnapshotJob) -> str:
-    """`web@kvm1 taking pre-patch 42% of 1.0 GiB`: what a call under way has done."""
+    """`web@kvm1 taking pre-patch 42% of 1.0 GiB, 12 s`: what a call under way has done,
+    when libvirt says, and for how long it has run."""
     percent = job.percent
-    done = f" {percent:.0f}% of {fmt.size(job.total)}" if percent is not None else " ..."
-    return f"{job.guest} {job.what}{done}"
+    done = f" {percent:.0f}% of {fmt.size(job.total)}," if percent is not None else ""
+    return f"{job.guest} {job.what}{done} {job.elapsed:.0f} s"
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,12 @@ class SnapshotsScreen(FleetView):
     def on_mount(self) -> None:
         super().on_mount()
         self.set_interval(REREAD_EVERY, self._reread_if_shown)
+        self.set_interval(1.0, self._show_jobs)
+
+    def _show_jobs(self) -> None:
+        """The seconds of the calls under way move on between the book's notices."""
+        if self.is_current and self.app.controller.snapshots.jobs():
+            self._update("#status", self.status_line(self.app.fleet.snapshot()))
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -183,10 +191,9 @@ class SnapshotsScreen(FleetView):
         if self.is_current:
             self._reread()
 
-    def _reread(self) -> None:
-        # The method, not a coroutine: a read replaced before it started leaves none behind.
-        self.run_worker(self.app.controller.snapshots.refresh, group="snapshots-read",
-                        exclusive=True)
+    @work(group="snapshots-read", exclusive=True)
+    async def _reread(self) -> None:
+        await self.app.controller.snapshots.refresh()
 
     def narrow_to_guests(self, guests: Sequence[GuestSnapshot]) -> None:
         """Only these guests' snapshots, and `n` takes theirs; none: the whole fleet."""

@@ -5,12 +5,14 @@ input is bad or the answer is Cancel."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from kvmtui.core import snapshots
 from kvmtui.core.model import GuestSnapshot, GuestState
+from kvmtui.core.snapshots import SnapshotJob
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.detail import GuestDetailScreen
-from kvmtui.screens.snapshots import SnapshotDialog, SnapshotsScreen
+from kvmtui.screens.snapshots import SnapshotDialog, SnapshotsScreen, job_text
 from tests.ui.helpers import (
     guest,
     keys,
@@ -254,3 +256,11 @@ async def test_detail_key_fleet_view_and_a_read_only_host(demo_settings):
         await pilot.press("colon", *keys("snapshots"), "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen))
         assert f"of {locked.ref}" in status(app)  # still narrowed: Esc widens it
+
+
+def test_a_call_under_way_reads_with_its_figures_and_its_time():
+    started = time.monotonic() - 12.2
+    job = SnapshotJob(1, "web@kvm1", "taking pre-patch", started)
+    assert job_text(job) == "web@kvm1 taking pre-patch 12 s"
+    figures = dataclasses.replace(job, done=512 * 2**20, total=2**31)
+    assert job_text(figures) == "web@kvm1 taking pre-patch 25% of 2.0 GiB, 12 s"
