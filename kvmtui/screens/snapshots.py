@@ -56,7 +56,7 @@ SNAPSHOT_COLUMNS: list[Column[Snapshot]] = [
     Column("name", "Snapshot", lambda s: s.name, lambda s: s.name.lower(), "S", max_width=24),
     Column("created", "Created", _created, lambda s: s.created or _EPOCH, "T"),
     Column("state", "State", lambda s: s.state, lambda s: s.state, None),
-    Column("current", "Cur", lambda s: Text("*", style="bold green") if s.current else "",
+    Column("current", "Current", lambda s: "yes" if s.current else "",
            lambda s: not s.current, "C"),
     Column("parent", "Parent", lambda s: s.parent or fmt.DASH, lambda s: s.parent or "", None,
            max_width=20),
