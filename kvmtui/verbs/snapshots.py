@@ -16,7 +16,7 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.snapshots import Snapshot, check_name, created_sentence, current_snapshot
+from kvmtui.core.snapshots import Snapshot, created_sentence, current_snapshot
 
 
 def _when(snap: Snapshot) -> str:
@@ -42,9 +42,8 @@ async def take(controller: Controller, guests: Sequence[GuestSnapshot], name: st
         return await controller.change("snapshot-create-as", one, guests=guests)
 
     async def every() -> str:
-        bulk = await book.snapshot_guests(guests, check_name(name or ""),
-                                          description=description, disk_only=disk_only,
-                                          atomic=atomic)
+        bulk = await book.snapshot_guests(guests, name or "", description=description,
+                                          disk_only=disk_only, atomic=atomic)
         for failed in bulk.failed:
             controller.operator.error(failed.error)
         if len(bulk.failed) == len(bulk.outcomes):
