@@ -94,8 +94,9 @@ async def test_snapshots_of_a_running_qemu_guest(lab, throwaway):
 
 async def test_the_verbs_leave_an_external_snapshot_to_libvirt(lab, throwaway):
     """`kvmtui snapshot-*` from the shell, as a script would run them (`--yes`): the
-    external snapshot is taken, and reverting to or deleting it is libvirt's refusal, word
-    for word, with exit status 1 and every image file still there."""
+    external snapshot is taken; reverting to it is libvirt's refusal, word for word, with
+    exit status 1 and every image file still there; deleting it (libvirt 9.0 merges a lone
+    external snapshot back into its image) is libvirt's own work, not kvmtui's guess."""
     _uuid, directory = throwaway
     hosta = HostSpec("hosta", lab.host("hosta").uri_tcp)
 
@@ -116,12 +117,16 @@ async def test_the_verbs_leave_an_external_snapshot_to_libvirt(lab, throwaway):
     assert (status, out) == (1, "")
     assert err == (f"kvmtui: snapshot-revert {NAME} on hosta: unsupported configuration:"
                    " revert to external snapshot not supported yet\n")
-    status, out, err = await kvmtui("snapshot-delete", NAME, "ext")
-    assert (status, out) == (1, "")
-    assert err.startswith(f"kvmtui: snapshot-delete {NAME} on hosta: ") and err.count("\n") == 1
     status, out, _ = await kvmtui("snapshot-list", NAME, as_json=True)
     assert [s["name"] for s in json.loads(out)] == ["ext"]
     assert {p.name for p in directory.iterdir()} == files  # nothing deleted
+
+    status, out, err = await kvmtui("snapshot-delete", NAME, "ext")
+    assert (status, err) == (0, "")
+    assert out == f"{NAME} on hosta: snapshot ext deleted\n"
+    status, out, _ = await kvmtui("snapshot-list", NAME, as_json=True)
+    assert json.loads(out) == []
+    assert "disk.qcow2" in {p.name for p in directory.iterdir()}
 
 
 async def test_addresses_and_devices_of_a_qemu_guest(lab, throwaway):
