@@ -23,6 +23,7 @@ from kvmtui.core.history import History
 from kvmtui.core.migration import MigrationManager
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
+from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.core.ssh import SshPrompts
 from kvmtui.feed import ScreenFeed
 from kvmtui.safety import NeverCrash
@@ -35,6 +36,7 @@ from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.hostkey import ask_host_key
 from kvmtui.screens.secret import ask_secret
+from kvmtui.screens.snapshots import SnapshotsScreen
 from kvmtui.tui_operator import TuiOperator
 from kvmtui.views import ALIASES, SERVICES, VIEWS, View
 
@@ -93,7 +95,7 @@ class KvmTuiApp(NeverCrash):
         self.controller = Controller(
             self.fleet, TuiOperator(self), readonly=settings.readonly,
             spawn=lambda work: self.run_worker(work, group="changes"),
-            migrations=self.migrations)
+            migrations=self.migrations, snapshots=self.service(SnapshotBook))
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
         if settings.theme:
@@ -146,6 +148,14 @@ class KvmTuiApp(NeverCrash):
             self.show_view(view.name)
         else:
             self.controller.run_command(line)
+
+    def show_snapshots(self, guests: list[GuestSnapshot]) -> None:
+        """The snapshots view narrowed to `guests` (`t` on the guest list, `s` on the detail
+        screen, `:snapshot-list`): their snapshots, and `n` takes theirs."""
+        self.show_view("snapshots")
+        screen = self.screen
+        assert isinstance(screen, SnapshotsScreen)
+        screen.narrow_to_guests(guests)
 
     def open_detail(self, guest: GuestSnapshot, tab: str = "info") -> None:
         self.push_screen(GuestDetailScreen(guest, tab))

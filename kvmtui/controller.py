@@ -22,6 +22,7 @@ from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
 from kvmtui.core.migration import MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.snapshots import SnapshotBook
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Operator(Protocol):
         """A job kvmtui did not start (or None: no job runs)."""
 
     async def show_help(self, verb: str) -> None: ...
+
+    async def show_snapshots(self, guest: GuestSnapshot) -> None:
+        """The guest's snapshots (`snapshot-list`)."""
 
     def show_view(self, name: str) -> None: ...
 
@@ -101,10 +105,13 @@ class Controller:
 
     def __init__(self, fleet: Fleet, operator: Operator, *, readonly: bool,
                  spawn: Callable[[Coroutine[Any, Any, Any]], object],
-                 migrations: MigrationManager | None = None) -> None:
+                 migrations: MigrationManager | None = None,
+                 snapshots: SnapshotBook | None = None) -> None:
         self.fleet = fleet
         #: The front-end's migration manager (the app owns one); a fresh one otherwise.
         self.migrations = migrations if migrations is not None else MigrationManager(fleet)
+        #: The front-end's snapshot book (the app's `:snapshots` view follows it), or a fresh one.
+        self.snapshots = snapshots if snapshots is not None else SnapshotBook(fleet)
         self.operator = operator
         self.readonly = readonly
         self._spawn = spawn

@@ -30,6 +30,7 @@ from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
 from kvmtui.core.placement import GuestPlacementReader
+from kvmtui.core.snapshots import Snapshot, list_snapshots
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
@@ -138,6 +139,15 @@ class CliOperator:
             note = "  (in the full screen only)" if each.screen else ""
             print(f"{each.usage}\n    {each.summary}{note}", file=self.stdout)
 
+    async def show_snapshots(self, guest: GuestSnapshot) -> None:
+        """`virsh snapshot-list`'s table, with the parent, the kind and the description."""
+        snaps = await list_snapshots(self.fleet.host(guest.host), guest.uuid)
+        self._print([_snapshot_json(s) for s in snaps], _table(
+            ("Name", "Creation Time", "State", "Current", "Parent", "Kind", "Description"),
+            [(s.name, s.created.isoformat(" ") if s.created else "-", s.state,
+              "yes" if s.current else "", s.parent or "", s.kind, s.description)
+             for s in snaps]))
+
     async def follow_job(self, job_id: int) -> None:
         """A progress line at most every PROGRESS_EVERY seconds, then the outcome: so a
         script's log shows the migration moving, and its exit status says how it ended.
@@ -191,6 +201,12 @@ def _guest_json(guest: GuestSnapshot) -> dict[str, Any]:
             "state": guest.state.value, "vcpus": guest.vcpus, "memory_kib": guest.memory_kib,
             "max_memory_kib": guest.max_memory_kib, "persistent": guest.persistent,
             "autostart": guest.autostart}
+
+
+def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
+    return {"name": snap.name, "created": snap.created.isoformat() if snap.created else None,
+            "state": snap.state, "current": snap.current, "parent": snap.parent,
+            "description": snap.description, "memory": snap.memory, "external": snap.external}
 
 
 def _host_json(host: HostSnapshot) -> dict[str, Any]:

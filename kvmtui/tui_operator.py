@@ -63,6 +63,9 @@ class TuiOperator:
         else:
             self.app.action_help()
 
+    async def show_snapshots(self, guest: GuestSnapshot) -> None:
+        self.app.show_snapshots([guest])
+
     def show_view(self, name: str) -> None:
         self.app.show_view(name)
 

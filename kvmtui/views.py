@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import MigrationManager
 from kvmtui.core.publish import Publisher
+from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
 from kvmtui.screens.jobs import JobsScreen, job_table
+from kvmtui.screens.snapshots import SnapshotsScreen, snapshot_table
 from kvmtui.widgets.fleet_tables import guest_table, host_table
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class View:
 
 #: The core services the views follow besides the fleet, by topic: `make(fleet)`.
 SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
-    {"migrations": MigrationManager})
+    {"migrations": MigrationManager, "snapshots": SnapshotBook})
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
@@ -73,6 +75,11 @@ VIEWS: tuple[View, ...] = (
     View("jobs", ("jobs", "migrations"), "Jobs", "Migrations started here, running or done",
          JobsScreen, job_table, lambda app, _snapshot: app.migrations.jobs(),
          topics=("fleet", "migrations")),
+    View("snapshots", ("snapshots", "snapshot"), "Snapshots",
+         "Every guest's snapshots: take, revert, delete, mark current",
+         SnapshotsScreen, snapshot_table,
+         lambda app, _snapshot: app.service(SnapshotBook).rows(),
+         topics=("fleet", "snapshots")),
 )
 
 #: Each `:` word that switches view, to the view it shows.

@@ -88,6 +88,20 @@ PARSE_CASES = [
     ("send-key web1 KEY_LEFTCTRL KEY_LEFTALT KEY_DELETE", "send-key",
      ("web1", "KEY_LEFTCTRL", "KEY_LEFTALT", "KEY_DELETE"), {}),
     ("inject-nmi web1", "inject-nmi", ("web1",), {}),
+    ("snapshot-create-as web1", "snapshot-create-as", ("web1",), {}),
+    (
+        "snapshot-create-as web1 pre-patch --description 'before 6.6' --disk-only --atomic",
+        "snapshot-create-as",
+        ("web1", "pre-patch"),
+        {"description": "before 6.6", "disk-only": True, "atomic": True},
+    ),
+    ("snapshot-list web1", "snapshot-list", ("web1",), {}),
+    ("snapshot-revert web1 s1 --running", "snapshot-revert", ("web1", "s1"), {"running": True}),
+    ("snapshot-revert web1 s1 --paused --force", "snapshot-revert", ("web1", "s1"),
+     {"paused": True, "force": True}),
+    ("snapshot-delete web1 s1 --children", "snapshot-delete", ("web1", "s1"), {"children": True}),
+    ("snapshot-current web1", "snapshot-current", ("web1",), {}),
+    ("snapshot-current web1 s1", "snapshot-current", ("web1", "s1"), {}),
 ]
 
 
@@ -110,7 +124,7 @@ def test_read_only_verbs_are_not_mutating() -> None:
     quiet = {name for name, verb in VERBS.items() if not verb.mutating}
     assert quiet == {
         "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo",
-        "help", "quit", "vncdisplay", "viewer",
+        "help", "quit", "vncdisplay", "viewer", "snapshot-list",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from kvmtui.cli import Settings, parse_settings
-from kvmtui.oneshot import run_command
+from kvmtui.core import snapshots
+from kvmtui.core.migration import MigrationManager
+from kvmtui.oneshot import CliOperator, run_command
+from tests.nodes import WEB_UUID, connected_fleet, guest, node_specs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,3 +160,42 @@ async def test_vcpuinfo_prints_each_vcpu_and_json(demo_settings):
     status, out, _ = await _run(demo_settings, "vcpuinfo", "web-101", "--json")
     info = json.loads(out)
     assert status == 0 and [v["vcpu"] for v in info["vcpus"]] == [0, 1]
+
+
+async def test_snapshot_verbs_without_the_screen(demo_settings):
+    """Each one-shot run is a new connection to the demo's test:/// files, which keep no
+    snapshot between connections: so the list is read within one run's limits."""
+    status, out, err = await _run(demo_settings, "snapshot-create-as", "web-101", "pre-patch",
+                                  "--description", "before the update")
+    assert (status, err) == (0, "")
+    assert out == "web-101 on kvm01: snapshot pre-patch created (internal, disk+memory)\n"
+    status, out, err = await _run(demo_settings, "snapshot-list", "web-101", "--json")
+    assert (status, err, json.loads(out)) == (0, "", [])
+    status, out, _ = await _run(demo_settings, "snapshot-list", "web-101")
+    assert out.split()[:7] == ["Name", "Creation", "Time", "State", "Current", "Parent", "Kind"]
+    # Reverting loses state: asked, and refused without a terminal or --yes (here the
+    # snapshot does not exist, which is said before anything is asked).
+    status, _, err = await _run(demo_settings, "snapshot-revert", "web-101", "gone", "--yes")
+    assert status == 1
+    assert err == 'kvmtui: snapshot-revert web-101 on kvm01: no snapshot "gone" (it has none)\n'
+
+
+async def test_snapshot_list_prints_virsh_columns_and_json(tmp_path):
+    async with connected_fleet(node_specs(tmp_path)) as fleet:
+        (host,) = fleet.hosts
+        await snapshots.create_snapshot(host, WEB_UUID, "one", description="first")
+        await snapshots.create_snapshot(host, WEB_UUID, "two")
+        printed = {}
+        for as_json in (False, True):
+            out = io.StringIO()
+            operator = CliOperator(fleet, MigrationManager(fleet), yes=False, as_json=as_json,
+                                   stdin=Terminal(), stdout=out, stderr=io.StringIO())
+            await operator.show_snapshots(guest(host, WEB_UUID))
+            printed[as_json] = out.getvalue()
+    lines = printed[False].splitlines()
+    assert lines[2].split()[:1] == ["one"] and lines[2].rstrip().endswith("first")
+    assert lines[3].split()[0] == "two" and " yes " in lines[3] and " one " in lines[3]
+    listed = json.loads(printed[True])
+    assert [(s["name"], s["current"], s["parent"], s["memory"], s["external"])
+            for s in listed] == [("one", False, None, True, False),
+                                 ("two", True, "one", True, False)]

@@ -8,7 +8,15 @@ import pytest
 from kvmtui.core import snapshots
 from kvmtui.core.host import Host, HostError
 from kvmtui.core.model import GuestState
-from tests.nodes import OFF_UUID, WEB_UUID, guest, node_host, node_hosts, until
+from tests.nodes import (
+    OFF_UUID,
+    WEB_UUID,
+    connected_fleet,
+    guest,
+    node_host,
+    node_specs,
+    until,
+)
 
 
 async def _names(host: Host, uuid: str = WEB_UUID) -> list[str]:
@@ -173,24 +181,50 @@ async def test_a_host_lists_every_guests_snapshots_at_once(tmp_path):
 
 
 async def test_bulk_snapshot_reports_per_guest_and_in_one_line(tmp_path):
-    async with node_hosts(tmp_path, "kvm1", "kvm2") as hosts:
-        kvm1, kvm2 = hosts
+    async with connected_fleet(node_specs(tmp_path, "kvm1", "kvm2")) as fleet:
+        book = snapshots.SnapshotBook(fleet)
+        kvm1, kvm2 = fleet.hosts
         await snapshots.create_snapshot(kvm2, WEB_UUID, "pre-patch")  # already there: fails
         guests = [guest(kvm1, WEB_UUID), guest(kvm1, OFF_UUID), guest(kvm2, WEB_UUID),
                   guest(kvm2, OFF_UUID)]
-        bulk = await snapshots.snapshot_guests(hosts, guests, "pre-patch",
-                                               description="before the kernel update")
+        bulk = await book.snapshot_guests(guests, "pre-patch",
+                                          description="before the kernel update")
         kvm1_off = await snapshots.list_snapshots(kvm1, OFF_UUID)
+        # The book read each guest again: what the view shows is what libvirt has.
+        shown = sorted((s.guest, s.host, s.name) for s in book.rows())
     assert [(o.guest.name, o.guest.host, o.ok) for o in bulk.outcomes] == [
         ("web", "kvm1", True), ("off", "kvm1", True), ("web", "kvm2", False),
         ("off", "kvm2", True)]
     assert bulk.summary.startswith(
         "snapshot pre-patch: 3 of 4 guests on 2 hosts; failed: snapshot-create-as web on kvm2:")
     assert kvm1_off[0].description == "before the kernel update"
+    assert shown == [("off", "kvm1", "pre-patch"), ("off", "kvm2", "pre-patch"),
+                     ("web", "kvm1", "pre-patch"), ("web", "kvm2", "pre-patch")]
+    assert book.jobs() == []
 
 
-async def test_bulk_snapshot_needs_one_name(tmp_path):
-    async with node_host(tmp_path) as host:
-        with pytest.raises(ValueError, match="name"):
-            await snapshots.snapshot_guests([host], host.guests(), "")
+@pytest.mark.parametrize("name", ["", "  ", "a/b", "pre\x1b[2Jpatch", "x\ny"])
+async def test_a_name_no_one_could_type_again_is_refused_before_libvirt(tmp_path, name):
+    async with connected_fleet(node_specs(tmp_path)) as fleet:
+        book = snapshots.SnapshotBook(fleet)
+        (host,) = fleet.hosts
+        with pytest.raises(ValueError, match="snapshot name"):
+            await book.snapshot_guests(host.guests(), name)
+        with pytest.raises(ValueError, match="snapshot name"):
+            await snapshots.create_snapshot(host, WEB_UUID, name)
         assert await _names(host) == []
+
+
+async def test_the_book_lists_the_fleet_and_names_what_a_guest_has(tmp_path):
+    async with connected_fleet(node_specs(tmp_path, "kvm1", "kvm2")) as fleet:
+        book = snapshots.SnapshotBook(fleet)
+        kvm1, kvm2 = fleet.hosts
+        await snapshots.create_snapshot(kvm1, WEB_UUID, "a")
+        await snapshots.create_snapshot(kvm2, OFF_UUID, "b")
+        await book.refresh()
+        first = sorted(s.key for s in book.rows())
+        with pytest.raises(HostError, match=r'snapshot-revert web on kvm1: no snapshot "b"'
+                                            r'.*\(it has a\)'):
+            await book.lookup("snapshot-revert", guest(kvm1, WEB_UUID), "b")
+    assert first == [f"{WEB_UUID}@kvm1/a", f"{OFF_UUID}@kvm2/b"]
+    assert book.problems == {}

@@ -115,6 +115,7 @@ _ARG_WORDS = {
     "DOWNTIME": "downtime (ms)",
     "VCPU": "vCPU number",
     "CPULIST": "CPU list",
+    "SNAPSHOT": "snapshot name",
 }
 
 

@@ -184,11 +184,17 @@ class Host:
         return call
 
     async def run_on_guest(self, uuid: str, fn: Callable[[libvirt.virDomain], T],
-                           what: str = "", timeout: float = CALL_TIMEOUT) -> T:
-        """Runs `fn(domain)`; failures become a HostError naming the guest and the host."""
+                           what: str = "", timeout: float = CALL_TIMEOUT, *,
+                           long: bool = False) -> T:
+        """Runs `fn(domain)`; failures become a HostError naming the guest and the host.
+        `long` runs it as `run_long` does (a snapshot's memory save), with no timeout."""
         label = self._label(uuid)
-        return await self.run(lambda conn: fn(conn.lookupByUUIDString(uuid)), timeout,
-                              f"{what} {label}" if what else label)
+        what = f"{what} {label}" if what else label
+
+        def call(conn: libvirt.virConnect) -> T:
+            return fn(conn.lookupByUUIDString(uuid))
+
+        return await (self.run_long(call, what) if long else self.run(call, timeout, what))
 
     def _label(self, uuid: str) -> str:
         guest = self._guests.get(uuid)

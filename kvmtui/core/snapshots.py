@@ -5,24 +5,43 @@ naming the verb, the guest and the host, and quoting libvirt. External (disk-onl
 are listed and created like internal ones; reverting to or deleting them is passed to libvirt
 unchanged and libvirt's own refusal is what the operator reads: kvmtui never decides which
 image files a snapshot owns, and never deletes one itself (a wrong guess loses data).
+
+`SnapshotBook` is the service the `:snapshots` view follows and every snapshot change made
+here goes through: libvirt sends no event when a snapshot is taken or dropped, so the book
+reads them again after its own changes and when the view asks, and it keeps the calls under
+way with their progress (a running guest's memory takes minutes to save under TCG).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import time
+import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import libvirt
 
+from kvmtui.core.errors import describe
+from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import Host, HostError
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.publish import Publisher
+from kvmtui.core.uri import quoted
+from kvmtui.core.words import did_you_mean
 
-# An internal snapshot of a running guest saves its whole memory, and reverting loads it back:
-# minutes for a big guest, so these calls get far longer than the usual call timeout.
-SNAPSHOT_TIMEOUT = 1800.0
+T = TypeVar("T")
+
+#: Told how far a long snapshot call is: (bytes done, bytes in all), from libvirt's job.
+Progress = Callable[[int, int], None]
+
+#: How often a long snapshot call's job figures are read while it runs.
+PROGRESS_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,16 @@ class Snapshot:
     description: str
     memory: bool  # the guest's memory was saved too: reverting resumes it where it was
     external: bool  # memory or a disk lives in a file of its own rather than in the image
+
+    @property
+    def guest_key(self) -> str:
+        """The key of the guest it belongs to (`GuestSnapshot.key`)."""
+        return f"{self.uuid}@{self.host}"
+
+    @property
+    def key(self) -> str:
+        """Unique across the fleet: a snapshot name is unique within its guest only."""
+        return f"{self.guest_key}/{self.name}"
 
     @property
     def disk_only(self) -> bool:
@@ -75,6 +104,18 @@ def parse_snapshot(xml: str, *, host: str, uuid: str, guest: str, current: bool)
     )
 
 
+def check_name(name: str) -> str:
+    """`name` if it can name a snapshot, else ValueError with the reason in a few words:
+    libvirt takes almost anything, but a control character or a slash (a file name on some
+    drivers) in a name is a paste gone wrong, not a name anyone can type again."""
+    if not name.strip():
+        raise ValueError("a snapshot name cannot be empty")
+    bad = next((ch for ch in name if unicodedata.category(ch) == "Cc" or ch == "/"), None)
+    if bad is not None:
+        raise ValueError(f"a snapshot name cannot hold {bad!a}")
+    return name
+
+
 def snapshot_xml(name: str | None, description: str = "") -> str:
     """The XML `virsh snapshot-create-as NAME [--description TEXT]` sends: libvirt picks the
     name when none is given; both are escaped, whatever characters they hold."""
@@ -87,6 +128,7 @@ def snapshot_xml(name: str | None, description: str = "") -> str:
 
 
 def create_flags(disk_only: bool, atomic: bool) -> int:
+    """virsh's `--disk-only` and `--atomic` as libvirt's flags."""
     flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY if disk_only else 0
     return flags | (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC if atomic else 0)
 
@@ -132,6 +174,17 @@ def _read_one(dom: libvirt.virDomain, host: str, snap: libvirt.virDomainSnapshot
     return _parse(dom, host, snap, bool(snap.isCurrent(0)))
 
 
+def _job_figures(dom: libvirt.virDomain) -> tuple[int, int] | None:
+    """(done, total) bytes of the guest's job, when one with figures runs: saving or loading
+    its memory reports them like a migration to a file."""
+    stats = dom.jobStats(0)
+    if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+        return None
+    total = stats.get("memory_total") or stats.get("data_total")
+    done = stats.get("memory_processed") or stats.get("data_processed") or 0
+    return (int(done), int(total)) if total else None
+
+
 def _list_host(conn: libvirt.virConnect, host: str) -> list[Snapshot]:
     found: list[Snapshot] = []
     for dom in conn.listAllDomains(0):
@@ -145,6 +198,25 @@ def _list_host(conn: libvirt.virConnect, host: str) -> list[Snapshot]:
 
 
 # ---- the async API ---------------------------------------------------------------------
+
+
+async def _long_call(host: Host, uuid: str, fn: Callable[[libvirt.virDomain], T], what: str,
+                     progress: Progress | None) -> T:
+    """`fn` on a thread of its own (saving or loading a guest's memory takes minutes, and
+    must not hold the host's lane from its ticks), with the guest's job figures read every
+    PROGRESS_EVERY seconds and handed to `progress` meanwhile. A driver that keeps no job
+    figures (test:///) simply reports none."""
+    call = asyncio.ensure_future(host.run_on_guest(uuid, fn, what, long=True))
+    while progress is not None and not call.done():
+        await asyncio.wait([call], timeout=PROGRESS_EVERY)
+        if call.done():
+            break
+        with contextlib.suppress(HostError):
+            figures = await host.run_on_guest(uuid, _job_figures, "domjobinfo")
+            if figures is not None and not call.done():
+                progress(*figures)
+    return await call
+
 
 
 async def list_snapshots(host: Host, uuid: str) -> list[Snapshot]:
@@ -189,16 +261,18 @@ async def set_current(host: Host, uuid: str, snapshot: str) -> str:
 
 
 async def create_snapshot(host: Host, uuid: str, name: str | None, *, description: str = "",
-                          disk_only: bool = False, atomic: bool = False) -> Snapshot:
+                          disk_only: bool = False, atomic: bool = False,
+                          progress: Progress | None = None) -> Snapshot:
     """`virsh snapshot-create-as [NAME] [--description] [--disk-only] [--atomic]`; returns
     the snapshot as libvirt recorded it (with the name it chose when none was given)."""
     host_name = host.name
-    xml, flags = snapshot_xml(name, description), create_flags(disk_only, atomic)
+    xml = snapshot_xml(check_name(name) if name is not None else None, description)
+    flags = create_flags(disk_only, atomic)
 
     def create(dom: libvirt.virDomain) -> Snapshot:
         return _read_one(dom, host_name, dom.snapshotCreateXML(xml, flags))
 
-    return await host.run_on_guest(uuid, create, "snapshot-create-as", SNAPSHOT_TIMEOUT)
+    return await _long_call(host, uuid, create, "snapshot-create-as", progress)
 
 
 def created_sentence(snap: Snapshot) -> str:
@@ -207,7 +281,8 @@ def created_sentence(snap: Snapshot) -> str:
 
 
 async def revert_snapshot(host: Host, uuid: str, snapshot: str, *, running: bool = False,
-                          paused: bool = False, force: bool = False) -> str:
+                          paused: bool = False, force: bool = False,
+                          progress: Progress | None = None) -> str:
     """`virsh snapshot-revert NAME [--running|--paused] [--force]`: the guest returns to the
     snapshot's state (and memory, when it has one); whatever changed since is lost."""
     if running and paused:
@@ -220,7 +295,7 @@ async def revert_snapshot(host: Host, uuid: str, snapshot: str, *, running: bool
         dom.revertToSnapshot(dom.snapshotLookupByName(snapshot, 0), flags)
         return str(dom.name())
 
-    guest = await host.run_on_guest(uuid, revert, "snapshot-revert", SNAPSHOT_TIMEOUT)
+    guest = await _long_call(host, uuid, revert, "snapshot-revert", progress)
     return f"{guest} on {host.name}: reverted to snapshot {snapshot}"
 
 
@@ -236,7 +311,8 @@ async def delete_snapshot(host: Host, uuid: str, snapshot: str, *,
         snap.delete(flags)
         return str(dom.name()), int(descendants) if children else 0
 
-    guest, gone = await host.run_on_guest(uuid, delete, "snapshot-delete", SNAPSHOT_TIMEOUT)
+    # Merging an internal snapshot's data away rewrites the image: long, without figures.
+    guest, gone = await _long_call(host, uuid, delete, "snapshot-delete", None)
     also = f" and {gone} below it" if gone else ""
     return f"{guest} on {host.name}: snapshot {snapshot}{also} deleted"
 
@@ -281,33 +357,178 @@ class BulkSnapshot:
         return line
 
 
-async def snapshot_guests(hosts: Sequence[Host], guests: Sequence[GuestSnapshot], name: str, *,
-                          description: str = "", disk_only: bool = False,
-                          atomic: bool = False) -> BulkSnapshot:
-    """Takes the snapshot `name` of every guest ("pre-patch" before risky work): hosts work
-    in parallel, each host's guests one after another (snapshots are heavy on its disks).
-    One guest failing does not stop the others; the outcomes come in the order given."""
-    if not name:
-        raise ValueError("a bulk snapshot needs a name, the same for every guest")
-    by_name = {host.name: host for host in hosts}
 
-    async def one(guest: GuestSnapshot) -> SnapshotOutcome:
-        host = by_name.get(guest.host)
-        if host is None:
-            return SnapshotOutcome(guest, None, f"{guest.name}: no host named {guest.host}")
+@dataclass(frozen=True)
+class SnapshotJob:
+    """A snapshot call under way on one guest, with libvirt's figures once it has some."""
+
+    id: int
+    guest: str  # as the operator names it: `name@host`
+    what: str  # "taking pre-patch", "reverting to pre-patch" ...
+    #: When it began (time.monotonic()): QEMU's internal snapshots (savevm) report no
+    #: figures, so how long it has run is what the operator has to go on.
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    total: int = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.done / self.total if self.total else None
+
+
+class SnapshotBook(Publisher):
+    """The fleet's snapshots and the snapshot calls under way; see the module docstring.
+
+    Every change goes through here (called by the controller's `change`, never on its own):
+    the guest's rows are read again when it ends, whichever way it ends, so the view shows
+    what libvirt has rather than what was asked for.
+    """
+
+    def __init__(self, fleet: Fleet) -> None:
+        super().__init__()
+        self._fleet = fleet
+        self._by_guest: dict[str, tuple[Snapshot, ...]] = {}
+        #: Hosts whose snapshots could not be read, with libvirt's reason.
+        self.problems: dict[str, str] = {}
+        self._jobs: dict[int, SnapshotJob] = {}
+        self._ids = itertools.count(1)
+
+    # ---- what the view reads ------------------------------------------------------------
+
+    def rows(self) -> list[Snapshot]:
+        """Every snapshot known, each guest's oldest first."""
+        return [snap for snaps in self._by_guest.values() for snap in snaps]
+
+    def jobs(self) -> list[SnapshotJob]:
+        """The calls under way, oldest first."""
+        return list(self._jobs.values())
+
+    async def refresh(self) -> None:
+        """Reads every connected host's snapshots again, all hosts at once. A host that
+        cannot be read keeps its last rows and says why in `problems`; a host no longer
+        connected has none (nothing could be done to them)."""
+        hosts = [host for host in self._fleet.hosts if host.connected]
+        found = await asyncio.gather(*(host_snapshots(h) for h in hosts), return_exceptions=True)
+        rows: dict[str, list[Snapshot]] = {}
+        problems: dict[str, str] = {}
+        for host, result in zip(hosts, found, strict=True):
+            if isinstance(result, BaseException):
+                problems[host.name] = describe(result)
+                for key, kept in self._by_guest.items():
+                    if kept and kept[0].host == host.name:
+                        rows[key] = list(kept)
+                continue
+            for snap in result:
+                rows.setdefault(snap.guest_key, []).append(snap)
+        self._by_guest = {key: tuple(snaps) for key, snaps in rows.items()}
+        self.problems = problems
+        self.publish()
+
+    async def _reread(self, guest: GuestSnapshot) -> None:
+        """One guest's rows after a change to them; a failed read leaves the change done
+        and says so in `problems`."""
         try:
-            snap = await create_snapshot(host, guest.uuid, name, description=description,
-                                         disk_only=disk_only, atomic=atomic)
+            snaps = await list_snapshots(self._fleet.host(guest.host), guest.uuid)
         except HostError as error:
-            return SnapshotOutcome(guest, None, str(error))
-        return SnapshotOutcome(guest, snap)
+            if error.code == libvirt.VIR_ERR_NO_DOMAIN:
+                self._by_guest.pop(guest.key, None)
+            else:
+                self.problems[guest.host] = describe(error)
+        else:
+            self._by_guest[guest.key] = tuple(snaps)
+            if not snaps:
+                del self._by_guest[guest.key]
+        self.publish()
 
-    async def per_host(batch: list[GuestSnapshot]) -> list[SnapshotOutcome]:
-        return [await one(guest) for guest in batch]
+    async def lookup(self, what: str, guest: GuestSnapshot, name: str) -> Snapshot:
+        """The guest's snapshot `name` as libvirt has it now, read before a question is
+        asked about it; HostError naming the snapshots it does have otherwise."""
+        snaps = await list_snapshots(self._fleet.host(guest.host), guest.uuid)
+        found = next((s for s in snaps if s.name == name), None)
+        if found is None:
+            names = [s.name for s in snaps]
+            has = f"it has {', '.join(names[-5:])}" if names else "it has none"
+            raise HostError(f"{what} {guest.name} on {guest.host}: no snapshot {quoted(name)}"
+                            f"{did_you_mean(name, names)} ({has})")
+        return found
 
-    batches: dict[str, list[GuestSnapshot]] = {}
-    for guest in guests:
-        batches.setdefault(guest.host, []).append(guest)
-    results = await asyncio.gather(*(per_host(batch) for batch in batches.values()))
-    outcome = {o.guest.key: o for batch in results for o in batch}
-    return BulkSnapshot(name, tuple(outcome[g.key] for g in guests))
+    # ---- changes ------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _job(self, guest: GuestSnapshot, what: str) -> AsyncIterator[Progress]:
+        """Shows the call as under way while it runs, its figures as they come, and reads
+        the guest's rows again at the end."""
+        job = SnapshotJob(next(self._ids), guest.ref, what)
+        self._jobs[job.id] = job
+
+        def progress(done: int, total: int) -> None:
+            if job.id in self._jobs:
+                self._jobs[job.id] = replace(self._jobs[job.id], done=done, total=total)
+                self.publish()
+
+        self.publish()
+        try:
+            yield progress
+        finally:
+            del self._jobs[job.id]
+            await self._reread(guest)
+
+    async def _run(self, guest: GuestSnapshot, what: str,
+                   call: Callable[[Host, Progress], Awaitable[T]]) -> T:
+        host = self._fleet.host(guest.host)
+        async with self._job(guest, what) as progress:
+            return await call(host, progress)
+
+    async def create(self, guest: GuestSnapshot, name: str | None, *, description: str = "",
+                     disk_only: bool = False, atomic: bool = False) -> Snapshot:
+        """`create_snapshot`, shown under way."""
+        return await self._run(guest, f"taking {name or 'a snapshot'}", lambda host, p:
+                               create_snapshot(host, guest.uuid, name, description=description,
+                                               disk_only=disk_only, atomic=atomic, progress=p))
+
+    async def revert(self, guest: GuestSnapshot, name: str, *, running: bool = False,
+                     paused: bool = False, force: bool = False) -> str:
+        """`revert_snapshot`, shown under way."""
+        return await self._run(guest, f"reverting to {name}", lambda host, p: revert_snapshot(
+            host, guest.uuid, name, running=running, paused=paused, force=force, progress=p))
+
+    async def delete(self, guest: GuestSnapshot, name: str, *, children: bool = False) -> str:
+        """`delete_snapshot`, shown under way."""
+        return await self._run(guest, f"deleting {name}", lambda host, _p: delete_snapshot(
+            host, guest.uuid, name, children=children))
+
+    async def set_current(self, guest: GuestSnapshot, name: str) -> str:
+        """`set_current`, the rows read again."""
+        return await self._run(guest, f"marking {name} current",
+                               lambda host, _p: set_current(host, guest.uuid, name))
+
+    async def snapshot_guests(self, guests: Sequence[GuestSnapshot], name: str, *,
+                              description: str = "", disk_only: bool = False,
+                              atomic: bool = False) -> BulkSnapshot:
+        """Takes the snapshot `name` of every guest ("pre-patch" before risky work): hosts
+        work in parallel, each host's guests one after another (snapshots are heavy on its
+        disks). One guest failing does not stop the others; outcomes come in the order
+        given."""
+        check_name(name)
+
+        async def one(guest: GuestSnapshot) -> SnapshotOutcome:
+            try:
+                snap = await self.create(guest, name, description=description,
+                                         disk_only=disk_only, atomic=atomic)
+            except HostError as error:
+                return SnapshotOutcome(guest, None, str(error))
+            return SnapshotOutcome(guest, snap)
+
+        async def per_host(batch: list[GuestSnapshot]) -> list[SnapshotOutcome]:
+            return [await one(guest) for guest in batch]
+
+        batches: dict[str, list[GuestSnapshot]] = {}
+        for guest in guests:
+            batches.setdefault(guest.host, []).append(guest)
+        results = await asyncio.gather(*(per_host(batch) for batch in batches.values()))
+        outcome = {o.guest.key: o for batch in results for o in batch}
+        return BulkSnapshot(name, tuple(outcome[g.key] for g in guests))

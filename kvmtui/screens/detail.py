@@ -53,6 +53,7 @@ class GuestDetailScreen(Screen[None]):
         # Not h: on the guest list, one Esc away, h shuts the guest down.
         Binding("g", "tab('history')", "History", id="detail.history"),
         Binding("r", "reload", "Reload", id="detail.reload"),
+        Binding("s", "snapshots", "Snapshots", id="detail.snapshots"),
     ]
 
     app: KvmTuiApp
@@ -119,6 +120,9 @@ class GuestDetailScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_snapshots(self) -> None:
+        self.app.show_snapshots([self.guest])
 
     @work(exclusive=True, group="detail-load")
     async def action_reload(self) -> None:

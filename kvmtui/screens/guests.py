@@ -47,6 +47,7 @@ class GuestsScreen(FleetView):
         Binding("c", "console", "Console", id="guests.console"),
         Binding("v", "display", "Graphical console", show=False, id="guests.display"),
         Binding("y", "clone", "Clone", show=False, id="guests.clone"),
+        Binding("t", "snapshots", "Snapshots", show=False, id="guests.snapshots"),
         *[
             Binding(key, _KEY_ACTIONS.get(verb, f"act('{verb}')"),
                     actions.ACTIONS[verb].label,
@@ -140,6 +141,13 @@ class GuestsScreen(FleetView):
         guest = self.table.current
         if guest is not None:
             self.app.open_display(guest)
+
+    def action_snapshots(self) -> None:
+        """The snapshots of the marked guests (or the one under the cursor); `n` there
+        takes one of each, under one name."""
+        guests = self.selected()
+        if guests:
+            self.app.show_snapshots(guests)
 
     def action_detail(self) -> None:
         guest = self.table.current

@@ -1,8 +1,8 @@
 """Validators for every input line: a typed value is checked, and the reason for a refusal
 shown, before anything reaches int(), a parser's caller or libvirt.
 
-Each wraps the core's own checker (`parse`, `parse_cpulist`), so the message under a field
-is the message the action itself would give.
+Each wraps the core's own checker (`parse`, `parse_cpulist`, `check_name`), so the message
+under a field is the message the action itself would give.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from textual.validation import ValidationResult, Validator
 
 from kvmtui.core.commands import CommandError, parse
 from kvmtui.core.cpulist import CpuListError, parse_cpulist
+from kvmtui.core.snapshots import check_name
 
 
 class PlainText(Validator):
@@ -58,3 +59,20 @@ def refusal(result: ValidationResult | None) -> str:
     if result is None or result.is_valid:
         return ""
     return "; ".join(result.failure_descriptions)
+
+
+class SnapshotName(Validator):
+    """A name `check_name` takes; empty too when libvirt may choose one (a single guest)."""
+
+    def __init__(self, may_be_empty: bool) -> None:
+        super().__init__()
+        self.may_be_empty = may_be_empty
+
+    def validate(self, value: str) -> ValidationResult:
+        if not value and self.may_be_empty:
+            return self.success()
+        try:
+            check_name(value)
+        except ValueError as error:
+            return self.failure(str(error), value)
+        return self.success()

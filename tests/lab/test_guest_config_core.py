@@ -8,6 +8,8 @@ libvirt's reason, and no image file may go.
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +17,13 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from kvmtui.cli import Settings
 from kvmtui.core import snapshots
 from kvmtui.core.addresses import AddressSource, guest_addresses
 from kvmtui.core.devices import guest_devices
 from kvmtui.core.host import HostError
 from kvmtui.core.model import HostSpec
+from kvmtui.oneshot import run_command
 from tests.nodes import connected
 
 pytestmark = pytest.mark.timeout(180)
@@ -86,6 +90,43 @@ async def test_snapshots_of_a_running_qemu_guest(lab, throwaway):
 
         await snapshots.delete_snapshot(host, uuid, "before")  # internal: libvirt can
         assert [s.name for s in await snapshots.list_snapshots(host, uuid)] == ["ext"]
+
+
+async def test_the_verbs_leave_an_external_snapshot_to_libvirt(lab, throwaway):
+    """`kvmtui snapshot-*` from the shell, as a script would run them (`--yes`): the
+    external snapshot is taken; reverting to it is libvirt's refusal, word for word, with
+    exit status 1 and every image file still there; deleting it (libvirt 9.0 merges a lone
+    external snapshot back into its image) is libvirt's own work, not kvmtui's guess."""
+    _uuid, directory = throwaway
+    hosta = HostSpec("hosta", lab.host("hosta").uri_tcp)
+
+    async def kvmtui(*words: str, as_json: bool = False) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        settings = Settings((hosta,), False, 60.0, None, False, command=words, yes=True,
+                            json=as_json)
+        return await run_command(settings, stdin=io.StringIO(), stdout=out, stderr=err), \
+            out.getvalue(), err.getvalue()
+
+    status, out, err = await kvmtui("snapshot-create-as", NAME, "ext", "--disk-only", "--atomic")
+    assert (status, err) == (0, "")
+    assert out == f"{NAME} on hosta: snapshot ext created (external, disk only)\n"
+    files = {p.name for p in directory.iterdir()}
+    assert files == {"disk.qcow2", "disk.ext"}
+
+    status, out, err = await kvmtui("snapshot-revert", NAME, "ext")
+    assert (status, out) == (1, "")
+    assert err == (f"kvmtui: snapshot-revert {NAME} on hosta: unsupported configuration:"
+                   " revert to external snapshot not supported yet\n")
+    status, out, _ = await kvmtui("snapshot-list", NAME, as_json=True)
+    assert [s["name"] for s in json.loads(out)] == ["ext"]
+    assert {p.name for p in directory.iterdir()} == files  # nothing deleted
+
+    status, out, err = await kvmtui("snapshot-delete", NAME, "ext")
+    assert (status, err) == (0, "")
+    assert out == f"{NAME} on hosta: snapshot ext deleted\n"
+    status, out, _ = await kvmtui("snapshot-list", NAME, as_json=True)
+    assert json.loads(out) == []
+    assert "disk.qcow2" in {p.name for p in directory.iterdir()}
 
 
 async def test_addresses_and_devices_of_a_qemu_guest(lab, throwaway):

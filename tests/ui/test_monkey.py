@@ -40,6 +40,7 @@ from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
 from kvmtui.screens.pin_editor import PinEditor
 from kvmtui.screens.secret import SecretScreen, ask_secret
+from kvmtui.screens.snapshots import SnapshotDialog, SnapshotsScreen
 from kvmtui.views import VIEWS
 from tests.ui.helpers import fleet_ready, started, wait_for
 
@@ -190,6 +191,15 @@ async def _ask_number(pilot: Pilot) -> None:
     pilot.app.push_screen(AskNumberScreen("Maximum tolerable downtime, ms", 1, 2000))
 
 
+async def _new_snapshot(pilot: Pilot) -> None:
+    """The new-snapshot dialog, from the snapshots view of the guest under the cursor."""
+    await _home(pilot)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SnapshotsScreen),
+                   what="the snapshots view")
+    await pilot.press("n")
+
+
 #: Each way to an input line, with the screen it opens.
 OPENERS: dict[str, tuple[Callable[[Pilot], Awaitable[None]], type[Screen[Any]]]] = {
     "guests :": (lambda pilot: _prompt(pilot, "guests", "colon"), GuestsScreen),
@@ -203,6 +213,7 @@ OPENERS: dict[str, tuple[Callable[[Pilot], Awaitable[None]], type[Screen[Any]]]]
     "migrate": (_migrate, MigrateDialog),
     "migration number": (_ask_number, AskNumberScreen),
     "clone": (lambda pilot: _prompt(pilot, "guests", "y"), CloneDialog),
+    "new snapshot": (_new_snapshot, SnapshotDialog),
     "command palette": (_palette, CommandPalette),
 }
 
