@@ -110,6 +110,7 @@ _ARG_WORDS = {
     "DOWNTIME": "downtime (ms)",
     "VCPU": "vCPU number",
     "CPULIST": "CPU list",
+    "COUNT": "vCPU count",
 }
 
 
