@@ -87,7 +87,7 @@ async def set_vcpus(host: Host, uuid: str, count: int, where: Where, *,
                     maximum: bool = False) -> str:
     """`setvcpus NAME COUNT [--maximum]`: the vCPUs it has, or (persistent) how many it may."""
     if count < 1:
-        raise ValueError("setvcpus: a guest needs at least 1 vCPU")
+        raise ValueError("a guest needs at least 1 vCPU")
 
     def apply(dom: libvirt.virDomain, xml: str, flags: int) -> str:
         definition = parse_definition(xml)
@@ -112,7 +112,7 @@ async def set_memory(host: Host, uuid: str, kib: int, where: Where, *,
     """`setmem` (the balloon's target) or `setmaxmem` (the most it may have), in KiB."""
     verb = "setmaxmem" if maximum else "setmem"
     if kib < 1024:
-        raise ValueError(f"{verb}: {memory_words(kib)} is too little memory for a guest")
+        raise ValueError(f"{memory_words(kib)} is too little memory for a guest")
 
     def apply(dom: libvirt.virDomain, xml: str, flags: int) -> str:
         definition = parse_definition(xml)
@@ -217,7 +217,7 @@ async def change_media(host: Host, uuid: str, target: str, source: str | None, w
     floppy's medium. No mode: a SOURCE is inserted (replacing any), none ejects."""
     mode = mode or ("update" if source else "eject")
     if mode != "eject" and not source:
-        raise ValueError(f"change-media: --{mode} needs a SOURCE")
+        raise ValueError(f"--{mode} needs a SOURCE")
 
     def apply(dom: libvirt.virDomain, xml: str, flags: int) -> str:
         disk = _disk_element(xml, target)
@@ -259,7 +259,7 @@ async def attach_interface(host: Host, uuid: str, kind: str, source: str, where:
                            model: str | None = None, mac: str | None = None) -> str:
     """`attach-interface NAME TYPE SOURCE`: a NIC on a libvirt network or a host bridge."""
     if kind not in NIC_KINDS:
-        raise ValueError(f"attach-interface: type must be {' or '.join(NIC_KINDS)}, "
+        raise ValueError(f"type must be {' or '.join(NIC_KINDS)}, "
                          f"not {quoted(kind)}")
     address = _check_mac(mac) if mac else None
 
@@ -329,9 +329,9 @@ async def set_boot_order(host: Host, uuid: str, devices: list[str]) -> str:
     `<boot order>` in its persistent definition (the order a guest boots from is read at
     start, so this always waits for the next one)."""
     if not devices or not all(devices):
-        raise ValueError("boot-order: say which devices, e.g. vda,net0")
+        raise ValueError("say which devices, e.g. vda,net0")
     if len(set(devices)) != len(devices):
-        raise ValueError("boot-order: a device is named twice")
+        raise ValueError("a device is named twice")
 
     def apply(dom: libvirt.virDomain) -> str:
         root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
+from kvmtui.core.commands import Command
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
@@ -37,6 +39,7 @@ class GuestsScreen(FleetView):
         Binding("m", "migrate", "Migrate", id="guests.migrate"),
         Binding("c", "console", "Console", id="guests.console"),
         Binding("v", "display", "Graphical console", show=False, id="guests.display"),
+        Binding("e", "edit", "Edit XML", show=False, id="guests.edit"),
         *[
             Binding(key, "toggle_autostart" if verb == "autostart" else f"act('{verb}')",
                     actions.ACTIONS[verb].label,
@@ -70,7 +73,7 @@ class GuestsScreen(FleetView):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Mutating keys are hidden when the controller would refuse the change to the guest
         under the cursor (or the marked ones)."""
-        if action in {"toggle_autostart", "migrate", "act"}:
+        if action in {"toggle_autostart", "migrate", "act", "edit"}:
             return self.app.controller.may_change(self.selected())
         return True
 
@@ -101,6 +104,13 @@ class GuestsScreen(FleetView):
         guest = self.table.current
         if guest is not None:
             self.app.open_display(guest)
+
+    @work(group="edit")
+    async def action_edit(self) -> None:
+        """`:edit` on the guest under the cursor: its XML in $VISUAL or $EDITOR."""
+        guest = self.table.current
+        if guest is not None:
+            await self.app.controller.run(Command("edit", (guest.ref,)))
 
     def action_detail(self) -> None:
         guest = self.table.current
