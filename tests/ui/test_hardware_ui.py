@@ -19,7 +19,15 @@ from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
 from kvmtui.core.model import HostSpec
 from tests.nodes import NODE_XML, OFF_UUID, WEB_UUID
-from tests.ui.helpers import fleet_ready, keys, notifications, screen_text, select, wait_for
+from tests.ui.helpers import (
+    answer_to,
+    fleet_ready,
+    keys,
+    notifications,
+    screen_text,
+    select,
+    wait_for,
+)
 
 SIZE = (100, 32)
 
@@ -43,14 +51,6 @@ async def node_app(tmp_path: Path, readonly: bool = False
     async with app.run_test(size=SIZE) as pilot:
         await fleet_ready(pilot, guests=3)
         yield app, pilot
-
-
-async def command(app: KvmTuiApp, pilot: Pilot, line: str) -> str:
-    """Types a `:` line and returns the one line it answered with."""
-    before = len(notifications(app))
-    await pilot.press("colon", *keys(line), "enter")
-    await wait_for(pilot, lambda: len(notifications(app)) > before, what=f"an answer to {line}")
-    return notifications(app)[-1]
 
 
 def memory_after_restart(app: KvmTuiApp, uuid: str) -> int:
@@ -79,7 +79,7 @@ async def test_devices_tab_shows_disks_cdrom_nics_boot_order_and_what_waits(tmp_
         assert "Takes effect after a restart" not in text
         # A persistent-only change: the tab marks it, live and next-start values side by side.
         await pilot.press("escape")
-        answer = await command(app, pilot, "setvcpus web 1 --config")
+        answer = await answer_to(pilot, "setvcpus web 1 --config")
         assert answer == "web on kvm1: 1 vCPUs (persistent, takes effect after a restart)"
         await pilot.press("enter", "d")
         await wait_for(pilot, lambda: "Takes effect after a restart" in screen_text(app),
@@ -126,14 +126,14 @@ async def test_devices_tab_shows_disks_cdrom_nics_boot_order_and_what_waits(tmp_
                                'vda, vdb, vdc, sda, net0, net1)'),
 ])
 async def test_every_hardware_verb_answers_in_one_line(tmp_path, line, answer):
-    async with node_app(tmp_path) as (app, pilot):
-        assert await command(app, pilot, line) == answer
+    async with node_app(tmp_path) as (_app, pilot):
+        assert await answer_to(pilot, line) == answer
 
 
 async def test_a_refused_change_leaves_the_guest_as_it_was(tmp_path):
     async with node_app(tmp_path) as (app, pilot):
-        await command(app, pilot, "setvcpus web 9")
-        await command(app, pilot, "setmem web 3G")
+        await answer_to(pilot, "setvcpus web 9")
+        await answer_to(pilot, "setmem web 3G")
         web = app.fleet.host("kvm1").guest(WEB_UUID)
         assert web is not None and (web.vcpus, web.memory_kib) == (2, 1024**2)
 
@@ -175,7 +175,7 @@ async def test_edit_key_changes_a_shut_off_guests_memory(tmp_path, monkeypatch):
 async def test_edit_unchanged_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("VISUAL", _editor(tmp_path, "same"))
     async with node_app(tmp_path) as (app, pilot):
-        assert await command(app, pilot, "edit off") == "off on kvm1: unchanged, nothing to define"
+        assert await answer_to(pilot, "edit off") == "off on kvm1: unchanged, nothing to define"
         assert memory_after_restart(app, OFF_UUID) == 512 * 1024
 
 
@@ -209,8 +209,8 @@ async def test_a_refused_edit_discarded_changes_nothing(tmp_path, monkeypatch):
 
 async def test_an_editor_that_fails_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("VISUAL", "false")
-    async with node_app(tmp_path) as (app, pilot):
-        assert await command(app, pilot, "edit off") == (
+    async with node_app(tmp_path) as (_app, pilot):
+        assert await answer_to(pilot, "edit off") == (
             "edit off: the editor false failed (exit status 1): nothing changed")
 
 
@@ -218,6 +218,6 @@ async def test_a_read_only_host_hides_edit_and_refuses_changes(tmp_path):
     async with node_app(tmp_path, readonly=True) as (app, pilot):
         await select(pilot, "off@kvm1")
         assert app.screen.check_action("edit", ()) is False
-        assert await command(app, pilot, "setvcpus off 1") == "setvcpus: host kvm1 is read-only"
-        assert await command(app, pilot, "edit off") == "edit: host kvm1 is read-only"
+        assert await answer_to(pilot, "setvcpus off 1") == "setvcpus: host kvm1 is read-only"
+        assert await answer_to(pilot, "edit off") == "edit: host kvm1 is read-only"
 
