@@ -160,8 +160,9 @@ async def _edit(controller: Controller, command: Command) -> None:
             if not reason:
                 return
             refused = text
-            again = Question(f"Edit {guest.name} again?", f"Not saved: {reason}",
-                             "Edit again")
+            again = Question(f"Edit {guest.name} again?",
+                             f"Not saved: {reason}\n\nEdit again keeps your text; Cancel "
+                             "discards it.", "Edit again")
             if not await controller.operator.confirm(again):
                 controller.operator.ok(f"{guest.name} on {guest.host}: edit discarded, "
                                        "nothing changed")

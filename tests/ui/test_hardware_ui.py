@@ -32,12 +32,6 @@ from tests.ui.helpers import (
 SIZE = (100, 32)
 
 
-@pytest.fixture(autouse=True)
-def no_real_editor(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stray `e` must never open vi on the test's terminal; tests that edit set their own."""
-    monkeypatch.setenv("VISUAL", "false")
-
-
 @asynccontextmanager
 async def node_app(tmp_path: Path, readonly: bool = False
                    ) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
