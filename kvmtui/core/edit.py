@@ -20,7 +20,7 @@ from pathlib import Path
 
 import libvirt
 
-from kvmtui.core.host import Host
+from kvmtui.core.host import Host, HostError
 
 #: What `virsh edit` reads: the definition the guest starts from, with its secrets (VNC
 #: passwords) so that saving it back does not drop them.
@@ -80,7 +80,12 @@ async def define_edited(host: Host, uuid: str, original: str, edited: str) -> st
         dom = conn.defineXMLFlags(edited, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
         return bool(dom.isActive())
 
-    active = await host.run(define, what=f"edit {name} on {host.name}")
+    try:
+        active = await host.run(define, what=f"edit {name} on {host.name}")
+    except HostError as error:
+        # libvirt's schema errors run over several lines: a report is one line.
+        raise HostError(" ".join(str(error).split()), error.code) from error.__cause__
+
     host.poller.describe_later(uuid)
     later = ", takes effect after a restart" if active else ""
     return f"{name} on {host.name}: definition saved{later}"

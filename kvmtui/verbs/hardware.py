@@ -129,32 +129,35 @@ async def _boot_order(controller: Controller, command: Command) -> None:
     await _change(controller, command, hardware.set_boot_order, devices)
 
 
+#: How many refused texts `edit` offers to edit again before it discards the edit: a person
+#: fixes a typo in one or two; a script (or `--yes`) that never fixes it must still end.
+EDIT_ATTEMPTS = 5
+
+
 @verb("edit", "edit a guest's persistent XML in $VISUAL or $EDITOR, like virsh edit",
       guest=True, mutating=True)
 async def _edit(controller: Controller, command: Command) -> None:
-    """Edit, define, and on libvirt's refusal offer to edit the same text again. Saving the
-    text unchanged changes nothing; saving a refused text unchanged gives up, so even an
-    editor that never fixes anything (or `--yes`) ends."""
+    """Edit, define, and on a refusal offer to edit the same text again. Saving the text
+    unchanged changes nothing; saving a refused text unchanged discards the edit."""
     guest = controller.guest(command.args[0])
     if controller.refused("edit", [guest]):
         return
-    host = controller.fleet.host(guest.host)
-    original = await edit.read_definition(host, guest.uuid)
+    original = await edit.read_definition(controller.fleet.host(guest.host), guest.uuid)
+    where = f"{guest.name} on {guest.host}"
     refused = ""
     with edit.draft(guest.name, original) as path:
-        while True:
+        for _attempt in range(EDIT_ATTEMPTS):
             try:
                 await controller.operator.run_editor(edit.editor_command(path))
             except ValueError as error:
                 raise CommandError(f"edit {guest.name}: {error}") from None
             text = path.read_text(encoding="utf-8")
             if text == original:
-                controller.operator.ok(f"{guest.name} on {guest.host}: unchanged, "
-                                       "nothing to define")
+                controller.operator.ok(f"{where}: unchanged, nothing to define")
                 return
-            if refused and text == refused:
-                controller.operator.error(f"edit {guest.name}: not changed since it was "
-                                          "refused; discarded")
+            if text == refused:
+                controller.operator.error(f"edit {where}: not changed since it was refused; "
+                                          "discarded")
                 return
             reason = await _define(controller, guest, text, original)
             if not reason:
@@ -164,9 +167,10 @@ async def _edit(controller: Controller, command: Command) -> None:
                              f"Not saved: {reason}\n\nEdit again keeps your text; Cancel "
                              "discards it.", "Edit again")
             if not await controller.operator.confirm(again):
-                controller.operator.ok(f"{guest.name} on {guest.host}: edit discarded, "
-                                       "nothing changed")
+                controller.operator.ok(f"{where}: edit discarded, nothing changed")
                 return
+    controller.operator.error(f"edit {where}: refused {EDIT_ATTEMPTS} times; discarded, "
+                              "nothing changed")
 
 
 async def _define(controller: Controller, guest: GuestSnapshot, text: str, original: str
