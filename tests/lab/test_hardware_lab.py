@@ -39,8 +39,8 @@ def _app(lab: LabInfo) -> KvmTuiApp:
 
 @pytest.fixture
 def linux_guest(lab: LabInfo, tmp_path: Path) -> Iterator[str]:
-    """hwtest-a1 running on hosta and ready for commands: one vCPU of at most two, no disk;
-    gone afterwards."""
+    """hwtest-a1 running on hosta and ready for commands: one vCPU of at most two, no disk,
+    an empty IDE CD-ROM (hdc); gone afterwards."""
     name = "hwtest-a1"
     log = tmp_path / "serial.log"
     xml = f"""<domain type='qemu'>
@@ -51,18 +51,39 @@ def linux_guest(lab: LabInfo, tmp_path: Path) -> Iterator[str]:
         <cmdline>console=ttyS0 panic=-1 kvmtui.name={name}</cmdline></os>
       <features><acpi/><apic/></features>
       <cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>
-      <devices><serial type='pty'><log file='{log}'/></serial><console type='pty'/></devices>
+      <devices>
+        <disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>
+        <serial type='pty'><log file='{log}'/></serial><console type='pty'/>
+      </devices>
     </domain>"""
-    conn = libvirt.open(lab.host("hosta").uri_tcp)
-    dom = conn.defineXML(xml)
+    _define(lab, "hosta", xml, start=True)
     try:
-        dom.create()
         _wait_for_ready(log)
         yield name
     finally:
+        _remove(lab, "hosta", name)
+
+
+def _define(lab: LabInfo, host: str, xml: str, *, start: bool) -> None:
+    """Defines (and starts) a throwaway guest on a connection of its own, closed at once:
+    a connection left idle without an event loop is dropped by libvirtd's keepalive."""
+    conn = libvirt.open(lab.host(host).uri_tcp)
+    try:
+        dom = conn.defineXML(xml)
+        if start:
+            dom.create()
+    finally:
+        conn.close()
+
+
+def _remove(lab: LabInfo, host: str, name: str) -> None:
+    conn = libvirt.open(lab.host(host).uri_tcp)
+    try:
+        dom = conn.lookupByName(name)
         if dom.isActive():
             dom.destroy()
         dom.undefine()
+    finally:
         conn.close()
 
 
@@ -123,6 +144,50 @@ async def test_live_vcpu_and_disk_hotplug_seen_inside_the_guest(lab, linux_guest
                for line in partitions.splitlines() if line.strip()), partitions
 
 
+def _until(what: str, check, timeout: float = 60) -> None:
+    """Polls `check()` (a guest shell round trip, a virsh call) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(1)
+
+
+async def test_nic_media_and_detach_on_real_qemu(lab, linux_guest, spare_volume):
+    mac = "52:54:00:77:00:01"
+    app = _app(lab)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await _listed(pilot, linux_guest, "hosta")
+        line = f"attach-interface {linux_guest} network kvmtui-nat --model virtio --mac {mac}"
+        assert await answer_to(pilot, line, timeout=60) == (
+            f"{linux_guest} on hosta: NIC on network kvmtui-nat attached (live)")
+        _until("eth0 in the guest",
+               lambda: "eth0" in _shell(lab, linux_guest, "ls /sys/class/net"))
+        line = f"change-media {linux_guest} hdc {spare_volume}"
+        assert await answer_to(pilot, line, timeout=60) == (
+            f"{linux_guest} on hosta: {spare_volume} inserted in hdc (live)")
+        assert str(spare_volume) in lab.virsh("hosta", "domblklist", linux_guest).stdout
+        assert await answer_to(pilot, f"change-media {linux_guest} hdc --eject",
+                               timeout=60) == (
+            f"{linux_guest} on hosta: medium ejected from hdc (live)")
+        assert str(spare_volume) not in lab.virsh("hosta", "domblklist", linux_guest).stdout
+        attach = f"attach-disk {linux_guest} {spare_volume} vdb"
+        assert await answer_to(pilot, attach, timeout=60) == (
+            f"{linux_guest} on hosta: disk vdb attached ({spare_volume}) (live)")
+        _until("the disk in the guest",
+               lambda: "vda" in _shell(lab, linux_guest, "cat /proc/partitions"))
+        assert await answer_to(pilot, f"detach-disk {linux_guest} vdb", timeout=60) == (
+            f"{linux_guest} on hosta: disk vdb detached (live)")
+        assert await answer_to(pilot, f"detach-interface {linux_guest} network --mac {mac}",
+                               timeout=60) == (
+            f"{linux_guest} on hosta: network interface {mac} detached (live)")
+    # The guest lets go of both (PCI hot-unplug takes its ACPI handshake).
+    _until("the disk gone from the guest",
+           lambda: "vda" not in _shell(lab, linux_guest, "cat /proc/partitions"))
+    _until("eth0 gone from the guest",
+           lambda: "eth0" not in _shell(lab, linux_guest, "ls /sys/class/net"))
+
+
 @pytest.fixture
 def shut_off_guest(lab: LabInfo) -> Iterator[str]:
     """hwtest-b1 defined, shut off, on hostb (64 MiB, no OS); gone afterwards."""
@@ -132,13 +197,11 @@ def shut_off_guest(lab: LabInfo) -> Iterator[str]:
       <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
       <devices><serial type='pty'/></devices>
     </domain>"""
-    conn = libvirt.open(lab.host("hostb").uri_tcp)
-    conn.defineXML(xml)
+    _define(lab, "hostb", xml, start=False)
     try:
         yield name
     finally:
-        conn.lookupByName(name).undefine()
-        conn.close()
+        _remove(lab, "hostb", name)
 
 
 async def test_edit_changes_the_memory_of_a_shut_off_guest_over_ssh(lab, shut_off_guest,
