@@ -88,6 +88,8 @@ async def test_devices_tab_shows_disks_cdrom_nics_boot_order_and_what_waits(tmp_
     ("setvcpus web 5", "setvcpus web on kvm1: 5 vCPUs is more than its maximum of 4 "
                        "(raise it with --maximum --config)"),
     ("setvcpus off 2 --maximum --config", "off on kvm1: at most 2 vCPUs (persistent)"),
+    ("setvcpus off 1 --live", "setvcpus off on kvm1: the guest is not running: a live change "
+                              "needs a running guest"),
     ("setvcpus web 2 --live --current", "setvcpus: --current cannot go with --live or "
                                         "--config"),
     ("setmem web 512M", "web on kvm1: memory 512 MiB (live)"),
