@@ -72,6 +72,10 @@ class Operator(Protocol):
     def open_display(self, guest: GuestSnapshot) -> None:
         """The guest's graphical display, opened in a viewer (or how to open it)."""
 
+    async def run_editor(self, command: list[str]) -> None:
+        """Runs an editor on the operator's terminal until it exits (`:edit`); ValueError
+        when it cannot run or fails."""
+
     async def follow_job(self, job_id: int) -> None:
         """A migration kvmtui started: the screen shows its progress and returns; a terminal
         prints progress lines until it ends."""

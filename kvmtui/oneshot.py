@@ -26,6 +26,7 @@ from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse
 from kvmtui.core.cpulist import format_cpulist
+from kvmtui.core.edit import run_editor
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
@@ -175,6 +176,10 @@ class CliOperator:
             self.ok(job.message)
         else:
             self.error(job.message)
+
+    async def run_editor(self, command: list[str]) -> None:
+        """The terminal kvmtui was started on is the editor's, as with virsh edit."""
+        await run_editor(command)
 
     # ---- what needs the full screen -----------------------------------------------------
 

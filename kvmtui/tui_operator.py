@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual.app import SuspendNotSupported
+
 from kvmtui import format as fmt
 from kvmtui.controller import Question
 from kvmtui.core.commands import lookup_verb
+from kvmtui.core.edit import run_editor
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens import migration_progress
@@ -74,6 +77,18 @@ class TuiOperator:
 
     def open_display(self, guest: GuestSnapshot) -> None:
         self.app.open_display(guest, open_now=True)
+
+    async def run_editor(self, command: list[str]) -> None:
+        """The terminal is handed over to the editor; the app neither reads keys nor draws
+        until it exits, yet its event loop (libvirt's keepalive) keeps running."""
+        if self.app.is_headless:  # no terminal to hand over (tests): the editor runs as is
+            await run_editor(command)
+            return
+        try:
+            with self.app.suspend(), self.app.batch_update():
+                await run_editor(command)
+        except SuspendNotSupported:
+            raise ValueError("this terminal cannot be handed over to an editor") from None
 
     async def follow_job(self, job_id: int) -> None:
         migration_progress.open_progress(self.app, job_id)

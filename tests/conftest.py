@@ -26,3 +26,11 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "state"
     monkeypatch.setenv("XDG_STATE_HOME", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_real_editor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stray `e` (a monkey test, a typo) must never open vi on the test's terminal: the
+    editor fails at once unless a test sets its own."""
+    monkeypatch.setenv("VISUAL", "false")
+    monkeypatch.delenv("EDITOR", raising=False)

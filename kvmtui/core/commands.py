@@ -116,6 +116,7 @@ _ARG_WORDS = {
     "VCPU": "vCPU number",
     "CPULIST": "CPU list",
     "SNAPSHOT": "snapshot name",
+    "COUNT": "vCPU count",
 }
 
 

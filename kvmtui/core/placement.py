@@ -183,7 +183,7 @@ def pin_flags(live: bool, config: bool, active: bool) -> int:
     if not live and not config:
         raise ValueError("choose live, persistent (config) or both")
     if live and not active:
-        raise ValueError("the guest is not running: a live pin needs a running guest")
+        raise ValueError("the guest is not running: a live change needs a running guest")
     if (live and not config and active) or (config and not live and not active):
         return libvirt.VIR_DOMAIN_AFFECT_CURRENT
     flags = libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0

@@ -1,5 +1,6 @@
 """One guest up close, a tab each: what `virsh dominfo` says with its live figures (i),
-its vCPUs and their pinning (v), its recent figures as sparklines (g), and its XML (x)."""
+its vCPUs and their pinning (v), its recent figures as sparklines (g), its XML (x) and its
+devices (d); `e` edits its persistent XML like `virsh edit`."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from kvmtui import format as fmt
+from kvmtui.core.commands import Command
+from kvmtui.core.devices import guest_devices
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.feed import Published
 from kvmtui.screens.pin_editor import edit_and_pin
+from kvmtui.widgets.devices_panel import devices_view
 from kvmtui.widgets.fleet_tables import state_text
 from kvmtui.widgets.history_panel import GUEST_TRACES, HistoryPanel
 from kvmtui.widgets.pairs import pairs_table
@@ -52,6 +56,8 @@ class GuestDetailScreen(Screen[None]):
         Binding("v", "tab('vcpus')", "vCPUs", id="detail.vcpus"),
         # Not h: on the guest list, one Esc away, h shuts the guest down.
         Binding("g", "tab('history')", "History", id="detail.history"),
+        Binding("d", "tab('devices')", "Devices", id="detail.devices"),
+        Binding("e", "edit", "Edit XML", id="detail.edit"),
         Binding("r", "reload", "Reload", id="detail.reload"),
         Binding("s", "snapshots", "Snapshots", id="detail.snapshots"),
     ]
@@ -77,6 +83,8 @@ class GuestDetailScreen(Screen[None]):
                                 partial(edit_and_pin, self.app), id="vcpu-panel")
             with TabPane("History", id="history"), VerticalScroll():
                 yield HistoryPanel(GUEST_TRACES, id="guest-history")
+            with TabPane("Devices", id="devices"), VerticalScroll():
+                yield Static("loading ...", id="devices-text")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -98,10 +106,12 @@ class GuestDetailScreen(Screen[None]):
         self._show_placement_and_history()
 
     def _show_placement_and_history(self) -> None:
-        """The vCPU tab reads libvirt only while it is the tab on screen."""
+        """The vCPU and devices tabs read libvirt only while they are the tab on screen."""
         active = self.query_one(TabbedContent).active
         if active == "vcpus":
             self.query_one(VcpuPanel).read()
+        elif active == "devices":
+            self.read_devices()
         elif active == "history":
             self.query_one(HistoryPanel).show(
                 lambda series: self.app.history.guest(self.guest.key, series),
@@ -123,9 +133,32 @@ class GuestDetailScreen(Screen[None]):
 
     def action_snapshots(self) -> None:
         self.app.show_snapshots([self.guest])
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`e` is hidden when the controller would refuse a change to this guest."""
+        if action == "edit":
+            return self.app.controller.may_change([self.guest])
+        return True
+
+    @work(exclusive=True, group="detail-edit")
+    async def action_edit(self) -> None:
+        """`:edit` on this guest; the XML and devices shown are read again afterwards."""
+        await self.app.controller.run(Command("edit", (self.guest.ref,)))
+        self.action_reload()
+
+    @work(exclusive=True, group="detail-devices")
+    async def read_devices(self) -> None:
+        shown = self.query_one("#devices-text", Static)
+        try:
+            devices = await guest_devices(self.app.fleet.host(self.guest.host), self.guest.uuid)
+        except HostError as error:
+            shown.update(Text(str(error), style="red"))
+            return
+        shown.update(devices_view(devices))
 
     @work(exclusive=True, group="detail-load")
     async def action_reload(self) -> None:
+        if self.query_one(TabbedContent).active == "devices":
+            self.read_devices()
         host = self.app.fleet.host(self.guest.host)
         try:
             info = await host.dominfo(self.guest.uuid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
@@ -48,6 +49,7 @@ class GuestsScreen(FleetView):
         Binding("v", "display", "Graphical console", show=False, id="guests.display"),
         Binding("y", "clone", "Clone", show=False, id="guests.clone"),
         Binding("t", "snapshots", "Snapshots", show=False, id="guests.snapshots"),
+        Binding("e", "edit", "Edit XML", show=False, id="guests.edit"),
         *[
             Binding(key, _KEY_ACTIONS.get(verb, f"act('{verb}')"),
                     actions.ACTIONS[verb].label,
@@ -81,7 +83,7 @@ class GuestsScreen(FleetView):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Mutating keys are hidden when the controller would refuse the change to the guest
         under the cursor (or the marked ones)."""
-        if action in {"toggle_autostart", "migrate", "act", "clone", "undefine"}:
+        if action in {"toggle_autostart", "migrate", "act", "clone", "undefine", "edit"}:
             return self.app.controller.may_change(self.selected())
         return True
 
@@ -148,6 +150,12 @@ class GuestsScreen(FleetView):
         guests = self.selected()
         if guests:
             self.app.show_snapshots(guests)
+    @work(group="edit")
+    async def action_edit(self) -> None:
+        """`:edit` on the guest under the cursor: its XML in $VISUAL or $EDITOR."""
+        guest = self.table.current
+        if guest is not None:
+            await self.app.controller.run(Command("edit", (guest.ref,)))
 
     def action_detail(self) -> None:
         guest = self.table.current

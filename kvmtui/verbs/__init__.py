@@ -9,3 +9,4 @@ both do, and neither this package nor its modules import Textual.
 from kvmtui.verbs import views, lifecycle, migration, console, display, placement  # noqa: F401, I001
 from kvmtui.verbs import guest_config  # noqa: F401
 from kvmtui.verbs import snapshots  # noqa: F401
+from kvmtui.verbs import hardware  # noqa: F401

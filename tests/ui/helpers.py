@@ -92,3 +92,17 @@ async def select(pilot: Pilot, ref: str) -> None:
     table.select_key(g.key)
     await pilot.pause()
     assert table.current.key == g.key
+
+
+async def answer_to(pilot: Pilot, line: str, timeout: float = 5.0) -> str:
+    """Types a `:` line and returns the notification it answered with. New ones are told
+    by identity, not by count: an older one expiring meanwhile must not hide the answer."""
+    app = pilot.app
+    seen = {n.identity for n in app._notifications}
+
+    def new() -> list[str]:
+        return [n.message for n in app._notifications if n.identity not in seen]
+
+    await pilot.press("colon", *keys(line), "enter")
+    await wait_for(pilot, new, timeout=timeout, what=f"an answer to {line}")
+    return new()[-1]
