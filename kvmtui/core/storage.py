@@ -92,6 +92,7 @@ class VolumeSnapshot:
     allocation: int  # bytes taken on the host
     used_by: tuple[str, ...]  # guests whose disks are this volume
     backs: tuple[str, ...]  # volumes (names) whose backing file this is
+    uploading: float | None = None  # percent done while kvmtui uploads into it
 
     @property
     def key(self) -> str:
@@ -237,7 +238,10 @@ class StorageService(Publisher):
         return [pool for storage in self._hosts.values() for pool in storage.pools]
 
     def volumes(self) -> list[VolumeSnapshot]:
-        return [vol for storage in self._hosts.values() for vol in storage.volumes]
+        """Every volume as last read, with the progress of uploads into them."""
+        uploads = self._uploads
+        return [replace(vol, uploading=uploads[vol.key].percent) if vol.key in uploads else vol
+                for storage in self._hosts.values() for vol in storage.volumes]
 
     def errors(self) -> dict[str, str]:
         """Why a connected host's storage could not be read, by host."""
