@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 import weakref
 import xml.etree.ElementTree as ET
@@ -674,11 +675,12 @@ async def upload_volume(host: Host, pool: str, name: str, local: Path,
         raise CommandError(f"vol-upload {name}: cannot read {local}: "
                            f"{error.strerror or error}") from None
     loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()  # the caller's, which its listeners expect
     cancel = threading.Event()
 
     def report(done: int) -> None:
         if progress is not None:
-            loop.call_soon_threadsafe(progress, done, total)
+            loop.call_soon_threadsafe(progress, done, total, context=context)
 
     work = asyncio.ensure_future(host.run_long(
         lambda conn: _upload(conn, pool, name, local, total, cancel, report),

@@ -1,0 +1,149 @@
+"""Storage on the real lab's host A: a directory pool defined, started, filled through the
+one-shot command line (a volume created, resized, cloned; a local file uploaded over the
+host's libvirt connection and read back byte for byte), emptied and removed; an upload
+cancelled half-way leaves no volume. Bad input says one line and creates nothing.
+
+The pool lives in the test's own directory (host A's libvirtd sees the same file system),
+so nothing of the lab's own pools or guests is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvmtui.core.commands import CommandError
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.model import HostSpec
+from kvmtui.core.storage import PoolSource, StorageService, define_pool, pool_action
+from tests.nodes import until
+
+from .labinfo import LabInfo
+
+pytestmark = pytest.mark.timeout(300)
+
+REPO = Path(__file__).resolve().parents[2]
+POOL = "kvmtui-storage-test"
+
+
+def _kvmtui(uri: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kvmtui", "-c", uri, *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=180,
+                          stdin=subprocess.DEVNULL)
+
+
+def _ok(uri: str, *args: str) -> str:
+    result = _kvmtui(uri, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _refused(uri: str, *args: str) -> str:
+    """The one line a refused command says; it must say exactly one."""
+    result = _kvmtui(uri, *args)
+    assert result.returncode != 0 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr.strip()
+
+
+def _virtual_size(path: Path) -> tuple[str, int]:
+    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", str(path)],
+                                     capture_output=True, text=True, check=True).stdout)
+    return info["format"], info["virtual-size"]
+
+
+@pytest.fixture
+def pool_dir(lab: LabInfo, tmp_path: Path) -> Iterator[Path]:
+    """An empty directory for the pool; the pool is gone afterwards, whatever happened."""
+    directory = tmp_path / "pool"
+    directory.mkdir()
+    try:
+        yield directory
+    finally:
+        lab.virsh("hosta", "pool-destroy", POOL)
+        lab.virsh("hosta", "pool-undefine", POOL)
+
+
+def test_a_pool_filled_through_the_command_line_and_removed(lab: LabInfo, pool_dir: Path,
+                                                            tmp_path: Path) -> None:
+    uri = lab.host("hosta").uri_tcp
+    host = "10.213.0.1"  # the name a host given by -c URI goes by
+    missing = tmp_path / "no-such-dir"
+    said = _refused(uri, "pool-define-as", POOL, "dir", "--target", str(missing))
+    assert str(missing) in said and "No such file or directory" in said
+    assert lab.virsh("hosta", "pool-info", POOL).returncode != 0, "nothing defined"
+
+    assert _ok(uri, "pool-define-as", POOL, "dir", "--target", str(pool_dir)) == (
+        f"pool {POOL} (dir, {pool_dir}) defined on {host}")
+    assert _ok(uri, "pool-start", POOL) == f"pool {POOL} on {host}: started"
+
+    _ok(uri, "vol-create-as", POOL, "disk.qcow2", "16M")
+    assert _virtual_size(pool_dir / "disk.qcow2") == ("qcow2", 16 * 1024**2)
+    assert "exists already" in _refused(uri, "vol-create-as", POOL, "disk.qcow2", "16M")
+    assert "unknown size unit 'QB'" in _refused(uri, "vol-create-as", POOL, "big", "10QB")
+    assert not (pool_dir / "big").exists()
+
+    _ok(uri, "vol-resize", "disk.qcow2", "32M", "--pool", POOL)
+    assert _virtual_size(pool_dir / "disk.qcow2") == ("qcow2", 32 * 1024**2)
+    _ok(uri, "vol-clone", "disk.qcow2", "copy.qcow2", "--pool", POOL)
+    assert _virtual_size(pool_dir / "copy.qcow2") == ("qcow2", 32 * 1024**2)
+
+    local = tmp_path / "image.raw"
+    local.write_bytes(os.urandom(9 * 1024**2 + 123))  # several chunks and a ragged end
+    assert _ok(uri, "vol-upload", POOL, "image.raw", str(local)) == (
+        f"{local} uploaded to {pool_dir / 'image.raw'} on {host}")
+    assert (pool_dir / "image.raw").read_bytes() == local.read_bytes()
+
+    for name in ("image.raw", "copy.qcow2", "disk.qcow2"):
+        assert "add --yes" in _refused(uri, "vol-delete", name, "--pool", POOL)
+        _ok(uri, "vol-delete", name, "--pool", POOL, "--yes")
+        assert not (pool_dir / name).exists()
+    _ok(uri, "pool-destroy", POOL, "--yes")
+    _ok(uri, "pool-undefine", POOL, "--yes")
+    assert lab.virsh("hosta", "pool-info", POOL).returncode != 0
+
+
+async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
+        lab: LabInfo, pool_dir: Path, tmp_path: Path) -> None:
+    local = tmp_path / "big.raw"
+    local.write_bytes(os.urandom(64 * 1024**2))
+    fleet = Fleet([HostSpec("hosta", lab.host("hosta").uri_tcp)], refresh=60.0)
+    await fleet.start()
+    try:
+        host = fleet.host("hosta")
+        await until(lambda: host.connected, "hosta to connect")
+        await define_pool(host, POOL, "dir", PoolSource(target=str(pool_dir)))
+        await pool_action(host, POOL, "pool-start")
+        service = StorageService.of(fleet)
+        seen: list[float] = []
+
+        def follow() -> None:
+            """Reads the progress on each notice, as the volumes view does, and cancels
+            (the view's `x`) once the first chunks are in."""
+            upload = service.uploads().get(f"{POOL}/big.raw@hosta")
+            if upload is not None and upload.done:
+                seen.append(upload.percent)
+                upload.cancel()
+
+        service.add_listener(follow)
+        with pytest.raises(CommandError, match="cancelled; the partial volume was deleted"):
+            await service.upload(host, POOL, "big.raw", local)
+        assert seen and 0 < max(seen) < 100, f"progress shown, stopped half-way: {seen}"
+        assert not (pool_dir / "big.raw").exists()
+        assert "big.raw" not in {v.name for v in service.volumes()}
+
+        service.remove_listener(follow)
+        small = tmp_path / "small.raw"
+        small.write_bytes(os.urandom(5 * 1024**2))
+        path = await service.upload(host, POOL, "small.raw", small)
+        assert Path(path).read_bytes() == small.read_bytes()
+        volume = next(v for v in service.volumes() if v.name == "small.raw")
+        assert volume.capacity == small.stat().st_size and volume.unused
+    finally:
+        await fleet.close()
