@@ -296,9 +296,14 @@ class StorageService(Publisher):
         connected = frozenset(h.name for h in self._fleet.hosts if h.connected)
         if connected == self._connected:
             return
-        new, self._connected = connected - self._connected, connected
+        new, gone = connected - self._connected, self._connected - connected
+        self._connected = connected
         if self._watchers and new:
             asyncio.get_running_loop().create_task(self.refresh(new))
+        if gone & self._hosts.keys():
+            for name in gone:
+                self._hosts.pop(name, None)
+            self.publish()
 
     async def _close(self) -> None:
         if self._loop_task is not None:
