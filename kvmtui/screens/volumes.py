@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 def users_text(volume: VolumeSnapshot) -> str | Text:
     """Who needs the volume: an upload into it, guests, overlays on it; else "unused"."""
     if volume.uploading is not None:
-        return Text(f"uploading {volume.uploading:.0f}%", style="bold cyan")
+        return Text(f"uploading {volume.uploading:.0f}%", style="cyan")
     if volume.used_by:
         return ", ".join(volume.used_by)
     if volume.backs:
         return "backs " + ", ".join(volume.backs)
-    return Text("unused", style="bold yellow")
+    return Text("unused", style="yellow")
 
 
 VOLUME_COLUMNS: list[Column[VolumeSnapshot]] = [
