@@ -24,6 +24,7 @@ from kvmtui.core.storage import (
     pool_action,
     pool_xml,
     upload_volume,
+    volume_users,
 )
 from tests.nodes import NODE_XML, until
 
@@ -122,6 +123,16 @@ async def test_names_resolve_across_hosts_or_say_what_to_add(fleet: Fleet) -> No
     assert (found.host, found.pool, found.name) == ("kvm2", "images", "web.qcow2")
     with pytest.raises(CommandError, match="no volume"):
         await find_volume(fleet, "nothing", "images", "kvm1", "vol-delete")
+
+
+async def test_a_volume_in_use_names_guests_of_other_hosts_with_the_same_path(
+        fleet: Fleet) -> None:
+    """Shared storage shows one file to every host: kvm2's web uses kvm1's web.qcow2 too,
+    as far as kvmtui can know; data.raw is used through `<source pool= volume=>`."""
+    web = await find_volume(fleet, "web.qcow2", "images", "kvm1", "vol-delete")
+    assert await volume_users(fleet, web) == ["web", "web@kvm2"]
+    data = await find_volume(fleet, "data.raw", "images", "kvm2", "vol-delete")
+    assert await volume_users(fleet, data) == ["web"]
 
 
 async def test_a_pool_defined_started_stopped_and_undefined(fleet: Fleet) -> None:

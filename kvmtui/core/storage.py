@@ -594,11 +594,25 @@ async def delete_volume(host: Host, path: str) -> None:
                    what=f"vol-delete {path} on {host.name}")
 
 
-async def volume_users(host: Host, path: str, pool: str, name: str) -> list[str]:
-    """The guests whose disks, live or next start, are the volume."""
-    users = await host.run(lambda conn: disk_users(conn, inactive_too=True),
-                           what=f"guests of {path} on {host.name}")
-    return sorted({*users.get(path, []), *users.get(f"{pool}/{name}", [])})
+async def volume_users(fleet: Fleet, volume: VolumeRef) -> list[str]:
+    """The guests whose disks, live or at their next start, are the volume: on its own host
+    by path or `pool/volume`, and `NAME@HOST` for guests of other connected hosts whose disk
+    has the same path, since a pool on shared storage (NFS, a cluster file system) shows the
+    same file to every host and deleting it from one breaks the guests of all."""
+    def read(conn: libvirt.virConnect) -> list[str]:
+        users = disk_users(conn, inactive_too=True)
+        return sorted(set(users.get(volume.path, [])))
+
+    own = await fleet.host(volume.host).run(
+        lambda conn: disk_users(conn, inactive_too=True),
+        what=f"guests of {volume.path} on {volume.host}")
+    found = {*own.get(volume.path, []), *own.get(f"{volume.pool}/{volume.name}", [])}
+    others = [h for h in fleet.hosts if h.connected and h.name != volume.host]
+    answers = await asyncio.gather(*(h.run(read) for h in others), return_exceptions=True)
+    for other, names in zip(others, answers, strict=True):
+        if isinstance(names, list):  # a host that cannot answer is not asked twice
+            found.update(f"{name}@{other.name}" for name in names)
+    return sorted(found)
 
 
 async def resize_volume(host: Host, path: str, capacity: int, *, shrink: bool) -> str:

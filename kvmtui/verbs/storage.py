@@ -145,7 +145,7 @@ async def _volume(controller: Controller, command: Command) -> VolumeRef:
 async def _vol_delete(controller: Controller, command: Command) -> None:
     volume = await _volume(controller, command)
     host = controller.fleet.host(volume.host)
-    users = await volume_users(host, volume.path, volume.pool, volume.name)
+    users = await volume_users(controller.fleet, volume)
     if users and not command.flag("force"):
         raise CommandError(f"vol-delete: {volume.path} on {volume.host} is used by "
                            f"{', '.join(users)} (add --force to delete it anyway)")
