@@ -139,11 +139,13 @@ async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
         assert "big.raw" not in {v.name for v in service.volumes()}
 
         service.remove_listener(follow)
-        small = tmp_path / "small.raw"
-        small.write_bytes(os.urandom(5 * 1024**2))
-        path = await service.upload(host, POOL, "small.raw", small)
-        assert Path(path).read_bytes() == small.read_bytes()
-        volume = next(v for v in service.volumes() if v.name == "small.raw")
-        assert volume.capacity == small.stat().st_size and volume.unused
+        image = tmp_path / "small.qcow2"  # libvirt reads an uploaded image's own format
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"],
+                       check=True)
+        path = await service.upload(host, POOL, "small.qcow2", image)
+        assert Path(path).read_bytes() == image.read_bytes()
+        volume = next(v for v in service.volumes() if v.name == "small.qcow2")
+        assert (volume.format, volume.capacity) == ("qcow2", 64 * 1024**2)
+        assert volume.unused and volume.uploading is None
     finally:
         await fleet.close()
