@@ -235,14 +235,18 @@ class StorageService(Publisher):
 
     # ---- what the views read ----------------------------------------------------------
 
+    def _read_hosts(self) -> list[HostStorage]:
+        """What was read, in the fleet's order of hosts (not the order readings came in)."""
+        return [self._hosts[h.name] for h in self._fleet.hosts if h.name in self._hosts]
+
     def pools(self) -> list[PoolSnapshot]:
-        return [pool for storage in self._hosts.values() for pool in storage.pools]
+        return [pool for storage in self._read_hosts() for pool in storage.pools]
 
     def volumes(self) -> list[VolumeSnapshot]:
         """Every volume as last read, with the progress of uploads into them."""
         uploads = self._uploads
         return [replace(vol, uploading=uploads[vol.key].percent) if vol.key in uploads else vol
-                for storage in self._hosts.values() for vol in storage.volumes]
+                for storage in self._read_hosts() for vol in storage.volumes]
 
     def errors(self) -> dict[str, str]:
         """Why a connected host's storage could not be read, by host."""

@@ -41,7 +41,8 @@ def _size(value: int, pool: PoolSnapshot) -> str:
 
 
 POOL_COLUMNS: list[Column[PoolSnapshot]] = [
-    Column("name", "Name", lambda p: p.name, lambda p: p.name.lower(), "N", max_width=20),
+    Column("name", "Name", lambda p: p.name, lambda p: (p.name.lower(), p.host), "N",
+           max_width=20),
     Column("host", "Host", lambda p: p.host, lambda p: p.host, "H", max_width=12),
     Column("type", "Type", lambda p: p.type, lambda p: p.type, "Y"),
     Column("state", "State", _state, lambda p: p.state, "T"),

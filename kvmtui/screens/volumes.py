@@ -33,7 +33,8 @@ def users_text(volume: VolumeSnapshot) -> str | Text:
 
 
 VOLUME_COLUMNS: list[Column[VolumeSnapshot]] = [
-    Column("name", "Name", lambda v: v.name, lambda v: v.name.lower(), "N", max_width=24),
+    Column("name", "Name", lambda v: v.name, lambda v: (v.name.lower(), v.host), "N",
+           max_width=24),
     Column("pool", "Pool", lambda v: v.pool, lambda v: v.pool.lower(), "O", max_width=14),
     Column("host", "Host", lambda v: v.host, lambda v: v.host, "H", max_width=12),
     Column("format", "Format", lambda v: v.format or fmt.DASH, lambda v: v.format, "Y"),
