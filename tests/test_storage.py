@@ -165,9 +165,14 @@ def test_pool_definitions_need_their_sources(kind: str, source: PoolSource,
         pool_xml("p", kind, source)
 
 
+@pytest.mark.parametrize("name", ["", "a/b", "x\nrm -rf", "tab\there"])
+def test_pool_names_with_slashes_or_control_characters_are_refused(name: str) -> None:
+    with pytest.raises(CommandError, match="is not a pool name"):
+        pool_xml(name, "dir", PoolSource(target="/srv/p"))
+
 def test_hostile_pool_names_stay_text() -> None:
-    xml = pool_xml("</name><evil/>", "netfs", PoolSource("/mnt/x", "nfs'\"", "/e&x"))
-    assert "<evil/>" not in xml and "&lt;/name&gt;" in xml and "&amp;x" in xml
+    xml = pool_xml("<name><evil>", "netfs", PoolSource("/mnt/x", "nfs'\"", "/e&x"))
+    assert "<evil>" not in xml and "&lt;name&gt;&lt;evil&gt;" in xml and "&amp;x" in xml
 
 
 async def test_an_upload_the_driver_refuses_leaves_no_volume(fleet: Fleet,

@@ -466,6 +466,9 @@ class PoolSource:
 def pool_xml(name: str, kind: str, source: PoolSource) -> str:
     """The XML of a new pool, after checking it has what its type needs; every value goes
     through ElementTree, so a hostile string stays a string."""
+    if not name or "/" in name or not name.isprintable():
+        raise CommandError(f"pool-define-as: {quoted(name)} is not a pool name "
+                           "(no '/', no control characters)")
     if kind not in POOL_TYPES:
         raise CommandError(f"pool-define-as: unsupported pool type {quoted(kind)} "
                            f"(use {', '.join(POOL_TYPES)})")
