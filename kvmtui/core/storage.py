@@ -222,6 +222,7 @@ class StorageService(Publisher):
         self._loop_task: asyncio.Task[None] | None = None
         self._connected: frozenset[str] = frozenset()
         self._uploads: dict[str, Upload] = {}
+        self._pending: set[asyncio.Task[None]] = set()
         fleet.add_listener(self._fleet_changed)
         fleet.add_close_hook(self._close)
 
@@ -277,6 +278,13 @@ class StorageService(Publisher):
             self._hosts.pop(name, None)
             self._errors[name] = str(error)
 
+    def _refresh_soon(self, hosts: Iterable[str]) -> None:
+        """`refresh(hosts)` in the background; the task is held until it ends (the loop
+        keeps only a weak reference)."""
+        task = asyncio.get_running_loop().create_task(self.refresh(hosts))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     def watch(self) -> None:
         """A view showing storage came on screen: read now, then on the cadence until no
         view shows storage any more."""
@@ -303,7 +311,7 @@ class StorageService(Publisher):
         new, gone = connected - self._connected, self._connected - connected
         self._connected = connected
         if self._watchers and new:
-            asyncio.get_running_loop().create_task(self.refresh(new))
+            self._refresh_soon(new)
         if gone & self._hosts.keys():
             for name in gone:
                 self._hosts.pop(name, None)
@@ -312,6 +320,8 @@ class StorageService(Publisher):
     async def _close(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
+        for task in list(self._pending):
+            task.cancel()
         for upload in list(self._uploads.values()):
             upload.cancel()
 
@@ -330,7 +340,7 @@ class StorageService(Publisher):
             first = upload.total is None
             upload.done, upload.total = done, total
             if first:  # the volume now exists: show its row
-                asyncio.get_running_loop().create_task(self.refresh([host.name]))
+                self._refresh_soon([host.name])
             self.publish()
 
         upload.task = asyncio.ensure_future(upload_volume(host, pool, name, local, progress))
