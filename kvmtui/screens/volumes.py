@@ -59,7 +59,7 @@ def volume_table() -> LiveTable[VolumeSnapshot]:
 class VolumesScreen(StorageView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+d", "delete", "Delete", id="vols.delete"),
-        Binding("x", "cancel_upload", "Cancel upload", show=False, id="vols.cancel_upload"),
+        Binding("c", "cancel_upload", "Cancel upload", show=False, id="vols.cancel_upload"),
         *sort_bindings("vols", VOLUME_COLUMNS),
     ]
     MUTATING = frozenset({"delete"})

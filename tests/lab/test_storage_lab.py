@@ -125,7 +125,7 @@ async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
 
         def follow() -> None:
             """Reads the progress on each notice, as the volumes view does, and cancels
-            (the view's `x`) once the first chunks are in."""
+            (the view's `c`) once the first chunks are in."""
             upload = service.uploads().get(f"{POOL}/big.raw@hosta")
             if upload is not None and upload.done:
                 seen.append(upload.percent)
