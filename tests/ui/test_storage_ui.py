@@ -93,6 +93,8 @@ async def test_a_volume_a_guest_uses_is_not_deleted_unless_forced(demo_settings)
             "vol-delete: /var/lib/libvirt/images/backup-208.qcow2 on kvm02 is used by "
             "backup-208 (add --force to delete it anyway)")
         assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("c")  # cancel an upload: there is none into this volume
+        await wait_for(pilot, lambda: notifications(app)[-1].startswith("no upload"))
         await command(pilot, "vol-delete backup-208.qcow2 --host kvm02 --force")
         assert "Used by backup-208." in text_of(app.screen.query_one("#detail"))
         await pilot.press("escape")  # Cancel: nothing deleted
