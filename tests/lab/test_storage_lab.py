@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,11 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from kvmtui.app import KvmTuiApp
+from kvmtui.cli import Settings
 from kvmtui.core.commands import CommandError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import HostSpec
 from kvmtui.core.storage import PoolSource, StorageService, define_pool, pool_action
 from tests.nodes import until
+from tests.ui.helpers import keys, notifications, wait_for
 
 from .labinfo import LabInfo
 
@@ -149,3 +153,37 @@ async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
         assert volume.unused and volume.uploading is None
     finally:
         await fleet.close()
+
+
+async def test_an_upload_from_the_volumes_view_shows_progress_and_c_cancels_it(
+        lab: LabInfo, pool_dir: Path, tmp_path: Path) -> None:
+    """The operator's way: the pool defined and started from the `:` line, the upload's row
+    reading `uploading N%`, `c` on it, and the volume gone again."""
+    local = tmp_path / "big.raw"
+    with local.open("wb") as sparse:  # reads back as zeros: quick to make, slow to send
+        sparse.truncate(1024**3)
+    hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab.hosts.items())
+    app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: all(h.connected for h in app.fleet.hosts), 30,
+                       "both hosts")
+        for line in (f"pool-define-as {POOL} dir --target {pool_dir} --host hosta",
+                     f"pool-start {POOL} --host hosta", "vols",
+                     f"vol-upload {POOL} big.raw {local} --host hosta"):
+            await pilot.press("colon", *keys(line), "enter")
+            await pilot.pause(0.3)
+        key = f"{POOL}/big.raw@hosta"
+        table = app.screen.table
+        await wait_for(pilot, lambda: key in table.shown_texts() and "uploading" in
+                       " ".join(table.shown_texts()[key]), 30, "the upload's row")
+        table.select_key(key)
+        await wait_for(pilot, lambda: re.search(r"uploading [1-9]\d?%",
+                                                " ".join(table.shown_texts()[key])),
+                       30, "some progress")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any("cancelled" in n for n in notifications(app)), 30,
+                       "the cancel")
+        assert notifications(app)[-1] == (
+            "vol-upload big.raw: cancelled; the partial volume was deleted")
+        await wait_for(pilot, lambda: key not in table.shown_texts(), 10, "the row to go")
+        assert not (pool_dir / "big.raw").exists()
