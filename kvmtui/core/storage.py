@@ -334,7 +334,7 @@ class StorageService(Publisher):
         key = f"{pool}/{name}@{host.name}"
         if key in self._uploads:
             raise CommandError(f"vol-upload: {name} in {pool} on {host.name} is uploading already")
-        upload = Upload(key, host.name, pool, name)
+        upload = Upload()
 
         def progress(done: int, total: int) -> None:
             first = upload.total is None
@@ -350,6 +350,7 @@ class StorageService(Publisher):
         except asyncio.CancelledError:
             if not upload.task.cancelled():  # we are cancelled, not the upload: stop it too
                 upload.cancel()
+                await asyncio.wait([upload.task])  # until its volume is deleted
                 raise
             raise CommandError(f"vol-upload {name}: cancelled; the partial volume was "
                                "deleted") from None
@@ -362,10 +363,6 @@ class StorageService(Publisher):
 class Upload:
     """An upload under way, as the volumes view shows it."""
 
-    key: str
-    host: str
-    pool: str
-    name: str
     done: int = 0
     total: int | None = None  # None until the volume exists
     task: asyncio.Future[str] | None = None

@@ -86,8 +86,8 @@ class StorageView(FleetView):
 
     def status_line(self, snapshot: FleetSnapshot) -> Text:
         line = super().status_line(snapshot)
-        for host, error in sorted(self.storage().errors().items()):
-            line.append(f"   {host}: {error}", style="bold red")
+        for _host, error in sorted(self.storage().errors().items()):
+            line.append(f"   {error}", style="bold red")  # it names the host
         return line
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Any]:
