@@ -100,8 +100,10 @@ def test_a_pool_filled_through_the_command_line_and_removed(lab: LabInfo, pool_d
 
     local = tmp_path / "image.raw"
     local.write_bytes(os.urandom(9 * 1024**2 + 123))  # several chunks and a ragged end
-    assert _ok(uri, "vol-upload", POOL, "image.raw", str(local)) == (
-        f"{local} uploaded to {pool_dir / 'image.raw'} on {host}")
+    lines = _ok(uri, "vol-upload", POOL, "image.raw", str(local)).splitlines()
+    assert lines[-1] == f"{local} uploaded to {pool_dir / 'image.raw'} on {host}"
+    assert re.fullmatch(rf"{POOL}/image\.raw@{host}: [\d.]+ MiB of 9\.0 MiB \(\d+%\)",
+                        lines[0]), "a progress line comes first"
     assert (pool_dir / "image.raw").read_bytes() == local.read_bytes()
 
     for name in ("image.raw", "copy.qcow2", "disk.qcow2"):
