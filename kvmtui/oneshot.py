@@ -6,7 +6,8 @@ the same confirmation questions: asked on the terminal when there is one, answer
 with `--json`. Exit status: 0 when everything worked; 1 after one `kvmtui: ...` line per
 failure (a refused, declined or failed change, a host that could not be reached); 2 for a
 command that does not parse or needs the full screen (a console, the jobs view). A
-migration runs to its end, printing progress lines. Nothing here imports Textual.
+migration or an upload runs to its end, printing progress lines. Nothing here imports
+Textual.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -32,6 +33,7 @@ from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
 from kvmtui.core.placement import GuestPlacementReader
 from kvmtui.core.snapshots import Snapshot, list_snapshots
+from kvmtui.core.storage import StorageService
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
@@ -258,6 +260,25 @@ async def _connected(fleet: Fleet, operator: CliOperator) -> None:
                            f"{CONNECT_WAIT:.0f} s")
 
 
+def _upload_progress(storage: StorageService, stdout: IO[str]) -> Callable[[], None]:
+    """`vol-upload`'s progress as a line at most every PROGRESS_EVERY seconds, as `migrate`
+    prints its own: a script's log shows a long upload moving."""
+    printed = 0.0
+
+    def changed() -> None:
+        nonlocal printed
+        now = time.monotonic()
+        if now - printed < PROGRESS_EVERY:
+            return
+        for key, upload in storage.uploads().items():
+            if upload.done and upload.total:
+                printed = now
+                print(f"{key}: {fmt.size(upload.done)} of {fmt.size(upload.total)} "
+                      f"({upload.percent:.0f}%)", file=stdout, flush=True)
+
+    return changed
+
+
 async def run_command(settings: Settings, *, stdin: IO[str] = sys.stdin,
                       stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr) -> int:
     """Runs `settings.command` against `settings.hosts`; the exit status (module doc)."""
@@ -271,6 +292,8 @@ async def run_command(settings: Settings, *, stdin: IO[str] = sys.stdin,
               f":{shlex.join(settings.command)}", file=stderr)
         return 2
     fleet = Fleet(settings.hosts, settings.refresh)
+    storage = StorageService.of(fleet)
+    storage.add_listener(_upload_progress(storage, stdout))
     manager = MigrationManager(fleet)
     operator = CliOperator(fleet, manager, yes=settings.yes, as_json=settings.json,
                            stdin=stdin, stdout=stdout, stderr=stderr)

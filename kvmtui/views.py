@@ -23,11 +23,14 @@ from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import MigrationManager
 from kvmtui.core.publish import Publisher
 from kvmtui.core.snapshots import SnapshotBook
+from kvmtui.core.storage import StorageService
 from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
 from kvmtui.screens.jobs import JobsScreen, job_table
+from kvmtui.screens.pools import PoolsScreen, pool_table
 from kvmtui.screens.snapshots import SnapshotsScreen, snapshot_table
+from kvmtui.screens.volumes import VolumesScreen, volume_table
 from kvmtui.widgets.fleet_tables import guest_table, host_table
 
 if TYPE_CHECKING:
@@ -65,7 +68,7 @@ class View:
 
 #: The core services the views follow besides the fleet, by topic: `make(fleet)`.
 SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
-    {"migrations": MigrationManager, "snapshots": SnapshotBook})
+    {"migrations": MigrationManager, "snapshots": SnapshotBook, "storage": StorageService.of})
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
@@ -80,6 +83,14 @@ VIEWS: tuple[View, ...] = (
          SnapshotsScreen, snapshot_table,
          lambda app, _snapshot: app.service(SnapshotBook).rows(),
          topics=("fleet", "snapshots")),
+    View("pools", ("pools", "pool-list"), "Pools", "Storage pools of all hosts",
+         PoolsScreen, pool_table,
+         lambda app, _snapshot: app.service(StorageService).pools(),
+         topics=("fleet", "storage")),
+    View("vols", ("vols", "volumes", "vol-list"), "Volumes",
+         "Volumes of all pools, and the guests using them", VolumesScreen, volume_table,
+         lambda app, _snapshot: app.service(StorageService).volumes(),
+         topics=("fleet", "storage")),
 )
 
 #: Each `:` word that switches view, to the view it shows.

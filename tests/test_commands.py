@@ -126,6 +126,30 @@ PARSE_CASES = [
     ("snapshot-delete web1 s1 --children", "snapshot-delete", ("web1", "s1"), {"children": True}),
     ("snapshot-current web1", "snapshot-current", ("web1",), {}),
     ("snapshot-current web1 s1", "snapshot-current", ("web1", "s1"), {}),
+    # storage (#14.1)
+    ("pool-define-as nfs1 netfs --target /mnt/nfs1 --source-host filer "
+     "--source-path /export --host hosta", "pool-define-as", ("nfs1", "netfs"),
+     {"target": "/mnt/nfs1", "source-host": "filer", "source-path": "/export",
+      "host": "hosta"}),
+    ("pool-define-as vg0 logical --source-dev /dev/sdb --build", "pool-define-as",
+     ("vg0", "logical"), {"source-dev": "/dev/sdb", "build": True}),
+    ("pool-build images", "pool-build", ("images",), {}),
+    ("pool-start images --host hosta", "pool-start", ("images",), {"host": "hosta"}),
+    ("pool-destroy images", "pool-destroy", ("images",), {}),
+    ("pool-autostart images --disable", "pool-autostart", ("images",), {"disable": True}),
+    ("pool-refresh images", "pool-refresh", ("images",), {}),
+    ("pool-undefine images", "pool-undefine", ("images",), {}),
+    ("vol-create-as images web.qcow2 10G --format qcow2 --backing-vol base.qcow2",
+     "vol-create-as", ("images", "web.qcow2", "10G"),
+     {"format": "qcow2", "backing-vol": "base.qcow2"}),
+    ("vol-delete /var/lib/images/web.qcow2 --force", "vol-delete",
+     ("/var/lib/images/web.qcow2",), {"force": True}),
+    ("vol-resize web.qcow2 20G --pool images --shrink", "vol-resize", ("web.qcow2", "20G"),
+     {"pool": "images", "shrink": True}),
+    ("vol-clone web.qcow2 web2.qcow2 --pool images", "vol-clone", ("web.qcow2", "web2.qcow2"),
+     {"pool": "images"}),
+    ("vol-upload images disk.img ./disk.img --host hostb", "vol-upload",
+     ("images", "disk.img", "./disk.img"), {"host": "hostb"}),
 ]
 
 

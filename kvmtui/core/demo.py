@@ -13,6 +13,7 @@ places them on an online CPU, as a real host's default affinity would.
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -70,9 +71,10 @@ def _node_xml(guests: list[str], memory_gib: int) -> str:
 
 
 def write_fleet(
-    directory: Path, hosts: int, guests_per_host: int, seed: int = 7
+    directory: Path, hosts: int, guests_per_host: int, seed: int = 7, storage: bool = False
 ) -> tuple[HostSpec, ...]:
-    """Writes one node file per host and returns the hosts that load them."""
+    """Writes one node file per host and returns the hosts that load them; with `storage`,
+    each host also has a pool holding its guests' disks and a few unused volumes."""
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     specs: list[HostSpec] = []
@@ -87,6 +89,8 @@ def write_fleet(
         if h < 2:
             # The same guest name on two hosts, as after a copy or a failed migration.
             guests.append(_domain_xml("shared-tools", 1 if h == 0 else 5, 2, 1024, rng))
+        if storage:
+            guests.append(_images_pool(guests))
         path = directory / f"{host_name}.xml"
         path.write_text(_node_xml(guests, memory_gib=64 * (1 + h % 2)))
         specs.append(HostSpec(host_name, f"test://{path.resolve()}"))
@@ -95,4 +99,28 @@ def write_fleet(
 
 def build_demo_fleet(directory: Path) -> tuple[HostSpec, ...]:
     """The fleet `kvmtui --demo` shows: 3 hosts, 35 guests in mixed states."""
-    return write_fleet(directory, hosts=3, guests_per_host=11)
+    return write_fleet(directory, hosts=3, guests_per_host=11, storage=True)
+
+
+_DISK_RE = re.compile(r"<source file='/var/lib/libvirt/images/([^']+)'/>")
+
+
+def _images_pool(guests: list[str]) -> str:
+    """The `images` pool of a demo host: every guest's disk, an ISO and a stale disk, all
+    with the sizes a small fleet has, so the storage views have something to show."""
+    names = [m for guest in guests for m in _DISK_RE.findall(guest)]
+    volumes = [(name, "qcow2", 20 + 10 * (i % 4), 2 + i % 7) for i, name in enumerate(names)]
+    volumes += [("debian-12.iso", "raw", 1, 1), ("old-web.qcow2", "qcow2", 40, 12)]
+    entries = "".join(f"""
+    <volume type='file'>
+      <name>{name}</name><key>/var/lib/libvirt/images/{name}</key>
+      <capacity unit='GiB'>{capacity}</capacity><allocation unit='GiB'>{used}</allocation>
+      <target><path>/var/lib/libvirt/images/{name}</path><format type='{kind}'/></target>
+    </volume>""" for name, kind, capacity, used in volumes)
+    return f"""
+  <pool type='dir'>
+    <name>images</name><uuid>{uuid.uuid4()}</uuid>
+    <capacity unit='GiB'>2000</capacity><allocation unit='GiB'>400</allocation>
+    <available unit='GiB'>1600</available>
+    <source/><target><path>/var/lib/libvirt/images</path></target>{entries}
+  </pool>"""

@@ -1,29 +1,40 @@
-"""Sizes typed by an operator (`10G`, `512MiB`, `1.5T`), parsed by one function for every
-verb that takes one, so `10G` means the same thing everywhere and `10QB` is refused."""
+"""Sizes an operator types (`10G`, `512M`, `1.5T`, `4096`): the one parser for them all.
+
+virsh reads `vol-create-as ... 10G` with libvirt's scaled-integer rules: a bare number is
+bytes, `K`/`M`/`G`/`T`/`P`/`E` (or `KiB` ... `EiB`) are powers of 1024 and `KB` ... `EB`
+powers of 1000, case-insensitive. kvmtui reads every size the same way so a virsh user's
+habits carry over; anything else (`10QB`, `-1G`, `ten`) is refused with one line saying
+why, before anything is created.
+"""
 
 from __future__ import annotations
 
 import re
 
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 1024, "kib": 1024, "kb": 1000,
-    "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
-    "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
-    "t": 1024**4, "tib": 1024**4, "tb": 1000**4,
-    "p": 1024**5, "pib": 1024**5, "pb": 1000**5,
-}
-_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]*)")
+_UNITS: dict[str, int] = {"": 1, "b": 1, "byte": 1, "bytes": 1}
+for _power, _letter in enumerate("kmgtpe", start=1):
+    _UNITS[_letter] = _UNITS[f"{_letter}ib"] = 1024**_power
+    _UNITS[f"{_letter}b"] = 1000**_power
+
+#: libvirt holds sizes in unsigned 64-bit integers, but its APIs take signed ones.
+MAX_SIZE = 2**63 - 1
+
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*")
 
 
 def parse_size(text: str) -> int:
-    """Bytes in `text`: a number with an optional unit, binary for K/M/G/T/P and KiB...,
-    decimal for KB/MB/GB... as virsh reads them; ValueError with a one-line reason."""
-    match = _SIZE_RE.fullmatch(text.strip())
+    """Bytes in `text`; ValueError with a one-line reason when it is not a size."""
+    match = _SIZE_RE.fullmatch(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a size (say e.g. 512M, 10G or 1.5T)")
+        raise ValueError(f"{text!r} is not a size: write a number and a unit, like 10G or 512M")
     number, unit = match.groups()
     scale = _UNITS.get(unit.lower())
     if scale is None:
-        raise ValueError(f"{text!r}: unknown unit {unit!r} (use K, M, G, T or P)")
-    return round(float(number) * scale)
+        raise ValueError(f"unknown size unit {unit!r} in {text!r}: use K, M, G, T, P or E "
+                         "(KiB ... for 1024, KB ... for 1000)")
+    if "." in number and scale == 1:
+        raise ValueError(f"{text!r}: a size in bytes must be a whole number")
+    size = round(float(number) * scale) if "." in number else int(number) * scale
+    if size > MAX_SIZE:
+        raise ValueError(f"{text!r} is too large (at most 8 EiB)")
+    return size

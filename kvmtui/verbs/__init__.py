@@ -10,3 +10,4 @@ from kvmtui.verbs import views, lifecycle, migration, console, display, placemen
 from kvmtui.verbs import guest_config  # noqa: F401
 from kvmtui.verbs import snapshots  # noqa: F401
 from kvmtui.verbs import hardware  # noqa: F401
+from kvmtui.verbs import storage  # noqa: F401

@@ -95,7 +95,8 @@ async def test_devices_tab_shows_disks_cdrom_nics_boot_order_and_what_waits(tmp_
     ("setmem web 512M", "web on kvm1: memory 512 MiB (live)"),
     ("setmem web 3G", "setmem web on kvm1: 3 GiB is more than its maximum of 2 GiB "
                       "(raise it with setmaxmem first)"),
-    ("setmem web 12QB", "setmem: '12QB': unknown unit 'QB' (use K, M, G, T or P)"),
+    ("setmem web 12QB", "setmem: unknown size unit 'QB' in '12QB': use K, M, G, T, P or E "
+     "(KiB ... for 1024, KB ... for 1000)"),
     ("setmaxmem off 1048576", "off on kvm1: memory maximum 1 GiB (persistent)"),
     ("attach-disk web /var/lib/images/missing.qcow2 vdf",
      'attach-disk web on kvm1: no storage volume "/var/lib/images/missing.qcow2" on this '

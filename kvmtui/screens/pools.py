@@ -1,0 +1,153 @@
+"""The pools view: every storage pool of every host, with the pool verbs on keys, and what
+the pools and volumes views share (the storage service they follow, keys that run verbs).
+
+Keys run the same `:` verbs a user could type (`pool-start images --host kvm1`), so a key
+and a command line take one path: the verb's handler, then the controller.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+
+from kvmtui import format as fmt
+from kvmtui.core.fleet import FleetSnapshot
+from kvmtui.core.storage import PoolSnapshot, StorageService
+from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.widgets.live_table import Column, LiveTable
+
+if TYPE_CHECKING:
+    from kvmtui.screens.volumes import VolumesScreen
+
+_STATE_STYLE = {"running": "green", "inactive": "dim", "degraded": "yellow",
+                "inaccessible": "bold red", "building": "cyan"}
+
+
+def _state(pool: PoolSnapshot) -> Text:
+    return Text(pool.state, style=_STATE_STYLE.get(pool.state, ""))
+
+
+def _used(pool: PoolSnapshot) -> str:
+    """How full the pool is, as a percentage of its capacity."""
+    return f"{100 * pool.allocation / pool.capacity:.0f}%" if pool.capacity else fmt.DASH
+
+
+def _size(value: int, pool: PoolSnapshot) -> str:
+    return fmt.compact(value) if pool.active else fmt.DASH
+
+
+POOL_COLUMNS: list[Column[PoolSnapshot]] = [
+    Column("name", "Name", lambda p: p.name, lambda p: (p.name.lower(), p.host), "N",
+           max_width=20),
+    Column("host", "Host", lambda p: p.host, lambda p: p.host, "H", max_width=12),
+    Column("type", "Type", lambda p: p.type, lambda p: p.type, "Y"),
+    Column("state", "State", _state, lambda p: p.state, "T"),
+    Column("autostart", "Auto", lambda p: "yes" if p.autostart else "no",
+           lambda p: p.autostart, "A"),
+    Column("capacity", "Size", lambda p: _size(p.capacity, p), lambda p: p.capacity, "S",
+           numeric=True),
+    Column("allocation", "Used", lambda p: _size(p.allocation, p), lambda p: p.allocation,
+           "U", numeric=True),
+    Column("full", "Use%", _used, lambda p: p.allocation / p.capacity if p.capacity else 0,
+           None, numeric=True),
+    Column("available", "Free", lambda p: _size(p.available, p), lambda p: p.available, "F",
+           numeric=True),
+    Column("volumes", "Vols", lambda p: fmt.DASH if p.volumes is None else str(p.volumes),
+           lambda p: p.volumes or 0, "V", numeric=True),
+    Column("path", "Path", lambda p: p.target, lambda p: p.target, "P", max_width=40),
+]
+
+
+def pool_table() -> LiveTable[PoolSnapshot]:
+    return LiveTable(POOL_COLUMNS, lambda p: p.key,
+                     lambda p: f"{p.name} {p.host} {p.type} {p.state} {p.target}",
+                     sort_column="name", id="pools")
+
+
+class StorageView(FleetView):
+    """A view fed by the storage service: it keeps the service reading while it shows,
+    says which hosts' storage could not be read, and turns keys into verbs."""
+
+    MUTATING: ClassVar[frozenset[str]] = frozenset()
+
+    def storage(self) -> StorageService:
+        return self.app.service(StorageService)
+
+    def on_screen_resume(self) -> None:
+        self.storage().watch()
+        super().on_screen_resume()
+
+    def on_screen_suspend(self) -> None:
+        self.storage().unwatch()
+
+    def status_line(self, snapshot: FleetSnapshot) -> Text:
+        line = super().status_line(snapshot)
+        for _host, error in sorted(self.storage().errors().items()):
+            line.append(f"   {error}", style="bold red")  # it names the host
+        return line
+
+    def rows(self, snapshot: FleetSnapshot) -> Sequence[Any]:
+        return self.view.read(self.app, snapshot)
+
+    def fill_table(self, snapshot: FleetSnapshot) -> None:
+        """Rows, and the keys that need a row shown once the first one arrives."""
+        had_row = self.table.current is not None
+        self.table.show(self.rows(snapshot))
+        if (self.table.current is not None) != had_row:
+            self.refresh_bindings()
+
+    def host_of_current(self) -> str | None:
+        row: Any = self.table.current
+        return row.host if row is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that change storage are hidden where the controller would refuse them."""
+        if action in self.MUTATING:
+            host = self.host_of_current()
+            return host is not None and self.app.controller.may_change(hosts=[host])
+        return True
+
+    def run_verb(self, *words: str) -> None:
+        """Runs `:WORDS` (each word quoted, so any name stays one word)."""
+        self.app.controller.run_command(shlex.join(words))
+
+
+class PoolsScreen(StorageView):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "volumes", "Volumes", id="pools.volumes"),
+        Binding("s", "pool('pool-start')", "Start", id="pools.start"),
+        Binding("ctrl+k", "pool('pool-destroy')", "Stop", id="pools.destroy"),
+        Binding("a", "autostart", "Autostart", show=False, id="pools.autostart"),
+        Binding("r", "pool('pool-refresh')", "Refresh", show=False, id="pools.refresh"),
+        Binding("b", "pool('pool-build')", "Build", show=False, id="pools.build"),
+        Binding("ctrl+d", "pool('pool-undefine')", "Undefine", show=False,
+                id="pools.undefine"),
+        *sort_bindings("pools", POOL_COLUMNS),
+    ]
+    MUTATING = frozenset({"pool", "autostart"})
+
+    def action_volumes(self) -> None:
+        pool = self.table.current
+        if pool is None:
+            return
+        self.app.show_view("vols")
+        screen: VolumesScreen = self.app.screen  # type: ignore[assignment]  # just shown
+        screen.narrow_to_pool(pool.key)
+
+    def on_live_table_row_selected(self, _event: object) -> None:
+        self.action_volumes()
+
+    def action_pool(self, verb: str) -> None:
+        pool = self.table.current
+        if pool is not None:
+            self.run_verb(verb, "--host", pool.host, "--", pool.name)
+
+    def action_autostart(self) -> None:
+        pool = self.table.current
+        if pool is not None:
+            disable = ("--disable",) if pool.autostart else ()
+            self.run_verb("pool-autostart", *disable, "--host", pool.host, "--", pool.name)
