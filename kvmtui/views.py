@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import MigrationManager
+from kvmtui.core.networks import NetworkService
 from kvmtui.core.publish import Publisher
 from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
 from kvmtui.screens.jobs import JobsScreen, job_table
+from kvmtui.screens.networks import NetworksScreen, network_table, read_networks
 from kvmtui.widgets.fleet_tables import guest_table, host_table
 
 if TYPE_CHECKING:
@@ -63,7 +65,8 @@ class View:
 
 #: The core services the views follow besides the fleet, by topic: `make(fleet)`.
 SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
-    {"migrations": MigrationManager})
+    {"migrations": MigrationManager,
+     "networks": NetworkService.of})
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
@@ -73,6 +76,9 @@ VIEWS: tuple[View, ...] = (
     View("jobs", ("jobs", "migrations"), "Jobs", "Migrations started here, running or done",
          JobsScreen, job_table, lambda app, _snapshot: app.migrations.jobs(),
          topics=("fleet", "migrations")),
+    View("networks", ("networks", "nets", "net-list"), "Networks",
+         "Virtual networks of all hosts, with their DHCP leases",
+         NetworksScreen, network_table, read_networks, topics=("fleet", "networks")),
 )
 
 #: Each `:` word that switches view, to the view it shows.
