@@ -244,6 +244,12 @@ def _hugepages(caps: HostCaps) -> str:
     return f"none reserved (sizes {', '.join(sizes)})" if sizes else "none"
 
 
+def _assignment(caps: HostCaps) -> str:
+    if caps.hostdev == "yes" and caps.iommu != "yes":
+        return "libvirt offers it, but without an IOMMU no PCI device can be assigned"
+    return caps.hostdev or "not reported"
+
+
 def facts(caps: HostCaps) -> list[tuple[str, str]]:
     """What `:caps` shows of a host, as (label, value) lines: the screen and the one-shot
     command line print the same."""
@@ -260,7 +266,7 @@ def facts(caps: HostCaps) -> list[tuple[str, str]]:
         *((f"NUMA cell {cell.id}", _cell(cell)) for cell in caps.cells),
         ("Hugepages", _hugepages(caps)),
         ("IOMMU", caps.iommu or "not reported"),
-        ("Device assign.", caps.hostdev or "not reported"),
+        ("Device assign.", _assignment(caps)),
     ]
     if caps.emulator:
         rows.append(("Emulator", f"{caps.emulator} ({caps.machine})"))
