@@ -108,28 +108,40 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 10.
 
 
 @asynccontextmanager
-async def connected(specs: list[HostSpec]) -> AsyncIterator[list[Host]]:
-    """The core's hosts for `specs`, each connected with its guests listed (no UI)."""
+async def connected_fleet(specs: list[HostSpec]) -> AsyncIterator[Fleet]:
+    """The core's fleet for `specs`, each host connected with its guests listed (no UI)."""
     fleet = Fleet(specs, refresh=60.0)
     await fleet.start()
     try:
         for host in fleet.hosts:
             await until(lambda h=host: h.connected and h.guests(), f"{host.name} to connect")
-        yield fleet.hosts
+        yield fleet
     finally:
         await fleet.close()
+
+
+@asynccontextmanager
+async def connected(specs: list[HostSpec]) -> AsyncIterator[list[Host]]:
+    """The core's hosts for `specs`, each connected with its guests listed (no UI)."""
+    async with connected_fleet(specs) as fleet:
+        yield fleet.hosts
+
+
+def node_specs(tmp_path: Path, *names: str, readonly: bool = False) -> list[HostSpec]:
+    """Hosts `names` (default one, "kvm1"), each on its own copy of the node."""
+    specs = []
+    for name in names or ("kvm1",):
+        path = tmp_path / f"{name}.xml"
+        path.write_text(NODE_XML)
+        specs.append(HostSpec(name, f"test://{path}", readonly))
+    return specs
 
 
 @asynccontextmanager
 async def node_hosts(tmp_path: Path, *names: str,
                      readonly: bool = False) -> AsyncIterator[list[Host]]:
     """Hosts `names` (default one, "kvm1"), each on its own copy of the node, connected."""
-    specs = []
-    for name in names or ("kvm1",):
-        path = tmp_path / f"{name}.xml"
-        path.write_text(NODE_XML)
-        specs.append(HostSpec(name, f"test://{path}", readonly))
-    async with connected(specs) as hosts:
+    async with connected(node_specs(tmp_path, *names, readonly=readonly)) as hosts:
         yield hosts
 
 
