@@ -56,7 +56,7 @@ async def test_the_service_follows_changes_made_through_libvirt(tmp_path):
         await service.refresh()
         lab = service.find("lab", "kvm1")
         assert lab.active and lab.autostart and lab.dhcp == "192.168.150.2-254"
-        with pytest.raises(LookupError, match="is on several hosts .kvm1, kvm2.: add --host"):
+        with pytest.raises(LookupError, match=r"is on several hosts \(kvm1, kvm2\): add --host"):
             service.find("default")
         await networks.act(kvm1, "lab", "net-destroy")
         await networks.act(kvm1, "lab", "net-undefine")

@@ -59,7 +59,7 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
 def _networks_xml(host: int) -> str:
     """libvirt's usual NAT network on every host (the guests' NICs are on it) and, on the
     first host, an isolated one for storage traffic."""
-    default = f"""
+    default = """
   <network>
     <name>default</name><forward mode='nat'/><bridge name='virbr0'/>
     <ip address='192.168.122.1' netmask='255.255.255.0'>
