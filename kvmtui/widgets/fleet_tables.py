@@ -52,7 +52,6 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
     Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N", max_width=24),
     Column("host", "Host", lambda g: g.host, lambda g: g.host, "H", max_width=12),
     Column("state", "State", lambda g: state_text(g.state), lambda g: g.state.value, "T"),
-    Column("virt", "Virt", lambda g: virt_text(g.virt_type), lambda g: g.virt_type, None),
     Column("vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V",
            numeric=True),
     Column("cpu", "CPU%", lambda g: fmt.percent(g.rates.cpu_percent),
@@ -63,6 +62,9 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
            lambda g: _total(g.rates.disk_read_bps, g.rates.disk_write_bps), "D", numeric=True),
     Column("net", "Net rx/tx", lambda g: fmt.pair(g.rates.net_rx_bps, g.rates.net_tx_bps),
            lambda g: _total(g.rates.net_rx_bps, g.rates.net_tx_bps), "X", numeric=True),
+    # Last, so the columns above still fit 80 columns; seen on a wider terminal or by
+    # scrolling right, and `:validate` names the TCG guests of every host.
+    Column("virt", "Virt", lambda g: virt_text(g.virt_type), lambda g: g.virt_type, None),
 ]
 
 
