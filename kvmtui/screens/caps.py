@@ -1,11 +1,16 @@
 """`:caps` (what hosts offer their guests, with the findings of the fleet check under each)
-and `:validate` (the findings alone, every host): one scrolling page of text."""
+and `:validate` (the findings alone, every host): one scrolling page.
+
+Values are libvirt's words and guest names: always plain `Text`, never markup.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -17,45 +22,58 @@ from kvmtui.core.capabilities import Check, HostCaps, Level, facts
 
 #: Words first, colour second: the level reads on a monochrome terminal.
 _LEVEL_STYLE = {Level.PASS: "green", Level.WARN: "yellow", Level.FAIL: "bold red"}
-_LABEL = 16
 
 
-def findings_text(findings: Sequence[Check]) -> Text:
-    text = Text()
+def _grid() -> Table:
+    """Two or three columns whose last one wraps under itself, not under the labels."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    return grid
+
+
+def findings_table(findings: Sequence[Check]) -> Table:
+    grid = _grid()
+    grid.add_column(no_wrap=True)
+    grid.add_column()
     for check in findings:
-        text.append(f"  {check.level.value:<5}", style=_LEVEL_STYLE[check.level])
-        text.append(f"{check.what:<{_LABEL - 4}}")
-        text.append(f"{check.detail}\n")  # libvirt's words and guest names: plain text
+        grid.add_row(Text(f" {check.level.value}", style=_LEVEL_STYLE[check.level]),
+                     Text(check.what), Text(check.detail))
+    return grid
+
+
+def _heading(host: str, note: Text | None = None) -> Text:
+    text = Text()
+    text.append(f" {host} ", style="bold reverse")
+    if note is not None:
+        text.append("  ")
+        text.append_text(note)
     return text
 
 
-def caps_text(caps: HostCaps, findings: Sequence[Check]) -> Text:
-    text = Text(f" {caps.host} ", style="bold reverse")
-    text.append("\n")
+def caps_view(caps: HostCaps, findings: Sequence[Check]) -> RenderableType:
+    grid = _grid()
+    grid.add_column()
     for label, value in facts(caps):
-        text.append(f"  {label:<{_LABEL}}", style="bold")
         style = "bold red" if label == "KVM" and not caps.kvm else ""
-        text.append(f"{value}\n", style=style)
+        grid.add_row(Text(f" {label}", style="bold"), Text(value, style=style))
+    parts: list[RenderableType] = [_heading(caps.host), grid]
     mine = [c for c in findings if c.host == caps.host]
     if mine:
-        text.append("  Acceleration check\n", style="bold underline")
-        text.append_text(findings_text(mine))
-    return text
+        parts += [Text(" Acceleration check", style="bold underline"), findings_table(mine)]
+    return Group(*parts, Text(""))
 
 
-def validation_text(findings: Sequence[Check]) -> Text:
+def validation_view(findings: Sequence[Check]) -> RenderableType:
     """Per host, what stops its guests from running accelerated (FAIL), what limits them
     (WARN) and what is fine (PASS)."""
-    text = Text()
+    parts: list[RenderableType] = []
     for host in dict.fromkeys(c.host for c in findings):
         mine = [c for c in findings if c.host == host]
         failed = sum(1 for c in mine if c.level is Level.FAIL)
-        verdict = f"{failed} FAIL" if failed else "accelerated guests possible"
-        text.append(f" {host} ", style="bold reverse")
-        text.append(f"  {verdict}\n", style="bold red" if failed else "green")
-        text.append_text(findings_text(mine))
-        text.append("\n")
-    return text
+        verdict = (Text(f"{failed} FAIL", style="bold red") if failed
+                   else Text("accelerated guests possible", style="green"))
+        parts += [_heading(host, verdict), findings_table(mine), Text("")]
+    return Group(*parts)
 
 
 class CapsScreen(Screen[None]):
@@ -74,9 +92,9 @@ class CapsScreen(Screen[None]):
         with VerticalScroll(id="report"):
             if self.caps:
                 for caps in self.caps:
-                    yield Static(caps_text(caps, self.findings), classes="host")
+                    yield Static(caps_view(caps, self.findings), classes="host")
             else:
-                yield Static(validation_text(self.findings), classes="host")
+                yield Static(validation_view(self.findings), classes="host")
         yield Footer()
 
     def on_mount(self) -> None:

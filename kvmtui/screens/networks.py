@@ -46,11 +46,11 @@ NETWORK_COLUMNS: list[Column[NetworkSnapshot]] = [
     Column("host", "Host", lambda n: n.host, lambda n: n.host, "H", max_width=12),
     Column("state", "State", _state, lambda n: n.state, "T"),
     Column("autostart", "Auto", lambda n: _yes(n.autostart), lambda n: n.autostart, "A"),
+    Column("leases", "Leases", _leases, lambda n: len(n.leases or ()), "L", numeric=True),
     Column("forward", "Forward", lambda n: n.forward, lambda n: n.forward, "F"),
     Column("bridge", "Bridge", lambda n: n.bridge or fmt.DASH, lambda n: n.bridge, "B"),
     Column("address", "Address", lambda n: n.address or fmt.DASH, lambda n: n.address, None),
     Column("dhcp", "DHCP range", lambda n: n.dhcp or fmt.DASH, lambda n: n.dhcp, None),
-    Column("leases", "Leases", _leases, lambda n: len(n.leases or ()), "L", numeric=True),
 ]
 
 
@@ -123,9 +123,12 @@ class NetworksScreen(FleetView):
 
 
 def _expires(lease: Lease) -> str:
+    """`51m05s`, `2h03m`: short, so the column stays narrow."""
     if not lease.expires:
         return "never"
-    return fmt.duration(max(0.0, lease.expires - time.time()))
+    minutes, seconds = divmod(max(0, int(lease.expires - time.time())), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
 LEASE_COLUMNS: list[Column[Lease]] = [

@@ -69,7 +69,7 @@ async def test_a_nat_network_is_defined_started_stopped_and_undefined(lab: LabIn
                            and app.screen.table.shown_texts().get(f"{NETWORK}@hostb", [""] * 3)
                            [2] == "active", 60, "the network active in the view")
             row = app.screen.table.shown_texts()[f"{NETWORK}@hostb"]
-            assert row[4:8] == ["nat", "kvnc-br0", "192.168.217.1/24", "192.168.217.2-254"]
+            assert row[5:9] == ["nat", "kvnc-br0", "192.168.217.1/24", "192.168.217.2-254"]
         info = lab.virsh("hostb", "net-info", NETWORK)
         assert info.returncode == 0 and "Active:         yes" in info.stdout
         assert "Bridge:         kvnc-br0" in info.stdout

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 from kvmtui.screens.caps import CapsScreen
 from kvmtui.screens.hosts import HostsScreen
 from tests.ui.helpers import keys, notifications, screen_text, started, wait_for
@@ -38,8 +40,8 @@ async def test_caps_of_the_host_under_the_cursor(demo_settings):
         text = screen_text(app)
         assert " kvm02 " in text and "kvm01" not in text
         assert "NO: no kvm domain type offered, guests cannot run accelerated" in text
-        assert "Domain types    test" in text
-        assert "FAIL KVM" in text
+        assert re.search(r"Domain types +test *\n", text)
+        assert re.search(r"FAIL +KVM +no kvm domain type for i686", text)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, HostsScreen))
 
@@ -52,7 +54,7 @@ async def test_validate_lists_every_host(demo_settings):
         text = screen_text(app)
         for host in ("kvm01", "kvm02", "kvm03"):
             assert f" {host}   2 FAIL" in text
-        assert text.count("FAIL KVM") == 3
+        assert len(re.findall(r"FAIL +KVM ", text)) == 3
 
 
 async def test_caps_of_an_unknown_host_is_one_line(demo_settings):

@@ -51,9 +51,9 @@ async def test_every_hosts_networks_are_listed(demo_settings):
         shown = rows(app)
         assert set(shown) == {"default@kvm01", "default@kvm02", "default@kvm03",
                               "storage@kvm01"}
-        assert shown["default@kvm01"] == ["default", "kvm01", "active", "no", "nat", "virbr0",
-                                          "192.168.122.1/24", "192.168.122.2-254", "-"]
-        assert shown["storage@kvm01"][4] == "isolated"
+        assert shown["default@kvm01"] == ["default", "kvm01", "active", "no", "-", "nat",
+                                          "virbr0", "192.168.122.1/24", "192.168.122.2-254"]
+        assert shown["storage@kvm01"][5] == "isolated"
 
 
 async def test_define_start_autostart_destroy_undefine(demo_settings):
@@ -62,7 +62,7 @@ async def test_define_start_autostart_destroy_undefine(demo_settings):
         await command(pilot, "net-define lab --subnet 192.168.150.0/24 --dhcp --host kvm02",
                       "network lab defined on kvm02")
         await wait_for(pilot, lambda: "lab@kvm02" in rows(app), what="the new network")
-        assert rows(app)["lab@kvm02"][2:8] == ["inactive", "no", "nat", "-",
+        assert rows(app)["lab@kvm02"][2:9] == ["inactive", "no", "-", "nat", "-",
                                                "192.168.150.1/24", "192.168.150.2-254"]
         app.screen.table.select_key("lab@kvm02")
         await pilot.press("s")
