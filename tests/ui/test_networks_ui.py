@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from textual.widgets._toast import Toast
+
 from kvmtui.core.networks import NetworkService
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.networks import LeasesScreen, NetworksScreen
@@ -140,3 +142,21 @@ async def test_readonly_hides_the_changing_keys_and_refuses_the_verbs(demo_setti
         await command(pilot, "net-destroy storage",
                       "net-destroy: kvmtui runs read-only (--readonly)")
         assert rows(app)["storage@kvm01"][2] == "active"
+
+
+async def test_markup_in_a_network_name_is_shown_as_typed(demo_settings):
+    name = "[bold]x[\\bold]"
+    async with started(demo_settings, SIZE, notifications=True) as (app, pilot):
+        await show_networks(pilot)
+        await pilot.press("colon", *keys(f"net-define '{name}' --subnet 10.7.0.0/24 "
+                                         "--host kvm01"), "enter")
+        key = f"{name}@kvm01"
+        await wait_for(pilot, lambda: key in rows(app), what="the new network")
+        await wait_for(pilot, lambda: f"network {name} defined on kvm01" in "\n".join(
+            str(t.render()) for t in app.screen.query(Toast)), what="the toast")
+        assert rows(app)[key][0] == name
+        app.screen.table.select_key(key)
+        await pilot.press("ctrl+d")
+        await confirm(pilot, f"Undefine network {name} on kvm01?")
+        await wait_for(pilot, lambda: key not in rows(app), what="undefined")
+        assert not app.unexpected_errors
