@@ -108,9 +108,9 @@ def domain_type(domain_xml: str) -> str:
     return ET.fromstring(domain_xml).get("type") or ""
 
 
-def kvm_offered(capabilities_xml: str) -> bool:
+def kvm_offered(capabilities: ET.Element) -> bool:
     """Whether the capabilities offer a `kvm` domain type for the host's own arch."""
-    return "kvm" in _domain_types(ET.fromstring(capabilities_xml))
+    return "kvm" in _domain_types(capabilities)
 
 
 def _domain_types(caps: ET.Element) -> tuple[str, ...]:

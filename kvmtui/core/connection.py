@@ -47,9 +47,9 @@ def _read_host_info(conn: libvirt.virConnect) -> HostInfo:
     cpu_model = model
     kvm = None
     with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
-        caps = conn.getCapabilities()
+        caps = ET.fromstring(conn.getCapabilities())
         kvm = kvm_offered(caps)
-        found = ET.fromstring(caps).findtext("host/cpu/model")
+        found = caps.findtext("host/cpu/model")
         if found:
             cpu_model = f"{found} ({model})"
     return HostInfo(
