@@ -3,11 +3,14 @@ reading real `test:///` hosts (define, start, stop, autostart, undefine as libvi
 
 from __future__ import annotations
 
+import time
+
+import libvirt
 import pytest
 
 from kvmtui.core import networks
 from kvmtui.core.networks import NetworkService, network_xml
-from tests.nodes import connected_fleet, node_specs
+from tests.nodes import NODE_XML, WEB_UUID, connected_fleet, node_specs
 
 
 def test_the_short_form_builds_a_nat_network_with_dhcp():
@@ -63,3 +66,22 @@ async def test_the_service_follows_changes_made_through_libvirt(tmp_path):
         await service.refresh()
         with pytest.raises(LookupError, match="no network named 'lab'"):
             service.find("lab")
+
+
+def test_lease_owners_are_read_again_when_a_mac_is_new(tmp_path):
+    """A NIC hot-plugged after its guest's MACs were read is found at the next reading a
+    minute on, not never."""
+    path = tmp_path / "node.xml"
+    path.write_text(NODE_XML)
+    conn = libvirt.open(f"test://{path}")
+    try:
+        web = "52:54:00:00:00:01"
+        cache = networks.MacCache()
+        assert networks._owners(conn, cache, {web})[web] == "web"
+        cache.macs[WEB_UUID] = ()  # as read before the NIC was there
+        cache.read_all_at = time.monotonic()
+        assert web not in networks._owners(conn, cache, {web})  # read a moment ago
+        cache.read_all_at -= networks.MAC_REREAD + 1
+        assert networks._owners(conn, cache, {web})[web] == "web"
+    finally:
+        conn.close()

@@ -19,7 +19,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
@@ -138,8 +138,18 @@ def _span(start: str, end: str) -> str:
     return f"{start}-{end}"
 
 
-#: MACs of a guest's interfaces, by guest UUID: kept per host, read once per guest.
-MacCache = dict[str, tuple[str, tuple[str, ...]]]
+#: Seconds before MACs no running guest was known to have make every guest's MACs read
+#: again (a NIC hot-plugged since): a lease of a machine that is no guest here costs at
+#: most one such reading a minute.
+MAC_REREAD = 60.0
+
+
+@dataclass
+class MacCache:
+    """The MACs of a host's guests' interfaces, by guest UUID, read once per guest."""
+
+    macs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    read_all_at: float = float("-inf")
 
 
 def _guest_macs(dom: libvirt.virDomain) -> tuple[str, ...]:
@@ -148,16 +158,21 @@ def _guest_macs(dom: libvirt.virDomain) -> tuple[str, ...]:
                  for m in root.findall("devices/interface/mac"))
 
 
-def _owners(conn: libvirt.virConnect, cache: MacCache) -> dict[str, str]:
+def _owners(conn: libvirt.virConnect, cache: MacCache, wanted: set[str]) -> dict[str, str]:
     """MAC -> guest name for the running guests (only they hold leases)."""
+    domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    known = {mac for macs in cache.macs.values() for mac in macs}
+    now = time.monotonic()
+    again = not wanted <= known and now - cache.read_all_at > MAC_REREAD
+    if again:
+        cache.read_all_at = now
     owners: dict[str, str] = {}
-    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+    for dom in domains:
         uuid = dom.UUIDString()
-        if uuid not in cache:
+        if again or uuid not in cache.macs:
             with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
-                cache[uuid] = (dom.name(), _guest_macs(dom))
-        name, macs = cache.get(uuid, ("", ()))
-        owners.update(dict.fromkeys(macs, name))
+                cache.macs[uuid] = _guest_macs(dom)
+        owners.update(dict.fromkeys(cache.macs.get(uuid, ()), dom.name()))
     return owners
 
 
@@ -167,14 +182,13 @@ def _leases(net: libvirt.virNetwork, conn: libvirt.virConnect, cache: MacCache
         raw = net.DHCPLeases()
     except libvirt.libvirtError as error:
         return None, describe(error)
-    owners = _owners(conn, cache) if raw else {}
+    macs = [(entry.get("mac") or "").lower() for entry in raw]
+    owners = _owners(conn, cache, set(macs)) if raw else {}
     leases = tuple(
-        Lease(mac=(entry.get("mac") or "").lower(),
-              ip=f"{entry.get('ipaddr')}/{entry.get('prefix')}",
-              hostname=entry.get("hostname") or "",
-              guest=owners.get((entry.get("mac") or "").lower(), ""),
+        Lease(mac=mac, ip=f"{entry.get('ipaddr')}/{entry.get('prefix')}",
+              hostname=entry.get("hostname") or "", guest=owners.get(mac, ""),
               expires=int(entry.get("expirytime") or 0))
-        for entry in raw)
+        for mac, entry in zip(macs, raw, strict=True))
     return leases, ""
 
 
@@ -301,7 +315,7 @@ class NetworkService(Publisher):
         return found
 
     async def _read(self, host: Host) -> list[NetworkSnapshot] | str:
-        cache = self._macs.setdefault(host.name, {})
+        cache = self._macs.setdefault(host.name, MacCache())
         try:
             return await host.run(lambda conn: read_blocking(host.name, conn, cache),
                                   what=f"networks of {host.name}")
