@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.widgets.input import Selection
 
 from kvmtui import format as fmt
 from kvmtui.core.commands import Command
@@ -52,6 +53,10 @@ NETWORK_COLUMNS: list[Column[NetworkSnapshot]] = [
     Column("address", "Address", lambda n: n.address or fmt.DASH, lambda n: n.address, None),
     Column("dhcp", "DHCP range", lambda n: n.dhcp or fmt.DASH, lambda n: n.dhcp, None),
 ]
+
+
+#: What `n` puts on the `:` line before the name.
+DEFINE = "net-define "
 
 
 def network_table() -> LiveTable[NetworkSnapshot]:
@@ -110,8 +115,13 @@ class NetworksScreen(FleetView):
                       **({"disable": True} if network.autostart else {}))
 
     def action_define(self) -> None:
-        """The `:` line with net-define's short form to fill in."""
-        self.query_one(PromptLine).open(":", "net-define NAME --dhcp --subnet ")
+        """The `:` line with net-define's short form to fill in, the cursor where the name
+        goes (the subnet follows at the end)."""
+        line = self.query_one(PromptLine)
+        line.open(":", f"{DEFINE} --dhcp --subnet ")
+        # Taking focus selects the whole line (typing would replace it): after that, only
+        # the cursor, where the name goes.
+        self.call_after_refresh(setattr, line, "selection", Selection.cursor(len(DEFINE)))
 
     def action_leases(self) -> None:
         network = self.table.current

@@ -160,3 +160,12 @@ async def test_markup_in_a_network_name_is_shown_as_typed(demo_settings):
         await confirm(pilot, f"Undefine network {name} on kvm01?")
         await wait_for(pilot, lambda: key not in rows(app), what="undefined")
         assert not app.unexpected_errors
+
+
+async def test_n_prefills_the_short_form(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await show_networks(pilot)
+        await pilot.press("n", *keys("lab"), "end", *keys("10.9.0.0/24 --host kvm03"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "lab@kvm03" in rows(app), what="the new network")
+        assert rows(app)["lab@kvm03"][8] == "10.9.0.2-254"
