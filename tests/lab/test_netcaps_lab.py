@@ -1,8 +1,9 @@
 """Networks and capabilities on the real lab (real libvirtd, dnsmasq, QEMU guests).
 
 A NAT network with DHCP is defined and started on host B from the `:` line and seen
-active by virsh, then stopped and undefined by the one-shot command line; the lab's own
-NAT network shows its leases named by the guests holding them; both hosts' capabilities
+active by virsh, then stopped and undefined by the one-shot command line; a guest booted on
+such a network takes a lease, shown with the guest's name; the lab's own NAT network shows
+its leases named by the guests holding them; both hosts' capabilities
 say whether KVM is usable as /dev/kvm really is, and the lab's TCG guests are flagged.
 """
 
@@ -83,6 +84,56 @@ async def test_a_nat_network_is_defined_started_stopped_and_undefined(lab: LabIn
         assert undefined.returncode == 0, undefined.stderr
         assert lab.virsh("hostb", "net-info", NETWORK).returncode != 0
     finally:
+        _remove_network(lab)
+
+
+GUEST = "kvnc-dhcp"  # a transient guest of ours on our network
+GUEST_MAC = "52:54:00:21:7a:01"
+
+
+def _guest_xml(lab: LabInfo) -> str:
+    """The lab's Linux guest (kernel + busybox initrd, TCG) with one virtio NIC on our
+    network: its init loads the driver and runs udhcpc, which takes a lease."""
+    return f"""<domain type='qemu'>
+  <name>{GUEST}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>{lab.raw["kernel"]}</kernel>
+    <initrd>{lab.raw["initrd"]}</initrd>
+    <cmdline>console=ttyS0 panic=-1 kvmtui.name={GUEST}</cmdline></os>
+  <devices>
+    <interface type='network'><mac address='{GUEST_MAC}'/><source network='{NETWORK}'/>
+      <model type='virtio'/></interface>
+    <serial type='pty'/><console type='pty'/>
+  </devices>
+</domain>"""
+
+
+async def test_a_guest_on_the_new_network_has_its_lease_shown(lab: LabInfo,
+                                                            tmp_path: Path) -> None:
+    lab.virsh("hostb", "destroy", GUEST)
+    _remove_network(lab)
+    try:
+        made = _kvmtui(lab, "net-define", NETWORK, "--subnet", SUBNET, "--dhcp", "--host",
+                       "hostb")
+        assert made.returncode == 0, made.stderr
+        started_ = _kvmtui(lab, "net-start", NETWORK)
+        assert started_.returncode == 0, started_.stderr
+        xml = tmp_path / "guest.xml"
+        xml.write_text(_guest_xml(lab))
+        created = lab.virsh("hostb", "create", str(xml))
+        assert created.returncode == 0, created.stderr
+        deadline = time.monotonic() + 120  # boot under TCG, then udhcpc
+        while True:
+            result = _kvmtui(lab, "net-dhcp-leases", NETWORK, "--json")
+            assert result.returncode == 0, result.stderr
+            leases = json.loads(result.stdout)
+            if leases or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert [(x["mac"], x["guest"], x["hostname"]) for x in leases] == \
+            [(GUEST_MAC, GUEST, GUEST)]
+        assert leases[0]["ip"].startswith("192.168.217.") and leases[0]["ip"].endswith("/24")
+    finally:
+        lab.virsh("hostb", "destroy", GUEST)
         _remove_network(lab)
 
 
