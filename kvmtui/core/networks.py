@@ -4,7 +4,8 @@
 rarely, and only by someone's hand) and at once after a change made here; it starts reading
 when something first asks for its rows, so an operator who never opens `:nets` pays
 nothing. Each active network's DHCP leases come with it, each named by the guest that owns
-the MAC (guests' MACs are read once per guest and kept).
+the MAC (guests' MACs are read once per guest and kept, and read again when a lease names a
+MAC none of them had: a NIC added since).
 
 `network_xml` builds a network from virsh-like short words (a subnet, a forward mode, a
 bridge, DHCP) so nobody has to write XML for the common case.
