@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kvmtui.core import actions
+from kvmtui.core.capabilities import Check, HostCaps
 from kvmtui.core.commands import VERBS, Command, CommandError, parse, resolve_guest
 from kvmtui.core.errors import describe
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
 from kvmtui.core.migration import MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.snapshots import SnapshotBook
 
 
@@ -81,6 +83,13 @@ class Operator(Protocol):
         prints progress lines until it ends."""
 
     async def quit(self) -> None: ...
+
+    async def show_network(self, network: NetworkSnapshot) -> None:
+        """A network's DHCP leases (`:net-dhcp-leases`)."""
+
+    async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
+        """Hosts' capabilities (`:caps`; none for `:validate`) and the fleet check's
+        findings."""
 
 
 def _hosts_phrase(guests: Sequence[GuestSnapshot]) -> str:

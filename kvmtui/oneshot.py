@@ -25,12 +25,14 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
+from kvmtui.core.capabilities import Check, HostCaps, facts
 from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
+from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.placement import GuestPlacementReader
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage import StorageService
@@ -182,6 +184,23 @@ class CliOperator:
     async def run_editor(self, command: list[str]) -> None:
         """The terminal kvmtui was started on is the editor's, as with virsh edit."""
         await run_editor(command)
+    async def show_network(self, network: NetworkSnapshot) -> None:
+        """`virsh net-dhcp-leases`, with the guest that holds each lease."""
+        leases = network.leases or ()
+        if network.leases is None:
+            self.error(f"leases of {network.name} on {network.host}: {network.leases_note}")
+            return
+        self._print([asdict(lease) for lease in leases], _table(
+            ("MAC", "IP address", "Hostname", "Guest"),
+            [(x.mac, x.ip, x.hostname or "-", x.guest or "-") for x in leases]))
+
+    async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
+        data = {"hosts": [asdict(c) | {"kvm": c.kvm} for c in caps],
+                "findings": [asdict(c) | {"level": c.level.value} for c in findings]}
+        blocks = [f"{c.host}\n{_fields(facts(c))}" for c in caps]
+        blocks.append("\n".join(f"{c.host}  {c.level.value:<5} {c.what}: {c.detail}"
+                                 for c in findings))
+        self._print(data, "\n\n".join(blocks))
 
     # ---- what needs the full screen -----------------------------------------------------
 

@@ -3,19 +3,24 @@ views and screens to show."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from textual.app import SuspendNotSupported
 
 from kvmtui import format as fmt
 from kvmtui.controller import Question
+from kvmtui.core.capabilities import Check, HostCaps
 from kvmtui.core.commands import lookup_verb
 from kvmtui.core.edit import run_editor
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.screens import migration_progress
+from kvmtui.screens.caps import CapsScreen
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.networks import LeasesScreen
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -95,3 +100,9 @@ class TuiOperator:
 
     async def quit(self) -> None:
         await self.app.action_quit()
+
+    async def show_network(self, network: NetworkSnapshot) -> None:
+        self.app.push_screen(LeasesScreen(network.key))
+
+    async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
+        self.app.push_screen(CapsScreen(caps, findings))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import MigrationManager
+from kvmtui.core.networks import NetworkService
 from kvmtui.core.publish import Publisher
 from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.core.storage import StorageService
@@ -28,6 +29,7 @@ from kvmtui.screens.fleet_view import FleetView
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
 from kvmtui.screens.jobs import JobsScreen, job_table
+from kvmtui.screens.networks import NetworksScreen, network_table, read_networks
 from kvmtui.screens.pools import PoolsScreen, pool_table
 from kvmtui.screens.snapshots import SnapshotsScreen, snapshot_table
 from kvmtui.screens.volumes import VolumesScreen, volume_table
@@ -68,7 +70,8 @@ class View:
 
 #: The core services the views follow besides the fleet, by topic: `make(fleet)`.
 SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
-    {"migrations": MigrationManager, "snapshots": SnapshotBook, "storage": StorageService.of})
+    {"migrations": MigrationManager, "snapshots": SnapshotBook, "storage": StorageService.of,
+     "networks": NetworkService.of})
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
@@ -91,6 +94,9 @@ VIEWS: tuple[View, ...] = (
          "Volumes of all pools, and the guests using them", VolumesScreen, volume_table,
          lambda app, _snapshot: app.service(StorageService).volumes(),
          topics=("fleet", "storage")),
+    View("networks", ("networks", "nets", "net-list"), "Networks",
+         "Virtual networks of all hosts, with their DHCP leases",
+         NetworksScreen, network_table, read_networks, topics=("fleet", "networks")),
 )
 
 #: Each `:` word that switches view, to the view it shows.

@@ -150,6 +150,19 @@ PARSE_CASES = [
      {"pool": "images"}),
     ("vol-upload images disk.img ./disk.img --host hostb", "vol-upload",
      ("images", "disk.img", "./disk.img"), {"host": "hostb"}),
+    ("net-define lab --subnet 192.168.150.0/24 --forward route --bridge br-lab --dhcp "
+     "--host hostb", "net-define", ("lab",),
+     {"subnet": "192.168.150.0/24", "forward": "route", "bridge": "br-lab", "dhcp": True,
+      "host": "hostb"}),
+    ("net-start lab", "net-start", ("lab",), {}),
+    ("net-destroy lab --host hostb", "net-destroy", ("lab",), {"host": "hostb"}),
+    ("net-autostart lab --disable", "net-autostart", ("lab",), {"disable": True}),
+    ("net-undefine lab", "net-undefine", ("lab",), {}),
+    ("net-dhcp-leases default --host hosta", "net-dhcp-leases", ("default",),
+     {"host": "hosta"}),
+    ("caps", "caps", (), {}),
+    ("caps hostb", "caps", ("hostb",), {}),
+    ("validate", "validate", (), {}),
 ]
 
 
@@ -173,6 +186,7 @@ def test_read_only_verbs_are_not_mutating() -> None:
     assert quiet == {
         "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo",
         "help", "quit", "vncdisplay", "viewer", "snapshot-list",
+        "net-dhcp-leases", "caps", "validate",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 

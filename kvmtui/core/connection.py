@@ -21,6 +21,7 @@ from typing import Any
 import libvirt
 
 from kvmtui.core import ssh
+from kvmtui.core.capabilities import kvm_offered
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import HostInfo, HostSpec, Link
 from kvmtui.core.session import Session, SessionRetired
@@ -44,8 +45,11 @@ def _version(number: int) -> str:
 def _read_host_info(conn: libvirt.virConnect) -> HostInfo:
     model, memory_mib, cpus = conn.getInfo()[:3]
     cpu_model = model
+    kvm = None
     with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
-        found = ET.fromstring(conn.getCapabilities()).findtext("host/cpu/model")
+        caps = ET.fromstring(conn.getCapabilities())
+        kvm = kvm_offered(caps)
+        found = caps.findtext("host/cpu/model")
         if found:
             cpu_model = f"{found} ({model})"
     return HostInfo(
@@ -56,6 +60,7 @@ def _read_host_info(conn: libvirt.virConnect) -> HostInfo:
         cpu_model=cpu_model,
         cpus=int(cpus),
         memory_kib=int(memory_mib) * 1024,
+        kvm=kvm,
     )
 
 

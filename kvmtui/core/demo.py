@@ -57,14 +57,33 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
   </domain>"""
 
 
-def _node_xml(guests: list[str], memory_gib: int) -> str:
+def _networks_xml(host: int) -> str:
+    """libvirt's usual NAT network on every host (the guests' NICs are on it) and, on the
+    first host, an isolated one for storage traffic."""
+    default = """
+  <network>
+    <name>default</name><forward mode='nat'/><bridge name='virbr0'/>
+    <ip address='192.168.122.1' netmask='255.255.255.0'>
+      <dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp>
+    </ip>
+  </network>"""
+    if host:
+        return default
+    return default + """
+  <network>
+    <name>storage</name><bridge name='virbr1'/>
+    <ip address='10.40.0.1' prefix='24'/>
+  </network>"""
+
+
+def _node_xml(guests: list[str], memory_gib: int, host: int = 0) -> str:
     online = len(_ONLINE_CPUS.split(","))
     return f"""<node>
   <cpu>
     <nodes>1</nodes><sockets>1</sockets><cores>{_NODE_CPUS // 2}</cores><threads>2</threads>
     <active>{online}</active><mhz>2900</mhz><model>x86_64</model>
   </cpu>
-  <memory>{memory_gib * 1024 * 1024}</memory>
+  <memory>{memory_gib * 1024 * 1024}</memory>{_networks_xml(host)}
 {''.join(guests)}
 </node>
 """
@@ -92,7 +111,7 @@ def write_fleet(
         if storage:
             guests.append(_images_pool(guests))
         path = directory / f"{host_name}.xml"
-        path.write_text(_node_xml(guests, memory_gib=64 * (1 + h % 2)))
+        path.write_text(_node_xml(guests, memory_gib=64 * (1 + h % 2), host=h))
         specs.append(HostSpec(host_name, f"test://{path.resolve()}"))
     return tuple(specs)
 

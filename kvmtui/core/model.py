@@ -54,6 +54,9 @@ class HostInfo:
     cpu_model: str = ""
     cpus: int = 0
     memory_kib: int = 0
+    #: Whether libvirt offers the `kvm` domain type (guests can run accelerated); None
+    #: when the capabilities could not be read.
+    kvm: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class GuestSnapshot:
     persistent: bool = True
     autostart: bool = False
     rates: GuestRates = field(default_factory=GuestRates)
+    #: The domain type: "kvm" (accelerated), "qemu" (emulated by TCG), "test" ...
+    virt_type: str = ""
 
     @property
     def key(self) -> str:

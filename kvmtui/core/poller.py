@@ -18,6 +18,7 @@ from typing import Any
 
 import libvirt
 
+from kvmtui.core.capabilities import domain_type
 from kvmtui.core.connection import Connection
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import GuestRates, GuestSnapshot, GuestState, HostLoad, Link
@@ -80,6 +81,7 @@ class _Described:
     vcpus: int
     persistent: bool
     autostart: bool
+    virt_type: str
 
 
 def _describe(dom: libvirt.virDomain) -> _Described:
@@ -92,6 +94,7 @@ def _describe(dom: libvirt.virDomain) -> _Described:
         vcpus=int(vcpus),
         persistent=bool(dom.isPersistent()),
         autostart=bool(dom.autostart()),
+        virt_type=domain_type(dom.XMLDesc(0)),
     )
 
 
@@ -271,6 +274,7 @@ class Poller:
             max_memory_kib=described.max_memory_kib if described else memory,
             persistent=described.persistent if described else True,
             autostart=described.autostart if described else False,
+            virt_type=described.virt_type if described else "",
             rates=rates if state.is_active else GuestRates(),
         )
 
@@ -317,7 +321,8 @@ class Poller:
             self.guests[uuid] = replace(
                 guest, name=described.name, state=described.state, vcpus=described.vcpus,
                 memory_kib=described.memory_kib, max_memory_kib=described.max_memory_kib,
-                persistent=described.persistent, autostart=described.autostart)
+                persistent=described.persistent, autostart=described.autostart,
+                virt_type=described.virt_type)
             self._on_change()
 
     def _unsettle(self, uuid: str) -> None:

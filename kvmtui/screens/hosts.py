@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 
+from kvmtui.core.commands import Command
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.fleet_tables import HOST_COLUMNS
 
@@ -15,6 +16,7 @@ class HostsScreen(FleetView):
         Binding("enter", "guests_of_host", "Its guests", id="hosts.guests"),
         Binding("c", "reconnect", "Reconnect now", id="hosts.reconnect"),
         Binding("p", "cpu_map", "CPU map", id="hosts.cpu_map"),
+        Binding("k", "caps", "Capabilities", id="hosts.caps"),
         *sort_bindings("hosts", HOST_COLUMNS),
     ]
 
@@ -28,6 +30,13 @@ class HostsScreen(FleetView):
         host = self.table.current
         if host is not None:
             self.app.open_cpu_map(host.name)
+
+    def action_caps(self) -> None:
+        """`:caps` of the host under the cursor."""
+        host = self.table.current
+        if host is not None:
+            self.app.run_worker(self.app.controller.run(Command("caps", (host.name,))),
+                                group="changes")
 
     def action_reconnect(self) -> None:
         host = self.table.current

@@ -11,3 +11,4 @@ from kvmtui.verbs import guest_config  # noqa: F401
 from kvmtui.verbs import snapshots  # noqa: F401
 from kvmtui.verbs import hardware  # noqa: F401
 from kvmtui.verbs import storage  # noqa: F401
+from kvmtui.verbs import capabilities, networks  # noqa: F401

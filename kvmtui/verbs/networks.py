@@ -1,0 +1,117 @@
+"""The net-* verbs, in virsh's words: define (from a short form), start, destroy,
+autostart, undefine, and the DHCP leases.
+
+A network name is often on every host (`default`), so `--host HOST` says which; a name on
+one host only needs none. Every change goes through `Controller.change`; stopping and
+undefining a network cut its guests off, so they ask first.
+"""
+
+from __future__ import annotations
+
+from kvmtui.controller import Controller, Question
+from kvmtui.core import networks
+from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.host import Host
+from kvmtui.core.networks import NetworkService, NetworkSnapshot
+
+_HOST = ("host",)
+
+
+def _define_host(controller: Controller, command: Command) -> Host:
+    """The host `--host` names; with one host in the fleet, that one."""
+    name = command.value("host")
+    if name is not None:
+        return controller.fleet.host(name)  # an unknown one: HostError naming it
+    hosts = controller.fleet.hosts
+    if len(hosts) != 1:
+        names = ", ".join(h.name for h in hosts)
+        raise CommandError(f"{command.verb}: say which host with --host ({names})")
+    return hosts[0]
+
+
+async def _network(controller: Controller, command: Command) -> NetworkSnapshot:
+    """The network the command names, as the hosts have it now."""
+    service = NetworkService.of(controller.fleet)
+    host = command.value("host")
+    if host is not None:
+        controller.fleet.host(host)
+    await service.refresh()
+    try:
+        return service.find(command.args[0], host)
+    except LookupError as error:
+        raise CommandError(f"{command.verb}: {error}") from None
+
+
+async def _change(controller: Controller, command: Command, action: str,
+                  question: Question | None = None) -> None:
+    network = await _network(controller, command)
+    service = NetworkService.of(controller.fleet)
+
+    async def work() -> str:
+        done = await networks.act(controller.fleet.host(network.host), network.name, action)
+        await service.refresh()
+        return done
+
+    await controller.change(command.verb, work, hosts=[network.host], question=question)
+
+
+@verb("net-define", "define a virtual network on a subnet (NAT unless --forward)",
+      positionals=("NETWORK",), valued=("subnet", "forward", "bridge", "host"),
+      flags=("dhcp",), mutating=True)
+async def _net_define(controller: Controller, command: Command) -> None:
+    subnet = command.value("subnet")
+    if subnet is None:
+        raise CommandError("net-define: --subnet is needed (e.g. --subnet 192.168.150.0/24)")
+    try:
+        xml = networks.network_xml(command.args[0], subnet,
+                                   forward=command.value("forward") or "nat",
+                                   bridge=command.value("bridge"), dhcp=command.flag("dhcp"))
+    except ValueError as error:
+        raise CommandError(f"net-define: {error}") from None
+    host = _define_host(controller, command)
+    service = NetworkService.of(controller.fleet)
+
+    async def work() -> str:
+        done = await networks.define(host, xml)
+        await service.refresh()
+        return done
+
+    await controller.change("net-define", work, hosts=[host.name])
+
+
+@verb("net-start", "start an inactive network", positionals=("NETWORK",), valued=_HOST,
+      mutating=True)
+async def _net_start(controller: Controller, command: Command) -> None:
+    await _change(controller, command, "net-start")
+
+
+@verb("net-destroy", "stop a network (its guests lose their link)",
+      positionals=("NETWORK",), valued=_HOST, mutating=True)
+async def _net_destroy(controller: Controller, command: Command) -> None:
+    network = await _network(controller, command)
+    await _change(controller, command, "net-destroy", Question(
+        f"Stop network {network.name} on {network.host}?",
+        "Guests attached to it lose their network until it is started again.", "Destroy"))
+
+
+@verb("net-undefine", "remove a network's definition", positionals=("NETWORK",),
+      valued=_HOST, mutating=True)
+async def _net_undefine(controller: Controller, command: Command) -> None:
+    network = await _network(controller, command)
+    running = " It keeps running until stopped." if network.active else ""
+    await _change(controller, command, "net-undefine", Question(
+        f"Undefine network {network.name} on {network.host}?",
+        f"Its definition is removed; this cannot be undone.{running}", "Undefine"))
+
+
+@verb("net-autostart", "start a network when its host boots (--disable: do not)",
+      positionals=("NETWORK",), valued=_HOST, flags=("disable",), mutating=True)
+async def _net_autostart(controller: Controller, command: Command) -> None:
+    await _change(controller, command,
+                  "net-noautostart" if command.flag("disable") else "net-autostart")
+
+
+@verb("net-dhcp-leases", "show a network's DHCP leases and the guests holding them",
+      positionals=("NETWORK",), valued=_HOST)
+async def _net_dhcp_leases(controller: Controller, command: Command) -> None:
+    await controller.operator.show_network(await _network(controller, command))
