@@ -68,6 +68,9 @@ class Operator(Protocol):
     def open_display(self, guest: GuestSnapshot) -> None:
         """The guest's graphical display, opened in a viewer (or how to open it)."""
 
+    def open_create(self) -> None:
+        """The create wizard (`:create` with no arguments)."""
+
     async def follow_job(self, job_id: int) -> None:
         """A migration kvmtui started: the screen shows its progress and returns; a terminal
         prints progress lines until it ends."""

@@ -12,6 +12,7 @@ from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens import migration_progress
 from kvmtui.screens.confirm import ConfirmScreen
+from kvmtui.screens.create import CreateScreen
 from kvmtui.screens.guests import GuestsScreen
 
 if TYPE_CHECKING:
@@ -71,6 +72,9 @@ class TuiOperator:
 
     def open_display(self, guest: GuestSnapshot) -> None:
         self.app.open_display(guest, open_now=True)
+
+    def open_create(self) -> None:
+        self.app.push_screen(CreateScreen())
 
     async def follow_job(self, job_id: int) -> None:
         migration_progress.open_progress(self.app, job_id)

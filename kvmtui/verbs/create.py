@@ -20,7 +20,6 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core import advice, provision
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.migration import JobSnapshot, JobState, MigrationOptions
-from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.sizes import parse_size
 
 #: How long `--console` waits for the new guest to appear in the fleet's table.
@@ -87,14 +86,29 @@ async def _choose_host(controller: Controller, command: Command, memory: int,
     return ranked[0].host
 
 
-@verb("create", "create a guest: --memory SIZE and a boot source (--import PATH, "
-      "--cdrom ISO, --kernel K, --pxe)", positionals=("NAME",), valued=CREATE_VALUED,
-      flags=CREATE_FLAGS, numeric=("vcpus",), mutating=True)
+@verb("create", "create a guest (no NAME: the create wizard); --memory SIZE and a boot "
+      "source: --import PATH, --cdrom ISO, --kernel K or --pxe", optional=("NAME",),
+      valued=CREATE_VALUED, flags=CREATE_FLAGS, numeric=("vcpus",), mutating=True)
 async def _create(controller: Controller, command: Command) -> None:
+    if command.args:
+        created = await create_guest(controller, command)
+        if created and command.flag("console"):
+            await open_new_console(controller, *created)
+    elif command.options:
+        raise CommandError("create: missing guest name")
+    else:
+        controller.operator.open_create()
+
+
+async def create_guest(controller: Controller, command: Command) -> tuple[str, str] | None:
+    """Checks, asks with the XML, creates; (host, uuid) once the guest exists, None when
+    refused or declined (`change` said why) or when creating failed. A check that fails
+    raises CommandError or HostError (nothing is created); the wizard shows it under its
+    fields and stays open, the `:` line reports it."""
     probe = request_from(command, "")
     host_name = await _choose_host(controller, command, probe.memory, probe.vcpus)
     if controller.refused("create", hosts=[host_name]):
-        return
+        return None
     host = controller.fleet.host(host_name)
     plan = await provision.plan(host, request_from(command, host_name))
     made: list[str] = []
@@ -108,21 +122,21 @@ async def _create(controller: Controller, command: Command) -> None:
     question = Question(f"Create {plan.request.name} on {host_name}{chosen}?",
                         "Creates " + "; ".join(plan.creates) + ". Defines:\n\n" + plan.xml,
                         "Create")
-    if await controller.change("create", create, hosts=[host_name], question=question) \
-            and command.flag("console"):
-        guest = await _appeared(controller, host_name, made[0])
-        controller.operator.open_console(guest, None, False)
+    if not await controller.change("create", create, hosts=[host_name], question=question):
+        return None
+    return host_name, made[0]
 
 
-async def _appeared(controller: Controller, host: str, uuid: str) -> GuestSnapshot:
-    """The new guest once the fleet lists it (its lifecycle event arrives shortly)."""
+async def open_new_console(controller: Controller, host: str, uuid: str) -> None:
+    """`--console`: the new guest's serial console, once the fleet lists the guest (its
+    lifecycle event arrives shortly after the definition)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _APPEAR_TIMEOUT
     while (guest := controller.fleet.host(host).guest(uuid)) is None:
         if loop.time() > deadline:
             raise CommandError(f"create: the new guest did not appear on {host}")
         await asyncio.sleep(0.05)
-    return guest
+    controller.operator.open_console(guest, None, False)
 
 
 @verb("evacuate", "live-migrate every running guest of a host to the ranked hosts",
