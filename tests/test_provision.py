@@ -188,3 +188,17 @@ class _FleetOf:
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
+
+
+def test_a_guests_cpu_is_judged_under_its_own_hypervisor():
+    """A TCG guest's qemu64 model is checked against QEMU's emulation (type qemu): under
+    KVM the lab's hosts call it incompatible, and an evacuation would move nothing."""
+    wanted = advice.guest_cpu(
+        "<domain type='qemu'><os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>"
+        "<cpu mode='custom'><model>qemu64</model></cpu>"
+        "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>")
+    assert wanted is not None
+    assert (wanted.virt_type, wanted.arch, wanted.machine, wanted.emulator) == (
+        "qemu", "x86_64", "pc-i440fx-7.2", "/usr/bin/qemu-system-x86_64")
+    assert "<model>qemu64</model>" in wanted.xml
+    assert advice.guest_cpu("<domain type='kvm'><cpu mode='host-model'/></domain>") is None

@@ -107,34 +107,53 @@ def room(host: Host) -> HostRoom | None:
                     snapshot.info.cpus, running)
 
 
-def guest_cpu(xml: str) -> str | None:
+@dataclass(frozen=True)
+class CpuWanted:
+    """The CPU a guest runs with and what it runs under (domain type, machine, emulator):
+    compareHypervisorCPU judges a model against what that hypervisor offers, and a TCG
+    guest's model is checked against QEMU's emulation, not the host's KVM."""
+
+    xml: str
+    virt_type: str | None
+    arch: str | None
+    machine: str | None
+    emulator: str | None
+
+
+def guest_cpu(xml: str) -> CpuWanted | None:
     """The `<cpu>` a guest's definition asks for, to compare with a host's; None when it
     names no model (the hypervisor's default model runs anywhere)."""
-    cpu = ET.fromstring(xml).find("cpu")
+    dom = ET.fromstring(xml)
+    cpu = dom.find("cpu")
     if cpu is None or cpu.find("model") is None:
         return None
-    return ET.tostring(cpu, encoding="unicode")
+    os_type = dom.find("os/type")
+    return CpuWanted(ET.tostring(cpu, encoding="unicode"), dom.get("type"),
+                     os_type.get("arch") if os_type is not None else None,
+                     os_type.get("machine") if os_type is not None else None,
+                     dom.findtext("devices/emulator"))
 
 
-async def cpu_verdict(host: Host, cpu_xml: str | None) -> str:
-    """"compatible", "incompatible" or "unknown" (no model to check, or the driver cannot
-    compare) for running a CPU like `cpu_xml` on `host`."""
-    if cpu_xml is None:
+async def cpu_verdict(host: Host, cpu: CpuWanted | None) -> str:
+    """"compatible", "incompatible" or "unknown" (the driver cannot compare) for running
+    a CPU like `cpu` on `host`; a guest with no model is compatible."""
+    if cpu is None:
         return "compatible"
     try:
         answer = await host.run(lambda conn: conn.compareHypervisorCPU(
-            None, "x86_64", None, None, cpu_xml, 0), what=f"compare CPU on {host.name}")
+            cpu.emulator, cpu.arch or "x86_64", cpu.machine, cpu.virt_type, cpu.xml, 0),
+            what=f"compare CPU on {host.name}")
     except HostError:
         return "unknown"
     return _CPU_WORDS.get(answer, "unknown")
 
 
-async def advise(fleet: Fleet, memory: int, vcpus: int, *, cpu_xml: str | None = None,
+async def advise(fleet: Fleet, memory: int, vcpus: int, *, cpu: CpuWanted | None = None,
                  exclude: Sequence[str] = ()) -> list[HostFit]:
     """Every connected, writable host but `exclude`, ranked for a guest of this size."""
     hosts = [h for h in fleet.hosts if h.name not in exclude and not h.readonly]
     rooms = [(h, r) for h in hosts if (r := room(h)) is not None]
-    verdicts = await asyncio.gather(*(cpu_verdict(h, cpu_xml) for h, _ in rooms))
+    verdicts = await asyncio.gather(*(cpu_verdict(h, cpu) for h, _ in rooms))
     return rank(HostFit(r, memory, vcpus, verdict)
                 for (_, r), verdict in zip(rooms, verdicts, strict=True))
 
@@ -142,7 +161,7 @@ async def advise(fleet: Fleet, memory: int, vcpus: int, *, cpu_xml: str | None =
 async def advise_for(fleet: Fleet, guest: GuestSnapshot) -> list[HostFit]:
     """The other hosts ranked for an existing guest (the migrate dialog, evacuation)."""
     xml = await fleet.host(guest.host).domain_xml(guest.uuid)
-    return await advise(fleet, guest.memory_kib * 1024, guest.vcpus, cpu_xml=guest_cpu(xml),
+    return await advise(fleet, guest.memory_kib * 1024, guest.vcpus, cpu=guest_cpu(xml),
                         exclude=[guest.host])
 
 

@@ -65,6 +65,9 @@ async def test_created_guest_boots_to_the_ready_line_in_kvmtuis_console(lab_fres
             assert f"volume {NAME}.qcow2 in pool {pool}" in text_of(
                 app.screen.query_one("#detail", Static))
             await pilot.press("tab", "enter")
+            await wait_for(pilot, lambda: any(
+                f"{NAME} created on hosta with volume {NAME}.qcow2" in n
+                for n in notifications(app)), 30, "the guest created")
             await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen), 30,
                            "the new guest's console")
 
@@ -74,8 +77,6 @@ async def test_created_guest_boots_to_the_ready_line_in_kvmtuis_console(lab_fres
             await wait_for(pilot, lambda: READY_LINE in shown(), 120, "the ready line")
             await pilot.press("enter", *keys("echo made-$((6*7))"), "enter")
             await wait_for(pilot, lambda: "made-42" in shown(), 30, "a shell answering")
-            assert any(f"{NAME} created on hosta with volume {NAME}.qcow2" in n
-                       for n in notifications(app))
         volume = lab_fresh.virsh("hosta", "vol-dumpxml", "--pool", pool, f"{NAME}.qcow2")
         assert "<format type='qcow2'/>" in volume.stdout, volume.stderr
     finally:
