@@ -19,7 +19,8 @@ from kvmtui.core.host import Host
 _CHUNK = 256 * 1024
 
 
-def volume_xml(name: str, capacity: int, fmt: str, backing: str | None = None) -> str:
+def volume_xml(name: str, capacity: int, fmt: str, backing: str | None = None,
+               backing_fmt: str = "raw") -> str:
     """A volume definition; names reach libvirt escaped, whatever they hold."""
     vol = ET.Element("volume")
     ET.SubElement(vol, "name").text = name
@@ -29,19 +30,27 @@ def volume_xml(name: str, capacity: int, fmt: str, backing: str | None = None) -
     if backing is not None:
         store = ET.SubElement(vol, "backingStore")
         ET.SubElement(store, "path").text = backing
-        ET.SubElement(store, "format", type="qcow2")
+        ET.SubElement(store, "format", type=backing_fmt)
     return ET.tostring(vol, encoding="unicode")
 
 
 async def create_volume(host: Host, pool: str, name: str, capacity: int, *,
                         fmt: str = "qcow2", backing: str | None = None) -> str:
-    """Creates volume `name` of `capacity` bytes in `pool`; returns its path."""
-    xml = volume_xml(name, capacity, fmt, backing)
+    """Creates volume `name` of `capacity` bytes in `pool`; returns its path. A `backing`
+    image (an overlay's base) is named with its own format, which qemu-img needs."""
 
     def create(conn: libvirt.virConnect) -> str:
+        backing_fmt = _format(conn, backing) if backing is not None else "raw"
+        xml = volume_xml(name, capacity, fmt, backing, backing_fmt)
         return str(conn.storagePoolLookupByName(pool).createXML(xml, 0).path())
 
     return await host.run(create, what=f"vol-create-as {name} in {pool} on {host.name}")
+
+
+def _format(conn: libvirt.virConnect, path: str) -> str:
+    """The format libvirt knows the volume at `path` by (raw when it names none)."""
+    target = ET.fromstring(conn.storageVolLookupByPath(path).XMLDesc(0)).find("target/format")
+    return target.get("type", "raw") if target is not None else "raw"
 
 
 async def delete_volume(host: Host, path: str) -> None:

@@ -127,3 +127,43 @@ async def test_evacuate_moves_every_running_guest_of_host_a_to_host_b(lab_fresh:
     on_b = lab_fresh.virsh("hostb", "list", "--name").stdout.split()
     assert on_a == []
     assert running_a <= set(on_b)
+
+
+async def test_cloud_init_seed_is_uploaded_beside_an_overlay_disk(lab_fresh: LabInfo, tmp_path):
+    """A cloud image imported with a new overlay disk and a NoCloud seed: the seed goes up
+    over host A's own libvirt connection (a volume upload) and reads back as the ISO."""
+    pool = lab_fresh.raw["pool"]["name"]
+    base = f"{NAME}-base.img"
+    _remove(lab_fresh, pool)
+    lab_fresh.virsh("hosta", "vol-delete", f"{NAME}-seed.iso", "--pool", pool)
+    lab_fresh.virsh("hosta", "vol-delete", base, "--pool", pool)
+    made = lab_fresh.virsh("hosta", "vol-create-as", pool, base, "16M", "--format", "raw")
+    assert made.returncode == 0, made.stderr
+    base_path = lab_fresh.virsh("hosta", "vol-path", base, "--pool", pool).stdout.strip()
+    key = tmp_path / "ops.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmtuiLabKey ops@jumpbox\n")
+    app = _lab_app(lab_fresh)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _lab_listed(pilot)
+            app.controller.run_command(shlex.join([
+                "create", "--host", "hosta", "--memory", "128M", "--import", base_path,
+                "--disk", "64M", "--pool", pool, "--virt-type", "qemu", "--cloud-init",
+                "--user", "ops", "--ssh-key", str(key), NAME]))
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20,
+                           "the confirmation")
+            await pilot.press("tab", "enter")
+            await wait_for(pilot, lambda: any(f"{NAME} created on hosta" in n
+                                              for n in notifications(app)), 60, "created")
+        overlay = lab_fresh.virsh("hosta", "vol-dumpxml", "--pool", pool, f"{NAME}.qcow2")
+        assert f"<path>{base_path}</path>" in overlay.stdout  # backed by the image
+        seed = tmp_path / "seed.iso"
+        got = lab_fresh.virsh("hosta", "vol-download", "--pool", pool, f"{NAME}-seed.iso",
+                              str(seed))
+        assert got.returncode == 0, got.stderr
+        assert b"cidata" in seed.read_bytes()[32768:34816]  # the volume label, as written
+        assert b"AAAAC3NzaC1lZDI1NTE5AAAAIKvmtuiLabKey" in seed.read_bytes()
+    finally:
+        _remove(lab_fresh, pool)
+        lab_fresh.virsh("hosta", "vol-delete", f"{NAME}-seed.iso", "--pool", pool)
+        lab_fresh.virsh("hosta", "vol-delete", base, "--pool", pool)
