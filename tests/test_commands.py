@@ -80,6 +80,10 @@ PARSE_CASES = [
     ("help", "help", (), {}),
     ("help migrate", "help", ("migrate",), {}),
     ("quit", "quit", (), {}),
+    ("create", "create", (), {}),
+    ("create --memory 1G --kernel /k --start -- -odd[name]", "create", ("-odd[name]",),
+     {"memory": "1G", "kernel": "/k", "start": True}),
+    ("evacuate hosta", "evacuate", ("hosta",), {}),
 ]
 
 

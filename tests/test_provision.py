@@ -14,12 +14,16 @@ from xml.etree import ElementTree as ET
 import pycdlib
 import pytest
 
+from kvmtui.cli import Settings
 from kvmtui.core import advice, provision
 from kvmtui.core.errors import HostError
 from kvmtui.core.host import Host
+from kvmtui.core.model import HostSpec
 from kvmtui.core.provision import CloudInit, GuestRequest
 from kvmtui.core.sizes import parse_size
-from tests.nodes import WEB_UUID, node_host, node_hosts, until
+from kvmtui.oneshot import run_command
+from tests.nodes import NODE_XML, WEB_UUID, node_host, node_hosts, until
+from tests.test_oneshot import Terminal
 
 MiB = 2**20
 HOSTILE = "evil[bold]'\"<x>&name"
@@ -202,3 +206,24 @@ def test_a_guests_cpu_is_judged_under_its_own_hypervisor():
         "qemu", "x86_64", "pc-i440fx-7.2", "/usr/bin/qemu-system-x86_64")
     assert "<model>qemu64</model>" in wanted.xml
     assert advice.guest_cpu("<domain type='kvm'><cpu mode='host-model'/></domain>") is None
+
+
+async def test_the_one_shot_create_shows_the_xml_asks_and_creates(tmp_path):
+    node = tmp_path / "kvm1.xml"
+    node.write_text(NODE_XML)
+    words = ("create", "--memory", "256M", "--disk", "1G", "--kernel", "/k", "--", HOSTILE)
+
+    async def run(answer: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        settings = Settings(hosts=(HostSpec("kvm1", f"test://{node}"),), readonly=False,
+                            refresh=60.0, theme=None, demo=False, command=words)
+        status = await run_command(settings, stdin=Terminal(answer, tty=True), stdout=out,
+                                   stderr=err)
+        return status, out.getvalue(), err.getvalue()
+
+    status, out, err = await run("n\n")
+    assert status == 1 and out == ""
+    assert "<name>evil[bold]'\"&lt;x&gt;&amp;name</name>" in err  # the XML, escaped
+    status, out, err = await run("y\n")
+    assert status == 0, err
+    assert out.startswith(f"{HOSTILE} created on kvm1 with volume {HOSTILE}.qcow2")
