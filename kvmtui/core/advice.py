@@ -184,9 +184,9 @@ class Evacuation:
     def placed(self) -> list[Move]:
         return [m for m in self.moves if m.dest is not None]
 
-    def describe(self) -> str:
-        """One line per guest, for the confirmation."""
-        return "\n".join(f"{m.guest.name} -> {m.dest}  ({m.why})" if m.dest
+    def describe(self, separator: str = "\n") -> str:
+        """One line per guest for the confirmation (or one line, `; ` apart, for an error)."""
+        return separator.join(f"{m.guest.name} -> {m.dest}  ({m.why})" if m.dest
                          else f"{m.guest.name} stays: {m.why}" for m in self.moves)
 
 

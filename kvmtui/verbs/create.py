@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 
 from kvmtui.controller import Controller, Question
@@ -110,7 +111,7 @@ async def create_guest(controller: Controller, command: Command) -> tuple[str, s
     if controller.refused("create", hosts=[host_name]):
         return None
     host = controller.fleet.host(host_name)
-    plan = await provision.plan(host, request_from(command, host_name))
+    plan = await provision.plan(host, replace(probe, host=host_name))
     made: list[str] = []
 
     async def create() -> str:
@@ -149,7 +150,7 @@ async def _evacuate(controller: Controller, command: Command) -> None:
         controller.operator.ok(f"evacuate {source}: no running guest to move")
         return
     if not plan.placed:
-        raise CommandError(f"evacuate {source}: {plan.describe()}")
+        raise CommandError(f"evacuate {source}: {plan.describe('; ')}")
     manager = controller.migrations
     jobs: list[JobSnapshot] = []
 
