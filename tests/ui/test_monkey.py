@@ -166,6 +166,11 @@ async def _palette(pilot: Pilot) -> None:
     await pilot.press("ctrl+p")
 
 
+async def _create(pilot: Pilot) -> None:
+    await _home(pilot)
+    await pilot.press("colon", *"create", "enter")
+
+
 OPENERS = {
     "guests :": lambda pilot: _prompt(pilot, "guests", "colon"),
     "guests /": lambda pilot: _prompt(pilot, "guests", "slash"),
@@ -177,6 +182,7 @@ OPENERS = {
     "password": _secret,
     "migrate": _migrate,
     "command palette": _palette,
+    "create wizard": _create,
 }
 
 
