@@ -77,6 +77,8 @@ class Operator(Protocol):
     async def run_editor(self, command: list[str]) -> None:
         """Runs an editor on the operator's terminal until it exits (`:edit`); ValueError
         when it cannot run or fails."""
+    def open_create(self) -> None:
+        """The create wizard (`:create` with no arguments)."""
 
     async def follow_job(self, job_id: int) -> None:
         """A migration kvmtui started: the screen shows its progress and returns; a terminal

@@ -213,6 +213,9 @@ class CliOperator:
     def open_display(self, guest: GuestSnapshot) -> NoReturn:
         _needs_screen("a graphical console")
 
+    def open_create(self) -> NoReturn:
+        _needs_screen("the create wizard (give the guest's NAME and options)")
+
 
     async def quit(self) -> NoReturn:
         _needs_screen("quit")

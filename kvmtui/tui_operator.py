@@ -19,6 +19,7 @@ from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.screens import migration_progress
 from kvmtui.screens.caps import CapsScreen
 from kvmtui.screens.confirm import ConfirmScreen
+from kvmtui.screens.create import CreateScreen
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.networks import LeasesScreen
 
@@ -94,6 +95,8 @@ class TuiOperator:
                 await run_editor(command)
         except SuspendNotSupported:
             raise ValueError("this terminal cannot be handed over to an editor") from None
+    def open_create(self) -> None:
+        self.app.push_screen(CreateScreen())
 
     async def follow_job(self, job_id: int) -> None:
         migration_progress.open_progress(self.app, job_id)

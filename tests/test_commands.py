@@ -163,6 +163,10 @@ PARSE_CASES = [
     ("caps", "caps", (), {}),
     ("caps hostb", "caps", ("hostb",), {}),
     ("validate", "validate", (), {}),
+    ("create", "create", (), {}),
+    ("create --memory 1G --kernel /k --start -- -odd[name]", "create", ("-odd[name]",),
+     {"memory": "1G", "kernel": "/k", "start": True}),
+    ("evacuate hosta", "evacuate", ("hosta",), {}),
 ]
 
 

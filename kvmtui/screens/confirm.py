@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -29,8 +29,9 @@ class ConfirmScreen(ModalScreen[bool], ClosesOnce[bool]):
         with Vertical(id="dialog"):
             # Guest and host names and libvirt's words: shown as typed, never as markup.
             yield Static(self._title, id="question", markup=False)
-            if self._detail:
-                yield Static(self._detail, id="detail", markup=False)
+            if self._detail:  # long (the XML `create` defines): it scrolls, Shift+Tab reaches it
+                with VerticalScroll(id="detail-scroll"):
+                    yield Static(self._detail, id="detail", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self._action_label, id="confirm", variant="error")

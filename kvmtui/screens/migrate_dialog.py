@@ -10,6 +10,7 @@ from typing import ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
@@ -17,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.validation import Integer, ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Label, RadioSet, Static
 
+from kvmtui.core import advice
+from kvmtui.core.errors import HostError
 from kvmtui.core.migration import (
     DEFAULT_FLAGS,
     MAX_BANDWIDTH_MIB,
@@ -96,6 +99,7 @@ class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
             with RadioSet(id="migrate-dest"):
                 for index, name in enumerate(self.destinations):
                     yield RadioChoice(Text(name), value=index == 0)
+            yield Static(Text("Ranking the hosts..."), id="migrate-advice")
             with Grid(id="migrate-options"):
                 for flag in MIGRATION_FLAGS:
                     yield TickBox(flag.word, flag.word in DEFAULT_FLAGS, name=flag.word,
@@ -122,6 +126,26 @@ class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
             why.display = False
         for choices in self.query(RadioSet):
             choices.focus()
+            self._advise()
+
+    @work(exclusive=True, group="migrate-advice")
+    async def _advise(self) -> None:
+        """The placement advice for these guests, best first, under the destinations."""
+        fleet = self.app.fleet  # type: ignore[attr-defined]  # the dialog runs in KvmTuiApp
+        try:
+            if len(self.guests) == 1:
+                ranking = await advice.advise_for(fleet, self.guests[0])
+            else:
+                ranking = await advice.advise(
+                    fleet, sum(g.memory_kib for g in self.guests) * 1024,
+                    sum(g.vcpus for g in self.guests),
+                    exclude=sorted({g.host for g in self.guests}))
+        except HostError as error:
+            lines = [f"no advice: {error}"]
+        else:
+            lines = [f"{rank}. {fit.host}: {fit.summary()}" for rank, fit in
+                     enumerate((f for f in ranking if f.host in self.destinations), start=1)]
+        self.query_one("#migrate-advice", Static).update(Text("\n".join(lines)))
 
     def _uri_hint(self, dest: str) -> str:
         return default_migrate_uri(self.uris.get(dest, "")) or "libvirt's default"

@@ -33,6 +33,7 @@ from textual.widgets import Input
 import kvmtui.screens
 from kvmtui.app import KvmTuiApp
 from kvmtui.cli import Settings
+from kvmtui.screens.create import CreateScreen
 from kvmtui.screens.guest_config import CloneDialog
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
@@ -200,6 +201,11 @@ async def _new_snapshot(pilot: Pilot) -> None:
     await pilot.press("n")
 
 
+async def _create(pilot: Pilot) -> None:
+    await _home(pilot)
+    await pilot.press("colon", *"create", "enter")
+
+
 #: Each way to an input line, with the screen it opens.
 OPENERS: dict[str, tuple[Callable[[Pilot], Awaitable[None]], type[Screen[Any]]]] = {
     "guests :": (lambda pilot: _prompt(pilot, "guests", "colon"), GuestsScreen),
@@ -215,6 +221,7 @@ OPENERS: dict[str, tuple[Callable[[Pilot], Awaitable[None]], type[Screen[Any]]]]
     "clone": (lambda pilot: _prompt(pilot, "guests", "y"), CloneDialog),
     "new snapshot": (_new_snapshot, SnapshotDialog),
     "command palette": (_palette, CommandPalette),
+    "create wizard": (_create, CreateScreen),
 }
 
 

@@ -1,0 +1,180 @@
+"""`:create` (virt-install in one line) and `:evacuate HOST`.
+
+`create` reads its options into a `GuestRequest`, has the core check it against the host
+(`provision.plan`) and asks, showing the XML it will define: the answer is the preview.
+The create wizard (screens/create.py) builds the same `:create` command, so the one-line
+form and the dialog share every check. Without `--host`, the host the placement advice
+ranks first takes the guest.
+
+`evacuate` plans live migrations of every running guest of a host to the ranked hosts,
+asks with the plan, and runs them through the migration manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from pathlib import Path
+
+from kvmtui.controller import Controller, Question
+from kvmtui.core import advice, provision
+from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.migration import JobSnapshot, JobState, MigrationOptions
+from kvmtui.core.sizes import parse_size
+
+#: How long `--console` waits for the new guest to appear in the fleet's table.
+_APPEAR_TIMEOUT = 10.0
+
+CREATE_VALUED = ("host", "vcpus", "memory", "disk", "import", "cdrom", "kernel", "initrd",
+                 "cmdline", "network", "bridge", "firmware", "virt-type", "pool", "user",
+                 "ssh-key", "hostname")
+CREATE_FLAGS = ("pxe", "cloud-init", "start", "console")
+
+
+def _size(command: Command, option: str) -> int | None:
+    text = command.value(option)
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise CommandError(f"create: --{option}: {error}") from None
+
+
+def _cloud_init(command: Command) -> provision.CloudInit | None:
+    if not command.flag("cloud-init"):
+        if any(command.value(o) for o in ("user", "ssh-key", "hostname")):
+            raise CommandError("create: --user, --ssh-key and --hostname need --cloud-init")
+        return None
+    user, key_file = command.value("user"), command.value("ssh-key")
+    if not user or not key_file:
+        raise CommandError("create: --cloud-init needs --user and --ssh-key")
+    try:
+        key = provision.read_ssh_key(Path(key_file))
+    except ValueError as error:
+        raise CommandError(f"create: {error}") from None
+    return provision.CloudInit(user, key, command.value("hostname") or command.args[0])
+
+
+def request_from(command: Command, host: str) -> provision.GuestRequest:
+    """The request a `:create` line makes; CommandError for a value that is not one."""
+    memory = _size(command, "memory")
+    if memory is None:
+        raise CommandError("create: --memory is needed (e.g. --memory 1G)")
+    return provision.GuestRequest(
+        name=command.args[0], host=host, vcpus=int(command.value("vcpus") or 1),
+        memory=memory, disk_size=_size(command, "disk"),
+        import_path=command.value("import"), cdrom=command.value("cdrom"),
+        kernel=command.value("kernel"), initrd=command.value("initrd"),
+        cmdline=command.value("cmdline"), pxe=command.flag("pxe"),
+        network=command.value("network"), bridge=command.value("bridge"),
+        firmware=command.value("firmware") or "bios", virt_type=command.value("virt-type"),
+        pool=command.value("pool"), cloud_init=_cloud_init(command))
+
+
+async def _choose_host(controller: Controller, command: Command, memory: int,
+                       vcpus: int) -> str:
+    """`--host`, else the host the advice ranks first (said in the confirmation)."""
+    named = command.value("host")
+    if named:
+        controller.fleet.host(named)  # an unknown host fails here, by name
+        return named
+    ranked = await advice.advise(controller.fleet, memory, vcpus)
+    if not ranked or not ranked[0].fits:
+        best = f" (best: {ranked[0].host}, {ranked[0].problem})" if ranked else ""
+        raise CommandError(f"create {command.args[0]}: no host can take it{best}")
+    return ranked[0].host
+
+
+@verb("create", "create a guest (no NAME: the create wizard); --memory SIZE and a boot "
+      "source: --import PATH, --cdrom ISO, --kernel K or --pxe", optional=("NAME",),
+      valued=CREATE_VALUED, flags=CREATE_FLAGS, numeric=("vcpus",), mutating=True)
+async def _create(controller: Controller, command: Command) -> None:
+    if command.args:
+        created = await create_guest(controller, command)
+        if created and command.flag("console"):
+            await open_new_console(controller, *created)
+    elif command.options:
+        raise CommandError("create: missing guest name")
+    else:
+        controller.operator.open_create()
+
+
+async def create_guest(controller: Controller, command: Command) -> tuple[str, str] | None:
+    """Checks, asks with the XML, creates; (host, uuid) once the guest exists, None when
+    refused or declined (`change` said why) or when creating failed. A check that fails
+    raises CommandError or HostError (nothing is created); the wizard shows it under its
+    fields and stays open, the `:` line reports it."""
+    probe = request_from(command, "")
+    host_name = await _choose_host(controller, command, probe.memory, probe.vcpus)
+    if controller.refused("create", hosts=[host_name]):
+        return None
+    host = controller.fleet.host(host_name)
+    plan = await provision.plan(host, replace(probe, host=host_name))
+    made: list[str] = []
+
+    async def create() -> str:
+        uuid, sentence = await provision.provision(host, plan, start=command.flag("start"))
+        made.append(uuid)
+        return sentence
+
+    chosen = "" if command.value("host") else " (ranked first by the placement advice)"
+    question = Question(f"Create {plan.request.name} on {host_name}{chosen}?",
+                        "Creates " + "; ".join(plan.creates) + ". Defines:\n\n" + plan.xml,
+                        "Create")
+    if not await controller.change("create", create, hosts=[host_name], question=question):
+        return None
+    return host_name, made[0]
+
+
+async def open_new_console(controller: Controller, host: str, uuid: str) -> None:
+    """`--console`: the new guest's serial console, once the fleet lists the guest (its
+    lifecycle event arrives shortly after the definition)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _APPEAR_TIMEOUT
+    while (guest := controller.fleet.host(host).guest(uuid)) is None:
+        if loop.time() > deadline:
+            raise CommandError(f"create: the new guest did not appear on {host}")
+        await asyncio.sleep(0.05)
+    controller.operator.open_console(guest, None, False)
+
+
+@verb("evacuate", "live-migrate every running guest of a host to the ranked hosts",
+      positionals=("HOST",), mutating=True)
+async def _evacuate(controller: Controller, command: Command) -> None:
+    source = command.args[0]
+    controller.fleet.host(source)  # an unknown host fails here, by name
+    plan = await advice.plan_evacuation(controller.fleet, source)
+    if not plan.moves:
+        controller.operator.ok(f"evacuate {source}: no running guest to move")
+        return
+    if not plan.placed:
+        raise CommandError(f"evacuate {source}: {plan.describe('; ')}")
+    manager = controller.migrations
+    jobs: list[JobSnapshot] = []
+
+    async def start() -> str:
+        for move in plan.placed:
+            assert move.dest is not None
+            jobs.append(manager.start(move.guest, move.dest, MigrationOptions()))
+        return f"evacuating {len(jobs)} guests from {source}, " \
+               f"{manager.concurrency} at a time"
+
+    moved = plan.placed
+    question = Question(f"Evacuate {source}: live-migrate {len(moved)} guests?",
+                        plan.describe(), "Evacuate")
+    if not await controller.change("evacuate", start, guests=[m.guest for m in moved],
+                                   hosts=sorted({m.dest for m in moved if m.dest}),
+                                   question=question):
+        return
+    with contextlib.suppress(CommandError):  # a terminal has no jobs view: it waits
+        controller.operator.show_view("jobs")
+    done = await asyncio.gather(*(manager.wait(job.id) for job in jobs))
+    failed = [job for job in done if job.state is not JobState.SUCCEEDED]
+    for job in failed:
+        controller.operator.error(f"evacuate {source}: {job.guest} {job.state.value}: "
+                                  f"{job.message}")
+    if not failed:
+        controller.operator.ok(f"{source} evacuated: " + ", ".join(
+            f"{job.guest} on {job.dest}" for job in done))
