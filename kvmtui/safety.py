@@ -122,7 +122,11 @@ class NeverCrash(App[Any]):
     # Every palette Textual opens (Ctrl+P, and its "Theme" and "Keys" lists), as ours.
 
     def action_command_palette(self) -> None:
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        # Textual asks only whether the top screen is a palette; a dialog a background task
+        # opened over one (a password, a host key) let Ctrl+P push a second palette under
+        # the same id: DuplicateIds. One palette per screen stack, wherever it is in it.
+        if self.use_command_palette and not any(
+                isinstance(screen, CommandPalette) for screen in self.screen_stack):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def search_commands(self, commands: Sequence[CommandListItem],

@@ -8,6 +8,7 @@ import pytest
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.safety import SafeCommandPalette
+from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.guests import GuestsScreen
 from kvmtui.screens.hosts import HostsScreen
@@ -76,3 +77,19 @@ async def test_every_palette_pages_without_a_crash(demo_settings, opener):
         await pilot.press("pagedown", "down", "pageup", "pagedown")  # before any layout
         await pilot.press("pagedown", "pageup", "escape")
         assert not app.unexpected_errors
+
+
+async def test_ctrl_p_over_a_dialog_over_the_palette_opens_no_second_one(demo_settings):
+    """A dialog a background task opens over the palette (a password, a host key) used to
+    let Ctrl+P push a second palette under the same id: DuplicateIds (monkey seed 404)."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, SafeCommandPalette))
+        app.push_screen(ConfirmScreen("A dialog over the palette?", "", "Yes"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert not app.unexpected_errors
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, SafeCommandPalette))
