@@ -56,14 +56,21 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
   </domain>"""
 
 
-def _node_xml(guests: list[str], memory_gib: int) -> str:
+def _node_xml(guests: list[str], memory_gib: int, subnet: int) -> str:
     online = len(_ONLINE_CPUS.split(","))
+    # The guests' NICs are on this network, so the address column has leases to show.
     return f"""<node>
   <cpu>
     <nodes>1</nodes><sockets>1</sockets><cores>{_NODE_CPUS // 2}</cores><threads>2</threads>
     <active>{online}</active><mhz>2900</mhz><model>x86_64</model>
   </cpu>
   <memory>{memory_gib * 1024 * 1024}</memory>
+  <network>
+    <name>default</name><bridge name='virbr0'/><forward/>
+    <ip address='10.{subnet}.0.1' netmask='255.255.255.0'>
+      <dhcp><range start='10.{subnet}.0.10' end='10.{subnet}.0.250'/></dhcp>
+    </ip>
+  </network>
 {''.join(guests)}
 </node>
 """
@@ -88,7 +95,7 @@ def write_fleet(
             # The same guest name on two hosts, as after a copy or a failed migration.
             guests.append(_domain_xml("shared-tools", 1 if h == 0 else 5, 2, 1024, rng))
         path = directory / f"{host_name}.xml"
-        path.write_text(_node_xml(guests, memory_gib=64 * (1 + h % 2)))
+        path.write_text(_node_xml(guests, memory_gib=64 * (1 + h % 2), subnet=h + 1))
         specs.append(HostSpec(host_name, f"test://{path.resolve()}"))
     return tuple(specs)
 

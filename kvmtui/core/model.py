@@ -105,6 +105,10 @@ class GuestSnapshot:
     persistent: bool = True
     autostart: bool = False
     rates: GuestRates = field(default_factory=GuestRates)
+    #: Where it can be reached (the first one is shown) and its NICs' MACs: laid on by the
+    #: address service (core/addresses.py) on its own slower cadence, empty until then.
+    addresses: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -7,3 +7,4 @@ both do, and neither this package nor its modules import Textual.
 
 # In this order, which is the order `help` lists them in.
 from kvmtui.verbs import views, lifecycle, migration, console, display, placement  # noqa: F401, I001
+from kvmtui.verbs import addresses  # noqa: F401
