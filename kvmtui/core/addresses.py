@@ -291,6 +291,11 @@ class AddressBook(Publisher):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @property
+    def rounds(self) -> int:
+        """How many rounds over the hosts have started: the cadence, observable."""
+        return self._rounds
+
     def addresses(self, host: str, uuid: str) -> GuestAddresses | None:
         return self._found.get(host, {}).get(uuid)
 
