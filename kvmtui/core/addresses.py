@@ -273,7 +273,8 @@ class AddressBook(Publisher):
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._read_hosts: set[str] = set()  # the connected hosts the last round read
-        self._annotated: dict[str, tuple[GuestSnapshot, GuestSnapshot]] = {}
+        self._annotated: dict[tuple[str, str],
+                              tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
         self._last: tuple[tuple[GuestSnapshot, ...], int, tuple[GuestSnapshot, ...]] | None = None
         fleet.add_listener(self._fleet_changed)
         fleet.add_close_hook(self.close)
@@ -350,21 +351,23 @@ class AddressBook(Publisher):
         same tuple given again costs nothing."""
         if self._last is not None and self._last[0] is guests and self._last[1] == self._version:
             return self._last[2]
-        annotated: dict[str, tuple[GuestSnapshot, GuestSnapshot]] = {}
+        annotated: dict[tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
         out = []
+        known_rows, found = self._annotated, self._found
         for guest in guests:
-            found = self.addresses(guest.host, guest.uuid) if guest.state.is_active else None
-            addresses = tuple(a.address for a in found.addresses) if found else ()
-            macs = found.macs if found else ()
-            known = self._annotated.get(guest.key)
-            if known is not None and known[0] is guest and (
-                    known[1].addresses, known[1].macs) == (addresses, macs):
+            book = found.get(guest.host)
+            got = book.get(guest.uuid) if book and guest.state.is_active else None
+            if got is None or not got.interfaces:
+                out.append(guest)
+                continue
+            key = (guest.host, guest.uuid)
+            known = known_rows.get(key)
+            if known is not None and known[0] is guest and (known[2] is got or known[2] == got):
                 row = known[1]
-            elif addresses or macs:
-                row = replace(guest, addresses=addresses, macs=macs)
             else:
-                row = guest
-            annotated[guest.key] = (guest, row)
+                row = replace(guest, addresses=tuple(a.address for a in got.addresses),
+                              macs=got.macs)
+            annotated[key] = (guest, row, got)
             out.append(row)
         self._annotated = annotated
         result = tuple(out)
