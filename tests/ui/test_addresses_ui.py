@@ -36,6 +36,11 @@ async def test_ip_column_shows_the_first_address_and_a_dash_when_stopped(demo_se
         assert up.addresses[0] in await _row_line(pilot, up.key)
         line = await _row_line(pilot, down.key)
         assert down.name in line and "10." not in line
+        await pilot.press("I")  # sort by address: as numbers, guests without one last
+        shown = [r.addresses[0] if r.addresses else None for r in app.screen.table.visible_rows()]
+        numbers = [tuple(int(x) for x in a.split(".")) for a in shown if a]
+        assert numbers == sorted(numbers) and shown[-1] is None
+        assert shown.index(None) == len(numbers)
 
 
 async def test_filter_finds_a_guest_by_address_and_by_mac(demo_settings):
