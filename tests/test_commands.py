@@ -77,6 +77,7 @@ PARSE_CASES = [
     ("vcpuinfo web1", "vcpuinfo", ("web1",), {}),
     ("vncdisplay win1", "vncdisplay", ("win1",), {}),
     ("viewer win1@hostb", "viewer", ("win1@hostb",), {}),
+    ("domifaddr web1 --source lease", "domifaddr", ("web1",), {"source": "lease"}),
     ("help", "help", (), {}),
     ("help migrate", "help", ("migrate",), {}),
     ("quit", "quit", (), {}),
@@ -103,6 +104,7 @@ def test_read_only_verbs_are_not_mutating() -> None:
     assert quiet == {
         "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo",
         "help", "quit", "vncdisplay", "viewer",
+        "domifaddr",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 
