@@ -122,7 +122,10 @@ class NeverCrash(App[Any]):
     # Every palette Textual opens (Ctrl+P, and its "Theme" and "Keys" lists), as ours.
 
     def action_command_palette(self) -> None:
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        # A second Ctrl+P before the first palette is on top of the stack finds it only
+        # among the app's children (pushing another with its id raised DuplicateIds).
+        if (self.use_command_palette and not CommandPalette.is_open(self)
+                and not self.query_children("#--command-palette")):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def search_commands(self, commands: Sequence[CommandListItem],
