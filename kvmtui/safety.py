@@ -122,10 +122,13 @@ class NeverCrash(App[Any]):
     # Every palette Textual opens (Ctrl+P, and its "Theme" and "Keys" lists), as ours.
 
     def action_command_palette(self) -> None:
-        # A second Ctrl+P before the first palette is on top of the stack finds it only
-        # among the app's children (pushing another with its id raised DuplicateIds).
-        if (self.use_command_palette and not CommandPalette.is_open(self)
-                and not self.query_children("#--command-palette")):
+        if not self.use_command_palette or CommandPalette.is_open(self):
+            return
+        # One that is not on top of the stack yet, or closing and not yet removed, is still
+        # registered under that id: pushing another then raised DuplicateIds.
+        try:
+            self.get_child_by_id("--command-palette")
+        except NoMatches:
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def search_commands(self, commands: Sequence[CommandListItem],
