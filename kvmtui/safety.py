@@ -104,6 +104,7 @@ class NeverCrash(App[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unexpected_errors: list[BaseException] = []
+        self._ctrl_p_palette: SafeCommandPalette | None = None
 
     def report_unexpected(self, error: BaseException) -> None:
         """One notification line naming the error and the log file; the traceback to the log."""
@@ -122,14 +123,15 @@ class NeverCrash(App[Any]):
     # Every palette Textual opens (Ctrl+P, and its "Theme" and "Keys" lists), as ours.
 
     def action_command_palette(self) -> None:
-        if not self.use_command_palette or CommandPalette.is_open(self):
+        # The last palette opened here, while it is still registered with the app (pushed
+        # but not on top yet, or closing but not yet removed), holds the id: pushing another
+        # then raised DuplicateIds (monkey seed 404: Ctrl+P twice).
+        palette = self._ctrl_p_palette
+        if (not self.use_command_palette or CommandPalette.is_open(self)
+                or (palette is not None and palette.parent is not None)):
             return
-        # One that is not on top of the stack yet, or closing and not yet removed, is still
-        # registered under that id: pushing another then raised DuplicateIds.
-        try:
-            self.get_child_by_id("--command-palette")
-        except NoMatches:
-            self.push_screen(SafeCommandPalette(id="--command-palette"))
+        self._ctrl_p_palette = SafeCommandPalette(id="--command-palette")
+        self.push_screen(self._ctrl_p_palette)
 
     def search_commands(self, commands: Sequence[CommandListItem],
                         placeholder: str = "Search for commands…") -> AwaitMount:
