@@ -122,12 +122,13 @@ class NeverCrash(App[Any]):
     # Every palette Textual opens (Ctrl+P, and its "Theme" and "Keys" lists), as ours.
 
     def action_command_palette(self) -> None:
-        # Textual asks only whether the top screen is a palette; a dialog a background task
-        # opened over one (a password, a host key) let Ctrl+P push a second palette under
-        # the same id: DuplicateIds. One palette per screen stack, wherever it is in it.
+        # Textual asks only whether the top screen is a palette, and gives each the same id:
+        # a dialog a background task opened over one (a password, a host key), or a palette
+        # closing but not yet removed, let Ctrl+P push a second one under that id:
+        # DuplicateIds (monkey seed 404). One palette per screen stack, and no fixed id.
         if self.use_command_palette and not any(
                 isinstance(screen, CommandPalette) for screen in self.screen_stack):
-            self.push_screen(SafeCommandPalette(id="--command-palette"))
+            self.push_screen(SafeCommandPalette())
 
     def search_commands(self, commands: Sequence[CommandListItem],
                         placeholder: str = "Search for commands…") -> AwaitMount:

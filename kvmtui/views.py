@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from kvmtui.core.addresses import AddressBook
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import MigrationManager
 from kvmtui.core.networks import NetworkService
@@ -71,11 +72,13 @@ class View:
 #: The core services the views follow besides the fleet, by topic: `make(fleet)`.
 SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
     {"migrations": MigrationManager, "snapshots": SnapshotBook, "storage": StorageService.of,
-     "networks": NetworkService.of})
+     "networks": NetworkService.of, "addresses": AddressBook})
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
-         GuestsScreen, guest_table, lambda _app, snapshot: snapshot.guests),
+         GuestsScreen, guest_table,
+         lambda app, snapshot: app.service(AddressBook).annotate(snapshot.guests),
+         topics=("fleet", "addresses")),
     View("hosts", ("hosts", "nodes"), "Hosts", "The hosts, their link, load and versions",
          HostsScreen, host_table, lambda _app, snapshot: snapshot.hosts),
     View("jobs", ("jobs", "migrations"), "Jobs", "Migrations started here, running or done",

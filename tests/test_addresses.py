@@ -6,13 +6,19 @@ import libvirt
 import pytest
 
 from kvmtui.core.addresses import (
+    Address,
+    AddressBook,
     AddressSource,
+    GuestAddresses,
+    Interface,
+    SourceStatus,
     guest_addresses,
     host_addresses,
     merge,
 )
+from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
-from tests.nodes import BARE_UUID, OFF_UUID, WEB_UUID, node_host
+from tests.nodes import BARE_UUID, OFF_UUID, WEB_UUID, node_host, node_hosts, until
 
 LEASE, AGENT, ARP = AddressSource.LEASE, AddressSource.AGENT, AddressSource.ARP
 
@@ -115,3 +121,59 @@ def test_an_arp_only_address_has_no_prefix():
     (nic,) = merge({ARP: {"vnet0": {"hwaddr": "52:54:00:00:00:01", "addrs": [
         {"addr": "10.0.0.9", "prefix": 0, "type": libvirt.VIR_IP_ADDR_TYPE_IPV4}]}}})
     assert str(nic.addresses[0]) == "10.0.0.9"
+
+
+# ---- the address column's service -------------------------------------------------------
+
+
+async def test_the_book_reads_on_its_own_slow_cadence_and_lays_addresses_on_rows(demo_hosts):
+    fleet = Fleet(demo_hosts, refresh=0.1)
+    book = AddressBook(fleet, period=60.0)
+    await fleet.start()
+    try:
+        await until(lambda: all(h.connected and h.guests() for h in fleet.hosts)
+                    and all(book.addresses(g.host, g.uuid) for g in fleet.snapshot().guests
+                            if g.state.is_active), "every running guest's addresses")
+        rows = book.annotate(fleet.snapshot().guests)
+        running = [g for g in rows if g.state.is_active]
+        assert running and all(g.addresses and g.addresses[0].startswith("10.")
+                               and g.macs[0].startswith("52:54:00:") for g in running)
+        assert all(not g.addresses and not g.macs for g in rows if not g.state.is_active)
+        # Many stats ticks later, still one round: addresses cost calls, stats do not wait.
+        rounds, ticks = book.rounds, min(h.poller.ticks for h in fleet.hosts)
+        await until(lambda: min(h.poller.ticks for h in fleet.hosts) >= ticks + 10, "ticks")
+        assert book.rounds == rounds
+        # Asked again with nothing new, the very same rows come back (nothing to redraw).
+        snapshot = fleet.snapshot()
+        first = book.annotate(snapshot.guests)
+        assert book.annotate(snapshot.guests) is first
+        # A guest that stops loses its address at once, before the next round.
+        target = next(g for g in first if g.state.is_active)
+        await fleet.perform(target, "destroy")
+        await until(lambda: not fleet.find_guest(target.key).state.is_active, "the stop")
+        after = {g.key: g for g in book.annotate(fleet.snapshot().guests)}
+        assert after[target.key].addresses == ()
+        assert any(g.addresses for g in after.values())  # the others keep theirs
+    finally:
+        await fleet.close()
+
+
+async def test_a_host_not_connected_shows_no_addresses(tmp_path):
+    async with node_hosts(tmp_path) as hosts:
+        spec = hosts[0].spec
+    fleet = Fleet([spec], refresh=60.0)  # never started: its host is not connected
+    book = AddressBook(fleet, period=60.0)
+    await book.read_all()
+    assert book.rounds == 1 and book.addresses(spec.name, WEB_UUID) is None
+    await fleet.close()
+
+
+def test_domifaddr_line_names_each_address_its_sources_and_why_a_source_failed():
+    nic = Interface("52:54:00:00:00:01", ("vnet0",),
+                    (Address("192.168.213.10", 24, "ipv4", (LEASE, ARP)),))
+    found = GuestAddresses("hosta", "u", "web", (nic,), (
+        SourceStatus(LEASE, True), SourceStatus(AGENT, False, "QEMU guest agent is not "
+                                                "configured"), SourceStatus(ARP, True)))
+    assert found.line() == ("web on hosta: 52:54:00:00:00:01 vnet0 192.168.213.10/24 "
+                            "(lease+arp) [agent: QEMU guest agent is not configured]")
+    assert GuestAddresses("h", "u", "g", (), ()).line() == "g on h: no interface"

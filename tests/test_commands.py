@@ -101,6 +101,7 @@ PARSE_CASES = [
      {"update": True}),
     ("boot-order web1 vda,net0", "boot-order", ("web1", "vda,net0"), {}),
     ("edit web1", "edit", ("web1",), {}),
+    ("domifaddr web1 --source lease", "domifaddr", ("web1",), {"source": "lease"}),
     ("help", "help", (), {}),
     ("help migrate", "help", ("migrate",), {}),
     ("quit", "quit", (), {}),
@@ -191,6 +192,7 @@ def test_read_only_verbs_are_not_mutating() -> None:
         "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo",
         "help", "quit", "vncdisplay", "viewer", "snapshot-list",
         "net-dhcp-leases", "caps", "validate",
+        "domifaddr",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 

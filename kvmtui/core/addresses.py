@@ -14,15 +14,24 @@ more call then tells a guest or connection that is really gone from a source tha
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import ipaddress
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libvirt
 
 from kvmtui.core.host import Host, HostError
+from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.publish import Publisher
+
+if TYPE_CHECKING:
+    from kvmtui.core.fleet import Fleet
 
 
 class AddressSource(Enum):
@@ -82,6 +91,23 @@ class GuestAddresses:
     @property
     def addresses(self) -> tuple[Address, ...]:
         return tuple(a for nic in self.interfaces for a in nic.addresses)
+
+    @property
+    def macs(self) -> tuple[str, ...]:
+        return tuple(nic.mac for nic in self.interfaces if nic.mac)
+
+    def line(self) -> str:
+        """What `:domifaddr` reports, on one line: each NIC with its addresses and the
+        sources that gave them, then the sources that could not answer and why."""
+        nics = []
+        for nic in self.interfaces:
+            found = ", ".join(f"{a} ({'+'.join(s.value for s in a.sources)})"
+                              for a in nic.addresses) or "no address"
+            nics.append(" ".join(w for w in (nic.mac, "/".join(nic.names)) if w) + f" {found}")
+        unavailable = [f"{s.source.value}: {s.reason or 'unavailable'}"
+                       for s in self.sources if not s.available]
+        text = f"{self.guest} on {self.host}: " + ("; ".join(nics) or "no interface")
+        return text + (f" [{'; '.join(unavailable)}]" if unavailable else "")
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -191,3 +217,159 @@ async def host_addresses(host: Host, sources: tuple[AddressSource, ...] = ALL_SO
         return await host.run(lambda conn: _read_host(conn, name, sources))
     except libvirt.libvirtError as error:
         raise HostError(f"domifaddr on {name}: {error.get_error_message()}") from error
+
+
+# ---- the address column's service ------------------------------------------------------
+
+#: How often each host's running guests are asked for addresses: far less often than the
+#: stats, since it costs one call per guest and source where the stats cost one per host.
+ADDRESS_PERIOD = 15.0
+#: Guests asked per trip to a host's threads, so a host with thousands of guests still
+#: serves its stats tick between trips.
+CHUNK = 50
+#: The sources the column reads: leases are cheap and cover libvirt's networks, the agent
+#: covers bridged guests that run one. ARP is left to `:domifaddr --source arp`.
+COLUMN_SOURCES = (AddressSource.LEASE, AddressSource.AGENT)
+#: A guest whose agent did not answer is asked again only every this many rounds.
+AGENT_RETRY_ROUNDS = 4
+#: The least time between two rounds, whatever wakes them.
+MIN_GAP = 1.0
+
+
+def _read_chunk(conn: libvirt.virConnect, host: str, uuids: Sequence[str],
+                no_agent: set[str]) -> list[GuestAddresses]:
+    found = []
+    for uuid in uuids:
+        try:
+            dom = conn.lookupByUUIDString(uuid)
+            sources = tuple(s for s in COLUMN_SOURCES
+                            if not (s is AddressSource.AGENT and uuid in no_agent))
+            found.append(_read(dom, host, sources))
+        except libvirt.libvirtError as error:
+            if error.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN,
+                                          libvirt.VIR_ERR_OPERATION_INVALID):
+                continue  # gone or stopped since the fleet saw it running
+            raise
+    return found
+
+
+class AddressBook(Publisher):
+    """Every running guest's addresses, read per host on a slow cadence of its own (not the
+    stats tick) and laid onto the guest rows by `annotate`: the guest table's IP column
+    and its `/` filter (addresses and MACs). Publishes when what it knows changed.
+
+    The reading starts with the first fleet notice (the event loop runs by then) and stops
+    when the fleet closes; a host that connects is read at once, not a period later. A host
+    that cannot be read keeps nothing: its guests show no address rather than a stale one."""
+
+    def __init__(self, fleet: Fleet, period: float = ADDRESS_PERIOD) -> None:
+        super().__init__()
+        self._fleet = fleet
+        self._period = period
+        self._found: dict[str, dict[str, GuestAddresses]] = {}  # host -> uuid -> addresses
+        self._no_agent: dict[str, set[str]] = {}  # host -> guests whose agent did not answer
+        self._rounds = 0
+        self._version = 0
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._read_hosts: set[str] = set()  # the connected hosts the last round read
+        self._annotated: dict[tuple[str, str],
+                              tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
+        self._last: tuple[tuple[GuestSnapshot, ...], int, tuple[GuestSnapshot, ...]] | None = None
+        fleet.add_listener(self._fleet_changed)
+        fleet.add_close_hook(self.close)
+
+    def _fleet_changed(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._serve())
+        elif any(h.connected and h.name not in self._read_hosts for h in self._fleet.hosts):
+            self._wake.set()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def rounds(self) -> int:
+        """How many rounds over the hosts have started: the cadence, observable."""
+        return self._rounds
+
+    def addresses(self, host: str, uuid: str) -> GuestAddresses | None:
+        return self._found.get(host, {}).get(uuid)
+
+    async def _serve(self) -> None:
+        while True:
+            started = time.monotonic()
+            self._wake.clear()
+            await self.read_all()
+            await asyncio.sleep(MIN_GAP)  # a flapping host does not make it spin
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(),
+                                       max(0.0, self._period - (time.monotonic() - started)))
+
+    async def read_all(self) -> None:
+        """One round over every connected host, all hosts at once."""
+        self._rounds += 1
+        self._read_hosts = {host.name for host in self._fleet.hosts if host.connected}
+        results = await asyncio.gather(
+            *(self._read_host(host) for host in self._fleet.hosts), return_exceptions=True)
+        changed = False
+        for host, result in zip(self._fleet.hosts, results, strict=True):
+            now = result if isinstance(result, dict) else {}
+            if now != self._found.get(host.name, {}):
+                changed = True
+                self._found[host.name] = now
+        if changed:
+            self._version += 1
+            self.publish()
+
+    async def _read_host(self, host: Host) -> dict[str, GuestAddresses]:
+        if not host.connected:
+            return {}
+        running = [g.uuid for g in host.guests() if g.state.is_active]
+        no_agent = self._no_agent.setdefault(host.name, set())
+        if self._rounds % AGENT_RETRY_ROUNDS == 0:
+            no_agent.clear()
+        no_agent &= set(running)
+        found: dict[str, GuestAddresses] = {}
+        for start in range(0, len(running), CHUNK):
+            call = functools.partial(_read_chunk, host=host.name,
+                                     uuids=running[start:start + CHUNK], no_agent=set(no_agent))
+            for read in await host.run(call, what=f"domifaddr on {host.name}"):
+                found[read.uuid] = read
+                if any(s.source is AddressSource.AGENT and not s.available
+                       for s in read.sources):
+                    no_agent.add(read.uuid)
+        return found
+
+    def annotate(self, guests: tuple[GuestSnapshot, ...]) -> tuple[GuestSnapshot, ...]:
+        """`guests` with each running guest's addresses and MACs on it. A row that did not
+        change comes back as the same object (the table redraws only changed rows), and the
+        same tuple given again costs nothing."""
+        if self._last is not None and self._last[0] is guests and self._last[1] == self._version:
+            return self._last[2]
+        annotated: dict[tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
+        out = []
+        known_rows, found = self._annotated, self._found
+        for guest in guests:
+            book = found.get(guest.host)
+            got = book.get(guest.uuid) if book and guest.state.is_active else None
+            if got is None or not got.interfaces:
+                out.append(guest)
+                continue
+            key = (guest.host, guest.uuid)
+            known = known_rows.get(key)
+            if known is not None and known[0] is guest and (known[2] is got or known[2] == got):
+                row = known[1]
+            else:
+                row = replace(guest, addresses=tuple(a.address for a in got.addresses),
+                              macs=got.macs)
+            annotated[key] = (guest, row, got)
+            out.append(row)
+        self._annotated = annotated
+        result = tuple(out)
+        self._last = (guests, self._version, result)
+        return result

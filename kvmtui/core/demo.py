@@ -58,13 +58,14 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
 
 
 def _networks_xml(host: int) -> str:
-    """libvirt's usual NAT network on every host (the guests' NICs are on it) and, on the
-    first host, an isolated one for storage traffic."""
-    default = """
+    """A NAT network on every host (the guests' NICs are on it, so the address column has
+    leases to show; a subnet per host, as real hosts have) and, on the first host, an
+    isolated one for storage traffic."""
+    default = f"""
   <network>
     <name>default</name><forward mode='nat'/><bridge name='virbr0'/>
-    <ip address='192.168.122.1' netmask='255.255.255.0'>
-      <dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp>
+    <ip address='10.{host + 1}.0.1' netmask='255.255.255.0'>
+      <dhcp><range start='10.{host + 1}.0.10' end='10.{host + 1}.0.250'/></dhcp>
     </ip>
   </network>"""
     if host:

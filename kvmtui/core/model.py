@@ -110,6 +110,10 @@ class GuestSnapshot:
     rates: GuestRates = field(default_factory=GuestRates)
     #: The domain type: "kvm" (accelerated), "qemu" (emulated by TCG), "test" ...
     virt_type: str = ""
+    #: Where it can be reached (the first one is shown) and its NICs' MACs: laid on by the
+    #: address service (core/addresses.py) on its own slower cadence, empty until then.
+    addresses: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -13,3 +13,4 @@ from kvmtui.verbs import hardware  # noqa: F401
 from kvmtui.verbs import storage  # noqa: F401
 from kvmtui.verbs import capabilities, networks  # noqa: F401
 from kvmtui.verbs import create  # noqa: F401
+from kvmtui.verbs import addresses  # noqa: F401

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from rich.text import Text
 
 from kvmtui import format as fmt
@@ -52,6 +54,8 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
     Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N", max_width=24),
     Column("host", "Host", lambda g: g.host, lambda g: g.host, "H", max_width=12),
     Column("state", "State", lambda g: state_text(g.state), lambda g: g.state.value, "T"),
+    Column("ip", "IP", lambda g: g.addresses[0] if g.addresses else fmt.DASH,
+           lambda g: _ip_sort(g.addresses), "I", max_width=15),
     Column("vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V",
            numeric=True),
     Column("cpu", "CPU%", lambda g: fmt.percent(g.rates.cpu_percent),
@@ -66,6 +70,15 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
     # scrolling right, and `:validate` names the TCG guests of every host.
     Column("virt", "Virt", lambda g: virt_text(g.virt_type), lambda g: g.virt_type, None),
 ]
+
+
+def _ip_sort(addresses: tuple[str, ...]) -> tuple[int, int]:
+    """Addresses sort as numbers (10.0.0.9 before 10.0.0.10); guests without one last."""
+    try:
+        first = ipaddress.ip_address(addresses[0].split("%")[0]) if addresses else None
+    except ValueError:
+        first = None
+    return (0, int(first)) if first is not None else (1, 0)
 
 
 def _total(a: float | None, b: float | None) -> float | None:
@@ -107,7 +120,8 @@ def _hypervisor(h: HostSnapshot) -> str:
 
 def guest_table() -> LiveTable[GuestSnapshot]:
     return LiveTable(GUEST_COLUMNS, lambda g: g.key,
-                     lambda g: f"{g.name} {g.host} {g.state.value}", markable=True,
+                     lambda g: " ".join((g.name, g.host, g.state.value, *g.addresses, *g.macs)),
+                     markable=True,
                      sort_column="host", id="guests")
 
 

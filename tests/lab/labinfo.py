@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import secrets
+import select
 import subprocess
+import termios
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +62,7 @@ class HostInfo:
     migrate_uri: str  # tcp://ADDRESS, for VIR_MIGRATE_PARAM_URI
     host_uuid: str
     hostname: str
+    network: NetworkInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,22 @@ class GuestInfo:
     vnc: bool = False  # a VNC display on the host's loopback
     domain_type: str = "qemu"
     serial_log: Path | None = None
+    max_vcpus: int = 0  # above vcpus when a live setvcpus can add some
+    disk: Path | None = None  # linux guests: qcow2 system disk in the shared pool
+    disk_mount: str | None = None  # where the guest's init mounts that disk
+    mac: str | None = None  # linux guests: the NIC on the host's NAT network
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A host's libvirt NAT network with DHCP (same name on both hosts, own subnet)."""
+
+    name: str
+    bridge: str
+    subnet: str  # e.g. 192.168.213.0/24
+    gateway: str
+    dhcp_start: str
+    dhcp_end: str
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,8 @@ class LabInfo:
     hosts: Mapping[str, HostInfo]
     guests: Mapping[str, GuestInfo]  # by guest name, across both hosts
     configs: Mapping[str, Path]  # "tcp" / "ssh" -> kvmtui TOML config
+    pool_name: str  # a directory storage pool, same name and path on both hosts
+    pool_path: Path
     raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -97,6 +122,7 @@ class LabInfo:
                 migrate_uri=h["migrate_uri"],
                 host_uuid=h["host_uuid"],
                 hostname=h.get("hostname", ""),
+                network=NetworkInfo(**h["network"]) if h.get("network") else None,
             )
             for name, h in d["hosts"].items()
         }
@@ -114,6 +140,10 @@ class LabInfo:
                     vnc=bool(g.get("vnc", False)),
                     domain_type=g.get("domain_type", "qemu"),
                     serial_log=Path(g["serial_log"]) if g.get("serial_log") else None,
+                    max_vcpus=int(g.get("max_vcpus", g["vcpus"])),
+                    disk=Path(g["disk"]) if g.get("disk") else None,
+                    disk_mount=g.get("disk_mount"),
+                    mac=g.get("mac"),
                 )
         return cls(
             state_dir=Path(d["state_dir"]),
@@ -123,6 +153,8 @@ class LabInfo:
             hosts=MappingProxyType(hosts),
             guests=MappingProxyType(guests),
             configs=MappingProxyType({k: Path(v) for k, v in d["configs"].items()}),
+            pool_name=d.get("pool", {}).get("name", ""),
+            pool_path=Path(d.get("pool", {}).get("path", "")),
             raw=MappingProxyType(d),
         )
 
@@ -143,6 +175,64 @@ class LabInfo:
             text=True,
             timeout=timeout,
         )
+
+    def where(self, guest: str) -> str | None:
+        """The host a guest is defined on now (it may have migrated), or None."""
+        for host in self.hosts:
+            if self.virsh(host, "domstate", guest).returncode == 0:
+                return host
+        return None
+
+    def guest_shell(self, guest: str, command: str, timeout: float = 30) -> str:
+        """Run a shell command in a running linux guest over its serial console (`virsh
+        console --force` in a PTY, as an operator would) and return what it printed.
+        Raises TimeoutError when no answer comes, RuntimeError when the guest runs nowhere.
+
+            lab.guest_shell("linux-a1", "echo data > /mnt/disk/f && sync")
+        """
+        host = self.where(guest)
+        if host is None:
+            raise RuntimeError(f"{guest} is defined on no lab host")
+        tag = secrets.token_hex(4)
+        # The markers are built by the guest's shell (printf), so the echoed command line,
+        # which contains '%s', never matches them.
+        line = (f"printf '%s\\n' B{tag}; {command}; printf '%s:%s\\n' E{tag} $?\r")
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: virsh owns the PTY, as in a terminal
+            os.execvp("virsh", ["virsh", "-c", self.host(host).uri_tcp, "console", guest,
+                                "--force"])
+        out = b""
+        try:
+            deadline = time.monotonic() + timeout
+            sent = False
+            while time.monotonic() < deadline:
+                # virsh flushes what was typed before it put the PTY in raw mode: wait for it
+                if not sent and not termios.tcgetattr(fd)[3] & termios.ICANON:
+                    os.write(fd, line.encode())
+                    sent = True
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if ready:
+                    try:
+                        out += os.read(fd, 65536)
+                    except OSError:
+                        break
+                m = re.search(rf"\bB{tag}\r?\n(.*?)E{tag}:(\d+)".encode(), out, re.S)
+                if m:
+                    return m.group(1).decode(errors="replace").replace("\r\n", "\n")
+            raise TimeoutError(f"no answer from {guest}'s console in {timeout:.0f}s:\n"
+                               f"{out[-2000:].decode(errors='replace')}")
+        finally:
+            os.write(fd, b"\x1d")  # Ctrl+], virsh detaches
+            try:
+                os.close(fd)
+            finally:
+                for _ in range(50):
+                    if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                        break
+                    time.sleep(0.05)
+                else:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
 
     # --- lifecycle (all through scripts/lab, so there is one implementation) -----------
     def stop_host(self, name: str) -> None:

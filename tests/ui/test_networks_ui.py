@@ -54,7 +54,7 @@ async def test_every_hosts_networks_are_listed(demo_settings):
         assert set(shown) == {"default@kvm01", "default@kvm02", "default@kvm03",
                               "storage@kvm01"}
         assert shown["default@kvm01"] == ["default", "kvm01", "active", "no", "-", "nat",
-                                          "virbr0", "192.168.122.1/24", "192.168.122.2-254"]
+                                          "virbr0", "10.1.0.1/24", "10.1.0.10-250"]
         assert shown["storage@kvm01"][5] == "isolated"
 
 
