@@ -18,6 +18,8 @@ healthy ticks of a few milliseconds each are served by a handful of threads.
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import os
 import threading
 import time
 from collections import deque
@@ -26,6 +28,27 @@ from typing import Any
 
 #: Calls one host may have running at once: a tick and an action side by side.
 LANE_LIMIT = 2
+#: glibc's mallopt parameter for the number of malloc arenas (malloc.h).
+_M_ARENA_MAX = -8
+#: Arenas kvmtui asks glibc for: the loop's and one shared by the worker threads.
+ARENAS = 2
+
+
+def _few_malloc_arenas() -> None:
+    """Keeps glibc to `ARENAS` malloc arenas unless MALLOC_ARENA_MAX says otherwise.
+
+    By default glibc gives each new thread that meets a busy arena one of its own (up to
+    eight per core), and an arena keeps its peak: the worker threads that parse ten hosts'
+    guest lists and stats each leave tens of megabytes behind that no later call reuses
+    (measured at 10 hosts x 1,000 guests: RSS 344 MB, 292 MB with two arenas, same
+    speed). No-op where the C library has no mallopt (musl, macOS)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return
+    mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(ARENAS))
 
 
 class Lane(concurrent.futures.Executor):
@@ -54,6 +77,7 @@ class Workers:
     """The shared pool; see the module docstring."""
 
     def __init__(self, size: int = 8, stuck_after: float = 5.0, idle_exit: float = 30.0) -> None:
+        _few_malloc_arenas()  # before the first worker thread starts
         self.size = size
         self.stuck_after = stuck_after
         self.idle_exit = idle_exit
