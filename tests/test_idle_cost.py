@@ -4,6 +4,7 @@ nothing a listener can see, and the worker threads stay few however many hosts t
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -116,3 +117,20 @@ async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
     finally:
         await fleet.close()
         silent.close()
+
+
+
+async def test_a_hosts_first_table_is_kept_out_of_full_collections(demo_hosts):
+    """The guests of a host that has come up are frozen out of the garbage collector's
+    passes (a full pass over 10,000 guests paused the screen for a keystroke)."""
+    fleet = Fleet(demo_hosts, refresh=60.0)  # the first table only: no tick rebuilds it
+    await fleet.start()
+    try:
+        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+                    what="every host connected")
+        await asyncio.sleep(0)  # the change notice that saw them connected has run
+        guests = {id(g) for g in fleet.snapshot().guests}
+        examined = {id(o) for o in gc.get_objects()}  # what a full pass walks
+        assert guests and not guests & examined
+    finally:
+        await fleet.close()
