@@ -44,7 +44,7 @@ def _few_malloc_arenas() -> None:
     By default glibc gives each new thread that meets a busy arena one of its own (up to
     eight per core), and an arena keeps its peak: the worker threads that parse ten hosts'
     guest lists and stats each leave tens of megabytes behind that no later call reuses
-    (measured at 10 hosts x 1,000 guests: RSS 344 MB, 292 MB with two arenas, same
+    (measured at 10 hosts x 1,000 guests: RSS 306 MB, 275-295 MB with two arenas, same
     speed). No-op where the C library has no mallopt (musl, macOS)."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return
