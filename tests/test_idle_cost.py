@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import socket
-import sys
 import threading
 import time
-
-import pytest
 
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import GuestState, HostSpec, Link
@@ -100,37 +96,6 @@ def test_a_closed_lane_cancels_what_it_queued():
     assert queued.cancelled()
     release.set()
     assert all(f.result(timeout=10) for f in running)  # what ran finishes
-
-
-
-def test_a_connected_host_goes_ahead_of_hosts_still_to_be_opened():
-    """With every thread busy, the next free one serves a host that has been served
-    before (its tick, its first table) ahead of the opens of hosts queued earlier."""
-    workers = Workers(size=1, stuck_after=60.0)
-    connected, release = workers.lane("connected"), threading.Event()
-    assert connected.submit(lambda: "opened").result(timeout=10) == "opened"
-    order: list[str] = []
-    busy = workers.lane("busy").submit(lambda: release.wait(10))
-    opening = [workers.lane(f"new{n}").submit(lambda n=n: order.append(f"open new{n}"))
-               for n in range(3)]
-    tick = connected.submit(lambda: order.append("tick connected"))
-    release.set()
-    for future in (busy, *opening, tick):
-        future.result(timeout=10)
-    assert order[0] == "tick connected"
-
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are Linux's")
-def test_libvirt_threads_yield_the_cpu_to_the_screen():
-    """Parsing big hosts must not starve the thread that draws the screen."""
-    lane = Workers(size=1).lane("host")
-    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    if mine >= 19:
-        pytest.skip("the tests already run at the lowest priority")
-    theirs = lane.submit(
-        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result(10)
-    assert theirs > mine
 
 
 async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):

@@ -18,10 +18,8 @@ healthy ticks of a few milliseconds each are served by a handful of threads.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import ctypes
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -30,8 +28,6 @@ from typing import Any
 
 #: Calls one host may have running at once: a tick and an action side by side.
 LANE_LIMIT = 2
-#: How much less CPU share a worker thread has than the thread that draws the screen.
-WORKER_NICENESS = 10
 #: glibc's mallopt parameter for the number of malloc arenas (malloc.h).
 _M_ARENA_MAX = -8
 #: Arenas kvmtui asks glibc for: the loop's and one shared by the worker threads.
@@ -55,22 +51,6 @@ def _few_malloc_arenas() -> None:
     mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(ARENAS))
 
 
-def _yield_to_the_screen() -> None:
-    """Lowers the calling worker thread's CPU priority below the screen's thread.
-
-    A local `test:///` host (and a remote one's first answer) is parsed in these threads:
-    ten hosts of 1,000 guests kept eight threads busy for seconds, the thread that draws
-    the screen got a ninth of two cores, and the first host's rows waited behind the last
-    host's parsing. At a lower priority the workers take only the CPU the screen leaves,
-    which at rest is nearly all. Linux only: elsewhere a thread id is no process id."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError):  # not allowed, or the thread is gone: keep as is
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid,
-                       os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS)
-
-
 class Lane(concurrent.futures.Executor):
     """One host's way into the shared pool (an Executor, so `run_in_executor` takes it)."""
 
@@ -79,7 +59,6 @@ class Lane(concurrent.futures.Executor):
         self.name = name
         self.queue: deque[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = deque()
         self.running = 0
-        self.served = False  # a call of this lane has run to its end
         self.closed = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -160,14 +139,6 @@ class Workers:
         self._start_watchdog()
 
     def _take(self) -> tuple[Lane, concurrent.futures.Future[Any], Callable[[], Any]] | None:
-        """The next call, first from lanes that have been served before: a host that is
-        connected and ticking goes ahead of one whose connection is still to be opened
-        (ten opens of big test:/// hosts held the first host's first table back until
-        every other host had been parsed)."""
-        served = next((lane for lane in self._ready if lane.served), None)
-        if served is not None:
-            self._ready.remove(served)
-            self._ready.appendleft(served)
         while self._ready:
             lane = self._ready.popleft()
             if not lane.queue or lane.running >= LANE_LIMIT:
@@ -187,7 +158,6 @@ class Workers:
     # ---- threads ------------------------------------------------------------------------
 
     def _work(self) -> None:
-        _yield_to_the_screen()
         me = threading.get_ident()
         with self._lock:
             while True:
@@ -215,7 +185,6 @@ class Workers:
                     del self._busy_since[me]
                     self._idle += 1
                     lane.running -= 1
-                    lane.served = True
                     self._mark_ready(lane)
                     if self._ready and self._idle > 1:
                         self._lock.notify()
