@@ -98,6 +98,24 @@ def test_a_closed_lane_cancels_what_it_queued():
     assert all(f.result(timeout=10) for f in running)  # what ran finishes
 
 
+
+def test_a_connected_host_goes_ahead_of_hosts_still_to_be_opened():
+    """With every thread busy, the next free one serves a host that has been served
+    before (its tick, its first table) ahead of the opens of hosts queued earlier."""
+    workers = Workers(size=1, stuck_after=60.0)
+    connected, release = workers.lane("connected"), threading.Event()
+    assert connected.submit(lambda: "opened").result(timeout=10) == "opened"
+    order: list[str] = []
+    busy = workers.lane("busy").submit(lambda: release.wait(10))
+    opening = [workers.lane(f"new{n}").submit(lambda n=n: order.append(f"open new{n}"))
+               for n in range(3)]
+    tick = connected.submit(lambda: order.append("tick connected"))
+    release.set()
+    for future in (busy, *opening, tick):
+        future.result(timeout=10)
+    assert order[0] == "tick connected"
+
+
 async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
     """A daemon that accepts the connection and then says nothing: the other hosts' guests
     are on show meanwhile, and the silent host is shown as still connecting."""

@@ -59,6 +59,7 @@ class Lane(concurrent.futures.Executor):
         self.name = name
         self.queue: deque[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = deque()
         self.running = 0
+        self.served = False  # a call of this lane has run to its end
         self.closed = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -139,6 +140,15 @@ class Workers:
         self._start_watchdog()
 
     def _take(self) -> tuple[Lane, concurrent.futures.Future[Any], Callable[[], Any]] | None:
+        """The next call, first from lanes that have been served before: a host that is
+        connected and ticking goes ahead of one whose connection is still to be opened
+        (ten opens of big test:/// hosts held the first host's first table back until
+        every other host had been parsed)."""
+        served = self._ready[0] if self._ready and self._ready[0].served else next(
+            (lane for lane in self._ready if lane.served), None)  # a scan only at start-up
+        if served is not None and served is not self._ready[0]:
+            self._ready.remove(served)
+            self._ready.appendleft(served)
         while self._ready:
             lane = self._ready.popleft()
             if not lane.queue or lane.running >= LANE_LIMIT:
@@ -185,6 +195,7 @@ class Workers:
                     del self._busy_since[me]
                     self._idle += 1
                     lane.running -= 1
+                    lane.served = True
                     self._mark_ready(lane)
                     if self._ready and self._idle > 1:
                         self._lock.notify()
