@@ -18,7 +18,7 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
                            "--json", str(out)], capture_output=True, text=True, env=env,
                           timeout=240, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for row in ("bare Textual app", "kvmtui 2x20", "first full table", "idle CPU",
+    for row in ("bare Textual app", "kvmtui 2x20", "first rows", "first full table", "idle CPU",
                 "raw polling", "terminal output while idle", "RSS", "filter typed at once",
                 "cursor move", "sort", "threads", "stats calls per host per tick"):
         assert row in done.stdout
@@ -26,3 +26,4 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
     assert figures["bare"]["first_paint_s"] > 0
     [fleet] = figures["fleets"]
     assert fleet["guests"] == 42 and fleet["stats_calls_per_host_tick"] > 0
+    assert 0 < fleet["first_rows_s"] <= fleet["first_table_s"]

@@ -94,3 +94,22 @@ def test_guests_that_leave_take_their_history_with_them():
     assert history.guest("u0@h1", "cpu") == [1.0, 1.0]
     assert history.guest("u2@h1", "cpu") == []
     assert history.guest("nobody", "cpu") == []
+
+
+def test_memory_follows_change_not_time():
+    """A guest whose figures stand still holds one point however long it runs; a busy one
+    at most a window's worth (10,000 idle guests must not cost a ring buffer each)."""
+    clock = Clock()
+    history = History(minutes=0.1, refresh=1.0, clock=clock)  # 6 samples
+    for tick in range(50):
+        clock.now = float(tick)
+        history.feed(_snapshot(1.0 if tick < 25 else float(tick), guests=1))
+    busy = history._guests["u0@h1"]
+    assert len(busy.points) <= 6
+    assert history.guest("u0@h1", "cpu") == [44.0, 45.0, 46.0, 47.0, 48.0, 49.0]
+    steady = History(minutes=0.1, refresh=1.0, clock=clock)
+    for tick in range(50):
+        clock.now = float(tick)
+        steady.feed(_snapshot(1.0))  # new snapshots, the same figures
+    assert len(steady._guests["u0@h1"].points) == 1
+    assert steady.guest("u0@h1", "cpu") == [1.0] * 6

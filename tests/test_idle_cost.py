@@ -4,6 +4,7 @@ nothing a listener can see, and the worker threads stay few however many hosts t
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -97,6 +98,24 @@ def test_a_closed_lane_cancels_what_it_queued():
     assert all(f.result(timeout=10) for f in running)  # what ran finishes
 
 
+
+def test_a_connected_host_goes_ahead_of_hosts_still_to_be_opened():
+    """With every thread busy, the next free one serves a host that has been served
+    before (its tick, its first table) ahead of the opens of hosts queued earlier."""
+    workers = Workers(size=1, stuck_after=60.0)
+    connected, release = workers.lane("connected"), threading.Event()
+    assert connected.submit(lambda: "opened").result(timeout=10) == "opened"
+    order: list[str] = []
+    busy = workers.lane("busy").submit(lambda: release.wait(10))
+    opening = [workers.lane(f"new{n}").submit(lambda n=n: order.append(f"open new{n}"))
+               for n in range(3)]
+    tick = connected.submit(lambda: order.append("tick connected"))
+    release.set()
+    for future in (busy, *opening, tick):
+        future.result(timeout=10)
+    assert order[0] == "tick connected"
+
+
 async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
     """A daemon that accepts the connection and then says nothing: the other hosts' guests
     are on show meanwhile, and the silent host is shown as still connecting."""
@@ -116,3 +135,20 @@ async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
     finally:
         await fleet.close()
         silent.close()
+
+
+
+async def test_a_hosts_first_table_is_kept_out_of_full_collections(demo_hosts):
+    """The guests of a host that has come up are frozen out of the garbage collector's
+    passes (a full pass over 10,000 guests paused the screen for a keystroke)."""
+    fleet = Fleet(demo_hosts, refresh=60.0)  # the first table only: no tick rebuilds it
+    await fleet.start()
+    try:
+        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+                    what="every host connected")
+        await asyncio.sleep(0)  # the change notice that saw them connected has run
+        guests = {id(g) for g in fleet.snapshot().guests}
+        examined = {id(o) for o in gc.get_objects()}  # what a full pass walks
+        assert guests and not guests & examined
+    finally:
+        await fleet.close()

@@ -1,6 +1,6 @@
 """The last minutes of each guest's and each host's figures, for sparklines.
 
-Kept in memory only, in ring buffers of a fixed length (minutes x 60 / refresh), so a week
+Kept in memory only, over a window of a fixed length (minutes x 60 / refresh), so a week
 of running costs the same memory as ten minutes; a guest or host that leaves the fleet
 takes its history with it. Fed from the fleet snapshot whenever it changes.
 """
@@ -8,62 +8,80 @@ takes its history with it. Fed from the fleet snapshot whenever it changes.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot, HostSnapshot
 
 
-@dataclass
 class Series:
-    """Named ring buffers of equal length; one value per series per tick.
+    """Named figures of one guest or host, one value per name per tick, for the last
+    `length` ticks.
 
-    A tick in which the figures did not change is not written: the buffer remembers the tick
-    it was last written at, and the ticks since then repeat the last values, filled in when
-    the next value comes or when the series is read."""
+    Kept as change points, not as one ring buffer per name: a point is (tick, *values) and
+    holds until the next point, so a guest whose figures stand still costs one tuple however
+    long it runs (ten thousand idle guests cost a few megabytes, not forty), and a tick in
+    which nothing changed is never written at all. Points older than the window are dropped
+    as new ones come, so a busy guest holds at most `length` of them."""
 
-    length: int
-    values: dict[str, deque[float]] = field(default_factory=dict)
-    tick: int = 0  # the tick of the newest value written
+    __slots__ = ("fed", "first", "length", "points")
 
-    def append(self, sample: dict[str, float], tick: int) -> None:
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.first = 0  # the tick of the first value: the series does not reach back further
+        self.points: list[tuple[float, ...]] = []
+        self.fed: object = None  # the snapshot last recorded (compared by identity)
+
+    def append(self, values: tuple[float, ...], tick: int) -> None:
         """Writes the values of `tick`; a second write in the same tick replaces the first."""
-        missed = min(tick - self.tick - 1, self.length) if self.values else 0
-        same = bool(self.values) and tick == self.tick
-        for name, value in sample.items():
-            values = self.values.setdefault(name, deque(maxlen=self.length))
-            if values and missed > 0:
-                values.extend([values[-1]] * missed)
-            if same and values:
-                values[-1] = value
-            else:
-                values.append(value)
-        self.tick = tick
+        points = self.points
+        if not points:
+            self.first = tick
+        elif points[-1][0] == tick:
+            points.pop()
+        elif points[-1][1:] == values:
+            return  # as before: the last point holds on
+        points.append((tick, *values))
+        start = tick - self.length + 1
+        drop = 0
+        while drop + 1 < len(points) and points[drop + 1][0] <= start:
+            drop += 1
+        if drop:
+            del points[:drop]
 
-    def get(self, name: str, tick: int) -> list[float]:
-        values = list(self.values.get(name, ()))
-        missed = min(tick - self.tick, self.length)
-        if values and missed > 0:
-            values = (values + [values[-1]] * missed)[-self.length:]
+    def get(self, index: int, tick: int) -> list[float]:
+        """The values of figure `index` for each tick of the window up to `tick`."""
+        points = self.points
+        if not points:
+            return []
+        start = max(self.first, tick - self.length + 1)
+        values: list[float] = []
+        following = 1
+        for at in range(start, tick + 1):
+            while following < len(points) and points[following][0] <= at:
+                following += 1
+            values.append(points[following - 1][index + 1])
         return values
 
 
-def _guest_sample(guest: GuestSnapshot) -> dict[str, float]:
+#: The figures kept per guest and per host, in the order of their samples.
+GUEST_SERIES = ("cpu", "memory", "disk", "net")
+HOST_SERIES = ("cpu", "memory")
+
+
+def _guest_sample(guest: GuestSnapshot) -> tuple[float, ...]:
     r = guest.rates
-    return {
-        "cpu": r.cpu_percent or 0.0,
-        "memory": float(guest.memory_kib * 1024 if guest.state.is_active else 0),
-        "disk": (r.disk_read_bps or 0.0) + (r.disk_write_bps or 0.0),
-        "net": (r.net_rx_bps or 0.0) + (r.net_tx_bps or 0.0),
-    }
+    return (
+        r.cpu_percent or 0.0,
+        float(guest.memory_kib * 1024 if guest.state.is_active else 0),
+        (r.disk_read_bps or 0.0) + (r.disk_write_bps or 0.0),
+        (r.net_rx_bps or 0.0) + (r.net_tx_bps or 0.0),
+    )
 
 
-def _host_sample(host: HostSnapshot) -> dict[str, float]:
-    return {"cpu": host.load.cpu_percent or 0.0,
-            "memory": float(host.load.memory_used_kib * 1024)}
+def _host_sample(host: HostSnapshot) -> tuple[float, ...]:
+    return (host.load.cpu_percent or 0.0, float(host.load.memory_used_kib * 1024))
 
 
 class History:
@@ -83,9 +101,6 @@ class History:
         self._fed = False
         self._guests: dict[str, Series] = {}
         self._hosts: dict[str, Series] = {}
-        # The snapshot last recorded, by guest key and by host name.
-        self._fed_guests: dict[str, Any] = {}
-        self._fed_hosts: dict[str, Any] = {}
 
     def feed(self, snapshot: FleetSnapshot) -> bool:
         """Records the figures of the current tick; True when that tick is a new one (a
@@ -99,23 +114,23 @@ class History:
         tick = self._tick_at(now)
         new = tick > self._tick or not self._fed
         self._tick = tick
-        self._record(self._guests, self._fed_guests, {g.key: g for g in snapshot.guests},
-                     _guest_sample)
-        self._record(self._hosts, self._fed_hosts, {h.name: h for h in snapshot.hosts},
-                     _host_sample)
+        self._record(self._guests, {g.key: g for g in snapshot.guests}, _guest_sample)
+        self._record(self._hosts, {h.name: h for h in snapshot.hosts}, _host_sample)
         self._fed = True
         return new
 
-    def _record(self, table: dict[str, Series], fed: dict[str, Any], shown: dict[str, Any],
-                sample: Callable[[Any], dict[str, float]]) -> None:
+    def _record(self, table: dict[str, Series], shown: dict[str, Any],
+                sample: Callable[[Any], tuple[float, ...]]) -> None:
         for gone in table.keys() - shown.keys():
             del table[gone]
-            fed.pop(gone, None)
         for key, snapshot in shown.items():
-            if fed.get(key) is snapshot:
+            series = table.get(key)
+            if series is None:
+                series = table[key] = Series(self.length)
+            elif series.fed is snapshot:
                 continue
-            fed[key] = snapshot
-            table.setdefault(key, Series(self.length)).append(sample(snapshot), self._tick)
+            series.fed = snapshot
+            series.append(sample(snapshot), self._tick)
 
     def _tick_at(self, now: float) -> int:
         """Refreshes since the first feed; a tick a little early counts as its own."""
@@ -123,10 +138,11 @@ class History:
 
     def guest(self, key: str, series: str) -> list[float]:
         """The oldest-first values of one series (cpu, memory, disk, net) of a guest."""
-        found = self._guests.get(key)
-        return found.get(series, self._tick_at(self._clock())) if found else []
+        return self._read(self._guests.get(key), GUEST_SERIES.index(series))
 
     def host(self, name: str, series: str) -> list[float]:
         """The oldest-first values of one series (cpu, memory) of a host."""
-        found = self._hosts.get(name)
-        return found.get(series, self._tick_at(self._clock())) if found else []
+        return self._read(self._hosts.get(name), HOST_SERIES.index(series))
+
+    def _read(self, found: Series | None, index: int) -> list[float]:
+        return found.get(index, self._tick_at(self._clock())) if found else []

@@ -18,6 +18,8 @@ healthy ticks of a few milliseconds each are served by a handful of threads.
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import os
 import threading
 import time
 from collections import deque
@@ -26,6 +28,27 @@ from typing import Any
 
 #: Calls one host may have running at once: a tick and an action side by side.
 LANE_LIMIT = 2
+#: glibc's mallopt parameter for the number of malloc arenas (malloc.h).
+_M_ARENA_MAX = -8
+#: Arenas kvmtui asks glibc for: the loop's and one shared by the worker threads.
+ARENAS = 2
+
+
+def _few_malloc_arenas() -> None:
+    """Keeps glibc to `ARENAS` malloc arenas unless MALLOC_ARENA_MAX says otherwise.
+
+    By default glibc gives each new thread that meets a busy arena one of its own (up to
+    eight per core), and an arena keeps its peak: the worker threads that parse ten hosts'
+    guest lists and stats each leave tens of megabytes behind that no later call reuses
+    (measured at 10 hosts x 1,000 guests: RSS 306 MB, 275-295 MB with two arenas, same
+    speed). No-op where the C library has no mallopt (musl, macOS)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return
+    mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(ARENAS))
 
 
 class Lane(concurrent.futures.Executor):
@@ -36,6 +59,7 @@ class Lane(concurrent.futures.Executor):
         self.name = name
         self.queue: deque[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = deque()
         self.running = 0
+        self.served = False  # a call of this lane has run to its end
         self.closed = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -54,6 +78,7 @@ class Workers:
     """The shared pool; see the module docstring."""
 
     def __init__(self, size: int = 8, stuck_after: float = 5.0, idle_exit: float = 30.0) -> None:
+        _few_malloc_arenas()  # before the first worker thread starts
         self.size = size
         self.stuck_after = stuck_after
         self.idle_exit = idle_exit
@@ -115,6 +140,15 @@ class Workers:
         self._start_watchdog()
 
     def _take(self) -> tuple[Lane, concurrent.futures.Future[Any], Callable[[], Any]] | None:
+        """The next call, first from lanes that have been served before: a host that is
+        connected and ticking goes ahead of one whose connection is still to be opened
+        (ten opens of big test:/// hosts held the first host's first table back until
+        every other host had been parsed)."""
+        served = self._ready[0] if self._ready and self._ready[0].served else next(
+            (lane for lane in self._ready if lane.served), None)  # a scan only at start-up
+        if served is not None and served is not self._ready[0]:
+            self._ready.remove(served)
+            self._ready.appendleft(served)
         while self._ready:
             lane = self._ready.popleft()
             if not lane.queue or lane.running >= LANE_LIMIT:
@@ -161,6 +195,7 @@ class Workers:
                     del self._busy_since[me]
                     self._idle += 1
                     lane.running -= 1
+                    lane.served = True
                     self._mark_ready(lane)
                     if self._ready and self._idle > 1:
                         self._lock.notify()

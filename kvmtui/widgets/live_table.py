@@ -12,11 +12,15 @@ Idle cost follows change: rows handed in again unchanged (the same frozen object
 dictionary look-up; the rows are re-sorted only when a sort value or the set of rows
 changed, re-filtered only when a searched text did; and only the screen lines whose text
 changed are redrawn, so a terminal over a slow link receives just the changed lines.
+Column widths are kept row by row as rows come, change and go (a cell wider than its
+column widens it; only when the widest cell narrows or leaves is that one column measured
+again), so neither a tick nor a sort measures ten thousand rows; and a drawn line is kept
+by what it reads, so moving the cursor or scrolling back lays out no Text again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -26,6 +30,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -36,6 +41,8 @@ Cell = str | Text
 
 MARK = "●"
 PADDING = 1
+#: Drawn lines kept: a few screenfuls of a tall terminal.
+LINE_CACHE = 1000
 
 
 @dataclass(frozen=True)
@@ -121,13 +128,17 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._order: list[str] = []  # the rows shown, in screen order
         self._sorted_keys: list[str] = []  # every row, in sort order
         self._position: dict[str, int] = {}  # row key -> index in _order
+        self._widest: list[int] = [0] * len(self.columns_spec)  # widest cell per column
         self._widths: list[int] = []
+        # Drawn lines by what they read and how: scrolling back, moving the cursor and
+        # repainting the same screenful find them here instead of laying Text out again.
+        self._lines: LRUCache[tuple[Any, ...], Strip] = LRUCache(LINE_CACHE)
         self.marks: set[str] = set()
         self.filter_text = ""
         self.sort_column = sort_column
         self.sort_reverse = False
         self.cursor_row = 0
-        self._measure()
+        self._layout_widths()
 
     # ---- what callers ask -------------------------------------------------------------
 
@@ -166,7 +177,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         previous, self._all = self._all, {self._row_key(row): row for row in rows}
         resort = previous.keys() != self._all.keys()
         refilter = resort
-        remeasure = False
+        widest = self._widest
+        shrunk: set[int] = set()  # columns whose widest cell may have narrowed
         redraw: list[str] = []
         sort_column = self._sort_column()
         sort_value = sort_column.sort_value if sort_column else None
@@ -180,18 +192,27 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             if old is None or (sort_value is not None and sort_value(old) != sort_value(row)):
                 resort = True
             refilter = refilter or haystack != self._haystacks.get(key)
-            if old_cells is None or [_cell_len(c) for c in cells] != [
-                    _cell_len(c) for c in old_cells]:
-                remeasure = True
+            for index, cell in enumerate(cells):
+                length = _cell_len(cell)
+                if length > widest[index]:
+                    widest[index] = length
+                elif (old_cells is not None and length < widest[index]
+                      and _cell_len(old_cells[index]) == widest[index]):
+                    shrunk.add(index)
             if cells != old_cells:
                 redraw.append(key)
             self._cells[key] = cells
             self._haystacks[key] = haystack
         for gone in previous.keys() - self._all.keys():
-            self._cells.pop(gone, None)
+            gone_cells = self._cells.pop(gone, None) or []
             self._haystacks.pop(gone, None)
+            shrunk.update(index for index, cell in enumerate(gone_cells)
+                          if _cell_len(cell) == widest[index])
         self.marks.intersection_update(self._all)
-        if remeasure and self._measure():
+        for index in shrunk:
+            widest[index] = max((_cell_len(cells[index]) for cells in self._cells.values()),
+                                default=0)
+        if self._layout_widths():
             refilter = True  # a column moved: every line changed, and the width with it
         if resort:
             self._sorted_keys = self._sorted(list(self._all))
@@ -217,7 +238,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_column, self.sort_reverse = column_key, False
-        self._measure()  # the arrow in the header may widen the column
+        # No measuring: every column leaves room for the arrow (see _layout_widths).
         self._sorted_keys = self._sorted(list(self._all))
         self._arrange(self.current_key)
 
@@ -306,6 +327,13 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
     def _strip(self, cells: list[Cell], style: Style) -> Strip:
+        key = (style, tuple(self._widths), *map(_cache_key, cells))
+        strip = self._lines.get(key)
+        if strip is None:
+            strip = self._lines[key] = self._lay_out(cells, style)
+        return strip
+
+    def _lay_out(self, cells: list[Cell], style: Style) -> Strip:
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
         for cell, width, numeric in zip(cells, self._widths, self._numeric(), strict=True):
@@ -343,16 +371,15 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def _render_row(self, row: R) -> list[Cell]:
         return [column.render(row) for column in self.columns_spec]
 
-    def _measure(self) -> bool:
-        """Column widths over every row, filtered out or not: filtering never jumps them.
-        True when a width changed."""
+    def _layout_widths(self) -> bool:
+        """Column widths from the widest cell of every row, filtered out or not (kept up
+        to date by `show`, row by row): filtering never jumps them. A label gets one more
+        cell for the sort arrow. True when a width changed."""
         widths = []
-        for index, column in enumerate(self.columns_spec):
+        for column, widest in zip(self.columns_spec, self._widest, strict=True):
             if column.width is not None:
                 widths.append(column.width)
                 continue
-            widest = max((_cell_len(cells[index]) for cells in self._cells.values()),
-                         default=0)
             width = max(widest, len(column.label) + 1)
             widths.append(width if column.max_width is None else min(width, column.max_width))
         widths = [1, *widths] if self._markable else widths
@@ -365,7 +392,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         words = self.filter_text.split()
         source = self._sorted_keys if among is None else among
         haystacks = self._haystacks
-        self._order = [key for key in source if all(word in haystacks[key] for word in words)]
+        if words:
+            self._order = [key for key in source
+                           if all(word in haystacks[key] for word in words)]
+        else:
+            self._order = list(source)
         self._position = {key: index for index, key in enumerate(self._order)}
         total_width = sum(self._widths) + 2 * PADDING * len(self._widths)
         self.virtual_size = Size(total_width, self.row_count + 1)
@@ -430,6 +461,13 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
 def _plain(cell: Cell) -> str:
     return cell.plain if isinstance(cell, Text) else cell
+
+
+def _cache_key(cell: Cell) -> Hashable:
+    """What a cell reads and how it is styled, as a dictionary key (Text is unhashable)."""
+    if isinstance(cell, str):
+        return cell
+    return cell.plain, cell.style, tuple(cell.spans)
 
 
 def _cell_len(cell: Cell) -> int:
