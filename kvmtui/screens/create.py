@@ -30,6 +30,7 @@ from kvmtui.core.errors import HostError
 from kvmtui.core.sizes import parse_size
 from kvmtui.screens.closing import ClosesOnce
 from kvmtui.verbs.create import create_guest, open_new_console
+from kvmtui.widgets.toggles import TickBox
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -59,11 +60,6 @@ _CLOUD_FIELDS = (("user", "User", "login to create"), ("ssh-key", "SSH key", "lo
 #: The check boxes: option -> (label, ticked at first).
 _BOXES = {"cloud-init": ("cloud-init seed", False), "start": ("start", True),
           "console": ("open console", False)}
-
-
-def _box_label(label: str, on: bool) -> str:
-    """The state in words too: a tick differs from no tick only in colour on some terminals."""
-    return f"{label}: {'yes' if on else 'no'}"
 
 
 class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
@@ -127,8 +123,7 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
                              allow_blank=False, id="create-firmware")
             with Horizontal(classes="create-field"):
                 for option, (label, on) in _BOXES.items():
-                    yield Checkbox(_box_label(label, on), on, id=f"create-{option}",
-                                   name=option)
+                    yield TickBox(label, on, id=f"create-{option}", name=option)
             for option, label, hint in _CLOUD_FIELDS:
                 with Horizontal(classes="create-field cloud", id=f"row-{option}"):
                     yield Label(label)
@@ -198,7 +193,6 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
             self._show_rows()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        event.checkbox.label = _box_label(_BOXES[str(event.checkbox.name)][0], event.value)
         if event.checkbox.id == "create-cloud-init":
             self._show_rows()
 

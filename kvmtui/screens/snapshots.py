@@ -30,6 +30,7 @@ from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.screens.migrate_dialog import _CheckedForm
 from kvmtui.verbs import snapshots as changes
 from kvmtui.widgets.live_table import Column, LiveTable
+from kvmtui.widgets.toggles import TickBox
 from kvmtui.widgets.validators import PlainText, SnapshotName
 
 if TYPE_CHECKING:
@@ -121,8 +122,8 @@ class SnapshotDialog(_CheckedForm[SnapshotRequest | None]):
                 yield Input(id="snapshot-description", name="Description",
                             validators=[PlainText()])
             with Horizontal(id="snapshot-options"):
-                yield Checkbox("disk only (external)", id="snapshot-disk-only")
-                yield Checkbox("atomic", id="snapshot-atomic")
+                yield TickBox("disk only (external)", id="snapshot-disk-only")
+                yield TickBox("atomic", id="snapshot-atomic")
             yield Static(id="why")
             with Horizontal(id="migrate-buttons"):
                 yield Button("Cancel", id="snapshot-cancel")

@@ -4,11 +4,14 @@ screens fed by the core's publishers, and keys remapped from the config's `[keys
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 from textual import events
 from textual.binding import Binding
 
+import kvmtui
 from kvmtui.core.commands import VERBS
 from kvmtui.core.migration import MigrationOptions
 from kvmtui.core.model import GuestState
@@ -164,3 +167,14 @@ async def test_a_line_typed_at_once_lands_whole_in_the_prompt(demo_settings, mod
         await wait_for(pilot, lambda: screen.query_one(PromptLine).value == line,
                        what=f"{mode}{line} in the prompt")
         assert app.screen is screen, "a key meant for the prompt opened another screen"
+
+
+def test_every_toggle_shows_its_state_without_colour():
+    """kvmtui's check boxes and radio buttons are widgets/toggles' (a mark only when on);
+    Textual's own draw the same mark either way."""
+    root = Path(kvmtui.__file__).parent
+    plain = [f"{path.relative_to(root)}:{number}"
+             for path in root.rglob("*.py") if path.name != "toggles.py"
+             for number, line in enumerate(path.read_text().splitlines(), start=1)
+             if re.search(r"\b(Checkbox|RadioButton)\(", line)]
+    assert not plain, f"use TickBox / RadioChoice from kvmtui.widgets.toggles: {plain}"
