@@ -5,9 +5,10 @@ the same confirmation questions: asked on the terminal when there is one, answer
 `--yes`, and refused (not assumed) when neither. Output is what virsh would print, or JSON
 with `--json`. Exit status: 0 when everything worked; 1 after one `kvmtui: ...` line per
 failure (a refused, declined or failed change, a host that could not be reached); 2 for a
-command that does not parse or needs the full screen (a console, the jobs view). A
-migration or an upload runs to its end, printing progress lines. Nothing here imports
-Textual.
+command that does not parse or needs the full screen (a view, a graphical console). A
+migration or an upload runs to its end, printing progress lines; a serial console
+(`console`, `create --console`) is virsh's, in this terminal, once kvmtui is done. Nothing
+here imports Textual.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
@@ -27,6 +29,7 @@ from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core.capabilities import Check, HostCaps, facts
 from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse
+from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
 from kvmtui.core.fleet import Fleet
@@ -58,6 +61,8 @@ class CliOperator:
         self.as_json = as_json
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.failed = False
+        #: A command to hand the terminal over to when kvmtui is done (a console).
+        self.handover: list[str] | None = None
 
     # ---- the controller's policy --------------------------------------------------------
 
@@ -207,8 +212,10 @@ class CliOperator:
     def show_view(self, name: str) -> NoReturn:
         _needs_screen(f"the {name} view")
 
-    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> NoReturn:
-        _needs_screen("a console")
+    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None:
+        """The console is virsh's, in this terminal, once kvmtui has closed its connections
+        (`main` hands the process over to it): `kvmtui console web1` as `virsh console`."""
+        self.handover = handover_command(self.fleet, guest, devname)
 
     def open_display(self, guest: GuestSnapshot) -> NoReturn:
         _needs_screen("a graphical console")
@@ -301,18 +308,31 @@ def _upload_progress(storage: StorageService, stdout: IO[str]) -> Callable[[], N
     return changed
 
 
+@dataclass(frozen=True)
+class Finished:
+    status: int  # the exit status (module doc)
+    #: What the terminal goes to next (a console's `virsh console`), if anything.
+    handover: list[str] | None = None
+
+
 async def run_command(settings: Settings, *, stdin: IO[str] = sys.stdin,
                       stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr) -> int:
     """Runs `settings.command` against `settings.hosts`; the exit status (module doc)."""
+    return (await run_to_end(settings, stdin=stdin, stdout=stdout, stderr=stderr)).status
+
+
+async def run_to_end(settings: Settings, *, stdin: IO[str] = sys.stdin,
+                     stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr) -> Finished:
+    """`run_command`, and what the terminal is to be handed over to afterwards."""
     try:
         command = parse(shlex.join(settings.command))
     except CommandError as error:
         print(f"kvmtui: {error}", file=stderr)
-        return 2
+        return Finished(2)
     if VERBS[command.verb].screen:
         print(f"kvmtui: {command.verb} needs the full screen: run kvmtui and type "
               f":{shlex.join(settings.command)}", file=stderr)
-        return 2
+        return Finished(2)
     fleet = Fleet(settings.hosts, settings.refresh)
     storage = StorageService.of(fleet)
     storage.add_listener(_upload_progress(storage, stdout))
@@ -326,8 +346,18 @@ async def run_command(settings: Settings, *, stdin: IO[str] = sys.stdin,
         await controller.run(command)
     finally:
         await fleet.close()
-    return 1 if operator.failed else 0
+    if operator.failed:
+        return Finished(1)
+    return Finished(0, operator.handover)
 
 
 def main(settings: Settings) -> int:
-    return asyncio.run(run_command(settings))
+    finished = asyncio.run(run_to_end(settings))
+    if finished.handover is not None:
+        try:
+            os.execvp(finished.handover[0], finished.handover)
+        except OSError as error:
+            print(f"kvmtui: cannot run {finished.handover[0]}: {error.strerror or error}",
+                  file=sys.stderr)
+            return 1
+    return finished.status

@@ -15,7 +15,7 @@ import pytest
 from kvmtui.cli import Settings, parse_settings
 from kvmtui.core import snapshots
 from kvmtui.core.migration import MigrationManager
-from kvmtui.oneshot import CliOperator, run_command
+from kvmtui.oneshot import CliOperator, Finished, run_command, run_to_end
 from tests.nodes import WEB_UUID, connected_fleet, guest, node_specs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,8 +98,7 @@ async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
 
 
 @pytest.mark.parametrize(("words", "line"), [
-    (("console", "web-101"),
-     "kvmtui: console needs the full screen: run kvmtui and type :console web-101\n"),
+    (("quit",), "kvmtui: quit needs the full screen: run kvmtui and type :quit\n"),
     (("strat", "web-101"), 'kvmtui: unknown command "strat" (did you mean "start"?)\n'),
     (("vcpupin", "web-101", "x"),
      "kvmtui: vcpupin: vCPU number must be a whole number from 0 to 2147483647\n"),
@@ -199,3 +198,24 @@ async def test_snapshot_list_prints_virsh_columns_and_json(tmp_path):
     assert [(s["name"], s["current"], s["parent"], s["memory"], s["external"])
             for s in listed] == [("one", False, None, True, False),
                                  ("two", True, "one", True, False)]
+
+
+async def test_console_hands_the_terminal_to_virsh_once_kvmtui_is_done(demo_settings):
+    """`kvmtui console web-101` is `virsh console` in the same terminal: the one-shot closes
+    its connections and names the command `main` then replaces the process with."""
+    settings = dataclasses.replace(demo_settings, command=("console", "web-101"))
+    finished = await run_to_end(settings, stdin=Terminal(), stdout=io.StringIO(),
+                                stderr=io.StringIO())
+    uri = next(h.uri for h in demo_settings.hosts if h.name == "kvm01")
+    assert finished == Finished(0, ["virsh", "-c", uri, "console", "web-101", "--force"])
+
+
+async def test_create_with_console_hands_over_to_the_new_guests_console(demo_settings):
+    settings = dataclasses.replace(
+        demo_settings, yes=True,
+        command=("create", "fresh", "--host", "kvm02", "--memory", "64M", "--pxe",
+                 "--network", "default", "--start", "--console"))
+    finished = await run_to_end(settings, stdin=Terminal(), stdout=io.StringIO(),
+                                stderr=io.StringIO())
+    assert finished.status == 0
+    assert finished.handover is not None and finished.handover[-2:] == ["fresh", "--force"]
