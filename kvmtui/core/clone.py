@@ -8,6 +8,12 @@ the clone's data). Read-only and shareable disks, CD-ROMs and floppies are share
 virt-clone shares them. Only libvirt storage volumes are copied: a disk outside every pool
 would need kvmtui to copy files behind libvirt's back, so it is refused with a reason.
 
+A full clone may go to another host (`--host`): each volume is created there in the pool of
+the same name and its bytes streamed from the source host to it, both over the hosts' own
+libvirt connections (a download stream on one, an upload stream on the other, a few chunks
+in between), so nothing passes through a file on the operator's machine. A linked clone
+stays with its backing files, on the source's host.
+
 A clone either completes or leaves nothing: every volume made so far is deleted again when
 a later copy or the definition fails, and the guest is defined last.
 """
@@ -16,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
+import threading
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -33,6 +41,10 @@ PROGRESS_EVERY = 0.5
 
 #: progress(bytes copied, bytes to copy) over all the disks of one clone.
 Progress = Callable[[int, int], None]
+
+#: Bytes per stream chunk between two hosts, and how many wait in between at most.
+_CHUNK = 1024 * 1024
+_CHUNKS_IN_FLIGHT = 8
 
 _SHARED_DEVICES = {"cdrom", "floppy"}
 _SOURCE_ATTRIBUTE = {"file": "file", "block": "dev"}
@@ -220,30 +232,122 @@ def _own_log(device: ET.Element, source: str, new_name: str) -> None:
 
 
 async def clone_guest(host: Host, uuid: str, new_name: str, *, linked: bool = False,
-                      progress: Progress | None = None) -> str:
-    """Clones the guest `uuid` on `host` to `new_name` and returns the sentence that says so.
+                      progress: Progress | None = None, dest: Host | None = None) -> str:
+    """Clones the guest `uuid` on `host` to `new_name` on `dest` (default: the same host) and
+    returns the sentence that says so.
 
     Every failure is a HostError naming the step; whatever was made before it is removed."""
     plan = await plan_clone(host, uuid, new_name, linked=linked)
+    target = dest if dest is not None else host
+    across = target.name != host.name
     what = f"clone {plan.source} on {plan.host}"
+    if across:
+        if linked:
+            raise HostError(f"{what}: a linked clone stays on {host.name}, with the volumes "
+                            f"it is backed by; clone it in full to {target.name}")
+        await target.run(lambda conn: _name_free(conn, new_name, f"{what} to {target.name}"),
+                         what=f"{what} to {target.name}")
     made: list[str] = []
     try:
         total = sum(copy.allocation for copy in plan.disks)
         paths: dict[str, str] = {}
         for copy in plan.disks:
             done = sum(c.allocation for c in plan.disks if c.target in paths)
-            paths[copy.target] = await _make_volume(host, plan, copy, made, what,
-                                                    progress and _offset(progress, done, total))
+            shown = progress and _offset(progress, done, total)
+            paths[copy.target] = await (
+                _copy_across(host, target, copy, made, what, shown) if across
+                else _make_volume(host, plan, copy, made, what, shown))
         definition = clone_xml(plan, paths)
-        await host.run(lambda conn: conn.defineXML(definition), what=f"{what}: defining {new_name}")
+        await target.run(lambda conn: conn.defineXML(definition),
+                         what=f"{what}: defining {new_name} on {target.name}")
     except BaseException as error:
-        cleanup = await _remove(host, made)
+        cleanup = await _remove(target, made)
         if cleanup and isinstance(error, HostError):
             raise HostError(f"{error}; {cleanup}", error.code) from error
         raise
     if progress is not None and plan.disks:
         progress(total, total)
-    return f"{plan.source} on {plan.host} cloned to {new_name}{_how(plan)}"
+    where = f" on {target.name}" if across else ""
+    return f"{plan.source} on {plan.host} cloned to {new_name}{where}{_how(plan)}"
+
+
+def _name_free(conn: libvirt.virConnect, name: str, what: str) -> None:
+    with contextlib.suppress(libvirt.libvirtError):
+        conn.lookupByName(name)
+        raise HostError(f"{what}: a guest named {quoted(name)} already exists there")
+
+
+class _Failed:
+    """Put in the chunk queue by a download that failed: the upload must not finish."""
+
+
+async def _copy_across(source: Host, dest: Host, copy: DiskCopy, made: list[str], what: str,
+                       progress: Progress | None) -> str:
+    """A new volume on `dest`, in the pool of the source's name, with the source volume's
+    bytes streamed into it from `source`; its path is in `made` from its creation on."""
+    xml = volume_xml(copy, linked=False)
+    step = f"{what}: copying {copy.target} to {copy.name} on {dest.name}"
+
+    def create(conn: libvirt.virConnect) -> str:
+        return str(conn.storagePoolLookupByName(copy.pool).createXML(xml, 0).path())
+
+    path = await dest.run(create, what=step)
+    made.append(path)
+    chunks: queue.Queue[bytes | _Failed | None] = queue.Queue(maxsize=_CHUNKS_IN_FLIGHT)
+    stop = threading.Event()  # the upload failed: the download gives up too
+    loop = asyncio.get_running_loop()
+
+    def hand_on(item: bytes | _Failed | None) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                chunks.put(item, timeout=0.5)
+                return True
+        return False
+
+    def download(conn: libvirt.virConnect) -> None:
+        stream = conn.newStream(0)
+        try:
+            conn.storageVolLookupByPath(copy.source).download(stream, 0, 0, 0)
+            while data := stream.recv(_CHUNK):
+                if not isinstance(data, bytes) or not hand_on(data):
+                    raise HostError(f"{step}: the copy stopped")
+            stream.finish()
+        except BaseException:
+            with contextlib.suppress(libvirt.libvirtError):
+                stream.abort()
+            hand_on(_Failed())
+            raise
+        hand_on(None)
+
+    def upload(conn: libvirt.virConnect) -> None:
+        stream = conn.newStream(0)
+        sent = 0
+        try:
+            conn.storageVolLookupByPath(path).upload(stream, 0, 0, 0)
+            while (data := chunks.get()) is not None:
+                if isinstance(data, _Failed):
+                    raise HostError(f"{step}: reading {copy.source} on {source.name} failed")
+                view = memoryview(data)
+                while view:
+                    view = view[stream.send(view.tobytes()):]
+                sent += len(data)
+                if progress is not None:
+                    loop.call_soon_threadsafe(progress, min(sent, copy.allocation),
+                                              copy.allocation)
+            stream.finish()
+        except BaseException:
+            stop.set()
+            with contextlib.suppress(libvirt.libvirtError):
+                stream.abort()
+            raise
+
+    results = await asyncio.gather(source.run_long(download, what=step),
+                                   dest.run_long(upload, what=step), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        # The download's own error says why; the upload's "reading failed" only echoes it.
+        raise failures[0]
+    return path
 
 
 def _offset(progress: Progress, done: int, total: int) -> Progress:

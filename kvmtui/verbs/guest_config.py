@@ -25,15 +25,13 @@ async def _clone(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     new_name = command.args[1]
     target = command.value("host")
-    if target is not None and controller.fleet.host(target).name != guest.host:
-        raise CommandError(f"clone {guest.name}: kvmtui clones onto the guest's own host "
-                           f"({guest.host}) only; --host {target} would need its disks copied "
-                           "between hosts")
+    dest = controller.fleet.host(target) if target is not None else None  # unknown: by name
     host = controller.fleet.host(guest.host)
     linked = command.flag("linked")
     await controller.change("clone", lambda: clone.clone_guest(
-        host, guest.uuid, new_name, linked=linked,
-        progress=_progress(controller, f"clone {guest.name} to {new_name}")), guests=[guest])
+        host, guest.uuid, new_name, linked=linked, dest=dest,
+        progress=_progress(controller, f"clone {guest.name} to {new_name}")),
+        guests=[guest], hosts=[dest.name] if dest is not None else [])
 
 
 def _progress(controller: Controller, what: str) -> clone.Progress:

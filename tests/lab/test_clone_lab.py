@@ -9,6 +9,7 @@ started again afterwards; every guest and volume the test makes is removed in `f
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import subprocess
 import xml.etree.ElementTree as ET
@@ -161,3 +162,46 @@ async def test_a_large_full_copy_reports_progress_while_it_copies(lab, tmp_path)
                 path.unlink(missing_ok=True)
             if pool:
                 lab.virsh("hosta", "pool-refresh", pool)
+
+
+async def test_full_clone_to_the_other_host_is_a_copy_that_boots_there(lab, lab_fresh):
+    """`clone linux-a1 NEW --host hostb`: the volume streamed from host A's libvirtd to host
+    B's is the same bytes, and the clone, defined on B only, boots to its ready line there."""
+    specs = [HostSpec(name, lab.host(name).uri_tcp) for name in ("hosta", "hostb")]
+    name = "clonelab-x9"
+    async with connected(specs) as (host_a, host_b):
+        source_disk = (await _xml(host_a, SOURCE)).find("devices/disk/source").get("file")
+        await host_a.perform(_uuid(host_a, SOURCE), "destroy")
+        await until(lambda: _state(host_a, SOURCE) is GuestState.SHUTOFF, f"{SOURCE} off")
+        made: list[str] = []
+        try:
+            reports: list[tuple[int, int]] = []
+            done = await clone.clone_guest(host_a, _uuid(host_a, SOURCE), name, dest=host_b,
+                                           progress=lambda d, t: reports.append((d, t)))
+            assert f"cloned to {name} on hostb (full copy: vda -> {name}-vda.qcow2)" in done
+            await until(lambda: _state(host_b, name) is not None, "the clone listed on B")
+            assert _state(host_a, name) is None
+            root = await _xml(host_b, name)
+            disk = root.find("devices/disk/source").get("file")
+            made.append(disk)
+            assert _digest(disk) == _digest(source_disk) and _backing(disk) is None
+            assert reports[-1][0] == reports[-1][1] > 0
+            log = Path(root.find("devices/serial/log").get("file"))
+            made.append(str(log))
+            await host_b.perform(_uuid(host_b, name), "start")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 120
+            while not (log.exists() and READY_LINE in log.read_text(errors="replace")):
+                assert loop.time() < deadline, f"{name} never printed its ready line on B"
+                await asyncio.sleep(0.5)
+        finally:
+            lab.virsh("hostb", "destroy", name)
+            lab.virsh("hostb", "undefine", name)
+            for path in made:
+                lab.virsh("hostb", "vol-delete", path)
+                Path(path).unlink(missing_ok=True)
+            lab.virsh("hosta", "start", SOURCE)
+
+
+def _digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

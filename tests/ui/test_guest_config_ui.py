@@ -40,10 +40,10 @@ async def node_app(tmp_path: Path, readonly: bool = False, hosts: tuple[str, ...
         yield app, pilot
 
 
-async def _volumes(app: KvmTuiApp) -> set[str]:
+async def _volumes(app: KvmTuiApp, host: str = "kvm1") -> set[str]:
     """The pool's volumes, read through the app's own host: a test:/// node lives in the
     connection that opened it."""
-    return set(await app.fleet.host("kvm1").run(
+    return set(await app.fleet.host(host).run(
         lambda c: c.storagePoolLookupByName("images").listVolumes()))
 
 
@@ -98,12 +98,21 @@ async def test_clone_line_refusals_change_nothing(tmp_path):
         assert (await _volumes(app), table_names(app)) == before
 
 
-async def test_clone_onto_another_host_is_refused_with_the_reason(tmp_path):
+async def test_clone_onto_another_host_leaves_nothing_when_it_cannot_copy(tmp_path):
+    """A linked clone stays with its backing files (refused, with the reason); a full one
+    streams the volumes, which the test driver cannot: one line, and no volume or guest left
+    on either host (the lab test copies for real)."""
     async with node_app(tmp_path, hosts=("kvm1", "kvm2")) as (app, pilot):
+        before = (await _volumes(app), await _volumes(app, "kvm2"), table_names(app))
+        await _command(pilot, "clone tmpl@kvm1 copy --host kvm2 --linked")
+        await wait_for(pilot, lambda: any(
+            "a linked clone stays on kvm1, with the volumes it is backed by" in n
+            for n in notifications(app)), what="the refusal")
         await _command(pilot, "clone tmpl@kvm1 copy --host kvm2")
         await wait_for(pilot, lambda: any(
-            "kvmtui clones onto the guest's own host (kvm1) only; --host kvm2 would need its "
-            "disks copied between hosts" in n for n in notifications(app)), what="the refusal")
+            "clone tmpl on kvm1: copying vda to copy-vda" in n and "on kvm2" in n
+            for n in notifications(app)), what="the failed copy")
+        assert (await _volumes(app), await _volumes(app, "kvm2"), table_names(app)) == before
         await _command(pilot, "clone tmpl@kvm2 copy --host kvm2")
         await wait_for(pilot, lambda: "copy@kvm2" in table_names(app), what="the clone")
         assert "copy@kvm1" not in table_names(app)
