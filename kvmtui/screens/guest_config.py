@@ -20,7 +20,7 @@ from kvmtui.core.commands import Command
 from kvmtui.core.guest_config import GuestDisk
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.closing import ClosesOnce
-from kvmtui.screens.migrate_dialog import _CheckedForm
+from kvmtui.screens.form import CheckedForm
 from kvmtui.widgets.toggles import TickBox
 
 
@@ -39,8 +39,10 @@ class NewGuestName(Validator):
         return self.failure(why, value) if why else self.success()
 
 
-class CloneDialog(_CheckedForm[Command | None]):
+class CloneDialog(CheckedForm[Command]):
     """New name and full/linked; Enter or Clone gives the `clone` command, Esc cancels."""
+
+    SUBMIT = "clone-go"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="clone.cancel")]
@@ -74,24 +76,13 @@ class CloneDialog(_CheckedForm[Command | None]):
         for field in self.query("#clone-name").results(Input):
             field.focus()
 
-    def _submit(self) -> None:
-        if self._show_why():
+    def submit(self) -> None:
+        if self.show_why():
             linked = self.query_one("#clone-linked", TickBox).value
             self.dismiss(Command("clone", (self.guest.ref, self.query_one("#clone-name",
                                                                           Input).value),
                                  {"linked": True} if linked else {}))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "clone-go":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self, _event: Input.Submitted) -> None:
-        self._submit()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):

@@ -6,7 +6,7 @@ and keeps the dialog open, so nothing unchecked reaches `int()` or libvirt.
 
 from __future__ import annotations
 
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from rich.text import Text
@@ -14,7 +14,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.validation import Integer, ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Label, RadioSet, Static
 
@@ -28,10 +27,8 @@ from kvmtui.core.migration import (
     default_migrate_uri,
 )
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.screens.closing import ClosesOnce
+from kvmtui.screens.form import CheckedForm
 from kvmtui.widgets.toggles import RadioChoice, TickBox
-
-_Answer = TypeVar("_Answer")
 
 
 class MigrateUri(Validator):
@@ -51,33 +48,11 @@ class MigrateUri(Validator):
         return self.success()
 
 
-def _why(input_: Input) -> str:
-    """Why the field's value is refused, '' when it is fine."""
-    result = input_.validate(input_.value)
-    if result is None or result.is_valid:
-        return ""
-    return " ".join(result.failure_descriptions)
-
-
-class _CheckedForm(ModalScreen[_Answer], ClosesOnce[_Answer]):
-    """A dialog whose inputs show why a value is refused, as it is typed and on Enter."""
-
-    def _show_why(self) -> bool:
-        """Writes each refused field's reason in `#why`; True when every field is fine."""
-        reasons = [f"{input_.name}: {why}" for input_ in self.query(Input)
-                   if (why := _why(input_))]
-        box = self.query_one("#why", Static)
-        box.update(Text("\n".join(reasons), style="bold red"))
-        box.display = bool(reasons)
-        return not reasons
-
-    def on_input_changed(self, _event: Input.Changed) -> None:
-        self._show_why()
-
-
-class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
+class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
     """Destination and virsh's options, defaults ticked; Enter in a field or on Migrate
     starts (when every field is valid), Esc cancels."""
+
+    SUBMIT = "migrate-go"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
@@ -165,24 +140,12 @@ class MigrateDialog(_CheckedForm[tuple[str, MigrationOptions] | None]):
         uri = self.query_one("#migrate-uri", Input).value.strip()
         return MigrationOptions(ticked, bandwidth_mib=int(bandwidth or 0), migrate_uri=uri)
 
-    def _submit(self) -> None:
-        if self._show_why():
+    def submit(self) -> None:
+        if self.show_why():
             self.dismiss((self.destination, self.options()))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "migrate-go":
-            self._submit()
-        else:
-            self.dismiss(None)
 
-    def on_input_submitted(self, _event: Input.Submitted) -> None:
-        self._submit()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class AskNumberScreen(_CheckedForm[int | None]):
+class AskNumberScreen(CheckedForm[int]):
     """One whole number between `low` and `high` (a bandwidth, a downtime); a refused value
     says why and keeps asking; Esc or an empty line cancels."""
 
@@ -207,12 +170,9 @@ class AskNumberScreen(_CheckedForm[int | None]):
         for why in self.query("#why"):  # none when closed before it mounted
             why.display = False
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
+    def submit(self) -> None:
+        text = self.query_one(Input).value.strip()
         if not text:
             self.dismiss(None)
-        elif self._show_why():
+        elif self.show_why():
             self.dismiss(int(text))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -27,7 +27,7 @@ from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.snapshots import Snapshot, SnapshotJob
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.screens.migrate_dialog import _CheckedForm
+from kvmtui.screens.form import CheckedForm
 from kvmtui.verbs import snapshots as changes
 from kvmtui.widgets.live_table import Column, LiveTable
 from kvmtui.widgets.toggles import TickBox
@@ -91,9 +91,11 @@ class SnapshotRequest:
     atomic: bool
 
 
-class SnapshotDialog(_CheckedForm[SnapshotRequest | None]):
+class SnapshotDialog(CheckedForm[SnapshotRequest]):
     """Name, description, `--disk-only`, `--atomic`; for several guests one name for all.
     Enter in a field or on Take takes it (once every field is valid), Esc cancels."""
+
+    SUBMIT = "snapshot-take"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="snapshot_dialog.cancel")]
@@ -136,25 +138,14 @@ class SnapshotDialog(_CheckedForm[SnapshotRequest | None]):
         for name in self.query("#snapshot-name"):
             name.focus()
 
-    def _submit(self) -> None:
-        if self._show_why():
+    def submit(self) -> None:
+        if self.show_why():
             name = self.query_one("#snapshot-name", Input).value
             self.dismiss(SnapshotRequest(
                 name or None, self.query_one("#snapshot-description", Input).value,
                 self.query_one("#snapshot-disk-only", Checkbox).value,
                 self.query_one("#snapshot-atomic", Checkbox).value))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "snapshot-take":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self, _event: Input.Submitted) -> None:
-        self._submit()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class SnapshotsScreen(FleetView):
