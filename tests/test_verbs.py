@@ -71,4 +71,4 @@ def test_every_parsed_option_is_used_by_its_handler(verb: Verb):
 
 
 def test_screen_verbs_are_the_ones_that_need_a_screen():
-    assert {v.name for v in VERBS.values() if v.screen} == {"console", "quit", "viewer"}
+    assert {v.name for v in VERBS.values() if v.screen} == {"quit", "viewer"}
