@@ -18,6 +18,7 @@ from kvmtui.core.addresses import (
 )
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
+from kvmtui.core.model import GuestState
 from tests.nodes import BARE_UUID, OFF_UUID, WEB_UUID, node_host, node_hosts, until
 
 LEASE, AGENT, ARP = AddressSource.LEASE, AddressSource.AGENT, AddressSource.ARP
@@ -154,6 +155,26 @@ async def test_the_book_reads_on_its_own_slow_cadence_and_lays_addresses_on_rows
         after = {g.key: g for g in book.annotate(fleet.snapshot().guests)}
         assert after[target.key].addresses == ()
         assert any(g.addresses for g in after.values())  # the others keep theirs
+    finally:
+        await fleet.close()
+
+
+async def test_a_guest_that_starts_is_asked_again_without_waiting_for_the_round(demo_hosts):
+    fleet = Fleet(demo_hosts, refresh=0.1)
+    book = AddressBook(fleet, period=600.0, follow_ups=(0.2, 0.5))
+    await fleet.start()
+    try:
+        await until(lambda: all(h.connected and h.guests() for h in fleet.hosts)
+                    and book.rounds == 1 and any(book.addresses(g.host, g.uuid)
+                                                 for g in fleet.snapshot().guests), "a round")
+        stopped = next(g for g in fleet.snapshot().guests if g.state is GuestState.SHUTOFF)
+        assert book.addresses(stopped.host, stopped.uuid) is None
+        await fleet.perform(stopped, "start")
+        await until(lambda: book.addresses(stopped.host, stopped.uuid) is not None,
+                    "the started guest's addresses", timeout=5)
+        row = next(g for g in book.annotate(fleet.snapshot().guests) if g.key == stopped.key)
+        assert row.addresses and row.addresses[0].startswith("10.")
+        assert book.rounds == 1  # no round was spent on it
     finally:
         await fleet.close()
 

@@ -138,8 +138,7 @@ class Host:
         try:
             call = self._holding(self.session(), fn)
             assert self._executor is not None
-            loop = asyncio.get_running_loop()
-            return await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
+            return await self._executor.call(call, timeout)
         except HostError:
             raise
         except Exception as error:

@@ -17,14 +17,20 @@ healthy ticks of a few milliseconds each are served by a handful of threads.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
 import ctypes
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Calls one host may have running at once: a tick and an action side by side.
 LANE_LIMIT = 2
@@ -51,13 +57,52 @@ def _few_malloc_arenas() -> None:
     mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(ARENAS))
 
 
+@dataclass
+class _Job:
+    """A queued call: `run` does it and hands over its outcome (it never raises), `cancel`
+    tells whoever waits that it will not run."""
+
+    run: Callable[[], None]
+    cancel: Callable[[], object]
+    since: float  # when it was queued
+
+
+class _Inbox:
+    """Outcomes bound for one event loop, handed over in batches: the loop is woken once for
+    whatever arrived while it was busy, not once per call."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def put(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        with self._lock:
+            self._items.append((future, result, error))
+            if len(self._items) > 1:
+                return  # a wake-up is on its way
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for future, result, error in items:
+            if future.done():
+                continue  # its awaiter timed out or was cancelled
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
 class Lane(concurrent.futures.Executor):
     """One host's way into the shared pool (an Executor, so `run_in_executor` takes it)."""
 
     def __init__(self, pool: Workers, name: str) -> None:
         self._pool = pool
         self.name = name
-        self.queue: deque[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = deque()
+        self.queue: deque[_Job] = deque()  # calls waiting
         self.running = 0
         self.served = False  # a call of this lane has run to its end
         self.closed = False
@@ -65,8 +110,44 @@ class Lane(concurrent.futures.Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
                ) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._pool.enqueue(self, future, lambda: fn(*args, **kwargs))
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as error:  # handed to whoever awaits the call
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+
+        self._pool.enqueue(self, _Job(run, future.cancel, time.monotonic()))
         return future
+
+    async def call(self, fn: Callable[[], T], timeout: float) -> T:
+        """`fn()` on the pool, awaited for at most `timeout` seconds: what `wait_for` over
+        `run_in_executor` does, with less machinery per call (at 200 hosts the ticks alone
+        are 100 calls a second): the outcome goes straight to an asyncio future, through
+        the loop's inbox. A call whose awaiter gave up before it started does not run."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        inbox = self._pool.inbox(loop)
+
+        def run() -> None:
+            if future.done():
+                return
+            try:
+                result = fn()
+            except BaseException as error:  # handed to the awaiting coroutine
+                inbox.put(future, None, error)
+            else:
+                inbox.put(future, result, None)
+
+        def cancel() -> None:
+            inbox.put(future, None, RuntimeError(f"host {self.name}: connection closed"))
+
+        self._pool.enqueue(self, _Job(run, cancel, time.monotonic()))
+        async with asyncio.timeout(timeout):
+            return await future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Refuses new calls and cancels the queued ones; calls already running finish on
@@ -77,69 +158,97 @@ class Lane(concurrent.futures.Executor):
 class Workers:
     """The shared pool; see the module docstring."""
 
-    def __init__(self, size: int = 8, stuck_after: float = 5.0, idle_exit: float = 30.0) -> None:
+    def __init__(self, size: int = 8, stuck_after: float = 5.0, idle_exit: float = 30.0,
+                 spread_after: float = 0.05) -> None:
         _few_malloc_arenas()  # before the first worker thread starts
         self.size = size
         self.stuck_after = stuck_after
         self.idle_exit = idle_exit
-        self._lock = threading.Condition()
+        self.spread_after = spread_after
+        self._mutex = threading.Lock()
+        self._watch_wake = threading.Condition(self._mutex)  # the watchdog waits here
         self._ready: deque[Lane] = deque()  # lanes with queued calls and a free slot
-        self._idle = 0
+        #: Threads waiting for work, the latest last: the latest is woken first, so threads
+        #: beyond what the work needs stay asleep and leave after `idle_exit`.
+        self._sleepers: list[threading.Condition] = []
+        self._woken = 0  # threads told to look for work that have not yet looked
         self._busy_since: dict[int, float] = {}  # thread id -> when its call started
         self._threads = 0
+        self._watch_asleep = False  # the watchdog waits for ready work, with no timeout
         self._watchdog: threading.Thread | None = None
+        self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
+            weakref.WeakKeyDictionary())
 
     def lane(self, name: str) -> Lane:
         return Lane(self, name)
 
     @property
     def threads(self) -> int:
-        with self._lock:
+        with self._mutex:
             return self._threads
 
-    def enqueue(self, lane: Lane, future: concurrent.futures.Future[Any],
-                call: Callable[[], Any]) -> None:
-        with self._lock:
+    def inbox(self, loop: asyncio.AbstractEventLoop) -> _Inbox:
+        inbox = self._inboxes.get(loop)
+        if inbox is None:
+            inbox = self._inboxes[loop] = _Inbox(loop)
+        return inbox
+
+    def enqueue(self, lane: Lane, job: _Job) -> None:
+        with self._mutex:
             if lane.closed:
                 raise RuntimeError(f"host {lane.name}: connection closed")
-            lane.queue.append((future, call))
+            lane.queue.append(job)
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watch, daemon=True,
+                                                  name="libvirt-watchdog")
+                self._watchdog.start()
             self._mark_ready(lane)
-            self._dispatch()
+            if not (self._busy_since or self._woken):
+                self._add_thread()
+            # else a thread at work takes it next, unless that thread is held up: then the
+            # watchdog sends another after `spread_after`.
 
     def close_lane(self, lane: Lane) -> None:
-        with self._lock:
+        with self._mutex:
             lane.closed = True
             dropped = list(lane.queue)
             lane.queue.clear()
             if lane in self._ready:
                 self._ready.remove(lane)
-        for future, _call in dropped:
-            future.cancel()
+        for job in dropped:
+            job.cancel()
 
     # ---- inside the lock ----------------------------------------------------------------
 
     def _mark_ready(self, lane: Lane) -> None:
         if lane.queue and lane.running < LANE_LIMIT and lane not in self._ready:
             self._ready.append(lane)
+            if self._watch_asleep:
+                self._watch_asleep = False
+                self._watch_wake.notify()
 
-    def _dispatch(self) -> None:
-        """Wakes an idle thread for ready work, or starts one if no more than `size`
-        threads are making progress."""
+    def _add_thread(self) -> None:
+        """One more thread on the ready work: an idle one woken, or a new one if no more
+        than `size` threads are making progress (a stuck thread does not count)."""
         if not self._ready:
             return
-        if self._idle:
-            self._lock.notify()
+        if self._sleepers:
+            self._woken += 1
+            self._sleepers.pop().notify()
             return
         now = time.monotonic()
         progressing = sum(1 for since in self._busy_since.values()
                           if now - since < self.stuck_after)
         if progressing < self.size:
             self._threads += 1
-            self._idle += 1  # counted as idle until it takes its first call
+            self._woken += 1  # counted as woken until it first looks for work
             threading.Thread(target=self._work, daemon=True, name="libvirt-worker").start()
-        self._start_watchdog()
 
-    def _take(self) -> tuple[Lane, concurrent.futures.Future[Any], Callable[[], Any]] | None:
+    def _oldest_wait(self) -> float:
+        """When the longest-waiting ready call was queued."""
+        return min(lane.queue[0].since for lane in self._ready if lane.queue)
+
+    def _take(self) -> tuple[Lane, _Job] | None:
         """The next call, first from lanes that have been served before: a host that is
         connected and ticking goes ahead of one whose connection is still to be opened
         (ten opens of big test:/// hosts held the first host's first table back until
@@ -153,60 +262,59 @@ class Workers:
             lane = self._ready.popleft()
             if not lane.queue or lane.running >= LANE_LIMIT:
                 continue
-            future, call = lane.queue.popleft()
+            job = lane.queue.popleft()
             lane.running += 1
             self._mark_ready(lane)
-            return lane, future, call
+            return lane, job
         return None
-
-    def _start_watchdog(self) -> None:
-        if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, daemon=True,
-                                              name="libvirt-watchdog")
-            self._watchdog.start()
 
     # ---- threads ------------------------------------------------------------------------
 
     def _work(self) -> None:
         me = threading.get_ident()
-        with self._lock:
+        asleep = threading.Condition(self._mutex)
+        with self._mutex:
+            self._woken -= 1  # a new thread looks at once
             while True:
                 job = self._take()
                 if job is None:
-                    if not self._lock.wait(self.idle_exit) and not self._ready:
-                        self._idle -= 1
-                        self._threads -= 1
-                        return
+                    self._sleepers.append(asleep)
+                    asleep.wait(self.idle_exit)
+                    if asleep not in self._sleepers:
+                        self._woken -= 1  # woken (perhaps just as the wait timed out)
+                    else:
+                        self._sleepers.remove(asleep)
+                        if not self._ready:
+                            self._threads -= 1
+                            return
                     continue
-                lane, future, call = job
-                self._idle -= 1
+                lane, call = job
                 self._busy_since[me] = time.monotonic()
-                self._lock.release()
+                self._mutex.release()
                 try:
-                    if future.set_running_or_notify_cancel():
-                        try:
-                            result = call()
-                        except BaseException as error:  # handed to whoever awaits the call
-                            future.set_exception(error)
-                        else:
-                            future.set_result(result)
+                    call.run()
                 finally:
-                    self._lock.acquire()
+                    self._mutex.acquire()
                     del self._busy_since[me]
-                    self._idle += 1
                     lane.running -= 1
                     lane.served = True
                     self._mark_ready(lane)
-                    if self._ready and self._idle > 1:
-                        self._lock.notify()
 
     def _watch(self) -> None:
-        """Once a second: work waiting while every busy thread is stuck gets a new thread."""
-        while True:
-            time.sleep(1.0)
-            with self._lock:
-                if self._ready and not self._idle:
-                    self._dispatch()
+        """While calls wait: one that has waited `spread_after` gets another thread (the
+        threads at work are slow or stuck), again every `spread_after` while it waits."""
+        with self._mutex:
+            while True:
+                timeout = None
+                if self._ready:
+                    waited = time.monotonic() - self._oldest_wait()
+                    if waited >= self.spread_after:
+                        self._add_thread()
+                        timeout = self.spread_after
+                    else:
+                        timeout = self.spread_after - waited
+                self._watch_asleep = timeout is None
+                self._watch_wake.wait(timeout)
 
 
 #: The pool every host shares.
