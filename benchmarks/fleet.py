@@ -1,7 +1,10 @@
 """How kvmtui copes with a large fleet, measured as a user meets it: in a real terminal.
 
 kvmtui runs as its own process in a pty at 120x40 on generated libvirt `test:///` fleets
-whose figures never change, and the screen it draws is read back with pyte. In the same run
+whose figures never change, and the screen it draws is read back with pyte. Each fleet is
+measured twice: served by a libvirtd of the benchmark's own (`test+unix://`), as kvmtui
+meets real hosts, and in-process (`test:///`), where libvirt parses and holds the whole fleet
+inside the kvmtui process. In the same run
 two floors are measured on the same machine: a bare Textual app drawing a 1,000-row
 DataTable (what a Textual screen costs at all), and the raw polling cost (one
 getAllDomainStats per host per tick and nothing else). Figures are reported beside their
@@ -13,7 +16,7 @@ Stats calls are counted in the kvmtui process by wrapping libvirt's own
 inside the product.
 
 Run: .venv/bin/python benchmarks/fleet.py [--fleets 4x250,10x1000,1x5000,200x20]
-     [--idle 60] [--json fleet.json]      (a few minutes)
+     [--idle 60] [--libvirt daemon,in-process] [--json fleet.json]      (a few minutes)
      .venv/bin/python benchmarks/fleet.py --smoke                   (a few seconds, for CI)
 """
 
@@ -34,7 +37,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyte
@@ -127,6 +130,65 @@ cpu = time.process_time() - start_cpu
 rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
 print(cpu / (time.monotonic() - start) * 60, opened, rss)
 '''
+
+
+class Daemon:
+    """A libvirtd of the benchmark's own serving the generated node files over a unix
+    socket, as a host's daemon serves its guests: kvmtui then connects as it does to real
+    hosts, and libvirt's parsing and memory for the fleet are the daemon's, not kvmtui's
+    (the in-process `test:///` driver holds the whole fleet inside the measured process).
+    Run in session mode, as user nobody when started as root, so it touches no system
+    state and no lab daemon."""
+
+    def __init__(self, directory: Path) -> None:
+        self.home = directory / "libvirtd"
+        run = self.home / "run"
+        run.mkdir(parents=True)
+        for path in (directory, self.home, run):
+            path.chmod(0o777)
+        self.socket = run / "libvirt" / "libvirt-sock"
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin"), "HOME": str(self.home),
+               "XDG_RUNTIME_DIR": str(run), "XDG_CONFIG_HOME": str(self.home / "config"),
+               "XDG_CACHE_HOME": str(self.home / "cache")}
+        user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        argv = [*(user if os.geteuid() == 0 else []), "/usr/sbin/libvirtd", "--timeout", "0"]
+        self.process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError("the benchmark's libvirtd did not start")
+            time.sleep(0.1)
+
+    def uri(self, test_uri: str) -> str:
+        """The daemon's URI for a `test://PATH` host."""
+        return f"test+unix://{test_uri.removeprefix('test://')}?socket={self.socket}"
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _answers(self) -> bool:
+        import libvirt
+        if not self.socket.exists():
+            return False
+        try:
+            libvirt.open(f"test+unix:///default?socket={self.socket}").close()
+        except libvirt.libvirtError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 class Terminal:
@@ -245,6 +307,7 @@ def environment(extra: dict[str, str]) -> dict[str, str]:
 @dataclass
 class FleetResult:
     fleet: str
+    libvirt: str  # "daemon": served by a libvirtd; "in-process": test:/// inside kvmtui
     hosts: int
     guests: int
     first_rows_s: float
@@ -296,8 +359,7 @@ def bare_app(idle: float) -> BareResult:
 
 def raw_poll(uris: list[str], refresh: float, seconds: float) -> tuple[float, float, float]:
     """(CPU-s/min of the bulk calls alone, seconds to open the hosts and take the first
-    stats, RSS MB): what the libvirt side costs, with test:/// holding the whole fleet in
-    the process."""
+    stats, RSS MB): what the libvirt side costs, over the same URIs kvmtui opened."""
     out = subprocess.run([sys.executable, "-c", RAW_POLL, str(refresh), str(seconds), *uris],
                          capture_output=True, text=True, check=True,
                          env=environment({"PYTHONPATH": str(ROOT)}))
@@ -327,10 +389,13 @@ def _rows_after_header(lines: list[str]) -> list[str]:
 
 
 def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
-                  profile: bool) -> FleetResult:
+                  profile: bool, daemon: Daemon | None) -> FleetResult:
     hosts, guests = (int(n) for n in spec.split("x"))
     fleet_dir = directory / spec
     specs = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests)
+    fleet_dir.chmod(0o755)
+    if daemon is not None:
+        specs = tuple(replace(s, uri=daemon.uri(s.uri)) for s in specs)
     total = hosts * guests + min(hosts, 2)  # write_fleet adds one shared name on two hosts
     config = directory / f"{spec}.toml"
     config.write_text(f"refresh = {refresh}\n" + "".join(
@@ -383,7 +448,8 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
     finally:
         term.stop()
     raw_cpu, raw_open, raw_rss = raw_poll([s.uri for s in specs], refresh, idle)
-    return FleetResult(spec, hosts, total, first_rows - term.started, first_table,
+    where = "daemon" if daemon is not None else "in-process"
+    return FleetResult(spec, where, hosts, total, first_rows - term.started, first_table,
                        result.cpu_s_per_min, result.kb_per_min,
                        rss, threads, filter_ms, cursor_ms, sort_ms,
                        sum(per_tick) / len(per_tick), max(per_tick), raw_cpu, raw_open,
@@ -418,7 +484,8 @@ def report(run: Run) -> str:
         cpu_target = "<= 3x raw polling" if big else (
             "<= 0.5 CPU-s/min" if f.fleet == "4x250" else "")
         lines += [
-            f"kvmtui {f.fleet}: {f.hosts} hosts, {f.guests} guests",
+            f"kvmtui {f.fleet}: {f.hosts} hosts, {f.guests} guests, "
+            f"libvirt {'in a daemon' if f.libvirt == 'daemon' else 'in-process (test:///)'}",
             _row("first rows (first host to answer)", f.first_rows_s, "s", ""),
             _row("first full table", f.first_table_s, "s",
                  "<= 2.5x bare first paint" if big else "",
@@ -430,7 +497,7 @@ def report(run: Run) -> str:
                  if f.raw_poll_cpu_s_per_min else ""),
             _row("raw polling (bulk calls alone)", f.raw_poll_cpu_s_per_min, "CPU-s/min", ""),
             _row("raw: open hosts + first stats", f.raw_open_s, "s", "(libvirt alone)"),
-            _row("raw: RSS (test:/// holds the fleet)", f.raw_rss_mb, "MB", "(libvirt alone)"),
+            _row("raw: RSS", f.raw_rss_mb, "MB", "(libvirt alone)"),
             _row("terminal output while idle", f.idle_kb_per_min, "KB/min", "<= 10 KB/min",
                  f"{f.idle_kb_per_min / 10:.2f}x target"),
             _row("RSS", f.rss_mb, "MB", "<= 200 MB" if big else "",
@@ -456,6 +523,10 @@ def main() -> None:
                         help="where to write the figures")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the idle window of each fleet (raw stacks beside the JSON)")
+    parser.add_argument("--libvirt", default="daemon,in-process",
+                        help="where libvirt holds the fleet, comma-separated: 'daemon' (a "
+                             "libvirtd serves it, as real hosts do) and/or 'in-process' "
+                             "(test:/// inside kvmtui)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare Textual floor")
     parser.add_argument("--smoke", action="store_true",
                         help="one small fleet and short windows: checks the benchmark runs")
@@ -463,16 +534,24 @@ def main() -> None:
     if args.smoke:
         args.fleets, args.idle, args.refresh = "2x20", 2.0, 0.5
     run = Run(args.refresh, args.idle, [round(x, 2) for x in os.getloadavg()])
+    modes = args.libvirt.split(",")
     with tempfile.TemporaryDirectory(prefix="kvmtui-bench-") as directory:
-        if not args.no_bare:
-            run.bare = bare_app(args.idle)
-        for spec in args.fleets.split(","):
-            run.fleets.append(measure_fleet(spec, Path(directory), args.refresh, args.idle,
-                                            args.profile))
-            if args.profile:
-                kept = args.json.with_name(f"{args.json.stem}-{spec}.profile.txt")
-                kept.write_text(Path(run.fleets[-1].profile).read_text())
-                run.fleets[-1].profile = str(kept)
+        daemon = Daemon(Path(directory)) if "daemon" in modes else None
+        try:
+            if not args.no_bare:
+                run.bare = bare_app(args.idle)
+            for spec in args.fleets.split(","):
+                for mode in modes:
+                    run.fleets.append(measure_fleet(
+                        spec, Path(directory) / mode, args.refresh, args.idle, args.profile,
+                        daemon if mode == "daemon" else None))
+                    if args.profile:
+                        kept = args.json.with_name(f"{args.json.stem}-{spec}-{mode}.profile.txt")
+                        kept.write_text(Path(run.fleets[-1].profile).read_text())
+                        run.fleets[-1].profile = str(kept)
+        finally:
+            if daemon is not None:
+                daemon.stop()
     print(report(run))
     args.json.write_text(json.dumps(asdict(run), indent=2) + "\n")
     print(f"figures written to {args.json}")

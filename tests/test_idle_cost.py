@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import socket
 import threading
 import time
+from dataclasses import replace
+
+import libvirt
 
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import GuestState, HostSpec, Link
+from kvmtui.core.poller import _describe, _Flags
 from kvmtui.core.workers import LANE_LIMIT, Workers
 
 
@@ -168,11 +173,66 @@ async def test_a_hosts_first_table_is_kept_out_of_full_collections(demo_hosts):
     fleet = Fleet(demo_hosts, refresh=60.0)  # the first table only: no tick rebuilds it
     await fleet.start()
     try:
-        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
-                    what="every host connected")
-        await asyncio.sleep(0)  # the change notice that saw them connected has run
+        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts)
+                    and all(g.virt_type for g in fleet.snapshot().guests),
+                    what="every host connected, its guests described")
+        await asyncio.sleep(0)  # the change notice that saw them described has run
         guests = {id(g) for g in fleet.snapshot().guests}
         examined = {id(o) for o in gc.get_objects()}  # what a full pass walks
         assert guests and not guests & examined
     finally:
         await fleet.close()
+
+
+def test_a_hosts_listed_flags_say_what_asking_each_guest_says(demo_hosts):
+    """A first table lists which guests are persistent and autostart once per host instead
+    of asking each guest: both ways must agree, a transient and an autostart guest too."""
+    conn = libvirt.open(demo_hosts[0].uri)
+    try:
+        guests = conn.listAllDomains()
+        guests[0].setAutostart(1)
+        xml = guests[1].XMLDesc(0).replace(guests[1].name(), "transient-one")
+        xml = re.sub(r"<uuid>[^<]*</uuid>", "", xml)
+        conn.createXML(xml, 0)
+        flags = _Flags.read(conn)
+        for dom in conn.listAllDomains():
+            listed, asked = _describe(dom, flags, read_xml=False), _describe(dom)
+            assert listed == replace(asked, virt_type="", agent=None), dom.name()
+        assert any(_describe(d, flags, read_xml=False).autostart for d in conn.listAllDomains())
+        assert not all(_describe(d, flags, read_xml=False).persistent
+                       for d in conn.listAllDomains())
+    finally:
+        conn.close()
+
+
+async def test_virt_types_left_out_of_a_first_table_arrive_after_it(demo_hosts):
+    fleet = Fleet(demo_hosts[:1], refresh=60.0)
+    seen_untyped: list[int] = []
+    fleet.add_listener(lambda: seen_untyped.append(
+        sum(1 for g in fleet.snapshot().guests if not g.virt_type)))
+    await fleet.start()
+    try:
+        await until(lambda: fleet.snapshot().guests and all(
+            g.virt_type == "test" for g in fleet.snapshot().guests), what="every virt type")
+        assert seen_untyped[0] == len(fleet.snapshot().guests)  # the table came first
+    finally:
+        await fleet.close()
+
+
+def test_a_record_with_the_info_figures_saves_the_info_call(demo_hosts):
+    """QEMU's bulk record carries state, memory and vCPUs for every guest: a first table
+    takes them from there instead of one more call per guest (the test driver's record has
+    the state only, so its guests are still asked)."""
+    conn = libvirt.open(demo_hosts[0].uri)
+    try:
+        dom = conn.listAllDomains()[0]
+        flags = _Flags.read(conn)
+        record = {"state.state": 3, "balloon.maximum": 4096, "balloon.current": 2048,
+                  "vcpu.current": 3}
+        got = _describe(dom, flags, record, read_xml=False)
+        assert (got.state, got.max_memory_kib, got.memory_kib, got.vcpus) == (
+            GuestState.PAUSED, 4096, 2048, 3)
+        state_only = _describe(dom, flags, {"state.state": 3}, read_xml=False)
+        assert state_only == replace(_describe(dom), virt_type="", agent=None)  # asked it
+    finally:
+        conn.close()

@@ -245,14 +245,21 @@ AGENT_RETRY_ROUNDS = 4
 MIN_GAP = 1.0
 
 
-def _read_chunk(conn: libvirt.virConnect, host: str, uuids: Sequence[str],
-                no_agent: set[str]) -> list[GuestAddresses]:
+def _running(conn: libvirt.virConnect) -> list[libvirt.virDomain]:
+    return conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+
+
+def _read_chunk(conn: libvirt.virConnect, host: str, doms: Sequence[libvirt.virDomain | str],
+                agent: set[str]) -> list[GuestAddresses]:
+    """The addresses of `doms` (domains of this connection, or UUIDs to look up), from the
+    leases, and from the agent for those in `agent`."""
     found = []
-    for uuid in uuids:
+    for dom in doms:
         try:
-            dom = conn.lookupByUUIDString(uuid)
+            if isinstance(dom, str):
+                dom = conn.lookupByUUIDString(dom)
             sources = tuple(s for s in COLUMN_SOURCES
-                            if not (s is AddressSource.AGENT and uuid in no_agent))
+                            if s is not AddressSource.AGENT or dom.UUIDString() in agent)
             found.append(_read(dom, host, sources))
         except libvirt.libvirtError as error:
             if error.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN,
@@ -295,8 +302,15 @@ class AddressBook(Publisher):
     def _fleet_changed(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._serve())
-        elif any(h.connected and h.name not in self._read_hosts for h in self._fleet.hosts):
+        elif any(self._readable(h) and h.name not in self._read_hosts
+                 for h in self._fleet.hosts):
             self._wake.set()
+
+    @staticmethod
+    def _readable(host: Host) -> bool:
+        """Connected, and its first table complete: a round does not hold up the first
+        tables of hosts still connecting (a round costs calls per guest)."""
+        return host.connected and host.poller.described_all
 
     def _guest_event(self, event: DomainEvent) -> None:
         """A guest that starts, resumes or arrives is asked again a few times soon after."""
@@ -317,7 +331,9 @@ class AddressBook(Publisher):
         host = next((h for h in self._fleet.hosts if h.name == host_name), None)
         if host is None or not host.connected:
             return
-        call = functools.partial(_read_chunk, host=host_name, uuids=[uuid], no_agent=set())
+        guest = host.guest(uuid)
+        agent = {uuid} if guest is None or guest.agent_channel is not False else set()
+        call = functools.partial(_read_chunk, host=host_name, doms=[uuid], agent=agent)
         try:
             read = await host.run(call, what=f"domifaddr on {host_name}")
         except HostError:
@@ -363,7 +379,7 @@ class AddressBook(Publisher):
     async def read_all(self) -> None:
         """One round over every connected host, all hosts at once."""
         self._rounds += 1
-        self._read_hosts = {host.name for host in self._fleet.hosts if host.connected}
+        self._read_hosts = {host.name for host in self._fleet.hosts if self._readable(host)}
         results = await asyncio.gather(
             *(self._read_host(host) for host in self._fleet.hosts), return_exceptions=True)
         changed = False
@@ -376,18 +392,27 @@ class AddressBook(Publisher):
             self._version += 1
             self.publish()
 
-    async def _read_host(self, host: Host) -> dict[str, GuestAddresses]:
-        if not host.connected:
-            return {}
-        running = [g.uuid for g in host.guests() if g.state.is_active]
+    def _agent_guests(self, host: Host) -> set[str]:
+        """The running guests whose agent is asked: those with an agent channel, less those
+        whose agent did not answer lately (asked again every AGENT_RETRY_ROUNDS rounds)."""
         no_agent = self._no_agent.setdefault(host.name, set())
         if self._rounds % AGENT_RETRY_ROUNDS == 0:
             no_agent.clear()
-        no_agent &= set(running)
+        with_channel = {g.uuid for g in host.guests()
+                        if g.state.is_active and g.agent_channel is not False}
+        no_agent &= with_channel
+        return with_channel - no_agent
+
+    async def _read_host(self, host: Host) -> dict[str, GuestAddresses]:
+        if not self._readable(host):
+            return {}
+        agent = self._agent_guests(host)
+        no_agent = self._no_agent[host.name]
+        running = await host.run(_running, what=f"domifaddr on {host.name}")
         found: dict[str, GuestAddresses] = {}
         for start in range(0, len(running), CHUNK):
             call = functools.partial(_read_chunk, host=host.name,
-                                     uuids=running[start:start + CHUNK], no_agent=set(no_agent))
+                                     doms=running[start:start + CHUNK], agent=agent)
             for read in await host.run(call, what=f"domifaddr on {host.name}"):
                 found[read.uuid] = read
                 if any(s.source is AddressSource.AGENT and not s.available

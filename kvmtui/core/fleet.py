@@ -119,14 +119,16 @@ class Fleet(Publisher):
         self.publish()
 
     def _freeze_long_lived(self) -> None:
-        """Takes what exists once a host's first table is in out of the garbage
+        """Takes what exists once a host's first table is in (every guest described, its
+        virt type included) out of the garbage
         collector's sight (`gc.freeze`): that table is thousands of snapshots, names and
         rows that live as long as the host, and a full collection walking them all paused
         the screen 100-300 ms now and then at 10,000 guests (a keystroke waited for it).
         Frozen objects freed later still go by reference counting. Only a host's first
         connection freezes: what is alive at a later reconnect (a dialog, a failed call's
         traceback) may become cyclic garbage, which frozen would never be freed."""
-        up = {name for name, host in self._hosts.items() if host.connected}
+        up = {name for name, host in self._hosts.items()
+              if host.connected and host.poller.described_all}
         if not up <= self._frozen:
             gc.freeze()
             self._frozen |= up

@@ -110,6 +110,9 @@ class GuestSnapshot:
     rates: GuestRates = field(default_factory=GuestRates)
     #: The domain type: "kvm" (accelerated), "qemu" (emulated by TCG), "test" ...
     virt_type: str = ""
+    #: Whether its definition has a QEMU guest agent channel (None: not read yet), so only
+    #: such guests are asked for addresses through the agent.
+    agent_channel: bool | None = None
     #: Where it can be reached (the first one is shown) and its NICs' MACs: laid on by the
     #: address service (core/addresses.py) on its own slower cadence, empty until then.
     addresses: tuple[str, ...] = ()

@@ -4,13 +4,17 @@ The tick is the cost every guest pays every refresh, so its work follows what ch
 the fleet's size: each guest's bulk record is compared with the one of the previous tick, and
 a guest whose record (and so every figure) is unchanged keeps its frozen GuestSnapshot; the
 host tells its listeners only when some snapshot really differs. Guest facts the bulk call
-lacks (persistent, autostart) are read per guest on first sight and after events only.
+lacks (persistent, autostart, the virt type) are read on first sight and after events only:
+a few guests are asked one by one; many at once (a first table) cost two listing calls for
+the host, the record's own figures where it has them, and the virt types (an XML document
+per guest) follow in chunks after the table is on screen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -82,21 +86,82 @@ class _Described:
     vcpus: int
     persistent: bool
     autostart: bool
-    virt_type: str
+    virt_type: str  # "" and agent None: the definition is still to be read
+    agent: bool | None
 
 
-def _describe(dom: libvirt.virDomain) -> _Described:
-    state, max_mem, mem, vcpus, _cpu = dom.info()
+@dataclass(frozen=True)
+class _Flags:
+    """Which guests of a host are persistent and which autostart: two listing calls for a
+    whole host, where asking each guest costs two calls per guest (a remote host's first
+    table of 1,000 guests was thousands of round trips)."""
+
+    persistent: frozenset[str]
+    autostart: frozenset[str]
+
+    @classmethod
+    def read(cls, conn: libvirt.virConnect) -> _Flags:
+        def uuids(flag: int) -> frozenset[str]:
+            return frozenset(d.UUIDString() for d in conn.listAllDomains(flag))
+        return cls(uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT),
+                   uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART))
+
+
+#: New guests in one tick from which on the flags are listed for the host, not asked each.
+_LIST_FLAGS_FROM = 8
+
+
+#: The bulk record's keys that say what `virDomainGetInfo` says (QEMU gives them for every
+#: guest, running or not; the test driver only the state).
+_INFO_KEYS = ("state.state", "balloon.maximum", "balloon.current", "vcpu.current")
+
+
+#: The channel a QEMU guest agent talks through, as named in a domain's XML.
+_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+
+
+def _definition_facts(dom: libvirt.virDomain) -> tuple[str, bool]:
+    """(virt type, has a guest agent channel), from the guest's XML."""
+    xml = dom.XMLDesc(0)
+    return domain_type(xml), _AGENT_CHANNEL in xml
+
+
+def _describe(dom: libvirt.virDomain, flags: _Flags | None = None,
+              record: dict[str, Any] | None = None, read_xml: bool = True) -> _Described:
+    """The guest's facts; those of its definition only with `read_xml`, since that is a
+    whole XML document per guest: a first table of many guests reads them later. With
+    `flags` and a `record` that has them, it costs no call at all."""
+    if record is not None and all(key in record for key in _INFO_KEYS):
+        state, max_mem, mem, vcpus = (record[key] for key in _INFO_KEYS)
+    else:
+        state, max_mem, mem, vcpus, _cpu = dom.info()
+    uuid = dom.UUIDString()
+    virt_type, agent = _definition_facts(dom) if read_xml else ("", None)
     return _Described(
         name=dom.name(),
         state=guest_state(state),
         max_memory_kib=int(max_mem),
         memory_kib=int(mem),
         vcpus=int(vcpus),
-        persistent=bool(dom.isPersistent()),
-        autostart=bool(dom.autostart()),
-        virt_type=domain_type(dom.XMLDesc(0)),
+        persistent=uuid in flags.persistent if flags else bool(dom.isPersistent()),
+        autostart=uuid in flags.autostart if flags else bool(dom.autostart()),
+        virt_type=virt_type,
+        agent=agent,
     )
+
+
+def _definitions(_conn: libvirt.virConnect, doms: list[tuple[str, libvirt.virDomain]]
+                 ) -> dict[str, tuple[str, bool]]:
+    """`_definition_facts` of each guest, by UUID."""
+    found = {}
+    for uuid, dom in doms:
+        with contextlib.suppress(libvirt.libvirtError):  # gone since: the tick will tell
+            found[uuid] = _definition_facts(dom)
+    return found
+
+
+#: Guests whose virt type one call reads, so the host's tick runs between such calls.
+_TYPES_CHUNK = 200
 
 
 def _unsupported(error: libvirt.libvirtError) -> bool:
@@ -109,6 +174,7 @@ class _Poll:
     at: float  # monotonic seconds, taken the moment the bulk call returned
     records: list[tuple[str, str, dict[str, Any]]]
     described: dict[str, _Described]
+    untyped: dict[str, libvirt.virDomain]  # described without their definition's facts
     node_cpu: dict[str, int] | None
     node_memory: dict[str, int] | None
 
@@ -145,8 +211,16 @@ class Poller:
         self._node_cpu_supported = True
         self._node_memory_supported = True
         self._pending_describe: set[str] = set()
+        #: Guests whose definition is still to be read, with the domain to read it from.
+        self._untyped: dict[str, libvirt.virDomain] = {}
+        self._typing: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.ticks = 0
+
+    @property
+    def described_all(self) -> bool:
+        """Whether every guest's facts are in, the virt types a first table left out too."""
+        return not self._untyped
 
     def handlers(self) -> list[tuple[int, Callable[..., None]]]:
         return [
@@ -198,6 +272,9 @@ class Poller:
         """A new connection: no previous sample to subtract from, and every statistic is
         tried again (an upgraded daemon may support what the old one did not)."""
         self._last.clear()
+        # Domains of the old connection are no use: the first tick describes them again.
+        self._pending_describe.update(self._untyped)
+        self._untyped.clear()
         self._node_cpu = None
         self._node_cpu_supported = self._node_memory_supported = True
 
@@ -209,12 +286,18 @@ class Poller:
         at = time.monotonic()  # the sample's moment: not after later calls or awaits
         records: list[tuple[str, str, dict[str, Any]]] = []
         described: dict[str, _Described] = {}
+        new = []
         for dom, record in raw:
             uuid = dom.UUIDString()
             records.append((uuid, dom.name(), record))
             if uuid not in self._described or uuid in self._pending_describe:
-                with contextlib.suppress(libvirt.libvirtError):
-                    described[uuid] = _describe(dom)
+                new.append((uuid, dom, record))
+        flags = _Flags.read(conn) if len(new) >= _LIST_FLAGS_FROM else None
+        for uuid, dom, record in new:
+            with contextlib.suppress(libvirt.libvirtError):
+                # Many at once (a first table): the virt type comes later, off this tick.
+                described[uuid] = _describe(dom, flags, record, read_xml=flags is None)
+        untyped = {uuid: dom for uuid, dom, _record in new if uuid in described} if flags else {}
         node_cpu = node_memory = None
         if self._node_cpu_supported:
             try:
@@ -226,7 +309,7 @@ class Poller:
                 node_memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
             except libvirt.libvirtError as error:
                 self._node_memory_supported = not _unsupported(error)
-        return _Poll(at, records, described, node_cpu, node_memory)
+        return _Poll(at, records, described, untyped, node_cpu, node_memory)
 
     async def _tick(self) -> None:
         poll = await self._run(self._poll_blocking)
@@ -234,6 +317,13 @@ class Poller:
         changed = bool(poll.described)
         self._pending_describe.difference_update(poll.described)
         self._described.update(poll.described)
+        for uuid in poll.described.keys() - poll.untyped.keys():
+            self._untyped.pop(uuid, None)
+        self._untyped.update(poll.untyped)
+        if self._untyped and self._typing is None:
+            self._typing = asyncio.get_running_loop().create_task(self._read_virt_types())
+            self._tasks.add(self._typing)
+            self._typing.add_done_callback(self._tasks.discard)
         seen: set[str] = set()
         guest_cpu_ns_per_s = 0.0
         for uuid, name, record in poll.records:
@@ -285,6 +375,7 @@ class Poller:
             persistent=described.persistent if described else True,
             autostart=described.autostart if described else False,
             virt_type=described.virt_type if described else "",
+            agent_channel=described.agent if described else None,
             rates=rates if state.is_active else GuestRates(),
         )
 
@@ -316,6 +407,28 @@ class Poller:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _read_virt_types(self) -> None:
+        """The virt types a first table left out, a chunk per call."""
+        try:
+            while self._untyped:
+                chunk = list(self._untyped.items())[:_TYPES_CHUNK]
+                try:
+                    found = await self._run(functools.partial(_definitions, doms=chunk))
+                except HostError:
+                    return  # the connection is going; a new one describes afresh
+                for uuid, _dom in chunk:
+                    self._untyped.pop(uuid, None)
+                for uuid, (virt_type, agent) in found.items():
+                    described = self._described.get(uuid)
+                    guest = self.guests.get(uuid)
+                    if described is None or guest is None:
+                        continue
+                    self._described[uuid] = replace(described, virt_type=virt_type, agent=agent)
+                    self.guests[uuid] = replace(guest, virt_type=virt_type, agent_channel=agent)
+                self._on_change()
+        finally:
+            self._typing = None
+
     async def _refresh_one(self, uuid: str) -> None:
         try:
             described = await self._run(lambda conn: _describe(conn.lookupByUUIDString(uuid)))
@@ -332,7 +445,7 @@ class Poller:
                 guest, name=described.name, state=described.state, vcpus=described.vcpus,
                 memory_kib=described.memory_kib, max_memory_kib=described.max_memory_kib,
                 persistent=described.persistent, autostart=described.autostart,
-                virt_type=described.virt_type)
+                virt_type=described.virt_type, agent_channel=described.agent)
             self._on_change()
 
     def _unsettle(self, uuid: str) -> None:
@@ -346,6 +459,7 @@ class Poller:
         if self.guests.pop(uuid, None) is not None:
             self._last.pop(uuid, None)
             self._described.pop(uuid, None)
+            self._untyped.pop(uuid, None)
             if notify:
                 self._on_change()
 
