@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from platformdirs import user_state_dir
+from textual import work
 from textual._context import active_message_pump
 from textual.app import App
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
@@ -87,6 +88,17 @@ class SafeCommandPalette(CommandPalette, ClosesOnce[Any]):
     `CommandPalette._action_command_list`) reads `_index_to_line[highlighted]`, which is
     only filled once the result list has been laid out: a page key right after the list
     opens (or while it is empty) raised `KeyError: 0`. Such a page move is dropped."""
+
+    @work(exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP)
+    async def _gather_commands(self, search_value: str) -> None:
+        """Textual's search, dropped when the palette has no list to fill: a search started
+        by a key or a paste just as the palette closes found its list already removed and
+        raised NoMatches inside the worker, which ended the app (monkey seed 303)."""
+        search = CommandPalette._gather_commands.__wrapped__  # type: ignore[attr-defined]
+        try:
+            await search(self, search_value)
+        except NoMatches:
+            return
 
     def _action_command_list(self, action: str) -> None:
         try:

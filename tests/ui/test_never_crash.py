@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.safety import SafeCommandPalette
@@ -93,3 +94,20 @@ async def test_ctrl_p_over_a_dialog_over_the_palette_opens_no_second_one(demo_se
         assert not app.unexpected_errors
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, SafeCommandPalette))
+
+
+async def test_a_palette_search_that_finds_its_list_gone_is_dropped(demo_settings):
+    """A key or paste that starts a search just as the palette closes: the search found its
+    result list already removed, and the NoMatches inside its worker ended the app
+    (monkey seed 303)."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, SafeCommandPalette))
+        palette = app.screen
+        await palette.query_one(CommandList).remove()  # as when the palette closes
+        worker = palette._gather_commands("guests")
+        await worker.wait()
+        await pilot.pause()
+        assert app.is_running and not app.unexpected_errors
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SafeCommandPalette))
