@@ -19,6 +19,10 @@ class ConfirmScreen(ModalScreen[bool], ClosesOnce[bool]):
         Binding("left,right", "app.focus_next", "Switch", show=False, id="confirm.switch"),
     ]
 
+    #: Focused as the dialog first shows, before any key typed ahead is handled (a focus
+    #: set in on_mount came after them: Tab, Enter typed at once pressed Cancel).
+    AUTO_FOCUS = "#cancel"
+
     def __init__(self, title: str, detail: str, action_label: str) -> None:
         super().__init__()
         self._title = title
@@ -35,11 +39,6 @@ class ConfirmScreen(ModalScreen[bool], ClosesOnce[bool]):
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self._action_label, id="confirm", variant="error")
-
-    def on_mount(self) -> None:
-        # Keys typed ahead may have closed the dialog before it mounted: nothing to focus.
-        for cancel in self.query("#cancel").results(Button):
-            cancel.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")
