@@ -94,7 +94,8 @@ class SafeCommandPalette(CommandPalette, ClosesOnce[Any]):
         """Textual's search, dropped when the palette has no list to fill: a search started
         by a key or a paste just as the palette closes found its list already removed and
         raised NoMatches inside the worker, which ended the app (monkey seed 303)."""
-        search = CommandPalette._gather_commands.__wrapped__  # type: ignore[attr-defined]
+        # The search itself, without its @work wrapper (functools.wraps keeps it there).
+        search = CommandPalette._gather_commands.__wrapped__  # type: ignore[attr-defined]  # set by wraps
         try:
             await search(self, search_value)
         except NoMatches:
