@@ -199,5 +199,5 @@ def test_copy_progress_is_a_line_every_few_seconds(monkeypatch):
                          (11, 10 * gib)):
         now[0] = 100.0 + second
         report(done, 10 * gib)
-    assert lines == ["clone big to big2: 3.0 GiB of 10.0 GiB copied (30%)",
-                     "clone big to big2: 5.0 GiB of 10.0 GiB copied (50%)"]
+    assert lines == ["clone big to big2: 3.0 GiB of 10.0 GiB copied (30%) in 4 seconds",
+                     "clone big to big2: 5.0 GiB of 10.0 GiB copied (50%) in 7 seconds"]

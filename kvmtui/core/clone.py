@@ -370,22 +370,50 @@ async def _make_volume(host: Host, plan: ClonePlan, copy: DiskCopy, made: list[s
 
     step = f"{what}: {'creating' if plan.linked else 'copying'} {copy.target} to {copy.name}"
     task = asyncio.ensure_future(host.run_long(create, what=step))
+    watch = (asyncio.ensure_future(_watch_copy(host, copy, progress))
+             if progress is not None else None)
     try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
-            if not task.done() and progress is not None:
-                progress(min(await _allocation(host, copy), copy.allocation), copy.allocation)
+        await asyncio.wait({task})
     except BaseException:
         # Cancelled while libvirt copies on its own thread: the volume appears when the copy
         # ends, and is ours to remove then.
         with contextlib.suppress(BaseException):
             made.append(await asyncio.shield(task))
         raise
+    finally:
+        if watch is not None:
+            watch.cancel()
     # A create that fails leaves nothing: libvirt refuses a name clash before it starts and
     # deletes a volume whose copy failed half-way.
     path = task.result()
     made.append(path)
     return path
+
+
+async def _watch_copy(host: Host, copy: DiskCopy, progress: Progress) -> None:
+    """Tells `progress` how far the copy is, every PROGRESS_EVERY seconds until cancelled.
+
+    One read of the new volume at a time, each on a thread of its own, never on the host's
+    lane: libvirt 9.0 (Debian 12) answers the info of a volume it is still building only in
+    the copy's first moments, then holds it until the copy ends (seen on a local and a FUSE
+    pool). On the lane such a read held a slot for the whole copy, timed out after
+    CALL_TIMEOUT, and the next one took the other slot and stalled the host's ticks. While
+    a read waits, the last figure is told again, so the caller can show the copy going on."""
+    done = 0
+    read: asyncio.Future[int] | None = None
+    try:
+        while True:
+            if read is None:
+                await asyncio.sleep(PROGRESS_EVERY)
+                read = asyncio.ensure_future(_allocation(host, copy))
+            await asyncio.wait({read}, timeout=PROGRESS_EVERY)
+            if read.done():
+                done = max(done, min(read.result(), copy.allocation))
+                read = None
+            progress(done, copy.allocation)
+    finally:
+        if read is not None:
+            read.cancel()
 
 
 async def _allocation(host: Host, copy: DiskCopy) -> int:
@@ -394,7 +422,7 @@ async def _allocation(host: Host, copy: DiskCopy) -> int:
         return int(conn.storagePoolLookupByName(copy.pool)
                    .storageVolLookupByName(copy.name).info()[2])
     try:
-        return await host.run(read)
+        return await host.run_long(read)
     except HostError:
         return 0
 

@@ -35,8 +35,10 @@ async def _clone(controller: Controller, command: Command) -> None:
 
 
 def _progress(controller: Controller, what: str) -> clone.Progress:
-    """A progress line at most every PROGRESS_EVERY seconds while a copy runs."""
-    last = time.monotonic()
+    """A progress line at most every PROGRESS_EVERY seconds while a copy runs, with the time
+    it has taken: libvirt may not tell a new figure for a while (see clone._watch_copy), and
+    the time moving on says the copy still goes."""
+    started = last = time.monotonic()
 
     def report(done: int, total: int) -> None:
         nonlocal last
@@ -44,7 +46,8 @@ def _progress(controller: Controller, what: str) -> clone.Progress:
         if done < total and now - last >= PROGRESS_EVERY:
             last = now
             controller.operator.ok(f"{what}: {fmt.size(done)} of {fmt.size(total)} copied "
-                                   f"({100 * done // max(total, 1)}%)")
+                                   f"({100 * done // max(total, 1)}%) in "
+                                   f"{fmt.duration(now - started)}")
 
     return report
 
