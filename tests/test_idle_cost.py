@@ -108,6 +108,22 @@ def test_a_call_held_up_gets_another_thread_after_spread_after():
     assert workers.threads == 2
 
 
+def test_a_thread_held_up_for_long_is_not_waited_for():
+    """A hung host's call keeps a thread busy for good: later calls get a thread at once
+    instead of each waiting the watchdog's `spread_after` (seen: a hung call early in the
+    test run made every later call 50 ms slower)."""
+    workers = Workers(size=8, spread_after=1.0)
+    release, started = threading.Event(), threading.Event()
+    hung = workers.lane("hung").submit(lambda: (started.set(), release.wait(10)))
+    assert started.wait(10)
+    time.sleep(1.1)  # held up past spread_after
+    began = time.monotonic()
+    assert workers.lane("quick").submit(lambda: "done").result(timeout=10) == "done"
+    assert time.monotonic() - began < 0.5  # not after the watchdog's 1 s
+    release.set()
+    hung.result(timeout=10)
+
+
 def test_a_closed_lane_cancels_what_it_queued():
     workers = Workers(size=4)
     lane, release = workers.lane("a"), threading.Event()

@@ -8,12 +8,13 @@ which all sit idle between ticks. Instead every host gets a `Lane` into one shar
 - the pool keeps at most `size` threads busy with calls that are making progress; a call
   running longer than `stuck_after` seconds is counted as stuck (the host is hung) and a
   watchdog lets a new thread take its place, so the other hosts' ticks go on;
-- a call goes to a thread at once only when no thread is at work; otherwise the thread at
-  work takes it next, and a watchdog adds a thread only once a call has waited
-  `spread_after` seconds (the threads at work are slow, or stuck). Threads woken side by
-  side for quick calls only fight over the GIL: at 200 hosts x 20 guests, eight threads
-  woken for every beat's 200 ticks cost twice the idle CPU of one thread taking them in
-  turn;
+- a call goes to a thread at once unless a thread is at work on a call it started under
+  `spread_after` seconds ago: that thread takes it next, and a watchdog adds a thread only
+  once a call has waited `spread_after` seconds (the threads at work are slow, or stuck).
+  Threads woken side by side for quick calls only fight over the GIL: at 200 hosts x 20
+  guests, eight threads woken for every beat's 200 ticks cost twice the idle CPU of one
+  thread taking them in turn. A thread already held up longer (a hung host's call) is not
+  waited for: every later call would pay the watchdog's `spread_after`;
 - the thread that went idle last is woken first, so threads beyond what the work needs
   stay asleep and leave after `idle_exit` seconds.
 
@@ -210,7 +211,8 @@ class Workers:
                                                   name="libvirt-watchdog")
                 self._watchdog.start()
             self._mark_ready(lane)
-            if not (self._busy_since or self._woken):
+            if not (self._woken or any(job.since - since < self.spread_after
+                                       for since in self._busy_since.values())):
                 self._add_thread()
             # else a thread at work takes it next, unless that thread is held up: then the
             # watchdog sends another after `spread_after`.
