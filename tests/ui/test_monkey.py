@@ -10,6 +10,8 @@ names the seed and the last 40 keys, so `monkey(seed)` replays it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import inspect
 import pkgutil
@@ -97,6 +99,34 @@ def _key_event(key: str) -> events.Key:
     return events.Key(key, char)
 
 
+class Unsettled(AssertionError):
+    """The screen did not handle a key within SETTLE_TIMEOUT: a handler hangs."""
+
+
+#: Seconds a screen may take to handle one key before the monkey calls it hung.
+SETTLE_TIMEOUT = 30.0
+
+
+async def _settled(app: KvmTuiApp) -> None:
+    """Waits until the app and every widget of its screen have handled what was queued
+    before the call, as `Pilot._wait_for_screen` does, except that a widget removed
+    meanwhile no longer counts: it never runs what was queued to it, and a key that closed
+    a dialog in that moment made Pilot's wait sit out its 30 s (CI, seed 101)."""
+    pending = {app, *app.screen.walk_children(with_self=True)}
+    answered = asyncio.Event()
+    waiting = set()
+    for widget in pending:
+        if widget.call_later(lambda w=widget: (waiting.discard(w), waiting or answered.set())):
+            waiting.add(widget)
+    deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
+    while waiting and any(not (w._closing or w._closed) for w in waiting):
+        if asyncio.get_running_loop().time() > deadline:
+            raise Unsettled(f"no answer in {SETTLE_TIMEOUT:.0f} s from "
+                            f"{sorted(repr(w) for w in waiting)[:5]}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(answered.wait(), 0.1)
+
+
 async def _send(app: KvmTuiApp, pilot: Pilot, key: str) -> None:
     """Delivers one key (or paste) and waits until the screen has handled it. Unlike
     `Pilot.press` it does not also wait for the process to go idle (>= 40 ms a key): a fast
@@ -106,7 +136,7 @@ async def _send(app: KvmTuiApp, pilot: Pilot, key: str) -> None:
     else:
         assert app._driver is not None
         app._driver.send_message(_key_event(key))
-    await pilot._wait_for_screen()
+    await _settled(app)
 
 
 def _crash(seed: int, sent: int, history: deque[str], app: KvmTuiApp, why: str) -> MonkeyCrash:
@@ -128,7 +158,10 @@ async def monkey(settings: Settings, seed: int, count: int) -> int:
             while sent < count and app.return_code is None:
                 key = _next_key(rng, app)
                 history.append(key)
-                await _send(app, pilot, key)
+                try:
+                    await _send(app, pilot, key)
+                except Unsettled as hung:
+                    raise _crash(seed, sent, history, app, str(hung)) from None
                 sent += 1
                 if app.unexpected_errors:
                     raise _crash(seed, sent, history, app, repr(app.unexpected_errors[0]))
