@@ -2,16 +2,25 @@
 
 libvirtaio adds and removes its file-descriptor watches and timers from whatever thread
 libvirt happens to call it on. Our connections are opened and used in per-host worker threads,
-so those calls arrive off the loop thread, where asyncio's add_reader/create_task are not safe
-and do not wake a sleeping loop. The proxy below hands such calls to the loop thread; for file
-descriptors it re-derives the watch from libvirtaio's own bookkeeping there, so the order in
-which the threads' requests land can never leave a stale watch behind.
+so most of those calls arrive off the loop thread, where asyncio's add_reader/create_task are
+not safe and do not wake a sleeping loop.
+
+Socket watches are the frequent ones: libvirt switches a connection's watch off before every
+remote call and on again after it (the calling thread reads the answer itself), so a fleet of
+200 hosts asks for a thousand changes a second. Handing each to the loop thread woke the loop
+for each, and cost more CPU than the calls it watched. So libvirt's sockets sit in an epoll
+set of their own, which any thread changes at once with a system call, and which the loop
+watches as a single file descriptor: the loop wakes only when a socket it should read has
+something to read. Timers and tasks are rare and go to the loop thread as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import select
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import libvirt
@@ -21,18 +30,89 @@ import libvirtaio
 # the errors still reach us as exceptions with the same text.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
+_Watch = tuple[Callable[..., Any], tuple[Any, ...]]  # a callback and its arguments
+_READ, _WRITE = 0, 1
+_MASKS = (select.EPOLLIN, select.EPOLLOUT)
+
+
+class _SocketWatches:
+    """libvirt's socket watches: an epoll set any thread may change, read on the loop thread.
+
+    The kernel applies a change at once, also to a wait already under way, so a watch
+    switched off before a remote call is off before its answer can arrive."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._lock = threading.Lock()
+        #: Per file descriptor: its reader and writer watch, each a _Watch or None.
+        self._watches: dict[int, list[_Watch | None]] = {}
+
+    def fileno(self) -> int:
+        return self._epoll.fileno()
+
+    def set(self, fd: int, which: int, watch: _Watch | None) -> None:
+        with self._lock:
+            watches = self._watches.get(fd) or [None, None]
+            before = self._mask(watches)
+            watches[which] = watch
+            after = self._mask(watches)
+            if any(watches):
+                self._watches[fd] = watches
+            else:
+                self._watches.pop(fd, None)
+            if after != before:
+                self._register(fd, before, after)
+
+    @staticmethod
+    def _mask(watches: list[_Watch | None]) -> int:
+        return sum(mask for mask, watch in zip(_MASKS, watches, strict=True) if watch)
+
+    def _register(self, fd: int, before: int, after: int) -> None:
+        if not after:
+            with contextlib.suppress(OSError):  # closed already: the kernel dropped it
+                self._epoll.unregister(fd)
+            return
+        try:
+            if before:
+                self._epoll.modify(fd, after)
+            else:
+                self._epoll.register(fd, after)
+        except FileNotFoundError:  # closed and its number reused: the kernel dropped it
+            self._epoll.register(fd, after)
+        except FileExistsError:  # closed and reused before its watch was removed
+            self._epoll.modify(fd, after)
+
+    def dispatch(self) -> None:
+        """Calls the watches of the sockets that are ready (on the loop thread). As
+        asyncio's selector does, a hang-up or an error counts as readable and writable."""
+        for fd, events in self._epoll.poll(0):
+            watches = self._watches.get(fd)
+            if watches is None:
+                continue  # switched off since the kernel reported it
+            for which, mask in enumerate(_MASKS):
+                watch = watches[which]
+                if watch is not None and events & (mask | select.EPOLLHUP | select.EPOLLERR):
+                    callback, args = watch
+                    callback(*args)
+
 
 class _LoopFromAnyThread:
     """An asyncio loop as libvirtaio uses it, callable from any thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, impl_ref: list[Any]) -> None:
-        self._impl_ref = impl_ref
-        self.bind(loop)
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sockets = _SocketWatches()
+        self._serve(loop)
+
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        loop.add_reader(self._sockets.fileno(), self._sockets.dispatch)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serves `loop` from now on (called on its thread)."""
-        self._loop = loop
-        self._loop_thread = threading.get_ident()
+        if not self._loop.is_closed():
+            self._loop.remove_reader(self._sockets.fileno())
+        self._serve(loop)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -41,33 +121,17 @@ class _LoopFromAnyThread:
     def _on_loop_thread(self) -> bool:
         return threading.get_ident() == self._loop_thread
 
-    def _resync_fd(self, fd: int) -> None:
-        descriptors = self._impl_ref[0].descriptors
-        if fd in descriptors:
-            descriptors[fd].update()
-        else:
-            self._loop.remove_reader(fd)
-            self._loop.remove_writer(fd)
+    def add_reader(self, fd: int, callback: Callable[..., Any], *args: Any) -> None:
+        self._sockets.set(fd, _READ, (callback, args))
 
-    def _fd_call(self, method: str, fd: int, *args: Any) -> Any:
-        if self._loop.is_closed():
-            return None  # the app has ended: a connection closed late has nothing to watch
-        if self._on_loop_thread():
-            return getattr(self._loop, method)(fd, *args)
-        self._loop.call_soon_threadsafe(self._resync_fd, fd)
-        return None
+    def add_writer(self, fd: int, callback: Callable[..., Any], *args: Any) -> None:
+        self._sockets.set(fd, _WRITE, (callback, args))
 
-    def add_reader(self, fd: int, *args: Any) -> Any:
-        return self._fd_call("add_reader", fd, *args)
+    def remove_reader(self, fd: int) -> None:
+        self._sockets.set(fd, _READ, None)
 
-    def add_writer(self, fd: int, *args: Any) -> Any:
-        return self._fd_call("add_writer", fd, *args)
-
-    def remove_reader(self, fd: int) -> Any:
-        return self._fd_call("remove_reader", fd)
-
-    def remove_writer(self, fd: int) -> Any:
-        return self._fd_call("remove_writer", fd)
+    def remove_writer(self, fd: int) -> None:
+        self._sockets.set(fd, _WRITE, None)
 
     def create_task(self, coro: Any, **kwargs: Any) -> Any:
         if self._loop.is_closed():
@@ -99,9 +163,7 @@ def ensure_libvirt_events(loop: asyncio.AbstractEventLoop | None = None) -> None
         if _proxy.loop is not loop:
             _proxy.bind(loop)
         return
-    impl_ref: list[Any] = []
-    _proxy = _LoopFromAnyThread(loop, impl_ref)
+    _proxy = _LoopFromAnyThread(loop)
     impl = libvirtaio.virEventAsyncIOImpl(loop=_proxy)
-    impl_ref.append(impl)
     impl.register()
     libvirtaio._current_impl = impl  # keep getCurrentImpl() truthful for other users
