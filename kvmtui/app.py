@@ -107,8 +107,8 @@ class KvmTuiApp(NeverCrash):
         return next(s for s in self.services.values() if isinstance(s, kind))
 
     async def on_mount(self) -> None:
-        ScreenFeed(self, self.publishers, UI_REFRESH_DELAY)
-        self.fleet.add_listener(lambda: self.history.feed(self.fleet.snapshot()))
+        ScreenFeed(self, self.publishers, UI_REFRESH_DELAY,
+                   readers={"fleet": lambda: self.history.feed(self.fleet.snapshot())})
         await self.fleet.start()
         self.switch_mode(VIEWS[0].name)
 

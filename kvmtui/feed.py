@@ -13,7 +13,7 @@ message per visible screen; a hidden screen costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -40,10 +40,15 @@ class Published(Message, bubble=False):
 class ScreenFeed:
     """Follows the app's publishers and tells the visible screens; see the module doc."""
 
-    def __init__(self, app: App[Any], publishers: Mapping[str, Publisher],
-                 delay: float) -> None:
+    def __init__(self, app: App[Any], publishers: Mapping[str, Publisher], delay: float,
+                 readers: Mapping[str, Callable[[], object]] | None = None) -> None:
+        """`readers` run at delivery, before the screens are told, for state the UI derives
+        from a publisher (the sparklines' history from the fleet): at most once per `delay`
+        as well, where once per notice cost a pass over every guest of the fleet for each
+        host's tick."""
         self._app = app
         self._delay = delay
+        self._readers = dict(readers or {})
         self._pending: set[str] = set()
         self._timer: Timer | None = None
         for topic, publisher in publishers.items():
@@ -57,6 +62,10 @@ class ScreenFeed:
     def _deliver(self) -> None:
         self._timer = None
         topics, self._pending = frozenset(self._pending), set()
+        for topic in topics:
+            reader = self._readers.get(topic)
+            if reader is not None:
+                reader()
         for screen in self._visible_screens():
             screen.post_message(Published(topics))
 

@@ -2,7 +2,8 @@
 
 Kept in memory only, over a window of a fixed length (minutes x 60 / refresh), so a week
 of running costs the same memory as ten minutes; a guest or host that leaves the fleet
-takes its history with it. Fed from the fleet snapshot whenever it changes.
+takes its history with it. Fed by the app from the fleet snapshot at most once per screen
+refresh, not once per host tick: each feed looks at every guest of the fleet.
 """
 
 from __future__ import annotations
