@@ -162,6 +162,10 @@ class _Locator:
 
     def __init__(self, text: str) -> None:
         self._lines = text.splitlines()
+        # Found once: every host's keys are located, and scanning for the headers each
+        # time made a fleet of hundreds of hosts quadratic to load.
+        self._host_headers = [n for n, line in enumerate(self._lines)
+                              if self._HOST_HEADER_RE.match(line)]
 
     def top_key(self, key: str) -> int | None:
         """The line of top-level `key = ...`, or of a `[key]` / `[[key]]` table header."""
@@ -197,7 +201,7 @@ class _Locator:
 
     def host_key(self, index: int, key: str | None = None) -> int | None:
         """The line of `key` in the `index`-th `[[host]]` table, else of its header."""
-        headers = [n for n, line in enumerate(self._lines) if self._HOST_HEADER_RE.match(line)]
+        headers = self._host_headers
         if index >= len(headers):
             return self.top_key("host")
         start = headers[index]

@@ -127,6 +127,8 @@ class Fleet(Publisher):
         Frozen objects freed later still go by reference counting. Only a host's first
         connection freezes: what is alive at a later reconnect (a dialog, a failed call's
         traceback) may become cyclic garbage, which frozen would never be freed."""
+        if len(self._frozen) == len(self._hosts):
+            return  # every host's first table is frozen: nothing left to look for
         up = {name for name, host in self._hosts.items()
               if host.connected and host.poller.described_all}
         if not up <= self._frozen:
