@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import libvirt
 
+from kvmtui.core import fleet as fleet_module
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import GuestState, HostSpec, Link
 from kvmtui.core.poller import _describe, _Flags
@@ -181,6 +182,29 @@ async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
         await fleet.close()
         silent.close()
 
+
+async def test_virt_types_wait_for_every_first_table_or_a_while(demo_hosts, monkeypatch):
+    """Reads that fill in a first table (virt types, then addresses) wait until every host
+    has brought its first table: run beside the hosts still loading, they slowed those
+    down. A host that never answers holds them back only FIRST_TABLES_WAIT seconds."""
+    monkeypatch.setattr(fleet_module, "FIRST_TABLES_WAIT", 1.5)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    hung = HostSpec("silent", f"qemu+tcp://127.0.0.1:{silent.getsockname()[1]}/system")
+    fleet = Fleet((hung, demo_hosts[0]), refresh=60.0)
+    started = time.monotonic()
+    await fleet.start()
+    try:
+        await until(lambda: fleet.snapshot().guests, what="the answering host's table")
+        await asyncio.sleep(0.5)
+        assert not any(g.virt_type for g in fleet.snapshot().guests)
+        await until(lambda: all(g.virt_type == "test" for g in fleet.snapshot().guests),
+                    what="every virt type")
+        assert time.monotonic() - started >= 1.5
+    finally:
+        await fleet.close()
+        silent.close()
 
 
 async def test_a_hosts_first_table_is_kept_out_of_full_collections(demo_hosts):

@@ -10,9 +10,13 @@ from dataclasses import dataclass
 
 from kvmtui.core.events import ensure_libvirt_events
 from kvmtui.core.host import DomainEvent, Host, HostError
-from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec
+from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec, Link
 from kvmtui.core.publish import Publisher
 from kvmtui.core.ssh import SshPrompts
+
+#: Seconds after start from which on the reads that can wait run even if some host has not
+#: yet brought its first table (a hung host must not hold them back for ever).
+FIRST_TABLES_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,17 @@ class Fleet(Publisher):
         super().__init__()
         self._event_listeners: list[Callable[[DomainEvent], None]] = []
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
+        #: Open once every host has brought its first table (or failed to): what fills in
+        #: a first table later (virt types, then addresses) waits for it, since those
+        #: reads, run beside the hosts still loading, took their daemons' and our CPU
+        #: (10 hosts x 1,000 guests: the last first table came a second later).
+        self._first_tables = asyncio.Event()
+        self._first_tables_wait: asyncio.TimerHandle | None = None
+        self._settled: set[str] = set()  # hosts whose first table came, or that failed
         self._hosts: dict[str, Host] = {
-            spec.name: Host(spec, refresh, self._changed, self._event, prompts) for spec in specs
+            spec.name: Host(spec, refresh, self._changed, self._event, prompts,
+                            later=self._first_tables.wait)
+            for spec in specs
         }
         self._version = 0
         self._snapshot: FleetSnapshot | None = None
@@ -52,6 +65,8 @@ class Fleet(Publisher):
         # worker thread's empty one); listeners always run in the context that started us.
         self._context = contextvars.copy_context()
         ensure_libvirt_events(self._loop)
+        self._first_tables_wait = self._loop.call_later(FIRST_TABLES_WAIT,
+                                                        self._first_tables.set)
         for host in self._hosts.values():
             host.start()
 
@@ -64,6 +79,8 @@ class Fleet(Publisher):
         hooks, self._close_hooks = self._close_hooks, []
         for hook in hooks:
             await hook()
+        if self._first_tables_wait is not None:
+            self._first_tables_wait.cancel()
         self._listeners.clear()
         self._event_listeners.clear()
         await asyncio.gather(*(host.close() for host in self._hosts.values()))
@@ -115,8 +132,17 @@ class Fleet(Publisher):
 
     def _notify(self) -> None:
         self._notice_pending = False
+        self._note_first_tables()
         self._freeze_long_lived()
         self.publish()
+
+    def _note_first_tables(self) -> None:
+        if self._first_tables.is_set():
+            return
+        self._settled.update(name for name, host in self._hosts.items()
+                             if host.link in (Link.CONNECTED, Link.LOST))
+        if len(self._settled) == len(self._hosts):
+            self._first_tables.set()
 
     def _freeze_long_lived(self) -> None:
         """Takes what exists once a host's first table is in (every guest described, its

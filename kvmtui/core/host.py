@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import libvirt
@@ -41,7 +41,9 @@ class Host:
         on_change: Callable[[], None],
         on_event: Callable[[DomainEvent], None],
         prompts: ssh.SshPrompts | None = None,
+        later: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """`later` is awaited before reads that can wait (see Poller)."""
         self.spec = spec
         self.name = spec.name
         self.refresh = refresh
@@ -51,7 +53,8 @@ class Host:
             spec, self._changed, prompts,
             on_lost=lambda reason: on_event(DomainEvent(self.name, "", "", "host-lost",
                                                         params=reason)))
-        self.poller = Poller(self._connection, refresh, self.run, self._changed, on_event)
+        self.poller = Poller(self._connection, refresh, self.run, self._changed, on_event,
+                             later)
         self._connection.handlers = self.poller.handlers()
 
     # ---- lifecycle of the watcher -------------------------------------------------------
@@ -72,6 +75,10 @@ class Host:
     def ssh_link(self) -> ssh.SshLink | None:
         """The SSH link of an ssh:// host while it is connected."""
         return self._connection.ssh_link
+
+    @property
+    def link(self) -> Link:
+        return self._connection.link
 
     @property
     def connected(self) -> bool:

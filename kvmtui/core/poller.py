@@ -195,13 +195,17 @@ class Poller:
     """See the module docstring. `serve()` runs while the connection is up."""
 
     def __init__(self, connection: Connection, refresh: float, run: Run,
-                 on_change: Callable[[], None], on_event: Callable[[DomainEvent], None]) -> None:
+                 on_change: Callable[[], None], on_event: Callable[[DomainEvent], None],
+                 later: Callable[[], Awaitable[object]] | None = None) -> None:
+        """`later()` is awaited before the virt types a first table left out are read:
+        the fleet's other hosts may still be loading theirs."""
         self.name = connection.name
         self.refresh = refresh
         self._connection = connection
         self._run = run
         self._on_change = on_change
         self._on_event = on_event
+        self._later = later
         self.load = HostLoad()
         self.guests: dict[str, GuestSnapshot] = {}
         self._described: dict[str, _Described] = {}
@@ -410,6 +414,8 @@ class Poller:
     async def _read_virt_types(self) -> None:
         """The virt types a first table left out, a chunk per call."""
         try:
+            if self._later is not None:
+                await self._later()
             while self._untyped:
                 chunk = list(self._untyped.items())[:_TYPES_CHUNK]
                 try:
