@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import libvirt
 import pytest
 
@@ -228,3 +231,26 @@ async def test_the_book_lists_the_fleet_and_names_what_a_guest_has(tmp_path):
             await book.lookup("snapshot-revert", guest(kvm1, WEB_UUID), "b")
     assert first == [f"{WEB_UUID}@kvm1/a", f"{OFF_UUID}@kvm2/b"]
     assert book.problems == {}
+
+
+async def test_a_refresh_begun_before_a_change_does_not_bring_back_what_it_removed(tmp_path):
+    """The view reads every host's snapshots now and then; one such reading that began
+    before a delete and ended after it put the deleted snapshot back on screen."""
+    async with connected_fleet(node_specs(tmp_path, "kvm1", "kvm2")) as fleet:
+        book = snapshots.SnapshotBook(fleet)
+        kvm1, kvm2 = fleet.hosts
+        web = guest(kvm1, WEB_UUID)
+        await book.create(web, "before")
+        await book.create(web, "after")
+        # kvm2 answers late: its lane is busy for a second, so the refresh ends last.
+        slow = [asyncio.create_task(kvm2.run(lambda _conn: time.sleep(1.0))) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        refresh = asyncio.create_task(book.refresh())
+        await asyncio.sleep(0.05)  # kvm1 has been read, "before" still there
+        await book.delete(web, "before")
+        assert [s.name for s in book.rows()] == ["after"]
+        await refresh
+        await asyncio.gather(*slow)
+        assert [s.name for s in book.rows()] == ["after"]
+        await book.refresh()  # a refresh begun after the change reads it as it is
+        assert [s.name for s in book.rows()] == ["after"]

@@ -396,6 +396,11 @@ class SnapshotBook(Publisher):
         self.problems: dict[str, str] = {}
         self._jobs: dict[int, SnapshotJob] = {}
         self._ids = itertools.count(1)
+        #: Guests whose rows a change read again, with the number of that reading: a
+        #: refresh begun before it read older rows and must not put them back (a deleted
+        #: snapshot stayed listed until the next refresh).
+        self._rereads = 0
+        self._reread_at: dict[str, int] = {}
 
     # ---- what the view reads ------------------------------------------------------------
 
@@ -412,6 +417,7 @@ class SnapshotBook(Publisher):
         cannot be read keeps its last rows and says why in `problems`; a host no longer
         connected has none (nothing could be done to them)."""
         hosts = [host for host in self._fleet.hosts if host.connected]
+        begun = self._rereads
         found = await asyncio.gather(*(host_snapshots(h) for h in hosts), return_exceptions=True)
         rows: dict[str, list[Snapshot]] = {}
         problems: dict[str, str] = {}
@@ -424,6 +430,12 @@ class SnapshotBook(Publisher):
                 continue
             for snap in result:
                 rows.setdefault(snap.guest_key, []).append(snap)
+        for key, at in self._reread_at.items():
+            if at > begun:  # read again after this refresh began: that reading is newer
+                rows.pop(key, None)
+                if key in self._by_guest:
+                    rows[key] = list(self._by_guest[key])
+        self._reread_at = {key: at for key, at in self._reread_at.items() if at > begun}
         self._by_guest = {key: tuple(snaps) for key, snaps in rows.items()}
         self.problems = problems
         self.publish()
@@ -434,14 +446,16 @@ class SnapshotBook(Publisher):
         try:
             snaps = await list_snapshots(self._fleet.host(guest.host), guest.uuid)
         except HostError as error:
-            if error.code == libvirt.VIR_ERR_NO_DOMAIN:
-                self._by_guest.pop(guest.key, None)
-            else:
+            if error.code != libvirt.VIR_ERR_NO_DOMAIN:
                 self.problems[guest.host] = describe(error)
-        else:
-            self._by_guest[guest.key] = tuple(snaps)
-            if not snaps:
-                del self._by_guest[guest.key]
+                self.publish()
+                return
+            snaps = []
+        self._rereads += 1
+        self._reread_at[guest.key] = self._rereads
+        self._by_guest[guest.key] = tuple(snaps)
+        if not snaps:
+            del self._by_guest[guest.key]
         self.publish()
 
     async def lookup(self, what: str, guest: GuestSnapshot, name: str) -> Snapshot:
