@@ -172,7 +172,7 @@ def _unsupported(error: libvirt.libvirtError) -> bool:
 @dataclass
 class _Poll:
     at: float  # monotonic seconds, taken the moment the bulk call returned
-    records: list[tuple[str, str, dict[str, Any]]]
+    records: list[tuple[str, str, dict[str, Any], int]]  # uuid, name, record, fingerprint
     described: dict[str, _Described]
     untyped: dict[str, libvirt.virDomain]  # described without their definition's facts
     node_cpu: dict[str, int] | None
@@ -182,7 +182,8 @@ class _Poll:
 @dataclass
 class _Last:
     """A guest as of the previous tick: a fingerprint of its bulk record (a 64-bit hash of
-    its values: a record is thousands of bytes, ten thousand of them add up) and the sample
+    its values: a record is thousands of bytes, ten thousand of them add up; taken on the
+    worker thread, so the loop, which answers the keys, only compares) and the sample
     read from it; `steady` once two ticks in a row were equal, from when on its rates are
     zero and its snapshot can be kept as it is."""
 
@@ -288,12 +289,12 @@ class Poller:
         """Everything one tick needs, in as few calls as the driver allows."""
         raw = conn.getAllDomainStats(STATS_GROUPS, STATS_FLAGS)
         at = time.monotonic()  # the sample's moment: not after later calls or awaits
-        records: list[tuple[str, str, dict[str, Any]]] = []
+        records: list[tuple[str, str, dict[str, Any], int]] = []
         described: dict[str, _Described] = {}
         new = []
         for dom, record in raw:
-            uuid = dom.UUIDString()
-            records.append((uuid, dom.name(), record))
+            uuid, name = dom.UUIDString(), dom.name()
+            records.append((uuid, name, record, hash((name, *record.values()))))
             if uuid not in self._described or uuid in self._pending_describe:
                 new.append((uuid, dom, record))
         flags = _Flags.read(conn) if len(new) >= _LIST_FLAGS_FROM else None
@@ -330,10 +331,9 @@ class Poller:
             self._typing.add_done_callback(self._tasks.discard)
         seen: set[str] = set()
         guest_cpu_ns_per_s = 0.0
-        for uuid, name, record in poll.records:
+        for uuid, name, record, fingerprint in poll.records:
             seen.add(uuid)
             last = self._last.get(uuid)
-            fingerprint = hash((name, *record.values()))
             same = last is not None and last.fingerprint == fingerprint
             if same and last is not None and last.steady and uuid not in poll.described:
                 continue  # nothing new: the frozen snapshot stands, and costs nothing
