@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandList
+from textual.widgets import TabbedContent
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.safety import SafeCommandPalette
@@ -66,6 +67,26 @@ async def test_a_screen_whose_handler_fails_is_closed(demo_settings, state_dir,
                        what="back on the guest list")
         await pilot.press("down")  # the guest list still works
         assert app.is_running
+
+
+async def test_the_guest_detail_copes_with_its_parts_gone(demo_settings, state_dir):
+    """A screen closed as it opens loses its parts before its handlers and workers are
+    done; the detail's first show then found `#live` missing (CI, monkey seed 202)."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen),
+                       what="the detail")
+        detail = app.screen
+        await detail.query_one(TabbedContent).remove()
+        detail.show_guest(detail.guest)
+        detail.action_reload()
+        await pilot.pause(0.5)
+        assert "Traceback" not in _log(state_dir)
+        assert not notifications(app)
+        assert app.screen is detail
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen),
+                       what="back on the guest list")
 
 
 @pytest.mark.parametrize("opener", ["action_command_palette", "search_themes"])
