@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from kvmtui.core.events import _LoopFromAnyThread
+from kvmtui.core.events import TIMER_GRID, _AsyncIOImpl, _LoopFromAnyThread
 
 
 @pytest.fixture
@@ -109,3 +109,112 @@ async def test_switching_a_watch_off_and_on_from_a_worker_thread_does_not_wake_t
     assert wakes == []
     theirs.send(b"x")
     await asyncio.wait_for(readable.wait(), 2)
+
+
+# ---- timers -----------------------------------------------------------------------------
+
+@pytest.fixture
+async def timers(monkeypatch):
+    """libvirt's timer calls on a loop of their own (not registered with libvirt, which takes
+    one registration per process), with the loop's wake-ups from other threads counted."""
+    loop = asyncio.get_running_loop()
+    impl = _AsyncIOImpl(_LoopFromAnyThread(loop))
+    wakes: list[object] = []
+    real = loop.call_soon_threadsafe
+    monkeypatch.setattr(loop, "call_soon_threadsafe",
+                        lambda *args, **kw: wakes.append(args) or real(*args, **kw))
+    impl.wakes = wakes
+    return impl
+
+
+async def test_a_timer_started_from_a_worker_thread_fires_on_the_loop(timers):
+    fired = asyncio.Event()
+    on: list[bool] = []
+    loop_thread = threading.get_ident()
+
+    def callback(_timer, _opaque) -> None:
+        on.append(threading.get_ident() == loop_thread)
+        fired.set()
+
+    in_thread(lambda: timers._add_timeout(50, callback, None))
+    await asyncio.wait_for(fired.wait(), 2)
+    assert on and all(on)
+
+
+async def test_a_timer_pushed_back_from_a_thread_waits_without_waking_the_loop(timers):
+    """libvirt pushes a connection's keepalive back on every message: polled every tick, the
+    connection's keepalive never fires, and the pushes cost the loop nothing."""
+    fired: list[float] = []
+    loop = asyncio.get_running_loop()
+    timer = timers._add_timeout(300, lambda *_: fired.append(loop.time()), None)
+    stop = threading.Event()
+
+    def messages() -> None:
+        while not stop.wait(0.05):
+            for _ in range(10):
+                timers._update_timeout(timer, 300)
+
+    thread = threading.Thread(target=messages)
+    thread.start()
+    await asyncio.sleep(1.0)
+    stop.set()
+    thread.join()
+    assert fired == []
+    assert timers.wakes == []  # pushed back only: never made sooner
+    quiet = loop.time()
+    await asyncio.sleep(0.6)
+    assert fired and fired[0] - quiet >= 0.2  # quiet: fires after its timeout
+    timers._remove_timeout(timer)
+
+
+async def test_timers_of_a_second_or_more_fire_together_on_the_grid(timers):
+    loop = asyncio.get_running_loop()
+    fired: list[float] = []
+    ids = []
+    for offset in range(5):
+        ids.append(timers._add_timeout(1000 + 37 * offset, lambda *_: fired.append(loop.time()),
+                                       None))
+    await asyncio.sleep(1.0 + 0.2 + TIMER_GRID)
+    assert len(fired) == 5
+    moments = {round(at / TIMER_GRID - 0.04) for at in fired}  # just after a grid point
+    assert len(moments) <= 2  # five timers due 37 ms apart: at most two wake-ups
+    assert all(at - round(at / TIMER_GRID - 0.04) * TIMER_GRID < 0.02 for at in fired)
+    for timer in ids:
+        timers._remove_timeout(timer)
+
+
+async def test_a_zero_timer_fires_every_turn_until_stopped_and_a_stopped_one_never(timers):
+    """libvirt hands over queued domain events with a 0 timer: it must not wait for a grid."""
+    count = 0
+
+    def callback(_timer, _opaque) -> None:
+        nonlocal count
+        count += 1
+
+    timer = timers._add_timeout(0, callback, None)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert count >= 3
+    timers._update_timeout(timer, -1)
+    stopped_at = count
+    await asyncio.sleep(0.05)
+    assert count == stopped_at
+    timers._remove_timeout(timer)
+
+
+async def test_a_timer_whose_callback_sets_its_own_timeout_keeps_that_timeout(timers):
+    """libvirt's keepalive, on firing early, sets the time left: that, not the old period."""
+    loop = asyncio.get_running_loop()
+    fired: list[float] = []
+
+    def callback(timer, _opaque) -> None:
+        fired.append(loop.time())
+        if len(fired) == 1:
+            timers._update_timeout(timer, 300)
+
+    start = loop.time()
+    timer = timers._add_timeout(50, callback, None)
+    await asyncio.sleep(0.6)
+    timers._remove_timeout(timer)
+    assert len(fired) == 2
+    assert fired[0] - start < 0.2 and fired[1] - fired[0] >= 0.28

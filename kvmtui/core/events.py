@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import math
 import select
 import threading
 from collections.abc import Callable
@@ -31,7 +33,12 @@ import libvirtaio
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 _Watch = tuple[Callable[..., Any], tuple[Any, ...]]  # a callback and its arguments
-_READ, _WRITE = 0, 1
+
+
+class _Keep(enum.Enum):
+    KEEP = 0  # a watch left as it is
+
+
 _MASKS = (select.EPOLLIN, select.EPOLLOUT)
 
 
@@ -50,11 +57,15 @@ class _SocketWatches:
     def fileno(self) -> int:
         return self._epoll.fileno()
 
-    def set(self, fd: int, which: int, watch: _Watch | None) -> None:
+    def set(self, fd: int, reader: _Watch | _Keep | None = _Keep.KEEP,
+            writer: _Watch | _Keep | None = _Keep.KEEP) -> None:
+        """Sets the socket's reader and writer watch (None: off), keeping the one not given."""
         with self._lock:
             watches = self._watches.get(fd) or [None, None]
             before = self._mask(watches)
-            watches[which] = watch
+            for which, watch in enumerate((reader, writer)):
+                if watch is not _Keep.KEEP:
+                    watches[which] = watch
             after = self._mask(watches)
             if any(watches):
                 self._watches[fd] = watches
@@ -118,26 +129,38 @@ class _LoopFromAnyThread:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
-    def _on_loop_thread(self) -> bool:
+    def on_loop_thread(self) -> bool:
         return threading.get_ident() == self._loop_thread
 
+    def soon(self, callback: Callable[[], object]) -> None:
+        """`callback()` on the loop thread: now if this is it, else at its next turn."""
+        if self.on_loop_thread():
+            callback()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is served
+                self._loop.call_soon_threadsafe(callback)
+
+    def watch(self, fd: int, reader: _Watch | None, writer: _Watch | None) -> None:
+        """Both watches of a socket in one change."""
+        self._sockets.set(fd, reader, writer)
+
     def add_reader(self, fd: int, callback: Callable[..., Any], *args: Any) -> None:
-        self._sockets.set(fd, _READ, (callback, args))
+        self._sockets.set(fd, reader=(callback, args))
 
     def add_writer(self, fd: int, callback: Callable[..., Any], *args: Any) -> None:
-        self._sockets.set(fd, _WRITE, (callback, args))
+        self._sockets.set(fd, writer=(callback, args))
 
     def remove_reader(self, fd: int) -> None:
-        self._sockets.set(fd, _READ, None)
+        self._sockets.set(fd, reader=None)
 
     def remove_writer(self, fd: int) -> None:
-        self._sockets.set(fd, _WRITE, None)
+        self._sockets.set(fd, writer=None)
 
     def create_task(self, coro: Any, **kwargs: Any) -> Any:
         if self._loop.is_closed():
             coro.close()  # libvirt's free callback for a connection closed after the app
             return None
-        if self._on_loop_thread():
+        if self.on_loop_thread():
             return self._loop.create_task(coro, **kwargs)
         # A concurrent future: its cancel() reaches the task on the loop thread.
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -146,6 +169,105 @@ class _LoopFromAnyThread:
         return getattr(self._loop, name)
 
 
+class _AsyncIOImpl(libvirtaio.virEventAsyncIOImpl):  # type: ignore[misc]  # untyped to mypy
+    """libvirtaio, with the switch of a socket's watch made one call.
+
+    libvirtaio's own path for the switch libvirt makes twice per remote call walks the
+    descriptor's callbacks three times and sets the reader and the writer apart, all in
+    Python on the calling thread, which holds the GIL for it: at 200 hosts it cost about as
+    much as the calls' own client side. A socket has one watch in every libvirt we know of;
+    one with more takes libvirtaio's way."""
+
+    def __init__(self, loop: _LoopFromAnyThread) -> None:
+        super().__init__(loop=loop)  # the loop's stand-in
+        self._watches = loop
+
+    def _update_handle(self, watch: int, event: int) -> None:
+        callback = self.callbacks[watch]
+        callback.event = event
+        descriptor = callback.descriptor
+        if len(descriptor.callbacks) != 1:
+            descriptor.update()
+            return
+        handle = descriptor._handle  # libvirtaio's dispatch to the callback
+        self._watches.watch(
+            descriptor.fd,
+            (handle, _READABLE) if event & libvirt.VIR_EVENT_HANDLE_READABLE else None,
+            (handle, _WRITABLE) if event & libvirt.VIR_EVENT_HANDLE_WRITABLE else None)
+
+
+    def _add_timeout(self, timeout: int, cb: Callable[..., None], opaque: Any) -> int:
+        # libvirtaio's, with its timer class swapped for ours
+        timer = _Timer(self, cb, opaque)
+        self.callbacks[timer.iden] = timer
+        timer.update(timeout=timeout)
+        self._pending_inc()
+        return int(timer.iden)
+
+
+class _Timer(libvirtaio.TimeoutCallback):  # type: ignore[misc]  # untyped to mypy
+    """A libvirt timer as one handle on the loop's clock, not a task, due on a coarse grid.
+
+    libvirt keeps a keepalive timer per connection and pushes it back from the calling
+    thread on every message, several times per remote call. libvirtaio's task per timer
+    ignored the pushes (the timer fired, and woke the loop, every few seconds per
+    connection: 100 times a second at 200 hosts). Here a push from any thread only moves
+    the due time; the handle, when it comes, sees the timer was pushed back and sleeps again
+    until then. So a keepalive fires only when a connection is quiet, as libvirt means it
+    to. A timer of a second or more is due on the next multiple of `TIMER_GRID`, so many
+    wake the loop together; a keepalive a quarter of a second late changes nothing.
+    Shorter ones (0: at the next turn, which libvirt uses to hand over queued events) keep
+    their moment. Only a timer started, or made sooner, wakes the loop from another thread."""
+
+    _due: float | None = None  # when it should fire (the loop's clock), None while off
+    _changes = 0  # updates so far: a callback that updates its own timer is not re-armed
+    _handle: asyncio.TimerHandle | None = None  # the loop's wake-up for it, if any
+
+    def update(self, timeout: int) -> None:
+        self.timeout = timeout
+        self._changes += 1
+        proxy = self.impl.loop
+        self._due = None if timeout < 0 else self._due_after(proxy.loop, timeout)
+        handle = self._handle
+        if self._due is not None and (handle is None or handle.when() > self._due):
+            proxy.soon(self._arm)
+
+    @staticmethod
+    def _due_after(loop: asyncio.AbstractEventLoop, timeout: int) -> float:
+        due = loop.time() + timeout / 1000  # the loop's clock is monotonic, any thread may read it
+        return math.ceil(due / TIMER_GRID) * TIMER_GRID if timeout >= 1000 else due
+
+    def _arm(self) -> None:
+        """Sets the wake-up to the due time, unless one comes at or before it (on the loop)."""
+        due, handle = self._due, self._handle
+        if due is None or (handle is not None and handle.when() <= due):
+            return
+        if handle is not None:
+            handle.cancel()
+        loop = self.impl.loop.loop
+        if not loop.is_closed():
+            self._handle = loop.call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        due = self._due
+        if due is None:
+            return  # stopped since
+        loop = self.impl.loop.loop
+        if due > loop.time():
+            self._arm()  # pushed back since
+            return
+        changes = self._changes
+        self.cb(self.iden, self.opaque)
+        if self._changes == changes and self.timeout >= 0:
+            self._due = self._due_after(loop, self.timeout)  # periodic, as libvirt's timers are
+        self._arm()
+
+
+#: The grid the timers of a second or more are due on, in seconds.
+TIMER_GRID = 0.25
+_READABLE = (libvirt.VIR_EVENT_HANDLE_READABLE,)
+_WRITABLE = (libvirt.VIR_EVENT_HANDLE_WRITABLE,)
 _proxy: _LoopFromAnyThread | None = None
 
 
@@ -164,6 +286,6 @@ def ensure_libvirt_events(loop: asyncio.AbstractEventLoop | None = None) -> None
             _proxy.bind(loop)
         return
     _proxy = _LoopFromAnyThread(loop)
-    impl = libvirtaio.virEventAsyncIOImpl(loop=_proxy)
+    impl = _AsyncIOImpl(_proxy)
     impl.register()
     libvirtaio._current_impl = impl  # keep getCurrentImpl() truthful for other users
