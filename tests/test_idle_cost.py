@@ -14,6 +14,7 @@ from dataclasses import replace
 import libvirt
 
 from kvmtui.core import fleet as fleet_module
+from kvmtui.core import poller as poller_module
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import GuestState, HostSpec, Link
 from kvmtui.core.poller import _describe, _Flags
@@ -123,6 +124,47 @@ def test_a_thread_held_up_for_long_is_not_waited_for():
     assert time.monotonic() - began < 0.5  # not after the watchdog's 1 s
     release.set()
     hung.result(timeout=10)
+
+
+async def test_a_burst_of_calls_hands_its_outcomes_to_the_loop_in_a_few_wake_ups(monkeypatch):
+    """A wake-up per outcome cost a thread switch and a GIL hand-off per host and tick."""
+    loop = asyncio.get_running_loop()
+    wakes: list[object] = []
+    real = loop.call_soon_threadsafe
+    monkeypatch.setattr(loop, "call_soon_threadsafe",
+                        lambda *args, **kw: wakes.append(args) or real(*args, **kw))
+    workers = Workers(size=8, spread_after=5.0)
+    lanes = [workers.lane(f"host{n}") for n in range(200)]
+
+    def tick(n: int) -> int:
+        time.sleep(0.0002)  # a remote call's wait, the GIL let go
+        return n
+
+    results = await asyncio.gather(*(lane.call(lambda n=n: tick(n), 10)
+                                     for n, lane in enumerate(lanes)))
+    assert results == list(range(200))
+    assert len(wakes) <= 10
+
+
+async def test_an_outcome_held_for_its_burst_is_not_held_behind_a_call_that_hangs():
+    """One thread: the quick call's outcome is held since the hung call waits behind it,
+    and the thread then hangs in that call: the watchdog hands the outcome over."""
+    workers = Workers(size=1, spread_after=5.0)
+    go, release = threading.Event(), threading.Event()
+    gate = asyncio.ensure_future(workers.lane("gate").call(lambda: go.wait(10), 10))
+    await asyncio.sleep(0.1)  # the only thread waits in the gate
+    quick = asyncio.ensure_future(workers.lane("quick").call(lambda: "done", 10))
+    hung = asyncio.ensure_future(workers.lane("hung").call(lambda: release.wait(10), 20))
+    await asyncio.sleep(0)  # both queued behind the gate
+    try:
+        began = time.monotonic()
+        go.set()
+        assert await asyncio.wait_for(quick, 2) == "done"
+        assert time.monotonic() - began < 1.0
+        assert await gate and not hung.done()
+    finally:
+        release.set()
+    assert await hung
 
 
 def test_a_closed_lane_cancels_what_it_queued():
@@ -276,3 +318,13 @@ def test_a_record_with_the_info_figures_saves_the_info_call(demo_hosts):
         assert state_only == replace(_describe(dom), virt_type="", agent=None)  # asked it
     finally:
         conn.close()
+
+
+async def test_every_host_waits_for_the_same_beat_on_a_multiple_of_the_refresh():
+    """One timer a refresh for the fleet, not a timeout per host and tick."""
+    loop = asyncio.get_running_loop()
+    first, second = poller_module._beat(0.2), poller_module._beat(0.2)
+    assert first is second
+    await first
+    assert abs(loop.time() / 0.2 - round(loop.time() / 0.2)) < 0.1
+    assert poller_module._beat(0.2) is not first  # the next beat

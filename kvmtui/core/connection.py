@@ -85,7 +85,8 @@ class Connection:
         self.reason = ""
         self.retry_at: float | None = None
         self.info = HostInfo()
-        self.lost = asyncio.Event()
+        #: Done when the open connection is lost (libvirt's close callback); one per connection.
+        self.lost: asyncio.Future[None] | None = None
         self._lost_reason = ""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -176,8 +177,8 @@ class Connection:
 
     async def _connect(self) -> None:
         self.executor = WORKERS.lane(self.name)
-        self.lost = asyncio.Event()
         loop = asyncio.get_running_loop()
+        self.lost = loop.create_future()
         uri = self.spec.uri
         if ssh.is_ssh_uri(uri):
             self.ssh_link = await ssh.open_link(uri, self.spec.readonly, self._prompts)
@@ -231,9 +232,19 @@ class Connection:
             await link.close()
 
     def _closed(self, _conn: libvirt.virConnect, reason: int, _opaque: Any) -> None:
+        """libvirt's close callback, on whichever thread saw the connection go."""
         self._lost_reason = close_reason(reason)
-        self.lost.set()
+        lost = self.lost
+        if lost is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            lost.get_loop().call_soon_threadsafe(_settle_lost, lost)
 
     @property
     def lost_reason(self) -> str:
         return self._lost_reason
+
+
+def _settle_lost(lost: asyncio.Future[None]) -> None:
+    if not lost.done():
+        lost.set_result(None)

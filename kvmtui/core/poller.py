@@ -17,6 +17,7 @@ import contextlib
 import functools
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -40,6 +41,36 @@ from kvmtui.core.stats import (
 from kvmtui.core.words import guest_state, state_reason
 
 Run = Callable[[Callable[[libvirt.virConnect], Any]], Awaitable[Any]]
+
+#: Per event loop and refresh: the next beat's moment and the future it resolves.
+_beats: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[float, tuple[float, asyncio.Future[None]]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _beat(refresh: float) -> asyncio.Future[None]:
+    """The next multiple of `refresh` on the loop's clock, as a future every host awaits.
+
+    Every host ticks on this common beat, whenever it connected, so 200 hosts wake the loop
+    and the worker threads in one batch a refresh instead of 200 times at scattered moments
+    (each wake-up and thread hand-off costs more than a small host's tick); and one timer
+    serves them all, where a timeout per host cost a timer, a cancellation and two
+    exceptions per host and tick. Awaited through asyncio.wait, which never cancels it."""
+    loop = asyncio.get_running_loop()
+    due = (math.floor(loop.time() / refresh) + 1) * refresh
+    beats = _beats.setdefault(loop, {})
+    known = beats.get(refresh)
+    if known is not None and known[0] == due:
+        return known[1]
+    future: asyncio.Future[None] = loop.create_future()
+    loop.call_at(due, _ring, future)
+    beats[refresh] = (due, future)
+    return future
+
+
+def _ring(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 STATS_GROUPS = (
     libvirt.VIR_DOMAIN_STATS_STATE
@@ -242,13 +273,12 @@ class Poller:
         await self._tick()
         self._connection.set_link(Link.CONNECTED, "")
         lost = self._connection.lost
-        loop = asyncio.get_running_loop()
+        assert lost is not None  # set as the connection opened
         while True:
-            with contextlib.suppress(TimeoutError):
-                # on the fleet's common beat; no task per tick, unlike wait_for
-                async with asyncio.timeout_at(self._next_tick(loop.time())):
-                    await lost.wait()
-            if lost.is_set():
+            if not lost.done():
+                await asyncio.wait((_beat(self.refresh), lost),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            if lost.done():
                 return self._connection.lost_reason
             try:
                 await self._tick()
@@ -259,13 +289,6 @@ class Poller:
                 self._connection.set_link(Link.CONNECTED, f"stats failed: {why}")
             else:
                 self._connection.set_link(Link.CONNECTED, "")
-
-    def _next_tick(self, now: float) -> float:
-        """The next multiple of the refresh on the loop's clock: every host ticks on the
-        same beat, whenever it connected, so 200 hosts wake the loop and the worker
-        threads in one batch a refresh instead of 200 times at scattered moments (each
-        wake-up and thread hand-off costs more than a small host's tick)."""
-        return (math.floor(now / self.refresh) + 1) * self.refresh
 
     async def close(self) -> None:
         for task in list(self._tasks):
