@@ -13,8 +13,11 @@ which all sit idle between ticks. Instead every host gets a `Lane` into one shar
   once a call has waited `spread_after` seconds (the threads at work are slow, or stuck).
   Threads woken side by side for quick calls only fight over the GIL: at 200 hosts x 20
   guests, eight threads woken for every beat's 200 ticks cost twice the idle CPU of one
-  thread taking them in turn. A thread already held up longer (a hung host's call) is not
-  waited for: every later call would pay the watchdog's `spread_after`;
+  thread taking them in turn. `spread_after` is a quarter of a second: one thread takes a
+  beat's 200 local ticks in about a tenth, a tick that late goes unseen at a 2 s refresh,
+  and at 50 ms a second and a third thread joined every beat only to fight the first for
+  the GIL (1.8 against 2.2 CPU-s/min, idle at 200 hosts). A thread already held up longer
+  (a hung host's call) is not waited for: every later call would pay `spread_after`;
 - the thread that went idle last is woken first, so threads beyond what the work needs
   stay asleep and leave after `idle_exit` seconds.
 
@@ -46,6 +49,8 @@ LANE_LIMIT = 2
 _M_ARENA_MAX = -8
 #: Arenas kvmtui asks glibc for: the loop's and one shared by the worker threads.
 ARENAS = 2
+#: Seconds an outcome may be held back for the others of its burst (see _Inbox).
+HOLD_MAX = 0.05
 
 
 def _few_malloc_arenas() -> None:
@@ -76,25 +81,55 @@ class _Job:
 
 
 class _Inbox:
-    """Outcomes bound for one event loop, handed over in batches: the loop is woken once for
-    whatever arrived while it was busy, not once per call."""
+    """Outcomes bound for one event loop, handed over in batches.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    Each hand-over wakes the loop (a thread switch), and the woken loop takes the GIL the
+    worker wants back for its next call. At a beat's burst of ticks, that was a wake-up and
+    a GIL hand-off per host. So while more calls wait for a thread, an outcome is held (the
+    thread goes on to them); the last call of the burst, a thread finding no more work, or
+    the watchdog once an outcome has been held `HOLD_MAX` seconds (the thread went on to a
+    call that hangs) hands over all that is held, in one wake-up."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: Workers) -> None:
         self._loop = loop
+        self._pool = pool
         self._lock = threading.Lock()
         self._items: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self._signalled = False  # a wake-up is on its way
+        self.held_since: float | None = None  # when the oldest held outcome came
 
     def put(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        hold = self._pool.has_waiting_calls()
         with self._lock:
             self._items.append((future, result, error))
-            if len(self._items) > 1:
-                return  # a wake-up is on its way
+            if self._signalled or (hold and self.held_since is not None):
+                return
+            if hold:
+                self.held_since = time.monotonic()
+            else:
+                self._signalled = True
+        if hold:
+            self._pool.watch_held(self)
+        else:
+            self._wake()
+
+    def flush(self) -> None:
+        """Hands over what is held, if anything."""
+        with self._lock:
+            if self._signalled or self.held_since is None:
+                return
+            self._signalled = True
+        self._wake()
+
+    def _wake(self) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
             self._loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
         with self._lock:
             items, self._items = self._items, []
+            self._signalled = False
+            self.held_since = None
         for future, result, error in items:
             if future.done():
                 continue  # its awaiter timed out or was cancelled
@@ -167,7 +202,7 @@ class Workers:
     """The shared pool; see the module docstring."""
 
     def __init__(self, size: int = 8, stuck_after: float = 5.0, idle_exit: float = 30.0,
-                 spread_after: float = 0.05) -> None:
+                 spread_after: float = 0.25) -> None:
         _few_malloc_arenas()  # before the first worker thread starts
         self.size = size
         self.stuck_after = stuck_after
@@ -186,6 +221,7 @@ class Workers:
         self._watchdog: threading.Thread | None = None
         self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
             weakref.WeakKeyDictionary())
+        self._held: set[_Inbox] = set()  # inboxes that may hold outcomes back
 
     def lane(self, name: str) -> Lane:
         return Lane(self, name)
@@ -198,8 +234,36 @@ class Workers:
     def inbox(self, loop: asyncio.AbstractEventLoop) -> _Inbox:
         inbox = self._inboxes.get(loop)
         if inbox is None:
-            inbox = self._inboxes[loop] = _Inbox(loop)
+            inbox = self._inboxes[loop] = _Inbox(loop, self)
         return inbox
+
+    def has_waiting_calls(self) -> bool:
+        """Whether calls wait for a thread (read without the lock: a hint)."""
+        return bool(self._ready)
+
+    def watch_held(self, inbox: _Inbox) -> None:
+        """Has the watchdog hand over what `inbox` holds if no thread does within HOLD_MAX."""
+        with self._mutex:
+            self._held.add(inbox)
+            self._watch_asleep = False
+            self._watch_wake.notify()  # it may be waiting for longer: spread_after
+
+    def _flush_held(self, older_than: float = 0.0) -> float | None:
+        """Hands over what inboxes hold (for more than `older_than` seconds); returns when
+        the next of those left is due, or None. Inside the lock."""
+        now = time.monotonic()
+        due: float | None = None
+        for inbox in list(self._held):
+            since = inbox.held_since
+            if since is None:
+                self._held.discard(inbox)  # handed over already
+            elif now - since >= older_than:
+                inbox.flush()
+                self._held.discard(inbox)
+            else:
+                left = since + older_than - now
+                due = left if due is None else min(due, left)
+        return due
 
     def enqueue(self, lane: Lane, job: _Job) -> None:
         with self._mutex:
@@ -287,6 +351,7 @@ class Workers:
             while True:
                 job = self._take()
                 if job is None:
+                    self._flush_held()  # out of work: hand over what the burst held
                     self._sleepers.append(asleep)
                     asleep.wait(self.idle_exit)
                     if asleep not in self._sleepers:
@@ -311,17 +376,19 @@ class Workers:
 
     def _watch(self) -> None:
         """While calls wait: one that has waited `spread_after` gets another thread (the
-        threads at work are slow or stuck), again every `spread_after` while it waits."""
+        threads at work are slow or stuck), again every `spread_after` while it waits. And
+        outcomes held back for HOLD_MAX are handed over."""
         with self._mutex:
             while True:
-                timeout = None
+                timeout = self._flush_held(HOLD_MAX)
                 if self._ready:
                     waited = time.monotonic() - self._oldest_wait()
                     if waited >= self.spread_after:
                         self._add_thread()
-                        timeout = self.spread_after
+                        spread = self.spread_after
                     else:
-                        timeout = self.spread_after - waited
+                        spread = self.spread_after - waited
+                    timeout = spread if timeout is None else min(timeout, spread)
                 self._watch_asleep = timeout is None
                 self._watch_wake.wait(timeout)
 
