@@ -218,3 +218,25 @@ async def test_a_timer_whose_callback_sets_its_own_timeout_keeps_that_timeout(ti
     timers._remove_timeout(timer)
     assert len(fired) == 2
     assert fired[0] - start < 0.2 and fired[1] - fired[0] >= 0.28
+
+
+def test_a_timer_left_armed_by_an_ended_run_fires_in_the_next():
+    """The next app run (or test) brings a new loop; a wake-up left on the old one never
+    comes, and must not stand in for one on the new."""
+    fired: list[str] = []
+
+    async def first_run():
+        proxy = _LoopFromAnyThread(asyncio.get_running_loop())
+        impl = _AsyncIOImpl(proxy)
+        return proxy, impl, impl._add_timeout(100, lambda *_: fired.append("fired"), None)
+
+    proxy, impl, timer = asyncio.run(first_run())  # ends before the timer is due
+
+    async def second_run() -> None:
+        proxy.bind(asyncio.get_running_loop())
+        impl._update_timeout(timer, 300)  # later than the old wake-up
+        await asyncio.sleep(0.8)
+        impl._remove_timeout(timer)
+
+    asyncio.run(second_run())
+    assert fired

@@ -222,15 +222,21 @@ class _Timer(libvirtaio.TimeoutCallback):  # type: ignore[misc]  # untyped to my
     _due: float | None = None  # when it should fire (the loop's clock), None while off
     _changes = 0  # updates so far: a callback that updates its own timer is not re-armed
     _handle: asyncio.TimerHandle | None = None  # the loop's wake-up for it, if any
+    _armed_on: asyncio.AbstractEventLoop | None = None  # the loop of that wake-up
 
     def update(self, timeout: int) -> None:
         self.timeout = timeout
         self._changes += 1
         proxy = self.impl.loop
         self._due = None if timeout < 0 else self._due_after(proxy.loop, timeout)
-        handle = self._handle
+        handle = self._wake_up()
         if self._due is not None and (handle is None or handle.when() > self._due):
             proxy.soon(self._arm)
+
+    def _wake_up(self) -> asyncio.TimerHandle | None:
+        """The wake-up set on the loop served now, if any: one left on the loop of an app
+        run that has ended never comes."""
+        return self._handle if self._armed_on is self.impl.loop.loop else None
 
     @staticmethod
     def _due_after(loop: asyncio.AbstractEventLoop, timeout: int) -> float:
@@ -239,14 +245,15 @@ class _Timer(libvirtaio.TimeoutCallback):  # type: ignore[misc]  # untyped to my
 
     def _arm(self) -> None:
         """Sets the wake-up to the due time, unless one comes at or before it (on the loop)."""
-        due, handle = self._due, self._handle
+        due, handle = self._due, self._wake_up()
         if due is None or (handle is not None and handle.when() <= due):
             return
-        if handle is not None:
-            handle.cancel()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
         loop = self.impl.loop.loop
         if not loop.is_closed():
-            self._handle = loop.call_at(due, self._fire)
+            self._handle, self._armed_on = loop.call_at(due, self._fire), loop
 
     def _fire(self) -> None:
         self._handle = None
