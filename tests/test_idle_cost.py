@@ -62,6 +62,31 @@ async def test_ticks_that_change_nothing_keep_the_same_snapshot(demo_hosts):
         await fleet.close()
 
 
+async def test_a_settled_host_still_rebuilds_a_guest_an_event_changed(demo_hosts):
+    """A host whose records stay the same skips its guests on each tick; an event that
+    rewrites a snapshot (here one claiming a running guest paused) must still be corrected
+    from the guest's record on the next tick."""
+    fleet = Fleet(demo_hosts, refresh=0.1)
+    await fleet.start()
+    try:
+        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+                    what="every host connected")
+        await until(lambda: ticks(fleet) >= 5, what="a few ticks: every host settled")
+        target = next(g for g in fleet.snapshot().guests if g.state is GuestState.RUNNING)
+        host = fleet.host(target.host)
+        conn = libvirt.open(host.spec.uri)
+        try:
+            dom = conn.lookupByUUIDString(target.uuid)
+            host.poller._lifecycle_event(None, dom, libvirt.VIR_DOMAIN_EVENT_SUSPENDED, 0, None)
+        finally:
+            conn.close()
+        assert fleet.find_guest(target.key).state is GuestState.PAUSED  # as the event said
+        await until(lambda: fleet.find_guest(target.key).state is GuestState.RUNNING,
+                    timeout=3, what="the record's state back on the next ticks")
+    finally:
+        await fleet.close()
+
+
 def test_a_hung_host_holds_its_own_lane_only():
     workers = Workers(size=2, stuck_after=0.2, idle_exit=0.5)
     hung, release = workers.lane("hung"), threading.Event()

@@ -204,6 +204,7 @@ def _unsupported(error: libvirt.libvirtError) -> bool:
 class _Poll:
     at: float  # monotonic seconds, taken the moment the bulk call returned
     records: list[tuple[str, str, dict[str, Any], int]]  # uuid, name, record, fingerprint
+    fingerprint: int  # of every guest's uuid and record fingerprint, in order
     described: dict[str, _Described]
     untyped: dict[str, libvirt.virDomain]  # described without their definition's facts
     node_cpu: dict[str, int] | None
@@ -243,6 +244,8 @@ class Poller:
         self._described: dict[str, _Described] = {}
         self._last: dict[str, _Last] = {}
         self._last_at = 0.0
+        #: The fingerprint of the last tick that changed no guest, from guests all steady.
+        self._settled: int | None = None
         self._node_cpu: NodeCpuSample | None = None
         self._node_cpu_supported = True
         self._node_memory_supported = True
@@ -300,6 +303,7 @@ class Poller:
         """A new connection: no previous sample to subtract from, and every statistic is
         tried again (an upgraded daemon may support what the old one did not)."""
         self._last.clear()
+        self._settled = None
         # Domains of the old connection are no use: the first tick describes them again.
         self._pending_describe.update(self._untyped)
         self._untyped.clear()
@@ -315,9 +319,12 @@ class Poller:
         records: list[tuple[str, str, dict[str, Any], int]] = []
         described: dict[str, _Described] = {}
         new = []
+        prints: list[str | int] = []
         for dom, record in raw:
             uuid, name = dom.UUIDString(), dom.name()
-            records.append((uuid, name, record, hash((name, *record.values()))))
+            fingerprint = hash((name, *record.values()))
+            records.append((uuid, name, record, fingerprint))
+            prints += (uuid, fingerprint)
             if uuid not in self._described or uuid in self._pending_describe:
                 new.append((uuid, dom, record))
         flags = _Flags.read(conn) if len(new) >= _LIST_FLAGS_FROM else None
@@ -337,7 +344,8 @@ class Poller:
                 node_memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
             except libvirt.libvirtError as error:
                 self._node_memory_supported = not _unsupported(error)
-        return _Poll(at, records, described, untyped, node_cpu, node_memory)
+        return _Poll(at, records, hash(tuple(prints)), described, untyped, node_cpu,
+                     node_memory)
 
     async def _tick(self) -> None:
         poll = await self._run(self._poll_blocking)
@@ -352,13 +360,33 @@ class Poller:
             self._typing = asyncio.get_running_loop().create_task(self._read_virt_types())
             self._tasks.add(self._typing)
             self._typing.add_done_callback(self._tasks.discard)
+        if poll.fingerprint == self._settled and not poll.described:
+            guest_cpu_ns_per_s = 0.0  # every guest as on the ticks before: nothing to redo
+        else:
+            guests_changed, guest_cpu_ns_per_s = self._read_records(poll)
+            changed = changed or guests_changed
+        self._last_at = poll.at
+        load = self._host_load(poll, guest_cpu_ns_per_s, changed)
+        if load != self.load:
+            self.load = load
+            changed = True
+        if changed:
+            self._on_change()
+
+    def _read_records(self, poll: _Poll) -> tuple[bool, float]:
+        """The guests from the tick's records; whether any snapshot changed, and the guests'
+        CPU in ns per second. A host whose every record is as on the tick before, once
+        more, is settled: its next tick of the same fingerprint is skipped whole."""
         seen: set[str] = set()
         guest_cpu_ns_per_s = 0.0
+        changed = False
+        kept = 0
         for uuid, name, record, fingerprint in poll.records:
             seen.add(uuid)
             last = self._last.get(uuid)
             same = last is not None and last.fingerprint == fingerprint
             if same and last is not None and last.steady and uuid not in poll.described:
+                kept += 1
                 continue  # nothing new: the frozen snapshot stands, and costs nothing
             described = self._described.get(uuid)
             sample = sample_from_record(record, poll.at, described.vcpus if described else 1)
@@ -371,16 +399,13 @@ class Poller:
             if guest != self.guests.get(uuid):
                 self.guests[uuid] = guest
                 changed = True
-        self._last_at = poll.at
-        for gone in self.guests.keys() - seen:
-            self._forget(uuid=gone, notify=False)
+        gone = self.guests.keys() - seen
+        for uuid in gone:
+            self._forget(uuid=uuid, notify=False)
             changed = True
-        load = self._host_load(poll, guest_cpu_ns_per_s, changed)
-        if load != self.load:
-            self.load = load
-            changed = True
-        if changed:
-            self._on_change()
+        settled = kept == len(poll.records) and not gone
+        self._settled = poll.fingerprint if settled else None
+        return changed, guest_cpu_ns_per_s
 
     def _snapshot_guest(self, uuid: str, name: str, record: dict[str, Any],
                         described: _Described | None, rates: GuestRates) -> GuestSnapshot:
@@ -480,11 +505,13 @@ class Poller:
     def _unsettle(self, uuid: str) -> None:
         """The next tick rebuilds this guest from its record even if the record is as
         before: an event changed the snapshot in between."""
+        self._settled = None
         last = self._last.get(uuid)
         if last is not None:
             last.steady = False
 
     def _forget(self, uuid: str, notify: bool = True) -> None:
+        self._settled = None
         if self.guests.pop(uuid, None) is not None:
             self._last.pop(uuid, None)
             self._described.pop(uuid, None)
