@@ -87,6 +87,40 @@ async def test_a_settled_host_still_rebuilds_a_guest_an_event_changed(demo_hosts
         await fleet.close()
 
 
+async def test_the_hosts_load_is_read_every_tick_only_while_a_view_shows_it(demo_hosts,
+                                                                          monkeypatch):
+    """A host's CPU counters are a round trip per tick, as costly as a small host's bulk
+    stats: unseen, they are read now and then; on screen, every tick."""
+    reads: list[str] = []
+    real = libvirt.virConnect.getCPUStats
+    monkeypatch.setattr(libvirt.virConnect, "getCPUStats",
+                        lambda self, *args: reads.append("cpu") or real(self, *args))
+    monkeypatch.setattr(poller_module, "LOAD_UNSEEN_EVERY", 1.0)
+    fleet = Fleet(demo_hosts, refresh=0.1)
+    await fleet.start()
+    try:
+        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+                    what="every host connected")
+        await until(lambda: ticks(fleet) >= 3, what="a few ticks")
+        hosts = len(fleet.hosts)
+        await asyncio.sleep(0.5)  # 5 ticks, unseen: at most one read per host
+        reads.clear()
+        start = ticks(fleet)
+        await until(lambda: ticks(fleet) >= start + 5, what="five more ticks")
+        assert len(reads) <= 2 * hosts
+
+        fleet.watch_host_load()
+        await until(lambda: ticks(fleet) >= start + 7, what="the hosts view's first tick")
+        reads.clear()
+        start = ticks(fleet)
+        await until(lambda: ticks(fleet) >= start + 5, what="five more ticks")
+        assert len(reads) >= 4 * hosts  # every tick of every host
+        fleet.unwatch_host_load()
+        assert not fleet.host_load_seen()
+    finally:
+        await fleet.close()
+
+
 def test_a_hung_host_holds_its_own_lane_only():
     workers = Workers(size=2, stuck_after=0.2, idle_exit=0.5)
     hung, release = workers.lane("hung"), threading.Event()

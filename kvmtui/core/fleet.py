@@ -47,9 +47,10 @@ class Fleet(Publisher):
         self._first_tables = asyncio.Event()
         self._first_tables_wait: asyncio.TimerHandle | None = None
         self._settled: set[str] = set()  # hosts whose first table came, or that failed
+        self._load_watchers = 0  # views on screen that show the hosts' load
         self._hosts: dict[str, Host] = {
             spec.name: Host(spec, refresh, self._changed, self._event, prompts,
-                            later=self._first_tables.wait)
+                            later=self._first_tables.wait, load_seen=self.host_load_seen)
             for spec in specs
         }
         self._version = 0
@@ -88,6 +89,17 @@ class Fleet(Publisher):
     @property
     def hosts(self) -> list[Host]:
         return list(self._hosts.values())
+
+    def watch_host_load(self) -> None:
+        """A view showing the hosts' load (CPU, memory) came on screen: every host reads its
+        load counters every tick until no such view shows (see Poller)."""
+        self._load_watchers += 1
+
+    def unwatch_host_load(self) -> None:
+        self._load_watchers = max(0, self._load_watchers - 1)
+
+    def host_load_seen(self) -> bool:
+        return self._load_watchers > 0
 
     def host(self, name: str) -> Host:
         try:

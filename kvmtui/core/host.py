@@ -42,8 +42,10 @@ class Host:
         on_event: Callable[[DomainEvent], None],
         prompts: ssh.SshPrompts | None = None,
         later: Callable[[], Awaitable[object]] | None = None,
+        load_seen: Callable[[], bool] | None = None,
     ) -> None:
-        """`later` is awaited before reads that can wait (see Poller)."""
+        """`later` is awaited before reads that can wait; `load_seen()` says whether a view
+        shows the host's load (see Poller)."""
         self.spec = spec
         self.name = spec.name
         self.refresh = refresh
@@ -54,7 +56,7 @@ class Host:
             on_lost=lambda reason: on_event(DomainEvent(self.name, "", "", "host-lost",
                                                         params=reason)))
         self.poller = Poller(self._connection, refresh, self.run, self._changed, on_event,
-                             later)
+                             later, load_seen)
         self._connection.handlers = self.poller.handlers()
 
     # ---- lifecycle of the watcher -------------------------------------------------------

@@ -42,6 +42,11 @@ from kvmtui.core.words import guest_state, state_reason
 
 Run = Callable[[Callable[[libvirt.virConnect], Any]], Awaitable[Any]]
 
+#: Seconds between reads of a host's load counters (CPU, memory) while no view shows them:
+#: a round trip each, as costly as the bulk stats of a small host, for the history and the
+#: migration advice only. The hosts view and the CPU map ask for every tick.
+LOAD_UNSEEN_EVERY = 10.0
+
 #: Per event loop and refresh: the next beat's moment and the future it resolves.
 _beats: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[float, tuple[float, asyncio.Future[None]]]] = (
@@ -209,6 +214,7 @@ class _Poll:
     untyped: dict[str, libvirt.virDomain]  # described without their definition's facts
     node_cpu: dict[str, int] | None
     node_memory: dict[str, int] | None
+    load_read: bool = True  # the load counters were asked for on this tick
 
 
 @dataclass
@@ -229,9 +235,12 @@ class Poller:
 
     def __init__(self, connection: Connection, refresh: float, run: Run,
                  on_change: Callable[[], None], on_event: Callable[[DomainEvent], None],
-                 later: Callable[[], Awaitable[object]] | None = None) -> None:
+                 later: Callable[[], Awaitable[object]] | None = None,
+                 load_seen: Callable[[], bool] | None = None) -> None:
         """`later()` is awaited before the virt types a first table left out are read:
-        the fleet's other hosts may still be loading theirs."""
+        the fleet's other hosts may still be loading theirs. `load_seen()` says whether a
+        view shows the host's load; when it does not, the load counters are read every
+        `LOAD_UNSEEN_EVERY` seconds instead of every tick."""
         self.name = connection.name
         self.refresh = refresh
         self._connection = connection
@@ -239,6 +248,8 @@ class Poller:
         self._on_change = on_change
         self._on_event = on_event
         self._later = later
+        self._load_seen = load_seen or (lambda: True)
+        self._load_read_at = -math.inf  # when the load counters were last read (the worker's)
         self.load = HostLoad()
         self.guests: dict[str, GuestSnapshot] = {}
         self._described: dict[str, _Described] = {}
@@ -309,6 +320,7 @@ class Poller:
         self._untyped.clear()
         self._node_cpu = None
         self._node_cpu_supported = self._node_memory_supported = True
+        self._load_read_at = -math.inf
 
     # ---- one tick -----------------------------------------------------------------------
 
@@ -334,6 +346,10 @@ class Poller:
                 described[uuid] = _describe(dom, flags, record, read_xml=flags is None)
         untyped = {uuid: dom for uuid, dom, _record in new if uuid in described} if flags else {}
         node_cpu = node_memory = None
+        if at - self._load_read_at < LOAD_UNSEEN_EVERY and not self._load_seen():
+            return _Poll(at, records, hash(tuple(prints)), described, untyped, None, None,
+                         load_read=False)
+        self._load_read_at = at
         if self._node_cpu_supported:
             try:
                 node_cpu = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
@@ -432,22 +448,23 @@ class Poller:
         )
 
     def _host_load(self, poll: _Poll, guest_cpu_ns_per_s: float, changed: bool) -> HostLoad:
-        cpu = None
+        """The host's load: from its counters when this tick read them; from its guests
+        where the driver has no counters (or they failed); else as it was."""
+        cpu = self.load.cpu_percent
         if poll.node_cpu is not None:
             sample = node_cpu_sample(poll.node_cpu)
             cpu = node_cpu_percent(self._node_cpu, sample)
             self._node_cpu = sample
-        elif self._connection.info.cpus:
+        elif (poll.load_read or not self._node_cpu_supported) and self._connection.info.cpus:
             # Drivers without node counters (test://): the guests' share of the host's CPUs
             # (a guest whose counters stood still added nothing, so it was skipped above).
             cpu = cpu_percent(0, int(guest_cpu_ns_per_s), 1.0, self._connection.info.cpus)
+        used, total = self.load.memory_used_kib, self.load.memory_total_kib
         if poll.node_memory is not None:
             used, total = node_memory_used_kib(poll.node_memory)
-        elif changed or not self.load.memory_total_kib:
+        elif (poll.load_read or not self._node_memory_supported) and (changed or not total):
             total = self._connection.info.memory_kib
             used = sum(g.memory_kib for g in self.guests.values() if g.state.is_active)
-        else:
-            used, total = self.load.memory_used_kib, self.load.memory_total_kib
         return HostLoad(cpu_percent=cpu, memory_used_kib=used, memory_total_kib=total)
 
     # ---- events (called on the loop thread by libvirtaio) -------------------------------

@@ -25,6 +25,7 @@ from kvmtui.core.gate import ReadGate
 from kvmtui.core.host import HostError
 from kvmtui.core.placement import HostCpuMap, HostCpuMapReader, PcpuInfo, PinTarget, VcpuRef
 from kvmtui.feed import Published
+from kvmtui.screens.host_load import ShowsHostLoad
 from kvmtui.screens.pin_editor import edit_and_pin
 from kvmtui.widgets.cpu_grid import affinity_bar
 from kvmtui.widgets.history_panel import HOST_TRACES, HistoryPanel
@@ -93,7 +94,7 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuRef]]:
     ]
 
 
-class CpuMapScreen(Screen[None]):
+class CpuMapScreen(ShowsHostLoad, Screen[None]):
     VIEW_NAME = "CPU map"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back", id="cpumap.back"),

@@ -8,10 +8,11 @@ from textual.binding import Binding, BindingType
 
 from kvmtui.core.commands import Command
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.screens.host_load import ShowsHostLoad
 from kvmtui.widgets.fleet_tables import HOST_COLUMNS
 
 
-class HostsScreen(FleetView):
+class HostsScreen(ShowsHostLoad, FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "guests_of_host", "Its guests", id="hosts.guests"),
         Binding("c", "reconnect", "Reconnect now", id="hosts.reconnect"),

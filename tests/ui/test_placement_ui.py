@@ -150,6 +150,15 @@ async def test_cpu_map_shows_vcpus_per_cpu_and_overcommit(demo_settings):
         assert f"{target.name}:0" in grid.splitlines()[5]  # header + CPUs 0..4: on CPU 4
         table_rows = rows(app.screen.query_one("#cpumap-vcpus", LiveTable))
         assert table_rows[f"{target.uuid}:0"][3] == "4"
+        assert app.fleet.host_load_seen()  # its host history: the load read every tick
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.current_mode == "hosts"
+                       and not isinstance(app.screen, CpuMapScreen), what="the hosts view")
+        assert app.fleet.host_load_seen()  # the hosts view's own CPU% column
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.current_mode == "guests", what="the guests view")
+        await wait_for(pilot, lambda: not app.fleet.host_load_seen(),
+                       what="no view showing the hosts' load")
 
 
 async def test_contended_cpu_reads_without_colour():
