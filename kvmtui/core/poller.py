@@ -250,6 +250,7 @@ class Poller:
         self._later = later
         self._load_seen = load_seen or (lambda: True)
         self._load_read_at = -math.inf  # when the load counters were last read (the worker's)
+        self._load_reads = 0  # reads of them since the connection opened
         self.load = HostLoad()
         self.guests: dict[str, GuestSnapshot] = {}
         self._described: dict[str, _Described] = {}
@@ -321,6 +322,7 @@ class Poller:
         self._node_cpu = None
         self._node_cpu_supported = self._node_memory_supported = True
         self._load_read_at = -math.inf
+        self._load_reads = 0
 
     # ---- one tick -----------------------------------------------------------------------
 
@@ -346,10 +348,13 @@ class Poller:
                 described[uuid] = _describe(dom, flags, record, read_xml=flags is None)
         untyped = {uuid: dom for uuid, dom, _record in new if uuid in described} if flags else {}
         node_cpu = node_memory = None
-        if at - self._load_read_at < LOAD_UNSEEN_EVERY and not self._load_seen():
+        if (self._load_reads >= 2 and at - self._load_read_at < LOAD_UNSEEN_EVERY
+                and not self._load_seen()):
+            # a load figure takes two reads: the first two ticks read, then now and then
             return _Poll(at, records, hash(tuple(prints)), described, untyped, None, None,
                          load_read=False)
         self._load_read_at = at
+        self._load_reads += 1
         if self._node_cpu_supported:
             try:
                 node_cpu = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
