@@ -4,6 +4,7 @@ nothing a listener can see, and the worker threads stay few however many hosts t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import re
 import socket
@@ -31,6 +32,19 @@ async def until(predicate, timeout: float = 10.0, what: str = "") -> None:
 
 def ticks(fleet: Fleet) -> int:
     return min(host.poller.ticks for host in fleet.hosts)
+
+
+@contextlib.asynccontextmanager
+async def connected_fleet(hosts, refresh: float = 0.1):
+    """A fleet on `hosts`, every host connected; closed at the end."""
+    fleet = Fleet(hosts, refresh=refresh)
+    await fleet.start()
+    try:
+        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+                    what="every host connected")
+        yield fleet
+    finally:
+        await fleet.close()
 
 
 async def test_ticks_that_change_nothing_keep_the_same_snapshot(demo_hosts):
@@ -66,11 +80,7 @@ async def test_a_settled_host_still_rebuilds_a_guest_an_event_changed(demo_hosts
     """A host whose records stay the same skips its guests on each tick; an event that
     rewrites a snapshot (here one claiming a running guest paused) must still be corrected
     from the guest's record on the next tick."""
-    fleet = Fleet(demo_hosts, refresh=0.1)
-    await fleet.start()
-    try:
-        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
-                    what="every host connected")
+    async with connected_fleet(demo_hosts) as fleet:
         await until(lambda: ticks(fleet) >= 5, what="a few ticks: every host settled")
         target = next(g for g in fleet.snapshot().guests if g.state is GuestState.RUNNING)
         host = fleet.host(target.host)
@@ -83,8 +93,6 @@ async def test_a_settled_host_still_rebuilds_a_guest_an_event_changed(demo_hosts
         assert fleet.find_guest(target.key).state is GuestState.PAUSED  # as the event said
         await until(lambda: fleet.find_guest(target.key).state is GuestState.RUNNING,
                     timeout=3, what="the record's state back on the next ticks")
-    finally:
-        await fleet.close()
 
 
 async def test_the_hosts_load_is_read_every_tick_only_while_a_view_shows_it(demo_hosts,
@@ -96,11 +104,7 @@ async def test_the_hosts_load_is_read_every_tick_only_while_a_view_shows_it(demo
     monkeypatch.setattr(libvirt.virConnect, "getCPUStats",
                         lambda self, *args: reads.append("cpu") or real(self, *args))
     monkeypatch.setattr(poller_module, "LOAD_UNSEEN_EVERY", 1.0)
-    fleet = Fleet(demo_hosts, refresh=0.1)
-    await fleet.start()
-    try:
-        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
-                    what="every host connected")
+    async with connected_fleet(demo_hosts) as fleet:
         await until(lambda: ticks(fleet) >= 3, what="a few ticks")
         hosts = len(fleet.hosts)
         await asyncio.sleep(0.5)  # 5 ticks, unseen: at most one read per host
@@ -117,8 +121,6 @@ async def test_the_hosts_load_is_read_every_tick_only_while_a_view_shows_it(demo
         assert len(reads) >= 4 * hosts  # every tick of every host
         fleet.unwatch_host_load()
         assert not fleet.host_load_seen()
-    finally:
-        await fleet.close()
 
 
 def test_a_hung_host_holds_its_own_lane_only():
