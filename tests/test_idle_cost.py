@@ -348,16 +348,36 @@ def test_a_hosts_listed_flags_say_what_asking_each_guest_says(demo_hosts):
         conn.close()
 
 
-async def test_virt_types_left_out_of_a_first_table_arrive_after_it(demo_hosts):
+async def test_definitions_left_out_of_a_first_table_arrive_after_it(demo_hosts,
+                                                                   monkeypatch):
+    """A first table asks no guest one by one: the test driver's records have the state
+    only, so memory, vCPUs and virt type show once the definitions are read, after the
+    table, and then say what libvirt's own `info()` says."""
+    asked: list[str] = []
+    for call in ("info", "XMLDesc"):
+        real = getattr(libvirt.virDomain, call)
+        monkeypatch.setattr(libvirt.virDomain, call, lambda self, *args, _real=real,
+                            _call=call: (asked.append(_call), _real(self, *args))[1])
     fleet = Fleet(demo_hosts[:1], refresh=60.0)
-    seen_untyped: list[int] = []
-    fleet.add_listener(lambda: seen_untyped.append(
-        sum(1 for g in fleet.snapshot().guests if not g.virt_type)))
+    first: list[tuple[int, int, list[str]]] = []
+    fleet.add_listener(lambda: first or not fleet.snapshot().guests or first.append((
+        len(fleet.snapshot().guests),
+        sum(1 for g in fleet.snapshot().guests if g.virt_type or g.vcpus or g.memory_kib),
+        list(asked))))
     await fleet.start()
     try:
         await until(lambda: fleet.snapshot().guests and all(
-            g.virt_type == "test" for g in fleet.snapshot().guests), what="every virt type")
-        assert seen_untyped[0] == len(fleet.snapshot().guests)  # the table came first
+            g.virt_type == "test" for g in fleet.snapshot().guests), what="every definition")
+        shown, known, calls = first[0]
+        assert shown > 8 and known == 0 and calls == []  # the table came first, and alone
+        conn = libvirt.open(demo_hosts[0].uri)
+        try:
+            for guest in fleet.snapshot().guests:
+                _state, max_kib, kib, vcpus, _cpu = conn.lookupByUUIDString(guest.uuid).info()
+                assert (guest.max_memory_kib, guest.memory_kib, guest.vcpus) == (
+                    max_kib, kib, vcpus), guest.name
+        finally:
+            conn.close()
     finally:
         await fleet.close()
 
@@ -375,8 +395,12 @@ def test_a_record_with_the_info_figures_saves_the_info_call(demo_hosts):
         got = _describe(dom, flags, record, read_xml=False)
         assert (got.state, got.max_memory_kib, got.memory_kib, got.vcpus) == (
             GuestState.PAUSED, 4096, 2048, 3)
-        state_only = _describe(dom, flags, {"state.state": 3}, read_xml=False)
-        assert state_only == replace(_describe(dom), virt_type="", agent=None)  # asked it
+        # The state alone (the test driver): the definition has the rest, read now or later.
+        asked = _describe(dom)
+        assert _describe(dom, flags, {"state.state": dom.state()[0]}) == asked
+        later = _describe(dom, flags, {"state.state": 3}, read_xml=False)
+        assert (later.sized, later.max_memory_kib, later.memory_kib, later.vcpus) == (
+            False, 0, 0, 0)
     finally:
         conn.close()
 

@@ -102,12 +102,6 @@ def _version(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
 
-def domain_type(domain_xml: str) -> str:
-    """A guest's domain type (`<domain type='kvm'>`): "kvm" runs accelerated, "qemu" under
-    TCG emulation."""
-    return ET.fromstring(domain_xml).get("type") or ""
-
-
 def kvm_offered(capabilities: ET.Element) -> bool:
     """Whether the capabilities offer a `kvm` domain type for the host's own arch."""
     return "kvm" in _domain_types(capabilities)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import libvirt
 
+from kvmtui.core.domain_xml import Sizes, sizes
 from kvmtui.core.host import Host
 
 
@@ -53,13 +54,9 @@ class Nic:
 
 
 @dataclass(frozen=True)
-class Definition:
+class Definition(Sizes):
     """What one domain XML says about the guest's hardware."""
 
-    memory_kib: int  # the maximum
-    current_memory_kib: int
-    vcpus_max: int
-    vcpus: int  # the vCPUs it has (current)
     disks: tuple[Disk, ...]
     nics: tuple[Nic, ...]
     boot_devices: tuple[str, ...]  # <os><boot dev=.../>: hd, cdrom, network, fd
@@ -94,18 +91,6 @@ class GuestDevices:
 
 
 # ---- parsing (pure) --------------------------------------------------------------------
-
-_KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024,
-        "m": 1024, "mib": 1024, "mb": 1000**2 / 1024, "g": 1024**2, "gib": 1024**2,
-        "gb": 1000**3 / 1024, "t": 1024**3, "tib": 1024**3, "tb": 1000**4 / 1024}
-
-
-def _kib(element: ET.Element | None) -> int:
-    """A memory element in KiB, whatever unit it was written in (libvirt emits KiB)."""
-    if element is None or not (element.text or "").strip():
-        return 0
-    return round(int(element.text or "0") * _KIB[element.get("unit", "KiB").lower()])
-
 
 def _boot_order(element: ET.Element) -> int | None:
     boot = element.find("boot")
@@ -164,15 +149,9 @@ def parse_definition(xml: str) -> Definition:
 
 
 def _definition(root: ET.Element) -> Definition:
-    vcpu = root.find("vcpu")
-    vcpus_max = int((vcpu.text or "1").strip()) if vcpu is not None else 1
-    memory = _kib(root.find("memory"))
-    current = root.find("currentMemory")
+    size = sizes(root)
     return Definition(
-        memory_kib=memory,
-        current_memory_kib=_kib(current) if current is not None else memory,
-        vcpus_max=vcpus_max,
-        vcpus=int(vcpu.get("current", vcpus_max)) if vcpu is not None else vcpus_max,
+        size.memory_kib, size.current_memory_kib, size.vcpus_max, size.vcpus,
         disks=tuple(_disk(d) for d in root.findall("devices/disk")),
         nics=tuple(_nic(n) for n in root.findall("devices/interface")),
         boot_devices=tuple(b.get("dev", "") for b in root.findall("os/boot")),

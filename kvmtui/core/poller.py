@@ -4,10 +4,11 @@ The tick is the cost every guest pays every refresh, so its work follows what ch
 the fleet's size: each guest's bulk record is compared with the one of the previous tick, and
 a guest whose record (and so every figure) is unchanged keeps its frozen GuestSnapshot; the
 host tells its listeners only when some snapshot really differs. Guest facts the bulk call
-lacks (persistent, autostart, the virt type) are read on first sight and after events only:
-a few guests are asked one by one; many at once (a first table) cost two listing calls for
-the host, the record's own figures where it has them, and the virt types (an XML document
-per guest) follow in chunks after the table is on screen.
+lacks (persistent, autostart, the virt type; memory and vCPUs on drivers whose records have
+the state only) are read on first sight and after events only: a few guests are asked one by
+one; many at once (a first table) cost two listing calls for the host and the record's own
+figures, and the definitions (an XML document per guest) follow in chunks after the table is
+on screen.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 
 import libvirt
 
-from kvmtui.core.capabilities import domain_type
 from kvmtui.core.connection import Connection
+from kvmtui.core.domain_xml import TableFacts, table_facts
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import GuestRates, GuestSnapshot, GuestState, HostLoad, Link
 from kvmtui.core.stats import (
@@ -124,6 +125,9 @@ class _Described:
     autostart: bool
     virt_type: str  # "" and agent None: the definition is still to be read
     agent: bool | None
+    #: False while memory and vCPUs are unknown (0): the record lacked them and the
+    #: definition, which has them too, is still to be read.
+    sized: bool = True
 
 
 @dataclass(frozen=True)
@@ -152,52 +156,61 @@ _LIST_FLAGS_FROM = 8
 _INFO_KEYS = ("state.state", "balloon.maximum", "balloon.current", "vcpu.current")
 
 
-#: The channel a QEMU guest agent talks through, as named in a domain's XML.
-_AGENT_CHANNEL = "org.qemu.guest_agent.0"
-
-
-def _definition_facts(dom: libvirt.virDomain) -> tuple[str, bool]:
-    """(virt type, has a guest agent channel), from the guest's XML."""
-    xml = dom.XMLDesc(0)
-    return domain_type(xml), _AGENT_CHANNEL in xml
+def _read_facts(dom: libvirt.virDomain) -> TableFacts:
+    return table_facts(dom.XMLDesc(0))
 
 
 def _describe(dom: libvirt.virDomain, flags: _Flags | None = None,
-              record: dict[str, Any] | None = None, read_xml: bool = True) -> _Described:
+              record: dict[str, Any] | None = None, read_xml: bool = True,
+              identity: tuple[str, str] | None = None) -> _Described:
     """The guest's facts; those of its definition only with `read_xml`, since that is a
-    whole XML document per guest: a first table of many guests reads them later. With
-    `flags` and a `record` that has them, it costs no call at all."""
+    whole XML document per guest: a first table of many guests reads them later. The state,
+    memory and vCPUs come from the record where it has them, else from the definition, else
+    from `virDomainGetInfo`; a record with the state alone and no `read_xml` leaves memory
+    and vCPUs to the definition read later (the test driver's records: one call less per
+    guest, and no call at all for a first table). With `flags` the persistent and autostart
+    flags cost no call either; `identity` is the (UUID, name) the caller read already."""
+    facts = _read_facts(dom) if read_xml else None
+    sized = True
     if record is not None and all(key in record for key in _INFO_KEYS):
         state, max_mem, mem, vcpus = (record[key] for key in _INFO_KEYS)
+    elif record is not None and "state.state" in record:
+        state = record["state.state"]
+        if facts is not None:
+            size = facts.sizes
+            max_mem, mem, vcpus = size.memory_kib, size.current_memory_kib, size.vcpus
+        else:
+            max_mem = mem = vcpus = 0
+            sized = False
     else:
         state, max_mem, mem, vcpus, _cpu = dom.info()
-    uuid = dom.UUIDString()
-    virt_type, agent = _definition_facts(dom) if read_xml else ("", None)
+    uuid, name = identity or (dom.UUIDString(), dom.name())
     return _Described(
-        name=dom.name(),
+        name=name,
         state=guest_state(state),
         max_memory_kib=int(max_mem),
         memory_kib=int(mem),
         vcpus=int(vcpus),
         persistent=uuid in flags.persistent if flags else bool(dom.isPersistent()),
         autostart=uuid in flags.autostart if flags else bool(dom.autostart()),
-        virt_type=virt_type,
-        agent=agent,
+        virt_type=facts.virt_type if facts else "",
+        agent=facts.agent if facts else None,
+        sized=sized,
     )
 
 
 def _definitions(_conn: libvirt.virConnect, doms: list[tuple[str, libvirt.virDomain]]
-                 ) -> dict[str, tuple[str, bool]]:
-    """`_definition_facts` of each guest, by UUID."""
+                 ) -> dict[str, TableFacts]:
+    """The definitions' facts of each guest, by UUID."""
     found = {}
     for uuid, dom in doms:
         with contextlib.suppress(libvirt.libvirtError):  # gone since: the tick will tell
-            found[uuid] = _definition_facts(dom)
+            found[uuid] = _read_facts(dom)
     return found
 
 
-#: Guests whose virt type one call reads, so the host's tick runs between such calls.
-_TYPES_CHUNK = 200
+#: Guests whose definitions one call reads, so the host's tick runs between such calls.
+_DEFINITIONS_CHUNK = 200
 
 
 def _unsupported(error: libvirt.libvirtError) -> bool:
@@ -211,7 +224,7 @@ class _Poll:
     records: list[tuple[str, str, dict[str, Any], int]]  # uuid, name, record, fingerprint
     fingerprint: int  # of every guest's uuid and record fingerprint, in order
     described: dict[str, _Described]
-    untyped: dict[str, libvirt.virDomain]  # described without their definition's facts
+    unread: dict[str, libvirt.virDomain]  # described without their definition's facts
     node_cpu: dict[str, int] | None
     node_memory: dict[str, int] | None
     load_read: bool = True  # the load counters were asked for on this tick
@@ -237,7 +250,7 @@ class Poller:
                  on_change: Callable[[], None], on_event: Callable[[DomainEvent], None],
                  later: Callable[[], Awaitable[object]] | None = None,
                  load_seen: Callable[[], bool] | None = None) -> None:
-        """`later()` is awaited before the virt types a first table left out are read:
+        """`later()` is awaited before the definitions a first table left out are read:
         the fleet's other hosts may still be loading theirs. `load_seen()` says whether a
         view shows the host's load; when it does not, the load counters are read every
         `LOAD_UNSEEN_EVERY` seconds instead of every tick."""
@@ -263,15 +276,15 @@ class Poller:
         self._node_memory_supported = True
         self._pending_describe: set[str] = set()
         #: Guests whose definition is still to be read, with the domain to read it from.
-        self._untyped: dict[str, libvirt.virDomain] = {}
-        self._typing: asyncio.Task[None] | None = None
+        self._unread: dict[str, libvirt.virDomain] = {}
+        self._reading: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.ticks = 0
 
     @property
     def described_all(self) -> bool:
-        """Whether every guest's facts are in, the virt types a first table left out too."""
-        return not self._untyped
+        """Whether every guest's facts are in, the definitions a first table left out too."""
+        return not self._unread
 
     def handlers(self) -> list[tuple[int, Callable[..., None]]]:
         return [
@@ -317,8 +330,8 @@ class Poller:
         self._last.clear()
         self._settled = None
         # Domains of the old connection are no use: the first tick describes them again.
-        self._pending_describe.update(self._untyped)
-        self._untyped.clear()
+        self._pending_describe.update(self._unread)
+        self._unread.clear()
         self._node_cpu = None
         self._node_cpu_supported = self._node_memory_supported = True
         self._load_read_at = -math.inf
@@ -340,18 +353,20 @@ class Poller:
             records.append((uuid, name, record, fingerprint))
             prints += (uuid, fingerprint)
             if uuid not in self._described or uuid in self._pending_describe:
-                new.append((uuid, dom, record))
+                new.append((uuid, name, dom, record))
         flags = _Flags.read(conn) if len(new) >= _LIST_FLAGS_FROM else None
-        for uuid, dom, record in new:
+        for uuid, name, dom, record in new:
             with contextlib.suppress(libvirt.libvirtError):
-                # Many at once (a first table): the virt type comes later, off this tick.
-                described[uuid] = _describe(dom, flags, record, read_xml=flags is None)
-        untyped = {uuid: dom for uuid, dom, _record in new if uuid in described} if flags else {}
+                # Many at once (a first table): the definitions come later, off this tick.
+                described[uuid] = _describe(dom, flags, record, read_xml=flags is None,
+                                            identity=(uuid, name))
+        unread = ({uuid: dom for uuid, _name, dom, _record in new if uuid in described}
+                  if flags else {})
         node_cpu = node_memory = None
         if (self._load_reads >= 2 and at - self._load_read_at < LOAD_UNSEEN_EVERY
                 and not self._load_seen()):
             # a load figure takes two reads: the first two ticks read, then now and then
-            return _Poll(at, records, hash(tuple(prints)), described, untyped, None, None,
+            return _Poll(at, records, hash(tuple(prints)), described, unread, None, None,
                          load_read=False)
         self._load_read_at = at
         self._load_reads += 1
@@ -365,7 +380,7 @@ class Poller:
                 node_memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
             except libvirt.libvirtError as error:
                 self._node_memory_supported = not _unsupported(error)
-        return _Poll(at, records, hash(tuple(prints)), described, untyped, node_cpu,
+        return _Poll(at, records, hash(tuple(prints)), described, unread, node_cpu,
                      node_memory)
 
     async def _tick(self) -> None:
@@ -374,13 +389,13 @@ class Poller:
         changed = bool(poll.described)
         self._pending_describe.difference_update(poll.described)
         self._described.update(poll.described)
-        for uuid in poll.described.keys() - poll.untyped.keys():
-            self._untyped.pop(uuid, None)
-        self._untyped.update(poll.untyped)
-        if self._untyped and self._typing is None:
-            self._typing = asyncio.get_running_loop().create_task(self._read_virt_types())
-            self._tasks.add(self._typing)
-            self._typing.add_done_callback(self._tasks.discard)
+        for uuid in poll.described.keys() - poll.unread.keys():
+            self._unread.pop(uuid, None)
+        self._unread.update(poll.unread)
+        if self._unread and self._reading is None:
+            self._reading = asyncio.get_running_loop().create_task(self._read_definitions())
+            self._tasks.add(self._reading)
+            self._reading.add_done_callback(self._tasks.discard)
         if poll.fingerprint == self._settled and not poll.described:
             guest_cpu_ns_per_s = 0.0  # every guest as on the ticks before: nothing to redo
         else:
@@ -481,29 +496,42 @@ class Poller:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _read_virt_types(self) -> None:
-        """The virt types a first table left out, a chunk per call."""
+    async def _read_definitions(self) -> None:
+        """The definitions' facts a first table left out, a chunk per call."""
         try:
             if self._later is not None:
                 await self._later()
-            while self._untyped:
-                chunk = list(self._untyped.items())[:_TYPES_CHUNK]
+            while self._unread:
+                chunk = list(self._unread.items())[:_DEFINITIONS_CHUNK]
                 try:
                     found = await self._run(functools.partial(_definitions, doms=chunk))
                 except HostError:
                     return  # the connection is going; a new one describes afresh
                 for uuid, _dom in chunk:
-                    self._untyped.pop(uuid, None)
-                for uuid, (virt_type, agent) in found.items():
-                    described = self._described.get(uuid)
-                    guest = self.guests.get(uuid)
-                    if described is None or guest is None:
-                        continue
-                    self._described[uuid] = replace(described, virt_type=virt_type, agent=agent)
-                    self.guests[uuid] = replace(guest, virt_type=virt_type, agent_channel=agent)
+                    self._unread.pop(uuid, None)
+                for uuid, facts in found.items():
+                    self._add_definition(uuid, facts)
                 self._on_change()
         finally:
-            self._typing = None
+            self._reading = None
+
+    def _add_definition(self, uuid: str, facts: TableFacts) -> None:
+        described = self._described.get(uuid)
+        guest = self.guests.get(uuid)
+        if described is None or guest is None:
+            return
+        described = replace(described, virt_type=facts.virt_type, agent=facts.agent)
+        guest = replace(guest, virt_type=facts.virt_type, agent_channel=facts.agent)
+        if not described.sized:
+            size = facts.sizes
+            described = replace(described, max_memory_kib=size.memory_kib,
+                                memory_kib=size.current_memory_kib, vcpus=size.vcpus,
+                                sized=True)
+            guest = replace(guest, max_memory_kib=size.memory_kib,
+                            memory_kib=size.current_memory_kib, vcpus=size.vcpus)
+            self._unsettle(uuid)  # its sample's vCPUs, for the CPU share, were unknown
+        self._described[uuid] = described
+        self.guests[uuid] = guest
 
     async def _refresh_one(self, uuid: str) -> None:
         try:
@@ -537,7 +565,7 @@ class Poller:
         if self.guests.pop(uuid, None) is not None:
             self._last.pop(uuid, None)
             self._described.pop(uuid, None)
-            self._untyped.pop(uuid, None)
+            self._unread.pop(uuid, None)
             if notify:
                 self._on_change()
 
