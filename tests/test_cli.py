@@ -321,3 +321,14 @@ def test_main_passes_the_keys_to_the_app(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[keys]\n"app.help" = "f1"\n', "utf-8")
     assert parse_settings(["--config", str(path)], {}).keys == {"app.help": "f1"}
+
+
+def test_the_app_loads_asyncssh_only_for_an_ssh_host() -> None:
+    """asyncssh, with the crypto libraries it looks for, was a fifth of kvmtui's start-up:
+    a fleet without an `ssh://` host never needs it; the first such host loads it."""
+    code = ("import sys, kvmtui.app; print('asyncssh' in sys.modules); "
+            "from kvmtui.core import ssh_dial; print('asyncssh' in sys.modules)")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert result.stdout.split() == ["False", "True"], result.stderr

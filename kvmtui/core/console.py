@@ -17,16 +17,25 @@ import abc
 import asyncio
 import contextlib
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncssh
 import libvirt
 
 from kvmtui.core.errors import describe
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.ssh import SshLink, SshTarget, is_ssh_uri, on_ssh_loop, ssh_loop
+from kvmtui.core.ssh import (
+    SshLink,
+    SshTarget,
+    channel_errors,
+    is_ssh_uri,
+    on_ssh_loop,
+    ssh_loop,
+)
+
+if TYPE_CHECKING:
+    import asyncssh
 
 READ_SIZE = 65536
 CLOSE_GRACE = 1.0
@@ -145,7 +154,7 @@ class SshConsole(ConsoleSession):
                               *virsh_console_args(guest.name, devname, force)])
         try:
             process = await on_ssh_loop(_start_process(link, command, size))
-        except (asyncssh.Error, OSError) as error:
+        except channel_errors() as error:
             raise ConsoleError(f"console {guest.name} on {guest.host}: {error}") from error
         return cls(fleet, guest, process)
 
@@ -154,7 +163,7 @@ class SshConsole(ConsoleSession):
         try:
             while data := await self._process.stdout.read(READ_SIZE):
                 self._home.call_soon_threadsafe(self._push, data)
-        except (asyncssh.Error, OSError) as error:
+        except channel_errors() as error:
             reason = f"console of {self.guest.name} on {self.guest.host} failed: {error}"
             self._home.call_soon_threadsafe(self._end, reason)
         self._home.call_soon_threadsafe(self._closed)
@@ -182,7 +191,7 @@ class SshConsole(ConsoleSession):
             ssh_loop().call_soon_threadsafe(self._set_size, cols, rows)
 
     def _set_size(self, cols: int, rows: int) -> None:
-        with contextlib.suppress(asyncssh.Error, OSError):
+        with contextlib.suppress(*channel_errors()):
             self._process.change_terminal_size(cols, rows)
 
     async def _release(self) -> None:

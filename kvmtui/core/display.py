@@ -30,13 +30,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
-
-import asyncssh
 
 from kvmtui.core import ssh
 from kvmtui.core.host import Host
 from kvmtui.core.uri import SSH_SCHEME
+
+if TYPE_CHECKING:
+    import asyncssh
 
 #: The viewer started when the config names none: virt-viewer's, for both VNC and SPICE.
 DEFAULT_VIEWER = "remote-viewer"
@@ -316,7 +318,7 @@ async def _ssh_link_forward(display: Display, where: Route, link: ssh.SshLink) -
             assert where.dest_port is not None
             listener = await link.conn.forward_local_port(
                 _LOOPBACK, 0, where.dest_host, where.dest_port)
-    except (OSError, asyncssh.Error) as error:
+    except ssh.channel_errors() as error:
         raise DisplayError(f"{display.summary}: cannot forward it: {error}") from error
     return _SshLinkForward(display, where, listener, link)
 
