@@ -8,6 +8,7 @@ Textual is imported only in `_run`, once there is a UI to run.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -23,6 +24,13 @@ from kvmtui.core.uri import default_host_name, quoted, validate_uri
 
 #: Where libvirt's own tools connect when nothing else is said; kvmtui does the same.
 FALLBACK_URI = "qemu:///system"
+
+#: The garbage collector's thresholds while the UI runs (CPython's are 700, 10, 10). A first
+#: table of 10,000 guests allocates a few hundred thousand objects that live as long as
+#: their host, almost none of them in reference cycles: at the defaults the collector ran
+#: some 380 times before that table showed, three of them full, 0.13-0.15 s of a 0.85 s
+#: start. At these, 0.01 s; cyclic garbage still goes, a few thousand allocations later.
+GC_THRESHOLDS = (10_000, 20, 20)
 
 
 @dataclass(frozen=True)
@@ -230,8 +238,20 @@ def _run_command(settings: Settings) -> int:
 
 def _run(settings: Settings) -> int:
     """Start the UI; Textual is imported here so that argument errors never load it."""
-    from kvmtui.app import KvmTuiApp
-
-    app = KvmTuiApp(settings)
-    app.run()
+    # What the import makes (modules, classes, Textual's CSS) lives as long as the process:
+    # collecting it while importing, and walking it in every full collection later, is
+    # waste (30 ms of the import). It is moved out of the collector's sight instead.
+    gc.disable()
+    try:
+        from kvmtui.app import KvmTuiApp
+    finally:
+        gc.freeze()
+        gc.enable()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        app = KvmTuiApp(settings)
+        app.run()
+    finally:
+        gc.set_threshold(*thresholds)  # as it was, for a caller that goes on (the tests)
     return app.return_code or 0
