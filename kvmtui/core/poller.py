@@ -132,18 +132,20 @@ class _Described:
 
 @dataclass(frozen=True)
 class _Flags:
-    """Which guests of a host are persistent and which autostart: two listing calls for a
+    """Which guests of a host are transient and which autostart: two listing calls for a
     whole host, where asking each guest costs two calls per guest (a remote host's first
-    table of 1,000 guests was thousands of round trips)."""
+    table of 1,000 guests was thousands of round trips). The transient ones are listed
+    rather than the persistent ones: they are few (a persistent guest is the rule), and each
+    guest listed is a domain object made, named and freed."""
 
-    persistent: frozenset[str]
+    transient: frozenset[str]
     autostart: frozenset[str]
 
     @classmethod
     def read(cls, conn: libvirt.virConnect) -> _Flags:
         def uuids(flag: int) -> frozenset[str]:
             return frozenset(d.UUIDString() for d in conn.listAllDomains(flag))
-        return cls(uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT),
+        return cls(uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT),
                    uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART))
 
 
@@ -191,7 +193,7 @@ def _describe(dom: libvirt.virDomain, flags: _Flags | None = None,
         max_memory_kib=int(max_mem),
         memory_kib=int(mem),
         vcpus=int(vcpus),
-        persistent=uuid in flags.persistent if flags else bool(dom.isPersistent()),
+        persistent=uuid not in flags.transient if flags else bool(dom.isPersistent()),
         autostart=uuid in flags.autostart if flags else bool(dom.autostart()),
         virt_type=facts.virt_type if facts else "",
         agent=facts.agent if facts else None,
