@@ -29,7 +29,6 @@ from kvmtui.feed import ScreenFeed
 from kvmtui.safety import NeverCrash
 from kvmtui.screens import cpumap, migration_progress
 from kvmtui.screens.confirm import ConfirmScreen
-from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.display import DisplayScreen
 from kvmtui.screens.fleet_view import FleetView
@@ -169,6 +168,9 @@ class KvmTuiApp(NeverCrash):
     def open_console(self, guest: GuestSnapshot, devname: str | None = None,
                      force: bool = False) -> None:
         """`c` on the guest list: the guest's serial console, full screen."""
+        # Its terminal emulator (pyte) is loaded with the first console, not at start-up.
+        from kvmtui.screens.console import ConsoleScreen
+
         self.push_screen(ConsoleScreen(guest, devname, force))
 
     def open_display(self, guest: GuestSnapshot, open_now: bool = False) -> None:

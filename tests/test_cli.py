@@ -323,11 +323,23 @@ def test_main_passes_the_keys_to_the_app(tmp_path: Path) -> None:
     assert parse_settings(["--config", str(path)], {}).keys == {"app.help": "f1"}
 
 
-def test_the_app_loads_asyncssh_only_for_an_ssh_host() -> None:
-    """asyncssh, with the crypto libraries it looks for, was a fifth of kvmtui's start-up:
-    a fleet without an `ssh://` host never needs it; the first such host loads it."""
-    code = ("import sys, kvmtui.app; print('asyncssh' in sys.modules); "
-            "from kvmtui.core import ssh_dial; print('asyncssh' in sys.modules)")
+#: Libraries only some features need, each loaded by the first use of its feature (the
+#: statement here): asyncssh (with the crypto libraries it probes for, a fifth of the start)
+#: by the first `ssh://` host, pyte by the first serial console, pycdlib by the first
+#: cloud-init seed image, pygments by the first guest XML shown.
+FEATURE_LIBRARIES = {
+    "asyncssh": "import kvmtui.core.ssh_dial",
+    "pyte": "import kvmtui.screens.console",
+    "pycdlib": "from kvmtui.core.provision import CloudInit, seed_iso; "
+               "seed_iso(CloudInit('u', 'ssh-ed25519 AAAA k', 'h'), 'i')",
+    "pygments": "import rich.syntax",
+}
+
+
+@pytest.mark.parametrize("library", sorted(FEATURE_LIBRARIES))
+def test_the_app_starts_without_a_library_only_a_feature_needs(library: str) -> None:
+    code = (f"import sys, kvmtui.app; print({library!r} in sys.modules); "
+            f"{FEATURE_LIBRARIES[library]}; print({library!r} in sys.modules)")
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
     )

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
-from xml.sax.saxutils import quoteattr
 
 import libvirt
 
@@ -99,7 +98,8 @@ def network_xml(name: str, subnet: str, *, forward: str = "nat", bridge: str | N
     if forward != "none":
         parts.append(f"  <forward mode='{forward}'/>")
     if bridge:
-        parts.append(f"  <bridge name={quoteattr(bridge)} stp='on' delay='0'/>")
+        # _BRIDGE_RE lets no quote or markup through: the name goes in as it is.
+        parts.append(f"  <bridge name='{bridge}' stp='on' delay='0'/>")
     parts.append(f"  <ip address='{gateway}' netmask='{net.netmask}'>")
     if dhcp:
         first, last = gateway + 1, net.broadcast_address - 1

@@ -22,7 +22,6 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import libvirt
-import pycdlib
 
 from kvmtui.core import advice, storage
 from kvmtui.core.errors import HostError, describe
@@ -223,6 +222,8 @@ def seed_iso(seed: CloudInit, instance_id: str) -> bytes:
     """A NoCloud seed: an ISO 9660 volume labelled `cidata` holding user-data and
     meta-data (Rock Ridge and Joliet names, as cloud-init's readers expect)."""
     meta = json.dumps({"instance-id": instance_id, "local-hostname": seed.hostname}) + "\n"
+    import pycdlib  # only to make a seed image: not on every start of kvmtui
+
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident="cidata")
     for name, text in (("user-data", user_data(seed)), ("meta-data", meta)):

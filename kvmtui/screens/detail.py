@@ -8,7 +8,6 @@ from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -179,6 +178,9 @@ class GuestDetailScreen(Screen[None]):
             self._put("#dominfo", Text(str(error), style="red"))
             self._put("#xml-text", Text(str(error), style="red"))
             return
+        # The highlighter (pygments, 10 ms to import) is loaded by the first XML shown.
+        from rich.syntax import Syntax
+
         self._put("#dominfo", pairs_table(list(info)))
         self._put("#xml-text",
                   Syntax(xml, "xml", theme="ansi_dark", word_wrap=False, line_numbers=True))
