@@ -59,6 +59,13 @@ class ScreenFeed:
         if self._timer is None:
             self._timer = self._app.set_timer(self._delay, self._deliver)
 
+    def deliver_now(self) -> None:
+        """What is pending goes out now, not after the delay: a moment the operator waits
+        for (the whole fleet's first tables in) is not held back by the throttle."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._deliver()
+
     def _deliver(self) -> None:
         self._timer = None
         topics, self._pending = frozenset(self._pending), set()

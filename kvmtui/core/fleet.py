@@ -86,6 +86,11 @@ class Fleet(Publisher):
         self._event_listeners.clear()
         await asyncio.gather(*(host.close() for host in self._hosts.values()))
 
+    async def first_tables(self) -> None:
+        """Returns once every host has brought its first table or failed to (or after
+        FIRST_TABLES_WAIT), with the notice that said so published."""
+        await self._first_tables.wait()
+
     @property
     def hosts(self) -> list[Host]:
         return list(self._hosts.values())

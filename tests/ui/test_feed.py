@@ -35,7 +35,7 @@ class FeedApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(Shown(self))
-        ScreenFeed(self, {"fleet": self.source}, DELAY, readers={"fleet": self._read})
+        self.feed = ScreenFeed(self, {"fleet": self.source}, DELAY, readers={"fleet": self._read})
 
     def _read(self) -> None:
         self.reads += 1
@@ -52,3 +52,18 @@ async def test_a_burst_of_host_ticks_is_read_once_before_the_screen_is_told():
         app.source.publish()
         await pilot.pause(DELAY * 4)
         assert app.reads == 2 and len(app.seen) == 2
+
+
+async def test_a_moment_worth_showing_at_once_is_not_held_back_by_the_delay():
+    """The whole fleet's first tables in: what is pending goes out now, read once."""
+    app = FeedApp()
+    async with app.run_test() as pilot:
+        app.source.publish()
+        app.feed.deliver_now()
+        assert app.reads == 1  # read at once, not DELAY later
+        await pilot.pause()
+        assert app.seen == [(frozenset({"fleet"}), 1)]
+        await pilot.pause(DELAY * 4)
+        assert app.reads == 1 and len(app.seen) == 1  # and not again when the delay is up
+        app.feed.deliver_now()  # nothing pending: nothing to say
+        assert len(app.seen) == 1
