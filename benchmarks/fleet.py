@@ -2,14 +2,14 @@
 
 kvmtui runs as its own process in a pty at 120x40 on generated libvirt `test:///` fleets
 whose figures never change, and the screen it draws is read back with pyte. Each fleet is
-measured twice: served by a libvirtd of the benchmark's own (`test+unix://`), as kvmtui
-meets real hosts, and in-process (`test:///`), where libvirt parses and holds the whole fleet
-inside the kvmtui process. In the same run
-two floors are measured on the same machine: a bare Textual app drawing a 1,000-row
-DataTable (what a Textual screen costs at all), and the raw polling cost (one
-getAllDomainStats per host per tick and nothing else). Figures are reported beside their
-targets and as ratios to those floors, because the machine is shared and only ratios taken
-in one run compare.
+measured twice: served by libvirtds of the benchmark's own, one per host with its guests
+defined and started before kvmtui starts (`test+unix://`), as kvmtui meets real hosts, and
+in-process (`test:///FILE`), where libvirt parses and holds the whole fleet inside the
+kvmtui process at every start. In the same run two floors are measured on the same
+machine: a bare Textual app drawing a 1,000-row DataTable (what a Textual screen costs at
+all), and the raw polling cost (one getAllDomainStats per host per tick and nothing else).
+Figures are reported beside their targets and as ratios to those floors, because the
+machine is shared and only ratios taken in one run compare.
 
 Stats calls are counted in the kvmtui process by wrapping libvirt's own
 `virConnect.getAllDomainStats` (a sitecustomize put on its PYTHONPATH), not by a counter
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import concurrent.futures
+import contextlib
 import fcntl
 import json
 import os
@@ -39,6 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyte
 
@@ -46,10 +49,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kvmtui.core.demo import write_fleet  # noqa: E402
+from kvmtui.core.model import HostSpec  # noqa: E402
 
 COLUMNS, LINES = 120, 40
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SETTLE = 0.25  # seconds of terminal silence that end the answer to a keystroke
+RUNNING, PAUSED = 1, 3  # the test driver's run states in a node file (test:runstate)
 
 # Put first on the measured process's PYTHONPATH: counts the bulk stats calls per host.
 SITECUSTOMIZE = '''
@@ -132,63 +137,93 @@ print(cpu / (time.monotonic() - start) * 60, opened, rss)
 '''
 
 
-class Daemon:
-    """A libvirtd of the benchmark's own serving the generated node files over a unix
-    socket, as a host's daemon serves its guests: kvmtui then connects as it does to real
-    hosts, and libvirt's parsing and memory for the fleet are the daemon's, not kvmtui's
-    (the in-process `test:///` driver holds the whole fleet inside the measured process).
-    Run in session mode, as user nobody when started as root, so it touches no system
-    state and no lab daemon."""
+class HostDaemons:
+    """One libvirtd of the benchmark's own per host, each serving its host's guests from
+    the test driver's shared `test:///default`, defined and started before kvmtui comes:
+    kvmtui connects as it does to real hosts, whose daemons have their guests loaded long
+    before any client asks. (Served from a `test://FILE` URI instead, a daemon parses the
+    whole file again for every connection, 0.2 s a host of 1,000 guests that no real host
+    spends.) Libvirt's memory for the fleet is the daemons', not kvmtui's (the in-process
+    mode holds the whole fleet inside the measured process). Run in session mode, as user
+    nobody when started as root, so they touch no system state and no lab daemon."""
 
-    def __init__(self, directory: Path) -> None:
-        self.home = directory / "libvirtd"
-        run = self.home / "run"
+    def __init__(self, directory: Path, specs: tuple[HostSpec, ...]) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.sockets: list[Path] = []
+        self._loaders: list[Any] = []  # a connection each: `test:///default` lives on
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o777)
+        cache = directory / "cache"  # shared: each daemon probes the same capabilities
+        cache.mkdir(exist_ok=True)
+        cache.chmod(0o777)
+        try:
+            for index in range(len(specs)):
+                self._start(directory / f"host{index}", cache)
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                self._loaders = list(pool.map(self._load, self.sockets, specs))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, home: Path, cache: Path) -> None:
+        run = home / "run"
         run.mkdir(parents=True)
-        for path in (directory, self.home, run):
+        for path in (home, run):
             path.chmod(0o777)
-        self.socket = run / "libvirt" / "libvirt-sock"
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin"), "HOME": str(self.home),
-               "XDG_RUNTIME_DIR": str(run), "XDG_CONFIG_HOME": str(self.home / "config"),
-               "XDG_CACHE_HOME": str(self.home / "cache")}
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin"), "HOME": str(home),
+               "XDG_RUNTIME_DIR": str(run), "XDG_CONFIG_HOME": str(home / "config"),
+               "XDG_CACHE_HOME": str(cache)}
         user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         argv = [*(user if os.geteuid() == 0 else []), "/usr/sbin/libvirtd", "--timeout", "0"]
-        self.process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not self._answers():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError("the benchmark's libvirtd did not start")
-            time.sleep(0.1)
+        self.processes.append(subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True))
+        self.sockets.append(run / "libvirt" / "libvirt-sock")
 
-    def uri(self, test_uri: str) -> str:
-        """The daemon's URI for a `test://PATH` host."""
-        return f"test+unix://{test_uri.removeprefix('test://')}?socket={self.socket}"
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def _answers(self) -> bool:
+    def _load(self, socket: Path, spec: HostSpec) -> Any:
+        """Defines and starts the host's guests, in the states its node file gives them."""
         import libvirt
-        if not self.socket.exists():
-            return False
-        try:
-            libvirt.open(f"test+unix:///default?socket={self.socket}").close()
-        except libvirt.libvirtError:
-            return False
-        return True
+        uri = f"test+unix:///default?socket={socket}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = libvirt.open(uri)
+                break
+            except libvirt.libvirtError as error:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the benchmark's libvirtd at {socket} did not start"
+                                       ) from error
+                time.sleep(0.05)
+        for dom in conn.listAllDomains():  # the driver's own sample guest
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+        node = Path(spec.uri.removeprefix("test://")).read_text()
+        for xml in re.findall(r"<domain .*?</domain>", node, re.S):
+            state = int(re.search(r"<test:runstate>(\d+)</test:runstate>", xml).group(1))
+            dom = conn.defineXML(re.sub(r"\s*<test:runstate>.*?</test:runstate>", "", xml))
+            if state in (RUNNING, PAUSED):
+                dom.create()
+            if state == PAUSED:
+                dom.suspend()
+        return conn
+
+    def uri(self, index: int) -> str:
+        return f"test+unix:///default?socket={self.sockets[index]}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+        for conn in self._loaders:
+            with contextlib.suppress(Exception):
+                conn.close()
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
             try:
-                self.process.wait(10)
+                process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                process.kill()
+                process.wait()
 
 
 class Terminal:
@@ -389,13 +424,26 @@ def _rows_after_header(lines: list[str]) -> list[str]:
 
 
 def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
-                  profile: bool, daemon: Daemon | None) -> FleetResult:
+                  profile: bool, served: bool) -> FleetResult:
     hosts, guests = (int(n) for n in spec.split("x"))
     fleet_dir = directory / spec
     specs = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests)
     fleet_dir.chmod(0o755)
-    if daemon is not None:
-        specs = tuple(replace(s, uri=daemon.uri(s.uri)) for s in specs)
+    daemons = HostDaemons(directory / f"{spec}-daemons", specs) if served else None
+    try:
+        return _measure_fleet(spec, directory, refresh, idle, profile, daemons, specs)
+    finally:
+        if daemons is not None:
+            daemons.stop()
+
+
+def _measure_fleet(spec: str, directory: Path, refresh: float, idle: float, profile: bool,
+                   daemons: HostDaemons | None, specs: tuple[HostSpec, ...]) -> FleetResult:
+    hosts, guests = (int(n) for n in spec.split("x"))
+    fleet_dir = directory / spec
+    nodes = specs
+    if daemons is not None:
+        specs = tuple(replace(s, uri=daemons.uri(i)) for i, s in enumerate(specs))
     total = hosts * guests + min(hosts, 2)  # write_fleet adds one shared name on two hosts
     config = directory / f"{spec}.toml"
     config.write_text(f"refresh = {refresh}\n" + "".join(
@@ -431,7 +479,7 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
                     for s in specs]
         rss, threads = term.proc("VmRSS") / 1024, term.proc("Threads")
 
-        names = _guest_names(fleet_dir / f"{specs[min(6, hosts - 1)].name}.xml")
+        names = _guest_names(fleet_dir / f"{nodes[min(6, hosts - 1)].name}.xml")
         target = [name for name in names if name != "shared-tools"][-1]  # a unique name
         # `/` first, then the name at once: keys typed on the heels of `/` itself can still
         # be lost to a busy app (a known race, reported), which is not what is timed here.
@@ -448,7 +496,7 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
     finally:
         term.stop()
     raw_cpu, raw_open, raw_rss = raw_poll([s.uri for s in specs], refresh, idle)
-    where = "daemon" if daemon is not None else "in-process"
+    where = "daemon" if daemons is not None else "in-process"
     return FleetResult(spec, where, hosts, total, first_rows - term.started, first_table,
                        result.cpu_s_per_min, result.kb_per_min,
                        rss, threads, filter_ms, cursor_ms, sort_ms,
@@ -536,22 +584,18 @@ def main() -> None:
     run = Run(args.refresh, args.idle, [round(x, 2) for x in os.getloadavg()])
     modes = args.libvirt.split(",")
     with tempfile.TemporaryDirectory(prefix="kvmtui-bench-") as directory:
-        daemon = Daemon(Path(directory)) if "daemon" in modes else None
-        try:
-            if not args.no_bare:
-                run.bare = bare_app(args.idle)
-            for spec in args.fleets.split(","):
-                for mode in modes:
-                    run.fleets.append(measure_fleet(
-                        spec, Path(directory) / mode, args.refresh, args.idle, args.profile,
-                        daemon if mode == "daemon" else None))
-                    if args.profile:
-                        kept = args.json.with_name(f"{args.json.stem}-{spec}-{mode}.profile.txt")
-                        kept.write_text(Path(run.fleets[-1].profile).read_text())
-                        run.fleets[-1].profile = str(kept)
-        finally:
-            if daemon is not None:
-                daemon.stop()
+        Path(directory).chmod(0o755)  # the daemons run as nobody, in folders under it
+        if not args.no_bare:
+            run.bare = bare_app(args.idle)
+        for spec in args.fleets.split(","):
+            for mode in modes:
+                run.fleets.append(measure_fleet(
+                    spec, Path(directory) / mode, args.refresh, args.idle, args.profile,
+                    served=mode == "daemon"))
+                if args.profile:
+                    kept = args.json.with_name(f"{args.json.stem}-{spec}-{mode}.profile.txt")
+                    kept.write_text(Path(run.fleets[-1].profile).read_text())
+                    run.fleets[-1].profile = str(kept)
     print(report(run))
     args.json.write_text(json.dumps(asdict(run), indent=2) + "\n")
     print(f"figures written to {args.json}")
