@@ -112,9 +112,11 @@ class DomainEvent:
     params: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Described:
-    """What changes only on lifecycle events, read per guest on first sight and on events."""
+    """What changes only on lifecycle events, read per guest on first sight and on events.
+    Used as a value (replaced, never changed), but not frozen: a first table makes one per
+    guest on the worker thread, and a frozen one takes three times as long to make."""
 
     name: str
     state: GuestState
