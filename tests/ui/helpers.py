@@ -59,9 +59,15 @@ async def wait_for(pilot: Pilot, predicate, timeout: float = 5.0, what: str = ""
 
 
 async def fleet_ready(pilot: Pilot, guests: int = 30) -> None:
+    """The guest table filled, and filled in: the test driver's guests show their memory,
+    vCPUs and virt type once their definitions are read, just after the first table."""
     app = pilot.app
-    await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) >= guests,
-                   what="the guest table to fill")
+
+    def ready() -> bool:
+        rows = app.screen.table.visible_rows()
+        return len(rows) >= guests and all(g.virt_type for g in rows)
+
+    await wait_for(pilot, ready, what="the guest table to fill, every definition read")
 
 
 @asynccontextmanager
