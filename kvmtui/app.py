@@ -135,6 +135,10 @@ class KvmTuiApp(NeverCrash):
 
     def show_view(self, name: str) -> None:
         """Shows the registry view `name`, closing whatever was opened on top of it."""
+        if not self.is_running:
+            # Quitting: Textual's shutdown walks the views' stacks, and a view opened now
+            # (a key typed ahead of `q`, a dialog's answer) would add one under its feet.
+            return
         while len(self.screen_stack) > 1:  # dismissed, so a worker awaiting a dialog ends
             self.screen.dismiss(None)
         if self.current_mode != name:

@@ -210,6 +210,8 @@ class NeverCrash(App[Any]):
 
     async def _recover(self, screen: Screen) -> None:
         """Closes the screen whose message loop died; a view's base screen is rebuilt."""
+        if not self.is_running:
+            return  # quitting: the shutdown closes every screen, and a rebuilt view breaks it
         stack = self.screen_stack
         if screen not in stack:
             return  # already closed, or in another view's stack: left alone

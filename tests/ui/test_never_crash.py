@@ -132,3 +132,20 @@ async def test_a_palette_search_that_finds_its_list_gone_is_dropped(demo_setting
         assert app.is_running and not app.unexpected_errors
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, SafeCommandPalette))
+
+
+async def test_a_view_asked_for_while_quitting_does_not_break_the_shutdown(demo_settings):
+    """Found by the monkey in CI: Textual's shutdown walks every view's stack of screens,
+    and a view opened meanwhile (here by a dialog closed by the shutdown itself) added a
+    stack under its feet: 'dictionary changed size during iteration', and a traceback."""
+    opened: list[str] = []
+
+    class OpensAViewWhenClosed(ConfirmScreen):
+        def on_unmount(self) -> None:
+            opened.append(self.app.current_mode)
+            self.app.show_view("jobs")  # a view the app has not shown yet
+
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await app.push_screen(OpensAViewWhenClosed("Undefine?", "", "Undefine"))
+        app.exit()
+    assert opened == ["guests"] and app.return_code == 0
