@@ -378,6 +378,10 @@ async def test_definitions_left_out_of_a_first_table_arrive_after_it(demo_hosts,
                     max_kib, kib, vcpus), guest.name
         finally:
             conn.close()
+        # and the host's memory in use, its running guests' sum on the test driver, with them
+        (host,) = fleet.snapshot().hosts
+        running = sum(g.memory_kib for g in fleet.snapshot().guests if g.state.is_active)
+        assert host.load.memory_used_kib == running > 0
     finally:
         await fleet.close()
 

@@ -488,8 +488,13 @@ class Poller:
             used, total = node_memory_used_kib(poll.node_memory)
         elif (poll.load_read or not self._node_memory_supported) and (changed or not total):
             total = self._connection.info.memory_kib
-            used = sum(g.memory_kib for g in self.guests.values() if g.state.is_active)
+            used = self._guests_memory_kib()
         return HostLoad(cpu_percent=cpu, memory_used_kib=used, memory_total_kib=total)
+
+    def _guests_memory_kib(self) -> int:
+        """The host's memory in use as its running guests' sum: where the driver has no
+        node memory counters (test://)."""
+        return sum(g.memory_kib for g in self.guests.values() if g.state.is_active)
 
     # ---- events (called on the loop thread by libvirtaio) -------------------------------
 
@@ -513,20 +518,24 @@ class Poller:
                     return  # the connection is going; a new one describes afresh
                 for uuid, _dom in chunk:
                     self._unread.pop(uuid, None)
-                for uuid, facts in found.items():
-                    self._add_definition(uuid, facts)
+                sized = [self._add_definition(uuid, facts) for uuid, facts in found.items()]
+                if any(sized) and not self._node_memory_supported:
+                    # the guests' memory, which the host's is the sum of, was unknown
+                    self.load = replace(self.load, memory_used_kib=self._guests_memory_kib())
                 self._on_change()
         finally:
             self._reading = None
 
-    def _add_definition(self, uuid: str, facts: TableFacts) -> None:
+    def _add_definition(self, uuid: str, facts: TableFacts) -> bool:
+        """Lays a guest's definition on it; True when that gave its memory and vCPUs."""
         described = self._described.get(uuid)
         guest = self.guests.get(uuid)
         if described is None or guest is None:
-            return
+            return False
+        sized = not described.sized
         described = replace(described, virt_type=facts.virt_type, agent=facts.agent)
         guest = replace(guest, virt_type=facts.virt_type, agent_channel=facts.agent)
-        if not described.sized:
+        if sized:
             size = facts.sizes
             described = replace(described, max_memory_kib=size.memory_kib,
                                 memory_kib=size.current_memory_kib, vcpus=size.vcpus,
@@ -536,6 +545,7 @@ class Poller:
             self._unsettle(uuid)  # its sample's vCPUs, for the CPU share, were unknown
         self._described[uuid] = described
         self.guests[uuid] = guest
+        return sized
 
     async def _refresh_one(self, uuid: str) -> None:
         try:
