@@ -145,7 +145,7 @@ async def test_a_view_asked_for_while_quitting_does_not_break_the_shutdown(demo_
             opened.append(self.app.current_mode)
             self.app.show_view("jobs")  # a view the app has not shown yet
 
-    async with started(demo_settings, SIZE) as (app, pilot):
+    async with started(demo_settings, SIZE) as (app, _pilot):
         await app.push_screen(OpensAViewWhenClosed("Undefine?", "", "Undefine"))
         app.exit()
     assert opened == ["guests"] and app.return_code == 0
