@@ -211,6 +211,12 @@ class HostDaemons:
     def uri(self, index: int) -> str:
         return f"test+unix:///default?socket={self.sockets[index]}"
 
+    def __enter__(self) -> HostDaemons:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         for conn in self._loaders:
             with contextlib.suppress(Exception):
@@ -427,81 +433,70 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
                   profile: bool, served: bool) -> FleetResult:
     hosts, guests = (int(n) for n in spec.split("x"))
     fleet_dir = directory / spec
-    specs = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests)
-    fleet_dir.chmod(0o755)
-    daemons = HostDaemons(directory / f"{spec}-daemons", specs) if served else None
-    try:
-        return _measure_fleet(spec, directory, refresh, idle, profile, daemons, specs)
-    finally:
+    nodes = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests)
+    with (HostDaemons(directory / f"{spec}-daemons", nodes) if served
+          else contextlib.nullcontext()) as daemons:
+        specs = nodes
         if daemons is not None:
-            daemons.stop()
+            specs = tuple(replace(s, uri=daemons.uri(i)) for i, s in enumerate(nodes))
+        total = hosts * guests + min(hosts, 2)  # write_fleet adds one shared name on two hosts
+        config = directory / f"{spec}.toml"
+        config.write_text(f"refresh = {refresh}\n" + "".join(
+            f'[[host]]\nname = "{s.name}"\nuri = "{s.uri}"\n' for s in specs))
+        counts = directory / f"{spec}.counts.json"
+        site = directory / "site"
+        site.mkdir(exist_ok=True)
+        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        env = environment({"PYTHONPATH": f"{site}:{ROOT}", "KVMTUI_BENCH_COUNTS": str(counts),
+                           "XDG_CONFIG_HOME": str(directory)})
+        term = Terminal([sys.executable, "-m", "kvmtui", "--config", str(config)], env)
+        profile_path = ""
+        try:
+            first_rows = term.wait(lambda lines: len(_rows_after_header(lines)) > 10, 300)
+            first = term.wait(lambda lines: f"/{total} running" in _status(lines)
+                              and len(_rows_after_header(lines)) > 10, 300)
+            first_table = first - term.started
+            # Two ticks for the first rates to appear (a change the user sees), then quiet.
+            time.sleep(2 * refresh + 1)
+            before = _read_counts(counts)
+            spy = None
+            if profile:
+                profile_path = str(directory / f"{spec}.profile.txt")
+                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                        "-p", str(term.process.pid), "-d", str(int(idle)),
+                                        "-f", "raw", "-o", profile_path],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            result = measure_idle(term, idle)
+            if spy is not None:
+                spy.wait()
+            after = _read_counts(counts)
+            per_tick = [(after.get(s.uri, 0) - before.get(s.uri, 0)) / (idle / refresh)
+                        for s in specs]
+            rss, threads = term.proc("VmRSS") / 1024, term.proc("Threads")
 
-
-def _measure_fleet(spec: str, directory: Path, refresh: float, idle: float, profile: bool,
-                   daemons: HostDaemons | None, specs: tuple[HostSpec, ...]) -> FleetResult:
-    hosts, guests = (int(n) for n in spec.split("x"))
-    fleet_dir = directory / spec
-    nodes = specs
-    if daemons is not None:
-        specs = tuple(replace(s, uri=daemons.uri(i)) for i, s in enumerate(specs))
-    total = hosts * guests + min(hosts, 2)  # write_fleet adds one shared name on two hosts
-    config = directory / f"{spec}.toml"
-    config.write_text(f"refresh = {refresh}\n" + "".join(
-        f'[[host]]\nname = "{s.name}"\nuri = "{s.uri}"\n' for s in specs))
-    counts = directory / f"{spec}.counts.json"
-    site = directory / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = environment({"PYTHONPATH": f"{site}:{ROOT}", "KVMTUI_BENCH_COUNTS": str(counts),
-                       "XDG_CONFIG_HOME": str(directory)})
-    term = Terminal([sys.executable, "-m", "kvmtui", "--config", str(config)], env)
-    profile_path = ""
-    try:
-        first_rows = term.wait(lambda lines: len(_rows_after_header(lines)) > 10, 300)
-        first = term.wait(lambda lines: f"/{total} running" in _status(lines)
-                          and len(_rows_after_header(lines)) > 10, 300)
-        first_table = first - term.started
-        # Two ticks for the first rates to appear (a change the user sees), then quiet.
-        time.sleep(2 * refresh + 1)
-        before = _read_counts(counts)
-        spy = None
-        if profile:
-            profile_path = str(directory / f"{spec}.profile.txt")
-            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
-                                    "-p", str(term.process.pid), "-d", str(int(idle)),
-                                    "-f", "raw", "-o", profile_path],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        result = measure_idle(term, idle)
-        if spy is not None:
-            spy.wait()
-        after = _read_counts(counts)
-        per_tick = [(after.get(s.uri, 0) - before.get(s.uri, 0)) / (idle / refresh)
-                    for s in specs]
-        rss, threads = term.proc("VmRSS") / 1024, term.proc("Threads")
-
-        names = _guest_names(fleet_dir / f"{nodes[min(6, hosts - 1)].name}.xml")
-        target = [name for name in names if name != "shared-tools"][-1]  # a unique name
-        # `/` first, then the name at once: keys typed on the heels of `/` itself can still
-        # be lost to a busy app (a known race, reported), which is not what is timed here.
-        term.write("/")
-        term.wait(lambda lines: any("─ filter ─" in line for line in lines), 30)
-        sent = term.write(target)
-        shown = term.wait(lambda lines: f"filter: {target}" in _status(lines) and
-                          [target in row for row in _rows_after_header(lines)] == [True], 30)
-        filter_ms = (shown - sent) * 1000
-        term.answer_time("\x1b")  # Esc: the filter is cleared, every row back
-        term.wait(lambda lines: "filter:" not in _status(lines), 30)
-        cursor_ms = term.answer_time("\x1b[B") * 1000
-        sort_ms = term.answer_time("N") * 1000
-    finally:
-        term.stop()
-    raw_cpu, raw_open, raw_rss = raw_poll([s.uri for s in specs], refresh, idle)
-    where = "daemon" if daemons is not None else "in-process"
-    return FleetResult(spec, where, hosts, total, first_rows - term.started, first_table,
-                       result.cpu_s_per_min, result.kb_per_min,
-                       rss, threads, filter_ms, cursor_ms, sort_ms,
-                       sum(per_tick) / len(per_tick), max(per_tick), raw_cpu, raw_open,
-                       raw_rss, profile_path)
+            names = _guest_names(fleet_dir / f"{nodes[min(6, hosts - 1)].name}.xml")
+            target = [name for name in names if name != "shared-tools"][-1]  # a unique name
+            # `/` first, then the name at once: keys typed on the heels of `/` itself can still
+            # be lost to a busy app (a known race, reported), which is not what is timed here.
+            term.write("/")
+            term.wait(lambda lines: any("─ filter ─" in line for line in lines), 30)
+            sent = term.write(target)
+            shown = term.wait(lambda lines: f"filter: {target}" in _status(lines) and
+                              [target in row for row in _rows_after_header(lines)] == [True], 30)
+            filter_ms = (shown - sent) * 1000
+            term.answer_time("\x1b")  # Esc: the filter is cleared, every row back
+            term.wait(lambda lines: "filter:" not in _status(lines), 30)
+            cursor_ms = term.answer_time("\x1b[B") * 1000
+            sort_ms = term.answer_time("N") * 1000
+        finally:
+            term.stop()
+        raw_cpu, raw_open, raw_rss = raw_poll([s.uri for s in specs], refresh, idle)
+        where = "daemon" if daemons is not None else "in-process"
+        return FleetResult(spec, where, hosts, total, first_rows - term.started, first_table,
+                           result.cpu_s_per_min, result.kb_per_min,
+                           rss, threads, filter_ms, cursor_ms, sort_ms,
+                           sum(per_tick) / len(per_tick), max(per_tick), raw_cpu, raw_open,
+                           raw_rss, profile_path)
 
 
 def _read_counts(path: Path) -> dict[str, int]:

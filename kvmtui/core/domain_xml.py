@@ -11,14 +11,14 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 #: The channel a QEMU guest agent talks through, as named in a domain's XML.
-AGENT_CHANNEL = "org.qemu.guest_agent.0"
+_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 _KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024,
         "m": 1024, "mib": 1024, "mb": 1000**2 / 1024, "g": 1024**2, "gib": 1024**2,
         "gb": 1000**3 / 1024, "t": 1024**3, "tib": 1024**3, "tb": 1000**4 / 1024}
 
 
-def memory_kib(element: ET.Element | None) -> int:
+def _memory_kib(element: ET.Element | None) -> int:
     """A memory element in KiB, whatever unit it was written in (libvirt emits KiB)."""
     if element is None or not (element.text or "").strip():
         return 0
@@ -38,11 +38,11 @@ class Sizes:
 def sizes(root: ET.Element) -> Sizes:
     vcpu = root.find("vcpu")
     vcpus_max = int((vcpu.text or "1").strip()) if vcpu is not None else 1
-    memory = memory_kib(root.find("memory"))
+    memory = _memory_kib(root.find("memory"))
     current = root.find("currentMemory")
     return Sizes(
         memory_kib=memory,
-        current_memory_kib=memory_kib(current) if current is not None else memory,
+        current_memory_kib=_memory_kib(current) if current is not None else memory,
         vcpus_max=vcpus_max,
         vcpus=int(vcpu.get("current", vcpus_max)) if vcpu is not None else vcpus_max,
     )
@@ -59,4 +59,4 @@ class TableFacts:
 
 def table_facts(xml: str) -> TableFacts:
     root = ET.fromstring(xml)
-    return TableFacts(root.get("type") or "", AGENT_CHANNEL in xml, sizes(root))
+    return TableFacts(root.get("type") or "", _AGENT_CHANNEL in xml, sizes(root))
