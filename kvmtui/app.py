@@ -13,10 +13,9 @@ from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 from textual.widgets import Input
 
-import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui.controller import Controller
 from kvmtui.core import actions
-from kvmtui.core.commands import complete
+from kvmtui.core.commands import complete, verbs_from
 from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
@@ -24,24 +23,18 @@ from kvmtui.core.migration import MigrationManager
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
 from kvmtui.core.snapshots import SnapshotBook
-from kvmtui.core.ssh import SshPrompts
+from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion, SshPrompts
 from kvmtui.feed import ScreenFeed
 from kvmtui.safety import NeverCrash
-from kvmtui.screens import cpumap, migration_progress
-from kvmtui.screens.confirm import ConfirmScreen
-from kvmtui.screens.detail import GuestDetailScreen
-from kvmtui.screens.display import DisplayScreen
 from kvmtui.screens.fleet_view import FleetView
-from kvmtui.screens.help import HelpScreen
-from kvmtui.screens.hostkey import ask_host_key
-from kvmtui.screens.secret import ask_secret
-from kvmtui.screens.snapshots import SnapshotsScreen
 from kvmtui.tui_operator import TuiOperator
 from kvmtui.views import ALIASES, SERVICES, VIEWS, View
 
 if TYPE_CHECKING:
 
     from kvmtui.cli import Settings
+
+verbs_from("kvmtui.verbs")
 
 S = TypeVar("S", bound=Publisher)
 
@@ -83,7 +76,7 @@ class KvmTuiApp(NeverCrash):
         super().__init__()
         self.settings = settings
         self.readonly = settings.readonly
-        prompts = SshPrompts(partial(ask_host_key, self), partial(ask_secret, self))
+        prompts = SshPrompts(self._ask_host_key, self._ask_secret)
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         #: The core services, made once here with the fleet, by topic (`kvmtui.views`).
         self.services: dict[str, Publisher] = {
@@ -100,6 +93,20 @@ class KvmTuiApp(NeverCrash):
         if settings.theme:
             self.theme = settings.theme
         self.set_keymap(settings.keys)  # checked when read: see kvmtui.keys.clash
+
+    # A screen other than the first view's is imported where it is first opened, not at
+    # start-up: importing every feature's screens, and the core modules behind them, took a
+    # tenth of the time to a first table (10 hosts x 1,000 guests).
+
+    async def _ask_host_key(self, question: HostKeyQuestion) -> HostKeyAnswer:
+        from kvmtui.screens.hostkey import ask_host_key
+
+        return await ask_host_key(self, question)
+
+    async def _ask_secret(self, prompt: str) -> str | None:
+        from kvmtui.screens.secret import ask_secret
+
+        return await ask_secret(self, prompt)
 
     def service(self, kind: type[S]) -> S:
         """The app's one service of class `kind` (the migration manager ...)."""
@@ -162,34 +169,43 @@ class KvmTuiApp(NeverCrash):
     def show_snapshots(self, guests: list[GuestSnapshot]) -> None:
         """The snapshots view narrowed to `guests` (`t` on the guest list, `s` on the detail
         screen, `:snapshot-list`): their snapshots, and `n` takes theirs."""
+        from kvmtui.screens.snapshots import SnapshotsScreen
+
         self.show_view("snapshots")
         screen = self.screen
         assert isinstance(screen, SnapshotsScreen)
         screen.narrow_to_guests(guests)
 
     def open_detail(self, guest: GuestSnapshot, tab: str = "info") -> None:
+        from kvmtui.screens.detail import GuestDetailScreen
+
         self.push_screen(GuestDetailScreen(guest, tab))
 
     # ---- feature entry points (migration, console, CPU placement) -----------------------
 
     def open_migration(self, guests: list[GuestSnapshot]) -> None:
         """`m` on the guest list: the migration dialog for the selected or marked guests."""
+        from kvmtui.screens import migration_progress
+
         migration_progress.open_migration(self, guests)
 
     def open_console(self, guest: GuestSnapshot, devname: str | None = None,
                      force: bool = False) -> None:
         """`c` on the guest list: the guest's serial console, full screen."""
-        # Its terminal emulator (pyte) is loaded with the first console, not at start-up.
         from kvmtui.screens.console import ConsoleScreen
 
         self.push_screen(ConsoleScreen(guest, devname, force))
 
     def open_display(self, guest: GuestSnapshot, open_now: bool = False) -> None:
         """`v` on the guest list: the graphical display's address; `:viewer` also opens it."""
+        from kvmtui.screens.display import DisplayScreen
+
         self.push_screen(DisplayScreen(guest, open_now))
 
     def open_cpu_map(self, host: str) -> None:
         """`p` on the hosts list: physical CPUs against the guests' vCPUs."""
+        from kvmtui.screens import cpumap
+
         cpumap.open_cpu_map(self, host)
 
     async def action_quit(self) -> None:
@@ -198,6 +214,8 @@ class KvmTuiApp(NeverCrash):
         if not running:
             self.exit()
             return
+        from kvmtui.screens.confirm import ConfirmScreen
+
         names = ", ".join(f"{job.guest} ({job.source} -> {job.dest})" for job in running)
         count = f"{len(running)} migration{'s' if len(running) != 1 else ''}"
         self.push_screen(
@@ -207,6 +225,8 @@ class KvmTuiApp(NeverCrash):
             lambda yes: self.exit() if yes else None)
 
     def action_help(self) -> None:
+        from kvmtui.screens.help import HelpScreen
+
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return

@@ -14,6 +14,8 @@ is one line on stderr rather than a surprise on screen.
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from collections.abc import Iterator, Mapping
 
 from textual.binding import Binding, BindingType
@@ -59,6 +61,7 @@ def clash(keymap: Mapping[str, str]) -> tuple[str, str] | None:
     reach with no word said; Textual's own clash report does not cover this case."""
     import kvmtui.app
 
+    _load_every_class()
     app_bindings = _effective(kvmtui.app.KvmTuiApp, keymap)
     for cls in _kvmtui_classes():
         place = app_bindings if cls is kvmtui.app.KvmTuiApp else [
@@ -95,8 +98,7 @@ def _keys(keys: str) -> set[str]:
 
 def binding_ids() -> dict[str, str]:
     """Every binding id of kvmtui's app, screens and widgets, with what the binding does."""
-    import kvmtui.app  # noqa: F401  (loads every screen and widget class)
-
+    _load_every_class()
     return {binding.id: binding.description or binding.action
             for binding in all_bindings() if isinstance(binding, Binding) and binding.id}
 
@@ -105,6 +107,18 @@ def all_bindings() -> Iterator[BindingType]:
     """The BINDINGS entries each kvmtui class declares itself (not those it inherits)."""
     for cls in _kvmtui_classes():
         yield from vars(cls).get("BINDINGS", ())
+
+
+def _load_every_class() -> None:
+    """Imports the app and every screen and widget module: the app imports a screen only
+    when it is first opened, and `[keys]` may name the binding of any of them."""
+    import kvmtui.app
+    import kvmtui.screens
+    import kvmtui.widgets
+
+    for package in (kvmtui.screens, kvmtui.widgets):
+        for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            importlib.import_module(module.name)
 
 
 def _kvmtui_classes() -> Iterator[type[DOMNode]]:

@@ -24,11 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-import kvmtui.verbs  # noqa: F401  (registers the `:` verbs)
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core.capabilities import Check, HostCaps, facts
-from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse
+from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse, verbs_from
 from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
@@ -42,6 +41,8 @@ from kvmtui.core.storage import StorageService
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
+
+verbs_from("kvmtui.verbs")
 
 #: How long to wait for every host's first connection attempt to end, either way.
 CONNECT_WAIT = 60.0

@@ -16,12 +16,8 @@ from kvmtui.core.edit import run_editor
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.networks import NetworkSnapshot
-from kvmtui.screens import migration_progress
-from kvmtui.screens.caps import CapsScreen
 from kvmtui.screens.confirm import ConfirmScreen
-from kvmtui.screens.create import CreateScreen
 from kvmtui.screens.guests import GuestsScreen
-from kvmtui.screens.networks import LeasesScreen
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -95,17 +91,27 @@ class TuiOperator:
                 await run_editor(command)
         except SuspendNotSupported:
             raise ValueError("this terminal cannot be handed over to an editor") from None
+    # The screens below are imported when first opened, as the app's are (kvmtui.app).
+
     def open_create(self) -> None:
+        from kvmtui.screens.create import CreateScreen
+
         self.app.push_screen(CreateScreen())
 
     async def follow_job(self, job_id: int) -> None:
+        from kvmtui.screens import migration_progress
+
         migration_progress.open_progress(self.app, job_id)
 
     async def quit(self) -> None:
         await self.app.action_quit()
 
     async def show_network(self, network: NetworkSnapshot) -> None:
+        from kvmtui.screens.networks import LeasesScreen
+
         self.app.push_screen(LeasesScreen(network.key))
 
     async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
+        from kvmtui.screens.caps import CapsScreen
+
         self.app.push_screen(CapsScreen(caps, findings))

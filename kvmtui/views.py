@@ -14,6 +14,7 @@ A new view (snapshots, pools, networks ...) is one screen module, one core modul
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -26,20 +27,19 @@ from kvmtui.core.networks import NetworkService
 from kvmtui.core.publish import Publisher
 from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.core.storage import StorageService
-from kvmtui.screens.fleet_view import FleetView
-from kvmtui.screens.guests import GuestsScreen
-from kvmtui.screens.hosts import HostsScreen
-from kvmtui.screens.jobs import JobsScreen, job_table
-from kvmtui.screens.networks import NetworksScreen, network_table, read_networks
-from kvmtui.screens.pools import PoolsScreen, pool_table
-from kvmtui.screens.snapshots import SnapshotsScreen, snapshot_table
-from kvmtui.screens.volumes import VolumesScreen, volume_table
-from kvmtui.widgets.fleet_tables import guest_table, host_table
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
     from kvmtui.core.fleet import FleetSnapshot
+    from kvmtui.screens.fleet_view import FleetView
     from kvmtui.widgets.live_table import LiveTable
+
+
+def _named(path: str) -> Any:
+    """What the dotted `path` names (`kvmtui.screens.jobs.JobsScreen`), its module imported
+    now if it was not yet."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,12 @@ class View:
     aliases: tuple[str, ...]
     title: str
     summary: str
-    #: Its screen: the actions and keys (BINDINGS) of this view.
-    screen: type[FleetView]
-    #: A new table for it: its columns, row key and filter text.
-    table: Callable[[], LiveTable[Any]]
+    #: Its screen class, by dotted path: the actions and keys (BINDINGS) of this view. A
+    #: view's screen and table are imported when it is first shown, not at start-up: the
+    #: start shows one view, and importing every view's modules took a tenth of it.
+    screen: str
+    #: What makes a new table for it (its columns, row key and filter text), by dotted path.
+    table: str
     #: Its rows as the core has them now (the fleet snapshot is at hand for every view).
     read: Callable[[KvmTuiApp, FleetSnapshot], Sequence[Any]]
     #: What repaints it: "fleet" and `SERVICES` topics.
@@ -65,8 +67,17 @@ class View:
         """The id of the app-wide key that shows this view (a digit unless remapped)."""
         return f"app.{self.name}"
 
+    @property
+    def screen_class(self) -> type[FleetView]:
+        screen: type[FleetView] = _named(self.screen)
+        return screen
+
     def make_screen(self) -> FleetView:
-        return self.screen(self)
+        return self.screen_class(self)
+
+    def make_table(self) -> LiveTable[Any]:
+        table: LiveTable[Any] = _named(self.table)()
+        return table
 
 
 #: The core services the views follow besides the fleet, by topic: `make(fleet)`.
@@ -76,30 +87,35 @@ SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
 
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
-         GuestsScreen, guest_table,
+         "kvmtui.screens.guests.GuestsScreen", "kvmtui.widgets.fleet_tables.guest_table",
          lambda app, snapshot: app.service(AddressBook).annotate(snapshot.guests),
          topics=("fleet", "addresses")),
     View("hosts", ("hosts", "nodes"), "Hosts", "The hosts, their link, load and versions",
-         HostsScreen, host_table, lambda _app, snapshot: snapshot.hosts),
+         "kvmtui.screens.hosts.HostsScreen", "kvmtui.widgets.fleet_tables.host_table",
+         lambda _app, snapshot: snapshot.hosts),
     View("jobs", ("jobs", "migrations"), "Jobs", "Migrations started here, running or done",
-         JobsScreen, job_table, lambda app, _snapshot: app.migrations.jobs(),
+         "kvmtui.screens.jobs.JobsScreen", "kvmtui.screens.jobs.job_table",
+         lambda app, _snapshot: app.migrations.jobs(),
          topics=("fleet", "migrations")),
     View("snapshots", ("snapshots", "snapshot"), "Snapshots",
          "Every guest's snapshots: take, revert, delete, mark current",
-         SnapshotsScreen, snapshot_table,
+         "kvmtui.screens.snapshots.SnapshotsScreen", "kvmtui.screens.snapshots.snapshot_table",
          lambda app, _snapshot: app.service(SnapshotBook).rows(),
          topics=("fleet", "snapshots")),
     View("pools", ("pools", "pool-list"), "Pools", "Storage pools of all hosts",
-         PoolsScreen, pool_table,
+         "kvmtui.screens.pools.PoolsScreen", "kvmtui.screens.pools.pool_table",
          lambda app, _snapshot: app.service(StorageService).pools(),
          topics=("fleet", "storage")),
     View("vols", ("vols", "volumes", "vol-list"), "Volumes",
-         "Volumes of all pools, and the guests using them", VolumesScreen, volume_table,
+         "Volumes of all pools, and the guests using them",
+         "kvmtui.screens.volumes.VolumesScreen", "kvmtui.screens.volumes.volume_table",
          lambda app, _snapshot: app.service(StorageService).volumes(),
          topics=("fleet", "storage")),
     View("networks", ("networks", "nets", "net-list"), "Networks",
          "Virtual networks of all hosts, with their DHCP leases",
-         NetworksScreen, network_table, read_networks, topics=("fleet", "networks")),
+         "kvmtui.screens.networks.NetworksScreen", "kvmtui.screens.networks.network_table",
+         lambda app, _snapshot: app.service(NetworkService).networks(),
+         topics=("fleet", "networks")),
 )
 
 #: Each `:` word that switches view, to the view it shows.

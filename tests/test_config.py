@@ -266,6 +266,14 @@ def test_keys_table_maps_binding_ids_dotted_or_quoted(tmp_path: Path) -> None:
         "guests.start": "S", "guests.destroy": "ctrl+x", "app.help": "f1,question_mark"}
 
 
+
+def test_keys_of_screens_opened_later_are_known(tmp_path: Path) -> None:
+    """The console and the hosts' CPU map are imported when first opened, after the config
+    is read; their keys can be remapped all the same."""
+    path = write(tmp_path, '[keys]\n"console.reattach" = "R"\n"cpumap.pin" = "P"\n')
+    assert load_config(path).keys == {"console.reattach": "R", "cpumap.pin": "P"}
+
+
 @pytest.mark.parametrize(
     ("text", "ending"),
     [

@@ -48,7 +48,7 @@ class FleetView(Screen[None]):
     def __init__(self, view: View) -> None:
         super().__init__()
         self.view = view
-        self.table: LiveTable[Any] = view.table()
+        self.table: LiveTable[Any] = view.make_table()
         self._shown: FleetSnapshot | None = None  # the snapshot the table was filled from
         self._texts: dict[str, Text] = {}  # what the status line and banner show now
 

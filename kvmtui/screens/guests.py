@@ -12,10 +12,8 @@ from kvmtui.core import actions
 from kvmtui.core.commands import Command
 from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.guest_config import guest_disks
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.screens.guest_config import CloneDialog, UndefineDialog
 from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
 
 if TYPE_CHECKING:
@@ -102,7 +100,12 @@ class GuestsScreen(FleetView):
         disable = bool(guests) and all(g.autostart for g in guests)
         self.app.controller.act("autostart", guests, **({"disable": True} if disable else {}))
 
+    # The dialogs (and the core modules behind them) are imported when first opened: the
+    # guest list is the first screen, and nothing of them is needed to show it.
+
     def action_clone(self) -> None:
+        from kvmtui.screens.guest_config import CloneDialog
+
         guest = self.table.current
         if guest is None:
             return
@@ -119,6 +122,9 @@ class GuestsScreen(FleetView):
             self.run_worker(self._ask_undefine(guests[0]), group="undefine-dialog")
 
     async def _ask_undefine(self, guest: GuestSnapshot) -> None:
+        from kvmtui.core.guest_config import guest_disks
+        from kvmtui.screens.guest_config import UndefineDialog
+
         try:
             disks = await guest_disks(self.app.fleet.host(guest.host), guest.uuid)
         except HostError as error:

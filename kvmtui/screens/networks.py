@@ -65,10 +65,6 @@ def network_table() -> LiveTable[NetworkSnapshot]:
                      sort_column="name", id="networks")
 
 
-def read_networks(app: KvmTuiApp, _snapshot: FleetSnapshot) -> tuple[NetworkSnapshot, ...]:
-    return app.service(NetworkService).networks()
-
-
 class NetworksScreen(FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "leases", "Leases", id="networks.leases"),

@@ -1,8 +1,9 @@
 """The `:` verbs, one module per feature, each verb registered with its grammar and handler
 in one `kvmtui.core.commands.verb` call.
 
-Importing this package registers them all; the Textual app and the one-shot command line
-both do, and neither this package nor its modules import Textual.
+Importing this package registers them all. The Textual app and the one-shot command line
+name it to the registry (`kvmtui.core.commands.verbs_from`), which imports it when a verb
+is first looked up; neither this package nor its modules import Textual.
 """
 
 # In this order, which is the order `help` lists them in.

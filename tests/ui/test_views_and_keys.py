@@ -37,22 +37,22 @@ async def close_help(pilot) -> None:
 
 
 def own_bindings(view) -> list[Binding]:
-    return [b for b in view.screen.BINDINGS if isinstance(b, Binding)]
+    return [b for b in view.screen_class.BINDINGS if isinstance(b, Binding)]
 
 
 async def test_every_view_is_reachable_by_its_digit_and_each_alias(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         for digit, view in enumerate(VIEWS, start=1):
             await pilot.press(str(digit))
-            await wait_for(pilot, lambda v=view: isinstance(app.screen, v.screen)
+            await wait_for(pilot, lambda v=view: isinstance(app.screen, v.screen_class)
                            and f"kvmtui: {v.name}" in status(app), what=f"{view.name} by digit")
         for view in VIEWS:
             for alias in view.aliases:
                 other = next(v for v in VIEWS if v is not view)
                 await pilot.press(str(VIEWS.index(other) + 1))
-                await wait_for(pilot, lambda o=other: isinstance(app.screen, o.screen))
+                await wait_for(pilot, lambda o=other: isinstance(app.screen, o.screen_class))
                 await pilot.press("colon", *keys(alias), "enter")
-                await wait_for(pilot, lambda v=view: isinstance(app.screen, v.screen)
+                await wait_for(pilot, lambda v=view: isinstance(app.screen, v.screen_class)
                                and f"kvmtui: {v.name}" in status(app), what=f":{alias}")
 
 
@@ -64,7 +64,7 @@ async def test_help_lists_each_views_keys_and_every_view(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         for digit, view in enumerate(VIEWS, start=1):
             await pilot.press(str(digit))
-            await wait_for(pilot, lambda v=view: isinstance(app.screen, v.screen))
+            await wait_for(pilot, lambda v=view: isinstance(app.screen, v.screen_class))
             if view.name in DEMO_HAS_ROWS:
                 # A key that acts on the row under the cursor is shown once there is one.
                 await wait_for(pilot, lambda: app.screen.table.visible_rows(),
