@@ -93,6 +93,11 @@ class GuestRates:
     net_tx_bps: float | None = None
 
 
+#: No figures yet (one sample so far) or none to have (the guest is not running): one shared
+#: value, where a new one per guest cost a first table of 10,000 guests 10,000 objects.
+NO_RATES = GuestRates()
+
+
 @dataclass(frozen=True, slots=True)
 class GuestSnapshot:
     """One guest on one host. `key` is stable across refreshes and unique across the fleet."""
@@ -107,7 +112,7 @@ class GuestSnapshot:
     max_memory_kib: int = 0
     persistent: bool = True
     autostart: bool = False
-    rates: GuestRates = field(default_factory=GuestRates)
+    rates: GuestRates = NO_RATES
     #: The domain type: "kvm" (accelerated), "qemu" (emulated by TCG), "test" ...
     virt_type: str = ""
     #: Whether its definition has a QEMU guest agent channel (None: not read yet), so only

@@ -28,7 +28,7 @@ import libvirt
 from kvmtui.core.connection import Connection
 from kvmtui.core.domain_xml import TableFacts, table_facts
 from kvmtui.core.errors import HostError, describe
-from kvmtui.core.model import GuestRates, GuestSnapshot, GuestState, HostLoad, Link
+from kvmtui.core.model import NO_RATES, GuestRates, GuestSnapshot, GuestState, HostLoad, Link
 from kvmtui.core.stats import (
     GuestSample,
     NodeCpuSample,
@@ -468,7 +468,7 @@ class Poller:
             autostart=described.autostart if described else False,
             virt_type=described.virt_type if described else "",
             agent_channel=described.agent if described else None,
-            rates=rates if state.is_active else GuestRates(),
+            rates=rates if state.is_active else NO_RATES,
         )
 
     def _host_load(self, poll: _Poll, guest_cpu_ns_per_s: float, changed: bool) -> HostLoad:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kvmtui.core.model import GuestRates
+from kvmtui.core.model import NO_RATES, GuestRates
 
 NS_PER_S = 1_000_000_000
 
@@ -74,7 +74,7 @@ def cpu_percent(cpu_before_ns: int | None, cpu_after_ns: int | None, seconds: fl
 
 def guest_rates(before: GuestSample | None, after: GuestSample) -> GuestRates:
     if before is None:
-        return GuestRates()
+        return NO_RATES
     seconds = after.at - before.at
     return GuestRates(
         cpu_percent=cpu_percent(before.cpu_time_ns, after.cpu_time_ns, seconds, after.vcpus),
