@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import compileall
 import concurrent.futures
 import contextlib
 import fcntl
@@ -577,6 +578,10 @@ def main() -> None:
     if args.smoke:
         args.fleets, args.idle, args.refresh = "2x20", 2.0, 0.5
     run = Run(args.refresh, args.idle, [round(x, 2) for x in os.getloadavg()])
+    # kvmtui's bytecode, as an install has it (pip compiles at install time) and as the bare
+    # app's Textual has it: a checkout edited since its last run, under
+    # PYTHONDONTWRITEBYTECODE, would otherwise compile the edited modules at every start.
+    compileall.compile_dir(ROOT / "kvmtui", quiet=1)
     modes = args.libvirt.split(",")
     with tempfile.TemporaryDirectory(prefix="kvmtui-bench-") as directory:
         Path(directory).chmod(0o755)  # the daemons run as nobody, in folders under it
