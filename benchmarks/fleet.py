@@ -368,6 +368,9 @@ class FleetResult:
     raw_open_s: float
     raw_rss_mb: float
     profile: str = ""
+    #: --hold: RSS (MB) once a minute while kvmtui ran on with guests changing under it.
+    hold_rss_mb: list[float] = field(default_factory=list)
+    hold_changes: int = 0
 
 
 @dataclass
@@ -458,7 +461,8 @@ def _rows_after_header(lines: list[str]) -> list[str]:
 
 
 def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
-                  profile: bool, served: bool, starts: int) -> FleetResult:
+                  profile: bool, served: bool, starts: int, hold_minutes: float = 0.0
+                  ) -> FleetResult:
     hosts, guests = (int(n) for n in spec.split("x"))
     fleet_dir = directory / spec
     nodes = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests)
@@ -516,6 +520,9 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
             term.wait(lambda lines: "filter:" not in _status(lines), 30)
             cursor_ms = term.answer_time("\x1b[B") * 1000
             sort_ms = term.answer_time("N") * 1000
+            held: tuple[list[float], int] = ([], 0)
+            if hold_minutes and served:  # in-process, the guests live inside kvmtui
+                held = hold(term, [s.uri for s in specs], hold_minutes)
         finally:
             term.stop()
         raw_cpu, raw_open, raw_rss = raw_poll([s.uri for s in specs], refresh, idle)
@@ -524,7 +531,38 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
                            result.cpu_s_per_min, result.kb_per_min,
                            rss, threads, filter_ms, cursor_ms, sort_ms,
                            sum(per_tick) / len(per_tick), max(per_tick), raw_cpu, raw_open,
-                           raw_rss, profile_path)
+                           raw_rss, profile_path, *held)
+
+
+def hold(term: Terminal, uris: list[str], minutes: float) -> tuple[list[float], int]:
+    """Keeps kvmtui running `minutes` while one guest of each host is suspended and resumed
+    in turn through libvirt (a change kvmtui must show, every 5 s); kvmtui's RSS once a
+    minute, and the number of changes made. Memory that grows with time shows here."""
+    import libvirt
+
+    conns = [libvirt.open(uri) for uri in uris]
+    guests = [next(d for d in c.listAllDomains() if d.isActive()) for c in conns]
+    rss = [term.proc("VmRSS") / 1024]
+    changes = 0
+    began = time.monotonic()
+    try:
+        while time.monotonic() - began < minutes * 60:
+            for guest in guests:
+                if guest.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                    guest.resume()
+                else:
+                    guest.suspend()
+                changes += 1
+            time.sleep(5)
+            if time.monotonic() - began >= 60 * len(rss):
+                rss.append(term.proc("VmRSS") / 1024)
+    finally:
+        for guest in guests:
+            if guest.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                guest.resume()
+        for conn in conns:
+            conn.close()
+    return rss, changes
 
 
 def _read_counts(path: Path) -> dict[str, int]:
@@ -582,6 +620,12 @@ def report(run: Run) -> str:
             _row("stats calls per host per tick", f.stats_calls_per_host_tick, "",
                  "exactly 1", f"max {f.stats_calls_max_host_tick:.2f}"),
         ]
+        if f.hold_rss_mb:
+            first, last = f.hold_rss_mb[0], f.hold_rss_mb[-1]
+            lines.append(_row(f"RSS after {len(f.hold_rss_mb) - 1} min, {f.hold_changes} changes",
+                              last, "MB", "does not grow",
+                              f"{(last - first) / first:+.1%} (from {first:.1f} MB, "
+                              f"max {max(f.hold_rss_mb):.1f})"))
     return "\n".join(lines)
 
 
@@ -601,6 +645,9 @@ def main() -> None:
                              "(test:/// inside kvmtui)")
     parser.add_argument("--starts", type=int, default=5,
                         help="starts of each app whose first paint or table is timed (median)")
+    parser.add_argument("--hold", type=float, default=0.0, metavar="MINUTES",
+                        help="then keep kvmtui running this long on each served fleet, its "
+                             "guests changing, and report its RSS (not in CI)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare Textual floor")
     parser.add_argument("--smoke", action="store_true",
                         help="one small fleet and short windows: checks the benchmark runs")
@@ -621,7 +668,7 @@ def main() -> None:
             for mode in modes:
                 run.fleets.append(measure_fleet(
                     spec, Path(directory) / mode, args.refresh, args.idle, args.profile,
-                    served=mode == "daemon", starts=args.starts))
+                    served=mode == "daemon", starts=args.starts, hold_minutes=args.hold))
                 if args.profile:
                     kept = args.json.with_name(f"{args.json.stem}-{spec}-{mode}.profile.txt")
                     kept.write_text(Path(run.fleets[-1].profile).read_text())
