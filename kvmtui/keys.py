@@ -59,9 +59,9 @@ def clash(keymap: Mapping[str, str]) -> tuple[str, str] | None:
 
     Textual lets the remapped binding win silently, so the other action would be out of
     reach with no word said; Textual's own clash report does not cover this case."""
+    _load_every_class()
     import kvmtui.app
 
-    _load_every_class()
     app_bindings = _effective(kvmtui.app.KvmTuiApp, keymap)
     for cls in _kvmtui_classes():
         place = app_bindings if cls is kvmtui.app.KvmTuiApp else [

@@ -91,6 +91,7 @@ class TuiOperator:
                 await run_editor(command)
         except SuspendNotSupported:
             raise ValueError("this terminal cannot be handed over to an editor") from None
+
     # The screens below are imported when first opened, as the app's are (kvmtui.app).
 
     def open_create(self) -> None:
