@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -19,24 +19,20 @@ from kvmtui.core.commands import complete, verbs_from
 from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
-from kvmtui.core.migration import MigrationManager
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.publish import Publisher
-from kvmtui.core.snapshots import SnapshotBook
+from kvmtui.core.services import Services
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion, SshPrompts
 from kvmtui.feed import ScreenFeed
 from kvmtui.safety import NeverCrash
 from kvmtui.screens.fleet_view import FleetView
 from kvmtui.tui_operator import TuiOperator
-from kvmtui.views import ALIASES, SERVICES, VIEWS, View
+from kvmtui.views import ALIASES, VIEWS, View
 
 if TYPE_CHECKING:
 
     from kvmtui.cli import Settings
 
 verbs_from("kvmtui.verbs")
-
-S = TypeVar("S", bound=Publisher)
 
 UI_REFRESH_DELAY = 0.15
 #: How far back the sparklines reach; the buffers hold this much and no more.
@@ -78,16 +74,11 @@ class KvmTuiApp(NeverCrash):
         self.readonly = settings.readonly
         prompts = SshPrompts(self._ask_host_key, self._ask_secret)
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
-        #: The core services, made once here with the fleet, by topic (`kvmtui.views`).
-        self.services: dict[str, Publisher] = {
-            topic: make(self.fleet) for topic, make in SERVICES.items()}
-        self.migrations: MigrationManager = self.service(MigrationManager)
-        #: Everything the views follow, by the topic names they give in `View.topics`.
-        self.publishers: dict[str, Publisher] = {"fleet": self.fleet, **self.services}
+        #: The fleet's services, made once here, for the views, the controller and screens.
+        self.services = Services(self.fleet)
         self.controller = Controller(
-            self.fleet, TuiOperator(self), readonly=settings.readonly,
-            spawn=lambda work: self.run_worker(work, group="changes"),
-            migrations=self.migrations, snapshots=self.service(SnapshotBook))
+            self.services, TuiOperator(self), readonly=settings.readonly,
+            spawn=lambda work: self.run_worker(work, group="changes"))
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
         if settings.theme:
@@ -108,12 +99,8 @@ class KvmTuiApp(NeverCrash):
 
         return await ask_secret(self, prompt)
 
-    def service(self, kind: type[S]) -> S:
-        """The app's one service of class `kind` (the migration manager ...)."""
-        return next(s for s in self.services.values() if isinstance(s, kind))
-
     async def on_mount(self) -> None:
-        feed = ScreenFeed(self, self.publishers, UI_REFRESH_DELAY,
+        feed = ScreenFeed(self, self.services.publishers(), UI_REFRESH_DELAY,
                           readers={"fleet": lambda: self.history.feed(self.fleet.snapshot())})
         await self.fleet.start()
         self.switch_mode(VIEWS[0].name)
@@ -210,7 +197,7 @@ class KvmTuiApp(NeverCrash):
 
     async def action_quit(self) -> None:
         """Quits; migrations still under way are aborted, so that takes a confirmation."""
-        running = self.migrations.running()
+        running = self.services.migrations.running()
         if not running:
             self.exit()
             return

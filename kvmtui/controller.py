@@ -17,14 +17,14 @@ from typing import Any, Protocol
 
 from kvmtui.core import actions
 from kvmtui.core.capabilities import Check, HostCaps
-from kvmtui.core.commands import VERBS, Command, CommandError, parse, resolve_guest
+from kvmtui.core.commands import VERBS, Command, CommandError, parse
 from kvmtui.core.errors import describe
-from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
-from kvmtui.core.migration import MigrationManager, MigrationProgress
+from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.names import resolve_guest
 from kvmtui.core.networks import NetworkSnapshot
-from kvmtui.core.snapshots import SnapshotBook
+from kvmtui.core.services import Services
 
 
 @dataclass(frozen=True)
@@ -118,15 +118,11 @@ class Controller:
     """See the module docstring. `spawn` runs a coroutine in the background the way the
     front-end wants (the Textual app: a worker), for callers that must not wait."""
 
-    def __init__(self, fleet: Fleet, operator: Operator, *, readonly: bool,
-                 spawn: Callable[[Coroutine[Any, Any, Any]], object],
-                 migrations: MigrationManager | None = None,
-                 snapshots: SnapshotBook | None = None) -> None:
-        self.fleet = fleet
-        #: The front-end's migration manager (the app owns one); a fresh one otherwise.
-        self.migrations = migrations if migrations is not None else MigrationManager(fleet)
-        #: The front-end's snapshot book (the app's `:snapshots` view follows it), or a fresh one.
-        self.snapshots = snapshots if snapshots is not None else SnapshotBook(fleet)
+    def __init__(self, services: Services, operator: Operator, *, readonly: bool,
+                 spawn: Callable[[Coroutine[Any, Any, Any]], object]) -> None:
+        #: The fleet's one services container, shared with the front-end's views.
+        self.services = services
+        self.fleet = services.fleet
         self.operator = operator
         self.readonly = readonly
         self._spawn = spawn

@@ -36,6 +36,7 @@ from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
 from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.placement import GuestPlacementReader
+from kvmtui.core.services import Services
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage import StorageService
 
@@ -335,13 +336,12 @@ async def run_to_end(settings: Settings, *, stdin: IO[str] = sys.stdin,
               f":{shlex.join(settings.command)}", file=stderr)
         return Finished(2)
     fleet = Fleet(settings.hosts, settings.refresh)
-    storage = StorageService.of(fleet)
-    storage.add_listener(_upload_progress(storage, stdout))
-    manager = MigrationManager(fleet)
-    operator = CliOperator(fleet, manager, yes=settings.yes, as_json=settings.json,
+    services = Services(fleet)
+    services.storage.add_listener(_upload_progress(services.storage, stdout))
+    operator = CliOperator(fleet, services.migrations, yes=settings.yes, as_json=settings.json,
                            stdin=stdin, stdout=stdout, stderr=stderr)
-    controller = Controller(fleet, operator, readonly=settings.readonly,
-                            spawn=asyncio.ensure_future, migrations=manager)
+    controller = Controller(services, operator, readonly=settings.readonly,
+                            spawn=asyncio.ensure_future)
     try:
         await _connected(fleet, operator)
         await controller.run(command)

@@ -6,10 +6,12 @@ actions and keys are its screen's BINDINGS. The app builds everything that lists
 from `VIEWS`: the modes, the digit keys (in this order, 1 to 9), the `:` words that switch
 view and their completion, the command palette and the help screen.
 
-A view whose rows the fleet snapshot does not hold is fed by a core service (a `Publisher`):
-`SERVICES` names each by topic, and the app makes it once, with the fleet, and follows it.
-A new view (snapshots, pools, networks ...) is one screen module, one core module, one
-`VIEWS` entry and, when it has its own service, one `SERVICES` entry: nothing in `app.py`.
+A view whose rows the fleet snapshot does not hold is fed by a core service: the fleet's
+one `Services` container (kvmtui.core.services) holds each by topic; the app makes it once,
+with the fleet, and follows it, and a view on screen watches the services it shows (a
+hidden view costs nothing). A new view (snapshots, pools, networks ...) is one screen module,
+one `VIEWS` entry and, when it has its own service, one service on the resource base
+(kvmtui.core.resource) added to `Services`: nothing in `app.py`.
 """
 
 from __future__ import annotations
@@ -20,17 +22,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from kvmtui.core.addresses import AddressBook
-from kvmtui.core.fleet import Fleet
-from kvmtui.core.migration import MigrationManager
-from kvmtui.core.networks import NetworkService
-from kvmtui.core.publish import Publisher
-from kvmtui.core.snapshots import SnapshotBook
-from kvmtui.core.storage import StorageService
-
 if TYPE_CHECKING:
-    from kvmtui.app import KvmTuiApp
     from kvmtui.core.fleet import FleetSnapshot
+    from kvmtui.core.services import Services
     from kvmtui.screens.fleet_view import FleetView
     from kvmtui.widgets.live_table import LiveTable
 
@@ -58,8 +52,8 @@ class View:
     #: What makes a new table for it (its columns, row key and filter text), by dotted path.
     table: str
     #: Its rows as the core has them now (the fleet snapshot is at hand for every view).
-    read: Callable[[KvmTuiApp, FleetSnapshot], Sequence[Any]]
-    #: What repaints it: "fleet" and `SERVICES` topics.
+    read: Callable[[Services, FleetSnapshot], Sequence[Any]]
+    #: What repaints it: "fleet" and the `Services` topics it shows.
     topics: tuple[str, ...] = ("fleet",)
 
     @property
@@ -80,41 +74,36 @@ class View:
         return table
 
 
-#: The core services the views follow besides the fleet, by topic: `make(fleet)`.
-SERVICES: Mapping[str, Callable[[Fleet], Publisher]] = MappingProxyType(
-    {"migrations": MigrationManager, "snapshots": SnapshotBook, "storage": StorageService.of,
-     "networks": NetworkService.of, "addresses": AddressBook})
-
 VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
          "kvmtui.screens.guests.GuestsScreen", "kvmtui.widgets.fleet_tables.guest_table",
-         lambda app, snapshot: app.service(AddressBook).annotate(snapshot.guests),
+         lambda services, snapshot: services.addresses.annotate(snapshot.guests),
          topics=("fleet", "addresses")),
     View("hosts", ("hosts", "nodes"), "Hosts", "The hosts, their link, load and versions",
          "kvmtui.screens.hosts.HostsScreen", "kvmtui.widgets.fleet_tables.host_table",
-         lambda _app, snapshot: snapshot.hosts),
+         lambda _services, snapshot: snapshot.hosts),
     View("jobs", ("jobs", "migrations"), "Jobs", "Migrations started here, running or done",
          "kvmtui.screens.jobs.JobsScreen", "kvmtui.screens.jobs.job_table",
-         lambda app, _snapshot: app.migrations.jobs(),
+         lambda services, _snapshot: services.migrations.jobs(),
          topics=("fleet", "migrations")),
     View("snapshots", ("snapshots", "snapshot"), "Snapshots",
          "Every guest's snapshots: take, revert, delete, mark current",
          "kvmtui.screens.snapshots.SnapshotsScreen", "kvmtui.screens.snapshots.snapshot_table",
-         lambda app, _snapshot: app.service(SnapshotBook).rows(),
+         lambda services, _snapshot: services.snapshots.rows(),
          topics=("fleet", "snapshots")),
     View("pools", ("pools", "pool-list"), "Pools", "Storage pools of all hosts",
          "kvmtui.screens.pools.PoolsScreen", "kvmtui.screens.pools.pool_table",
-         lambda app, _snapshot: app.service(StorageService).pools(),
+         lambda services, _snapshot: services.storage.pools(),
          topics=("fleet", "storage")),
     View("vols", ("vols", "volumes", "vol-list"), "Volumes",
          "Volumes of all pools, and the guests using them",
          "kvmtui.screens.volumes.VolumesScreen", "kvmtui.screens.volumes.volume_table",
-         lambda app, _snapshot: app.service(StorageService).volumes(),
+         lambda services, _snapshot: services.storage.volumes(),
          topics=("fleet", "storage")),
     View("networks", ("networks", "nets", "net-list"), "Networks",
          "Virtual networks of all hosts, with their DHCP leases",
          "kvmtui.screens.networks.NetworksScreen", "kvmtui.screens.networks.network_table",
-         lambda app, _snapshot: app.service(NetworkService).networks(),
+         lambda services, _snapshot: services.networks.networks(),
          topics=("fleet", "networks")),
 )
 

@@ -13,8 +13,8 @@ from kvmtui.core.commands import (
     complete,
     lookup_verb,
     parse,
-    resolve_guest,
 )
+from kvmtui.core.names import resolve_guest
 
 MIGRATE_FLAGS = "live persistent undefinesource p2p tunnelled auto-converge compressed postcopy"
 MIGRATE_FLAGS += " unsafe offline"

@@ -18,6 +18,7 @@ from kvmtui.core.commands import CommandError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestState, HostSpec, Link
+from kvmtui.core.services import Services
 
 
 class Recorder:
@@ -42,7 +43,7 @@ class Recorder:
 
 def _controller(hosts: tuple[HostSpec, ...], operator: Recorder, readonly: bool = False):
     fleet = Fleet(hosts, 0.5)
-    return Controller(fleet, operator, readonly=readonly,  # type: ignore[arg-type]  # partial Operator
+    return Controller(Services(fleet), operator, readonly=readonly,  # type: ignore[arg-type]  # partial Operator
                       spawn=asyncio.ensure_future)
 
 

@@ -9,6 +9,7 @@ import libvirt
 import pytest
 
 from kvmtui.core import networks
+from kvmtui.core.commands import CommandError
 from kvmtui.core.networks import NetworkService, network_xml
 from tests.nodes import NODE_XML, WEB_UUID, connected_fleet, node_specs
 
@@ -44,10 +45,9 @@ def test_bad_short_forms_say_why_in_one_line(subnet, options, reason):
 
 async def test_the_service_follows_changes_made_through_libvirt(tmp_path):
     async with connected_fleet(node_specs(tmp_path, "kvm1", "kvm2")) as fleet:
-        service = NetworkService.of(fleet)
-        assert NetworkService.of(fleet) is service
-        before = await service.refresh()
-        assert [n.key for n in before] == ["default@kvm1", "default@kvm2"]
+        service = NetworkService(fleet)
+        await service.refresh()
+        assert [n.key for n in service.networks()] == ["default@kvm1", "default@kvm2"]
         kvm1 = fleet.host("kvm1")
         said = await networks.define(kvm1, network_xml("lab", "192.168.150.0/24", dhcp=True))
         assert said == "network lab defined on kvm1"
@@ -57,14 +57,16 @@ async def test_the_service_follows_changes_made_through_libvirt(tmp_path):
         assert (await networks.act(kvm1, "lab", "net-start")).endswith(": started")
         await networks.act(kvm1, "lab", "net-autostart")
         await service.refresh()
-        lab = service.find("lab", "kvm1")
+        lab = service.find("lab@kvm1")
+        assert lab == service.find("lab", "kvm1")
         assert lab.active and lab.autostart and lab.dhcp == "192.168.150.2-254"
-        with pytest.raises(LookupError, match=r"is on several hosts \(kvm1, kvm2\): add --host"):
+        with pytest.raises(CommandError,
+                           match=r"is on several hosts \(kvm1, kvm2\): say default@kvm1"):
             service.find("default")
         await networks.act(kvm1, "lab", "net-destroy")
         await networks.act(kvm1, "lab", "net-undefine")
         await service.refresh()
-        with pytest.raises(LookupError, match="no network named 'lab'"):
+        with pytest.raises(CommandError, match="no network named \"lab\""):
             service.find("lab")
 
 

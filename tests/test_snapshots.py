@@ -230,7 +230,7 @@ async def test_the_book_lists_the_fleet_and_names_what_a_guest_has(tmp_path):
                                             r'.*\(it has a\)'):
             await book.lookup("snapshot-revert", guest(kvm1, WEB_UUID), "b")
     assert first == [f"{WEB_UUID}@kvm1/a", f"{OFF_UUID}@kvm2/b"]
-    assert book.problems == {}
+    assert book.errors == {}
 
 
 async def test_a_refresh_begun_before_a_change_does_not_bring_back_what_it_removed(tmp_path):

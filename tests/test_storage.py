@@ -62,8 +62,7 @@ async def fleet(tmp_path: Path):
 
 
 async def test_pools_and_volumes_say_who_uses_each_volume(fleet: Fleet) -> None:
-    service = StorageService.of(fleet)
-    assert StorageService.of(fleet) is service
+    service = StorageService(fleet)
     await service.refresh()
     pools = {p.key: p for p in service.pools()}
     images = pools["images@kvm1"]
@@ -84,7 +83,7 @@ async def test_a_volume_created_cloned_and_deleted(fleet: Fleet) -> None:
     overlay = await create_volume(host, "images", "over.qcow2", parse_size("20G"),
                                   backing="web.qcow2")
     copy = await clone_volume(host, path, "copy.qcow2")
-    service = StorageService.of(fleet)
+    service = StorageService(fleet)
     await service.refresh(["kvm1"])
     volumes = {v.name: v for v in service.volumes() if v.host == "kvm1"}
     assert volumes["new.qcow2"].unused and volumes["copy.qcow2"].capacity == 1024**3
@@ -106,19 +105,22 @@ async def test_bad_volumes_create_nothing(fleet: Fleet, args, kwargs, message: s
     host = fleet.host("kvm1")
     with pytest.raises((CommandError, HostError), match=message):
         await create_volume(host, *args, **kwargs)
-    service = StorageService.of(fleet)
+    service = StorageService(fleet)
     await service.refresh(["kvm1"])
     assert {v.name for v in service.volumes() if v.host == "kvm1"} == {"web.qcow2", "data.raw"}
 
 
 async def test_names_resolve_across_hosts_or_say_what_to_add(fleet: Fleet) -> None:
-    with pytest.raises(CommandError, match=r"on several hosts \(kvm1, kvm2\): add --host"):
+    with pytest.raises(CommandError, match=r"on several hosts \(kvm1, kvm2\): say images@kvm1"):
         await find_pool(fleet, "images", None, "pool-start")
+    assert (await find_pool(fleet, "images@kvm2", None, "pool-start")).name == "kvm2"
     with pytest.raises(CommandError, match=r'no pool "imagez" .*did you mean "images"'):
         await find_pool(fleet, "imagez", None, "pool-start")
     assert (await find_pool(fleet, "images", "kvm2", "pool-start")).name == "kvm2"
-    with pytest.raises(CommandError, match=r"several pools .* add --host HOST"):
+    with pytest.raises(CommandError, match=r"several hosts .* say web.qcow2@kvm1"):
         await find_volume(fleet, "web.qcow2", None, None, "vol-delete")
+    found = await find_volume(fleet, "web.qcow2@kvm2", None, None, "vol-delete")
+    assert (found.host, found.pool) == ("kvm2", "images")
     found = await find_volume(fleet, "/var/lib/images/web.qcow2", None, "kvm2", "vol-delete")
     assert (found.host, found.pool, found.name) == ("kvm2", "images", "web.qcow2")
     with pytest.raises(CommandError, match="no volume"):
@@ -139,7 +141,7 @@ async def test_a_pool_defined_started_stopped_and_undefined(fleet: Fleet) -> Non
     host = fleet.host("kvm1")
     said = await define_pool(host, "scratch", "dir", PoolSource(target="/srv/scratch"))
     assert said == "pool scratch (dir, /srv/scratch) defined on kvm1"
-    service = StorageService.of(fleet)
+    service = StorageService(fleet)
     await service.refresh(["kvm1"])
     assert next(p for p in service.pools() if p.name == "scratch").state == "inactive"
     for action in ("pool-start", "pool-autostart", "pool-refresh", "pool-destroy"):
@@ -185,6 +187,6 @@ async def test_an_upload_the_driver_refuses_leaves_no_volume(fleet: Fleet,
         await upload_volume(host, "images", "up.img", local)
     with pytest.raises(CommandError, match="cannot read"):
         await upload_volume(host, "images", "up.img", tmp_path / "missing.img")
-    service = StorageService.of(fleet)
+    service = StorageService(fleet)
     await service.refresh(["kvm1"])
     assert "up.img" not in {v.name for v in service.volumes()}

@@ -35,7 +35,13 @@ RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
 
 #: (libvirt domain event id, handler) pairs registered on every new connection.
-Handlers = Sequence[tuple[int, Callable[..., None]]]
+#: libvirt's register and deregister calls of one family of events, by connection method.
+EventFamily = tuple[str, str]
+DOMAIN_EVENTS: EventFamily = ("domainEventRegisterAny", "domainEventDeregisterAny")
+POOL_EVENTS: EventFamily = ("storagePoolEventRegisterAny", "storagePoolEventDeregisterAny")
+NETWORK_EVENTS: EventFamily = ("networkEventRegisterAny", "networkEventDeregisterAny")
+#: (family, event id, handler): registered on every new connection.
+Handlers = Sequence[tuple[EventFamily, int, Callable[..., None]]]
 
 
 def _version(number: int) -> str:
@@ -206,10 +212,11 @@ class Connection:
             session.retire()
             raise
         session.on_close(lambda c: c.unregisterCloseCallback())
-        for event_id, handler in self.handlers:
+        for (register, deregister), event_id, handler in self.handlers:
+            # A driver without a family of events (or an old daemon) costs that family only.
             with contextlib.suppress(libvirt.libvirtError):
-                callback_id = conn.domainEventRegisterAny(None, event_id, handler, None)
-                session.on_close(methodcaller("domainEventDeregisterAny", callback_id))
+                callback_id = getattr(conn, register)(None, event_id, handler, None)
+                session.on_close(methodcaller(deregister, callback_id))
         return session
 
     async def _drop_connection(self) -> None:

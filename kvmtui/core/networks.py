@@ -1,11 +1,10 @@
 """libvirt's virtual networks on every host: what `:nets` shows and the net-* verbs change.
 
-`NetworkService` reads every connected host's networks on a slow cadence (networks change
-rarely, and only by someone's hand) and at once after a change made here; it starts reading
-when something first asks for its rows, so an operator who never opens `:nets` pays
-nothing. Each active network's DHCP leases come with it, each named by the guest that owns
-the MAC (guests' MACs are read once per guest and kept, and read again when a lease names a
-MAC none of them had: a NIC added since).
+`NetworkService` reads every connected host's networks while a view shows them, again on
+libvirt's network lifecycle events and at once after a change made here, so an operator who
+never opens `:nets` pays nothing. Each active network's DHCP leases come with it, each
+named by the guest that owns the MAC (guests' MACs are read once per guest and kept, and
+read again when a lease names a MAC none of them had: a NIC added since).
 
 `network_xml` builds a network from virsh-like short words (a subnet, a forward mode, a
 bridge, DHCP) so nobody has to write XML for the common case.
@@ -13,7 +12,6 @@ bridge, DHCP) so nobody has to write XML for the common case.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import re
@@ -23,19 +21,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 import libvirt
 
-from kvmtui.core.errors import HostError, describe
-from kvmtui.core.publish import Publisher
+from kvmtui.core.errors import describe
+from kvmtui.core.names import find_named
+from kvmtui.core.resource import ResourceService
 
 if TYPE_CHECKING:
     from kvmtui.core.fleet import Fleet
     from kvmtui.core.host import Host
 
-#: Seconds between two readings of the networks while someone follows them.
-CADENCE = 10.0
+#: Seconds between two readings of the networks' DHCP leases while a view shows them:
+#: a lease comes and goes with no event.
+LEASES_CADENCE = 10.0
 #: virsh's forward modes for `net-define`; "none" is an isolated network (no <forward>).
 FORWARD_MODES = ("nat", "route", "none")
 #: A Linux interface name: at most 15 characters (IFNAMSIZ), no '/' or blanks.
@@ -248,97 +247,30 @@ async def define(host: Host, xml: str) -> str:
 
 # ---- the service -----------------------------------------------------------------------
 
-_SERVICES: WeakKeyDictionary[Fleet, NetworkService] = WeakKeyDictionary()
 
+class NetworkService(ResourceService[tuple[NetworkSnapshot, ...]]):
+    """Every host's networks, read when a view shows them, on libvirt's network events
+    and after a change made here (kvmtui.core.resource). Leases have no event of their
+    own: while watched, they are read again every `CADENCE` seconds."""
 
-class NetworkService(Publisher):
-    """Every host's networks, kept fresh while followed; see the module docstring.
+    EVENTS = frozenset({"network"})
+    CADENCE = LEASES_CADENCE
 
-    One per fleet (`of`): the view reads it and the verbs ask it to read again after a
-    change, so what the operator sees follows what they did at once.
-    """
-
-    def __init__(self, fleet: Fleet, cadence: float = CADENCE) -> None:
-        super().__init__()
-        self.fleet = fleet
-        self.cadence = cadence
-        self._networks: tuple[NetworkSnapshot, ...] = ()
-        #: Hosts whose networks could not be read, with why.
-        self.errors: dict[str, str] = {}
+    def __init__(self, fleet: Fleet) -> None:
+        super().__init__(fleet)
         self._macs: dict[str, MacCache] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self.read_at: float | None = None
 
-    @classmethod
-    def of(cls, fleet: Fleet) -> NetworkService:
-        """The fleet's one network service (made on first use)."""
-        service = _SERVICES.get(fleet)
-        if service is None:
-            service = _SERVICES[fleet] = cls(fleet)
-            fleet.add_close_hook(service.close)
-        return service
-
-    def networks(self) -> tuple[NetworkSnapshot, ...]:
-        """The networks as last read; the first call starts the reading."""
-        if self._task is None:
-            with contextlib.suppress(RuntimeError):  # no loop: a caller that only reads once
-                self._task = asyncio.get_running_loop().create_task(self._follow())
-        return self._networks
-
-    def refresh_soon(self) -> None:
-        """Reads again now rather than at the next cadence (after a change)."""
-        self._wake.set()
-
-    async def _follow(self) -> None:
-        while True:
-            await self.refresh()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.cadence)
-            self._wake.clear()
-
-    async def refresh(self) -> tuple[NetworkSnapshot, ...]:
-        """Reads every connected host's networks now and publishes what changed."""
-        hosts = [h for h in self.fleet.hosts if h.connected]
-        results = await asyncio.gather(*(self._read(h) for h in hosts))
-        networks: list[NetworkSnapshot] = []
-        errors: dict[str, str] = {}
-        for host, result in zip(hosts, results, strict=True):
-            if isinstance(result, str):
-                errors[host.name] = result
-            else:
-                networks.extend(result)
-        found = tuple(sorted(networks, key=lambda n: (n.host, n.name)))
-        self.read_at = time.monotonic()
-        if found != self._networks or errors != self.errors:
-            self._networks, self.errors = found, errors
-            self.publish()
-        return found
-
-    async def _read(self, host: Host) -> list[NetworkSnapshot] | str:
+    async def read_host(self, host: Host) -> tuple[NetworkSnapshot, ...]:
         cache = self._macs.setdefault(host.name, MacCache())
-        try:
-            return await host.run(lambda conn: read_blocking(host.name, conn, cache),
-                                  what=f"networks of {host.name}")
-        except HostError as error:
-            return describe(error)
+        found = await host.run(lambda conn: read_blocking(host.name, conn, cache),
+                               what=f"networks of {host.name}")
+        return tuple(sorted(found, key=lambda n: n.name))
 
-    def find(self, name: str, host: str | None = None) -> NetworkSnapshot:
-        """The network a command names: `name`, on `host` when several hosts have one;
-        LookupError with the sentence to show otherwise."""
-        found = [n for n in self._networks if n.name == name and host in (None, n.host)]
-        if not found:
-            where = f" on {host}" if host else ""
-            raise LookupError(f"no network named {name!r}{where}")
-        if len(found) > 1:
-            hosts = ", ".join(n.host for n in found)
-            raise LookupError(f"network {name!r} is on several hosts ({hosts}): "
-                              f"add --host {found[0].host}")
-        return found[0]
+    def networks(self) -> list[NetworkSnapshot]:
+        """The networks as last read, host by host."""
+        return [network for networks in self.readings() for network in networks]
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def find(self, token: str, host: str | None = None) -> NetworkSnapshot:
+        """The network a command names (`NAME`, `NAME@HOST`, or NAME with `host`);
+        CommandError with the sentence to show otherwise."""
+        return find_named("network", token, self.networks(), host=host)

@@ -25,7 +25,7 @@ from typing import Any
 
 import libvirt
 
-from kvmtui.core.connection import Connection
+from kvmtui.core.connection import DOMAIN_EVENTS, NETWORK_EVENTS, POOL_EVENTS, Connection, Handlers
 from kvmtui.core.domain_xml import TableFacts, table_facts
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import NO_RATES, GuestRates, GuestSnapshot, GuestState, HostLoad, Link
@@ -101,7 +101,9 @@ _EVENT_STATES = {
 
 @dataclass(frozen=True)
 class DomainEvent:
-    """A libvirt domain event, forwarded to whoever listens (migration jobs, logs)."""
+    """A libvirt event, forwarded to whoever listens (migration jobs, services, logs):
+    `kind` is "lifecycle", "job-completed" ... for a domain, "pool" or "network" for their
+    lifecycle events (`uuid` and `name` are then the pool's or network's), "host-lost"."""
 
     host: str
     uuid: str
@@ -290,12 +292,20 @@ class Poller:
         """Whether every guest's facts are in, the definitions a first table left out too."""
         return not self._unread
 
-    def handlers(self) -> list[tuple[int, Callable[..., None]]]:
+    def handlers(self) -> Handlers:
         return [
-            (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle_event),
-            (libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._job_completed_event),
-            (libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration_event),
-            (libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, self._tunable_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+             self._job_completed_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+             self._iteration_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, self._tunable_event),
+            # Pools and networks are not the poller's, but their services read on these
+            # (kvmtui.core.resource): the events of a host come from one place.
+            (POOL_EVENTS, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE,
+             functools.partial(self._object_event, "pool")),
+            (NETWORK_EVENTS, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE,
+             functools.partial(self._object_event, "network")),
         ]
 
     async def serve(self) -> str:
@@ -612,6 +622,12 @@ class Poller:
                          _opaque: Any) -> None:
         self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(),
                                    "migration-iteration", detail=iteration))
+
+    def _object_event(self, kind: str, _conn: Any, obj: Any, event: int, detail: int,
+                      _opaque: Any) -> None:
+        """A pool's or a network's lifecycle event (defined, started, stopped ...)."""
+        self._on_event(DomainEvent(self.name, obj.UUIDString(), obj.name(), kind, event,
+                                   detail))
 
     def _tunable_event(self, _conn: Any, dom: libvirt.virDomain, params: Any,
                        _opaque: Any) -> None:

@@ -8,8 +8,9 @@ image files a snapshot owns, and never deletes one itself (a wrong guess loses d
 
 `SnapshotBook` is the service the `:snapshots` view follows and every snapshot change made
 here goes through: libvirt sends no event when a snapshot is taken or dropped, so the book
-reads them again after its own changes and when the view asks, and it keeps the calls under
-way with their progress (a running guest's memory takes minutes to save under TCG).
+reads them again after its own changes, while the view shows them and on a slow cadence,
+and it keeps the calls under way with their progress (a running guest's memory takes
+minutes to save under TCG).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import libvirt
 
 from kvmtui.core.errors import describe
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.host import Host, HostError
+from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.publish import Publisher
+from kvmtui.core.resource import ResourceService
 from kvmtui.core.uri import quoted
 from kvmtui.core.words import did_you_mean
 
@@ -380,88 +381,85 @@ class SnapshotJob:
         return 100.0 * self.done / self.total if self.total else None
 
 
-class SnapshotBook(Publisher):
+#: The lifecycle events after which a host's snapshots are read again.
+_DEFINITIONS = frozenset({libvirt.VIR_DOMAIN_EVENT_DEFINED, libvirt.VIR_DOMAIN_EVENT_UNDEFINED})
+
+
+def _with_guest(held: Sequence[Snapshot], guest_key: str, snaps: Sequence[Snapshot]
+                ) -> tuple[Snapshot, ...]:
+    """A host's rows with one guest's replaced by `snaps`, where that guest's rows were
+    (at the end when it had none)."""
+    rows: list[Snapshot] = []
+    placed = False
+    for snap in held:
+        if snap.guest_key != guest_key:
+            rows.append(snap)
+        elif not placed:
+            rows.extend(snaps)
+            placed = True
+    if not placed:
+        rows.extend(snaps)
+    return tuple(rows)
+
+
+class SnapshotBook(ResourceService[tuple[Snapshot, ...]]):
     """The fleet's snapshots and the snapshot calls under way; see the module docstring.
 
-    Every change goes through here (called by the controller's `change`, never on its own):
-    the guest's rows are read again when it ends, whichever way it ends, so the view shows
-    what libvirt has rather than what was asked for.
+    On the resource-service base (kvmtui.core.resource): read while the view shows them,
+    when a guest is defined or undefined, and every `CADENCE` seconds for snapshots taken
+    by another tool (libvirt tells of none). Every change goes through here (called by
+    the controller's `change`, never on its own): the guest's rows are read again when it
+    ends, whichever way it ends, so the view shows what libvirt has rather than what was
+    asked for.
     """
 
+    EVENTS = frozenset({"lifecycle"})
+    CADENCE = 30.0
+
     def __init__(self, fleet: Fleet) -> None:
-        super().__init__()
-        self._fleet = fleet
-        self._by_guest: dict[str, tuple[Snapshot, ...]] = {}
-        #: Hosts whose snapshots could not be read, with libvirt's reason.
-        self.problems: dict[str, str] = {}
+        super().__init__(fleet)
         self._jobs: dict[int, SnapshotJob] = {}
         self._ids = itertools.count(1)
-        #: Guests whose rows a change read again, with the number of that reading: a
-        #: refresh begun before it read older rows and must not put them back (a deleted
-        #: snapshot stayed listed until the next refresh).
-        self._rereads = 0
-        self._reread_at: dict[str, int] = {}
+
+    async def read_host(self, host: Host) -> tuple[Snapshot, ...]:
+        return tuple(await host_snapshots(host))
+
+    def on_event(self, event: DomainEvent) -> None:
+        """Only a guest defined or undefined changes the snapshots there are (a guest
+        undefined takes its own with it)."""
+        if event.event in _DEFINITIONS:
+            super().on_event(event)
 
     # ---- what the view reads ------------------------------------------------------------
 
     def rows(self) -> list[Snapshot]:
         """Every snapshot known, each guest's oldest first."""
-        return [snap for snaps in self._by_guest.values() for snap in snaps]
+        return [snap for snaps in self.readings() for snap in snaps]
 
     def jobs(self) -> list[SnapshotJob]:
         """The calls under way, oldest first."""
         return list(self._jobs.values())
 
-    async def refresh(self) -> None:
-        """Reads every connected host's snapshots again, all hosts at once. A host that
-        cannot be read keeps its last rows and says why in `problems`; a host no longer
-        connected has none (nothing could be done to them)."""
-        hosts = [host for host in self._fleet.hosts if host.connected]
-        begun = self._rereads
-        found = await asyncio.gather(*(host_snapshots(h) for h in hosts), return_exceptions=True)
-        rows: dict[str, list[Snapshot]] = {}
-        problems: dict[str, str] = {}
-        for host, result in zip(hosts, found, strict=True):
-            if isinstance(result, BaseException):
-                problems[host.name] = describe(result)
-                for key, kept in self._by_guest.items():
-                    if kept and kept[0].host == host.name:
-                        rows[key] = list(kept)
-                continue
-            for snap in result:
-                rows.setdefault(snap.guest_key, []).append(snap)
-        for key, at in self._reread_at.items():
-            if at > begun:  # read again after this refresh began: that reading is newer
-                rows.pop(key, None)
-                if key in self._by_guest:
-                    rows[key] = list(self._by_guest[key])
-        self._reread_at = {key: at for key, at in self._reread_at.items() if at > begun}
-        self._by_guest = {key: tuple(snaps) for key, snaps in rows.items()}
-        self.problems = problems
-        self.publish()
-
     async def _reread(self, guest: GuestSnapshot) -> None:
-        """One guest's rows after a change to them; a failed read leaves the change done
-        and says so in `problems`."""
+        """One guest's rows after a change to them, laid into its host's reading; a failed
+        read leaves the change done and says so in `errors`."""
+        number = self.reading_begins()
         try:
-            snaps = await list_snapshots(self._fleet.host(guest.host), guest.uuid)
+            snaps = await list_snapshots(self.fleet.host(guest.host), guest.uuid)
         except HostError as error:
             if error.code != libvirt.VIR_ERR_NO_DOMAIN:
-                self.problems[guest.host] = describe(error)
+                self.errors[guest.host] = describe(error)
                 self.publish()
                 return
             snaps = []
-        self._rereads += 1
-        self._reread_at[guest.key] = self._rereads
-        self._by_guest[guest.key] = tuple(snaps)
-        if not snaps:
-            del self._by_guest[guest.key]
-        self.publish()
+        if self.hold(guest.host, number,
+                     _with_guest(self.reading(guest.host) or (), guest.key, snaps)):
+            self.publish()
 
     async def lookup(self, what: str, guest: GuestSnapshot, name: str) -> Snapshot:
         """The guest's snapshot `name` as libvirt has it now, read before a question is
         asked about it; HostError naming the snapshots it does have otherwise."""
-        snaps = await list_snapshots(self._fleet.host(guest.host), guest.uuid)
+        snaps = await list_snapshots(self.fleet.host(guest.host), guest.uuid)
         found = next((s for s in snaps if s.name == name), None)
         if found is None:
             names = [s.name for s in snaps]
@@ -493,7 +491,7 @@ class SnapshotBook(Publisher):
 
     async def _run(self, guest: GuestSnapshot, what: str,
                    call: Callable[[Host, Progress], Awaitable[T]]) -> T:
-        host = self._fleet.host(guest.host)
+        host = self.fleet.host(guest.host)
         async with self._job(guest, what) as progress:
             return await call(host, progress)
 

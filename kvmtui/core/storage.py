@@ -5,9 +5,9 @@ Reading: one call per host on its lane lists every pool, every volume of the act
 and every guest's disks, so each volume can say which guest uses it (a disk's path, or its
 `pool/volume` source) or which volume it backs; a volume nobody uses is flagged, since
 that is what an operator looks for before deleting. `StorageService` keeps the last reading
-of each host and publishes when it changes; it reads on a slow cadence and only while a
-view asks for its rows (an idle fleet whose storage nobody watches costs nothing), and
-again at once after each change made here.
+of each host and publishes when it changes; it reads while a view shows storage (an idle
+fleet whose storage nobody watches costs nothing), on libvirt's pool events, and again at
+once after each change made here.
 
 Changing: every function here is one blocking libvirt sequence on the host's threads,
 undoing its own half-done work on failure (a volume created for an upload that then fails is
@@ -20,12 +20,10 @@ import asyncio
 import contextlib
 import contextvars
 import threading
-import weakref
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
 
 import libvirt
 
@@ -34,7 +32,8 @@ from kvmtui.core.devices import parse_definition
 from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import Host
-from kvmtui.core.publish import Publisher
+from kvmtui.core.names import ambiguous, split_ref
+from kvmtui.core.resource import ResourceService
 from kvmtui.core.uri import quoted
 from kvmtui.core.words import did_you_mean
 
@@ -199,129 +198,39 @@ def read_storage(conn: libvirt.virConnect, host: str) -> HostStorage:
 # ---- the service the views follow -------------------------------------------------------
 
 
-class StorageService(Publisher):
-    """The fleet's pools and volumes as last read; see the module docstring.
+class StorageService(ResourceService[HostStorage]):
+    """The fleet's pools and volumes as last read, on the resource-service base
+    (kvmtui.core.resource): read while a view shows storage, on libvirt's pool events and
+    at once after a change made here. Volumes have no events, so a volume made by another
+    tool shows on the next pool event or change; `r` on the pools view reads again."""
 
-    One per fleet (`of`), so the views and the verbs that change storage share it, whether
-    the app or the one-shot command line made the fleet.
-    """
-
-    #: Seconds between readings while a view shows storage: pools change when someone
-    #: changes them, which is mostly here (and then they are read at once).
-    CADENCE: ClassVar[float] = 30.0
-
-    _instances: ClassVar[weakref.WeakKeyDictionary[Fleet, StorageService]] = (
-        weakref.WeakKeyDictionary())
+    EVENTS = frozenset({"pool"})
 
     def __init__(self, fleet: Fleet) -> None:
-        super().__init__()
-        self._fleet = fleet
-        self._hosts: dict[str, HostStorage] = {}
-        self._errors: dict[str, str] = {}
-        self._watchers = 0  # views on display that show storage
-        self._loop_task: asyncio.Task[None] | None = None
-        self._connected: frozenset[str] = frozenset()
+        super().__init__(fleet)
         self._uploads: dict[str, Upload] = {}
-        self._pending: set[asyncio.Task[None]] = set()
-        fleet.add_listener(self._fleet_changed)
-        fleet.add_close_hook(self._close)
 
-    @classmethod
-    def of(cls, fleet: Fleet) -> StorageService:
-        """The fleet's one storage service, made on first use."""
-        service = cls._instances.get(fleet)
-        if service is None:
-            service = cls._instances[fleet] = cls(fleet)
-        return service
+    async def read_host(self, host: Host) -> HostStorage:
+        return await host.run(lambda conn: read_storage(conn, host.name),
+                              what=f"storage of {host.name}")
 
     # ---- what the views read ----------------------------------------------------------
 
-    def _read_hosts(self) -> list[HostStorage]:
-        """What was read, in the fleet's order of hosts (not the order readings came in)."""
-        return [self._hosts[h.name] for h in self._fleet.hosts if h.name in self._hosts]
-
     def pools(self) -> list[PoolSnapshot]:
-        return [pool for storage in self._read_hosts() for pool in storage.pools]
+        return [pool for storage in self.readings() for pool in storage.pools]
 
     def volumes(self) -> list[VolumeSnapshot]:
         """Every volume as last read, with the progress of uploads into them."""
         uploads = self._uploads
         return [replace(vol, uploading=uploads[vol.key].percent) if vol.key in uploads else vol
-                for storage in self._read_hosts() for vol in storage.volumes]
-
-    def errors(self) -> dict[str, str]:
-        """Why a connected host's storage could not be read, by host."""
-        return dict(self._errors)
+                for storage in self.readings() for vol in storage.volumes]
 
     def uploads(self) -> dict[str, Upload]:
         """Uploads under way, by the key of the volume they fill."""
         return dict(self._uploads)
 
-    # ---- reading ----------------------------------------------------------------------
-
-    async def refresh(self, hosts: Iterable[str] | None = None) -> None:
-        """Reads the storage of `hosts` (default: every connected one) now, and publishes."""
-        names = list(hosts) if hosts is not None else [
-            h.name for h in self._fleet.hosts if h.connected]
-        await asyncio.gather(*(self._read(name) for name in names))
-        for gone in set(self._hosts) - {h.name for h in self._fleet.hosts if h.connected}:
-            del self._hosts[gone]
-        self.publish()
-
-    async def _read(self, name: str) -> None:
-        try:
-            host = self._fleet.host(name)
-            self._hosts[name] = await host.run(lambda conn: read_storage(conn, name),
-                                               what=f"storage of {name}")
-            self._errors.pop(name, None)
-        except HostError as error:
-            self._hosts.pop(name, None)
-            self._errors[name] = str(error)
-
-    def _refresh_soon(self, hosts: Iterable[str]) -> None:
-        """`refresh(hosts)` in the background; the task is held until it ends (the loop
-        keeps only a weak reference)."""
-        task = asyncio.get_running_loop().create_task(self.refresh(hosts))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    def watch(self) -> None:
-        """A view showing storage came on screen: read now, then on the cadence until no
-        view shows storage any more."""
-        self._watchers += 1
-        if self._watchers == 1:
-            if self._loop_task is not None:
-                self._loop_task.cancel()
-            self._loop_task = asyncio.get_running_loop().create_task(self._follow())
-
-    def unwatch(self) -> None:
-        self._watchers = max(0, self._watchers - 1)
-
-    async def _follow(self) -> None:
-        while self._watchers:
-            await self.refresh()
-            await asyncio.sleep(self.CADENCE)
-
-    def _fleet_changed(self) -> None:
-        """A host that connects while a view shows storage is read at once, not a cadence
-        later; one that goes away takes its rows with it."""
-        connected = frozenset(h.name for h in self._fleet.hosts if h.connected)
-        if connected == self._connected:
-            return
-        new, gone = connected - self._connected, self._connected - connected
-        self._connected = connected
-        if self._watchers and new:
-            self._refresh_soon(new)
-        if gone & self._hosts.keys():
-            for name in gone:
-                self._hosts.pop(name, None)
-            self.publish()
-
-    async def _close(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-        for task in list(self._pending):
-            task.cancel()
+    async def close(self) -> None:
+        await super().close()
         for upload in list(self._uploads.values()):
             upload.cancel()
 
@@ -340,7 +249,7 @@ class StorageService(Publisher):
             first = upload.total is None
             upload.done, upload.total = done, total
             if first:  # the volume now exists: show its row
-                self._refresh_soon([host.name])
+                self.refresh_soon([host.name])
             self.publish()
 
         upload.task = asyncio.ensure_future(upload_volume(host, pool, name, local, progress))
@@ -394,9 +303,10 @@ async def _per_host(fleet: Fleet, host: str | None, what: str,
     return {h.name: a for h, a in zip(hosts, answers, strict=True) if isinstance(a, list)}
 
 
-async def find_pool(fleet: Fleet, name: str, host: str | None, what: str) -> Host:
-    """The host of the pool `name` (on `host` when given): one clear line when there is no
-    such pool or it is on several hosts."""
+async def find_pool(fleet: Fleet, token: str, host: str | None, what: str) -> Host:
+    """The host of the pool `token` names (`NAME`, `NAME@HOST`, or NAME on `host`): one
+    clear line when there is no such pool or it is on several hosts."""
+    name, host = split_ref(token, host)
     listed = await _per_host(fleet, host, what,
                              lambda conn: [p.name() for p in conn.listAllStoragePools(0)])
     found = sorted(h for h, names in listed.items() if name in names)
@@ -405,8 +315,7 @@ async def find_pool(fleet: Fleet, name: str, host: str | None, what: str) -> Hos
         hint = did_you_mean(name, {n for names in listed.values() for n in names})
         raise CommandError(f"{what}: no pool {quoted(name)}{where}{hint}")
     if len(found) > 1:
-        raise CommandError(f"{what}: pool {quoted(name)} is on several hosts "
-                           f"({', '.join(found)}): add --host {found[0]}")
+        raise CommandError(f"{what}: {ambiguous('pool', name, found)}")
     return fleet.host(found[0])
 
 
@@ -435,7 +344,9 @@ def _matching_volumes(conn: libvirt.virConnect, token: str, pool: str | None) ->
 async def find_volume(fleet: Fleet, token: str, pool: str | None, host: str | None,
                       what: str) -> VolumeRef:
     """The volume `token` names (its name, with --pool when several pools hold one, or its
-    path), on `host` when given, else on whichever one connected host holds it."""
+    path; `@HOST` or `host` for the host), else on whichever one connected host holds it."""
+    if not token.startswith("/"):
+        token, host = split_ref(token, host)
     if pool is not None:
         host = (await find_pool(fleet, pool, host, what)).name
 
@@ -451,9 +362,10 @@ async def find_volume(fleet: Fleet, token: str, pool: str | None, host: str | No
                            f"{f' on host {host}' if host else ''}")
     if len(found) > 1:
         places = ", ".join(sorted(f"{v.pool}@{v.host}" for v in found))
-        hint = "--host HOST" if len({v.pool for v in found}) == 1 else "--pool POOL"
+        if len({v.pool for v in found}) == 1:
+            raise CommandError(f"{what}: {ambiguous('volume', token, (v.host for v in found))}")
         raise CommandError(f"{what}: volume {quoted(token)} is in several pools ({places}): "
-                           f"add {hint}")
+                           "add --pool POOL")
     return found[0]
 
 

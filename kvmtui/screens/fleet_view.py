@@ -64,7 +64,14 @@ class FleetView(Screen[None]):
         self.table.focus()
 
     def on_screen_resume(self) -> None:
+        """On screen: the services it shows read while it is (kvmtui.core.resource)."""
+        for service in self.app.services.watchable(self.view.topics):
+            service.watch()
         self.show_snapshot(self.app.fleet.snapshot())
+
+    def on_screen_suspend(self) -> None:
+        for service in self.app.services.watchable(self.view.topics):
+            service.unwatch()
 
     def on_published(self, message: Published) -> None:
         """The fleet's own changes come as a new snapshot; a service's (the jobs) leave the
@@ -100,9 +107,20 @@ class FleetView(Screen[None]):
         return True
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        self.table.show(self.view.read(self.app, snapshot))
+        self.table.show(self.view.read(self.app.services, snapshot))
 
     def status_line(self, snapshot: FleetSnapshot) -> Text:
+        """The fleet's figures, the filter and marks, and why a host's rows of a service
+        shown here could not be read (each reason names its host)."""
+        line = self._fleet_line(snapshot)
+        for service in self.app.services.watchable(self.view.topics):
+            if not service.read_once and service.watched:
+                line.append(f"   reading {self.view.title.lower()} ...", style="yellow")
+            for _host, error in sorted(service.errors.items()):
+                line.append(f"   {error}", style="bold red")
+        return line
+
+    def _fleet_line(self, snapshot: FleetSnapshot) -> Text:
         hosts = snapshot.hosts
         up = sum(1 for h in hosts if h.link is Link.CONNECTED)
         running = sum(h.guests_running for h in hosts)

@@ -62,7 +62,7 @@ class GuestsScreen(FleetView):
         self.host_filter = ""
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        guests: Sequence[GuestSnapshot] = self.view.read(self.app, snapshot)
+        guests: Sequence[GuestSnapshot] = self.view.read(self.app.services, snapshot)
         if self.host_filter:
             guests = tuple(g for g in guests if g.host == self.host_filter)
         self.table.show(guests)

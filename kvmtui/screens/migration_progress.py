@@ -49,7 +49,7 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
     if controller.refused("migrate", guests):
         return
     sources = sorted({g.host for g in guests})
-    destinations = app.migrations.destinations(sources)
+    destinations = app.services.migrations.destinations(sources)
     if not destinations:
         controller.operator.error(f"migrate: no other connected host to migrate to "
                          f"(from {', '.join(sources)})")
@@ -68,7 +68,7 @@ async def start_migrations(app: KvmTuiApp, guests: Sequence[GuestSnapshot], dest
     """Queues one job per guest through the controller, then shows the one job's progress,
     or the jobs view for several. A guest that cannot go is reported by name; the others
     still go."""
-    manager = app.migrations
+    manager = app.services.migrations
     started: list[JobSnapshot] = []
 
     async def start() -> str:
@@ -122,7 +122,7 @@ class MigrationProgressScreen(Screen[None]):
 
     @property
     def job(self) -> JobSnapshot:
-        return self.app.migrations.job(self.job_id)
+        return self.app.services.migrations.job(self.job_id)
 
     def compose(self) -> ComposeResult:
         yield Static(id="migration-title")
@@ -134,11 +134,11 @@ class MigrationProgressScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.migrations.add_listener(self.refresh_job)
+        self.app.services.migrations.add_listener(self.refresh_job)
         self.refresh_job()
 
     def on_unmount(self) -> None:
-        self.app.migrations.remove_listener(self.refresh_job)
+        self.app.services.migrations.remove_listener(self.refresh_job)
 
     def refresh_job(self) -> None:
         job = self.job
@@ -177,7 +177,7 @@ class MigrationProgressScreen(Screen[None]):
     @work(group="migration")
     async def action_abort(self) -> None:
         job = self.job
-        manager = self.app.migrations
+        manager = self.app.services.migrations
         await self.app.controller.change(
             "domjobabort", lambda: manager.abort(job.source, job.uuid), hosts=[job.source],
             question=Question(f"Abort the migration of {job.guest}?",
@@ -190,7 +190,7 @@ class MigrationProgressScreen(Screen[None]):
             AskNumberScreen("Maximum migration bandwidth, MiB/s", 1, MAX_BANDWIDTH_MIB))
         if value is not None:
             job = self.job
-            manager = self.app.migrations
+            manager = self.app.services.migrations
             await self.app.controller.change(
                 "migrate-setspeed", lambda: manager.set_speed(job.source, job.uuid, value),
                 hosts=[job.source])
@@ -201,7 +201,7 @@ class MigrationProgressScreen(Screen[None]):
             AskNumberScreen("Maximum tolerable downtime, ms", 1, MAX_DOWNTIME_MS))
         if value is not None:
             job = self.job
-            manager = self.app.migrations
+            manager = self.app.services.migrations
             await self.app.controller.change(
                 "migrate-setmaxdowntime",
                 lambda: manager.set_max_downtime(job.source, job.uuid, value),
@@ -210,7 +210,7 @@ class MigrationProgressScreen(Screen[None]):
     @work(group="migration")
     async def action_postcopy(self) -> None:
         job = self.job
-        manager = self.app.migrations
+        manager = self.app.services.migrations
         await self.app.controller.change(
             "migrate-postcopy", lambda: manager.start_postcopy(job.source, job.uuid),
             hosts=[job.source])

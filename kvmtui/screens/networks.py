@@ -19,8 +19,7 @@ from textual.widgets.input import Selection
 
 from kvmtui import format as fmt
 from kvmtui.core.commands import Command
-from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.networks import Lease, NetworkService, NetworkSnapshot
+from kvmtui.core.networks import Lease, NetworkSnapshot
 from kvmtui.feed import Published
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.command_line import PromptLine
@@ -85,15 +84,6 @@ class NetworksScreen(FleetView):
         if action == "define":
             return self.app.controller.may_change()
         return True
-
-    def status_line(self, snapshot: FleetSnapshot) -> Text:
-        line = super().status_line(snapshot)
-        service = self.app.service(NetworkService)
-        if service.read_at is None:
-            line.append("   reading networks ...", style="yellow")
-        for host, error in service.errors.items():
-            line.append(f"   {host}: {error}", style="bold red")
-        return line
 
     def _run(self, verb: str, network: NetworkSnapshot, **options: str | bool) -> None:
         command = Command(verb, (network.name,), {"host": network.host, **options})
@@ -176,6 +166,13 @@ class LeasesScreen(Screen[None]):
         self.show()
         self.table.focus()
 
+    def on_screen_resume(self) -> None:
+        """The leases are the network service's rows: it reads while they are shown."""
+        self.app.services.networks.watch()
+
+    def on_screen_suspend(self) -> None:
+        self.app.services.networks.unwatch()
+
     def on_published(self, message: Published) -> None:
         if message.about("networks"):
             self.show()
@@ -184,11 +181,11 @@ class LeasesScreen(Screen[None]):
         self.table.sort_by(column)
 
     def action_reread(self) -> None:
-        self.app.service(NetworkService).refresh_soon()
+        self.app.services.networks.refresh_soon()
 
     def _network(self) -> NetworkSnapshot | None:
         found: Mapping[str, NetworkSnapshot] = {
-            n.key: n for n in self.app.service(NetworkService).networks()}
+            n.key: n for n in self.app.services.networks.networks()}
         return found.get(self.key)
 
     def show(self) -> None:

@@ -69,29 +69,15 @@ def pool_table() -> LiveTable[PoolSnapshot]:
 
 
 class StorageView(FleetView):
-    """A view fed by the storage service: it keeps the service reading while it shows,
-    says which hosts' storage could not be read, and turns keys into verbs."""
+    """A view fed by the storage service, whose keys run the storage verbs."""
 
     MUTATING: ClassVar[frozenset[str]] = frozenset()
 
     def storage(self) -> StorageService:
-        return self.app.service(StorageService)
-
-    def on_screen_resume(self) -> None:
-        self.storage().watch()
-        super().on_screen_resume()
-
-    def on_screen_suspend(self) -> None:
-        self.storage().unwatch()
-
-    def status_line(self, snapshot: FleetSnapshot) -> Text:
-        line = super().status_line(snapshot)
-        for _host, error in sorted(self.storage().errors().items()):
-            line.append(f"   {error}", style="bold red")  # it names the host
-        return line
+        return self.app.services.storage
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Any]:
-        return self.view.read(self.app, snapshot)
+        return self.view.read(self.app.services, snapshot)
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
         """Rows, and the keys that need a row shown once the first one arrives."""

@@ -2,10 +2,10 @@
 opened for (`t` on the guest list, `s` on the detail screen, `:snapshot-list NAME`), with
 the keys to take, revert to, delete and mark current.
 
-Its rows come from the app's `SnapshotBook`, read again whenever the view comes to the top,
-every REREAD_EVERY seconds while it is there (libvirt tells of no snapshot change made
-elsewhere), and after every change made here. The calls under way show on the status line
-with libvirt's figures: a running guest's memory takes minutes to save under TCG.
+Its rows come from the fleet's `SnapshotBook`, which reads while the view is on screen (a
+resource service: kvmtui.core.resource), and after every change made here. The calls under
+way show on the status line with libvirt's figures: a running guest's memory takes minutes
+to save under TCG.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -35,9 +34,6 @@ from kvmtui.widgets.validators import PlainText, SnapshotName
 
 if TYPE_CHECKING:
     from kvmtui.views import View
-
-#: Seconds between readings of the fleet's snapshots while the view is on screen.
-REREAD_EVERY = 30.0
 
 
 #: Sorts a snapshot without a creation time first.
@@ -167,25 +163,12 @@ class SnapshotsScreen(FleetView):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(REREAD_EVERY, self._reread_if_shown)
         self.set_interval(1.0, self._show_jobs)
 
     def _show_jobs(self) -> None:
         """The seconds of the calls under way move on between the book's notices."""
-        if self.is_current and self.app.controller.snapshots.jobs():
+        if self.is_current and self.app.services.snapshots.jobs():
             self._update("#status", self.status_line(self.app.fleet.snapshot()))
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        self._reread()
-
-    def _reread_if_shown(self) -> None:
-        if self.is_current:
-            self._reread()
-
-    @work(group="snapshots-read", exclusive=True)
-    async def _reread(self) -> None:
-        await self.app.controller.snapshots.refresh()
 
     def narrow_to_guests(self, guests: Sequence[GuestSnapshot]) -> None:
         """Only these guests' snapshots, and `n` takes theirs; none: the whole fleet."""
@@ -196,22 +179,20 @@ class SnapshotsScreen(FleetView):
     # ---- what it shows ------------------------------------------------------------------
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        rows: Sequence[Snapshot] = self.view.read(self.app, snapshot)
+        rows: Sequence[Snapshot] = self.view.read(self.app.services, snapshot)
         if self.guests:
             rows = [s for s in rows if s.guest_key in self.guests]
         self.table.show(rows)
 
     def status_line(self, snapshot: FleetSnapshot) -> Text:
         line = super().status_line(snapshot)
-        book = self.app.controller.snapshots
+        book = self.app.services.snapshots
         if self.guests:
             names = list(self.guests.values())
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             line.append(f"   of {shown}", style="bold cyan")
         for job in book.jobs():
             line.append(f"   {job_text(job)}", style="bold yellow")
-        for host, reason in book.problems.items():
-            line.append(f"   {host}: {reason}", style="bold red")
         return line
 
     def action_clear(self) -> None:

@@ -76,7 +76,7 @@ class VolumesScreen(StorageView):
             self.refill()
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[VolumeSnapshot]:
-        volumes: Sequence[VolumeSnapshot] = self.view.read(self.app, snapshot)
+        volumes: Sequence[VolumeSnapshot] = self.view.read(self.app.services, snapshot)
         if self.pool_filter:
             return [v for v in volumes if v.pool_key == self.pool_filter]
         return volumes

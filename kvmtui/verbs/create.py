@@ -151,7 +151,7 @@ async def _evacuate(controller: Controller, command: Command) -> None:
         return
     if not plan.placed:
         raise CommandError(f"evacuate {source}: {plan.describe('; ')}")
-    manager = controller.migrations
+    manager = controller.services.migrations
     jobs: list[JobSnapshot] = []
 
     async def start() -> str:

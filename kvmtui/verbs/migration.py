@@ -28,7 +28,7 @@ async def _migrate(controller: Controller, command: Command) -> None:
     started: list[int] = []
 
     async def start() -> str:
-        job = controller.migrations.start(guest, command.args[1], options)
+        job = controller.services.migrations.start(guest, command.args[1], options)
         started.append(job.id)
         return f"migrating {guest.name} from {guest.host} to {job.dest}"
 
@@ -40,7 +40,7 @@ async def _migrate(controller: Controller, command: Command) -> None:
       mutating=True)
 async def _abort(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    manager = controller.migrations
+    manager = controller.services.migrations
     await controller.change(
         "domjobabort", lambda: manager.abort(guest.host, guest.uuid), guests=[guest],
         question=Question(f"Abort the job of {guest.name} on {guest.host}?",
@@ -51,7 +51,7 @@ async def _abort(controller: Controller, command: Command) -> None:
       positionals=("BANDWIDTH",), numeric=("BANDWIDTH",), mutating=True)
 async def _setspeed(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    manager = controller.migrations
+    manager = controller.services.migrations
     await controller.change(
         "migrate-setspeed",
         lambda: manager.set_speed(guest.host, guest.uuid, int(command.args[1])),
@@ -62,7 +62,7 @@ async def _setspeed(controller: Controller, command: Command) -> None:
       guest=True, positionals=("DOWNTIME",), numeric=("DOWNTIME",), mutating=True)
 async def _setmaxdowntime(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    manager = controller.migrations
+    manager = controller.services.migrations
     await controller.change(
         "migrate-setmaxdowntime",
         lambda: manager.set_max_downtime(guest.host, guest.uuid, int(command.args[1])),
@@ -73,7 +73,7 @@ async def _setmaxdowntime(controller: Controller, command: Command) -> None:
       mutating=True)
 async def _postcopy(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    manager = controller.migrations
+    manager = controller.services.migrations
     await controller.change(
         "migrate-postcopy", lambda: manager.start_postcopy(guest.host, guest.uuid),
         guests=[guest])
@@ -83,7 +83,7 @@ async def _postcopy(controller: Controller, command: Command) -> None:
 async def _jobinfo(controller: Controller, command: Command) -> None:
     """Our own job opens its progress; a job started elsewhere is summed up."""
     guest = controller.guest(command.args[0])
-    manager = controller.migrations
+    manager = controller.services.migrations
     job = manager.active_job_for(guest.host, guest.uuid)
     if job is not None:
         await controller.operator.follow_job(job.id)

@@ -1,9 +1,9 @@
 """The net-* verbs, in virsh's words: define (from a short form), start, destroy,
 autostart, undefine, and the DHCP leases.
 
-A network name is often on every host (`default`), so `--host HOST` says which; a name on
-one host only needs none. Every change goes through `Controller.change`; stopping and
-undefining a network cut its guests off, so they ask first.
+A network name is often on every host (`default`), so `NAME@HOST` (or `--host HOST`) says
+which; a name on one host only needs none. Every change goes through `Controller.change`;
+stopping and undefining a network cut its guests off, so they ask first.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core import networks
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.host import Host
-from kvmtui.core.networks import NetworkService, NetworkSnapshot
+from kvmtui.core.networks import NetworkSnapshot
 
 _HOST = ("host",)
 
@@ -30,22 +30,20 @@ def _define_host(controller: Controller, command: Command) -> Host:
 
 
 async def _network(controller: Controller, command: Command) -> NetworkSnapshot:
-    """The network the command names, as the hosts have it now."""
-    service = NetworkService.of(controller.fleet)
-    host = command.value("host")
-    if host is not None:
-        controller.fleet.host(host)
+    """The network the command names (`NAME`, `NAME@HOST` or `--host`), as the hosts have
+    it now."""
+    service = controller.services.networks
     await service.refresh()
     try:
-        return service.find(command.args[0], host)
-    except LookupError as error:
+        return service.find(command.args[0], command.value("host"))
+    except CommandError as error:
         raise CommandError(f"{command.verb}: {error}") from None
 
 
 async def _change(controller: Controller, command: Command, action: str,
                   question: Question | None = None) -> None:
     network = await _network(controller, command)
-    service = NetworkService.of(controller.fleet)
+    service = controller.services.networks
 
     async def work() -> str:
         done = await networks.act(controller.fleet.host(network.host), network.name, action)
@@ -69,7 +67,7 @@ async def _net_define(controller: Controller, command: Command) -> None:
     except ValueError as error:
         raise CommandError(f"net-define: {error}") from None
     host = _define_host(controller, command)
-    service = NetworkService.of(controller.fleet)
+    service = controller.services.networks
 
     async def work() -> str:
         done = await networks.define(host, xml)

@@ -31,7 +31,7 @@ async def take(controller: Controller, guests: Sequence[GuestSnapshot], name: st
     if not guests:
         controller.operator.error("snapshot: no guest selected")
         return False
-    book = controller.snapshots
+    book = controller.services.snapshots
     if len(guests) == 1:
         guest = guests[0]
 
@@ -60,7 +60,7 @@ async def _asked_about(controller: Controller, what: str, guest: GuestSnapshot,
     if controller.refused(what, [guest]):
         return None
     try:
-        return await controller.snapshots.lookup(what, guest, name)
+        return await controller.services.snapshots.lookup(what, guest, name)
     except HostError as error:
         controller.failed(what, error)
         return None
@@ -81,7 +81,7 @@ async def revert(controller: Controller, guest: GuestSnapshot, name: str, *,
         f"Revert {guest.name} on {guest.host} to snapshot {name}?",
         f"Snapshot taken {_when(snap)} ({snap.kind}). The guest's {saved} go back to then: "
         "everything it wrote since is lost.", "Revert")
-    return await controller.change(what, lambda: controller.snapshots.revert(
+    return await controller.change(what, lambda: controller.services.snapshots.revert(
         guest, name, running=running, paused=paused, force=force),
         guests=[guest], question=question)
 
@@ -98,14 +98,14 @@ async def delete(controller: Controller, guest: GuestSnapshot, name: str, *,
         f"Delete snapshot {name}{below} of {guest.name} on {guest.host}?",
         f"Snapshot taken {_when(snap)} ({snap.kind}). The guest can no longer go back to it.",
         "Delete")
-    return await controller.change(what, lambda: controller.snapshots.delete(
+    return await controller.change(what, lambda: controller.services.snapshots.delete(
         guest, name, children=children), guests=[guest], question=question)
 
 
 async def make_current(controller: Controller, guest: GuestSnapshot, name: str) -> bool:
     """Marks the snapshot current without reverting (nothing is lost: not asked)."""
     return await controller.change("snapshot-current",
-                                   lambda: controller.snapshots.set_current(guest, name),
+                                   lambda: controller.services.snapshots.set_current(guest, name),
                                    guests=[guest])
 
 

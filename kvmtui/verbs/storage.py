@@ -19,7 +19,6 @@ from kvmtui.core.host import Host
 from kvmtui.core.sizes import parse_size
 from kvmtui.core.storage import (
     PoolSource,
-    StorageService,
     VolumeRef,
     clone_volume,
     create_volume,
@@ -48,7 +47,7 @@ async def _change(controller: Controller, command: Command, host: str,
                   work: Callable[[], Awaitable[str]], question: Question | None = None) -> None:
     """Through the one mutation path, then the storage views read that host again."""
     if await controller.change(command.verb, work, hosts=[host], question=question):
-        await StorageService.of(controller.fleet).refresh([host])
+        await controller.services.storage.refresh([host])
 
 
 def _single_host(controller: Controller, command: Command) -> Host:
@@ -200,7 +199,7 @@ async def _vol_upload(controller: Controller, command: Command) -> None:
     if not path.is_file():
         raise CommandError(f"vol-upload: no file {quoted(local)} here")
     host = await find_pool(controller.fleet, pool, command.value("host"), command.verb)
-    service = StorageService.of(controller.fleet)
+    service = controller.services.storage
 
     async def upload() -> str:
         uploaded = await service.upload(host, pool, name, path)

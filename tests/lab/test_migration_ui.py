@@ -53,7 +53,7 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
         assert "final figures from libvirt" in text
         assert len(set(seen)) >= 3, f"progress on screen: {seen}"
         assert seen == sorted(seen)
-        job = app.migrations.jobs()[0]
+        job = app.services.migrations.jobs()[0]
         assert job.final is not None and job.final.downtime_ms is not None
         assert f"{job.final.downtime_ms} ms" in text
 
@@ -72,7 +72,7 @@ async def test_quitting_mid_migration_asks_then_aborts_it(lab_fresh: LabInfo):
         assert "linux-a1 (hosta -> hostb)" in screen_text(app)
         await pilot.press("enter")  # Cancel is focused: kvmtui and the migration go on
         await pilot.pause(0.5)
-        assert app.is_running and app.migrations.running()
+        assert app.is_running and app.services.migrations.running()
         await pilot.press("q")
         await wait_for(pilot, lambda: "Quit and abort" in screen_text(app), what="asked again")
         await pilot.press("tab", "enter")

@@ -160,7 +160,7 @@ async def test_evacuate_shows_the_plan_and_cancel_moves_nothing(node_settings):
         assert "web -> kvm2" in plan and "bare -> kvm2" in plan
         await pilot.press("enter")  # on the focused Cancel
         assert not isinstance(app.screen, ConfirmScreen)
-        assert not app.migrations.jobs()
+        assert not app.services.migrations.jobs()
 
 
 async def test_the_migrate_dialog_ranks_the_destinations(node_settings):

@@ -105,7 +105,7 @@ async def test_command_line_migrate_and_unknown_host(demo_settings):
         ]:
             await pilot.press("colon", *keys(line), "enter")
             await wait_for(pilot, lambda r=refusal: r in notifications(app), what=refusal)
-        assert not app.migrations.jobs()
+        assert not app.services.migrations.jobs()
         await pilot.press("colon", *keys(f"migrate {guest.ref} kvm02 --bandwidth 5"), "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
                        what="the progress screen")
@@ -155,7 +155,7 @@ async def test_migrate_dialog_refuses_a_bad_bandwidth_and_says_why(demo_settings
                                  "or empty for no cap"), typed
             await _type_into(pilot, bandwidth, "25")
             assert _why(app) == ""  # the reason goes as soon as the value is good
-        assert not app.migrations.jobs()
+        assert not app.services.migrations.jobs()
 
 
 #: Pasted, not typed: 300 keys would only be slower.
@@ -174,7 +174,7 @@ async def test_migrate_dialog_refuses_a_bad_uri_and_says_why(demo_settings):
             await pilot.pause()
             assert app.is_running and isinstance(app.screen, MigrateDialog), typed
             assert _why(app).startswith("Migrate URI: "), typed
-        assert not app.migrations.jobs()
+        assert not app.services.migrations.jobs()
 
 
 async def test_ask_number_refuses_out_of_range_values_and_keeps_asking(demo_settings):

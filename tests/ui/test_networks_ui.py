@@ -9,7 +9,6 @@ import dataclasses
 
 from textual.widgets._toast import Toast
 
-from kvmtui.core.networks import NetworkService
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.networks import LeasesScreen, NetworksScreen
 from tests.ui.helpers import keys, notifications, screen_text, started, wait_for
@@ -108,9 +107,9 @@ async def test_bad_input_is_one_line_and_creates_nothing(demo_settings):
         assert exists.startswith("net-define on kvm01: operation failed: network 'default' "
                                  "already exists")
         await command(pilot, "net-destroy default",
-                      "net-destroy: network 'default' is on several hosts "
-                      "(kvm01, kvm02, kvm03): add --host kvm01")
-        await app.service(NetworkService).refresh()
+                      'net-destroy: network "default" is on several hosts '
+                      "(kvm01, kvm02, kvm03): say default@kvm01")
+        await app.services.networks.refresh()
         await pilot.pause(0.2)
         assert set(rows(app)) == before
 

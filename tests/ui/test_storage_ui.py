@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from kvmtui.core.storage import StorageService
 from kvmtui.screens.confirm import ConfirmScreen
 from tests.ui.helpers import notifications, started, status, text_of, wait_for
 
@@ -33,7 +32,7 @@ async def command(pilot, line: str) -> None:
 async def reread(pilot) -> None:
     """The storage read again from libvirt, so what is shown is what exists now."""
     app = pilot.app
-    await app.run_worker(app.service(StorageService).refresh()).wait()
+    await app.run_worker(app.services.storage.refresh()).wait()
     await pilot.pause(0.3)
 
 
@@ -119,7 +118,7 @@ async def test_bad_input_says_one_line_and_creates_nothing(demo_settings,
              "storage vol already exists"),
             ("vol-create-as images x 1G",
              'vol-create-as: pool "images" is on several hosts (kvm01, kvm02, kvm03): '
-             "add --host kvm01"),
+             "say images@kvm01"),
             ("vol-create-as imgs x 1G --host kvm01",
              'vol-create-as: no pool "imgs" on host kvm01 (did you mean "images"?)'),
             ("vol-upload images up.raw /nonexistent/file --host kvm01",

@@ -113,7 +113,7 @@ async def test_the_jobs_view_follows_the_migration_manager_between_fleet_ticks(d
         await wait_for(pilot, lambda: app.current_mode == "jobs", what="the jobs view")
         running = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.RUNNING
                        and g.host == "kvm01")
-        app.migrations.start(running, "kvm02", MigrationOptions.from_flags({"live"}))
+        app.services.migrations.start(running, "kvm02", MigrationOptions.from_flags({"live"}))
         await wait_for(pilot, lambda: [(j.guest, j.state.value)
                                        for j in app.screen.table.visible_rows()]
                        == [(running.name, "failed")], what="the job, failed (test:///)")

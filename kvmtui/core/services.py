@@ -1,0 +1,47 @@
+"""The core services of one fleet, made once and shared by everything that uses them.
+
+The Textual app, the controller, the views and the one-shot command line all reach a
+service the same way: through the fleet's one `Services`, made where the fleet is made.
+A verb asks `controller.services.storage`, a view's reader gets the container, the app's
+feed follows `publishers()`. No service is made anywhere else, and none is found by its
+class or by a per-fleet singleton.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from kvmtui.core.addresses import AddressBook
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.migration import MigrationManager
+from kvmtui.core.networks import NetworkService
+from kvmtui.core.publish import Publisher
+from kvmtui.core.resource import ResourceService
+from kvmtui.core.snapshots import SnapshotBook
+from kvmtui.core.storage import StorageService
+
+
+class Services:
+    """Every service of `fleet`, by name; a name is also its topic for the views
+    (`View.topics`)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.migrations = MigrationManager(fleet)
+        self.snapshots = SnapshotBook(fleet)
+        self.storage = StorageService(fleet)
+        self.networks = NetworkService(fleet)
+        self.addresses = AddressBook(fleet)
+
+    def publishers(self) -> Mapping[str, Publisher]:
+        """What the views can follow, by topic: the fleet and each service."""
+        return MappingProxyType({
+            "fleet": self.fleet, "migrations": self.migrations, "snapshots": self.snapshots,
+            "storage": self.storage, "networks": self.networks, "addresses": self.addresses})
+
+    def watchable(self, topics: tuple[str, ...]) -> list[ResourceService[object]]:
+        """The services among `topics` that read only while watched: a view on screen
+        watches these."""
+        publishers = self.publishers()
+        return [p for topic in topics if isinstance(p := publishers[topic], ResourceService)]
