@@ -131,6 +131,7 @@ async def test_the_book_reads_on_its_own_slow_cadence_and_lays_addresses_on_rows
     fleet = Fleet(demo_hosts, refresh=0.1)
     book = AddressBook(fleet, period=60.0)
     await fleet.start()
+    book.watch()  # as the guest list does while on screen
     try:
         await until(lambda: all(h.connected and h.guests() for h in fleet.hosts)
                     and all(book.addresses(g.host, g.uuid) for g in fleet.snapshot().guests
@@ -166,6 +167,7 @@ async def test_a_guest_that_starts_is_asked_again_without_waiting_for_the_round(
     fleet = Fleet(demo_hosts, refresh=0.1)
     book = AddressBook(fleet, period=600.0, follow_ups=(0.2, 0.5))
     await fleet.start()
+    book.watch()
     try:
         await until(lambda: all(h.connected and h.guests() for h in fleet.hosts)
                     and any(book.addresses(g.host, g.uuid)
@@ -188,7 +190,7 @@ async def test_a_host_not_connected_shows_no_addresses(tmp_path):
         spec = hosts[0].spec
     fleet = Fleet([spec], refresh=60.0)  # never started: its host is not connected
     book = AddressBook(fleet, period=60.0)
-    await book.read_all()
+    await book.refresh()
     assert book.rounds == 1 and book.addresses(spec.name, WEB_UUID) is None
     await fleet.close()
 

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -29,7 +28,7 @@ import libvirt
 from kvmtui.core.host import Host, HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.poller import DomainEvent
-from kvmtui.core.publish import Publisher
+from kvmtui.core.resource import ResourceService
 
 if TYPE_CHECKING:
     from kvmtui.core.fleet import Fleet
@@ -241,8 +240,6 @@ CHUNK = 50
 COLUMN_SOURCES = (AddressSource.LEASE, AddressSource.AGENT)
 #: A guest whose agent did not answer is asked again only every this many rounds.
 AGENT_RETRY_ROUNDS = 4
-#: The least time between two rounds, whatever wakes them.
-MIN_GAP = 1.0
 
 
 def _running(conn: libvirt.virConnect) -> list[libvirt.virDomain]:
@@ -269,52 +266,41 @@ def _read_chunk(conn: libvirt.virConnect, host: str, doms: Sequence[libvirt.virD
     return found
 
 
-class AddressBook(Publisher):
+class AddressBook(ResourceService[dict[str, GuestAddresses]]):
     """Every running guest's addresses, read per host on a slow cadence of its own (not the
-    stats tick) and laid onto the guest rows by `annotate`: the guest table's IP column
-    and its `/` filter (addresses and MACs). Publishes when what it knows changed.
+    stats tick) while the guest list shows them, and laid onto the guest rows by
+    `annotate`: the guest table's IP column and its `/` filter (addresses and MACs).
 
-    The reading starts with the first fleet notice (the event loop runs by then) and stops
-    when the fleet closes; a host that connects is read at once, not a period later. A host
-    that cannot be read keeps nothing: its guests show no address rather than a stale one."""
+    On the resource-service base (kvmtui.core.resource); a host is read once its first
+    table is complete (a round costs calls per guest, and must not hold up the first tables
+    of hosts still connecting). A guest that starts is asked again a few times soon after,
+    on its own, without a round. A host that cannot be read keeps nothing: its guests show
+    no address rather than a stale one."""
+
+    EVENTS = frozenset({"lifecycle"})
+    CADENCE = ADDRESS_PERIOD
 
     def __init__(self, fleet: Fleet, period: float = ADDRESS_PERIOD,
                  follow_ups: tuple[float, ...] = FOLLOW_UPS) -> None:
-        super().__init__()
-        self._fleet = fleet
-        self._period = period
+        super().__init__(fleet, period)
         self._follow_ups = follow_ups
-        self._found: dict[str, dict[str, GuestAddresses]] = {}  # host -> uuid -> addresses
         self._no_agent: dict[str, set[str]] = {}  # host -> guests whose agent did not answer
-        self._rounds = 0
         self._version = 0
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._read_hosts: set[str] = set()  # the connected hosts the last round read
         self._annotated: dict[tuple[str, str],
                               tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
         self._last: tuple[tuple[GuestSnapshot, ...], int, tuple[GuestSnapshot, ...]] | None = None
         self._reads: set[asyncio.Task[None]] = set()  # follow-ups of guests that started
-        fleet.add_listener(self._fleet_changed)
-        fleet.add_event_listener(self._guest_event)
-        fleet.add_close_hook(self.close)
 
-    def _fleet_changed(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve())
-        elif any(self._readable(h) and h.name not in self._read_hosts
-                 for h in self._fleet.hosts):
-            self._wake.set()
+    def publish(self) -> None:
+        self._version += 1  # what `annotate` made is out of date
+        super().publish()
 
-    @staticmethod
-    def _readable(host: Host) -> bool:
-        """Connected, and its first table complete: a round does not hold up the first
-        tables of hosts still connecting (a round costs calls per guest)."""
+    def ready(self, host: Host) -> bool:
         return host.connected and host.poller.described_all
 
-    def _guest_event(self, event: DomainEvent) -> None:
+    def on_event(self, event: DomainEvent) -> None:
         """A guest that starts, resumes or arrives is asked again a few times soon after."""
-        if event.kind != "lifecycle" or event.event not in _STARTS or self._task is None:
+        if event.event not in _STARTS:
             return
         task = asyncio.get_running_loop().create_task(self._follow(event.host, event.uuid))
         self._reads.add(task)
@@ -328,84 +314,49 @@ class AddressBook(Publisher):
             await self._read_one(host, uuid)
 
     async def _read_one(self, host_name: str, uuid: str) -> None:
-        host = next((h for h in self._fleet.hosts if h.name == host_name), None)
+        host = next((h for h in self.fleet.hosts if h.name == host_name), None)
         if host is None or not host.connected:
             return
         guest = host.guest(uuid)
         agent = {uuid} if guest is None or guest.agent_channel is not False else set()
         call = functools.partial(_read_chunk, host=host_name, doms=[uuid], agent=agent)
+        number = self.reading_begins()
         try:
             read = await host.run(call, what=f"domifaddr on {host_name}")
         except HostError:
             return  # the next round tells
-        book = self._found.setdefault(host_name, {})
-        now = read[0] if read else None
-        if now != book.get(uuid):
-            if now is None:
-                book.pop(uuid, None)
-            else:
-                book[uuid] = now
-            self._version += 1
+        book = dict(self.reading(host_name) or {})
+        if read:
+            book[uuid] = read[0]
+        else:
+            book.pop(uuid, None)
+        if self.hold(host_name, number, book):
             self.publish()
 
     async def close(self) -> None:
-        self._fleet.remove_event_listener(self._guest_event)
-        tasks = [t for t in (self._task, *self._reads) if t is not None]
-        self._task = None
+        await super().close()
+        tasks = list(self._reads)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    @property
-    def rounds(self) -> int:
-        """How many rounds over the hosts have started: the cadence, observable."""
-        return self._rounds
-
     def addresses(self, host: str, uuid: str) -> GuestAddresses | None:
-        return self._found.get(host, {}).get(uuid)
-
-    async def _serve(self) -> None:
-        while True:
-            started = time.monotonic()
-            self._wake.clear()
-            await self.read_all()
-            await asyncio.sleep(MIN_GAP)  # a flapping host does not make it spin
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       max(0.0, self._period - (time.monotonic() - started)))
-
-    async def read_all(self) -> None:
-        """One round over every connected host, all hosts at once."""
-        self._rounds += 1
-        self._read_hosts = {host.name for host in self._fleet.hosts if self._readable(host)}
-        results = await asyncio.gather(
-            *(self._read_host(host) for host in self._fleet.hosts), return_exceptions=True)
-        changed = False
-        for host, result in zip(self._fleet.hosts, results, strict=True):
-            now = result if isinstance(result, dict) else {}
-            if now != self._found.get(host.name, {}):
-                changed = True
-                self._found[host.name] = now
-        if changed:
-            self._version += 1
-            self.publish()
+        return (self.reading(host) or {}).get(uuid)
 
     def _agent_guests(self, host: Host) -> set[str]:
         """The running guests whose agent is asked: those with an agent channel, less those
         whose agent did not answer lately (asked again every AGENT_RETRY_ROUNDS rounds)."""
         no_agent = self._no_agent.setdefault(host.name, set())
-        if self._rounds % AGENT_RETRY_ROUNDS == 0:
+        if self.rounds % AGENT_RETRY_ROUNDS == 0:
             no_agent.clear()
         with_channel = {g.uuid for g in host.guests()
                         if g.state.is_active and g.agent_channel is not False}
         no_agent &= with_channel
         return with_channel - no_agent
 
-    async def _read_host(self, host: Host) -> dict[str, GuestAddresses]:
-        if not self._readable(host):
-            return {}
+    async def read_host(self, host: Host) -> dict[str, GuestAddresses]:
         agent = self._agent_guests(host)
         no_agent = self._no_agent[host.name]
         running = await host.run(_running, what=f"domifaddr on {host.name}")
@@ -428,9 +379,9 @@ class AddressBook(Publisher):
             return self._last[2]
         annotated: dict[tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
         out = []
-        known_rows, found = self._annotated, self._found
+        known_rows = self._annotated
         for guest in guests:
-            book = found.get(guest.host)
+            book = self.reading(guest.host)
             got = book.get(guest.uuid) if book and guest.state.is_active else None
             if got is None or not got.interfaces:
                 out.append(guest)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
@@ -53,9 +54,11 @@ class ResourceService(Publisher, Generic[R]):
     #: None when events and changes made here are all there is.
     CADENCE: ClassVar[float | None] = None
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, cadence: float | None = None) -> None:
+        """`cadence`: this instance's own, instead of the class's `CADENCE`."""
         super().__init__()
         self.fleet = fleet
+        self.cadence = cadence if cadence is not None else self.CADENCE
         self._readings: dict[str, R] = {}
         #: Why a connected host's reading failed, by host (the text names the host).
         self.errors: dict[str, str] = {}
@@ -70,6 +73,9 @@ class ResourceService(Publisher, Generic[R]):
         #: (a slow host read overtaken by a read after a change) never replaces it.
         self._begun = itertools.count()
         self._held: dict[str, int] = {}
+        #: Readings of every host so far: the cadence, observable.
+        self.rounds = 0
+        self._round_at = -math.inf  # when the last one began (the loop's clock)
         fleet.add_listener(self._fleet_changed)
         fleet.add_event_listener(self._host_event)
         fleet.add_close_hook(self.close)
@@ -84,6 +90,10 @@ class ResourceService(Publisher, Generic[R]):
     def on_event(self, event: DomainEvent) -> None:
         """An event of one of `EVENTS`: by default its host is read again soon."""
         self.refresh_soon([event.host])
+
+    def ready(self, host: Host) -> bool:
+        """Whether `host` can be read now: connected, by default."""
+        return host.connected
 
     # ---- what the views and verbs use ---------------------------------------------------
 
@@ -100,10 +110,16 @@ class ResourceService(Publisher, Generic[R]):
 
     def watch(self) -> None:
         """A view showing these rows came on screen: every connected host is read now,
-        then on events, changes and the cadence until the last watcher leaves."""
+        then on events, changes and the cadence until the last watcher leaves. A service
+        on a cadence whose last round is younger than it goes on from that round (an
+        operator flipping between two views does not cost a round each time)."""
         self._watchers += 1
-        if self._watchers == 1:
+        if self._watchers > 1:
+            return
+        if self.cadence is None or self._since_round() >= self.cadence:
             self.refresh_soon()
+        else:
+            self._start()
 
     def unwatch(self) -> None:
         self._watchers = max(0, self._watchers - 1)
@@ -118,12 +134,14 @@ class ResourceService(Publisher, Generic[R]):
             return
         self._stale.update(hosts if hosts is not None else self._connected_names())
         self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._serve())
+        self._start()
 
     async def refresh(self, hosts: Iterable[str] | None = None) -> None:
         """Reads `hosts` (default: every connected one) now, watched or not, and publishes
         what changed."""
+        if hosts is None:
+            self.rounds += 1
+            self._round_at = asyncio.get_running_loop().time()
         names = list(hosts) if hosts is not None else self._connected_names()
         by_name = {h.name: h for h in self.fleet.hosts}
         chosen = [by_name[name] for name in names if name in by_name]
@@ -144,7 +162,15 @@ class ResourceService(Publisher, Generic[R]):
     # ---- inside -------------------------------------------------------------------------
 
     def _connected_names(self) -> list[str]:
-        return [h.name for h in self.fleet.hosts if h.connected]
+        """The hosts that can be read now (`ready`)."""
+        return [h.name for h in self.fleet.hosts if self.ready(h)]
+
+    def _since_round(self) -> float:
+        return asyncio.get_running_loop().time() - self._round_at
+
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._serve())
 
     def reading_begins(self) -> int:
         """The number of a reading that begins now (see `hold`)."""
@@ -176,7 +202,7 @@ class ResourceService(Publisher, Generic[R]):
         return self.hold(host.name, number, reading) or changed
 
     def _drop_gone(self) -> bool:
-        """Hosts no longer connected take their rows and errors with them."""
+        """Hosts that cannot be read any more take their rows and errors with them."""
         connected = set(self._connected_names())
         gone = [name for name in (*self._readings, *self.errors) if name not in connected]
         for name in gone:
@@ -188,8 +214,9 @@ class ResourceService(Publisher, Generic[R]):
         """The one task, while watched: waits for stale hosts (or the cadence), gathers a
         burst for SETTLE seconds, reads them."""
         while self._watchers:
+            due = None if self.cadence is None else max(0.0, self.cadence - self._since_round())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.CADENCE)
+                await asyncio.wait_for(self._wake.wait(), due)
             if not self._wake.is_set():  # the cadence: everything
                 self._stale.update(self._connected_names())
             await asyncio.sleep(SETTLE)
@@ -205,8 +232,8 @@ class ResourceService(Publisher, Generic[R]):
         self._stale.clear()
 
     def _fleet_changed(self) -> None:
-        """A host that connects while watched is read at once; one that goes takes its
-        rows with it."""
+        """A host that becomes ready while watched is read at once; one that goes takes
+        its rows with it."""
         connected = frozenset(self._connected_names())
         if connected == self._connected:
             return
