@@ -239,9 +239,15 @@ class Controller:
         await self.run(parsed)
 
     async def run(self, command: Command) -> None:
-        """Runs a parsed command by its registered handler, reporting any failure."""
+        """Runs a command by its registered handler, reporting any failure. A command
+        that changes something is refused before its handler runs when kvmtui is
+        read-only: every key, dialog, palette entry and typed line comes through here."""
+        verb = VERBS[command.verb]
+        if self.readonly and verb.changes(command):
+            self.operator.error(f"{command.verb}: {self.refusal()}")
+            return
         try:
-            await VERBS[command.verb].handler(self, command)
+            await verb.handler(self, command)
         except Exception as error:
             self.failed(command.verb, error)
 

@@ -14,7 +14,7 @@ import pytest
 
 import kvmtui.verbs  # noqa: F401  (registers the verbs the : line tests run)
 from kvmtui.controller import Controller, Question
-from kvmtui.core.commands import CommandError
+from kvmtui.core.commands import VERBS, Command, CommandError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestState, HostSpec, Link
@@ -170,3 +170,33 @@ async def test_a_command_line_failure_is_reported_not_raised(started):
     await controller.command("frobnicate")
     assert operator.errors[0].startswith('no guest named "no-such-guest"')
     assert operator.errors[1].startswith('unknown command "frobnicate"')
+
+
+def _command_for(verb) -> Command:
+    """A well-formed line of `verb`: each positional filled (the handler is never reached
+    when the controller refuses)."""
+    return Command(verb.name, tuple("x" for _ in verb.positionals))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, v in VERBS.items() if v.mutating is True))
+async def test_read_only_refuses_every_changing_verb_before_its_handler(demo_hosts, name):
+    """One rule for every path (key, dialog, palette, typed line): the controller refuses a
+    verb that changes anything, in one line, before its handler looks anything up."""
+    operator = Recorder()
+    controller = _controller(demo_hosts, operator, readonly=True)
+    await controller.run(_command_for(VERBS[name]))
+    assert operator.errors == [f"{name}: kvmtui runs read-only (--readonly)"]
+    assert not operator.questions and not operator.oks
+
+
+@pytest.mark.parametrize(("line", "refused"), [
+    ("desc web1", False), ("desc web1 new words", True),
+    ("snapshot-current web1", False), ("snapshot-current web1 s1", True),
+])
+async def test_a_verb_that_shows_or_changes_is_refused_only_when_it_changes(
+        demo_hosts, line, refused):
+    operator = Recorder()
+    controller = _controller(demo_hosts, operator, readonly=True)
+    await controller.command(line)
+    said_read_only = any("runs read-only" in e for e in operator.errors)
+    assert said_read_only is refused

@@ -28,7 +28,10 @@ class Verb:
     """One `:` command: its arguments in virsh order, what runs it, and what it may do.
 
     Option names in `flags`, `valued` and `numeric` are written without the leading `--`;
-    `numeric` also holds positional names whose value must be a whole number. `screen`
+    `numeric` also holds positional names whose value must be a whole number. `mutating`
+    says whether running it changes anything (the controller refuses it read-only): a bool,
+    or, for a verb that shows with fewer arguments and changes with more (`desc NAME`
+    against `desc NAME TEXT`), what tells from the command. `screen`
     verbs need the full-screen UI (a console, a progress screen), so the one-shot command
     line refuses them before they start anything. A `variadic` verb's last positional takes
     every word left (`send-key NAME KEY...`), as virsh's argv arguments do.
@@ -42,10 +45,14 @@ class Verb:
     flags: frozenset[str] = frozenset()
     valued: frozenset[str] = frozenset()
     numeric: frozenset[str] = frozenset()
-    mutating: bool = False
+    mutating: bool | Callable[[Command], bool] = False
     guest_arg: bool = False
     screen: bool = False
     variadic: bool = False
+
+    def changes(self, command: Command) -> bool:
+        """Whether running `command` (one of this verb's) changes anything."""
+        return self.mutating(command) if callable(self.mutating) else self.mutating
 
     @property
     def options(self) -> frozenset[str]:
@@ -114,7 +121,7 @@ def verb(
     flags: Iterable[str] = (),
     valued: Iterable[str] = (),
     numeric: Iterable[str] = (),
-    mutating: bool = False,
+    mutating: bool | Callable[[Command], bool] = False,
     screen: bool = False,
     variadic: bool = False,
 ) -> Callable[[Handler], Handler]:
@@ -160,6 +167,11 @@ ALIASES: Mapping[str, str] = MappingProxyType({"exit": "quit", "q": "quit", "?":
 
 #: virsh's cpulist: `2`, `0-3`, `0-3,^2`, or `r` to reset to all CPUs.
 _CPULIST_RE = re.compile(r"r|\^?\d+(-\d+)?(,\^?\d+(-\d+)?)*")
+
+
+def with_more_than(count: int) -> Callable[[Command], bool]:
+    """`mutating` for a verb that shows with `count` arguments and changes with more."""
+    return lambda command: len(command.args) > count
 
 
 class CommandError(ValueError):

@@ -12,7 +12,7 @@ import time
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core import clone, guest_config
-from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.commands import Command, CommandError, verb, with_more_than
 from kvmtui.core.model import GuestSnapshot
 
 #: Seconds between two progress lines of a clone's copy: a quicker copy shows none.
@@ -100,7 +100,8 @@ async def _domrename(controller: Controller, command: Command) -> None:
 
 
 @verb("desc", "show or set a guest's description (or --title)", guest=True,
-      optional=("TEXT",), flags=("title", "live", "config"), mutating=True, variadic=True)
+      optional=("TEXT",), flags=("title", "live", "config"), mutating=with_more_than(1),
+      variadic=True)
 async def _desc(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     host = controller.fleet.host(guest.host)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kvmtui.controller import Controller, Question
-from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.commands import Command, CommandError, verb, with_more_than
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.snapshots import Snapshot, created_sentence, current_snapshot
@@ -144,7 +144,7 @@ async def _delete(controller: Controller, command: Command) -> None:
 
 
 @verb("snapshot-current", "show a guest's current snapshot, or make another one current",
-      guest=True, optional=("SNAPSHOT",), mutating=True)
+      guest=True, optional=("SNAPSHOT",), mutating=with_more_than(1))
 async def _current(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     if len(command.args) > 1:
