@@ -229,6 +229,12 @@ class Controller:
         """A `:` line from the prompt, run in the background."""
         self._spawn(self.command(line))
 
+    def submit(self, command: Command) -> None:
+        """A command a key or a dialog built, run in the background: the same path as a
+        typed line, without writing it out and parsing it again (a name stays one word,
+        whatever it holds)."""
+        self._spawn(self.run(command))
+
     async def command(self, line: str) -> None:
         """Parses and runs one `:` line; every failure is reported, none propagates."""
         try:

@@ -38,7 +38,7 @@ from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.placement import GuestPlacementReader
 from kvmtui.core.services import Services
 from kvmtui.core.snapshots import Snapshot, list_snapshots
-from kvmtui.core.storage import StorageService
+from kvmtui.core.storage.service import StorageService
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings

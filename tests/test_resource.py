@@ -10,7 +10,7 @@ import pytest
 from kvmtui.core.commands import CommandError
 from kvmtui.core.names import find_named
 from kvmtui.core.services import Services
-from kvmtui.core.storage import StorageService
+from kvmtui.core.storage.service import StorageService
 from tests.nodes import connected_fleet, node_specs, until
 
 SCRATCH = ("<pool type='dir'><name>scratch</name>"

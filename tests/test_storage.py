@@ -12,20 +12,15 @@ from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import HostSpec
 from kvmtui.core.sizes import parse_size
-from kvmtui.core.storage import (
-    PoolSource,
-    StorageService,
-    clone_volume,
-    create_volume,
-    define_pool,
-    delete_volume,
+from kvmtui.core.storage.lookup import (
     find_pool,
     find_volume,
-    pool_action,
-    pool_xml,
-    upload_volume,
     volume_users,
 )
+from kvmtui.core.storage.pools import PoolSource, define_pool, pool_action, pool_xml
+from kvmtui.core.storage.service import StorageService
+from kvmtui.core.storage.upload import upload_volume
+from kvmtui.core.storage.volumes import clone_volume, create_volume, delete_volume
 from tests.nodes import NODE_XML, until
 
 

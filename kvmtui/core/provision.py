@@ -23,9 +23,11 @@ from xml.etree import ElementTree as ET
 
 import libvirt
 
-from kvmtui.core import advice, storage
+from kvmtui.core import advice
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.host import Host
+from kvmtui.core.storage.upload import upload_volume
+from kvmtui.core.storage.volumes import create_volume, delete_volume
 
 FIRMWARES = ("bios", "uefi")
 VIRT_TYPES = ("kvm", "qemu")
@@ -361,13 +363,13 @@ async def provision(host: Host, plan: Plan, *, start: bool) -> tuple[str, str]:
     uuid = ""
     try:
         if request.disk_volume and request.disk_size and plan.pool:
-            created.append(await storage.create_volume(
+            created.append(await create_volume(
                 host, plan.pool, request.disk_volume, request.disk_size, backing=plan.backing))
         if request.cloud_init and request.seed_volume and plan.pool:
             with tempfile.TemporaryDirectory(prefix="kvmtui-seed-") as scratch:
                 local = Path(scratch) / "seed.iso"
                 local.write_bytes(seed_iso(request.cloud_init, request.name))
-                created.append(await storage.upload_volume(
+                created.append(await upload_volume(
                     host, plan.pool, request.seed_volume, local))
         uuid = await host.run(lambda conn: conn.defineXML(plan.xml).UUIDString(),
                               what=f"create {request.name}: define on {host.name}")
@@ -402,7 +404,7 @@ async def _undo(host: Host, uuid: str, volumes: list[str]) -> list[str]:
             left.append(f"guest {uuid}")
     for path in reversed(volumes):
         try:
-            await storage.delete_volume(host, path)
+            await delete_volume(host, path)
         except HostError:
             left.append(path)
     return left

@@ -19,7 +19,7 @@ from kvmtui.core.networks import NetworkService
 from kvmtui.core.publish import Publisher
 from kvmtui.core.resource import ResourceService
 from kvmtui.core.snapshots import SnapshotBook
-from kvmtui.core.storage import StorageService
+from kvmtui.core.storage.service import StorageService
 
 
 class Services:

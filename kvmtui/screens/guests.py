@@ -135,7 +135,7 @@ class GuestsScreen(FleetView):
     def _run(self, command: Command | None) -> None:
         """A dialog's command, run as if typed on the `:` line."""
         if command is not None:
-            self.app.run_worker(self.app.controller.run(command), group="changes")
+            self.app.controller.submit(command)
 
     def action_migrate(self) -> None:
         self.app.open_migration(self.selected())

@@ -36,8 +36,7 @@ class HostsScreen(ShowsHostLoad, FleetView):
         """`:caps` of the host under the cursor."""
         host = self.table.current
         if host is not None:
-            self.app.run_worker(self.app.controller.run(Command("caps", (host.name,))),
-                                group="changes")
+            self.app.controller.submit(Command("caps", (host.name,)))
 
     def action_reconnect(self) -> None:
         host = self.table.current

@@ -86,8 +86,7 @@ class NetworksScreen(FleetView):
         return True
 
     def _run(self, verb: str, network: NetworkSnapshot, **options: str | bool) -> None:
-        command = Command(verb, (network.name,), {"host": network.host, **options})
-        self.app.run_worker(self.app.controller.run(command), group="changes")
+        self.app.controller.submit(Command(verb, (network.key,), options))
 
     def action_net(self, verb: str) -> None:
         network = self.table.current

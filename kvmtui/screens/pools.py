@@ -1,13 +1,12 @@
 """The pools view: every storage pool of every host, with the pool verbs on keys, and what
 the pools and volumes views share (the storage service they follow, keys that run verbs).
 
-Keys run the same `:` verbs a user could type (`pool-start images --host kvm1`), so a key
-and a command line take one path: the verb's handler, then the controller.
+Keys run the same `:` verbs a user could type (`pool-start images@kvm1`), so a key and a
+command line take one path: the verb's handler, then the controller.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,8 +14,10 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from kvmtui import format as fmt
+from kvmtui.core.commands import Command
 from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.storage import PoolSnapshot, StorageService
+from kvmtui.core.storage.readings import PoolSnapshot
+from kvmtui.core.storage.service import StorageService
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.live_table import Column, LiveTable
 
@@ -97,9 +98,9 @@ class StorageView(FleetView):
             return host is not None and self.app.controller.may_change(hosts=[host])
         return True
 
-    def run_verb(self, *words: str) -> None:
-        """Runs `:WORDS` (each word quoted, so any name stays one word)."""
-        self.app.controller.run_command(shlex.join(words))
+    def run_verb(self, verb: str, row: Any, **options: str | bool) -> None:
+        """Runs `verb` on the pool or volume `row`, named `NAME@HOST`, as `:verb` would."""
+        self.app.controller.submit(Command(verb, (f"{row.name}@{row.host}",), options))
 
 
 class PoolsScreen(StorageView):
@@ -130,10 +131,9 @@ class PoolsScreen(StorageView):
     def action_pool(self, verb: str) -> None:
         pool = self.table.current
         if pool is not None:
-            self.run_verb(verb, "--host", pool.host, "--", pool.name)
+            self.run_verb(verb, pool)
 
     def action_autostart(self) -> None:
         pool = self.table.current
         if pool is not None:
-            disable = ("--disable",) if pool.autostart else ()
-            self.run_verb("pool-autostart", *disable, "--host", pool.host, "--", pool.name)
+            self.run_verb("pool-autostart", pool, **({"disable": True} if pool.autostart else {}))

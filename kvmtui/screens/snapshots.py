@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from kvmtui import format as fmt
+from kvmtui.core.commands import Command
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.snapshots import Snapshot, SnapshotJob
@@ -231,6 +232,10 @@ class SnapshotsScreen(FleetView):
             return chosen is None or self.app.controller.may_change([chosen[1]])
         return True
 
+    def _submit(self, verb: str, snap: Snapshot, guest: GuestSnapshot) -> None:
+        """`:verb GUEST SNAPSHOT` for the row under the cursor, as typed."""
+        self.app.controller.submit(Command(verb, (guest.ref, snap.name)))
+
     def action_take(self) -> None:
         guests = self._target_guests()
         if not guests:
@@ -249,21 +254,17 @@ class SnapshotsScreen(FleetView):
     def action_revert(self) -> None:
         chosen = self._current()
         if chosen is not None:
-            self.app.run_worker(changes.revert(self.app.controller, chosen[1], chosen[0].name),
-                                group="changes")
+            self._submit("snapshot-revert", *chosen)
 
     def action_delete(self) -> None:
         chosen = self._current()
         if chosen is not None:
-            self.app.run_worker(changes.delete(self.app.controller, chosen[1], chosen[0].name),
-                                group="changes")
+            self._submit("snapshot-delete", *chosen)
 
     def action_make_current(self) -> None:
         chosen = self._current()
         if chosen is not None:
-            self.app.run_worker(
-                changes.make_current(self.app.controller, chosen[1], chosen[0].name),
-                group="changes")
+            self._submit("snapshot-current", *chosen)
 
     def on_live_table_row_selected(self, _event: Any) -> None:
         """Enter: the guest's detail, as on the guest list."""

@@ -11,8 +11,9 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from kvmtui import format as fmt
+from kvmtui.core.commands import Command
 from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.storage import VolumeSnapshot
+from kvmtui.core.storage.readings import VolumeSnapshot
 from kvmtui.screens.fleet_view import sort_bindings
 from kvmtui.screens.pools import StorageView
 from kvmtui.widgets.live_table import Column, LiveTable
@@ -97,8 +98,8 @@ class VolumesScreen(StorageView):
     def action_delete(self) -> None:
         volume = self.table.current
         if volume is not None:
-            self.run_verb("vol-delete", "--host", volume.host, "--pool", volume.pool, "--",
-                          volume.path)
+            self.app.controller.submit(Command("vol-delete", (volume.path,),
+                                               {"host": volume.host, "pool": volume.pool}))
 
     def action_cancel_upload(self) -> None:
         volume = self.table.current

@@ -17,20 +17,15 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.host import Host
 from kvmtui.core.sizes import parse_size
-from kvmtui.core.storage import (
-    PoolSource,
+from kvmtui.core.storage.lookup import (
     VolumeRef,
-    clone_volume,
-    create_volume,
-    define_pool,
-    delete_volume,
     describe_users,
     find_pool,
     find_volume,
-    pool_action,
-    resize_volume,
     volume_users,
 )
+from kvmtui.core.storage.pools import PoolSource, define_pool, pool_action
+from kvmtui.core.storage.volumes import clone_volume, create_volume, delete_volume, resize_volume
 from kvmtui.core.uri import quoted
 
 _HOST = ("host",)

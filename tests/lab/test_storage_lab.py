@@ -24,7 +24,8 @@ from kvmtui.cli import Settings
 from kvmtui.core.commands import CommandError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import HostSpec
-from kvmtui.core.storage import PoolSource, StorageService, define_pool, pool_action
+from kvmtui.core.storage.pools import PoolSource, define_pool, pool_action
+from kvmtui.core.storage.service import StorageService
 from tests.nodes import until
 from tests.ui.helpers import keys, notifications, wait_for
 
@@ -126,7 +127,7 @@ async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
         await until(lambda: host.connected, "hosta to connect")
         await define_pool(host, POOL, "dir", PoolSource(target=str(pool_dir)))
         await pool_action(host, POOL, "pool-start")
-        service = StorageService.of(fleet)
+        service = StorageService(fleet)
         seen: list[float] = []
 
         def follow() -> None:
