@@ -30,7 +30,7 @@ from kvmtui.views import ALIASES, VIEWS, View
 
 if TYPE_CHECKING:
 
-    from kvmtui.cli import Settings
+    from kvmtui.config import Settings
 
 verbs_from("kvmtui.verbs")
 
@@ -83,7 +83,7 @@ class KvmTuiApp(NeverCrash):
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
         if settings.theme:
             self.theme = settings.theme
-        self.set_keymap(settings.keys)  # checked when read: see kvmtui.keys.clash
+        self.set_keymap(settings.keys)  # checked as the UI starts: kvmtui.keys.check_keymap
 
     # A screen other than the first view's is imported where it is first opened, not at
     # start-up: importing every feature's screens, and the core modules behind them, took a

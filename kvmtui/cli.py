@@ -2,23 +2,32 @@
 
 Everything the operator can get wrong before the screen opens is caught here and reported
 as one line on stderr with exit status 2, so a typo never costs a full-screen round trip.
-Textual is imported only in `_run`, once there is a UI to run.
+Textual is imported only in `_run`, once there is a UI to run; what only the UI can tell
+of the config file (its theme, its `[keys]`) is checked there, before the app starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import gc
 import os
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
 from kvmtui import __version__
-from kvmtui.config import HOST_NAME_RE, MAX_REFRESH, ConfigError, load_config
+from kvmtui.config import (
+    HOST_NAME_RE,
+    MAX_REFRESH,
+    Config,
+    ConfigError,
+    Settings,
+    load_config,
+)
 from kvmtui.core.model import HostSpec
 from kvmtui.core.uri import default_host_name, quoted, validate_uri
 
@@ -31,24 +40,6 @@ FALLBACK_URI = "qemu:///system"
 #: some 380 times before that table showed, three of them full, 0.13-0.15 s of a 0.85 s
 #: start. At these, 0.01 s; cyclic garbage still goes, a few thousand allocations later.
 GC_THRESHOLDS = (10_000, 20, 20)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the app needs to start: hosts to open (empty with `demo`) and how to show them."""
-
-    hosts: tuple[HostSpec, ...]
-    readonly: bool
-    refresh: float
-    theme: str | None
-    demo: bool
-    viewer: str | None = None  # the graphical console viewer (config `viewer`)
-    #: The config's `[keys]`: binding id -> keys, for Textual's keymap.
-    keys: Mapping[str, str] = field(default_factory=dict)
-    #: A `:` command to run without the screen (`kvmtui start web1 --yes`); empty: the UI.
-    command: tuple[str, ...] = ()
-    yes: bool = False
-    json: bool = False
 
 
 class UsageError(Exception):
@@ -139,6 +130,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         command=command,
         yes=yes,
         json=as_json,
+        config=config,
     )
 
 
@@ -247,6 +239,11 @@ def _run(settings: Settings) -> int:
     finally:
         gc.freeze()
         gc.enable()
+    try:
+        check_ui_config(settings.config)
+    except ConfigError as error:
+        print(f"kvmtui: {error}", file=sys.stderr)
+        return 2
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
@@ -255,3 +252,17 @@ def _run(settings: Settings) -> int:
     finally:
         gc.set_threshold(*thresholds)  # as it was, for a caller that goes on (the tests)
     return app.return_code or 0
+
+
+def check_ui_config(config: Config) -> None:
+    """Raises ConfigError, naming the file's line, for what only the UI can tell wrong in
+    the file: a theme that is not one of Textual's, a `[keys]` entry (kvmtui.keys)."""
+    from textual.theme import BUILTIN_THEMES
+
+    from kvmtui.keys import check_keymap
+
+    if config.theme is not None and config.theme not in BUILTIN_THEMES:
+        close = difflib.get_close_matches(config.theme, sorted(BUILTIN_THEMES), n=3)
+        hint = f" (did you mean {', '.join(quoted(t) for t in close)}?)" if close else ""
+        raise config.error("theme", f"unknown theme {quoted(config.theme)}{hint}")
+    check_keymap(config)

@@ -16,19 +16,24 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
     "guests.start" = "S"
     guests.destroy = "ctrl+x"   # a dotted key means the same
 
-Checking `[keys]` needs the binding ids, which live on the Textual screens: only a file
-with that table loads them here.
+`Config` is the file's schema: each key's name, type, default and meaning are its fields
+and their docstrings, which the README's table of keys is checked against. `Settings` is
+what the app starts with: the file merged with the command line.
+
+This module runs before any UI exists (one-shot commands never load Textual), so it checks
+only what TOML and the core can tell. Theme names are Textual's and binding ids are the
+screens': those two are checked by the UI's side when it starts (`kvmtui.cli`), through
+`Config.error`, which still names this file and the line.
 """
 
 from __future__ import annotations
 
 import datetime
-import difflib
 import re
 import shlex
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +51,8 @@ MAX_REFRESH = 3600.0
 #: What a host may be called in the file, on the command line and after `@` in `:` commands.
 HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
-_TOP_KEYS = ("refresh", "theme", "viewer", "host", "keys")
 #: What the `viewer` command may contain in braces (see core/display.py viewer_command).
 _VIEWER_FIELDS = frozenset({"url", "host", "port"})
-_HOST_KEYS = ("name", "uri", "readonly")
 
 _TYPE_NAMES: tuple[tuple[type, str], ...] = (
     (bool, "a boolean"),  # before int: bool is a subclass of int
@@ -68,12 +71,80 @@ class Config:
     """The file's settings; `path` is the file they came from, None when none was read."""
 
     hosts: tuple[HostSpec, ...] = ()
+    """`[[host]]`: one table per host to watch, with the keys of `HostTable`."""
     refresh: float = DEFAULT_REFRESH
+    """Seconds between stats samples, more than 0 and at most 3600; `--refresh` beats it."""
     theme: str | None = None
+    """The name of one of Textual's built-in themes (Ctrl+P, "Theme" lists them)."""
     viewer: str | None = None
-    path: Path | None = None
-    #: `[keys]`: binding id -> keys, checked against the app's bindings.
+    """The command that shows a graphical console; `{url}`, `{host}` and `{port}` in it
+    are filled in, else the URL is added at the end. Unset: `remote-viewer`."""
     keys: Mapping[str, str] = field(default_factory=dict)
+    """`[keys]`: binding id = keys, several comma-separated (`?` on a screen shows ids)."""
+    path: Path | None = None
+    """The file these came from; None when none was read."""
+    lines: Mapping[str, int | None] = field(default_factory=dict, compare=False, repr=False)
+    """Where the file sets `theme` and each `keys.ID`, for `error`."""
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """The one-line error for a value of the file (`theme`, `keys.guests.start`) found
+        wrong by a check only the UI can make, naming the file and the line it is on."""
+        return ConfigError(self.path or default_config_path(), message, self.lines.get(key))
+
+
+@dataclass(frozen=True)
+class HostTable:
+    """The keys of one `[[host]]` table, which `_Checker._host` turns into a HostSpec."""
+
+    uri: str
+    """The host's libvirt URI (`qemu+ssh://root@kvm1/system`), or `ssh://[user@]host[:port]`
+    for kvmtui's own SSH connection; required."""
+    name: str | None = None
+    """What the host is called on screen and after `@`: letters, digits, `_`, `.`, `-`.
+    Unset: the URI's host name."""
+    readonly: bool = False
+    """Never offer to change anything on this host."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the app needs to start: the config file merged with the command line."""
+
+    hosts: tuple[HostSpec, ...]
+    """The hosts to open: `-c`, else the file's, else `$LIBVIRT_DEFAULT_URI`, else
+    qemu:///system; with `--demo`, the demo fleet's."""
+    readonly: bool
+    """`--readonly`: every host read-only."""
+    refresh: float
+    """Seconds between stats samples: `--refresh`, else the file's `refresh`."""
+    theme: str | None
+    """The file's `theme`; None: Textual's default."""
+    demo: bool
+    """`--demo`: watch the built-in demo fleet."""
+    viewer: str | None = None
+    """The file's `viewer`, the graphical console viewer."""
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """The file's `[keys]`: binding id -> keys, for Textual's keymap."""
+    command: tuple[str, ...] = ()
+    """A `:` command to run without the screen (`kvmtui start web1 --yes`); empty: the UI."""
+    yes: bool = False
+    """`--yes`: the command's confirmation answered yes."""
+    json: bool = False
+    """`--json`: the command's output as JSON."""
+    config: Config = field(default_factory=Config, compare=False, repr=False)
+    """The file as read: its `theme` and `[keys]` are checked when the UI starts, and a
+    mistake found then names its line."""
+
+
+#: Config fields the file does not set, and the one whose key differs from its name.
+_NOT_IN_FILE = frozenset({"path", "lines"})
+_KEY_OF_FIELD = {"hosts": "host"}
+
+
+def _file_keys(schema: type[Any]) -> tuple[str, ...]:
+    """The keys a table of the file may hold: the fields of the dataclass `schema`."""
+    return tuple(_KEY_OF_FIELD.get(f.name, f.name) for f in fields(schema)
+                 if f.name not in _NOT_IN_FILE)
 
 
 class ConfigError(Exception):
@@ -88,15 +159,6 @@ class ConfigError(Exception):
         super().__init__(": ".join([*where, message]))
         self.path = path
         self.line = line
-
-
-def _theme_names() -> list[str]:
-    """Textual's built-in themes, the ones the app can switch to. Imported here, only when
-    a file names a theme: the app imports Textual right after anyway, and checking now turns
-    a typo into the one-line error with exit status 2 instead of a traceback at start-up."""
-    from textual.theme import BUILTIN_THEMES
-
-    return sorted(BUILTIN_THEMES)
 
 
 def default_config_path() -> Path:
@@ -133,6 +195,9 @@ def parse_config(text: str, path: Path) -> Config:
         raise _syntax_error(path, text, error) from None
     return _Checker(path, _Locator(text)).config(data)
 
+
+_TOP_KEYS = _file_keys(Config)
+_HOST_KEYS = _file_keys(HostTable)
 
 _TOML_POSITION_RE = re.compile(
     r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$"
@@ -251,13 +316,17 @@ class _Checker:
             if key not in _TOP_KEYS:
                 message = f"unknown key {quoted(key)}{did_you_mean(key, _TOP_KEYS)}"
                 raise self._fail(self._where.top_key(key), message)
+        keys = self._keys(data.get("keys", {}))
+        lines = {f"keys.{binding_id}": self._where.table_key("keys", binding_id)
+                 for binding_id in keys}
         return Config(
             hosts=self._hosts(data.get("host", [])),
             refresh=self._refresh(data.get("refresh", DEFAULT_REFRESH)),
             theme=self._theme(data.get("theme")),
             viewer=self._viewer(data.get("viewer")),
             path=self._path,
-            keys=self._keys(data.get("keys", {})),
+            keys=keys,
+            lines={"theme": self._where.top_key("theme"), **lines},
         )
 
     def _refresh(self, value: object) -> float:
@@ -277,12 +346,7 @@ class _Checker:
             raise self._fail(line, f'"theme" must be a string, not {_type_name(value)}')
         if not value.strip():
             raise self._fail(line, '"theme" must not be empty')
-        themes = _theme_names()
-        if value not in themes:
-            close = difflib.get_close_matches(value, themes, n=3)
-            hint = f" (did you mean {', '.join(quoted(t) for t in close)}?)" if close else ""
-            raise self._fail(line, f"unknown theme {quoted(value)}{hint}")
-        return value
+        return value  # a theme of that name is the UI's to check: the module doc
 
     def _viewer(self, value: object) -> str | None:
         """A command line whose braces name only what kvmtui fills in."""
@@ -304,33 +368,16 @@ class _Checker:
         return value
 
     def _keys(self, table: object) -> dict[str, str]:
-        """`[keys]` flattened to `{"guests.start": "S"}`, every id and key checked."""
+        """`[keys]` flattened to `{"guests.start": "S"}`, every value a string. The ids and
+        the keys themselves are the UI's to check: the module doc."""
         if not isinstance(table, dict):
             raise self._fail(self._where.top_key("keys"), '"keys" must be a table')
-        settings = dict(_flatten(table))
-        if not settings:
-            return {}
-        from kvmtui.keys import binding_ids, clash, key_problem  # loads Textual: module doc
-
-        known = tuple(binding_ids())
         keymap: dict[str, str] = {}
-        for binding_id, keys in settings.items():
-            line = self._where.table_key("keys", binding_id)
-            if binding_id not in known:
-                hint = did_you_mean(binding_id, known)
-                raise self._fail(line, f"[keys]: unknown binding id {quoted(binding_id)}{hint}")
+        for binding_id, keys in _flatten(table):
             if not isinstance(keys, str):
                 message = f"[keys]: {quoted(binding_id)} must be a string, not {_type_name(keys)}"
-                raise self._fail(line, message)
-            problem = key_problem(keys)
-            if problem is not None:
-                raise self._fail(line, f"[keys]: {quoted(binding_id)}: {problem}")
+                raise self._fail(self._where.table_key("keys", binding_id), message)
             keymap[binding_id] = keys
-        clashing = clash(keymap)
-        if clashing is not None:
-            binding_id, why = clashing
-            raise self._fail(self._where.table_key("keys", binding_id),
-                             f"[keys]: {quoted(binding_id)}: {why}")
         return keymap
 
     def _hosts(self, tables: object) -> tuple[HostSpec, ...]:
@@ -357,12 +404,13 @@ class _Checker:
                 hint = did_you_mean(key, _HOST_KEYS)
                 message = f"{label} has an unknown key {quoted(key)}{hint}"
                 raise self._fail(self._where.host_key(index, key), message)
-        uri = self._host_uri(index, table, label)
-        return HostSpec(
-            name=self._host_name(index, name, label) if "name" in table else default_host_name(uri),
-            uri=uri,
-            readonly=self._host_readonly(index, table.get("readonly", False), label),
+        host = HostTable(
+            uri=self._host_uri(index, table, label),
+            name=self._host_name(index, name, label) if "name" in table else None,
+            readonly=self._host_readonly(index, table.get("readonly", HostTable.readonly),
+                                         label),
         )
+        return HostSpec(host.name or default_host_name(host.uri), host.uri, host.readonly)
 
     def _host_uri(self, index: int, table: Mapping[str, Any], label: str) -> str:
         line = self._where.host_key(index, "uri")

@@ -7,8 +7,10 @@ maps ids to keys, as Textual's keymap does (`App.set_keymap`).
 
 Ids are `PLACE.ACTION` (`guests.destroy`, `detail.xml`, `app.guests`); `?` on any screen
 shows its keys as they are in effect. What the file says is checked before the screen opens
-(`kvmtui.config`), so a typo, or a key that would silently take another action's place,
-is one line on stderr rather than a surprise on screen.
+(`check_keymap`, as the UI starts), so a typo, or a key that would silently take another
+action's place, is one line on stderr rather than a surprise on screen. The config module
+cannot check it when it reads the file: the ids are the screens', and a one-shot command
+must not load Textual.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.keys import Keys, _character_to_key
 
+from kvmtui.config import Config
 from kvmtui.core.uri import quoted
+from kvmtui.core.words import did_you_mean
 
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 
@@ -32,6 +36,27 @@ _NAMED_KEYS = frozenset(
     {key.value.rpartition("+")[2] for key in Keys if not key.value.startswith("<")}
     | {_character_to_key(chr(code)) for code in range(32, 127)}
 ) - {"ctrl-at"}
+
+
+def check_keymap(config: Config) -> None:
+    """Raises the ConfigError, naming the file's line, for the first id of its `[keys]` that
+    is no binding's, whose keys are no keys, or that takes a key another binding still has.
+    Only a file with a `[keys]` table loads every screen for it."""
+    if not config.keys:
+        return
+    known = tuple(binding_ids())
+    for binding_id, keys in config.keys.items():
+        if binding_id not in known:
+            hint = did_you_mean(binding_id, known)
+            raise config.error(f"keys.{binding_id}",
+                               f"[keys]: unknown binding id {quoted(binding_id)}{hint}")
+        problem = key_problem(keys)
+        if problem is not None:
+            raise config.error(f"keys.{binding_id}", f"[keys]: {quoted(binding_id)}: {problem}")
+    clashing = clash(config.keys)
+    if clashing is not None:
+        binding_id, why = clashing
+        raise config.error(f"keys.{binding_id}", f"[keys]: {quoted(binding_id)}: {why}")
 
 
 def key_problem(keys: str) -> str | None:

@@ -41,7 +41,7 @@ from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage.service import StorageService
 
 if TYPE_CHECKING:
-    from kvmtui.cli import Settings
+    from kvmtui.config import Settings
 
 verbs_from("kvmtui.verbs")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.demo import build_demo_fleet
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kvmtui.cli import Settings, UsageError, main, parse_settings
+from kvmtui.cli import UsageError, main, parse_settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from kvmtui.cli import check_ui_config
 from kvmtui.config import Config, ConfigError, default_config_path, load_config
 from kvmtui.core.model import HostSpec
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -18,9 +23,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def error_for(tmp_path: Path, text: str) -> str:
+    """The error kvmtui stops with: reading the file, or the UI's checks of it as it starts."""
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        check_ui_config(load_config(path))
     message = str(caught.value)
     assert message.startswith(f"{path}: "), message
     assert "\n" not in message
@@ -304,3 +310,15 @@ def test_bad_keys_name_the_line_the_id_and_the_mistake(
 def test_keys_may_be_swapped(tmp_path: Path) -> None:
     path = write(tmp_path, '[keys]\n"guests.start" = "h"\n"guests.shutdown" = "s"\n')
     assert load_config(path).keys == {"guests.start": "h", "guests.shutdown": "s"}
+
+
+def test_reading_a_file_with_a_theme_and_keys_loads_no_textual(tmp_path: Path) -> None:
+    """The file is read before any UI exists, and a one-shot command (`kvmtui list`) never
+    starts one: the theme and `[keys]` are checked as the UI starts, not here."""
+    path = write(tmp_path, 'theme = "nord"\n[keys]\n"guests.start" = "S"\n')
+    code = ("import sys; from pathlib import Path; from kvmtui.config import load_config; "
+            f"config = load_config(Path({str(path)!r})); "
+            "print(config.keys, 'textual' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.stdout.split() == ["{'guests.start':", "'S'}", "False"], result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from kvmtui.oneshot import run_command
 from kvmtui.verbs.hardware import EDIT_ATTEMPTS

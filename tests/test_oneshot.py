@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kvmtui.cli import Settings, parse_settings
+from kvmtui.cli import parse_settings
+from kvmtui.config import Settings
 from kvmtui.core import snapshots
 from kvmtui.core.migration import MigrationManager
 from kvmtui.oneshot import CliOperator, Finished, run_command, run_to_end

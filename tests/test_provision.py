@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 import pycdlib
 import pytest
 
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core import advice, provision
 from kvmtui.core.errors import HostError
 from kvmtui.core.host import Host

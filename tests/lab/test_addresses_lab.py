@@ -7,7 +7,7 @@ import re
 import time
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from tests.ui.helpers import keys, notifications, wait_for
 

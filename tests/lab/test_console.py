@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.guests import GuestsScreen

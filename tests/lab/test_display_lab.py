@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.display import Forwards, Via, one_display, read_displays
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import HostSpec, Link

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import GuestSnapshot, GuestState, HostSpec, Link
 from kvmtui.screens.confirm import ConfirmScreen

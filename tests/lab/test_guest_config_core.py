@@ -17,7 +17,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core import snapshots
 from kvmtui.core.addresses import AddressSource, guest_addresses
 from kvmtui.core.devices import guest_devices

@@ -19,7 +19,7 @@ import libvirt
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from tests.ui.helpers import answer_to, wait_for
 

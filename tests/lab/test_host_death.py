@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import GuestState, HostSpec, Link
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.cpumap import CpuMapScreen

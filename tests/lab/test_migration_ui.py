@@ -7,7 +7,7 @@ import re
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
 from kvmtui.screens.migration_progress import MigrationProgressScreen

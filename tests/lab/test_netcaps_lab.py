@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from kvmtui.screens.networks import LeasesScreen, NetworksScreen
 from tests.ui.helpers import fleet_ready, keys, notifications, screen_text, wait_for

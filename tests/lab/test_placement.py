@@ -11,7 +11,7 @@ import re
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from kvmtui.screens.cpumap import CpuMapScreen
 from kvmtui.screens.detail import GuestDetailScreen

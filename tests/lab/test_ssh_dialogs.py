@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec, Link
 from kvmtui.screens.hostkey import HostKeyReviewScreen
 from kvmtui.screens.secret import SecretScreen

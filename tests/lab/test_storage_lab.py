@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.commands import CommandError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import HostSpec

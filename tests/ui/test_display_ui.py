@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from kvmtui.screens.display import DisplayScreen
 from tests.ui.helpers import keys, notifications, screen_text, wait_for

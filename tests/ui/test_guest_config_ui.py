@@ -13,7 +13,7 @@ from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.detail import GuestDetailScreen

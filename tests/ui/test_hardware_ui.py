@@ -16,7 +16,7 @@ import pytest
 from textual.pilot import Pilot
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 from tests.nodes import NODE_XML, OFF_UUID, WEB_UUID
 from tests.ui.helpers import (

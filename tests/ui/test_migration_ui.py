@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, RadioSet, Static
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.core.migration import DEFAULT_FLAGS, FLAG_WORDS
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.jobs import JobsScreen

@@ -34,7 +34,7 @@ from textual.widgets import Input
 
 import kvmtui.screens
 from kvmtui.app import KvmTuiApp
-from kvmtui.cli import Settings
+from kvmtui.config import Settings
 from kvmtui.screens.create import CreateScreen
 from kvmtui.screens.guest_config import CloneDialog
 from kvmtui.screens.guests import GuestsScreen
