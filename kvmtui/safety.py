@@ -16,13 +16,25 @@ message handler, so `NeverCrash` replaces it:
 
 Every report appends the traceback to `kvmtui.log` in the XDG state directory and adds the
 error to `unexpected_errors`, which the keyboard-monkey tests check stays empty.
+
+Textual's public API is used where it has one (`get_screen_stack`, `exit`). It has none for
+this net: its public route for a failed worker (`exit_on_error=False`, then
+`Worker.StateChanged`) reaches only the node that started the worker, never the app, and a
+failing message handler has no public route at all. Both end in `App._handle_exception`,
+and the app's own handlers run in `App._dispatch_message`: those two overrides, the
+`active_message_pump` context variable that names the failing node, and the palette's
+private methods below are Textual's internals. An upgrade that renames or reshapes any of
+them would switch this module off without a word. So every override here is marked
+`@override`: mypy fails when one overrides nothing any more, and tests/ui/test_never_crash.py
+checks each still has Textual's parameters, and that a failing key handler and a failing
+worker are still reported in a real app that then goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,6 +50,11 @@ from textual.screen import Screen
 from textual.theme import ThemeProvider
 from textual.widget import AwaitMount, Widget
 from textual.worker import WorkerFailed, active_worker
+
+# PEP 698's @override (typing.override from Python 3.12), from the typing_extensions
+# that Textual itself requires: mypy then fails when a method marked so overrides
+# nothing, and so does tests/ui/test_never_crash.py.
+from typing_extensions import override
 
 from kvmtui.screens.closing import ClosesOnce
 
@@ -89,6 +106,7 @@ class SafeCommandPalette(CommandPalette, ClosesOnce[Any]):
     only filled once the result list has been laid out: a page key right after the list
     opens (or while it is empty) raised `KeyError: 0`. Such a page move is dropped."""
 
+    @override
     @work(exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP)
     async def _gather_commands(self, search_value: str) -> None:
         """Textual's search, dropped when the palette has no list to fill: a search started
@@ -101,6 +119,7 @@ class SafeCommandPalette(CommandPalette, ClosesOnce[Any]):
         except NoMatches:
             return
 
+    @override
     def _action_command_list(self, action: str) -> None:
         try:
             super()._action_command_list(action)
@@ -126,6 +145,7 @@ class NeverCrash(App[Any]):
         message = str(error) or type(error).__name__
         self.notify(f"internal error: {message}{where}", severity="error", timeout=10)
 
+    @override
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
         """Textual's notify, but plain text unless asked: kvmtui's messages quote guest and
@@ -134,6 +154,7 @@ class NeverCrash(App[Any]):
 
     # Every palette Textual opens (Ctrl+P, and its "Theme" and "Keys" lists), as ours.
 
+    @override
     def action_command_palette(self) -> None:
         # Textual asks only whether the top screen is a palette, and gives each the same id:
         # a dialog a background task opened over one (a password, a host key), or a palette
@@ -143,6 +164,7 @@ class NeverCrash(App[Any]):
                 isinstance(screen, CommandPalette) for screen in self.screen_stack):
             self.push_screen(SafeCommandPalette())
 
+    @override
     def search_commands(self, commands: Sequence[CommandListItem],
                         placeholder: str = "Search for commands…") -> AwaitMount:
         return self.push_screen(SafeCommandPalette(
@@ -151,10 +173,12 @@ class NeverCrash(App[Any]):
             providers=[cast(Any, SimpleProvider(self.screen, list(commands)))],
             placeholder=placeholder))
 
+    @override
     def search_themes(self) -> None:
         self.push_screen(SafeCommandPalette(providers=[ThemeProvider],
                                             placeholder="Search for themes…"))
 
+    @override
     async def _dispatch_message(self, message: Message) -> None:
         try:
             await super()._dispatch_message(message)
@@ -164,6 +188,7 @@ class NeverCrash(App[Any]):
             else:  # quitting: no screen left to show it on
                 _write_log(error)
 
+    @override
     def _handle_exception(self, error: Exception) -> None:
         worker = active_worker.get(None)
         node = worker.node if worker is not None else active_message_pump.get(None)
@@ -191,11 +216,21 @@ class NeverCrash(App[Any]):
     def _on_closed_screen(self, node: object) -> bool:
         """Whether `node` belongs to a screen that is on no view's stack any more."""
         if isinstance(node, Screen):
-            return not any(node in stack for stack in self._screen_stacks.values())
+            return not any(node in stack for stack in self._stacks())
         if isinstance(node, Widget):
             return not node.is_attached or self._on_closed_screen(node.screen)
         return False
 
+    def _stacks(self) -> Iterator[list[Screen]]:
+        """The stack of screens of every view shown so far."""
+        for mode in dict.fromkeys([*self.MODES, self.current_mode]):
+            try:
+                stack = self.get_screen_stack(mode)
+            except KeyError:  # a view not shown yet has none
+                continue
+            yield stack
+
+    @override
     async def action_pop_screen(self) -> None:
         """Back (Esc) from a screen: a Back typed ahead that arrives after its screen has
         gone finds only the view's base, where Textual would raise ScreenStackError."""
@@ -204,9 +239,7 @@ class NeverCrash(App[Any]):
 
     def _exit_quietly(self, path: Path) -> None:
         """Ends with status 1 and one line pointing at the log, not a traceback."""
-        self._return_code = 1
-        self._exit_renderables.append(f"kvmtui: internal error, details in {path}")
-        self._close_messages_no_wait()
+        self.exit(return_code=1, message=f"kvmtui: internal error, details in {path}")
 
     async def _recover(self, screen: Screen) -> None:
         """Closes the screen whose message loop died; a view's base screen is rebuilt."""

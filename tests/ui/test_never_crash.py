@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextvars
+import inspect
 from pathlib import Path
 
 import pytest
-from textual.command import CommandList
-from textual.widgets import TabbedContent
+from textual import events
+from textual.app import App
+from textual.command import CommandList, CommandPalette
+from textual.widgets import Static, TabbedContent
 
 from kvmtui.app import KvmTuiApp
-from kvmtui.safety import SafeCommandPalette
+from kvmtui.safety import NeverCrash, SafeCommandPalette
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.detail import GuestDetailScreen
 from kvmtui.screens.guests import GuestsScreen
@@ -22,6 +26,78 @@ SIZE = (100, 30)
 def _log(state_dir: Path) -> str:
     path = state_dir / "kvmtui" / "kvmtui.log"
     return path.read_text() if path.exists() else ""
+
+
+def _parameters(function: object) -> list[tuple[str, object]]:
+    """What a caller relies on: each parameter's name and kind (annotations are strings)."""
+    assert callable(function)
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize(("ours", "textuals"),
+                         [(NeverCrash, App), (SafeCommandPalette, CommandPalette)])
+def test_every_private_textual_method_overridden_is_still_textuals(ours: type, textuals: type):
+    """NeverCrash catches errors by overriding Textual's private methods (safety.py's module
+    doc says why there is no public way). Should an upgrade rename or reshape one, Textual
+    would stop calling the override and the net would be off without a word: this fails
+    instead, for every method safety.py marks @override."""
+    overridden = {name: value for name, value in vars(ours).items()
+                  if getattr(value, "__override__", False)}  # marked @override
+    assert {"_handle_exception", "_dispatch_message", "_gather_commands",
+            "_action_command_list"} & set(overridden)
+    for name, value in overridden.items():
+        original = getattr(textuals, name, None)
+        assert original is not None, f"Textual's {textuals.__name__} has no {name} any more"
+        assert _parameters(value) == _parameters(original), f"{name} changed its parameters"
+    # The search run without Textual's @work wrapper, which functools.wraps leaves there.
+    assert inspect.isfunction(getattr(CommandPalette._gather_commands, "__wrapped__", None))
+
+
+class _OneKeyFails(NeverCrash):
+    """A bare app on the net: `x` fails in its own key handler, any other key is noted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys_seen: list[str] = []
+
+    def compose(self):
+        yield Static("x fails")
+
+    def on_key(self, event: events.Key) -> None:
+        self.keys_seen.append(event.key)
+        if event.key == "x":
+            raise RuntimeError("key handler bug")
+
+
+async def test_a_failing_key_handler_is_reported_and_the_app_goes_on(state_dir: Path):
+    """The net itself, in a real app with nothing of kvmtui's around it: the moment an
+    upgrade routes a handler's error past `_dispatch_message` / `_handle_exception`, this
+    app ends (or the error goes unseen) and the test fails."""
+    app = _OneKeyFails()
+    async with app.run_test() as pilot:
+        await pilot.press("x")
+        await wait_for(pilot, lambda: len(app.unexpected_errors) == 1, what="the report")
+        assert notifications(app) == [
+            f"internal error: key handler bug (details in {state_dir}/kvmtui/kvmtui.log)"]
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: app.keys_seen == ["x", "x", "y"], what="every key")
+        assert len(app.unexpected_errors) == 2
+        assert app.is_running
+    assert not app.return_code  # never ended by the error
+    assert "RuntimeError: key handler bug" in _log(state_dir)
+
+
+async def test_an_error_with_no_screen_to_show_it_ends_with_one_line(state_dir: Path):
+    """An error outside any handler or worker (start-up, shutdown) cannot be shown on
+    screen: the app ends with status 1 and one line naming the log, not a traceback."""
+    app = _OneKeyFails()
+    async with app.run_test() as pilot:
+        # A context of its own: no message pump, no worker, as at start-up or shutdown.
+        contextvars.Context().run(app._handle_exception, RuntimeError("outside every handler"))
+        await pilot.pause()
+    assert app.return_code == 1
+    assert not app.unexpected_errors
+    assert "RuntimeError: outside every handler" in _log(state_dir)
 
 
 async def test_a_failing_key_action_is_reported_and_the_app_goes_on(
