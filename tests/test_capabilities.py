@@ -3,7 +3,7 @@ driver give), and the acceleration findings `:validate` lists from them."""
 
 from __future__ import annotations
 
-from kvmtui.core.capabilities import Level, checks, facts, parse, read_caps
+from kvmtui.core.capabilities import Level, checks, facts, parse, read_caps, version_text
 from kvmtui.core.model import GuestSnapshot, GuestState
 from tests.nodes import node_host
 
@@ -92,3 +92,9 @@ async def test_an_unreachable_host_is_a_finding_not_an_exception(tmp_path):
         caps = await read_caps(host)
     assert caps.error
     assert [(c.what, c.level) for c in checks(caps)] == [("connection", Level.FAIL)]
+
+
+def test_versions_read_as_virsh_shows_them() -> None:
+    """One reading of libvirt's version numbers, for the hosts view and `:validate` alike."""
+    assert version_text(9_000_000) == "9.0.0"
+    assert version_text(10_010_002) == "10.10.2"

@@ -98,7 +98,9 @@ def _has(flag: str, name: str) -> str:
     return f"has {flag}" if flag else f"shows no {name}"
 
 
-def _version(number: int) -> str:
+def version_text(number: int) -> str:
+    """A version as libvirt reports it (major * 1,000,000 + minor * 1,000 + release), as
+    virsh shows it: 9000000 is "9.0.0"."""
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
 
@@ -197,8 +199,8 @@ def _read_blocking(name: str, conn: libvirt.virConnect) -> HostCaps:
         domcaps = conn.getDomainCapabilities(None, root.findtext("host/cpu/arch"), None,
                                              virttype, 0)
     return replace(parse(name, caps_xml, domcaps, free, free_pages),
-                   hypervisor=conn.getType(), hypervisor_version=_version(conn.getVersion()),
-                   libvirt_version=_version(conn.getLibVersion()))
+                   hypervisor=conn.getType(), hypervisor_version=version_text(conn.getVersion()),
+                   libvirt_version=version_text(conn.getLibVersion()))
 
 
 async def read_caps(host: Host) -> HostCaps:

@@ -21,7 +21,7 @@ from typing import Any
 import libvirt
 
 from kvmtui.core import ssh
-from kvmtui.core.capabilities import kvm_offered
+from kvmtui.core.capabilities import kvm_offered, version_text
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import HostInfo, HostSpec, Link
 from kvmtui.core.session import Session, SessionRetired
@@ -44,10 +44,6 @@ NETWORK_EVENTS: EventFamily = ("networkEventRegisterAny", "networkEventDeregiste
 Handlers = Sequence[tuple[EventFamily, int, Callable[..., None]]]
 
 
-def _version(number: int) -> str:
-    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
-
-
 def _read_host_info(conn: libvirt.virConnect) -> HostInfo:
     model, memory_mib, cpus = conn.getInfo()[:3]
     cpu_model = model
@@ -61,8 +57,8 @@ def _read_host_info(conn: libvirt.virConnect) -> HostInfo:
     return HostInfo(
         hostname=conn.getHostname(),
         hypervisor=conn.getType(),
-        hypervisor_version=_version(conn.getVersion()),
-        libvirt_version=_version(conn.getLibVersion()),
+        hypervisor_version=version_text(conn.getVersion()),
+        libvirt_version=version_text(conn.getLibVersion()),
         cpu_model=cpu_model,
         cpus=int(cpus),
         memory_kib=int(memory_mib) * 1024,
