@@ -11,18 +11,19 @@ import inspect
 
 import pytest
 
-import kvmtui.verbs  # noqa: F401  (registers the verbs)
+import kvmtui.verbs.shared  # importing the package registers every verb
 from kvmtui.core import actions
 from kvmtui.core.commands import VERBS, Verb
 
 
 def _reached(verb: Verb) -> list[ast.AST]:
     """The handler's body (not its decorator, which declares the grammar) and, transitively,
-    the bodies of the module's functions it calls and the module-level tables it reads."""
-    module = ast.parse(inspect.getsource(inspect.getmodule(verb.handler)))
-    functions = {n.name: n for n in module.body
-                 if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-    tables = {t.id: n.value for n in module.body if isinstance(n, ast.Assign)
+    the bodies of the functions it calls (its module's and those the verbs share) and the
+    module-level tables it reads."""
+    body = [n for module in (inspect.getmodule(verb.handler), kvmtui.verbs.shared)
+            for n in ast.parse(inspect.getsource(module)).body]
+    functions = {n.name: n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    tables = {t.id: n.value for n in body if isinstance(n, ast.Assign)
               for t in n.targets if isinstance(t, ast.Name)}
     reached: list[ast.AST] = []
     pending = [verb.handler.__name__]

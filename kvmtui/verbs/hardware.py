@@ -17,6 +17,7 @@ from kvmtui.core.errors import describe
 from kvmtui.core.hardware import Where
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.sizes import parse_size
+from kvmtui.verbs.shared import change
 
 #: Where a change goes, as virsh spells it; neither --live nor --config is --current.
 _WHERE = ("live", "config", "current")
@@ -38,36 +39,36 @@ def _kib(command: Command, text: str) -> int:
         raise CommandError(f"{command.verb}: {error}") from None
 
 
-async def _change(controller: Controller, command: Command,
-                  work: Callable[..., Awaitable[str]], *args: object, **options: object) -> None:
+async def _on_guest(controller: Controller, command: Command,
+                    work: Callable[..., Awaitable[str]], *args: object, **options: object) -> None:
     """One hardware change on the guest the command names: `work(host, uuid, *args,
-    **options)`, through the controller."""
+    **options)`."""
     guest = controller.guest(command.args[0])
     host = controller.fleet.host(guest.host)
-    await controller.change(command.verb, lambda: work(host, guest.uuid, *args, **options),
-                            guests=[guest])
+    await change(controller, command, lambda: work(host, guest.uuid, *args, **options),
+                 guests=[guest])
 
 
 @verb("setvcpus", "change the number of vCPUs (or the maximum, --maximum --config)",
       guest=True, positionals=("COUNT",), numeric=("COUNT",),
       flags=(*_WHERE, "maximum"), mutating=True)
 async def _setvcpus(controller: Controller, command: Command) -> None:
-    await _change(controller, command, hardware.set_vcpus, int(command.args[1]),
-                  _where(command), maximum=command.flag("maximum"))
+    await _on_guest(controller, command, hardware.set_vcpus, int(command.args[1]),
+                    _where(command), maximum=command.flag("maximum"))
 
 
 @verb("setmem", "change the memory a guest has (KiB, or 512M, 2G)", guest=True,
       positionals=("SIZE",), flags=_WHERE, mutating=True)
 async def _setmem(controller: Controller, command: Command) -> None:
-    await _change(controller, command, hardware.set_memory, _kib(command, command.args[1]),
-                  _where(command))
+    await _on_guest(controller, command, hardware.set_memory, _kib(command, command.args[1]),
+                    _where(command))
 
 
 @verb("setmaxmem", "change the most memory a guest may have (KiB, or 512M, 2G)",
       guest=True, positionals=("SIZE",), flags=_WHERE, mutating=True)
 async def _setmaxmem(controller: Controller, command: Command) -> None:
-    await _change(controller, command, hardware.set_memory, _kib(command, command.args[1]),
-                  _where(command), maximum=True)
+    await _on_guest(controller, command, hardware.set_memory, _kib(command, command.args[1]),
+                    _where(command), maximum=True)
 
 
 @verb("attach-disk", "attach a storage volume (a path or POOL/VOLUME) as a disk or CD-ROM",
@@ -77,32 +78,32 @@ async def _attach_disk(controller: Controller, command: Command) -> None:
     kind = command.value("type") or "disk"
     if kind not in ("disk", "cdrom"):
         raise CommandError(f"attach-disk: --type must be disk or cdrom, not {kind}")
-    await _change(controller, command, hardware.attach_disk, command.args[1], command.args[2],
-                  _where(command), driver=command.value("driver") or "qemu",
-                  subdriver=command.value("subdriver"),
-                  cdrom=command.flag("cdrom") or kind == "cdrom",
-                  bus=command.value("targetbus"))
+    await _on_guest(controller, command, hardware.attach_disk, command.args[1], command.args[2],
+                    _where(command), driver=command.value("driver") or "qemu",
+                    subdriver=command.value("subdriver"),
+                    cdrom=command.flag("cdrom") or kind == "cdrom",
+                    bus=command.value("targetbus"))
 
 
 @verb("detach-disk", "detach a disk (its storage stays)", guest=True, positionals=("TARGET",),
       flags=_WHERE, mutating=True)
 async def _detach_disk(controller: Controller, command: Command) -> None:
-    await _change(controller, command, hardware.detach_disk, command.args[1], _where(command))
+    await _on_guest(controller, command, hardware.detach_disk, command.args[1], _where(command))
 
 
 @verb("attach-interface", "attach a NIC on a network or bridge", guest=True,
       positionals=("TYPE", "SOURCE"), flags=_WHERE, valued=("model", "mac"), mutating=True)
 async def _attach_interface(controller: Controller, command: Command) -> None:
-    await _change(controller, command, hardware.attach_interface, command.args[1],
-                  command.args[2], _where(command), model=command.value("model"),
-                  mac=command.value("mac"))
+    await _on_guest(controller, command, hardware.attach_interface, command.args[1],
+                    command.args[2], _where(command), model=command.value("model"),
+                    mac=command.value("mac"))
 
 
 @verb("detach-interface", "detach a NIC (of TYPE; --mac picks one of several)", guest=True,
       positionals=("TYPE",), flags=_WHERE, valued=("mac",), mutating=True)
 async def _detach_interface(controller: Controller, command: Command) -> None:
-    await _change(controller, command, hardware.detach_interface, command.args[1],
-                  _where(command), mac=command.value("mac"))
+    await _on_guest(controller, command, hardware.detach_interface, command.args[1],
+                    _where(command), mac=command.value("mac"))
 
 
 _MEDIA_MODES = ("eject", "insert", "update")
@@ -118,15 +119,15 @@ async def _change_media(controller: Controller, command: Command) -> None:
     source = command.args[2] if len(command.args) > 2 else None
     if modes == ["eject"] and source:
         raise CommandError("change-media: --eject takes no SOURCE")
-    await _change(controller, command, hardware.change_media, command.args[1], source,
-                  _where(command), mode=modes[0] if modes else "", force=command.flag("force"))
+    await _on_guest(controller, command, hardware.change_media, command.args[1], source,
+                    _where(command), mode=modes[0] if modes else "", force=command.flag("force"))
 
 
 @verb("boot-order", "set the devices a guest boots from, in order (e.g. vda,net0)",
       guest=True, positionals=("DEVICES",), mutating=True)
 async def _boot_order(controller: Controller, command: Command) -> None:
     devices = [word.strip() for word in command.args[1].split(",")]
-    await _change(controller, command, hardware.set_boot_order, devices)
+    await _on_guest(controller, command, hardware.set_boot_order, devices)
 
 
 #: How many refused texts `edit` offers to edit again before it discards the edit: a person

@@ -11,22 +11,10 @@ from __future__ import annotations
 from kvmtui.controller import Controller, Question
 from kvmtui.core import networks
 from kvmtui.core.commands import Command, CommandError, verb
-from kvmtui.core.host import Host
 from kvmtui.core.networks import NetworkSnapshot
+from kvmtui.verbs.shared import change, one_host
 
 _HOST = ("host",)
-
-
-def _define_host(controller: Controller, command: Command) -> Host:
-    """The host `--host` names; with one host in the fleet, that one."""
-    name = command.value("host")
-    if name is not None:
-        return controller.fleet.host(name)  # an unknown one: HostError naming it
-    hosts = controller.fleet.hosts
-    if len(hosts) != 1:
-        names = ", ".join(h.name for h in hosts)
-        raise CommandError(f"{command.verb}: say which host with --host ({names})")
-    return hosts[0]
 
 
 async def _network(controller: Controller, command: Command) -> NetworkSnapshot:
@@ -40,17 +28,14 @@ async def _network(controller: Controller, command: Command) -> NetworkSnapshot:
         raise CommandError(f"{command.verb}: {error}") from None
 
 
-async def _change(controller: Controller, command: Command, action: str,
-                  question: Question | None = None) -> None:
-    network = await _network(controller, command)
-    service = controller.services.networks
-
-    async def work() -> str:
-        done = await networks.act(controller.fleet.host(network.host), network.name, action)
-        await service.refresh()
-        return done
-
-    await controller.change(command.verb, work, hosts=[network.host], question=question)
+async def _act(controller: Controller, command: Command, network: NetworkSnapshot,
+               action: str, question: Question | None = None) -> None:
+    """`action` (`net-start`, `net-autostart` ...) on the network, then every host's
+    networks read again."""
+    host = controller.fleet.host(network.host)
+    await change(controller, command, lambda: networks.act(host, network.name, action),
+                 hosts=[network.host], question=question,
+                 reread=controller.services.networks.refresh)
 
 
 @verb("net-define", "define a virtual network on a subnet (NAT unless --forward)",
@@ -66,28 +51,22 @@ async def _net_define(controller: Controller, command: Command) -> None:
                                    bridge=command.value("bridge"), dhcp=command.flag("dhcp"))
     except ValueError as error:
         raise CommandError(f"net-define: {error}") from None
-    host = _define_host(controller, command)
-    service = controller.services.networks
-
-    async def work() -> str:
-        done = await networks.define(host, xml)
-        await service.refresh()
-        return done
-
-    await controller.change("net-define", work, hosts=[host.name])
+    host = one_host(controller, command)
+    await change(controller, command, lambda: networks.define(host, xml), hosts=[host.name],
+                 reread=controller.services.networks.refresh)
 
 
 @verb("net-start", "start an inactive network", positionals=("NETWORK",), valued=_HOST,
       mutating=True)
 async def _net_start(controller: Controller, command: Command) -> None:
-    await _change(controller, command, "net-start")
+    await _act(controller, command, await _network(controller, command), "net-start")
 
 
 @verb("net-destroy", "stop a network (its guests lose their link)",
       positionals=("NETWORK",), valued=_HOST, mutating=True)
 async def _net_destroy(controller: Controller, command: Command) -> None:
     network = await _network(controller, command)
-    await _change(controller, command, "net-destroy", Question(
+    await _act(controller, command, network, "net-destroy", Question(
         f"Stop network {network.name} on {network.host}?",
         "Guests attached to it lose their network until it is started again.", "Destroy"))
 
@@ -97,7 +76,7 @@ async def _net_destroy(controller: Controller, command: Command) -> None:
 async def _net_undefine(controller: Controller, command: Command) -> None:
     network = await _network(controller, command)
     running = " It keeps running until stopped." if network.active else ""
-    await _change(controller, command, "net-undefine", Question(
+    await _act(controller, command, network, "net-undefine", Question(
         f"Undefine network {network.name} on {network.host}?",
         f"Its definition is removed; this cannot be undone.{running}", "Undefine"))
 
@@ -105,8 +84,8 @@ async def _net_undefine(controller: Controller, command: Command) -> None:
 @verb("net-autostart", "start a network when its host boots (--disable: do not)",
       positionals=("NETWORK",), valued=_HOST, flags=("disable",), mutating=True)
 async def _net_autostart(controller: Controller, command: Command) -> None:
-    await _change(controller, command,
-                  "net-noautostart" if command.flag("disable") else "net-autostart")
+    await _act(controller, command, await _network(controller, command),
+               "net-noautostart" if command.flag("disable") else "net-autostart")
 
 
 @verb("net-dhcp-leases", "show a network's DHCP leases and the guests holding them",

@@ -11,11 +11,11 @@ and the storage views are read again right after it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError, verb
-from kvmtui.core.host import Host
 from kvmtui.core.sizes import parse_size
 from kvmtui.core.storage.lookup import (
     VolumeRef,
@@ -27,6 +27,7 @@ from kvmtui.core.storage.lookup import (
 from kvmtui.core.storage.pools import PoolSource, define_pool, pool_action
 from kvmtui.core.storage.volumes import clone_volume, create_volume, delete_volume, resize_volume
 from kvmtui.core.uri import quoted
+from kvmtui.verbs.shared import change, one_host
 
 _HOST = ("host",)
 
@@ -38,23 +39,9 @@ def _size(command: Command, text: str) -> int:
         raise CommandError(f"{command.verb}: {error}") from None
 
 
-async def _change(controller: Controller, command: Command, host: str,
-                  work: Callable[[], Awaitable[str]], question: Question | None = None) -> None:
-    """Through the one mutation path, then the storage views read that host again."""
-    if await controller.change(command.verb, work, hosts=[host], question=question):
-        await controller.services.storage.refresh([host])
-
-
-def _single_host(controller: Controller, command: Command) -> Host:
-    """The host `--host` names, or the only one there is."""
-    name = command.value("host")
-    if name is not None:
-        return controller.fleet.host(name)
-    hosts = controller.fleet.hosts
-    if len(hosts) != 1:
-        raise CommandError(f"{command.verb}: say which host with --host "
-                           f"({', '.join(h.name for h in hosts)})")
-    return hosts[0]
+def _reread(controller: Controller, host: str) -> Callable[[], Awaitable[None]]:
+    """Reads `host`'s pools and volumes again after a change made here."""
+    return partial(controller.services.storage.refresh, [host])
 
 
 # ---- pools ----------------------------------------------------------------------------
@@ -66,13 +53,14 @@ def _single_host(controller: Controller, command: Command) -> Host:
       mutating=True)
 async def _pool_define_as(controller: Controller, command: Command) -> None:
     name, kind = command.args
-    host = _single_host(controller, command)
+    host = one_host(controller, command)
     source = PoolSource(target=command.value("target"),
                         source_host=command.value("source-host"),
                         source_path=command.value("source-path"),
                         source_dev=command.value("source-dev"))
-    await _change(controller, command, host.name,
-                  lambda: define_pool(host, name, kind, source, build=command.flag("build")))
+    await change(controller, command,
+                 lambda: define_pool(host, name, kind, source, build=command.flag("build")),
+                 hosts=[host.name], reread=_reread(controller, host.name))
 
 
 _POOL_SUMMARIES = {
@@ -101,8 +89,8 @@ async def _pool_verb(controller: Controller, command: Command) -> None:
     if command.verb in _POOL_QUESTIONS:
         title, detail, label = _POOL_QUESTIONS[command.verb]
         question = Question(title.format(pool=name, host=host.name), detail, label)
-    await _change(controller, command, host.name, lambda: pool_action(host, name, action),
-                  question)
+    await change(controller, command, lambda: pool_action(host, name, action),
+                 hosts=[host.name], question=question, reread=_reread(controller, host.name))
 
 
 for _verb in _POOL_SUMMARIES:
@@ -126,7 +114,8 @@ async def _vol_create_as(controller: Controller, command: Command) -> None:
                                    backing=command.value("backing-vol"))
         return f"volume {path} ({fmt}, {size}) created on {host.name}"
 
-    await _change(controller, command, host.name, create)
+    await change(controller, command, create, hosts=[host.name],
+                 reread=_reread(controller, host.name))
 
 
 async def _volume(controller: Controller, command: Command) -> VolumeRef:
@@ -150,7 +139,8 @@ async def _vol_delete(controller: Controller, command: Command) -> None:
 
     question = Question(f"Delete volume {volume.name} on {volume.host}?",
                         describe_users(volume, users), "Delete")
-    await _change(controller, command, volume.host, delete, question)
+    await change(controller, command, delete, hosts=[volume.host], question=question,
+                 reread=_reread(controller, volume.host))
 
 
 @verb("vol-resize", "change a volume's capacity", positionals=("VOLUME", "SIZE"),
@@ -170,7 +160,8 @@ async def _vol_resize(controller: Controller, command: Command) -> None:
         await resize_volume(host, volume.path, capacity, shrink=shrink)
         return f"volume {volume.path} on {volume.host} resized to {command.args[1]}"
 
-    await _change(controller, command, volume.host, resize, question)
+    await change(controller, command, resize, hosts=[volume.host], question=question,
+                 reread=_reread(controller, volume.host))
 
 
 @verb("vol-clone", "copy a volume within its pool", positionals=("VOLUME", "NEWNAME"),
@@ -183,7 +174,8 @@ async def _vol_clone(controller: Controller, command: Command) -> None:
         path = await clone_volume(host, volume.path, command.args[1])
         return f"volume {volume.path} copied to {path} on {volume.host}"
 
-    await _change(controller, command, volume.host, clone)
+    await change(controller, command, clone, hosts=[volume.host],
+                 reread=_reread(controller, volume.host))
 
 
 @verb("vol-upload", "upload a local file into a new volume, over the host's connection",
@@ -200,4 +192,5 @@ async def _vol_upload(controller: Controller, command: Command) -> None:
         uploaded = await service.upload(host, pool, name, path)
         return f"{local} uploaded to {uploaded} on {host.name}"
 
-    await _change(controller, command, host.name, upload)
+    await change(controller, command, upload, hosts=[host.name],
+                 reread=_reread(controller, host.name))
