@@ -28,14 +28,17 @@ screens': those two are checked by the UI's side when it starts (`kvmtui.cli`), 
 
 from __future__ import annotations
 
+import ast
 import datetime
+import inspect
 import re
 import shlex
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from types import NoneType
+from typing import Any, get_args, get_origin, get_type_hints
 
 from platformdirs import user_config_dir
 
@@ -71,16 +74,17 @@ class Config:
     """The file's settings; `path` is the file they came from, None when none was read."""
 
     hosts: tuple[HostSpec, ...] = ()
-    """`[[host]]`: one table per host to watch, with the keys of `HostTable`."""
+    """One table per host to watch, with the keys below. Unset: the hosts of `-c`, else
+    `$LIBVIRT_DEFAULT_URI`, else qemu:///system."""
     refresh: float = DEFAULT_REFRESH
     """Seconds between stats samples, more than 0 and at most 3600; `--refresh` beats it."""
     theme: str | None = None
-    """The name of one of Textual's built-in themes (Ctrl+P, "Theme" lists them)."""
+    """One of Textual's built-in themes (Ctrl+P, "Theme" lists them). Unset: Textual's."""
     viewer: str | None = None
     """The command that shows a graphical console; `{url}`, `{host}` and `{port}` in it
     are filled in, else the URL is added at the end. Unset: `remote-viewer`."""
     keys: Mapping[str, str] = field(default_factory=dict)
-    """`[keys]`: binding id = keys, several comma-separated (`?` on a screen shows ids)."""
+    """Binding id = keys, several comma-separated; `?` on any screen shows each key's id."""
     path: Path | None = None
     """The file these came from; None when none was read."""
     lines: Mapping[str, int | None] = field(default_factory=dict, compare=False, repr=False)
@@ -98,7 +102,7 @@ class HostTable:
 
     uri: str
     """The host's libvirt URI (`qemu+ssh://root@kvm1/system`), or `ssh://[user@]host[:port]`
-    for kvmtui's own SSH connection; required."""
+    for kvmtui's own SSH connection."""
     name: str | None = None
     """What the host is called on screen and after `@`: letters, digits, `_`, `.`, `-`.
     Unset: the URI's host name."""
@@ -141,10 +145,10 @@ _NOT_IN_FILE = frozenset({"path", "lines"})
 _KEY_OF_FIELD = {"hosts": "host"}
 
 
-def _file_keys(schema: type[Any]) -> tuple[str, ...]:
-    """The keys a table of the file may hold: the fields of the dataclass `schema`."""
-    return tuple(_KEY_OF_FIELD.get(f.name, f.name) for f in fields(schema)
-                 if f.name not in _NOT_IN_FILE)
+def _file_fields(schema: type[Any]) -> list[tuple[str, Field[Any]]]:
+    """The keys a table of the file may hold, each with its field of the dataclass `schema`."""
+    return [(_KEY_OF_FIELD.get(f.name, f.name), f) for f in fields(schema)
+            if f.name not in _NOT_IN_FILE]
 
 
 class ConfigError(Exception):
@@ -196,8 +200,8 @@ def parse_config(text: str, path: Path) -> Config:
     return _Checker(path, _Locator(text)).config(data)
 
 
-_TOP_KEYS = _file_keys(Config)
-_HOST_KEYS = _file_keys(HostTable)
+_TOP_KEYS = tuple(key for key, _ in _file_fields(Config))
+_HOST_KEYS = tuple(key for key, _ in _file_fields(HostTable))
 
 _TOML_POSITION_RE = re.compile(
     r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$"
@@ -439,3 +443,65 @@ class _Checker:
             wrong = _type_name(value)
             raise self._fail(line, f'{label}: "readonly" must be true or false, not {wrong}')
         return value
+
+
+# ---- the reference of the file's keys (README: "The config file") ----------------------
+
+
+def reference() -> str:
+    """The README's table of the file's keys, from `Config` and `HostTable`: each key's
+    name, TOML type, default and docstring, so the docs cannot drift from the code
+    (tests/test_config.py compares; `python -m kvmtui.config` prints it)."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for schema, prefix in ((Config, ""), (HostTable, "[[host]] ")):
+        hints, docs = get_type_hints(schema), _field_docs(schema)
+        for key, each in _file_fields(schema):
+            kind = _toml_type(hints[each.name])
+            name = {"tables": f"[[{key}]]", "table": f"[{key}]"}.get(kind, f"{prefix}{key}")
+            rows.append(f"| `{name}` | {kind} | {_default(each)} | {docs[each.name]} |")
+    return "\n".join(rows)
+
+
+def _field_docs(schema: type[Any]) -> dict[str, str]:
+    """The docstring under each field of the dataclass `schema`, on one line. Python keeps
+    such attribute docstrings only in the source, so they are read from there."""
+    (tree,) = ast.parse(inspect.getsource(schema)).body
+    assert isinstance(tree, ast.ClassDef)
+    docs: dict[str, str] = {}
+    for node, after in zip(tree.body, tree.body[1:], strict=False):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def _toml_type(hint: Any) -> str:
+    """How the file writes a value of the Python type `hint`."""
+    if get_origin(hint) is tuple:
+        return "tables"
+    if get_origin(hint) is Mapping:
+        return "table"
+    present = [arg for arg in get_args(hint) if arg is not NoneType]
+    if present:  # X | None: an X that may be left out
+        return _toml_type(present[0])
+    return {bool: "boolean", float: "number", str: "string"}[hint]
+
+
+def _default(each: Field[Any]) -> str:
+    """What a key left out means, as the table shows it."""
+    if each.default is not MISSING:
+        value = each.default
+    elif callable(each.default_factory):
+        value = each.default_factory()
+    else:
+        return "required"
+    if value is None or value in ((), {}):
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+if __name__ == "__main__":
+    print(reference())

@@ -5,12 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from kvmtui.cli import check_ui_config
-from kvmtui.config import Config, ConfigError, default_config_path, load_config
+from kvmtui.config import (
+    Config,
+    ConfigError,
+    HostTable,
+    Settings,
+    _field_docs,
+    default_config_path,
+    load_config,
+    reference,
+)
 from kvmtui.core.model import HostSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -322,3 +332,17 @@ def test_reading_a_file_with_a_theme_and_keys_loads_no_textual(tmp_path: Path) -
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=REPO, timeout=60)
     assert result.stdout.split() == ["{'guests.start':", "'S'}", "False"], result.stderr
+
+
+def test_the_readme_lists_every_key_as_the_schema_defines_it() -> None:
+    """The README's table of keys is `reference()`: name, type, default and meaning come
+    from the dataclasses the file is checked against, so neither can drift from the other."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- config-keys -->\n")[1].split("<!-- /config-keys -->")[0]
+    assert table.rstrip("\n") == reference(), "run `python -m kvmtui.config` for the table"
+    assert "| `[[host]] uri` | string | required |" in table
+
+
+@pytest.mark.parametrize("schema", [Config, HostTable, Settings])
+def test_every_setting_says_what_it_means(schema: type) -> None:
+    assert set(_field_docs(schema)) == {each.name for each in fields(schema)}
