@@ -4,7 +4,7 @@ Every mistake in the file is reported as one line naming the file, the line and 
 because the operator reads it on a jump box terminal and fixes it with `vi +LINE`.
 
     refresh = 2.0            # seconds between stats samples, 0 < refresh <= 3600
-    theme = "nord"           # a Textual theme name, checked when the file is read
+    theme = "nord"           # a Textual theme name, checked as the UI starts
     viewer = "remote-viewer" # graphical consoles: the viewer, {url} {host} {port} optional
 
     [[host]]
