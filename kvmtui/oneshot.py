@@ -219,8 +219,15 @@ class CliOperator:
         (`main` hands the process over to it): `kvmtui console web1` as `virsh console`."""
         self.handover = handover_command(self.fleet, guest, devname)
 
+    def open_display(self, guest: GuestSnapshot) -> NoReturn:
+        _needs_screen("a graphical console")
+
     def open_create(self) -> NoReturn:
         _needs_screen("the create wizard (give the guest's NAME and options)")
+
+
+    async def quit(self) -> NoReturn:
+        _needs_screen("quit")
 
 
 def _needs_screen(what: str) -> NoReturn:

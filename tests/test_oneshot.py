@@ -100,8 +100,6 @@ async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
 
 @pytest.mark.parametrize(("words", "line"), [
     (("quit",), "kvmtui: quit needs the full screen: run kvmtui and type :quit\n"),
-    (("viewer", "web-101"),
-     "kvmtui: viewer needs the full screen: run kvmtui and type :viewer web-101\n"),
     (("strat", "web-101"), 'kvmtui: unknown command "strat" (did you mean "start"?)\n'),
     (("vcpupin", "web-101", "x"),
      "kvmtui: vcpupin: vCPU number must be a whole number from 0 to 2147483647\n"),
