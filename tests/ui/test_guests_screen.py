@@ -35,7 +35,7 @@ def _table_is_current(app) -> bool:
     """The guest table shows the fleet's latest figures (refreshes reached it), with the
     addresses the view lays on them."""
     shown = {row.key: row for row in app.screen.table.visible_rows()}
-    return shown == {g.key: g for g in app.screen.view.read(app, app.fleet.snapshot())}
+    return shown == {g.key: g for g in app.screen.view.read(app.services, app.fleet.snapshot())}
 
 
 async def test_cursor_and_sort_survive_refreshes(demo_settings):
