@@ -108,10 +108,11 @@ async def test_bad_volumes_create_nothing(fleet: Fleet, args, kwargs, message: s
 async def test_names_resolve_across_hosts_or_say_what_to_add(fleet: Fleet) -> None:
     with pytest.raises(CommandError, match=r"on several hosts \(kvm1, kvm2\): say images@kvm1"):
         await find_pool(fleet, "images", None, "pool-start")
-    assert (await find_pool(fleet, "images@kvm2", None, "pool-start")).name == "kvm2"
+    host, name = await find_pool(fleet, "images@kvm2", None, "pool-start")
+    assert (host.name, name) == ("kvm2", "images")
     with pytest.raises(CommandError, match=r'no pool "imagez" .*did you mean "images"'):
         await find_pool(fleet, "imagez", None, "pool-start")
-    assert (await find_pool(fleet, "images", "kvm2", "pool-start")).name == "kvm2"
+    assert (await find_pool(fleet, "images", "kvm2", "pool-start"))[0].name == "kvm2"
     with pytest.raises(CommandError, match=r"several hosts .* say web.qcow2@kvm1"):
         await find_volume(fleet, "web.qcow2", None, None, "vol-delete")
     found = await find_volume(fleet, "web.qcow2@kvm2", None, None, "vol-delete")

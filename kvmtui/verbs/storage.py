@@ -2,10 +2,10 @@
 `pool-start`, `pool-destroy`, `pool-autostart [--disable]`, `pool-refresh`,
 `pool-undefine`, `vol-create-as`, `vol-delete`, `vol-resize`, `vol-clone` and `vol-upload`.
 
-A pool is named by its name and a volume by its name or path; `--host` (and `--pool` for a
-volume) says which one when several hosts hold that name. Every change goes through the
-controller (read-only refusal, confirmation of what destroys data, one line of outcome),
-and the storage views are read again right after it.
+A pool is named `NAME` or `NAME@HOST`, a volume by its name (`@HOST` too) or path; `--host`
+(and `--pool` for a volume) says which one when several hosts hold that name. Every change
+goes through the controller (read-only refusal, confirmation of what destroys data, one line
+of outcome), and the storage views are read again right after it.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ _POOL_QUESTIONS = {
 
 
 async def _pool_verb(controller: Controller, command: Command) -> None:
-    name = command.args[0]
-    host = await find_pool(controller.fleet, name, command.value("host"), command.verb)
+    host, name = await find_pool(controller.fleet, command.args[0], command.value("host"),
+                                 command.verb)
     action = f"{command.verb} --disable" if command.flag("disable") else command.verb
     question = None
     if command.verb in _POOL_QUESTIONS:
@@ -104,10 +104,10 @@ for _verb in _POOL_SUMMARIES:
 @verb("vol-create-as", "create a volume in a pool", positionals=("POOL", "VOLUME", "SIZE"),
       valued=("format", "backing-vol", "host"), mutating=True)
 async def _vol_create_as(controller: Controller, command: Command) -> None:
-    pool, name, size = command.args
+    token, name, size = command.args
     capacity = _size(command, size)
     fmt = command.value("format") or "qcow2"
-    host = await find_pool(controller.fleet, pool, command.value("host"), command.verb)
+    host, pool = await find_pool(controller.fleet, token, command.value("host"), command.verb)
 
     async def create() -> str:
         path = await create_volume(host, pool, name, capacity, fmt=fmt,
@@ -181,11 +181,11 @@ async def _vol_clone(controller: Controller, command: Command) -> None:
 @verb("vol-upload", "upload a local file into a new volume, over the host's connection",
       positionals=("POOL", "VOLUME", "FILE"), valued=_HOST, mutating=True)
 async def _vol_upload(controller: Controller, command: Command) -> None:
-    pool, name, local = command.args
+    token, name, local = command.args
     path = Path(local).expanduser()
     if not path.is_file():
         raise CommandError(f"vol-upload: no file {quoted(local)} here")
-    host = await find_pool(controller.fleet, pool, command.value("host"), command.verb)
+    host, pool = await find_pool(controller.fleet, token, command.value("host"), command.verb)
     service = controller.services.storage
 
     async def upload() -> str:

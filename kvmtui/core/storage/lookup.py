@@ -33,9 +33,10 @@ async def _per_host(fleet: Fleet, host: str | None, what: str,
     return {h.name: a for h, a in zip(hosts, answers, strict=True) if isinstance(a, list)}
 
 
-async def find_pool(fleet: Fleet, token: str, host: str | None, what: str) -> Host:
-    """The host of the pool `token` names (`NAME`, `NAME@HOST`, or NAME on `host`): one
-    clear line when there is no such pool or it is on several hosts."""
+async def find_pool(fleet: Fleet, token: str, host: str | None, what: str
+                    ) -> tuple[Host, str]:
+    """The host of the pool `token` names (`NAME`, `NAME@HOST`, or NAME on `host`), and
+    the pool's name: one clear line when there is no such pool or it is on several hosts."""
     name, host = split_ref(token, host)
     listed = await _per_host(fleet, host, what,
                              lambda conn: [p.name() for p in conn.listAllStoragePools(0)])
@@ -46,7 +47,7 @@ async def find_pool(fleet: Fleet, token: str, host: str | None, what: str) -> Ho
         raise CommandError(f"{what}: no pool {quoted(name)}{where}{hint}")
     if len(found) > 1:
         raise CommandError(f"{what}: {ambiguous('pool', name, found)}")
-    return fleet.host(found[0])
+    return fleet.host(found[0]), name
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ async def find_volume(fleet: Fleet, token: str, pool: str | None, host: str | No
     if not token.startswith("/"):
         token, host = split_ref(token, host)
     if pool is not None:
-        host = (await find_pool(fleet, pool, host, what)).name
+        pool_host, pool = await find_pool(fleet, pool, host, what)
+        host = pool_host.name
 
     def match(conn: libvirt.virConnect) -> list[str]:
         return _matching_volumes(conn, token, pool)
