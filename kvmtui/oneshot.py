@@ -38,6 +38,7 @@ from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.placement import GuestPlacementReader
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage import StorageService
+from kvmtui.verbs.views import listed
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
@@ -94,11 +95,8 @@ class CliOperator:
         print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
 
     async def show_list(self, which: str) -> None:
-        guests = sorted(self.fleet.snapshot().guests, key=lambda g: (g.name, g.host))
-        if which == "running":
-            guests = [g for g in guests if g.state.is_active]
-        elif which == "inactive":
-            guests = [g for g in guests if not g.state.is_active]
+        guests = sorted((g for g in self.fleet.snapshot().guests if listed(which, g)),
+                        key=lambda g: (g.name, g.host))
         self._print([_guest_json(g) for g in guests],
                     _table(("Name", "Host", "State"),
                            [(g.name, g.host, g.state.value) for g in guests]))
