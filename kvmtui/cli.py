@@ -82,8 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="kvmtui",
         description="A keyboard-driven terminal console for KVM fleets.",
         epilog="Hosts come from -c, else the config file, else $LIBVIRT_DEFAULT_URI, "
-        f"else {FALLBACK_URI}. With a command, kvmtui runs it without the screen and exits: "
-        "0 on success, 1 after a line saying what failed, 2 for a bad command.",
+        f"else {FALLBACK_URI}. With a command, kvmtui runs it without the screen and exits "
+        "with 0 on success; 1 on a failure (a line on stderr says what) or a FAIL finding "
+        "of validate or caps; 2 for a bad command: an unknown command, option or help "
+        "topic, a missing argument, or a command that needs the full screen.",
     )
     parser.add_argument(
         "-c",

@@ -3,9 +3,11 @@
 The same verbs, grammar and Controller as the `:` line, so the same read-only refusal and
 the same confirmation questions: asked on the terminal when there is one, answered by
 `--yes`, and refused (not assumed) when neither. Output is what virsh would print, or JSON
-with `--json`. Exit status: 0 when everything worked; 1 after one `kvmtui: ...` line per
-failure (a refused, declined or failed change, a host that could not be reached); 2 for a
-command that does not parse or needs the full screen (a view, a graphical console). A
+with `--json`. Exit status (as `kvmtui --help` states it): 0 when everything
+worked; 1 after one `kvmtui: ...` line per failure (a refused, declined or failed change,
+a host that could not be reached) or after a FAIL finding of `validate`/`caps`; 2 for a
+bad command (unknown verb, option or help topic, a missing argument) or one that needs the
+full screen (a view, a graphical console). A
 migration or an upload runs to its end, printing progress lines; a serial console
 (`console`, `create --console`) is virsh's, in this terminal, once kvmtui is done. Nothing
 here imports Textual.
@@ -26,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
-from kvmtui.core.capabilities import Check, HostCaps, facts
+from kvmtui.core.capabilities import Check, HostCaps, Level, facts
 from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse, verbs_from
 from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
@@ -205,6 +207,8 @@ class CliOperator:
         blocks.append("\n".join(f"{c.host}  {c.level.value:<5} {c.what}: {c.detail}"
                                  for c in findings))
         self._print(data, "\n\n".join(blocks))
+        if any(c.level is Level.FAIL for c in findings):
+            self.failed = True  # the FAIL lines above say what: exit 1, as on a failure
 
     # ---- what needs the full screen -----------------------------------------------------
 

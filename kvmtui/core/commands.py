@@ -264,6 +264,13 @@ def _check_args(verb: Verb, args: list[str]) -> None:
             f"{verb.name}: too many arguments (unexpected {quoted(args[allowed])}); "
             f"usage: {verb.usage}"
         )
+    names = verb.positionals + verb.optional_positionals
+    for name, arg in zip(names, args, strict=False):
+        if name in VERB_ARGS:  # `help nosuch` is a bad line, as `nosuch` is
+            try:
+                lookup_verb(arg)
+            except CommandError as error:
+                raise CommandError(f"{verb.name}: {error}") from None
 
 
 #: The largest number a `:` argument may hold: libvirt takes vCPU numbers, MiB/s and ms
