@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core.capabilities import Check, HostCaps, Level, facts
-from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse, verbs_from
+from kvmtui.core.commands import VERBS, CommandError, listed, lookup_verb, parse, verbs_from
 from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
@@ -40,7 +40,6 @@ from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.placement import GuestPlacementReader
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage import StorageService
-from kvmtui.verbs.views import listed
 
 if TYPE_CHECKING:
     from kvmtui.cli import Settings
@@ -97,7 +96,7 @@ class CliOperator:
         print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
 
     async def show_list(self, which: str) -> None:
-        guests = sorted((g for g in self.fleet.snapshot().guests if listed(which, g)),
+        guests = sorted((g for g in self.fleet.snapshot().guests if listed(which, g.state)),
                         key=lambda g: (g.name, g.host))
         self._print([_guest_json(g) for g in guests],
                     _table(("Name", "Host", "State"),

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kvmtui.core.model import GuestState
 from kvmtui.core.uri import quoted
 from kvmtui.core.words import did_you_mean
 
@@ -160,6 +161,13 @@ ALIASES: Mapping[str, str] = MappingProxyType({"exit": "quit", "q": "quit", "?":
 
 #: virsh's cpulist: `2`, `0-3`, `0-3,^2`, or `r` to reset to all CPUs.
 _CPULIST_RE = re.compile(r"r|\^?\d+(-\d+)?(,\^?\d+(-\d+)?)*")
+
+
+def listed(which: str, state: GuestState) -> bool:
+    """Whether `list`'s `which` ("running", "inactive" or "all") takes a guest in `state`:
+    as `virsh list`, "running" is every active guest (a paused one too), "inactive" the
+    others. One rule for the guest table and the one-shot line."""
+    return which == "all" or state.is_active == (which == "running")
 
 
 class CommandError(ValueError):

@@ -9,12 +9,11 @@ from textual import work
 from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
-from kvmtui.core.commands import Command
+from kvmtui.core.commands import Command, listed
 from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
-from kvmtui.verbs.views import listed
 from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
 
 if TYPE_CHECKING:
@@ -61,13 +60,13 @@ class GuestsScreen(FleetView):
     def __init__(self, view: View) -> None:
         super().__init__(view)
         self.host_filter = ""
-        #: `:list`'s narrowing (kvmtui.verbs.views.listed); the table opens on every guest.
+        #: `:list`'s narrowing (kvmtui.core.commands.listed); the table opens on every guest.
         self.which = "all"
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
         guests: Sequence[GuestSnapshot] = self.view.read(self.app, snapshot)
         if self.host_filter or self.which != "all":
-            guests = tuple(g for g in guests if listed(self.which, g)
+            guests = tuple(g for g in guests if listed(self.which, g.state)
                            and (not self.host_filter or g.host == self.host_filter))
         self.table.show(guests)
 

@@ -8,16 +8,6 @@ from __future__ import annotations
 
 from kvmtui.controller import Controller
 from kvmtui.core.commands import Command, verb
-from kvmtui.core.model import GuestSnapshot
-
-
-def listed(which: str, guest: GuestSnapshot) -> bool:
-    """Whether `list`'s `which` ("running", "inactive" or "all") takes `guest`: as `virsh
-    list`, "running" is every active guest (a paused one too), "inactive" the others. One
-    rule for the table and the one-shot line."""
-    if which == "all":
-        return True
-    return guest.state.is_active == (which == "running")
 
 
 @verb("list", "list guests (running only; --all: all; --inactive: shut off only)",
