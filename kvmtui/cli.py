@@ -125,6 +125,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         config = load_config(options.config.expanduser() if options.config else None)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+    if options.demo and options.connect:
+        # The demo's hosts are files kvmtui writes: a real host beside them would mix a
+        # play fleet with a live one in one table, where a slip of the key is real.
+        raise UsageError("--demo watches the built-in demo fleet only: leave out -c, "
+                         "or leave out --demo to watch those hosts")
     hosts = () if options.demo else _resolve_hosts(options.connect, config.hosts, environ)
     command, yes, as_json = _command_words(options.command)
     yes, as_json = yes or options.yes, as_json or options.json
@@ -193,16 +198,16 @@ def _check_uri(uri: str, source: str) -> None:
 
 
 def _unique_names(hosts: Iterable[HostSpec]) -> tuple[HostSpec, ...]:
-    """Hosts renamed `name-2`, `name-3`... where a name repeats, so `NAME@HOST` stays exact."""
-    taken: set[str] = set()
-    unique: list[HostSpec] = []
+    """The hosts, or UsageError where a name repeats: `NAME@HOST` and `:host NAME` must mean
+    one host, and a name kvmtui made up (`a-2`) would be one the operator never gave."""
+    taken: dict[str, HostSpec] = {}
     for host in hosts:
-        name, suffix = host.name, 2
-        while name in taken:
-            name, suffix = f"{host.name}-{suffix}", suffix + 1
-        taken.add(name)
-        unique.append(replace(host, name=name))
-    return tuple(unique)
+        if host.name in taken:
+            raise UsageError(
+                f"-c: two hosts named {quoted(host.name)} ({taken[host.name].uri} and "
+                f"{host.uri}): give each its own name, -c NAME=URI")
+        taken[host.name] = host
+    return tuple(taken.values())
 
 
 def with_readonly(hosts: Iterable[HostSpec], readonly: bool) -> tuple[HostSpec, ...]:
