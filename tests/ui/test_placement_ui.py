@@ -231,3 +231,6 @@ async def test_history_tab_draws_sparklines(demo_settings):
         assert set(sparks) == {"spark-cpu", "spark-memory", "spark-disk", "spark-net"}
         assert len(sparks["spark-memory"].data) >= 3
         assert "Memory:" in screen_text(app) and "peak over" in screen_text(app)
+        # The test driver gives no CPU figure: "-" as in the table's CPU% column, not 0.0 %.
+        assert app.fleet.find_guest(target.key).rates.cpu_percent is None
+        assert "CPU: - now, - peak over" in screen_text(app)
