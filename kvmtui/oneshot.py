@@ -270,12 +270,14 @@ def _fields(pairs: Sequence[tuple[str, str]]) -> str:
 
 
 async def _connected(fleet: Fleet, operator: CliOperator) -> None:
-    """Waits until every host's first connection attempt has ended; each host that could
-    not be reached is one error line (its guests are then simply not found)."""
+    """Waits until every host's first connection attempt has ended and, where it is up,
+    every guest's facts are in (`Host.settled`: what is printed once must not be a first
+    table's zeros); each host that could not be reached is one error line (its guests are
+    then simply not found)."""
     settled = asyncio.Event()
 
     def check() -> None:
-        if all(h.link is not Link.CONNECTING for h in fleet.snapshot().hosts):
+        if all(host.settled for host in fleet.hosts):
             settled.set()
 
     fleet.add_listener(check)
