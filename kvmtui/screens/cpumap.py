@@ -49,7 +49,9 @@ def load_bar(percent: float | None) -> str:
 def headline(cpu_map: HostCpuMap) -> Text:
     contended = sum(1 for p in cpu_map.pcpus if p.contended)
     text = Text(f" CPU map: {cpu_map.host} ", style="bold reverse")
-    text.append(f"  {cpu_map.cpus.count} CPUs, {cpu_map.running_vcpus} vCPUs, "
+    online, count = cpu_map.online_cpus, cpu_map.cpus.count
+    cpus = f"{count} CPUs" if online == count else f"{online} of {count} CPUs online"
+    text.append(f"  {cpus}, {cpu_map.running_vcpus} vCPUs, "
                 f"{cpu_map.overcommit:.2f}:1 overcommit, "
                 f"load {fmt.percent(cpu_map.load_percent)}%")
     if contended:
