@@ -8,11 +8,13 @@ Textual is imported only in `_run`, once there is a UI to run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
@@ -254,11 +256,53 @@ def _run(settings: Settings) -> int:
     finally:
         gc.freeze()
         gc.enable()
+    from kvmtui.safety import log_path
+
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         app = KvmTuiApp(settings)
-        app.run()
+        with stderr_to_log(log_path()):
+            app.run()
     finally:
         gc.set_threshold(*thresholds)  # as it was, for a caller that goes on (the tests)
     return app.return_code or 0
+
+
+@contextlib.contextmanager
+def stderr_to_log(path: Path) -> Iterator[None]:
+    """While the screen is up, whatever is written to fd 2 goes to the log at `path`:
+    libvirt's C library and libxml2 write there directly (`I/O warning : failed to load
+    external entity` at each retry of a host whose file is missing), across the screen.
+    libvirt's error reports (kvmtui.core.errors) go to the same log. Textual draws on
+    `sys.__stderr__`, which meanwhile is a copy of the terminal's fd 2; all is put back on
+    the way out, so what is printed after the screen closes (a crash line) is seen."""
+    from kvmtui.core.errors import LIBVIRT_LOG
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError:  # no log to write to: stderr stays the terminal
+        yield
+        return
+    original = sys.__stderr__
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    screen = os.fdopen(terminal, "w", encoding=getattr(original, "encoding", None) or "utf-8",
+                       errors="backslashreplace", buffering=1)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    LIBVIRT_LOG.addHandler(handler)
+    LIBVIRT_LOG.setLevel(logging.INFO)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.__stderr__ = screen  # type: ignore[misc]  # what Textual's driver draws on
+    try:
+        yield
+    finally:
+        sys.__stderr__ = original  # type: ignore[misc]  # as it was
+        screen.flush()
+        os.dup2(terminal, 2)
+        screen.close()
+        LIBVIRT_LOG.removeHandler(handler)
+        handler.close()
