@@ -12,6 +12,8 @@ import contextlib
 import gc
 import logging
 import os
+import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -231,11 +233,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(settings)
     from kvmtui.core.demo import build_demo_fleet
 
-    # The demo's test-driver files must outlive every connection: keep the directory
-    # until the app (or the command) has finished.
-    with tempfile.TemporaryDirectory(prefix="kvmtui-demo-") as directory:
-        hosts = build_demo_fleet(Path(directory))
+    with demo_directory() as directory:
+        hosts = build_demo_fleet(directory)
         return run(replace(settings, hosts=with_readonly(hosts, settings.readonly)))
+
+
+#: What ends kvmtui from outside: the terminal closed (SIGHUP), `kill` (SIGTERM).
+ENDING_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def demo_directory() -> Iterator[Path]:
+    """A directory for the demo's test-driver files, which must outlive every connection,
+    removed however kvmtui ends: after the app (or the command), and on SIGHUP or SIGTERM,
+    whose default action ends the process running no cleanup at all (a closed terminal
+    left a /tmp/kvmtui-demo-* behind each time). Such a signal still ends kvmtui, as it
+    would have: the directory goes, then the signal's own default action is taken."""
+    with tempfile.TemporaryDirectory(prefix="kvmtui-demo-") as directory:
+
+        def remove_then_end(signum: int, _frame: object) -> None:
+            shutil.rmtree(directory, ignore_errors=True)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+        previous = {signum: signal.signal(signum, remove_then_end) for signum in ENDING_SIGNALS}
+        try:
+            yield Path(directory)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _run_command(settings: Settings) -> int:
