@@ -107,7 +107,8 @@ class CliOperator:
         self._print([_host_json(h) for h in hosts], _table(
             ("Name", "URI", "Link", "Guests", "CPUs", "Memory"),
             [(h.name, h.uri, h.link.value, f"{h.guests_running}/{h.guests_total}",
-              str(h.info.cpus or "-"), f"{h.info.memory_kib} KiB") for h in hosts]))
+              str(h.info.cpus or fmt.DASH), fmt.size_kib(h.info.memory_kib or None))
+             for h in hosts]))
 
     async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
         host = self.fleet.host(guest.host)

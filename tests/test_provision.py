@@ -165,7 +165,7 @@ def test_ranking_puts_hosts_that_fit_first_then_less_overcommit_then_more_memory
                           fit("odd", 32 * 2**30, 64, 0, "incompatible")])
     assert [f.host for f in ranked] == ["roomy", "calm", "busy", "odd", "full"]
     assert ranked[-2].problem == "CPU incompatible"
-    assert ranked[-1].problem == "only 512 MiB free"
+    assert ranked[-1].problem == "only 512.0 MiB free"
     assert ranked[0].summary() == "16.0 GiB free, vCPUs 4/8 (0.5x), CPU compatible"
 
 

@@ -26,6 +26,7 @@ import libvirt
 from kvmtui.core import advice, storage
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.host import Host
+from kvmtui.core.numbers import size
 
 FIRMWARES = ("bios", "uefi")
 VIRT_TYPES = ("kvm", "qemu")
@@ -334,8 +335,8 @@ async def plan(host: Host, request: GuestRequest) -> Plan:
          f"{host.name} offers no {request.virt_type} guests "
          f"(it offers {', '.join(facts.virt_types) or 'none'})"),
         (space is not None and request.memory > space.free_memory,
-         f"{advice.size_words(request.memory)} is more memory than {host.name} has free "
-         f"({advice.size_words(space.free_memory)})" if space else ""),
+         f"{size(request.memory)} is more memory than {host.name} has free "
+         f"({size(max(space.free_memory, 0))})" if space else ""),
     )
     for failed, message in checks:
         if failed:

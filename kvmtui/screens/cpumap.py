@@ -50,8 +50,8 @@ def headline(cpu_map: HostCpuMap) -> Text:
     contended = sum(1 for p in cpu_map.pcpus if p.contended)
     text = Text(f" CPU map: {cpu_map.host} ", style="bold reverse")
     online, count = cpu_map.online_cpus, cpu_map.cpus.count
-    cpus = f"{count} CPUs" if online == count else f"{online} of {count} CPUs online"
-    text.append(f"  {cpus}, {cpu_map.running_vcpus} vCPUs, "
+    cpus = fmt.plural(count, "CPU") if online == count else f"{online} of {count} CPUs online"
+    text.append(f"  {cpus}, {fmt.plural(cpu_map.running_vcpus, 'vCPU')}, "
                 f"{cpu_map.overcommit:.2f}:1 overcommit, "
                 f"load {fmt.percent(cpu_map.load_percent)}%")
     if contended:

@@ -17,6 +17,7 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
+from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core import advice, provision
 from kvmtui.core.commands import Command, CommandError, verb
@@ -158,11 +159,11 @@ async def _evacuate(controller: Controller, command: Command) -> None:
         for move in plan.placed:
             assert move.dest is not None
             jobs.append(manager.start(move.guest, move.dest, MigrationOptions()))
-        return f"evacuating {len(jobs)} guests from {source}, " \
+        return f"evacuating {fmt.plural(len(jobs), 'guest')} from {source}, " \
                f"{manager.concurrency} at a time"
 
     moved = plan.placed
-    question = Question(f"Evacuate {source}: live-migrate {len(moved)} guests?",
+    question = Question(f"Evacuate {source}: live-migrate {fmt.plural(len(moved), 'guest')}?",
                         plan.describe(), "Evacuate")
     if not await controller.change("evacuate", start, guests=[m.guest for m in moved],
                                    hosts=sorted({m.dest for m in moved if m.dest}),

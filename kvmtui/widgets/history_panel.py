@@ -23,9 +23,9 @@ class Trace:
 
 GUEST_TRACES = (
     Trace("cpu", "CPU", lambda v: f"{fmt.percent(v)} %"),
-    Trace("memory", "Memory", lambda v: fmt.size(v)),
-    Trace("disk", "Disk r+w", lambda v: f"{fmt.size(v)}/s"),
-    Trace("net", "Net rx+tx", lambda v: f"{fmt.size(v)}/s"),
+    Trace("memory", "Memory", fmt.size),
+    Trace("disk", "Disk r+w", fmt.speed),
+    Trace("net", "Net rx+tx", fmt.speed),
 )
 HOST_TRACES = GUEST_TRACES[:2]
 
