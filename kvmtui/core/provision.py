@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -32,6 +33,9 @@ FIRMWARES = ("bios", "uefi")
 VIRT_TYPES = ("kvm", "qemu")
 #: Below this no guest boots; a bare number is bytes, so `--memory 512` lands here.
 MIN_MEMORY = 16 * 1024 * 1024
+#: The buses a new disk may sit on (virt-install's `--disk bus=`), and the prefix of their
+#: target device names.
+DISK_BUSES = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 MAX_VCPUS = 4096
 
 
@@ -48,13 +52,16 @@ class CloudInit:
 class GuestRequest:
     """What the operator asked for, as typed (sizes in bytes). One boot source: an
     existing image (`import_path`, with `disk_size` a new qcow2 overlay on it), an install
-    ISO (`cdrom`), a kernel, or PXE; `disk_size` alone adds a new blank disk."""
+    ISO (`cdrom`), a kernel, or PXE; `disk_size` alone adds a new blank disk, of
+    `disk_format` on `disk_bus`."""
 
     name: str
     host: str
     vcpus: int
     memory: int
     disk_size: int | None = None
+    disk_format: str = "qcow2"
+    disk_bus: str = "virtio"
     import_path: str | None = None
     cdrom: str | None = None
     kernel: str | None = None
@@ -96,6 +103,11 @@ class GuestRequest:
              f"virt type must be {' or '.join(VIRT_TYPES)}"),
             (self.cloud_init is not None and not self.import_path,
              "cloud-init needs a cloud image: give --import IMAGE"),
+            (self.disk_format not in storage.VOLUME_FORMATS,
+             f"disk format must be {' or '.join(storage.VOLUME_FORMATS)}"),
+            (self.disk_bus not in DISK_BUSES, f"disk bus must be {', '.join(DISK_BUSES)}"),
+            (self.disk_size and self.import_path and self.disk_format != "qcow2",
+             "a new disk on an image (--import) is a qcow2 overlay: leave out format="),
         )
         for failed, message in checks:
             if failed:
@@ -105,7 +117,8 @@ class GuestRequest:
     @property
     def disk_volume(self) -> str | None:
         """The new volume's name, when the request makes a disk."""
-        return f"{self.name}.qcow2" if self.disk_size else None
+        suffix = "qcow2" if self.disk_format == "qcow2" else "img"
+        return f"{self.name}.{suffix}" if self.disk_size else None
 
     @property
     def seed_volume(self) -> str | None:
@@ -172,14 +185,18 @@ def domain_xml(request: GuestRequest, virt_type: str, pool: str | None,
     ET.SubElement(features, "acpi")
     ET.SubElement(features, "apic")
     devices = ET.SubElement(dom, "devices")
+    target = _targets()
+    bus = request.disk_bus
     if request.disk_volume:
-        _disk(devices, "disk", "vda", "virtio", "qcow2", volume=(pool, request.disk_volume))
+        _disk(devices, "disk", target(bus), bus, request.disk_format,
+              volume=(pool, request.disk_volume))
     elif request.import_path:
-        _disk(devices, "disk", "vda", "virtio", None, path=request.import_path)
+        _disk(devices, "disk", target(bus), bus, None, path=request.import_path)
     if request.cdrom:
-        _disk(devices, "cdrom", "sda", "sata", "raw", path=request.cdrom)
+        _disk(devices, "cdrom", target("sata"), "sata", "raw", path=request.cdrom)
     if request.seed_volume:
-        _disk(devices, "cdrom", "sdb", "sata", "raw", volume=(pool, request.seed_volume))
+        _disk(devices, "cdrom", target("sata"), "sata", "raw",
+              volume=(pool, request.seed_volume))
     if request.network or request.bridge or request.pxe:
         kind = "bridge" if request.bridge else "network"
         nic = ET.SubElement(devices, "interface", type=kind)
@@ -191,6 +208,19 @@ def domain_xml(request: GuestRequest, virt_type: str, pool: str | None,
     ET.SubElement(console, "target", type="serial", port="0")
     ET.indent(dom)
     return ET.tostring(dom, encoding="unicode")
+
+
+def _targets() -> Callable[[str], str]:
+    """Hands out target names in order per prefix (`vda`; `sda`, `sdb` ...), so a disk
+    on the SATA bus and the install ISO never share one."""
+    taken: dict[str, int] = {}
+
+    def target(bus: str) -> str:
+        prefix = DISK_BUSES[bus]
+        index = taken[prefix] = taken.get(prefix, -1) + 1
+        return prefix + "abcdefghijklmnopqrstuvwxyz"[index]
+
+    return target
 
 
 def _disk(devices: ET.Element, device: str, target: str, bus: str, fmt: str | None, *,
@@ -363,7 +393,8 @@ async def provision(host: Host, plan: Plan, *, start: bool) -> tuple[str, str]:
     try:
         if request.disk_volume and request.disk_size and plan.pool:
             created.append(await storage.create_volume(
-                host, plan.pool, request.disk_volume, request.disk_size, backing=plan.backing))
+                host, plan.pool, request.disk_volume, request.disk_size,
+                fmt=request.disk_format, backing=plan.backing))
         if request.cloud_init and request.seed_volume and plan.pool:
             with tempfile.TemporaryDirectory(prefix="kvmtui-seed-") as scratch:
                 local = Path(scratch) / "seed.iso"
