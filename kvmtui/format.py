@@ -55,6 +55,11 @@ def percent(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}"
 
 
+def share(value: float | None) -> str:
+    """A percentage spelled out, `12.5%`, or `-` for no figure (never `-%`)."""
+    return DASH if value is None else f"{percent(value)}%"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return DASH

@@ -24,6 +24,7 @@ def test_memory_in_kib_rates_and_no_figure() -> None:
     assert fmt.speed(8 * 2**20) == "8.0 MiB/s"
     assert fmt.size(None) == fmt.size_kib(None) == fmt.speed(None) == "-"
     assert fmt.compact(2 * 2**30) == "2.0G"  # a narrow table column's form of the same
+    assert (fmt.share(12.345), fmt.share(None)) == ("12.3%", "-")
 
 
 @pytest.mark.parametrize(("count", "word", "many", "words"), [

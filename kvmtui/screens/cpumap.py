@@ -53,7 +53,7 @@ def headline(cpu_map: HostCpuMap) -> Text:
     cpus = fmt.plural(count, "CPU") if online == count else f"{online} of {count} CPUs online"
     text.append(f"  {cpus}, {fmt.plural(cpu_map.running_vcpus, 'vCPU')}, "
                 f"{cpu_map.overcommit:.2f}:1 overcommit, "
-                f"load {fmt.percent(cpu_map.load_percent)}%")
+                f"load {fmt.share(cpu_map.load_percent)}")
     if contended:
         text.append(f"  {contended} {CONTENDED}", style="bold red")
     return text

@@ -22,7 +22,7 @@ class Trace:
 
 
 GUEST_TRACES = (
-    Trace("cpu", "CPU", lambda v: f"{fmt.percent(v)} %"),
+    Trace("cpu", "CPU", fmt.share),
     Trace("memory", "Memory", fmt.size),
     Trace("disk", "Disk r+w", fmt.speed),
     Trace("net", "Net rx+tx", fmt.speed),

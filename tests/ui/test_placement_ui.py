@@ -147,6 +147,7 @@ async def test_cpu_map_shows_vcpus_per_cpu_and_overcommit(demo_settings):
         assert f"CPU map: {target.host}" in headline
         # The hosts view's pCPU (3: getInfo's online CPUs) is what the ratio is reckoned on.
         assert app.fleet.host(target.host).snapshot().info.cpus == 3
+        assert "-%" not in headline  # no load figure reads "-", as everywhere
         assert f"3 of 8 CPUs online, {running} vCPUs, {running / 3:.2f}:1 overcommit" in headline
         grid = text_of(app.screen.query_one("#pcpu-grid"))
         assert f"{target.name}:0" in grid.splitlines()[5]  # header + CPUs 0..4: on CPU 4
