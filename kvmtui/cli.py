@@ -301,8 +301,10 @@ def stderr_to_log(path: Path) -> Iterator[None]:
     libvirt's C library and libxml2 write there directly (`I/O warning : failed to load
     external entity` at each retry of a host whose file is missing), across the screen.
     libvirt's error reports (kvmtui.core.errors) go to the same log. Textual draws on
-    `sys.__stderr__`, which meanwhile is a copy of the terminal's fd 2; all is put back on
-    the way out, so what is printed after the screen closes (a crash line) is seen."""
+    `sys.__stderr__`, which meanwhile is a copy of the terminal's fd 2, as is `sys.stderr`:
+    Textual captures that while the screen is up and prints its exit lines there once it
+    has closed (`kvmtui: internal error, details in ...`), which must be seen. All is put
+    back on the way out."""
     from kvmtui.core.errors import LIBVIRT_LOG
 
     try:
@@ -311,7 +313,7 @@ def stderr_to_log(path: Path) -> Iterator[None]:
     except OSError:  # no log to write to: stderr stays the terminal
         yield
         return
-    original = sys.__stderr__
+    original, python_stderr = sys.__stderr__, sys.stderr
     sys.stderr.flush()
     terminal = os.dup(2)
     screen = os.fdopen(terminal, "w", encoding=getattr(original, "encoding", None) or "utf-8",
@@ -323,10 +325,12 @@ def stderr_to_log(path: Path) -> Iterator[None]:
     os.dup2(log, 2)
     os.close(log)
     sys.__stderr__ = screen  # type: ignore[misc]  # what Textual's driver draws on
+    sys.stderr = screen
     try:
         yield
     finally:
         sys.__stderr__ = original  # type: ignore[misc]  # as it was
+        sys.stderr = python_stderr
         screen.flush()
         os.dup2(terminal, 2)
         screen.close()

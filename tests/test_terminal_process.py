@@ -83,8 +83,9 @@ def test_fd_2_goes_to_the_log_and_comes_back(tmp_path: Path,
         os.write(2, b"I/O warning : from C\n")
         LIBVIRT_LOG.info("libvirt: a report")
         print("drawn", file=sys.__stderr__, flush=True)  # Textual draws here
+        print("internal error line", file=sys.stderr, flush=True)  # its exit lines here
     os.write(2, b"after the screen\n")
-    assert capfd.readouterr().err == "drawn\nafter the screen\n"
+    assert capfd.readouterr().err == "drawn\ninternal error line\nafter the screen\n"
     text = log.read_text()
     assert "I/O warning : from C" in text and "libvirt: a report" in text
     assert "drawn" not in text
