@@ -66,6 +66,11 @@ class KvmTuiApp(NeverCrash):
         *[Binding(str(digit), f"view('{view.name}')", view.title, id=view.binding_id)
           for digit, view in enumerate(VIEWS[:9], start=1)],  # beyond nine: `:` aliases
         Binding("q", "quit", "Quit", id="app.quit"),
+        # Ctrl+C ends a terminal program (virsh, top, k9s): here it is `q`, with the same
+        # question when a migration would be aborted, in place of Textual's hint (whose
+        # markup kvmtui's plain notifications would print raw). Where text is being edited
+        # the input's own Ctrl+C (copy) comes first.
+        Binding("ctrl+c", "quit", "Quit", show=False, system=True, id="app.interrupt"),
     ]
 
     def __init__(self, settings: Settings) -> None:

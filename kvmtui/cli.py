@@ -9,12 +9,16 @@ of the config file (its theme, its `[keys]`) is checked there, before the app st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import gc
+import logging
 import os
+import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
@@ -73,8 +77,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="kvmtui",
         description="A keyboard-driven terminal console for KVM fleets.",
         epilog="Hosts come from -c, else the config file, else $LIBVIRT_DEFAULT_URI, "
-        f"else {FALLBACK_URI}. With a command, kvmtui runs it without the screen and exits: "
-        "0 on success, 1 after a line saying what failed, 2 for a bad command.",
+        f"else {FALLBACK_URI}. With a command, kvmtui runs it without the screen and exits "
+        "with 0 on success; 1 on a failure (a line on stderr says what) or a FAIL finding "
+        "of validate or caps; 2 for a bad command: an unknown command, option or help "
+        "topic, a missing argument, or a command that needs the full screen.",
     )
     parser.add_argument(
         "-c",
@@ -114,6 +120,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         config = load_config(options.config.expanduser() if options.config else None)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+    if options.demo and options.connect:
+        # The demo's hosts are files kvmtui writes: a real host beside them would mix a
+        # play fleet with a live one in one table, where a slip of the key is real.
+        raise UsageError("--demo watches the built-in demo fleet only: leave out -c, "
+                         "or leave out --demo to watch those hosts")
     hosts = () if options.demo else _resolve_hosts(options.connect, config.hosts, environ)
     command, yes, as_json = _command_words(options.command)
     yes, as_json = yes or options.yes, as_json or options.json
@@ -183,16 +194,16 @@ def _check_uri(uri: str, source: str) -> None:
 
 
 def _unique_names(hosts: Iterable[HostSpec]) -> tuple[HostSpec, ...]:
-    """Hosts renamed `name-2`, `name-3`... where a name repeats, so `NAME@HOST` stays exact."""
-    taken: set[str] = set()
-    unique: list[HostSpec] = []
+    """The hosts, or UsageError where a name repeats: `NAME@HOST` and `:host NAME` must mean
+    one host, and a name kvmtui made up (`a-2`) would be one the operator never gave."""
+    taken: dict[str, HostSpec] = {}
     for host in hosts:
-        name, suffix = host.name, 2
-        while name in taken:
-            name, suffix = f"{host.name}-{suffix}", suffix + 1
-        taken.add(name)
-        unique.append(replace(host, name=name))
-    return tuple(unique)
+        if host.name in taken:
+            raise UsageError(
+                f"-c: two hosts named {quoted(host.name)} ({taken[host.name].uri} and "
+                f"{host.uri}): give each its own name, -c NAME=URI")
+        taken[host.name] = host
+    return tuple(taken.values())
 
 
 def with_readonly(hosts: Iterable[HostSpec], readonly: bool) -> tuple[HostSpec, ...]:
@@ -214,11 +225,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(settings)
     from kvmtui.core.demo import build_demo_fleet
 
-    # The demo's test-driver files must outlive every connection: keep the directory
-    # until the app (or the command) has finished.
-    with tempfile.TemporaryDirectory(prefix="kvmtui-demo-") as directory:
-        hosts = build_demo_fleet(Path(directory))
+    with demo_directory() as directory:
+        hosts = build_demo_fleet(directory)
         return run(replace(settings, hosts=with_readonly(hosts, settings.readonly)))
+
+
+#: What ends kvmtui from outside: the terminal closed (SIGHUP), `kill` (SIGTERM).
+ENDING_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def demo_directory() -> Iterator[Path]:
+    """A directory for the demo's test-driver files, which must outlive every connection,
+    removed however kvmtui ends: after the app (or the command), and on SIGHUP or SIGTERM,
+    whose default action ends the process running no cleanup at all (a closed terminal
+    left a /tmp/kvmtui-demo-* behind each time). Such a signal still ends kvmtui, as it
+    would have: the directory goes, then the signal's own default action is taken."""
+    with tempfile.TemporaryDirectory(prefix="kvmtui-demo-") as directory:
+
+        def remove_then_end(signum: int, _frame: object) -> None:
+            shutil.rmtree(directory, ignore_errors=True)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+        previous = {signum: signal.signal(signum, remove_then_end) for signum in ENDING_SIGNALS}
+        try:
+            yield Path(directory)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _run_command(settings: Settings) -> int:
@@ -244,11 +279,14 @@ def _run(settings: Settings) -> int:
     except ConfigError as error:
         print(f"kvmtui: {error}", file=sys.stderr)
         return 2
+    from kvmtui.safety import log_path
+
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         app = KvmTuiApp(settings)
-        app.run()
+        with stderr_to_log(log_path()):
+            app.run()
     finally:
         gc.set_threshold(*thresholds)  # as it was, for a caller that goes on (the tests)
     return app.return_code or 0
@@ -266,3 +304,46 @@ def check_ui_config(config: Config) -> None:
         hint = f" (did you mean {', '.join(quoted(t) for t in close)}?)" if close else ""
         raise config.error("theme", f"unknown theme {quoted(config.theme)}{hint}")
     check_keymap(config)
+
+
+@contextlib.contextmanager
+def stderr_to_log(path: Path) -> Iterator[None]:
+    """While the screen is up, whatever is written to fd 2 goes to the log at `path`:
+    libvirt's C library and libxml2 write there directly (`I/O warning : failed to load
+    external entity` at each retry of a host whose file is missing), across the screen.
+    libvirt's error reports (kvmtui.core.errors) go to the same log. Textual draws on
+    `sys.__stderr__`, which meanwhile is a copy of the terminal's fd 2, as is `sys.stderr`:
+    Textual captures that while the screen is up and prints its exit lines there once it
+    has closed (`kvmtui: internal error, details in ...`), which must be seen. All is put
+    back on the way out."""
+    from kvmtui.core.errors import LIBVIRT_LOG
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError:  # no log to write to: stderr stays the terminal
+        yield
+        return
+    original, python_stderr = sys.__stderr__, sys.stderr
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    screen = os.fdopen(terminal, "w", encoding=getattr(original, "encoding", None) or "utf-8",
+                       errors="backslashreplace", buffering=1)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    LIBVIRT_LOG.addHandler(handler)
+    LIBVIRT_LOG.setLevel(logging.INFO)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.__stderr__ = screen  # type: ignore[misc]  # what Textual's driver draws on
+    sys.stderr = screen
+    try:
+        yield
+    finally:
+        sys.__stderr__ = original  # type: ignore[misc]  # as it was
+        sys.stderr = python_stderr
+        screen.flush()
+        os.dup2(terminal, 2)
+        screen.close()
+        LIBVIRT_LOG.removeHandler(handler)
+        handler.close()

@@ -24,6 +24,7 @@ from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.names import resolve_guest
 from kvmtui.core.networks import NetworkSnapshot
+from kvmtui.core.numbers import plural
 from kvmtui.core.services import Services
 
 
@@ -95,8 +96,7 @@ class Operator(Protocol):
 
 
 def _hosts_phrase(guests: Sequence[GuestSnapshot]) -> str:
-    hosts = {g.host for g in guests}
-    return f"{len(hosts)} host" + ("" if len(hosts) == 1 else "s")
+    return plural(len({g.host for g in guests}), "host")
 
 
 def lifecycle_question(verb: str, guests: Sequence[GuestSnapshot]) -> Question | None:
@@ -108,7 +108,7 @@ def lifecycle_question(verb: str, guests: Sequence[GuestSnapshot]) -> Question |
     if len(guests) == 1:
         title = f"{action.label} {guests[0].name} on {guests[0].host}?"
     else:
-        title = f"{action.label} {len(guests)} guests on {_hosts_phrase(guests)}?"
+        title = f"{action.label} {plural(len(guests), 'guest')} on {_hosts_phrase(guests)}?"
     names = ", ".join(g.ref for g in guests[:8]) + (" ..." if len(guests) > 8 else "")
     warning = " This cannot be undone." if verb == "undefine" else ""
     return Question(title, names + warning, action.label)
@@ -218,7 +218,7 @@ class Controller:
             if len(failures) == len(guests):
                 raise CommandError(f"{verb}: failed on all {len(guests)} guests")
             return f"{actions.ACTIONS[verb].past}: {len(guests) - len(failures)} of " \
-                   f"{len(guests)} guests"
+                   f"{plural(len(guests), 'guest')}"
 
         return await self.change(verb, on_all, guests=guests,
                                  question=lifecycle_question(verb, guests))

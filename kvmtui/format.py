@@ -1,7 +1,9 @@
-"""How numbers read on screen.
+"""How numbers read on screen and on the one-shot line.
 
 Tables use `top`'s compact binary suffixes (`2.0G`, `977K`) so a column stays narrow at 80
-columns; detail views spell sizes out through humanize (`2.0 GiB`).
+columns; everywhere else sizes, rates and counts are spelled out by kvmtui.core.numbers
+(`2.0 GiB`, `0 B/s`, `1 vCPU`), the one implementation, which the core uses too. "No figure"
+is `-` (DASH) in every one of them.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from typing import TYPE_CHECKING
 
 import humanize
 
+from kvmtui.core import numbers
+
 if TYPE_CHECKING:
     from kvmtui.core.migration import MigrationProgress
 
 DASH = "-"
+#: `1 vCPU`, `2 vCPUs`: every count spelled with its noun.
+plural = numbers.plural
 _SUFFIXES = ("B", "K", "M", "G", "T", "P")
 
 
@@ -49,6 +55,11 @@ def percent(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}"
 
 
+def share(value: float | None) -> str:
+    """A percentage spelled out, `12.5%`, or `-` for no figure (never `-%`)."""
+    return DASH if value is None else f"{percent(value)}%"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return DASH
@@ -56,16 +67,17 @@ def duration(seconds: float | None) -> str:
 
 
 def size(value_bytes: float | None) -> str:
-    return DASH if value_bytes is None else humanize.naturalsize(value_bytes, binary=True)
+    """`2.0 GiB` (kvmtui.core.numbers), or `-`."""
+    return DASH if value_bytes is None else numbers.size(value_bytes)
 
 
 def size_kib(value_kib: int | None) -> str:
-    return DASH if value_kib is None else size(value_kib * 1024)
+    return DASH if value_kib is None else numbers.size_kib(value_kib)
 
 
 def speed(bytes_per_second: float | None) -> str:
-    """A transfer rate spelled out: `8.0 MiB/s`."""
-    return DASH if bytes_per_second is None else f"{size(bytes_per_second)}/s"
+    """A transfer rate spelled out: `8.0 MiB/s`, `0 B/s`."""
+    return DASH if bytes_per_second is None else numbers.speed(bytes_per_second)
 
 
 def percent_done(progress: MigrationProgress | None) -> str:

@@ -3,9 +3,11 @@
 The same verbs, grammar and Controller as the `:` line, so the same read-only refusal and
 the same confirmation questions: asked on the terminal when there is one, answered by
 `--yes`, and refused (not assumed) when neither. Output is what virsh would print, or JSON
-with `--json`. Exit status: 0 when everything worked; 1 after one `kvmtui: ...` line per
-failure (a refused, declined or failed change, a host that could not be reached); 2 for a
-command that does not parse or needs the full screen (a view, a graphical console). A
+with `--json`. Exit status (as `kvmtui --help` states it): 0 when everything
+worked; 1 after one `kvmtui: ...` line per failure (a refused, declined or failed change,
+a host that could not be reached) or after a FAIL finding of `validate`/`caps`; 2 for a
+bad command (unknown verb, option or help topic, a missing argument) or one that needs the
+full screen (a view, a graphical console). A
 migration or an upload runs to its end, printing progress lines; a serial console
 (`console`, `create --console`) is virsh's, in this terminal, once kvmtui is done. Nothing
 here imports Textual.
@@ -26,8 +28,8 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
-from kvmtui.core.capabilities import Check, HostCaps, facts
-from kvmtui.core.commands import VERBS, CommandError, lookup_verb, parse, verbs_from
+from kvmtui.core.capabilities import Check, HostCaps, Level, facts
+from kvmtui.core.commands import VERBS, CommandError, listed, lookup_verb, parse, verbs_from
 from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
@@ -95,11 +97,8 @@ class CliOperator:
         print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
 
     async def show_list(self, which: str) -> None:
-        guests = sorted(self.fleet.snapshot().guests, key=lambda g: (g.name, g.host))
-        if which == "running":
-            guests = [g for g in guests if g.state.is_active]
-        elif which == "inactive":
-            guests = [g for g in guests if not g.state.is_active]
+        guests = sorted((g for g in self.fleet.snapshot().guests if listed(which, g.state)),
+                        key=lambda g: (g.name, g.host))
         self._print([_guest_json(g) for g in guests],
                     _table(("Name", "Host", "State"),
                            [(g.name, g.host, g.state.value) for g in guests]))
@@ -109,7 +108,8 @@ class CliOperator:
         self._print([_host_json(h) for h in hosts], _table(
             ("Name", "URI", "Link", "Guests", "CPUs", "Memory"),
             [(h.name, h.uri, h.link.value, f"{h.guests_running}/{h.guests_total}",
-              str(h.info.cpus or "-"), f"{h.info.memory_kib} KiB") for h in hosts]))
+              str(h.info.cpus or fmt.DASH), fmt.size_kib(h.info.memory_kib or None))
+             for h in hosts]))
 
     async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
         host = self.fleet.host(guest.host)
@@ -208,6 +208,8 @@ class CliOperator:
         blocks.append("\n".join(f"{c.host}  {c.level.value:<5} {c.what}: {c.detail}"
                                  for c in findings))
         self._print(data, "\n\n".join(blocks))
+        if any(c.level is Level.FAIL for c in findings):
+            self.failed = True  # the FAIL lines above say what: exit 1, as on a failure
 
     # ---- what needs the full screen -----------------------------------------------------
 
@@ -270,12 +272,14 @@ def _fields(pairs: Sequence[tuple[str, str]]) -> str:
 
 
 async def _connected(fleet: Fleet, operator: CliOperator) -> None:
-    """Waits until every host's first connection attempt has ended; each host that could
-    not be reached is one error line (its guests are then simply not found)."""
+    """Waits until every host's first connection attempt has ended and, where it is up,
+    every guest's facts are in (`Host.settled`: what is printed once must not be a first
+    table's zeros); each host that could not be reached is one error line (its guests are
+    then simply not found)."""
     settled = asyncio.Event()
 
     def check() -> None:
-        if all(h.link is not Link.CONNECTING for h in fleet.snapshot().hosts):
+        if all(host.settled for host in fleet.hosts):
             settled.set()
 
     fleet.add_listener(check)

@@ -45,9 +45,9 @@ class TuiOperator:
         return screen
 
     async def show_list(self, which: str) -> None:
-        """The guest list already holds every guest: `--inactive` filters to shut-off ones,
-        the others show all of them."""
-        self._guests_screen().apply_filter("shut off" if which == "inactive" else "")
+        """The guest list narrowed as `virsh list` narrows: running guests, shut-off ones
+        (`--inactive`) or all (`--all`)."""
+        self._guests_screen().list_only(which)
 
     async def show_host(self, name: str) -> None:
         self._guests_screen().narrow_to_host(name)

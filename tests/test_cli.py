@@ -110,14 +110,19 @@ def test_equals_inside_a_uri_is_not_a_name() -> None:
     assert hosts(["-c", uri]) == (HostSpec("h", uri),)
 
 
-def test_duplicate_names_get_numbered_suffixes() -> None:
-    names = [
-        host.name
-        for host in hosts(
-            ["-c", "qemu:///system", "-c", "qemu:///session"] + ["-c", "lab=test:///default"] * 3
-        )
-    ]
-    assert names == ["localhost", "localhost-2", "lab", "lab-2", "lab-3"]
+@pytest.mark.parametrize("argv", [
+    ["-c", "a=test:///default", "-c", "a=test:///default"],
+    ["-c", "qemu:///system", "-c", "qemu:///session"],  # both "localhost"
+])
+def test_duplicate_host_names_are_refused_in_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`NAME@HOST` must mean one host: no name kvmtui made up (`a-2`)."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith("kvmtui: -c: two hosts named ")
+    assert err.endswith("give each its own name, -c NAME=URI\n")
 
 
 def test_readonly_makes_every_host_readonly(config_file: Path) -> None:
@@ -137,14 +142,20 @@ def test_refresh_overrides_config(config_file: Path) -> None:
     assert settings.refresh == 0.5
 
 
-def test_demo_ignores_connect_and_config_hosts(config_file: Path) -> None:
-    settings = parse_settings(
-        ["--demo", "-c", "qemu:///system", "--config", str(config_file), "--readonly"], {}
-    )
+def test_demo_ignores_config_hosts(config_file: Path) -> None:
+    settings = parse_settings(["--demo", "--config", str(config_file), "--readonly"], {})
     assert settings.demo
     assert settings.hosts == ()
     assert settings.readonly
     assert settings.refresh == 7.0
+
+
+def test_demo_with_connect_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A demo fleet and a live host in one table: a slip of the key would be real."""
+    assert main(["--demo", "-c", "qemu:///system", "list"]) == 2
+    assert capsys.readouterr().err == (
+        "kvmtui: --demo watches the built-in demo fleet only: leave out -c, "
+        "or leave out --demo to watch those hosts\n")
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ async def test_setvcpus_live_on_a_running_guest_and_persistent_waits_for_a_resta
         later = await hardware.set_vcpus(host, WEB_UUID, 1, Where(config=True))
         devices = await _devices(host, WEB_UUID)
     assert live == "web on kvm1: 3 vCPUs (live)"
-    assert later == "web on kvm1: 1 vCPUs (persistent, takes effect after a restart)"
+    assert later == "web on kvm1: 1 vCPU (persistent, takes effect after a restart)"
     assert devices.live.vcpus == 3
     assert devices.persistent is not None and devices.persistent.vcpus == 1
     assert [(d.setting, d.live, d.persistent) for d in devices.differences] == [
@@ -57,12 +57,12 @@ async def test_the_maximum_of_a_shut_off_guest_then_its_vcpus(tmp_path):
 async def test_memory_under_the_maximum_and_the_maximum_itself(tmp_path):
     async with node_host(tmp_path) as host:
         balloon = await hardware.set_memory(host, WEB_UUID, 512 * 1024, Where())
-        with pytest.raises(HostError, match=r"4 GiB is more than its maximum of 2 GiB"):
+        with pytest.raises(HostError, match=r"4.0 GiB is more than its maximum of 2.0 GiB"):
             await hardware.set_memory(host, WEB_UUID, 4 * 1024**2, Where())
         raised = await hardware.set_memory(host, OFF_UUID, 1024**2, Where(), maximum=True)
         web, off = await _devices(host, WEB_UUID), await _devices(host, OFF_UUID)
-    assert balloon == "web on kvm1: memory 512 MiB (live)"
-    assert raised == "off on kvm1: memory maximum 1 GiB (persistent)"
+    assert balloon == "web on kvm1: memory 512.0 MiB (live)"
+    assert raised == "off on kvm1: memory maximum 1.0 GiB (persistent)"
     assert web.live.current_memory_kib == 512 * 1024
     assert off.live.memory_kib == 1024**2
 

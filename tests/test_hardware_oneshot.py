@@ -37,7 +37,7 @@ async def test_setvcpus_from_the_shell(node_settings):
         0, "web on kvm1: 3 vCPUs (live)\n", "")
     status, _out, err = await _run(node_settings, "setmem", "web", "3G")
     assert status == 1
-    assert err == ("kvmtui: setmem web on kvm1: 3 GiB is more than its maximum of 2 GiB "
+    assert err == ("kvmtui: setmem web on kvm1: 3.0 GiB is more than its maximum of 2.0 GiB "
                    "(raise it with setmaxmem first)\n")
 
 

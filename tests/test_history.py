@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.history import History
 from kvmtui.core.model import (
@@ -55,6 +57,15 @@ def test_series_add_up_both_directions_and_memory_is_bytes():
     assert history.guest("u0@h1", "net") == [3.0]
     assert history.guest("u0@h1", "memory") == [1024.0 * 1024]
     assert history.host("h1", "memory") == [2048.0 * 1024]
+
+
+def test_no_figure_stays_no_figure():
+    """A guest with no CPU figure yet (or not running) has None, not a 0 nobody measured."""
+    history = History(minutes=1, refresh=1.0, clock=Clock())
+    snapshot = _snapshot(0.0)
+    quiet = dataclasses.replace(snapshot.guests[0], rates=GuestRates())
+    history.feed(dataclasses.replace(snapshot, guests=(quiet,)))
+    assert [history.guest("u0@h1", s) for s in ("cpu", "disk", "net")] == [[None]] * 3
 
 
 def test_change_notices_between_ticks_update_that_tick():

@@ -58,6 +58,9 @@ async def test_list_all_json_has_every_guest(demo_settings):
     assert len(guests) == 35  # the demo fleet: 3 hosts, 35 guests
     assert {g["state"] for g in guests} >= {"running", "shut off"}
     assert {"name", "host", "uuid", "vcpus", "memory_kib", "autostart"} <= set(guests[0])
+    # Each demo host has 8 guests or more: its first table leaves the definitions, where
+    # the test driver keeps memory and vCPUs, for later; the answer waits for them.
+    assert all(g["vcpus"] >= 1 and g["memory_kib"] >= 1024 for g in guests), guests
 
 
 async def test_dominfo_prints_virsh_fields_and_json(demo_settings):
@@ -114,6 +117,34 @@ async def test_an_unknown_guest_and_a_bad_cpu_list_exit_1(demo_settings):
     status, _, err = await _run(demo_settings, "vcpupin", "web-101", "0", "99")
     assert status == 1 and err == ("kvmtui: vcpupin web-101: CPU 99 does not exist on kvm01 "
                                    "(it has 8 CPUs: 0-7)\n")
+
+
+@pytest.mark.parametrize(("words", "status", "said"), [
+    (("help", "list"), 0, ""),
+    (("validate",), 1, ""),  # the demo's test driver offers no KVM: FAIL findings
+    (("start", "no-such-guest"), 1, 'kvmtui: no guest named "no-such-guest"\n'),
+    (("nosuch",), 2, 'kvmtui: unknown command "nosuch"\n'),
+    (("help", "nosuch"), 2, 'kvmtui: help: unknown command "nosuch"\n'),
+    (("list", "--nosuch"), 2, 'kvmtui: list: unexpected option "--nosuch"\n'),
+    (("dominfo",), 2, "kvmtui: dominfo: missing guest name\n"),
+])
+async def test_exit_status_says_success_failure_or_bad_command(demo_settings, words, status,
+                                                               said):
+    """0 success; 1 a failure or a FAIL finding; 2 a bad command, whatever is bad in it."""
+    result, out, err = await _run(demo_settings, *words)
+    assert (result, err) == (status, said)
+    if words == ("validate",):
+        assert " FAIL " in out
+
+
+def test_help_states_the_exit_statuses(capsys):
+    from kvmtui.cli import main
+
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("exits with 0 on success; 1 on a failure (a line on stderr says what) or a FAIL "
+            "finding of validate or caps; 2 for a bad command: an unknown command, option or "
+            "help topic, a missing argument") in text
 
 
 async def test_an_unreachable_host_is_one_line_and_exit_1(tmp_path):

@@ -21,6 +21,7 @@ from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import Host
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.numbers import size
 
 #: What compareHypervisorCPU's answer means for the guest.
 _CPU_WORDS = {libvirt.VIR_CPU_COMPARE_INCOMPATIBLE: "incompatible",
@@ -65,7 +66,7 @@ class HostFit:
     @property
     def problem(self) -> str:
         if self.memory > self.room.free_memory:
-            return f"only {size_words(self.room.free_memory)} free"
+            return f"only {size(max(self.room.free_memory, 0))} free"
         if self.cpu == "incompatible":
             return "CPU incompatible"
         return ""
@@ -76,15 +77,10 @@ class HostFit:
 
     def summary(self) -> str:
         """`kvm2  11.5 GiB free  vCPUs 6/8 (0.8x)  CPU compatible`, or why it cannot."""
-        figures = (f"{size_words(self.room.free_memory)} free, vCPUs "
+        figures = (f"{size(max(self.room.free_memory, 0))} free, vCPUs "
                    f"{self.room.running_vcpus + self.vcpus}/{self.room.cpus} "
                    f"({self.overcommit:.1f}x), CPU {self.cpu}")
         return f"{figures}: {self.problem}" if self.problem else figures
-
-
-def size_words(size: int) -> str:
-    """Bytes in binary units, as the hosts table shows memory."""
-    return f"{max(size, 0) / 2**30:.1f} GiB" if size >= 2**30 else f"{max(size, 0) // 2**20} MiB"
 
 
 def rank(fits: Iterable[HostFit]) -> list[HostFit]:

@@ -26,11 +26,11 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
-import humanize
 import libvirt
 
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.numbers import plural, size_kib
 
 if TYPE_CHECKING:  # the host module reads guests' types from here: no cycle at run time
     from kvmtui.core.host import Host
@@ -218,13 +218,9 @@ async def read_all(hosts: Sequence[Host]) -> list[HostCaps]:
     return list(await asyncio.gather(*(read_caps(host) for host in hosts)))
 
 
-def _size(kib: int) -> str:
-    return humanize.naturalsize(kib * 1024, binary=True)
-
-
 def _cell(cell: NumaCell) -> str:
-    free = f", {_size(cell.free_kib)} free" if cell.free_kib is not None else ""
-    return f"{cell.cpus} CPUs, {_size(cell.memory_kib)}{free}"
+    free = f", {size_kib(cell.free_kib)} free" if cell.free_kib is not None else ""
+    return f"{plural(cell.cpus, 'CPU')}, {size_kib(cell.memory_kib)}{free}"
 
 
 def _hugepages(caps: HostCaps) -> str:
@@ -233,8 +229,9 @@ def _hugepages(caps: HostCaps) -> str:
         for size, count, free in cell.hugepages:
             if count:
                 left = f" ({free} free)" if free is not None else ""
-                pools.append(f"cell {cell.id}: {count} x {_size(size)}{left}")
-    sizes = sorted({_size(size) for cell in caps.cells for size, _, _ in cell.hugepages})
+                pools.append(f"cell {cell.id}: {count} x {size_kib(size)}{left}")
+    sizes = [size_kib(size) for size in sorted(
+        {size for cell in caps.cells for size, _, _ in cell.hugepages})]
     if pools:
         return "; ".join(pools)
     return f"none reserved (sizes {', '.join(sizes)})" if sizes else "none"

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kvmtui.core.model import GuestState
 from kvmtui.core.uri import quoted
 from kvmtui.core.words import did_you_mean
 
@@ -174,6 +175,13 @@ def with_more_than(count: int) -> Callable[[Command], bool]:
     return lambda command: len(command.args) > count
 
 
+def listed(which: str, state: GuestState) -> bool:
+    """Whether `list`'s `which` ("running", "inactive" or "all") takes a guest in `state`:
+    as `virsh list`, "running" is every active guest (a paused one too), "inactive" the
+    others. One rule for the guest table and the one-shot line."""
+    return which == "all" or state.is_active == (which == "running")
+
+
 class CommandError(ValueError):
     """A `:` line that cannot be run; the message is written for a virsh user."""
 
@@ -276,6 +284,13 @@ def _check_args(verb: Verb, args: list[str]) -> None:
             f"{verb.name}: too many arguments (unexpected {quoted(args[allowed])}); "
             f"usage: {verb.usage}"
         )
+    names = verb.positionals + verb.optional_positionals
+    for name, arg in zip(names, args, strict=False):
+        if name in VERB_ARGS:  # `help nosuch` is a bad line, as `nosuch` is
+            try:
+                lookup_verb(arg)
+            except CommandError as error:
+                raise CommandError(f"{verb.name}: {error}") from None
 
 
 #: The largest number a `:` argument may hold: libvirt takes vCPU numbers, MiB/s and ms

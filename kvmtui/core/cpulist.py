@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from kvmtui.core.numbers import plural
+
 
 class CpuListError(ValueError):
     """A CPU list that cannot be used; the message says what is wrong for a virsh user."""
@@ -44,8 +46,7 @@ def _item(item: str) -> range:
 def describe_host(count: int, host: str = "") -> str:
     """`hostb (it has 8 CPUs: 0-7)`: how errors name the CPUs that do exist."""
     where = host or "this host"
-    plural = "" if count == 1 else "s"
-    return f"{where} (it has {count} CPU{plural}: {format_cpulist(range(count))})"
+    return f"{where} (it has {plural(count, 'CPU')}: {format_cpulist(range(count))})"
 
 
 def check_cpus(cpus: Iterable[int], count: int, host: str = "") -> frozenset[int]:

@@ -7,7 +7,9 @@ Every figure shown must be one libvirt reports, and they must agree with each ot
 driver's `getCPUMap` is fixed (8 CPUs, 0, 2 and 4 online, whatever the node file says), so
 each demo host is that machine: a 4-core, 2-thread node with 3 CPUs active (what `getInfo`
 reports), and guests whose vCPUs may run on the online CPUs only (`cpuset`), so `vcpus()`
-places them on an online CPU, as a real host's default affinity would.
+places them on an online CPU, as a real host's default affinity would. Its capabilities are
+fixed too (an i686 host offering i686 guests), so that is the arch the node file names as
+its model (`getInfo`, the hosts view) and the guests' arch: the hosts view and `:caps` agree.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ _TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 # What the test driver's getCPUMap reports for every node: 8 CPUs, these online.
 _NODE_CPUS = 8
 _ONLINE_CPUS = "0,2,4"
+# The arch the test driver's capabilities give every node, whatever the node file says.
+_ARCH = "i686"
 
 
 def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.Random) -> str:
@@ -42,7 +46,7 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
     <memory unit='MiB'>{memory_mib}</memory>
     <currentMemory unit='MiB'>{memory_mib}</currentMemory>
     <vcpu placement='static' cpuset='{_ONLINE_CPUS}'>{vcpus}</vcpu>
-    <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
+    <os><type arch='{_ARCH}'>hvm</type><boot dev='hd'/></os>
     <devices>
       <disk type='file' device='disk'>
         <source file='/var/lib/libvirt/images/{escape(name)}.qcow2'/>
@@ -82,7 +86,7 @@ def _node_xml(guests: list[str], memory_gib: int, host: int = 0) -> str:
     return f"""<node>
   <cpu>
     <nodes>1</nodes><sockets>1</sockets><cores>{_NODE_CPUS // 2}</cores><threads>2</threads>
-    <active>{online}</active><mhz>2900</mhz><model>x86_64</model>
+    <active>{online}</active><mhz>2900</mhz><model>{_ARCH}</model>
   </cpu>
   <memory>{memory_gib * 1024 * 1024}</memory>{_networks_xml(host)}
 {''.join(guests)}

@@ -18,6 +18,7 @@ import libvirt
 
 from kvmtui.core.domain_xml import Sizes, sizes
 from kvmtui.core.host import Host
+from kvmtui.core.numbers import size_kib
 
 
 @dataclass(frozen=True)
@@ -158,14 +159,6 @@ def _definition(root: ET.Element) -> Definition:
     )
 
 
-def memory_words(kib: int) -> str:
-    """An exact memory size in the largest binary unit that divides it."""
-    for unit, size in (("GiB", 1024**2), ("MiB", 1024)):
-        if kib and kib % size == 0:
-            return f"{kib // size} {unit}"
-    return f"{kib} KiB"
-
-
 def _keyed_differences(kind: str, live: dict[str, str], persistent: dict[str, str]
                        ) -> list[Difference]:
     """Devices matched by key (a disk's target, a NIC's MAC): added, removed or changed."""
@@ -177,8 +170,8 @@ def _keyed_differences(kind: str, live: dict[str, str], persistent: dict[str, st
 def differences(live: Definition, persistent: Definition) -> tuple[Difference, ...]:
     """The settings that will change at the guest's next start, in a fixed order."""
     scalar: list[tuple[str, Callable[[Definition], str]]] = [
-        ("memory (maximum)", lambda d: memory_words(d.memory_kib)),
-        ("memory", lambda d: memory_words(d.current_memory_kib)),
+        ("memory (maximum)", lambda d: size_kib(d.memory_kib)),
+        ("memory", lambda d: size_kib(d.current_memory_kib)),
         ("vCPUs (maximum)", lambda d: str(d.vcpus_max)),
         ("vCPUs", lambda d: str(d.vcpus)),
         ("boot order", lambda d: ", ".join(d.boot_order)),

@@ -8,7 +8,25 @@ same in a notification, a status line, the banner and the one-shot command line.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import libvirt
+
+#: Where libvirt's own error reports go: the log, when the front-end gives this logger a
+#: handler (the full screen does); nowhere otherwise. Every error still reaches its caller
+#: as an exception with the same text, which is what the operator is shown.
+LIBVIRT_LOG = logging.getLogger("kvmtui.libvirt")
+
+
+def _log_libvirt_error(_context: Any, error: Any) -> None:
+    """libvirt's error callback: its default prints each error to stderr, which is the
+    terminal the screen is drawn on. `error` is libvirt's tuple; the third item is its
+    message. Info, not warning: Python's last-resort handler prints warnings to stderr."""
+    LIBVIRT_LOG.info("libvirt: %s", error[2] if len(error) > 2 else error)
+
+
+libvirt.registerErrorHandler(_log_libvirt_error, None)
 
 
 class HostError(Exception):

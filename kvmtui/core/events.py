@@ -28,9 +28,9 @@ from typing import Any
 import libvirt
 import libvirtaio
 
-# libvirt prints every error to stderr by default, which would scribble over the screen;
-# the errors still reach us as exceptions with the same text.
-libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+# libvirt's own error reports go to the log, never the terminal: importing the errors
+# module registers that handler, before the first libvirt call.
+from kvmtui.core import errors  # noqa: F401
 
 _Watch = tuple[Callable[..., Any], tuple[Any, ...]]  # a callback and its arguments
 

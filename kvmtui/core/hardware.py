@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import libvirt
 
-from kvmtui.core.devices import memory_words, parse_definition
+from kvmtui.core.devices import parse_definition
 from kvmtui.core.host import Host
+from kvmtui.core.numbers import plural, size_kib
 from kvmtui.core.placement import pin_flags
 from kvmtui.core.uri import quoted
 
@@ -97,12 +98,12 @@ async def set_vcpus(host: Host, uuid: str, count: int, where: Where, *,
                                  "add --config")
             dom.setVcpusFlags(count, libvirt.VIR_DOMAIN_AFFECT_CONFIG
                               | libvirt.VIR_DOMAIN_VCPU_MAXIMUM)
-            return f"at most {count} vCPUs"
+            return f"at most {plural(count, 'vCPU')}"
         if count > definition.vcpus_max:
-            raise ValueError(f"{count} vCPUs is more than its maximum of "
+            raise ValueError(f"{plural(count, 'vCPU')} is more than its maximum of "
                              f"{definition.vcpus_max} (raise it with --maximum --config)")
         dom.setVcpusFlags(count, flags)
-        return f"{count} vCPUs"
+        return plural(count, "vCPU")
 
     return await _change(host, uuid, "setvcpus", where, apply)
 
@@ -112,19 +113,19 @@ async def set_memory(host: Host, uuid: str, kib: int, where: Where, *,
     """`setmem` (the balloon's target) or `setmaxmem` (the most it may have), in KiB."""
     verb = "setmaxmem" if maximum else "setmem"
     if kib < 1024:
-        raise ValueError(f"{memory_words(kib)} is too little memory for a guest")
+        raise ValueError(f"{size_kib(kib)} is too little memory for a guest")
 
     def apply(dom: libvirt.virDomain, xml: str, flags: int) -> str:
         definition = parse_definition(xml)
         if maximum:
             dom.setMemoryFlags(kib, flags | libvirt.VIR_DOMAIN_MEM_MAXIMUM)
-            return f"memory maximum {memory_words(kib)}"
+            return f"memory maximum {size_kib(kib)}"
         if kib > definition.memory_kib:
-            raise ValueError(f"{memory_words(kib)} is more than its maximum of "
-                             f"{memory_words(definition.memory_kib)} (raise it with "
+            raise ValueError(f"{size_kib(kib)} is more than its maximum of "
+                             f"{size_kib(definition.memory_kib)} (raise it with "
                              "setmaxmem first)")
         dom.setMemoryFlags(kib, flags)
-        return f"memory {memory_words(kib)}"
+        return f"memory {size_kib(kib)}"
 
     return await _change(host, uuid, verb, where, apply)
 

@@ -24,17 +24,20 @@ class Series:
     holds until the next point, so a guest whose figures stand still costs one tuple however
     long it runs (ten thousand idle guests cost a few megabytes, not forty), and a tick in
     which nothing changed is never written at all. Points older than the window are dropped
-    as new ones come, so a busy guest holds at most `length` of them."""
+    as new ones come, so a busy guest holds at most `length` of them. A value is None where
+    there was no figure (a guest not running has no CPU%), so that a screen can say "-"
+    rather than a 0 nobody measured."""
 
     __slots__ = ("fed", "first", "length", "points")
 
     def __init__(self, length: int) -> None:
         self.length = length
         self.first = 0  # the tick of the first value: the series does not reach back further
-        self.points: list[tuple[float, ...]] = []
+        #: (tick, *values): one flat tuple a point, the cheapest to keep by the thousand.
+        self.points: list[tuple[Any, ...]] = []
         self.fed: object = None  # the snapshot last recorded (compared by identity)
 
-    def append(self, values: tuple[float, ...], tick: int) -> None:
+    def append(self, values: tuple[float | None, ...], tick: int) -> None:
         """Writes the values of `tick`; a second write in the same tick replaces the first."""
         points = self.points
         if not points:
@@ -51,13 +54,13 @@ class Series:
         if drop:
             del points[:drop]
 
-    def get(self, index: int, tick: int) -> list[float]:
+    def get(self, index: int, tick: int) -> list[float | None]:
         """The values of figure `index` for each tick of the window up to `tick`."""
         points = self.points
         if not points:
             return []
         start = max(self.first, tick - self.length + 1)
-        values: list[float] = []
+        values: list[float | None] = []
         following = 1
         for at in range(start, tick + 1):
             while following < len(points) and points[following][0] <= at:
@@ -71,18 +74,25 @@ GUEST_SERIES = ("cpu", "memory", "disk", "net")
 HOST_SERIES = ("cpu", "memory")
 
 
-def _guest_sample(guest: GuestSnapshot) -> tuple[float, ...]:
+def _total(first: float | None, second: float | None) -> float | None:
+    """Both directions together; no figure only when neither has one."""
+    if first is None and second is None:
+        return None
+    return (first or 0.0) + (second or 0.0)
+
+
+def _guest_sample(guest: GuestSnapshot) -> tuple[float | None, ...]:
     r = guest.rates
     return (
-        r.cpu_percent or 0.0,
+        r.cpu_percent,
         float(guest.memory_kib * 1024 if guest.state.is_active else 0),
-        (r.disk_read_bps or 0.0) + (r.disk_write_bps or 0.0),
-        (r.net_rx_bps or 0.0) + (r.net_tx_bps or 0.0),
+        _total(r.disk_read_bps, r.disk_write_bps),
+        _total(r.net_rx_bps, r.net_tx_bps),
     )
 
 
-def _host_sample(host: HostSnapshot) -> tuple[float, ...]:
-    return (host.load.cpu_percent or 0.0, float(host.load.memory_used_kib * 1024))
+def _host_sample(host: HostSnapshot) -> tuple[float | None, ...]:
+    return (host.load.cpu_percent, float(host.load.memory_used_kib * 1024))
 
 
 class History:
@@ -121,7 +131,7 @@ class History:
         return new
 
     def _record(self, table: dict[str, Series], shown: dict[str, Any],
-                sample: Callable[[Any], tuple[float, ...]]) -> None:
+                sample: Callable[[Any], tuple[float | None, ...]]) -> None:
         for gone in table.keys() - shown.keys():
             del table[gone]
         for key, snapshot in shown.items():
@@ -137,13 +147,13 @@ class History:
         """Refreshes since the first feed; a tick a little early counts as its own."""
         return 0 if self._start is None else int((now - self._start) / self.refresh + 0.2)
 
-    def guest(self, key: str, series: str) -> list[float]:
+    def guest(self, key: str, series: str) -> list[float | None]:
         """The oldest-first values of one series (cpu, memory, disk, net) of a guest."""
         return self._read(self._guests.get(key), GUEST_SERIES.index(series))
 
-    def host(self, name: str, series: str) -> list[float]:
+    def host(self, name: str, series: str) -> list[float | None]:
         """The oldest-first values of one series (cpu, memory) of a host."""
         return self._read(self._hosts.get(name), HOST_SERIES.index(series))
 
-    def _read(self, found: Series | None, index: int) -> list[float]:
+    def _read(self, found: Series | None, index: int) -> list[float | None]:
         return found.get(index, self._tick_at(self._clock())) if found else []

@@ -87,6 +87,16 @@ class Host:
         return self._connection.link is Link.CONNECTED
 
     @property
+    def settled(self) -> bool:
+        """Its connection attempt has ended and, when it is up, every guest's facts are in,
+        the definitions a first table leaves for later too (a table shows before them, with
+        memory and vCPUs still 0 on drivers whose records lack them): what an answer
+        printed once, rather than kept current, waits for."""
+        if self.link is Link.CONNECTING:
+            return False
+        return not self.connected or self.poller.described_all
+
+    @property
     def readonly(self) -> bool:
         return self.spec.readonly
 

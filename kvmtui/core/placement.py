@@ -138,9 +138,15 @@ class HostCpuMap:
         return sum(1 for v in self.vcpus if v.state != "offline")
 
     @property
+    def online_cpus(self) -> int:
+        """The CPUs guests can run on (every CPU when libvirt tells none online): what the
+        hosts view's pCPU says (`getInfo`), and what the overcommit is reckoned on."""
+        return len(self.cpus.online) or self.cpus.count
+
+    @property
     def overcommit(self) -> float:
         """Running vCPUs per online physical CPU: above 1.0 they cannot all run at once."""
-        return self.running_vcpus / max(1, len(self.cpus.online) or self.cpus.count)
+        return self.running_vcpus / max(1, self.online_cpus)
 
 
 # ---- pure arithmetic ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -26,13 +27,17 @@ import libvirt
 from kvmtui.core import advice
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.host import Host
+from kvmtui.core.numbers import size
 from kvmtui.core.storage.upload import upload_volume
-from kvmtui.core.storage.volumes import create_volume, delete_volume
+from kvmtui.core.storage.volumes import VOLUME_FORMATS, create_volume, delete_volume
 
 FIRMWARES = ("bios", "uefi")
 VIRT_TYPES = ("kvm", "qemu")
 #: Below this no guest boots; a bare number is bytes, so `--memory 512` lands here.
 MIN_MEMORY = 16 * 1024 * 1024
+#: The buses a new disk may sit on (virt-install's `--disk bus=`), and the prefix of their
+#: target device names.
+DISK_BUSES = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 MAX_VCPUS = 4096
 
 
@@ -49,13 +54,16 @@ class CloudInit:
 class GuestRequest:
     """What the operator asked for, as typed (sizes in bytes). One boot source: an
     existing image (`import_path`, with `disk_size` a new qcow2 overlay on it), an install
-    ISO (`cdrom`), a kernel, or PXE; `disk_size` alone adds a new blank disk."""
+    ISO (`cdrom`), a kernel, or PXE; `disk_size` alone adds a new blank disk, of
+    `disk_format` on `disk_bus`."""
 
     name: str
     host: str
     vcpus: int
     memory: int
     disk_size: int | None = None
+    disk_format: str = "qcow2"
+    disk_bus: str = "virtio"
     import_path: str | None = None
     cdrom: str | None = None
     kernel: str | None = None
@@ -97,6 +105,11 @@ class GuestRequest:
              f"virt type must be {' or '.join(VIRT_TYPES)}"),
             (self.cloud_init is not None and not self.import_path,
              "cloud-init needs a cloud image: give --import IMAGE"),
+            (self.disk_format not in VOLUME_FORMATS,
+             f"disk format must be {' or '.join(VOLUME_FORMATS)}"),
+            (self.disk_bus not in DISK_BUSES, f"disk bus must be {', '.join(DISK_BUSES)}"),
+            (self.disk_size and self.import_path and self.disk_format != "qcow2",
+             "a new disk on an image (--import) is a qcow2 overlay: leave out format="),
         )
         for failed, message in checks:
             if failed:
@@ -106,7 +119,8 @@ class GuestRequest:
     @property
     def disk_volume(self) -> str | None:
         """The new volume's name, when the request makes a disk."""
-        return f"{self.name}.qcow2" if self.disk_size else None
+        suffix = "qcow2" if self.disk_format == "qcow2" else "img"
+        return f"{self.name}.{suffix}" if self.disk_size else None
 
     @property
     def seed_volume(self) -> str | None:
@@ -173,14 +187,18 @@ def domain_xml(request: GuestRequest, virt_type: str, pool: str | None,
     ET.SubElement(features, "acpi")
     ET.SubElement(features, "apic")
     devices = ET.SubElement(dom, "devices")
+    target = _targets()
+    bus = request.disk_bus
     if request.disk_volume:
-        _disk(devices, "disk", "vda", "virtio", "qcow2", volume=(pool, request.disk_volume))
+        _disk(devices, "disk", target(bus), bus, request.disk_format,
+              volume=(pool, request.disk_volume))
     elif request.import_path:
-        _disk(devices, "disk", "vda", "virtio", None, path=request.import_path)
+        _disk(devices, "disk", target(bus), bus, None, path=request.import_path)
     if request.cdrom:
-        _disk(devices, "cdrom", "sda", "sata", "raw", path=request.cdrom)
+        _disk(devices, "cdrom", target("sata"), "sata", "raw", path=request.cdrom)
     if request.seed_volume:
-        _disk(devices, "cdrom", "sdb", "sata", "raw", volume=(pool, request.seed_volume))
+        _disk(devices, "cdrom", target("sata"), "sata", "raw",
+              volume=(pool, request.seed_volume))
     if request.network or request.bridge or request.pxe:
         kind = "bridge" if request.bridge else "network"
         nic = ET.SubElement(devices, "interface", type=kind)
@@ -192,6 +210,19 @@ def domain_xml(request: GuestRequest, virt_type: str, pool: str | None,
     ET.SubElement(console, "target", type="serial", port="0")
     ET.indent(dom)
     return ET.tostring(dom, encoding="unicode")
+
+
+def _targets() -> Callable[[str], str]:
+    """Hands out target names in order per prefix (`vda`; `sda`, `sdb` ...), so a disk
+    on the SATA bus and the install ISO never share one."""
+    taken: dict[str, int] = {}
+
+    def target(bus: str) -> str:
+        prefix = DISK_BUSES[bus]
+        index = taken[prefix] = taken.get(prefix, -1) + 1
+        return prefix + "abcdefghijklmnopqrstuvwxyz"[index]
+
+    return target
 
 
 def _disk(devices: ET.Element, device: str, target: str, bus: str, fmt: str | None, *,
@@ -336,8 +367,8 @@ async def plan(host: Host, request: GuestRequest) -> Plan:
          f"{host.name} offers no {request.virt_type} guests "
          f"(it offers {', '.join(facts.virt_types) or 'none'})"),
         (space is not None and request.memory > space.free_memory,
-         f"{advice.size_words(request.memory)} is more memory than {host.name} has free "
-         f"({advice.size_words(space.free_memory)})" if space else ""),
+         f"{size(request.memory)} is more memory than {host.name} has free "
+         f"({size(max(space.free_memory, 0))})" if space else ""),
     )
     for failed, message in checks:
         if failed:
@@ -364,7 +395,8 @@ async def provision(host: Host, plan: Plan, *, start: bool) -> tuple[str, str]:
     try:
         if request.disk_volume and request.disk_size and plan.pool:
             created.append(await create_volume(
-                host, plan.pool, request.disk_volume, request.disk_size, backing=plan.backing))
+                host, plan.pool, request.disk_volume, request.disk_size,
+                fmt=request.disk_format, backing=plan.backing))
         if request.cloud_init and request.seed_volume and plan.pool:
             with tempfile.TemporaryDirectory(prefix="kvmtui-seed-") as scratch:
                 local = Path(scratch) / "seed.iso"

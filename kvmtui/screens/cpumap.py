@@ -49,9 +49,11 @@ def load_bar(percent: float | None) -> str:
 def headline(cpu_map: HostCpuMap) -> Text:
     contended = sum(1 for p in cpu_map.pcpus if p.contended)
     text = Text(f" CPU map: {cpu_map.host} ", style="bold reverse")
-    text.append(f"  {cpu_map.cpus.count} CPUs, {cpu_map.running_vcpus} vCPUs, "
+    online, count = cpu_map.online_cpus, cpu_map.cpus.count
+    cpus = fmt.plural(count, "CPU") if online == count else f"{online} of {count} CPUs online"
+    text.append(f"  {cpus}, {fmt.plural(cpu_map.running_vcpus, 'vCPU')}, "
                 f"{cpu_map.overcommit:.2f}:1 overcommit, "
-                f"load {fmt.percent(cpu_map.load_percent)}%")
+                f"load {fmt.share(cpu_map.load_percent)}")
     if contended:
         text.append(f"  {contended} {CONTENDED}", style="bold red")
     return text

@@ -39,7 +39,7 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
         ("State", state_text(guest.state)),
         ("vCPUs", str(guest.vcpus)),
         ("CPU", fmt.DASH if r.cpu_percent is None
-         else f"{fmt.percent(r.cpu_percent)} % of its vCPUs"),
+         else f"{fmt.share(r.cpu_percent)} of its vCPUs"),
         ("Memory", f"{fmt.size_kib(guest.memory_kib)} of {fmt.size_kib(guest.max_memory_kib)}"),
         ("Disk read/write", f"{fmt.speed(r.disk_read_bps)} / {fmt.speed(r.disk_write_bps)}"),
         ("Net rx/tx", f"{fmt.speed(r.net_rx_bps)} / {fmt.speed(r.net_tx_bps)}"),

@@ -9,7 +9,7 @@ from textual import work
 from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
-from kvmtui.core.commands import Command
+from kvmtui.core.commands import Command, listed
 from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
@@ -60,18 +60,29 @@ class GuestsScreen(FleetView):
     def __init__(self, view: View) -> None:
         super().__init__(view)
         self.host_filter = ""
+        #: `:list`'s narrowing (kvmtui.core.commands.listed); the table opens on every guest.
+        self.which = "all"
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
         guests: Sequence[GuestSnapshot] = self.view.read(self.app.services, snapshot)
-        if self.host_filter:
-            guests = tuple(g for g in guests if g.host == self.host_filter)
+        if self.host_filter or self.which != "all":
+            guests = tuple(g for g in guests if listed(self.which, g.state)
+                           and (not self.host_filter or g.host == self.host_filter))
         self.table.show(guests)
 
     def status_line(self, snapshot: FleetSnapshot) -> Any:
         line = super().status_line(snapshot)
         if self.host_filter:
             line.append(f"   host: {self.host_filter}", style="bold cyan")
+        if self.which != "all":
+            line.append(f"   list: {self.which}", style="bold cyan")
         return line
+
+    def list_only(self, which: str) -> None:
+        """`:list` shows the running guests, `:list --inactive` the others, `:list --all`
+        every guest again."""
+        self.which = which
+        self.refill()
 
     def narrow_to_host(self, name: str) -> None:
         """`:host NAME` shows only that host's guests; `:host` alone shows all again."""

@@ -106,9 +106,8 @@ class SnapshotDialog(CheckedForm[SnapshotRequest]):
         if single:
             title = f"Snapshot {self.guests[0].name} (on {self.guests[0].host})"
         else:
-            hosts = len({g.host for g in self.guests})
-            title = (f"Snapshot {len(self.guests)} guests on {hosts} host"
-                     f"{'s' if hosts != 1 else ''}, one name for all")
+            hosts = fmt.plural(len({g.host for g in self.guests}), "host")
+            title = f"Snapshot {len(self.guests)} guests on {hosts}, one name for all"
         with Vertical(id="snapshot-dialog"):
             yield Static(Text(title), id="snapshot-title")
             with Horizontal(classes="migrate-field"):

@@ -1,6 +1,7 @@
 """`:create` (virt-install in one line) and `:evacuate HOST`.
 
-`create` reads its options into a `GuestRequest`, has the core check it against the host
+`create` reads its options into a `GuestRequest` (`--disk` as kvmtui's size, `10G`, or as
+virt-install's `size=10,pool=P,format=F,bus=B` in GiB), has the core check it against the host
 (`provision.plan`) and asks, showing the XML it will define: the answer is the preview.
 The create wizard (screens/create.py) builds the same `:create` command, so the one-line
 form and the dialog share every check. Without `--host`, the host the placement advice
@@ -14,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core import advice, provision
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.migration import JobSnapshot, JobState, MigrationOptions
-from kvmtui.core.sizes import parse_size
+from kvmtui.core.sizes import MAX_SIZE, parse_size
+from kvmtui.core.uri import quoted
 
 #: How long `--console` waits for the new guest to appear in the fleet's table.
 _APPEAR_TIMEOUT = 10.0
@@ -40,6 +44,61 @@ def _size(command: Command, option: str) -> int | None:
         return parse_size(text)
     except ValueError as error:
         raise CommandError(f"create: --{option}: {error}") from None
+
+
+#: virt-install's `--disk size=N[,pool=P][,format=F][,bus=B]`, which `--disk` takes beside
+#: a plain size (`--disk 10G`).
+DISK_KEYS = ("size", "pool", "format", "bus")
+
+
+@dataclass(frozen=True)
+class DiskOption:
+    """What `--disk` asks for: a size in bytes and, in virt-install's form, where and how."""
+
+    size: int | None = None
+    pool: str | None = None
+    format: str | None = None
+    bus: str | None = None
+
+
+def disk_option(text: str | None) -> DiskOption:
+    """`--disk 10G` (kvmtui's sizes) or `--disk size=10,pool=images,format=raw,bus=sata`
+    (virt-install's, whose size is a number of GiB); CommandError saying what is wrong."""
+    if text is None:
+        return DiskOption()
+    if "=" not in text:
+        try:
+            return DiskOption(parse_size(text))
+        except ValueError as error:
+            raise CommandError(f"create: --disk: {error}") from None
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, equals, value = part.partition("=")
+        if key not in DISK_KEYS or not equals or not value:
+            raise CommandError(f"create: --disk: {quoted(part)} is not one of size=GiB, "
+                               "pool=POOL, format=FORMAT, bus=BUS")
+        if key in fields:
+            raise CommandError(f"create: --disk: {key}= given twice")
+        fields[key] = value
+    if "size" not in fields:
+        raise CommandError("create: --disk needs size=N, in GiB as virt-install takes it")
+    try:
+        gib = float(fields["size"])
+    except ValueError:
+        gib = math.nan  # refused below, with the others
+    if not (math.isfinite(gib) and 0 < gib * 2**30 <= MAX_SIZE):
+        raise CommandError(f"create: --disk size={fields['size']}: give a number of GiB, "
+                           "e.g. size=10")
+    return DiskOption(round(gib * 2**30), fields.get("pool"), fields.get("format"),
+                      fields.get("bus"))
+
+
+def _pool(command: Command, disk: DiskOption) -> str | None:
+    """`--pool`, or the pool `--disk` names; both, only when they agree."""
+    pool = command.value("pool")
+    if pool and disk.pool and pool != disk.pool:
+        raise CommandError(f"create: --pool {pool} and --disk pool={disk.pool} disagree")
+    return pool or disk.pool
 
 
 def _cloud_init(command: Command) -> provision.CloudInit | None:
@@ -62,15 +121,17 @@ def request_from(command: Command, host: str) -> provision.GuestRequest:
     memory = _size(command, "memory")
     if memory is None:
         raise CommandError("create: --memory is needed (e.g. --memory 1G)")
+    disk = disk_option(command.value("disk"))
     return provision.GuestRequest(
         name=command.args[0], host=host, vcpus=int(command.value("vcpus") or 1),
-        memory=memory, disk_size=_size(command, "disk"),
+        memory=memory, disk_size=disk.size, disk_format=disk.format or "qcow2",
+        disk_bus=disk.bus or "virtio",
         import_path=command.value("import"), cdrom=command.value("cdrom"),
         kernel=command.value("kernel"), initrd=command.value("initrd"),
         cmdline=command.value("cmdline"), pxe=command.flag("pxe"),
         network=command.value("network"), bridge=command.value("bridge"),
         firmware=command.value("firmware") or "bios", virt_type=command.value("virt-type"),
-        pool=command.value("pool"), cloud_init=_cloud_init(command))
+        pool=_pool(command, disk), cloud_init=_cloud_init(command))
 
 
 async def _choose_host(controller: Controller, command: Command, memory: int,
@@ -158,11 +219,11 @@ async def _evacuate(controller: Controller, command: Command) -> None:
         for move in plan.placed:
             assert move.dest is not None
             jobs.append(manager.start(move.guest, move.dest, MigrationOptions()))
-        return f"evacuating {len(jobs)} guests from {source}, " \
+        return f"evacuating {fmt.plural(len(jobs), 'guest')} from {source}, " \
                f"{manager.concurrency} at a time"
 
     moved = plan.placed
-    question = Question(f"Evacuate {source}: live-migrate {len(moved)} guests?",
+    question = Question(f"Evacuate {source}: live-migrate {fmt.plural(len(moved), 'guest')}?",
                         plan.describe(), "Evacuate")
     if not await controller.change("evacuate", start, guests=[m.guest for m in moved],
                                    hosts=sorted({m.dest for m in moved if m.dest}),

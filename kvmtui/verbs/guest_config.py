@@ -85,8 +85,8 @@ def _undefine_question(guest: GuestSnapshot, disks: list[guest_config.GuestDisk]
         + (f"  (also a disk of {', '.join(users[disk.target])}!)" if disk.target in users else "")
         for disk in disks)
     return Question(
-        f"Undefine {guest.name} on {guest.host} and delete {len(disks)} volume"
-        f"{'' if len(disks) == 1 else 's'}?",
+        f"Undefine {guest.name} on {guest.host} and delete "
+        f"{fmt.plural(len(disks), 'volume')}?",
         f"Deletes, for good:\n{paths}\nThis cannot be undone.", "Undefine and delete")
 
 

@@ -14,14 +14,15 @@ from kvmtui.widgets.validators import CommandLine, PlainText
 class PromptLine(Input):
     """An Input that knows its mode (`:` or `/`), completes with Tab and recalls history.
 
-    Escape hands focus back without running anything; the filter mode applies as you type.
+    Escape (or Ctrl+C, as in a shell) hands focus back without running anything; the
+    filter mode applies as you type.
     """
 
     BINDINGS = [
         Binding("tab", "complete", "Complete", show=False, priority=True, id="prompt.complete"),
         Binding("up", "history(-1)", "Previous", show=False, id="prompt.previous"),
         Binding("down", "history(1)", "Next", show=False, id="prompt.next"),
-        Binding("escape", "cancel", "Cancel", show=False, id="prompt.cancel"),
+        Binding("escape,ctrl+c", "cancel", "Cancel", show=False, id="prompt.cancel"),
     ]
 
     def __init__(self, completer: Callable[[str], list[str]], id: str | None = None) -> None:

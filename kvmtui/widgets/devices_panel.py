@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kvmtui import format as fmt
-from kvmtui.core.devices import Definition, Disk, GuestDevices, Nic, memory_words
+from kvmtui.core.devices import Definition, Disk, GuestDevices, Nic
 
 CHANGED = "yellow"
 MARK = "*"
@@ -64,8 +64,8 @@ def devices_view(devices: GuestDevices) -> RenderableType:
     summary.add_column()
     summary.add_column(width=1)
     for label, value, setting in (
-        ("Memory", f"{memory_words(shown.current_memory_kib)} of "
-                   f"{memory_words(shown.memory_kib)} maximum", ("memory", "memory (maximum)")),
+        ("Memory", f"{fmt.size_kib(shown.current_memory_kib)} of "
+                   f"{fmt.size_kib(shown.memory_kib)} maximum", ("memory", "memory (maximum)")),
         ("vCPUs", f"{shown.vcpus} of {shown.vcpus_max} maximum", ("vCPUs", "vCPUs (maximum)")),
         ("Boot order", boot_words(shown), ("boot order",)),
     ):

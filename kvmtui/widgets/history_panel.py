@@ -22,10 +22,10 @@ class Trace:
 
 
 GUEST_TRACES = (
-    Trace("cpu", "CPU", lambda v: f"{fmt.percent(v)} %"),
-    Trace("memory", "Memory", lambda v: fmt.size(v)),
-    Trace("disk", "Disk r+w", lambda v: f"{fmt.size(v)}/s"),
-    Trace("net", "Net rx+tx", lambda v: f"{fmt.size(v)}/s"),
+    Trace("cpu", "CPU", fmt.share),
+    Trace("memory", "Memory", fmt.size),
+    Trace("disk", "Disk r+w", fmt.speed),
+    Trace("net", "Net rx+tx", fmt.speed),
 )
 HOST_TRACES = GUEST_TRACES[:2]
 
@@ -42,13 +42,18 @@ class HistoryPanel(Vertical):
             yield Static(trace.title, id=f"trace-{trace.series}", classes="trace-title")
             yield Sparkline([], id=f"spark-{trace.series}", classes="trace")
 
-    def show(self, values: Callable[[str], list[float]], refresh: float) -> None:
-        """`values(series)` gives a series; `refresh` is the seconds between its values."""
+    def show(self, values: Callable[[str], list[float | None]], refresh: float) -> None:
+        """`values(series)` gives a series, None where there was no figure; `refresh` is
+        the seconds between its values. No figure reads "-", as in the tables, and draws as
+        the sparkline's floor."""
         for trace in self.traces:
             data = values(trace.series)
-            latest = trace.render(data[-1]) if data else fmt.DASH
-            peak = trace.render(max(data)) if data else fmt.DASH
+            measured = [value for value in data if value is not None]
+            latest = data[-1] if data else None
+            now = fmt.DASH if latest is None else trace.render(latest)
+            peak = trace.render(max(measured)) if measured else fmt.DASH
             span = fmt.duration(len(data) * refresh)
             self.query_one(f"#trace-{trace.series}", Static).update(
-                f"{trace.title}: {latest} now, {peak} peak over {span}")
-            self.query_one(f"#spark-{trace.series}", Sparkline).data = data
+                f"{trace.title}: {now} now, {peak} peak over {span}")
+            self.query_one(f"#spark-{trace.series}", Sparkline).data = [
+                value or 0.0 for value in data]

@@ -60,8 +60,8 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuInfo]]:
 
 def summary(placement: GuestPlacement) -> Text:
     cpus = placement.cpus
-    text = Text(f"{len(placement.vcpus)} vCPUs on {placement.host}, which has {cpus.count} "
-                f"CPUs ({format_cpulist(cpus.online)} online)\n")
+    text = Text(f"{fmt.plural(len(placement.vcpus), 'vCPU')} on {placement.host}, which has "
+                f"{fmt.plural(cpus.count, 'CPU')} ({format_cpulist(cpus.online)} online)\n")
     text.append("Emulator threads: ", style="bold")
     text.append(f"{_cpus(placement.emulator_live)} live, "
                 f"{_cpus(placement.emulator_config)} config")

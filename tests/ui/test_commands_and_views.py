@@ -81,6 +81,27 @@ async def test_host_command_narrows_the_table(demo_settings):
                        == {"kvm01", "kvm02", "kvm03"}, what="every host's guests again")
 
 
+async def test_list_shows_running_guests_as_virsh_list(demo_settings):
+    """`:list` is `virsh list`: the running (and paused) guests; `--inactive` the shut-off
+    ones; `--all` every guest."""
+    app = KvmTuiApp(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_ready(pilot)
+        every = app.fleet.snapshot().guests
+
+        def shown() -> set[str]:
+            return {g.ref for g in app.screen.table.visible_rows()}
+
+        for line, expected in [
+            ("list", {g.ref for g in every if g.state.is_active}),
+            ("list --inactive", {g.ref for g in every if not g.state.is_active}),
+            ("list --all", {g.ref for g in every}),
+        ]:
+            await command(pilot, line)
+            await wait_for(pilot, lambda expected=expected: shown() == expected, what=line)
+        assert GuestState.SHUTOFF in {g.state for g in every}
+
+
 async def test_readonly_hides_actions_and_refuses_commands(demo_settings):
     settings = dataclasses.replace(demo_settings, readonly=True, hosts=tuple(
         dataclasses.replace(h, readonly=True) for h in demo_settings.hosts))

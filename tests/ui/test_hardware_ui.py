@@ -74,7 +74,7 @@ async def test_devices_tab_shows_disks_cdrom_nics_boot_order_and_what_waits(tmp_
         # A persistent-only change: the tab marks it, live and next-start values side by side.
         await pilot.press("escape")
         answer = await answer_to(pilot, "setvcpus web 1 --config")
-        assert answer == "web on kvm1: 1 vCPUs (persistent, takes effect after a restart)"
+        assert answer == "web on kvm1: 1 vCPU (persistent, takes effect after a restart)"
         await pilot.press("enter", "d")
         await wait_for(pilot, lambda: "Takes effect after a restart" in screen_text(app),
                        what="the difference marked")
@@ -92,12 +92,12 @@ async def test_devices_tab_shows_disks_cdrom_nics_boot_order_and_what_waits(tmp_
                               "needs a running guest"),
     ("setvcpus web 2 --live --current", "setvcpus: --current cannot go with --live or "
                                         "--config"),
-    ("setmem web 512M", "web on kvm1: memory 512 MiB (live)"),
-    ("setmem web 3G", "setmem web on kvm1: 3 GiB is more than its maximum of 2 GiB "
+    ("setmem web 512M", "web on kvm1: memory 512.0 MiB (live)"),
+    ("setmem web 3G", "setmem web on kvm1: 3.0 GiB is more than its maximum of 2.0 GiB "
                       "(raise it with setmaxmem first)"),
     ("setmem web 12QB", "setmem: unknown size unit 'QB' in '12QB': use K, M, G, T, P or E "
      "(KiB ... for 1024, KB ... for 1000)"),
-    ("setmaxmem off 1048576", "off on kvm1: memory maximum 1 GiB (persistent)"),
+    ("setmaxmem off 1048576", "off on kvm1: memory maximum 1.0 GiB (persistent)"),
     ("attach-disk web /var/lib/images/missing.qcow2 vdf",
      'attach-disk web on kvm1: no storage volume "/var/lib/images/missing.qcow2" on this '
      "host (the file does not exist, or lies outside every storage pool)"),

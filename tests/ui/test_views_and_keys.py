@@ -141,6 +141,20 @@ async def test_keys_from_the_config_replace_the_defaults_and_help_shows_them(dem
         await wait_for(pilot, lambda: app.current_mode == "hosts", what="f2 for hosts")
 
 
+async def test_ctrl_c_quits_as_q_does_and_prints_no_markup(demo_settings):
+    """Ctrl+C ends kvmtui as it ends virsh or top, rather than a notice whose markup
+    (`[b]ctrl+q[/b]`) showed raw."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("colon", *keys("lis"), "ctrl+c")  # as in a shell: the line goes
+        await wait_for(pilot, lambda: not app.screen.query_one(PromptLine).has_focus,
+                       what="the line to close")
+        assert app.return_code is None
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: app.return_code is not None, what="kvmtui to quit")
+        assert app.return_code == 0
+        assert not any("[b]" in str(n.message) for n in app._notifications)
+
+
 def test_every_binding_has_its_own_id():
     """`[keys]` can reach every key, and one id never moves two unrelated keys."""
     bindings = list(all_bindings())
