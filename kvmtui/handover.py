@@ -1,0 +1,33 @@
+"""Handing the terminal over to another program (the editor, `virsh console`) and taking it
+back, however that program ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from textual.app import App, SuspendNotSupported
+
+
+@contextmanager
+def handed_over(app: App[Any], role: str) -> Iterator[None]:
+    """For the body the terminal is another program's: the app neither reads keys nor draws,
+    yet its event loop (libvirt's keepalive) runs on. Afterwards the app has its terminal
+    back, redrawn, whether the body returned or raised.
+
+    Textual's `App.suspend` resumes only when its body returns: one that raised (the editor
+    failed) left the app suspended, its screen blank and every key echoed raw. So the body's
+    exception is held until the app has resumed, then raised. ValueError when this terminal
+    cannot be handed over to the `role` (the editor, the console): in tests, there is none."""
+    failure: BaseException | None = None
+    try:
+        with app.suspend(), app.batch_update():
+            try:
+                yield
+            except BaseException as error:  # every one: the app resumes before it goes on
+                failure = error
+    except SuspendNotSupported:
+        raise ValueError(f"this terminal cannot be handed over to the {role}") from None
+    if failure is not None:
+        raise failure
