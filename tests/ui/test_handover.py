@@ -91,3 +91,16 @@ def test_a_viewer_that_fails_says_so_and_the_screen_stays(tmp_path):
         term.press("Escape")
         term.wait_for(lambda screen: "Graphical console" not in screen, what="it closed")
         _back_and_working(term, "win1")
+
+
+def test_the_console_hand_over_comes_back_when_virsh_console_fails(tmp_path):
+    """Ctrl+O on the console: `virsh console` in the terminal. The test driver has no
+    consoles, so it fails (and the in-app console too); `c` and Ctrl+O arrive in one read,
+    so Ctrl+O reaches the console screen before the attach's refusal closes it."""
+    with kvmtui_in_tmux(tmp_path, ["-c", "test:///default"], {}) as term:
+        term.wait_for(lambda screen: GUEST_ROW in screen, what="the guest list")
+        term.press("c", "C-o")
+        screen = term.wait_for(lambda screen: "console `virsh`" in toasts(screen),
+                               what="the console's report")
+        assert "console `virsh` exited with status 1; test on test" in toasts(screen)
+        _back_and_working(term, GUEST_ROW)
