@@ -71,6 +71,23 @@ def test_the_guest_list_comes_back_after_the_editor(tmp_path, case):
         assert not re.search(r"(^|\s)-(echo|icanon)(\s|$)", modes), modes
 
 
+def test_keys_typed_ahead_start_one_editor_at_a_time(tmp_path):
+    """`e e` in one read: the second edit, started while the first editor has the terminal,
+    is refused instead of running a second editor on the same terminal."""
+    editor = _script(tmp_path, "sleep 600")
+    with kvmtui_in_tmux(tmp_path, ["-c", "test:///default"], {"VISUAL": editor}) as term:
+        term.wait_for(lambda screen: GUEST_ROW in screen, what="the guest list")
+        term.press("e", "e")
+        term.wait_for(lambda screen: GUEST_ROW not in screen, what="the editor's turn")
+        term.press("C-c")
+        screen = term.wait_for(lambda screen: toasts(screen).count("left unchanged") == 2,
+                               what="both edits' reports")
+        assert toasts(screen).count("was killed by SIGINT") == 1
+        assert ("editor not started: the terminal is already handed over; test on test left "
+                "unchanged") in toasts(screen)
+        _back_and_working(term, GUEST_ROW)
+
+
 def test_a_viewer_that_fails_says_so_and_the_screen_stays(tmp_path):
     node = tmp_path / "win.xml"
     node.write_text(GRAPHICS_NODE)
