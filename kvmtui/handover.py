@@ -21,11 +21,11 @@ def handed_over(app: App[Any], role: str) -> Iterator[None]:
     yet its event loop (libvirt's keepalive) runs on. Afterwards the app has its terminal
     back, redrawn, whether the body returned or raised.
 
-    Textual's `App.suspend` resumes only when its body returns: one that raised (the editor
-    failed) left the app suspended, its screen blank and every key echoed raw. So the body's
-    exception is held until the app has resumed, then raised. ValueError when this terminal
-    cannot be handed over to the `role` (the editor, the console): in tests, there is none;
-    or while another program has it."""
+    Textual's `App.suspend` resumes only when its body returns (Textualize/textual#6692,
+    open in 8.2): one that raised (the editor failed) left the app suspended, its screen
+    blank and every key echoed raw. So the body's exception is held until the app has
+    resumed, then raised. ValueError when this terminal cannot be handed over to the `role`
+    (the editor, the console): in tests, there is none; or while another program has it."""
     if app in _lent:
         raise ValueError(f"{role} not started: the terminal is already handed over")
     failure: BaseException | None = None
