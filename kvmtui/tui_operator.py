@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from textual.app import SuspendNotSupported
-
 from kvmtui import format as fmt
 from kvmtui.controller import Question
 from kvmtui.core.capabilities import Check, HostCaps
@@ -16,6 +14,7 @@ from kvmtui.core.edit import run_editor
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.networks import NetworkSnapshot
+from kvmtui.handover import handed_over
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.guests import GuestsScreen
 
@@ -81,16 +80,12 @@ class TuiOperator:
         self.app.open_display(guest, open_now=True)
 
     async def run_editor(self, command: list[str]) -> None:
-        """The terminal is handed over to the editor; the app neither reads keys nor draws
-        until it exits, yet its event loop (libvirt's keepalive) keeps running."""
+        """The terminal is handed over to the editor, and comes back however it ends."""
         if self.app.is_headless:  # no terminal to hand over (tests): the editor runs as is
             await run_editor(command)
             return
-        try:
-            with self.app.suspend(), self.app.batch_update():
-                await run_editor(command)
-        except SuspendNotSupported:
-            raise ValueError("this terminal cannot be handed over to an editor") from None
+        with handed_over(self.app, "editor"):
+            await run_editor(command)
 
     # The screens below are imported when first opened, as the app's are (kvmtui.app).
 

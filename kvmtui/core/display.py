@@ -28,13 +28,14 @@ import shutil
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from kvmtui.core import ssh
 from kvmtui.core.host import Host
+from kvmtui.core.programs import cannot_start, how_it_ended
 from kvmtui.core.uri import SSH_SCHEME
 
 if TYPE_CHECKING:
@@ -444,14 +445,28 @@ def find_viewer(template: str | None) -> str | None:
     return shutil.which(words[0]) if words else None
 
 
-async def start_viewer(argv: list[str]) -> asyncio.subprocess.Process:
+async def start_viewer(argv: list[str], display: Display) -> asyncio.subprocess.Process:
     """Starts the viewer detached from kvmtui's terminal (its own session, no stdio)."""
     try:
         return await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
     except OSError as error:
-        raise DisplayError(f"cannot start {argv[0]}: {error.strerror or error}") from error
+        raise DisplayError(f"{cannot_start('viewer', argv[0], error)}; "
+                           f"{display.guest} on {display.host}") from error
+
+
+async def viewer_failure(opened: Opened) -> str | None:
+    """Once the viewer started by `open_display` has ended: how it failed, naming it and the
+    guest, or None when it exited with status 0 (closed by the operator). It has no terminal
+    for its own words, and may fail at once (a bad option, no such display) or much later."""
+    assert opened.process is not None and opened.viewer is not None
+    status = await opened.process.wait()
+    if status == 0:
+        return None
+    display = opened.forward.display
+    return (f"{how_it_ended('viewer', opened.viewer[0], status)}; "
+            f"{display.guest} on {display.host}")
 
 
 def this_machine(environ: Mapping[str, str]) -> tuple[str, int | None]:
@@ -488,6 +503,7 @@ class Opened:
 
     forward: Forward
     viewer: tuple[str, ...] | None = None  # the viewer's argv, when one was started
+    process: asyncio.subprocess.Process | None = field(default=None, compare=False)
     commands: tuple[str, str] | None = None  # `ssh -L ...`, `remote-viewer ...`
     why_commands: str = ""
 
@@ -503,6 +519,6 @@ async def open_display(forwards: Forwards, host: Host, uuid: str, display: Displ
         why = f"no viewer here ({shlex.split(viewer or DEFAULT_VIEWER)[0]} not found)"
     else:
         argv = viewer_command(viewer, display.kind, forward.local_port)
-        await start_viewer(argv)
-        return Opened(forward, viewer=tuple(argv))
+        process = await start_viewer(argv, display)
+        return Opened(forward, viewer=tuple(argv), process=process)
     return Opened(forward, commands=operator_commands(forward, environ), why_commands=why)

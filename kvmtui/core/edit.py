@@ -8,7 +8,6 @@ refuses what `virsh edit` would make a different guest of (a changed name or UUI
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shlex
@@ -21,6 +20,7 @@ from pathlib import Path
 import libvirt
 
 from kvmtui.core.host import Host, HostError
+from kvmtui.core.programs import run_in_terminal
 
 #: What `virsh edit` reads: the definition the guest starts from, with its secrets (VNC
 #: passwords) so that saving it back does not drop them.
@@ -92,14 +92,6 @@ async def define_edited(host: Host, uuid: str, original: str, edited: str) -> st
 
 
 async def run_editor(command: list[str]) -> None:
-    """Runs the editor to its end without holding up the event loop (libvirt's keepalive
-    runs on it, and an edit may take minutes); ValueError when it cannot start or fails."""
-    try:
-        process = await asyncio.create_subprocess_exec(*command)
-    except OSError as error:
-        raise ValueError(f"cannot run the editor {command[0]}: "
-                         f"{error.strerror or error}") from None
-    status = await process.wait()
-    if status != 0:
-        raise ValueError(f"the editor {command[0]} failed (exit status {status}): "
-                         "nothing changed")
+    """Runs the editor on the terminal to its end; ValueError naming the editor and how it
+    ended when it cannot start or fails (programs.run_in_terminal)."""
+    await run_in_terminal(command, "editor")

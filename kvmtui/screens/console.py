@@ -10,16 +10,17 @@ the screen then closes, so the operator is never left on a dead console.
 
 from __future__ import annotations
 
-import subprocess
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from kvmtui.core.console import ConsoleSession, handover_command, open_console
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.programs import run_in_terminal
+from kvmtui.handover import handed_over
 from kvmtui.screens.closing import ClosesOnce
 from kvmtui.widgets.terminal import TerminalView
 
@@ -144,17 +145,13 @@ class ConsoleScreen(ClosesOnce[None]):
             return
         await self._let_go()
         try:
-            with self.app.suspend():
+            with handed_over(self.app, "console"):
                 print(f"kvmtui: {guest.name} on {guest.host}; Ctrl+] returns to kvmtui",
                       flush=True)
-                # Blocking on purpose: while suspended the app must not draw.
-                subprocess.run(command, check=False)
-        except SuspendNotSupported:
-            self.app.notify(f"console {guest.name} on {guest.host}: this terminal cannot be "
-                            "handed over", severity="error")
-        except OSError as error:
-            self.app.notify(f"console {guest.name} on {guest.host}: {command[0]}: "
-                            f"{error.strerror or error}", severity="error")
+                await run_in_terminal(command, "console")
+        except ValueError as error:  # it did not start, failed, or was killed
+            self.app.notify(f"{error}; {guest.name} on {guest.host}", severity="error",
+                            timeout=8)
         self._start()
 
 

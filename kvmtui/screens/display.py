@@ -26,6 +26,7 @@ from kvmtui.core.display import (
     one_display,
     open_display,
     read_displays,
+    viewer_failure,
 )
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
@@ -101,6 +102,16 @@ class DisplayScreen(ModalScreen[None]):
             return
         self._say("display-outcome", outcome(self.opened))
         self.refresh_bindings()
+        if self.opened.process is not None:  # the app's: it outlives this screen
+            self.app.run_worker(self._watch_viewer(self.opened), group="viewer")
+
+    async def _watch_viewer(self, opened: Opened) -> None:
+        failure = await viewer_failure(opened)
+        if failure is None:
+            return
+        self.app.notify(failure, severity="error", timeout=8)
+        if self.is_attached and self.opened is opened:
+            self._say("display-outcome", Text(failure, style="red"))
 
     def action_close(self) -> None:
         """Only while on top: keys typed fast may still reach this screen once it is gone."""

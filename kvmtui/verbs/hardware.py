@@ -150,8 +150,8 @@ async def _edit(controller: Controller, command: Command) -> None:
         for _attempt in range(EDIT_ATTEMPTS):
             try:
                 await controller.operator.run_editor(edit.editor_command(path))
-            except ValueError as error:
-                raise CommandError(f"edit {guest.name}: {error}") from None
+            except ValueError as error:  # it did not start, failed, or was killed
+                raise CommandError(f"{error}; {where} left unchanged") from None
             text = path.read_text(encoding="utf-8")
             if text == original:
                 controller.operator.ok(f"{where}: unchanged, nothing to define")

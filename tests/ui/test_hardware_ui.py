@@ -208,7 +208,7 @@ async def test_an_editor_that_fails_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("VISUAL", "false")
     async with node_app(tmp_path) as (_app, pilot):
         assert await answer_to(pilot, "edit off") == (
-            "edit off: the editor false failed (exit status 1): nothing changed")
+            "editor `false` exited with status 1; off on kvm1 left unchanged")
 
 
 async def test_a_read_only_host_hides_edit_and_refuses_changes(tmp_path):

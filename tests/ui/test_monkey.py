@@ -6,6 +6,9 @@ strings (pasted, as a terminal delivers a paste). A crash is an error that reach
 last-resort handler (`app.unexpected_errors`) or the app ending with a non-zero status; a
 clean quit (`q`, `:quit`) is allowed and the monkey starts a fresh app and goes on. A failure
 names the seed and the last 40 keys, so `monkey(seed)` replays it.
+
+Pilot has no terminal to hand over, so a second, smaller monkey types the hand-overs (the
+editor, the viewer, `virsh console`) into the real kvmtui in tmux.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pkgutil
 import random
 import re
 import string
+import time
 import traceback
 import unicodedata
 from collections import deque
@@ -46,6 +50,8 @@ from kvmtui.screens.secret import SecretScreen, ask_secret
 from kvmtui.screens.snapshots import SnapshotDialog, SnapshotsScreen
 from kvmtui.views import VIEWS
 from tests.ui.helpers import fleet_ready, started, wait_for
+from tests.ui.terminal import kvmtui_in_tmux, needs_tmux
+from tests.ui.test_display_ui import NODE as GRAPHICS_NODE
 
 SIZE = (80, 24)
 
@@ -311,3 +317,44 @@ async def test_every_input_takes_hostile_strings(demo_settings, where):
                     f"{where}, input {field.id or index}, {text!r} + Enter: "
                     + "".join(traceback.format_exception(app.unexpected_errors[0])))
                 assert app.return_code is None, f"{where}: {text!r} + Enter ended kvmtui"
+
+
+# ---- the hand-overs, in a real terminal -----------------------------------------------------
+
+#: The real-terminal monkey's keys (tmux names): the hand-overs (`e` the editor, `v` and `o`
+#: the viewer, `c` then Ctrl+O the console's `virsh console`) among the keys that reach them
+#: from anywhere. `run_test()` has no terminal to hand over, so the monkey above cannot.
+HANDOVER_KEYS = ["e", "e", "v", "o", "o", "c", "C-o", "C-o", "Escape", "Enter", "Down", "Up",
+                 "1", "2", "t", "Tab"]
+#: Keys between two checks that the guest list comes back.
+HANDOVER_BATCH = 10
+
+
+@needs_tmux
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("seed", [505, 606])
+def test_monkey_hands_over_in_a_real_terminal(tmp_path, seed):
+    """The real kvmtui in tmux with an editor and a viewer that fail and a console that
+    cannot attach: after every HANDOVER_BATCH keys, Escape twice and `1` bring the guest
+    list back. A hand-over that does not come back leaves a blank screen echoing keys."""
+    node = tmp_path / "win.xml"
+    node.write_text(GRAPHICS_NODE)
+    config = tmp_path / "kvmtui.toml"
+    config.write_text(f'viewer = "false"\n[[host]]\nname = "win"\nuri = "test://{node}"\n'
+                      '[[host]]\nname = "test"\nuri = "test:///default"\n')
+    rng = random.Random(seed)
+    history: deque[str] = deque(maxlen=40)
+    env = {"VISUAL": "false", "EDITOR": "", "DISPLAY": ":99"}
+    with kvmtui_in_tmux(tmp_path, ["--config", str(config)], env, size=SIZE) as term:
+        term.wait_for(lambda screen: "win1" in screen, what="the guest list")
+        for sent in range(0, 120, HANDOVER_BATCH):
+            for key in rng.choices(HANDOVER_KEYS, k=HANDOVER_BATCH):
+                history.append(key)
+                term.press(key)
+            for key in ("Escape", "Escape", "1"):  # apart: Escape then 1 would be Alt+1
+                time.sleep(0.3)
+                term.press(key)
+            why = f"seed={seed} after {sent + HANDOVER_BATCH} keys, the last {list(history)}"
+            term.wait_for(lambda screen: "kvmtui: guests" in screen and "Name" in screen,
+                          what=f"guest list ({why})")
+            assert term.exit_status() is None, f"kvmtui ended ({why})"
