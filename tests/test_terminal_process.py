@@ -9,54 +9,17 @@ however kvmtui ends: quit, a closed terminal (SIGHUP), `kill` (SIGTERM).
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from kvmtui.cli import stderr_to_log
 from kvmtui.core.errors import LIBVIRT_LOG
-
-REPO = Path(__file__).resolve().parent.parent
-
-needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-
-
-class Tmux:
-    """One tmux server and session running `kvmtui ARGS`, with its own state and temp dirs."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.socket = tmp_path / "tmux"
-        self.state = tmp_path / "state"
-        self.temp = tmp_path / "tmp"
-        self.temp.mkdir()
-
-    def __call__(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", str(self.socket), *args], check=True,
-                              capture_output=True, text=True, cwd=REPO).stdout
-
-    def start(self, *args: str) -> None:
-        env = {"PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(self.state),
-               "XDG_CONFIG_HOME": str(self.state / "config"), "TMPDIR": str(self.temp)}
-        command = ["env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m",
-                   "kvmtui", *args]
-        self("new-session", "-d", "-s", "t", "-x", "100", "-y", "30", shlex.join(command))
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "t")
-
-    def press(self, *keys: str) -> None:
-        self("send-keys", "-t", "t", *keys)
-
-    def pid(self) -> int:
-        return int(self("display-message", "-p", "-t", "t", "#{pane_pid}"))
+from tests.ui.terminal import kvmtui_in_tmux, needs_tmux
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
@@ -64,16 +27,6 @@ def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) 
     while not predicate():
         assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s"
         time.sleep(0.1)
-
-
-@contextmanager
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    terminal = Tmux(tmp_path)
-    try:
-        yield terminal
-    finally:
-        subprocess.run(["tmux", "-S", str(terminal.socket), "kill-server"],
-                       capture_output=True, check=False)
 
 
 def test_fd_2_goes_to_the_log_and_comes_back(tmp_path: Path,
@@ -95,14 +48,14 @@ def test_fd_2_goes_to_the_log_and_comes_back(tmp_path: Path,
 def test_a_missing_host_file_writes_nothing_on_the_screen(tmp_path: Path) -> None:
     """`-c bad=test:///nonexistent.xml`: libxml2's `I/O warning` at each retry, and at
     `:caps` (k on the hosts view), went across the screen."""
-    with tmux(tmp_path) as terminal:
-        terminal.start("-c", "bad=test:///nonexistent.xml", "-c", "good=test:///default")
+    with kvmtui_in_tmux(tmp_path, ["-c", "bad=test:///nonexistent.xml",
+                                   "-c", "good=test:///default"], {}) as terminal:
         wait_for(lambda: "good" in terminal.screen(), "guest list")
         terminal.press("2")
         wait_for(lambda: "kvmtui: hosts" in terminal.screen(), "hosts view")
         terminal.press("Home", "k")
         wait_for(lambda: "Host capabilities" in terminal.screen(), "capabilities")
-        log = terminal.state / "kvmtui" / "kvmtui.log"
+        log = tmp_path / "state" / "kvmtui" / "kvmtui.log"
         wait_for(lambda: log.exists() and "I/O warning" in log.read_text(),
                  "libxml2's warning in the log")
         screen = terminal.screen()
@@ -113,15 +66,15 @@ def test_a_missing_host_file_writes_nothing_on_the_screen(tmp_path: Path) -> Non
 @needs_tmux
 @pytest.mark.parametrize("ending", ["closed terminal", "SIGTERM", "q"])
 def test_the_demo_files_go_however_kvmtui_ends(tmp_path: Path, ending: str) -> None:
-    with tmux(tmp_path) as terminal:
-        terminal.start("--demo")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with kvmtui_in_tmux(tmp_path, ["--demo"], {"TMPDIR": str(temp)}) as terminal:
         wait_for(lambda: "web-101" in terminal.screen(), "demo guest list")
-        (demo,) = terminal.temp.glob("kvmtui-demo-*")
-        pid = terminal.pid()
+        (demo,) = temp.glob("kvmtui-demo-*")
         if ending == "closed terminal":
-            terminal("kill-session", "-t", "t")  # tmux hangs up, as a closed window does
+            terminal.hang_up()
         elif ending == "SIGTERM":
-            os.kill(pid, signal.SIGTERM)
+            os.kill(terminal.kvmtui_pid(), signal.SIGTERM)
         else:
             terminal.press("q")
         wait_for(lambda: not demo.exists(), f"{demo} removed after {ending}")

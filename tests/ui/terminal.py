@@ -54,6 +54,17 @@ class Terminal:
             time.sleep(0.1)
         return screen
 
+    def kvmtui_pid(self) -> int:
+        """kvmtui's process: the one child of the pane's shell."""
+        shell = self._tmux("display-message", "-p", "-t", self.session, "#{pane_pid}").strip()
+        children = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True,
+                                  check=True).stdout.split()
+        return int(children[0])
+
+    def hang_up(self) -> None:
+        """Closes the terminal, as closing its window does (SIGHUP)."""
+        self._tmux("kill-session", "-t", self.session)
+
     def exit_status(self) -> int | None:
         """kvmtui's exit status once it has ended, else None."""
         found = re.search(f"{EXITED}(\\d+)", self.screen())  # after any echoed ^C
