@@ -142,8 +142,9 @@ class MigrationProgressScreen(Screen[None]):
 
     def refresh_job(self) -> None:
         job = self.job
+        ended = f": {job.state.value}" if job.state.finished else ""
         self.query_one("#migration-title", Static).update(Text(
-            f" Migration #{job.id}: {job.guest}  {job.source} -> {job.dest} ",
+            f" Migration #{job.id}: {job.guest}  {job.source} -> {job.dest}{ended} ",
             style="bold reverse"))
         self.query_one("#migration-bar", Static).update(
             bar_text(job, max(10, self.size.width - 8)))
@@ -166,11 +167,11 @@ class MigrationProgressScreen(Screen[None]):
         self.refresh_job()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Steering keys only while there is a job to steer: once it ended (done, failed,
+        aborted) they are gone from the footer, not greyed out, and the outcome says why."""
         if action not in self._STEERING:
             return True
-        if not self.app.controller.may_change(hosts=[self.job.source]):
-            return False
-        return None if self._finished else True
+        return not self._finished and self.app.controller.may_change(hosts=[self.job.source])
 
     # ---- steering, each through the controller -------------------------------------------
 

@@ -4,9 +4,14 @@ footer and columns at 80 columns, the migration dialogs, empty tables."""
 from __future__ import annotations
 
 from textual import events
+from textual.widgets import Button
+from textual.widgets._footer import FooterKey
 
+from kvmtui.core.model import GuestSnapshot, GuestState
+from kvmtui.screens.migrate_dialog import MigrateDialog
+from kvmtui.screens.migration_progress import MigrationProgressScreen
 from kvmtui.widgets.command_line import PromptLine
-from tests.ui.helpers import started, wait_for
+from tests.ui.helpers import screen_text, select, started, wait_for
 
 SMALL = (80, 24)
 LARGE = (120, 40)
@@ -23,3 +28,41 @@ async def test_a_pasted_line_completes_what_was_pasted(demo_settings):
         await pilot.pause()
         assert line.has_focus
         assert line.value == "start"
+
+
+def footer(app) -> list[str]:
+    """The footer's entries as shown, `key description`, greyed-out ones included."""
+    return [f"{entry.key_display} {entry.description}"
+            for entry in app.screen.query(FooterKey) if entry.display]
+
+
+async def _failed_migration(app, pilot) -> GuestSnapshot:
+    """`m` on a running guest, then Migrate: the test driver cannot migrate, so it fails."""
+    guest = next(g for g in app.fleet.snapshot().guests
+                 if g.state is GuestState.RUNNING and g.host == "kvm01")
+    await select(pilot, guest.ref)
+    await pilot.press("m")
+    await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
+    app.screen.query_one("#migrate-go", Button).press()
+    await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
+                   what="the progress screen")
+    await wait_for(pilot, lambda: "migration failed" in screen_text(app), what="the outcome")
+    return guest
+
+
+async def test_an_ended_migration_offers_no_steering(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        guest = await _failed_migration(app, pilot)
+        await wait_for(pilot, lambda: not any("Abort" in entry for entry in footer(app)),
+                       what="Abort gone from the footer")
+        await pilot.pause()
+        shown = " ".join(footer(app))
+        for gone in ("Abort", "Max speed", "Max downtime", "Post-copy"):
+            assert gone not in shown
+        assert "Back" in shown
+        text = screen_text(app)
+        assert f"{guest.name}  kvm01 -> kvm02: failed" in text
+        assert f"{guest.name} is still running on kvm01" in text
+        await pilot.press("a")  # the key does nothing now: no question, no change
+        await pilot.pause()
+        assert isinstance(app.screen, MigrationProgressScreen)
