@@ -8,10 +8,12 @@ from textual.widgets import Button
 from textual.widgets._footer import FooterKey
 
 from kvmtui.core.model import GuestSnapshot, GuestState
+from kvmtui.screens.guest_config import UndefineDialog
 from kvmtui.screens.migrate_dialog import MigrateDialog
 from kvmtui.screens.migration_progress import MigrationProgressScreen
 from kvmtui.widgets.command_line import PromptLine
-from tests.ui.helpers import screen_text, select, started, wait_for
+from tests.ui.helpers import guest, keys, screen_text, select, started, wait_for
+from tests.ui.test_guest_config_ui import node_app
 
 SMALL = (80, 24)
 LARGE = (120, 40)
@@ -66,3 +68,22 @@ async def test_an_ended_migration_offers_no_steering(demo_settings):
         await pilot.press("a")  # the key does nothing now: no question, no change
         await pilot.pause()
         assert isinstance(app.screen, MigrationProgressScreen)
+
+
+async def test_undefine_of_a_running_guest_says_it_lives_on_and_tabs_in_reading_order(tmp_path):
+    async with node_app(tmp_path) as (app, pilot):
+        await pilot.press("colon", *keys("start tmpl"), "enter")
+        await wait_for(pilot, lambda: guest(app, "tmpl").state is GuestState.RUNNING,
+                       what="tmpl running")
+        await select(pilot, "tmpl@kvm1")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, UndefineDialog), what="the dialog")
+        await pilot.pause()
+        assert "tmpl is running: it keeps running as a transient guest" in screen_text(app)
+        reached = []
+        for _ in range(5):
+            reached.append(str(app.focused.label))
+            await pilot.press("tab")
+        assert reached == ["vda /var/lib/images/tmpl.qcow2", "vdb /var/lib/images/tmpl-data.raw",
+                           "vdc /var/lib/images/data.raw (read-only)", "Cancel", "Undefine ..."]
+        await pilot.press("escape")
