@@ -112,6 +112,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             super().__init__()
             self.table = table
 
+    #: The line a table without rows reads, under its header: a blank table looks like one
+    #: still loading, or broken. Its view sets both (`kvmtui.views.View.empty`).
+    empty_text = "Nothing here"
+    #: What one row is, for the line a filter that matches nothing reads.
+    row_noun = "row"
+
     def __init__(self, columns: Sequence[Column[R]], row_key: Callable[[R], str],
                  search_text: Callable[[R], str], *, markable: bool = False,
                  sort_column: str | None = None, id: str | None = None) -> None:
@@ -316,6 +322,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         else:
             row = int(self.scroll_offset.y) + y - 1
             if row >= self.row_count:
+                if row == 0:  # no row at all, or none the filter lets through: say so
+                    return self._placeholder(width)
                 return Strip.blank(width, self.rich_style)
             key = self._order[row]
             style = self.rich_style
@@ -325,6 +333,20 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 style += self.get_component_rich_style("live-table--cursor")
             strip = self._strip(self._row_texts(key), style)
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def placeholder_text(self) -> str:
+        """What the first line under the header reads when no row is shown."""
+        if self._all and self.filter_text:
+            return f"No {self.row_noun} matches filter '{self.filter_text}' (Esc clears)"
+        return self.empty_text
+
+    def _placeholder(self, width: int) -> Strip:
+        # The filter is the operator's own typing: shown as typed, never as markup.
+        line = Text(" " * PADDING + self.placeholder_text(), style="italic", no_wrap=True,
+                    end="")
+        line.truncate(width, overflow="ellipsis", pad=True)
+        segments = list(line.render(self.app.console))
+        return Strip(Segment.apply_style(segments, post_style=None, style=self.rich_style))
 
     def _strip(self, cells: list[Cell], style: Style) -> Strip:
         key = (style, tuple(self._widths), *map(_cache_key, cells))

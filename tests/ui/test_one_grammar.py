@@ -87,3 +87,23 @@ async def test_undefine_of_a_running_guest_says_it_lives_on_and_tabs_in_reading_
         assert reached == ["vda /var/lib/images/tmpl.qcow2", "vdb /var/lib/images/tmpl-data.raw",
                            "vdc /var/lib/images/data.raw (read-only)", "Cancel", "Undefine ..."]
         await pilot.press("escape")
+
+
+def table_lines(app) -> list[str]:
+    """The table's lines as drawn, header first."""
+    table = app.screen.table
+    return [table.render_line(y).text.rstrip() for y in range(table.size.height)]
+
+
+async def test_an_empty_view_or_filter_says_so_in_the_table(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        await pilot.press("/", *keys("xyz"), "enter")
+        await pilot.pause()
+        assert table_lines(app)[1].strip() == "No guest matches filter 'xyz' (Esc clears)"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not any("No guest" in line for line in table_lines(app))
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.current_mode == "jobs", what="the jobs view")
+        await pilot.pause()
+        assert table_lines(app)[1].strip() == "No migrations started here yet"
