@@ -9,10 +9,12 @@ from textual.widgets._footer import FooterKey
 
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.guest_config import UndefineDialog
+from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.migrate_dialog import MigrateDialog
 from kvmtui.screens.migration_progress import MigrationProgressScreen
+from kvmtui.screens.text_panel import TextPanel
 from kvmtui.widgets.command_line import PromptLine
-from tests.ui.helpers import guest, keys, screen_text, select, started, wait_for
+from tests.ui.helpers import guest, keys, notifications, screen_text, select, started, wait_for
 from tests.ui.test_guest_config_ui import node_app
 
 SMALL = (80, 24)
@@ -107,3 +109,32 @@ async def test_an_empty_view_or_filter_says_so_in_the_table(demo_settings):
         await wait_for(pilot, lambda: app.current_mode == "jobs", what="the jobs view")
         await pilot.pause()
         assert table_lines(app)[1].strip() == "No migrations started here yet"
+
+
+async def test_help_verb_opens_a_page_that_stays_until_esc(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        await pilot.press("colon", *keys("help create"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPanel), what="the page")
+        text = screen_text(app)
+        assert ":help create" in text
+        assert ":create [NAME] [--cloud-init]" in text
+        assert "--memory MEMORY" in text and "--vcpus VCPUS" in text
+        assert "a whole number" in text  # --vcpus
+        assert "create a guest" in text
+        await pilot.press("escape")
+        assert app.current_mode == "guests" and not isinstance(app.screen, TextPanel)
+        await pilot.press("colon", *keys("help"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help screen")
+
+
+async def test_a_long_answer_is_a_page_a_short_one_a_notification(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        long = " ".join(f"line{n}" for n in range(35))  # six lines of a notification
+        await pilot.press("colon", *keys(f"desc web-101@kvm01 {long}"), "enter")
+        await wait_for(pilot, lambda: any("description set" in n for n in notifications(app)),
+                       what="the short answer")
+        await pilot.press("colon", *keys("desc web-101@kvm01"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPanel), what="the page")
+        assert f"web-101 description: {long}" in " ".join(screen_text(app).split())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TextPanel)
