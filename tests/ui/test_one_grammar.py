@@ -3,11 +3,15 @@ footer and columns at 80 columns, the migration dialogs, empty tables."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual import events
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Button
 from textual.widgets._footer import FooterKey
 
 from kvmtui.core.model import GuestSnapshot, GuestState
+from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.guest_config import UndefineDialog
 from kvmtui.screens.help import HelpScreen
 from kvmtui.screens.migrate_dialog import MigrateDialog
@@ -138,3 +142,65 @@ async def test_a_long_answer_is_a_page_a_short_one_a_notification(demo_settings)
         assert f"web-101 description: {long}" in " ".join(screen_text(app).split())
         await pilot.press("escape")
         assert not isinstance(app.screen, TextPanel)
+
+
+async def _palette(pilot, query: str) -> list[str]:
+    """Ctrl+P, `query` typed: the entries the palette lists, in its order."""
+    app = pilot.app
+    await pilot.press("ctrl+p", *keys(query))
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    found = app.screen.query_one(CommandList)
+    await wait_for(pilot, lambda: found.option_count > 0, what="entries")
+    await pilot.pause()
+    return [str(found.get_option_at_index(i).prompt).split("\n")[0]
+            for i in range(found.option_count)]
+
+
+async def _pick(pilot, entries: list[str], entry: str) -> None:
+    """Down to `entry` from where the highlight is (none, or the first), then Enter."""
+    highlighted = pilot.app.screen.query_one(CommandList).highlighted
+    at = -1 if highlighted is None else highlighted
+    await pilot.press(*["down"] * (entries.index(entry) - at), "enter")
+
+
+async def test_the_palette_holds_views_actions_and_verbs_and_nothing_of_textual(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        everything = await _palette(pilot, "")
+        for textual_own in ("Keys", "Maximize", "Screenshot", "Theme"):
+            assert not any(textual_own in entry for entry in everything)
+        assert "Guests view (1)" in everything and "Jobs view (3)" in everything
+        assert ":migrate" in everything and ":help" in everything
+        await pilot.press("escape")
+        off = next(g for g in app.fleet.snapshot().guests
+                   if g.state is GuestState.SHUTOFF and g.host == "kvm01")
+        await select(pilot, off.ref)
+        entries = await _palette(pilot, "start")
+        assert "Start (s)" in entries and ":start" in entries, entries
+        await _pick(pilot, entries, ":start")  # needs a guest: the line, filled in
+        line = app.screen.query_one(PromptLine)
+        await wait_for(pilot, lambda: line.has_focus, what="the : line")
+        assert line.value == f"start {off.ref}"
+        await pilot.press("escape")
+        assert guest(app, off.name, off.host).state is GuestState.SHUTOFF  # nothing ran
+
+
+async def test_a_palette_action_runs_as_its_key_with_its_question(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        running = next(g for g in app.fleet.snapshot().guests
+                       if g.state is GuestState.RUNNING and g.host == "kvm01")
+        await select(pilot, running.ref)
+        entries = await _palette(pilot, "destroy")
+        await _pick(pilot, entries, "Destroy (^k)")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert running.name in screen_text(app)
+        await pilot.press("escape")
+        assert guest(app, running.name, running.host).state is GuestState.RUNNING
+
+
+async def test_a_read_only_palette_offers_no_change(demo_settings):
+    settings = dataclasses.replace(demo_settings, readonly=True)
+    async with started(settings, SMALL) as (_app, pilot):
+        entries = await _palette(pilot, "")
+        assert ":start" not in entries and not any(e.startswith("Start (") for e in entries)
+        assert ":dominfo" in entries and "Detail (⏎)" in entries
+        assert not any(e.startswith(("Page ", "Cursor ")) for e in entries)
