@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from kvmtui.controller import Question
 from kvmtui.core.host import HostError
@@ -28,6 +28,7 @@ from kvmtui.core.migration import (
 )
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
+from kvmtui.widgets.footer import KeysFooter
 from kvmtui.widgets.migration import (
     OUTCOME_STYLE,
     MigrationGraphs,
@@ -131,7 +132,7 @@ class MigrationProgressScreen(Screen[None]):
         yield MigrationGraphs(id="migration-graphs")
         yield Static(id="migration-advice")
         yield Static(id="migration-outcome")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.app.migrations.add_listener(self.refresh_job)

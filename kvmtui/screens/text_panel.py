@@ -15,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from kvmtui.core.commands import Verb
 from kvmtui.screens.closing import ClosesOnce
+from kvmtui.widgets.footer import KeysFooter
 
 #: The width of a notification's text, and the most lines one shows well in its seconds:
 #: longer answers open a page instead.
@@ -82,7 +83,7 @@ class TextPanel(ModalScreen[None], ClosesOnce[None]):
             if self._title:
                 yield Static(Text(self._title, style="bold underline"), id="panel-title")
             yield Static(self._page, id="panel-page")
-        yield Footer()
+        yield KeysFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -277,6 +277,20 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def action_last(self) -> None:
         self._move_to(self.row_count - 1)
 
+    def action_scroll_right(self) -> None:
+        """Right and Left scroll by whole columns, the first (the name) staying put: a
+        table wider than the terminal (ten guest columns at 80) shows every column in a
+        few presses, each beside the name of its row (see `_frozen_width`)."""
+        x = int(self.scroll_offset.x)
+        stops = self._column_stops()
+        self.scroll_to(x=next((stop for stop in stops if stop > x), x), animate=False)
+
+    def action_scroll_left(self) -> None:
+        x = int(self.scroll_offset.x)
+        stops = self._column_stops()
+        self.scroll_to(x=next((stop for stop in reversed(stops) if stop < x), 0),
+                       animate=False)
+
     def action_select_cursor(self) -> None:
         key = self.current_key
         if key is not None:
@@ -332,7 +346,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             if row == self.cursor_row:
                 style += self.get_component_rich_style("live-table--cursor")
             strip = self._strip(self._row_texts(key), style)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        if not scroll_x:
+            return strip.crop_extend(0, width, self.rich_style)
+        # The first column (the name) stays; the others slide under it.
+        frozen = min(self._frozen_width(), width)
+        return Strip.join([strip.crop(0, frozen), strip.crop_extend(
+            frozen + scroll_x, scroll_x + width, self.rich_style)])
 
     def placeholder_text(self) -> str:
         """What the first line under the header reads when no row is shown."""
@@ -378,6 +397,24 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         if self._markable:
             return [MARK if key in self.marks else " ", *cells]
         return cells
+
+    @property
+    def _frozen_columns(self) -> int:
+        return 2 if self._markable else 1
+
+    def _frozen_width(self) -> int:
+        """The cells of the columns that never scroll away: the mark and the first column.
+        Scrolling the table sideways instead of dropping the columns that do not fit keeps
+        every column reachable at 80 columns, and the row's name beside each of them."""
+        return sum(width + 2 * PADDING for width in self._widths[:self._frozen_columns])
+
+    def _column_stops(self) -> list[int]:
+        """The horizontal scroll offsets at which a column past the frozen ones begins."""
+        stops, x = [0], 0
+        for width in self._widths[self._frozen_columns:]:
+            x += width + 2 * PADDING
+            stops.append(x)
+        return stops
 
     def _numeric(self) -> list[bool]:
         flags = [column.numeric for column in self.columns_spec]

@@ -204,3 +204,28 @@ async def test_a_read_only_palette_offers_no_change(demo_settings):
         assert ":start" not in entries and not any(e.startswith("Start (") for e in entries)
         assert ":dominfo" in entries and "Detail (⏎)" in entries
         assert not any(e.startswith(("Page ", "Cursor ")) for e in entries)
+
+
+async def test_at_80_columns_help_is_in_the_footer_and_every_column_is_reachable(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        await pilot.pause()
+        [help_key] = [entry for entry in app.screen.query(FooterKey) if entry.action == "help"]
+        assert help_key.region.width > 0 and help_key.region.right <= SMALL[0]
+        header = table_lines(app)[0]
+        assert header.split()[:5] == ["Name", "Host▲", "State", "CPU%", "Mem"]
+        assert "Virt" not in header
+        await pilot.press("right", "right", "right")
+        header = table_lines(app)[0]
+        assert header.split()[0] == "Name" and header.split()[-1] == "Virt"
+        assert table_lines(app)[1].split()[0] == app.screen.table.current.name
+        await pilot.press("left", "left", "left")
+        assert table_lines(app)[0].split()[:2] == ["Name", "Host▲"]
+
+
+async def test_at_120_columns_every_guest_column_shows(demo_settings):
+    async with started(demo_settings, LARGE) as (app, pilot):
+        await pilot.pause()
+        assert table_lines(app)[0].split() == [
+            "Name", "Host▲", "State", "CPU%", "Mem", "IP", "vCPU", "Disk", "r/w", "Net", "rx/tx",
+            "Virt"]
+
