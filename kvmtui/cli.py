@@ -45,6 +45,8 @@ class Settings:
     viewer: str | None = None  # the graphical console viewer (config `viewer`)
     #: The config's `[keys]`: binding id -> keys, for Textual's keymap.
     keys: Mapping[str, str] = field(default_factory=dict)
+    #: The config's `[migrate] flags`: the migrate dialog's first ticks; None: virsh's.
+    migrate_flags: frozenset[str] | None = None
     #: A `:` command to run without the screen (`kvmtui start web1 --yes`); empty: the UI.
     command: tuple[str, ...] = ()
     yes: bool = False
@@ -136,6 +138,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         demo=options.demo,
         viewer=config.viewer,
         keys=config.keys,
+        migrate_flags=config.migrate_flags,
         command=command,
         yes=yes,
         json=as_json,

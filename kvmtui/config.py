@@ -12,6 +12,9 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
     uri = "qemu+ssh://root@web/system"
     readonly = true          # optional: never offer to change anything on this host
 
+    [migrate]                # optional: the migrate dialog's ticked options
+    flags = ["live", "persistent", "undefinesource"]   # none: virsh's (nothing ticked)
+
     [keys]                   # optional: binding id = keys (see kvmtui.keys)
     "guests.start" = "S"
     guests.destroy = "ctrl+x"   # a dotted key means the same
@@ -46,7 +49,8 @@ MAX_REFRESH = 3600.0
 #: What a host may be called in the file, on the command line and after `@` in `:` commands.
 HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
-_TOP_KEYS = ("refresh", "theme", "viewer", "host", "keys")
+_TOP_KEYS = ("refresh", "theme", "viewer", "host", "migrate", "keys")
+_MIGRATE_KEYS = ("flags",)
 #: What the `viewer` command may contain in braces (see core/display.py viewer_command).
 _VIEWER_FIELDS = frozenset({"url", "host", "port"})
 _HOST_KEYS = ("name", "uri", "readonly")
@@ -74,6 +78,9 @@ class Config:
     path: Path | None = None
     #: `[keys]`: binding id -> keys, checked against the app's bindings.
     keys: Mapping[str, str] = field(default_factory=dict)
+    #: `[migrate] flags`: the options the migrate dialog ticks first (virsh's words); None
+    #: when the file says nothing: virsh migrate's own defaults, none of them.
+    migrate_flags: frozenset[str] | None = None
 
 
 class ConfigError(Exception):
@@ -258,6 +265,7 @@ class _Checker:
             viewer=self._viewer(data.get("viewer")),
             path=self._path,
             keys=self._keys(data.get("keys", {})),
+            migrate_flags=self._migrate(data.get("migrate")),
         )
 
     def _refresh(self, value: object) -> float:
@@ -302,6 +310,31 @@ class _Checker:
                 known = ", ".join(f"{{{f}}}" for f in sorted(_VIEWER_FIELDS))
                 raise self._fail(line, f'"viewer": unknown {{{name}}} (known: {known})')
         return value
+
+    def _migrate(self, table: object) -> frozenset[str] | None:
+        """`[migrate] flags`: a list of virsh migrate's flag words."""
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise self._fail(self._where.top_key("migrate"), '"migrate" must be a table')
+        for key in table:
+            if key not in _MIGRATE_KEYS:
+                hint = did_you_mean(key, _MIGRATE_KEYS)
+                raise self._fail(self._where.table_key("migrate", key),
+                                 f"[migrate]: unknown key {quoted(key)}{hint}")
+        if "flags" not in table:
+            return None
+        from kvmtui.core.migration import FLAG_WORDS  # loads libvirt: only when asked
+
+        line = self._where.table_key("migrate", "flags")
+        flags = table["flags"]
+        if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+            raise self._fail(line, '[migrate]: "flags" must be an array of strings')
+        for word in flags:
+            if word not in FLAG_WORDS:
+                hint = did_you_mean(word, sorted(FLAG_WORDS))
+                raise self._fail(line, f"[migrate]: unknown flag {quoted(word)}{hint}")
+        return frozenset(flags)
 
     def _keys(self, table: object) -> dict[str, str]:
         """`[keys]` flattened to `{"guests.start": "S"}`, every id and key checked."""

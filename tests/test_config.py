@@ -304,3 +304,27 @@ def test_bad_keys_name_the_line_the_id_and_the_mistake(
 def test_keys_may_be_swapped(tmp_path: Path) -> None:
     path = write(tmp_path, '[keys]\n"guests.start" = "h"\n"guests.shutdown" = "s"\n')
     assert load_config(path).keys == {"guests.start": "h", "guests.shutdown": "s"}
+
+
+def test_migrate_flags_are_the_dialogs_first_ticks(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")).migrate_flags is None  # virsh's: none
+    path = write(tmp_path, '[migrate]\nflags = ["live", "persistent"]\n')
+    assert load_config(path).migrate_flags == {"live", "persistent"}
+    assert load_config(write(tmp_path, "[migrate]\nflags = []\n")).migrate_flags == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "ending"),
+    [
+        ('[migrate]\nflags = ["lvie"]\n',
+         'line 2: [migrate]: unknown flag "lvie" (did you mean "live"?)'),
+        ('[migrate]\nflags = "live"\n', 'line 2: [migrate]: "flags" must be an array of strings'),
+        ('[migrate]\nflag = ["live"]\n',
+         'line 2: [migrate]: unknown key "flag" (did you mean "flags"?)'),
+        ('migrate = 1\n', 'line 1: "migrate" must be a table'),
+    ],
+)
+def test_bad_migrate_flags_name_the_line_and_the_mistake(
+    tmp_path: Path, text: str, ending: str
+) -> None:
+    assert error_for(tmp_path, text).endswith(ending)

@@ -61,7 +61,8 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
         if answer is not None:
             app.run_worker(start_migrations(app, guests, *answer), group="migration")
 
-    app.push_screen(MigrateDialog(guests, destinations, uris), start)
+    app.push_screen(MigrateDialog(guests, destinations, uris, app.settings.migrate_flags),
+                    start)
 
 
 async def start_migrations(app: KvmTuiApp, guests: Sequence[GuestSnapshot], dest: str,

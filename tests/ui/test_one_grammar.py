@@ -7,7 +7,7 @@ import dataclasses
 
 from textual import events
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Button
+from textual.widgets import Button, Checkbox
 from textual.widgets._footer import FooterKey
 
 from kvmtui.core.model import GuestSnapshot, GuestState
@@ -229,3 +229,16 @@ async def test_at_120_columns_every_guest_column_shows(demo_settings):
             "Name", "Host▲", "State", "CPU%", "Mem", "IP", "vCPU", "Disk", "r/w", "Net", "rx/tx",
             "Virt"]
 
+
+async def test_the_migrate_dialog_ticks_what_the_config_says_and_says_so(demo_settings):
+    settings = dataclasses.replace(demo_settings, migrate_flags=frozenset({"live", "p2p"}))
+    async with started(settings, SMALL) as (app, pilot):
+        running = next(g for g in app.fleet.snapshot().guests
+                       if g.state is GuestState.RUNNING and g.host == "kvm01")
+        await select(pilot, running.ref)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
+        ticked = {str(box.label) for box in app.screen.query(Checkbox) if box.value}
+        assert ticked == {"live", "p2p"}
+        assert "Ticked first: from the config, [migrate] flags" in screen_text(app)
+        await pilot.press("escape")
