@@ -318,8 +318,11 @@ class KvmTuiApp(NeverCrash):
             self.run_line(verb.name)
             return
         words = [verb.name]
+        # The guest list's selection, or the guest a detail screen shows.
         selected = getattr(screen, "selected", None)
-        guests: list[GuestSnapshot] = selected() if selected else []
+        shown = getattr(screen, "guest", None)
+        guests: list[GuestSnapshot] = (selected() if selected else
+                                       [shown] if isinstance(shown, GuestSnapshot) else [])
         if verb.guest_arg and len(guests) == 1:
             words.append(guests[0].ref)
         line = " ".join(words) + (" " if len(words) <= len(verb.positionals) else "")

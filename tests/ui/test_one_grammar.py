@@ -242,3 +242,16 @@ async def test_the_migrate_dialog_ticks_what_the_config_says_and_says_so(demo_se
         assert ticked == {"live", "p2p"}
         assert "Ticked first: from the config, [migrate] flags" in screen_text(app)
         await pilot.press("escape")
+
+
+async def test_a_palette_verb_over_the_detail_screen_fills_in_its_guest(demo_settings):
+    async with started(demo_settings, SMALL) as (app, pilot):
+        shown = app.screen.table.current
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "GuestDetailScreen",
+                       what="the detail screen")
+        entries = await _palette(pilot, "migrate")
+        await _pick(pilot, entries, ":migrate")
+        line = app.screen.query_one(PromptLine)
+        await wait_for(pilot, lambda: line.has_focus, what="the : line")
+        assert line.value == f"migrate {shown.ref} "  # the destination is left to type
