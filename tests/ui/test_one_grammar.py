@@ -32,8 +32,8 @@ async def test_a_pasted_line_completes_what_was_pasted(demo_settings):
         for key, char in (("colon", ":"), ("s", "s"), ("t", "t"), ("a", "a"), ("tab", "\t")):
             app.post_message(events.Key(key, char))
         line = app.screen.query_one(PromptLine)
-        await wait_for(pilot, lambda: len(line.value) >= 3, what="the line to fill")
-        await pilot.pause()
+        await wait_for(pilot, lambda: line.value not in ("", "s", "st", "sta"),
+                       what="the completion")
         assert line.has_focus
         assert line.value == "start"
 
@@ -46,16 +46,16 @@ def footer(app) -> list[str]:
 
 async def _failed_migration(app, pilot) -> GuestSnapshot:
     """`m` on a running guest, then Migrate: the test driver cannot migrate, so it fails."""
-    guest = next(g for g in app.fleet.snapshot().guests
-                 if g.state is GuestState.RUNNING and g.host == "kvm01")
-    await select(pilot, guest.ref)
+    moving = next(g for g in app.fleet.snapshot().guests
+                  if g.state is GuestState.RUNNING and g.host == "kvm01")
+    await select(pilot, moving.ref)
     await pilot.press("m")
     await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
     app.screen.query_one("#migrate-go", Button).press()
     await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
                    what="the progress screen")
     await wait_for(pilot, lambda: "migration failed" in screen_text(app), what="the outcome")
-    return guest
+    return moving
 
 
 async def test_an_ended_migration_offers_no_steering(demo_settings):
