@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from textual import events
-from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.command import Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Input
 
 from kvmtui.controller import Controller
-from kvmtui.core import actions
-from kvmtui.core.commands import complete, verbs_from
+from kvmtui.core.commands import VERBS, Verb, complete, verbs_from
 from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
@@ -27,6 +26,7 @@ from kvmtui.safety import NeverCrash
 from kvmtui.screens.fleet_view import FleetView
 from kvmtui.tui_operator import TuiOperator
 from kvmtui.views import ALIASES, VIEWS, View
+from kvmtui.widgets.command_line import PromptLine
 
 if TYPE_CHECKING:
 
@@ -39,17 +39,38 @@ UI_REFRESH_DELAY = 0.15
 HISTORY_MINUTES = 10
 
 
-class GuestActionsProvider(Provider):
-    """The command palette (Ctrl+P): every lifecycle action on the marked or selected guests."""
+class PaletteProvider(Provider):
+    """The command palette (Ctrl+P): see `KvmTuiApp.palette_entries`. Empty, it lists
+    them all; typing narrows them."""
 
-    async def search(self, query: str) -> Hits:
+    def _entries(self) -> list[PaletteEntry]:
         app = self.app
         assert isinstance(app, KvmTuiApp)
+        return app.palette_entries(self.screen)
+
+    async def discover(self) -> Hits:
+        for entry in self._entries():
+            yield DiscoveryHit(entry.text, entry.run, help=entry.help)
+
+    async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for text, callback, help_text in app.palette_entries():
-            score = matcher.match(text)
+        for entry in self._entries():
+            score = matcher.match(entry.text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), callback, help=help_text)
+                yield Hit(score, matcher.highlight(entry.text), entry.run, help=entry.help)
+
+
+class PaletteEntry(NamedTuple):
+    text: str
+    run: Callable[[], object]
+    help: str | None = None  # under the text: a verb's or a view's summary
+
+
+#: Bindings that are no action of a view: moving, focusing, copying, the palette itself.
+_NOT_ACTIONS = frozenset({
+    "focus_next", "focus_previous", "copy_text", "minimize", "maximize", "command_palette",
+    "help_quit", "cursor_up", "cursor_down", "page_up", "page_down", "page_left", "page_right",
+    "first", "last", "scroll_left", "scroll_right", "select_cursor", "view"})
 
 
 class KvmTuiApp(NeverCrash):
@@ -58,7 +79,9 @@ class KvmTuiApp(NeverCrash):
 
     CSS_PATH = "kvmtui.tcss"
     TITLE = "kvmtui"
-    COMMANDS = App.COMMANDS | {GuestActionsProvider}
+    #: Only kvmtui's own entries: Textual's (Keys, Maximize, Screenshot, Theme ...) are
+    #: no part of a fleet's work, and drowned the guests' actions.
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {PaletteProvider}
     MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
         view.name: view.make_screen for view in VIEWS}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -240,19 +263,60 @@ class KvmTuiApp(NeverCrash):
 
     # ---- the command palette ------------------------------------------------------------
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+    def palette_entries(self, screen: Screen) -> list[PaletteEntry]:
+        """The palette's entries over `screen`: its actions with their keys, each run as
+        its key runs it (the same action method: the same refusals and questions); the
+        views; and the `:` verbs (read-only: those that change nothing)."""
+        entries = self._action_entries(screen)
+        view_keys = self._keys_by_id(screen)
         for view in VIEWS:
-            yield SystemCommand(view.title, view.summary, partial(self.show_view, view.name))
+            key = view_keys.get(view.binding_id)
+            entries.append(PaletteEntry(f"{view.title} view" + (f" ({key})" if key else ""),
+                                        partial(self.show_view, view.name), view.summary))
+        may_change = self.controller.may_change()
+        entries += [PaletteEntry(f":{verb.name}", partial(self._palette_verb, screen, verb),
+                                 verb.summary)
+                    for verb in VERBS.values() if may_change or not verb.mutating]
+        return entries
 
-    def palette_entries(self) -> list[tuple[str, Callable[[], object], str]]:
-        selected = getattr(self.screen, "selected", None)
-        guests: list[GuestSnapshot] = selected() if selected else []
-        if not guests or not self.controller.may_change(guests):
-            return []
-        target = guests[0].name if len(guests) == 1 else f"{len(guests)} marked guests"
-        return [
-            (f"{action.label} {target}", partial(self.controller.act, action.verb, guests),
-             f"virsh {action.verb}")
-            for action in actions.ACTIONS.values()
-        ]
+    def _action_entries(self, screen: Screen) -> list[PaletteEntry]:
+        """Each enabled binding along `screen`'s binding chain (the config's `[keys]`
+        applied: Textual applies it there only), keys of one action together."""
+        found: dict[tuple[int, str], tuple[DOMNode, Binding, list[str]]] = {}
+        for node, bindings in screen._modal_binding_chain:
+            for _key, binding in bindings:
+                name = binding.action.rpartition(".")[2].split("(")[0]
+                if (name in _NOT_ACTIONS
+                        or self._check_action_state(binding.action, node) is not True):
+                    continue
+                entry = found.setdefault((id(node), binding.action), (node, binding, []))
+                entry[2].append(self.get_key_display(binding))
+        return [PaletteEntry(f"{binding.description or binding.action} ({', '.join(keys)})",
+                             partial(self.run_action, binding.action, node))
+                for node, binding, keys in found.values()]
+
+    def _keys_by_id(self, screen: Screen) -> dict[str, str]:
+        keys: dict[str, list[str]] = {}
+        for active in screen.active_bindings.values():
+            if active.binding.id:
+                keys.setdefault(active.binding.id, []).append(
+                    self.get_key_display(active.binding))
+        return {binding_id: ", ".join(shown) for binding_id, shown in keys.items()}
+
+    def _palette_verb(self, screen: Screen, verb: Verb) -> None:
+        """A verb that takes no argument runs; one that needs some opens the `:` line with
+        the verb and the selected guest written in, to finish and check before Enter."""
+        if not verb.positionals:
+            self.run_line(verb.name)
+            return
+        words = [verb.name]
+        # The guest list's selection, or the guest a detail screen shows.
+        selected = getattr(screen, "selected", None)
+        shown = getattr(screen, "guest", None)
+        guests: list[GuestSnapshot] = (selected() if selected else
+                                       [shown] if isinstance(shown, GuestSnapshot) else [])
+        if verb.guest_arg and len(guests) == 1:
+            words.append(guests[0].ref)
+        line = " ".join(words) + (" " if len(words) <= len(verb.positionals) else "")
+        self.show_view(self.current_mode)  # its `:` line, whatever was open over it
+        self.screen.query_one(PromptLine).open(":", line)

@@ -138,6 +138,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         demo=options.demo,
         viewer=config.viewer,
         keys=config.keys,
+        migrate_flags=config.migrate_flags,
         command=command,
         yes=yes,
         json=as_json,

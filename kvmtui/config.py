@@ -12,6 +12,9 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
     uri = "qemu+ssh://root@web/system"
     readonly = true          # optional: never offer to change anything on this host
 
+    [migrate]                # optional: the migrate dialog's ticked options
+    flags = ["live", "persistent", "undefinesource"]   # none: virsh's (nothing ticked)
+
     [keys]                   # optional: binding id = keys (see kvmtui.keys)
     "guests.start" = "S"
     guests.destroy = "ctrl+x"   # a dotted key means the same
@@ -54,6 +57,8 @@ MAX_REFRESH = 3600.0
 #: What a host may be called in the file, on the command line and after `@` in `:` commands.
 HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
+#: The keys of the file's `[migrate]` table.
+_MIGRATE_KEYS = ("flags",)
 #: What the `viewer` command may contain in braces (see core/display.py viewer_command).
 _VIEWER_FIELDS = frozenset({"url", "host", "port"})
 
@@ -85,6 +90,9 @@ class Config:
     are filled in, else the URL is added at the end. Unset: `remote-viewer`."""
     keys: Mapping[str, str] = field(default_factory=dict)
     """Binding id = keys, several comma-separated; `?` on any screen shows each key's id."""
+    migrate_flags: frozenset[str] | None = None
+    """The options the migrate dialog ticks first, in virsh migrate's words (`live`,
+    `persistent` ...). Unset: virsh's own defaults, none ticked."""
     path: Path | None = None
     """The file these came from; None when none was read."""
     lines: Mapping[str, int | None] = field(default_factory=dict, compare=False, repr=False)
@@ -129,6 +137,8 @@ class Settings:
     """The file's `viewer`, the graphical console viewer."""
     keys: Mapping[str, str] = field(default_factory=dict)
     """The file's `[keys]`: binding id -> keys, for Textual's keymap."""
+    migrate_flags: frozenset[str] | None = None
+    """The file's `[migrate] flags`: the migrate dialog's first ticks; None: virsh's."""
     command: tuple[str, ...] = ()
     """A `:` command to run without the screen (`kvmtui start web1 --yes`); empty: the UI."""
     yes: bool = False
@@ -142,7 +152,9 @@ class Settings:
 
 #: Config fields the file does not set, and the one whose key differs from its name.
 _NOT_IN_FILE = frozenset({"path", "lines"})
-_KEY_OF_FIELD = {"hosts": "host"}
+_KEY_OF_FIELD = {"hosts": "host", "migrate_flags": "migrate"}
+#: How the reference names a key that is one setting of a table.
+_KEY_SHOWN = {"migrate": "[migrate] flags"}
 
 
 def _file_fields(schema: type[Any]) -> list[tuple[str, Field[Any]]]:
@@ -331,6 +343,7 @@ class _Checker:
             path=self._path,
             keys=keys,
             lines={"theme": self._where.top_key("theme"), **lines},
+            migrate_flags=self._migrate(data.get("migrate")),
         )
 
     def _refresh(self, value: object) -> float:
@@ -370,6 +383,31 @@ class _Checker:
                 known = ", ".join(f"{{{f}}}" for f in sorted(_VIEWER_FIELDS))
                 raise self._fail(line, f'"viewer": unknown {{{name}}} (known: {known})')
         return value
+
+    def _migrate(self, table: object) -> frozenset[str] | None:
+        """`[migrate] flags`: a list of virsh migrate's flag words."""
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise self._fail(self._where.top_key("migrate"), '"migrate" must be a table')
+        for key in table:
+            if key not in _MIGRATE_KEYS:
+                hint = did_you_mean(key, _MIGRATE_KEYS)
+                raise self._fail(self._where.table_key("migrate", key),
+                                 f"[migrate]: unknown key {quoted(key)}{hint}")
+        if "flags" not in table:
+            return None
+        from kvmtui.core.migration import FLAG_WORDS  # loads libvirt: only when asked
+
+        line = self._where.table_key("migrate", "flags")
+        flags = table["flags"]
+        if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+            raise self._fail(line, '[migrate]: "flags" must be an array of strings')
+        for word in flags:
+            if word not in FLAG_WORDS:
+                hint = did_you_mean(word, sorted(FLAG_WORDS))
+                raise self._fail(line, f"[migrate]: unknown flag {quoted(word)}{hint}")
+        return frozenset(flags)
 
     def _keys(self, table: object) -> dict[str, str]:
         """`[keys]` flattened to `{"guests.start": "S"}`, every value a string. The ids and
@@ -457,7 +495,8 @@ def reference() -> str:
         hints, docs = get_type_hints(schema), _field_docs(schema)
         for key, each in _file_fields(schema):
             kind = _toml_type(hints[each.name])
-            name = {"tables": f"[[{key}]]", "table": f"[{key}]"}.get(kind, f"{prefix}{key}")
+            name = _KEY_SHOWN.get(key) or {"tables": f"[[{key}]]", "table": f"[{key}]"}.get(
+                kind, f"{prefix}{key}")
             rows.append(f"| `{name}` | {kind} | {_default(each)} | {docs[each.name]} |")
     return "\n".join(rows)
 
@@ -480,6 +519,8 @@ def _toml_type(hint: Any) -> str:
     """How the file writes a value of the Python type `hint`."""
     if get_origin(hint) is tuple:
         return "tables"
+    if get_origin(hint) is frozenset:
+        return "array"
     if get_origin(hint) is Mapping:
         return "table"
     present = [arg for arg in get_args(hint) if arg is not NoneType]

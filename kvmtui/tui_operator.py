@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rich.text import Text
+
 from kvmtui import format as fmt
 from kvmtui.controller import Question
 from kvmtui.core.capabilities import Check, HostCaps
@@ -17,6 +19,7 @@ from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.handover import handed_over
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.text_panel import TextPanel, too_long_for_a_toast, verb_page
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -32,7 +35,12 @@ class TuiOperator:
         return bool(confirmed)
 
     def ok(self, message: str) -> None:
-        self.app.notify(message, timeout=4)
+        """A short answer is a notification; a long one (a description, a list of moved
+        guests) a page that stays until Esc, as a notification is gone before it is read."""
+        if too_long_for_a_toast(message):
+            self.app.push_screen(TextPanel("", Text(message)))
+        else:
+            self.app.notify(message, timeout=4)
 
     def error(self, message: str) -> None:
         self.app.notify(message, severity="error", timeout=8)
@@ -60,10 +68,11 @@ class TuiOperator:
                 else f"{where}: no job running")
 
     async def show_help(self, verb: str) -> None:
-        """`:help VERB` answers in one line; `:help` alone opens the help screen."""
+        """`:help VERB` opens a page on the verb (usage, summary, arguments, options) that
+        stays until Esc; `:help` alone opens the help screen."""
         if verb:
             found = lookup_verb(verb)
-            self.ok(f":{found.usage}  {found.summary}")
+            self.app.push_screen(TextPanel(f":help {found.name}", verb_page(found)))
         else:
             self.app.action_help()
 

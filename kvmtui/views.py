@@ -55,6 +55,9 @@ class View:
     read: Callable[[Services, FleetSnapshot], Sequence[Any]]
     #: What repaints it: "fleet" and the `Services` topics it shows.
     topics: tuple[str, ...] = ("fleet",)
+    #: What its table reads with no row at all, and what one row is ("No guest matches
+    #: filter 'xyz'"): an empty table is said to be empty, not left blank.
+    empty: tuple[str, str] = ("Nothing here", "row")
 
     @property
     def binding_id(self) -> str:
@@ -71,6 +74,7 @@ class View:
 
     def make_table(self) -> LiveTable[Any]:
         table: LiveTable[Any] = _named(self.table)()
+        table.empty_text, table.row_noun = self.empty
         return table
 
 
@@ -78,33 +82,40 @@ VIEWS: tuple[View, ...] = (
     View("guests", ("guests", "domains", "vms"), "Guests", "All guests of all hosts",
          "kvmtui.screens.guests.GuestsScreen", "kvmtui.widgets.fleet_tables.guest_table",
          lambda services, snapshot: services.addresses.annotate(snapshot.guests),
-         topics=("fleet", "addresses")),
+         topics=("fleet", "addresses"),
+         empty=("No guests on the connected hosts", "guest")),
     View("hosts", ("hosts", "nodes"), "Hosts", "The hosts, their link, load and versions",
          "kvmtui.screens.hosts.HostsScreen", "kvmtui.widgets.fleet_tables.host_table",
-         lambda _services, snapshot: snapshot.hosts),
+         lambda _services, snapshot: snapshot.hosts,
+         empty=("No hosts", "host")),
     View("jobs", ("jobs", "migrations"), "Jobs", "Migrations started here, running or done",
          "kvmtui.screens.jobs.JobsScreen", "kvmtui.screens.jobs.job_table",
          lambda services, _snapshot: services.migrations.jobs(),
-         topics=("fleet", "migrations")),
+         topics=("fleet", "migrations"),
+         empty=("No migrations started here yet", "job")),
     View("snapshots", ("snapshots", "snapshot"), "Snapshots",
          "Every guest's snapshots: take, revert, delete, mark current",
          "kvmtui.screens.snapshots.SnapshotsScreen", "kvmtui.screens.snapshots.snapshot_table",
          lambda services, _snapshot: services.snapshots.rows(),
-         topics=("fleet", "snapshots")),
+         topics=("fleet", "snapshots"),
+         empty=("No snapshots", "snapshot")),
     View("pools", ("pools", "pool-list"), "Pools", "Storage pools of all hosts",
          "kvmtui.screens.pools.PoolsScreen", "kvmtui.screens.pools.pool_table",
          lambda services, _snapshot: services.storage.pools(),
-         topics=("fleet", "storage")),
+         topics=("fleet", "storage"),
+         empty=("No storage pools", "pool")),
     View("vols", ("vols", "volumes", "vol-list"), "Volumes",
          "Volumes of all pools, and the guests using them",
          "kvmtui.screens.volumes.VolumesScreen", "kvmtui.screens.volumes.volume_table",
          lambda services, _snapshot: services.storage.volumes(),
-         topics=("fleet", "storage")),
+         topics=("fleet", "storage"),
+         empty=("No volumes", "volume")),
     View("networks", ("networks", "nets", "net-list"), "Networks",
          "Virtual networks of all hosts, with their DHCP leases",
          "kvmtui.screens.networks.NetworksScreen", "kvmtui.screens.networks.network_table",
          lambda services, _snapshot: services.networks.networks(),
-         topics=("fleet", "networks")),
+         topics=("fleet", "networks"),
+         empty=("No virtual networks", "network")),
 )
 
 #: Each `:` word that switches view, to the view it shows.

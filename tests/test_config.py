@@ -346,3 +346,27 @@ def test_the_readme_lists_every_key_as_the_schema_defines_it() -> None:
 @pytest.mark.parametrize("schema", [Config, HostTable, Settings])
 def test_every_setting_says_what_it_means(schema: type) -> None:
     assert set(_field_docs(schema)) == {each.name for each in fields(schema)}
+
+
+def test_migrate_flags_are_the_dialogs_first_ticks(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")).migrate_flags is None  # virsh's: none
+    path = write(tmp_path, '[migrate]\nflags = ["live", "persistent"]\n')
+    assert load_config(path).migrate_flags == {"live", "persistent"}
+    assert load_config(write(tmp_path, "[migrate]\nflags = []\n")).migrate_flags == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "ending"),
+    [
+        ('[migrate]\nflags = ["lvie"]\n',
+         'line 2: [migrate]: unknown flag "lvie" (did you mean "live"?)'),
+        ('[migrate]\nflags = "live"\n', 'line 2: [migrate]: "flags" must be an array of strings'),
+        ('[migrate]\nflag = ["live"]\n',
+         'line 2: [migrate]: unknown key "flag" (did you mean "flags"?)'),
+        ('migrate = 1\n', 'line 1: "migrate" must be a table'),
+    ],
+)
+def test_bad_migrate_flags_name_the_line_and_the_mistake(
+    tmp_path: Path, text: str, ending: str
+) -> None:
+    assert error_for(tmp_path, text).endswith(ending)

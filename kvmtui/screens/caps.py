@@ -16,9 +16,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from kvmtui.core.capabilities import Check, HostCaps, Level, facts
+from kvmtui.widgets.footer import KeysFooter
 
 #: Words first, colour second: the level reads on a monochrome terminal.
 _LEVEL_STYLE = {Level.PASS: "green", Level.WARN: "yellow", Level.FAIL: "bold red"}
@@ -95,7 +96,7 @@ class CapsScreen(Screen[None]):
                     yield Static(caps_view(caps, self.findings), classes="host")
             else:
                 yield Static(validation_view(self.findings), classes="host")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#report").focus()

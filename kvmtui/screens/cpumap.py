@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from kvmtui import format as fmt
 from kvmtui.core.cpulist import format_cpulist
@@ -28,6 +28,7 @@ from kvmtui.feed import Published
 from kvmtui.screens.host_load import ShowsHostLoad
 from kvmtui.screens.pin_editor import edit_and_pin
 from kvmtui.widgets.cpu_grid import affinity_bar
+from kvmtui.widgets.footer import KeysFooter
 from kvmtui.widgets.history_panel import HOST_TRACES, HistoryPanel
 from kvmtui.widgets.live_table import Column, LiveTable
 
@@ -119,7 +120,7 @@ class CpuMapScreen(ShowsHostLoad, Screen[None]):
             yield Static(id="pcpu-grid")
         yield Static(id="vcpus-anchor")
         yield HistoryPanel(HOST_TRACES, id="host-history")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.reader = HostCpuMapReader(self.app.fleet.host(self.host_name))

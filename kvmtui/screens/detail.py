@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from kvmtui import format as fmt
 from kvmtui.core.commands import Command
@@ -25,6 +25,7 @@ from kvmtui.feed import Published
 from kvmtui.screens.pin_editor import edit_and_pin
 from kvmtui.widgets.devices_panel import devices_view
 from kvmtui.widgets.fleet_tables import state_text
+from kvmtui.widgets.footer import KeysFooter
 from kvmtui.widgets.history_panel import GUEST_TRACES, HistoryPanel
 from kvmtui.widgets.pairs import pairs_table
 from kvmtui.widgets.vcpu_panel import VcpuPanel
@@ -85,7 +86,7 @@ class GuestDetailScreen(Screen[None]):
                 yield HistoryPanel(GUEST_TRACES, id="guest-history")
             with TabPane("Devices", id="devices"), VerticalScroll():
                 yield Static("loading ...", id="devices-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.show_guest(self.guest)

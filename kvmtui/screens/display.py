@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from kvmtui.core.display import (
     Display,
@@ -30,6 +30,7 @@ from kvmtui.core.display import (
 )
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -57,7 +58,7 @@ class DisplayScreen(ModalScreen[None]):
                               style="bold"), id="display-title")
             yield Static("reading the display ...", id="display-info")
             yield Static("", id="display-outcome")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._read()

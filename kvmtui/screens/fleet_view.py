@@ -9,12 +9,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import Link
 from kvmtui.feed import Published
 from kvmtui.widgets.command_line import PromptLine
+from kvmtui.widgets.footer import KeysFooter
 from kvmtui.widgets.live_table import LiveTable
 from kvmtui.widgets.validators import refusal
 
@@ -57,7 +58,7 @@ class FleetView(Screen[None]):
         yield Static(id="banner")
         yield self.table
         yield PromptLine(self.app.complete_command, id="prompt")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(PromptLine).display = False

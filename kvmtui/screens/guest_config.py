@@ -86,8 +86,10 @@ class CloneDialog(CheckedForm[Command]):
 
 
 class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):
-    """Which of the guest's volumes go with it (none ticked at first); Cancel is focused.
-    The `undefine` command it gives asks once more, naming every path to delete."""
+    """Which of the guest's volumes go with it (none ticked at first). Focus starts on the
+    first volume (Cancel when there is none) and Tab goes in reading order, volumes then
+    Cancel then Undefine: ticking is harmless, as the `undefine` command it gives asks once
+    more, naming every path to delete."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="undefine.cancel")]
@@ -103,6 +105,11 @@ class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):
         with Vertical(id="undefine-dialog", classes="guest-dialog"):
             yield Static(Text(f"Undefine {self.guest.name} (on {self.guest.host})"),
                          classes="dialog-title")
+            if self.guest.state.is_active:  # as virsh: libvirt keeps it running, undefined
+                yield Static(Text(
+                    f"{self.guest.name} is {self.guest.state.value}: it keeps running as a "
+                    "transient guest, and is gone for good once it shuts down.",
+                    style="bold yellow"), id="undefine-running", classes="dialog-note")
             if deletable:
                 yield Static("Also delete these storage volumes:")
             for disk in deletable:
@@ -115,8 +122,9 @@ class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):
                 yield Button("Undefine ...", id="undefine-go", variant="error")
 
     def on_mount(self) -> None:
-        for cancel in self.query("#undefine-cancel").results(Button):
-            cancel.focus()
+        first = [*self.query(TickBox), *self.query("#undefine-cancel").results(Button)]
+        if first:  # none when keys typed ahead closed it before it mounted
+            first[0].focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "undefine-go":

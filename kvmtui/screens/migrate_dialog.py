@@ -20,7 +20,6 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioSet, Static
 from kvmtui.core import advice
 from kvmtui.core.errors import HostError
 from kvmtui.core.migration import (
-    DEFAULT_FLAGS,
     MAX_BANDWIDTH_MIB,
     MIGRATION_FLAGS,
     MigrationOptions,
@@ -49,8 +48,10 @@ class MigrateUri(Validator):
 
 
 class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
-    """Destination and virsh's options, defaults ticked; Enter in a field or on Migrate
-    starts (when every field is valid), Esc cancels."""
+    """Destination and virsh's options; Enter in a field or on Migrate starts (when every
+    field is valid), Esc cancels. The options ticked first are virsh migrate's own (none)
+    unless the config's `[migrate] flags` names others, and the dialog says which: an
+    operator who knows `virsh migrate` must not find `undefinesource` ticked unasked."""
 
     SUBMIT = "migrate-go"
 
@@ -58,11 +59,13 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
         Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
 
     def __init__(self, guests: list[GuestSnapshot], destinations: list[str],
-                 uris: dict[str, str]) -> None:
+                 uris: dict[str, str], configured: frozenset[str] | None = None) -> None:
         super().__init__()
         self.guests = guests
         self.destinations = destinations
         self.uris = uris
+        #: The config's `[migrate] flags`; None: virsh's defaults.
+        self.configured = configured
 
     def compose(self) -> ComposeResult:
         if len(self.guests) == 1:
@@ -75,10 +78,16 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
                 for index, name in enumerate(self.destinations):
                     yield RadioChoice(Text(name), value=index == 0)
             yield Static(Text("Ranking the hosts..."), id="migrate-advice")
+            ticked = self.configured or frozenset()
             with Grid(id="migrate-options"):
                 for flag in MIGRATION_FLAGS:
-                    yield TickBox(flag.word, flag.word in DEFAULT_FLAGS, name=flag.word,
+                    yield TickBox(flag.word, flag.word in ticked, name=flag.word,
                                    id=f"opt-{flag.word}")
+            yield Static(Text(
+                "Ticked first: from the config, [migrate] flags" if self.configured is not None
+                else "Ticked first: virsh migrate's defaults, none (not live: the guest "
+                     "pauses while it moves; it stays defined on its source)",
+                style="dim"), id="migrate-defaults")
             with Horizontal(classes="migrate-field"):
                 yield Label("Bandwidth MiB/s")
                 yield Input(placeholder="no cap", type="integer", id="migrate-bandwidth",

@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from kvmtui.controller import Question
 from kvmtui.core.host import HostError
@@ -28,6 +28,7 @@ from kvmtui.core.migration import (
 )
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
+from kvmtui.widgets.footer import KeysFooter
 from kvmtui.widgets.migration import (
     OUTCOME_STYLE,
     MigrationGraphs,
@@ -60,7 +61,8 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
         if answer is not None:
             app.run_worker(start_migrations(app, guests, *answer), group="migration")
 
-    app.push_screen(MigrateDialog(guests, destinations, uris), start)
+    app.push_screen(MigrateDialog(guests, destinations, uris, app.settings.migrate_flags),
+                    start)
 
 
 async def start_migrations(app: KvmTuiApp, guests: Sequence[GuestSnapshot], dest: str,
@@ -131,7 +133,7 @@ class MigrationProgressScreen(Screen[None]):
         yield MigrationGraphs(id="migration-graphs")
         yield Static(id="migration-advice")
         yield Static(id="migration-outcome")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.app.services.migrations.add_listener(self.refresh_job)
@@ -142,8 +144,9 @@ class MigrationProgressScreen(Screen[None]):
 
     def refresh_job(self) -> None:
         job = self.job
+        ended = f": {job.state.value}" if job.state.finished else ""
         self.query_one("#migration-title", Static).update(Text(
-            f" Migration #{job.id}: {job.guest}  {job.source} -> {job.dest} ",
+            f" Migration #{job.id}: {job.guest}  {job.source} -> {job.dest}{ended} ",
             style="bold reverse"))
         self.query_one("#migration-bar", Static).update(
             bar_text(job, max(10, self.size.width - 8)))
@@ -166,11 +169,11 @@ class MigrationProgressScreen(Screen[None]):
         self.refresh_job()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Steering keys only while there is a job to steer: once it ended (done, failed,
+        aborted) they are gone from the footer, not greyed out, and the outcome says why."""
         if action not in self._STEERING:
             return True
-        if not self.app.controller.may_change(hosts=[self.job.source]):
-            return False
-        return None if self._finished else True
+        return not self._finished and self.app.controller.may_change(hosts=[self.job.source])
 
     # ---- steering, each through the controller -------------------------------------------
 

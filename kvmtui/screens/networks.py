@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.widgets.input import Selection
 
 from kvmtui import format as fmt
@@ -23,6 +23,7 @@ from kvmtui.core.networks import Lease, NetworkSnapshot
 from kvmtui.feed import Published
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.command_line import PromptLine
+from kvmtui.widgets.footer import KeysFooter
 from kvmtui.widgets.live_table import Column, LiveTable
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class LeasesScreen(Screen[None]):
         yield Static(id="title")
         yield self.table
         yield Static(id="note")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.show()

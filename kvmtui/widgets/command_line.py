@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from textual.binding import Binding
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input
 
 from kvmtui.widgets.validators import CommandLine, PlainText
@@ -19,7 +20,9 @@ class PromptLine(Input):
     """
 
     BINDINGS = [
-        Binding("tab", "complete", "Complete", show=False, priority=True, id="prompt.complete"),
+        # Not a priority key: a Tab typed ahead travels behind the text typed ahead with it
+        # (see `action_complete`) and must still complete when it reaches the app.
+        Binding("tab", "complete", "Complete", show=False, id="prompt.complete"),
         Binding("up", "history(-1)", "Previous", show=False, id="prompt.previous"),
         Binding("down", "history(1)", "Next", show=False, id="prompt.next"),
         Binding("escape,ctrl+c", "cancel", "Cancel", show=False, id="prompt.cancel"),
@@ -34,6 +37,8 @@ class PromptLine(Input):
         self._completions: list[str] = []
         self._completion_at = -1
         self._completion_base = ""
+        #: What had focus when the line opened: keys typed ahead travel through it.
+        self._typed_via: Widget | None = None
 
     def open(self, mode: str, text: str = "") -> None:
         self.mode = mode
@@ -50,6 +55,7 @@ class PromptLine(Input):
         self.cursor_position = len(text)
         self.display = True
         self._history_at = len(self._history)
+        self._typed_via = self.screen.focused
         # At once, not via focus()'s queued call, so the keys that follow land here.
         self.screen.set_focus(self)
 
@@ -58,6 +64,22 @@ class PromptLine(Input):
             self._history.append(line)
 
     def action_complete(self) -> None:
+        """Completes once the text typed before the Tab is in. Keys read before the line
+        took focus went to the old focus and reach the line only on their way up through
+        it, its parents and the app (`KvmTuiApp.on_key`): a completion sent the same way,
+        queue by queue, arrives behind them; run at once it completed `:sta` pasted in one
+        go as an empty line (`attach-disk`, then `sta`)."""
+        hops = self._typed_via.ancestors_with_self if self._typed_via else []
+
+        def relay(at: int) -> None:
+            if at < len(hops):
+                hops[at].call_later(relay, at + 1)
+            else:
+                self._complete()
+
+        relay(0)
+
+    def _complete(self) -> None:
         if self.mode != ":":
             return
         if self._completion_at < 0 or self.value != self._current_completion():

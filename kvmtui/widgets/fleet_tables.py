@@ -57,24 +57,27 @@ _STATE_CELLS = {state: state_text(state) for state in GuestState}
 _virt_cell = functools.lru_cache(maxsize=16)(virt_text)
 _memory_cell = functools.lru_cache(maxsize=1024)(fmt.kib)
 
+#: In the order an operator reads a guest: which, where, is it up, how busy, how big, its
+#: address; then the rest. At 80 columns the table scrolls sideways (Right) by whole
+#: columns past the name, which stays (LiveTable `_frozen_width`).
 GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
     Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N", max_width=24),
     Column("host", "Host", lambda g: g.host, lambda g: g.host, "H", max_width=12),
     Column("state", "State", lambda g: _STATE_CELLS[g.state], lambda g: g.state.value, "T"),
-    Column("ip", "IP", lambda g: g.addresses[0] if g.addresses else fmt.DASH,
-           lambda g: _ip_sort(g.addresses), "I", max_width=15),
-    Column("vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V",
-           numeric=True),
     Column("cpu", "CPU%", lambda g: fmt.percent(g.rates.cpu_percent),
            lambda g: g.rates.cpu_percent, "C", numeric=True),
     Column("memory", "Mem", lambda g: _memory_cell(g.memory_kib), lambda g: g.memory_kib, "M",
+           numeric=True),
+    Column("ip", "IP", lambda g: g.addresses[0] if g.addresses else fmt.DASH,
+           lambda g: _ip_sort(g.addresses), "I", max_width=15),
+    Column("vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V",
            numeric=True),
     Column("disk", "Disk r/w", lambda g: fmt.pair(g.rates.disk_read_bps, g.rates.disk_write_bps),
            lambda g: _total(g.rates.disk_read_bps, g.rates.disk_write_bps), "D", numeric=True),
     Column("net", "Net rx/tx", lambda g: fmt.pair(g.rates.net_rx_bps, g.rates.net_tx_bps),
            lambda g: _total(g.rates.net_rx_bps, g.rates.net_tx_bps), "X", numeric=True),
-    # Last, so the columns above still fit 80 columns; seen on a wider terminal or by
-    # scrolling right, and `:validate` names the TCG guests of every host.
+    # Last: seen on a wider terminal or by scrolling right, and `:validate` names the TCG
+    # guests of every host.
     Column("virt", "Virt", lambda g: _virt_cell(g.virt_type), lambda g: g.virt_type, None),
 ]
 

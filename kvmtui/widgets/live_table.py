@@ -112,6 +112,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             super().__init__()
             self.table = table
 
+    #: The line a table without rows reads, under its header: a blank table looks like one
+    #: still loading, or broken. Its view sets both (`kvmtui.views.View.empty`).
+    empty_text = "Nothing here"
+    #: What one row is, for the line a filter that matches nothing reads.
+    row_noun = "row"
+
     def __init__(self, columns: Sequence[Column[R]], row_key: Callable[[R], str],
                  search_text: Callable[[R], str], *, markable: bool = False,
                  sort_column: str | None = None, id: str | None = None) -> None:
@@ -271,6 +277,20 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def action_last(self) -> None:
         self._move_to(self.row_count - 1)
 
+    def action_scroll_right(self) -> None:
+        """Right and Left scroll by whole columns, the first (the name) staying put: a
+        table wider than the terminal (ten guest columns at 80) shows every column in a
+        few presses, each beside the name of its row (see `_frozen_width`)."""
+        x = int(self.scroll_offset.x)
+        stops = self._column_stops()
+        self.scroll_to(x=next((stop for stop in stops if stop > x), x), animate=False)
+
+    def action_scroll_left(self) -> None:
+        x = int(self.scroll_offset.x)
+        stops = self._column_stops()
+        self.scroll_to(x=next((stop for stop in reversed(stops) if stop < x), 0),
+                       animate=False)
+
     def action_select_cursor(self) -> None:
         key = self.current_key
         if key is not None:
@@ -316,6 +336,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         else:
             row = int(self.scroll_offset.y) + y - 1
             if row >= self.row_count:
+                if row == 0:  # no row at all, or none the filter lets through: say so
+                    return self._placeholder(width)
                 return Strip.blank(width, self.rich_style)
             key = self._order[row]
             style = self.rich_style
@@ -324,7 +346,26 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             if row == self.cursor_row:
                 style += self.get_component_rich_style("live-table--cursor")
             strip = self._strip(self._row_texts(key), style)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        if not scroll_x:
+            return strip.crop_extend(0, width, self.rich_style)
+        # The first column (the name) stays; the others slide under it.
+        frozen = min(self._frozen_width(), width)
+        return Strip.join([strip.crop(0, frozen), strip.crop_extend(
+            frozen + scroll_x, scroll_x + width, self.rich_style)])
+
+    def placeholder_text(self) -> str:
+        """What the first line under the header reads when no row is shown."""
+        if self._all and self.filter_text:
+            return f"No {self.row_noun} matches filter '{self.filter_text}' (Esc clears)"
+        return self.empty_text
+
+    def _placeholder(self, width: int) -> Strip:
+        # The filter is the operator's own typing: shown as typed, never as markup.
+        line = Text(" " * PADDING + self.placeholder_text(), style="italic", no_wrap=True,
+                    end="")
+        line.truncate(width, overflow="ellipsis", pad=True)
+        segments = list(line.render(self.app.console))
+        return Strip(Segment.apply_style(segments, post_style=None, style=self.rich_style))
 
     def _strip(self, cells: list[Cell], style: Style) -> Strip:
         key = (style, tuple(self._widths), *map(_cache_key, cells))
@@ -356,6 +397,24 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         if self._markable:
             return [MARK if key in self.marks else " ", *cells]
         return cells
+
+    @property
+    def _frozen_columns(self) -> int:
+        return 2 if self._markable else 1
+
+    def _frozen_width(self) -> int:
+        """The cells of the columns that never scroll away: the mark and the first column.
+        Scrolling the table sideways instead of dropping the columns that do not fit keeps
+        every column reachable at 80 columns, and the row's name beside each of them."""
+        return sum(width + 2 * PADDING for width in self._widths[:self._frozen_columns])
+
+    def _column_stops(self) -> list[int]:
+        """The horizontal scroll offsets at which a column past the frozen ones begins."""
+        stops, x = [0], 0
+        for width in self._widths[self._frozen_columns:]:
+            x += width + 2 * PADDING
+            stops.append(x)
+        return stops
 
     def _numeric(self) -> list[bool]:
         flags = [column.numeric for column in self.columns_spec]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from kvmtui.core.model import GuestState
+from kvmtui.screens.text_panel import TextPanel
 from tests.ui.helpers import notifications, screen_text, select, started, wait_for
 
 SIZE = (100, 30)
@@ -46,11 +47,12 @@ async def test_pin_keys_follow_the_controller(demo_settings):
             await pilot.pause()
 
 
-async def test_help_verb_answers_in_one_line(demo_settings):
+async def test_help_verb_opens_its_page(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("colon", *"help vcpupin", "enter")
-        await wait_for(pilot, lambda: notifications(app))
-        assert notifications(app)[-1].startswith(":vcpupin NAME [VCPU] [CPULIST] [--config]")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPanel), what="the page")
+        assert ":vcpupin NAME [VCPU] [CPULIST] [--config]" in screen_text(app)
+        await pilot.press("escape")
         await pilot.press("colon", *"help strat", "enter")
-        await wait_for(pilot, lambda: len(notifications(app)) == 2)
-        assert notifications(app)[-1] == 'unknown command "strat" (did you mean "start"?)'
+        await wait_for(pilot, lambda: len(notifications(app)) == 1)
+        assert notifications(app)[-1] == 'help: unknown command "strat" (did you mean "start"?)'

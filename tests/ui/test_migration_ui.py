@@ -11,7 +11,7 @@ from textual.widgets import Checkbox, Input, RadioSet, Static
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.config import Settings
-from kvmtui.core.migration import DEFAULT_FLAGS, FLAG_WORDS
+from kvmtui.core.migration import FLAG_WORDS
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
@@ -44,7 +44,7 @@ async def _dialog_for_running_guest(app: KvmTuiApp, pilot: Pilot) -> GuestSnapsh
     return guest
 
 
-async def test_dialog_offers_other_hosts_with_sane_defaults(demo_settings):
+async def test_dialog_offers_other_hosts_with_virsh_defaults(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         await _dialog_for_running_guest(app, pilot)
         dialog = app.screen
@@ -53,7 +53,8 @@ async def test_dialog_offers_other_hosts_with_sane_defaults(demo_settings):
         # One check box per flag of the one definition the `:migrate` grammar uses too.
         assert {str(c.label) for c in dialog.query(Checkbox)} == FLAG_WORDS
         ticked = {str(c.label) for c in dialog.query(Checkbox) if c.value}
-        assert ticked == DEFAULT_FLAGS == {"live", "persistent", "undefinesource"}
+        assert ticked == set()  # virsh migrate's own defaults, and said so
+        assert "Ticked first: virsh migrate's defaults, none" in screen_text(app)
         # The mark itself says on or off, not its colour alone (monochrome terminals).
         marks = {str(c.label): c.render().plain[1] for c in dialog.query(Checkbox)}
         assert marks == {word: "X" if word in ticked else " " for word in FLAG_WORDS}

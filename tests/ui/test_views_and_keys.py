@@ -85,8 +85,9 @@ async def test_tab_completes_view_aliases_and_the_palette_lists_views(demo_setti
         await pilot.press("colon", *keys("nod"), "tab")
         assert app.screen.query_one("#prompt").value == "nodes"
         await pilot.press("escape")
-        titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert all(view.title in titles for view in VIEWS)
+        titles = [entry.text for entry in app.palette_entries(app.screen)]
+        assert all(f"{view.title} view ({digit})" in titles
+                   for digit, view in enumerate(VIEWS, start=1))
 
 
 async def test_a_view_beneath_a_dialog_follows_the_fleet(demo_settings):
