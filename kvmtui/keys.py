@@ -6,7 +6,9 @@ maps ids to keys, as Textual's keymap does (`App.set_keymap`).
     "app.help" = "f1,question_mark" # or several, comma-separated
 
 Ids are `PLACE.ACTION` (`guests.destroy`, `detail.xml`, `app.guests`); `?` on any screen
-shows its keys as they are in effect. What the file says is checked before the screen opens
+shows its keys as they are in effect, and the whole key map (`key_map`, also
+docs/KEYS.md: `python -m kvmtui.keys > docs/KEYS.md` writes it, a test keeps them equal).
+What the file says is checked before the screen opens
 (`kvmtui.config`), so a typo, or a key that would silently take another action's place,
 is one line on stderr rather than a surprise on screen.
 """
@@ -16,13 +18,20 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
+from textual.actions import parse
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.keys import Keys, _character_to_key
 
+from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.uri import quoted
+
+if TYPE_CHECKING:
+    from kvmtui.app import KvmTuiApp
 
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 
@@ -133,3 +142,158 @@ def _kvmtui_classes() -> Iterator[type[DOMNode]]:
         pending.extend(cls.__subclasses__())
         if cls.__module__.startswith("kvmtui."):
             yield cls
+
+
+# ---- the one read-only rule of keys ----------------------------------------------------
+
+
+class GuardsChanges(DOMNode):
+    """The one read-only rule of every screen and widget whose keys change something.
+
+    Where the controller would refuse the change (`Controller.refusal`: kvmtui runs
+    read-only, or a host it touches is), such a key stays in the footer, dimmed, and
+    pressing it says why in one line, the controller's own sentence ("start: kvmtui runs
+    read-only (--readonly)"), rather than doing nothing and saying nothing. A node names
+    its changing actions in MUTATING (action -> the word its refusal starts with; "" for
+    the action's first argument, as in `act('start')`) and what a change from it would
+    touch in `change_targets`; the app reports a refused key (`KvmTuiApp.on_key`)."""
+
+    MUTATING: ClassVar[Mapping[str, str]] = {}
+
+    if TYPE_CHECKING:
+        app: KvmTuiApp
+
+    def change_targets(self, action: str) -> tuple[Sequence[GuestSnapshot], Sequence[str]]:
+        """The guests and hosts the changing `action` would touch if taken now."""
+        return (), ()
+
+    def _what(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """The word a refusal of `action` starts with; None for an action that changes
+        nothing."""
+        if action not in self.MUTATING:
+            return None
+        return self.MUTATING[action] or (str(parameters[0]) if parameters else action)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A changing action the controller would refuse is shown dimmed (None)."""
+        if self._what(action, parameters) is None:
+            return True
+        return None if self.app.controller.refusal(*self.change_targets(action)) else True
+
+    def refuse(self, action: str) -> bool:
+        """True, after the one line saying why, when the action string `action` (a
+        binding's) would be refused."""
+        _namespace, name, parameters = parse(action)
+        what = self._what(name, parameters)
+        return what is not None and self.app.controller.refused(what,
+                                                                *self.change_targets(name))
+
+
+# ---- the key map: every key and what it means, from the bindings themselves -------------
+
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "Space",
+              "escape": "Esc", "enter": "Enter", "less_than_sign": "<",
+              "greater_than_sign": ">", "up": "↑", "down": "↓", "left": "←", "right": "→",
+              "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End",
+              "tab": "Tab", "right_square_bracket": "]"}
+
+
+def key_label(key: str) -> str:
+    """A key as the operator reads it: `Ctrl+K`, `?`, `Esc`."""
+    *modifiers, name = key.split("+")
+    name = name.upper() if modifiers and len(name) == 1 else _KEY_NAMES.get(name, name)
+    return "+".join([*(m.capitalize() for m in modifiers), name])
+
+
+def words_of(class_name: str) -> str:
+    """ "Leases" for LeasesScreen, "Migration progress" for MigrationProgressScreen: a
+    screen's name as help titles it when it gives none (VIEW_NAME)."""
+    name = class_name.removesuffix("Screen")
+    words = "".join(f" {c.lower()}" if c.isupper() else c for c in name).split()
+    return " ".join(words).capitalize() if words else class_name
+
+
+#: What every Shift+letter does on a list: the letter is in the column's header.
+SORT = "Sort by the column whose header shows the letter"
+
+
+@dataclass(frozen=True)
+class KeyMeaning:
+    """One key (as shown) with one thing it does, and the binding ids that do it."""
+
+    key: str
+    meaning: str
+    ids: tuple[str, ...]
+
+
+def _order(key: str) -> tuple[int, str]:
+    """Letters first, then other characters, Ctrl keys, named keys; sorts last."""
+    if key == "Shift+letter":
+        return 4, key
+    if len(key) == 1:
+        return (0 if key.isalpha() else 1), key.lower() + key
+    return (2 if key.startswith("Ctrl+") else 3), key
+
+
+def key_map() -> list[KeyMeaning]:
+    """Every default key of kvmtui's app, screens and widgets with what it does there:
+    one row per key and meaning, naming the bindings (ids) that carry it. A key with two
+    rows means two things in different places, which the table shows plainly."""
+    _load_every_class()
+    rows: dict[tuple[str, str], set[str]] = {}
+    for binding in all_bindings():
+        if not isinstance(binding, Binding) or not binding.id:
+            continue
+        if ".sort_" in binding.id:
+            rows.setdefault(("Shift+letter", SORT), set()).add(
+                binding.id.partition(".")[0] + ".sort_COLUMN")
+            continue
+        for key in binding.key.split(","):
+            rows.setdefault((key_label(key.strip()), binding.description or binding.action),
+                            set()).add(binding.id)
+    return [KeyMeaning(key, meaning, tuple(sorted(ids)))
+            for (key, meaning), ids in sorted(rows.items(), key=lambda r: (*_order(r[0][0]),
+                                                                            r[0][1]))]
+
+
+KEY_MAP_HEADER = """\
+# kvmtui keys
+
+The key map, generated from the bindings (`python -m kvmtui.keys > docs/KEYS.md`; a test
+fails when this file and the code differ). `?` in kvmtui shows the same table, and the keys
+of the screen it is opened on as they are in effect.
+
+The grammar, in k9s's and virsh's spirit:
+
+- **Enter** opens what is under the cursor; **Esc** goes back to exactly where you came
+  from: on a view it clears first the scope chip (` host: kvm01 ✕Esc`), then the filter,
+  then the marks.
+- **/** filters, **:** takes a command (a virsh verb or a view's name), **?** helps, the
+  **digits** switch views (a digit or `:view` shows the whole view, unscoped).
+- The lifecycle keys are the same on the guest list and on a guest's detail screen, and so
+  are the feature keys: `d` describes (as Enter), `y` shows the XML (k9s's YAML key), `e`
+  edits it; on the list they open the detail on that tab. `i` and `x` are the Info and XML
+  tabs' old keys, kept as the same meanings.
+- **Ctrl+letter** is for what cannot be undone (reset, destroy, delete, undefine);
+  **Shift+letter** sorts.
+- Read-only (`--readonly`, or a host's `readonly`): a key that would change something is
+  dimmed in the footer, and pressing it says why in one line.
+- Any key can be changed in the config's `[keys]` table by its id (`"guests.start" = "S"`).
+
+| Key | What it does | Binding ids |
+|-----|--------------|-------------|
+"""
+
+
+def key_map_markdown() -> str:
+    """docs/KEYS.md: the grammar, then `key_map` as a table."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [f"| `{cell(row.key)}` | {cell(row.meaning)} | {', '.join(row.ids)} |"
+             for row in key_map()]
+    return KEY_MAP_HEADER + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(key_map_markdown(), end="")

@@ -17,7 +17,7 @@ from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.screens.confirm import ConfirmScreen
-from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.fleet_view import Scope
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -38,19 +38,16 @@ class TuiOperator:
     def error(self, message: str) -> None:
         self.app.notify(message, severity="error", timeout=8)
 
-    def _guests_screen(self) -> GuestsScreen:
-        self.app.show_view("guests")
-        screen = self.app.screen
-        assert isinstance(screen, GuestsScreen)
-        return screen
-
     async def show_list(self, which: str) -> None:
-        """The guest list already holds every guest: `--inactive` filters to shut-off ones,
-        the others show all of them."""
-        self._guests_screen().apply_filter("shut off" if which == "inactive" else "")
+        """The whole guest list, which holds every guest: `--inactive` filters to shut-off
+        ones, the others show all of them."""
+        screen = self.app.show_view("guests")
+        if screen is not None:
+            screen.apply_filter("shut off" if which == "inactive" else "")
 
     async def show_host(self, name: str) -> None:
-        self._guests_screen().narrow_to_host(name)
+        """`:host NAME`: the guest list scoped to that host; `:host` alone: all of them."""
+        self.app.show_view("guests", Scope.host(name) if name else None)
 
     async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
         self.app.open_detail(guest, tab)
