@@ -137,7 +137,10 @@ class GuestDetailScreen(GuestActions, Screen[None]):
         return tabs.first().active if tabs else ""
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        """Shows `tab`, if the screen still has its tabs (see `_put`: a tab key typed as
+        the screen closes, or just after the list opened it, finds none)."""
+        for tabs in self.query(TabbedContent).results(TabbedContent):
+            tabs.active = tab
 
     def selected(self) -> list[GuestSnapshot]:
         """This guest, as the fleet knows it now (none once it is gone)."""
