@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
@@ -22,11 +22,14 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.services import Services
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion, SshPrompts
 from kvmtui.feed import ScreenFeed
+from kvmtui.keys import key_map
 from kvmtui.safety import NeverCrash
-from kvmtui.screens.fleet_view import FleetView
+from kvmtui.screens.fleet_view import FleetView, Scope
 from kvmtui.tui_operator import TuiOperator
 from kvmtui.views import ALIASES, VIEWS, View
 from kvmtui.widgets.command_line import PromptLine
+from kvmtui.widgets.guards import GuardsChanges
+from kvmtui.widgets.key_words import words_of
 
 if TYPE_CHECKING:
 
@@ -147,7 +150,13 @@ class KvmTuiApp(NeverCrash):
     def on_key(self, event: events.Key) -> None:
         """A printable key that reaches the app while an input line has focus left for the
         old focus just before the line took it (typed hard on the heels of `/` or `:`, or
-        pasted with it): it belongs in the line, not on the floor."""
+        pasted with it): it belongs in the line, not on the floor. A key whose change is
+        refused (dimmed, see `GuardsChanges`) says why."""
+        active = self.screen.active_bindings.get(event.key)
+        if (active is not None and not active.enabled
+                and isinstance(active.node, GuardsChanges)):
+            active.node.refuse(active.binding.action)
+            return
         focused = self.focused
         if (isinstance(focused, Input) and event.is_printable and event.character
                 and event.key not in self.screen.active_bindings):
@@ -155,16 +164,22 @@ class KvmTuiApp(NeverCrash):
 
     # ---- navigation ---------------------------------------------------------------------
 
-    def show_view(self, name: str) -> None:
-        """Shows the registry view `name`, closing whatever was opened on top of it."""
+    def show_view(self, name: str, scope: Scope | None = None) -> FleetView | None:
+        """Shows the registry view `name`, closing whatever was opened on top of it, limited
+        to `scope` (None: the whole view, so a digit or `:view` clears any scope). The one
+        way every caller shows a view; returns it (None when quitting)."""
         if not self.is_running:
             # Quitting: Textual's shutdown walks the views' stacks, and a view opened now
             # (a key typed ahead of `q`, a dialog's answer) would add one under its feet.
-            return
+            return None
         while len(self.screen_stack) > 1:  # dismissed, so a worker awaiting a dialog ends
             self.screen.dismiss(None)
         if self.current_mode != name:
             self.switch_mode(name)
+        screen = self.screen
+        assert isinstance(screen, FleetView)
+        screen.set_scope(scope)
+        return screen
 
     def action_view(self, name: str) -> None:
         self.show_view(name)
@@ -181,19 +196,21 @@ class KvmTuiApp(NeverCrash):
         else:
             self.controller.run_command(line)
 
-    def show_snapshots(self, guests: list[GuestSnapshot]) -> None:
-        """The snapshots view narrowed to `guests` (`t` on the guest list, `s` on the detail
-        screen, `:snapshot-list`): their snapshots, and `n` takes theirs."""
-        from kvmtui.screens.snapshots import SnapshotsScreen
+    def show_snapshots(self, guests: Sequence[GuestSnapshot],
+                       back: Callable[[], object] | None = None) -> None:
+        """The snapshots view scoped to `guests` (`t` on the guest list and the detail
+        screen, `:snapshot-list`): their snapshots, and `n` takes theirs. Esc clears the
+        scope and goes `back` (to the screen the keys were pressed on) when given."""
+        self.show_view("snapshots", Scope.guests(guests, back))
 
-        self.show_view("snapshots")
-        screen = self.screen
-        assert isinstance(screen, SnapshotsScreen)
-        screen.narrow_to_guests(guests)
-
-    def open_detail(self, guest: GuestSnapshot, tab: str = "info") -> None:
+    def open_detail(self, guest: GuestSnapshot, tab: str = "info",
+                    view: str | None = None) -> None:
+        """The guest's detail on `tab`, over the view `view` (shown first) or over what is
+        shown now."""
         from kvmtui.screens.detail import GuestDetailScreen
 
+        if view is not None:
+            self.show_view(view)
         self.push_screen(GuestDetailScreen(guest, tab))
 
     # ---- feature entry points (migration, console, CPU placement) -----------------------
@@ -248,8 +265,9 @@ class KvmTuiApp(NeverCrash):
         if isinstance(screen, FleetView):
             title = screen.view.title
         else:
-            title = getattr(screen, "VIEW_NAME", "") or type(screen).__name__
-        self.push_screen(HelpScreen(screen, title, not self.controller.may_change(), VIEWS))
+            title = getattr(screen, "VIEW_NAME", "") or words_of(type(screen).__name__)
+        self.push_screen(HelpScreen(screen, title, not self.controller.may_change(), VIEWS,
+                                    key_map()))
 
     def complete_command(self, line: str) -> list[str]:
         """Verbs, their options, guest and host names, and the views' aliases."""

@@ -298,13 +298,14 @@ def check_ui_config(config: Config) -> None:
     the file: a theme that is not one of Textual's, a `[keys]` entry (kvmtui.keys)."""
     from textual.theme import BUILTIN_THEMES
 
+    from kvmtui.app import KvmTuiApp
     from kvmtui.keys import check_keymap
 
     if config.theme is not None and config.theme not in BUILTIN_THEMES:
         close = difflib.get_close_matches(config.theme, sorted(BUILTIN_THEMES), n=3)
         hint = f" (did you mean {', '.join(quoted(t) for t in close)}?)" if close else ""
         raise config.error("theme", f"unknown theme {quoted(config.theme)}{hint}")
-    check_keymap(config)
+    check_keymap(config, KvmTuiApp)
 
 
 @contextlib.contextmanager

@@ -99,17 +99,55 @@ def _hosts_phrase(guests: Sequence[GuestSnapshot]) -> str:
     return plural(len({g.host for g in guests}), "host")
 
 
+def sort_out(verb: str, guests: Sequence[GuestSnapshot]
+             ) -> tuple[list[GuestSnapshot], dict[str, int]]:
+    """The guests lifecycle action `verb` fits, and how many of the others are in each
+    state it does not fit ("already running": 2), in the order first met."""
+    action = actions.ACTIONS[verb]
+    fit: list[GuestSnapshot] = []
+    skipped: dict[str, int] = {}
+    for guest in guests:
+        why = action.misfit(guest.state, guest.persistent)
+        if why:
+            skipped[why] = skipped.get(why, 0) + 1
+        else:
+            fit.append(guest)
+    return fit, skipped
+
+
+def skipped_phrase(skipped: dict[str, int]) -> str:
+    """ "10 shut off, 2 paused": what a bulk action passes over, by state."""
+    return ", ".join(f"{count} {why}" for why, count in skipped.items())
+
+
+def misfit_line(verb: str, guests: Sequence[GuestSnapshot]) -> str:
+    """The one line when the action fits none of `guests`: no libvirt error to read."""
+    if len(guests) == 1:
+        guest = guests[0]
+        why = actions.ACTIONS[verb].misfit(guest.state, guest.persistent)
+        return f"{verb}: {guest.name} on {guest.host} is {why}"
+    skipped = skipped_phrase(sort_out(verb, guests)[1])
+    return f"{verb}: none of the {len(guests)} guests fits ({skipped})"
+
+
 def lifecycle_question(verb: str, guests: Sequence[GuestSnapshot]) -> Question | None:
     """The confirmation policy for lifecycle actions: destructive ones (reset, destroy,
-    undefine) and every bulk action ask; a single harmless one does not."""
+    undefine) and every bulk action ask; a single harmless one does not. A bulk question
+    counts only the guests the action fits and says which it skips, and why."""
     action = actions.ACTIONS[verb]
+    fit, skipped = sort_out(verb, guests)
     if not action.destructive and len(guests) == 1:
         return None
     if len(guests) == 1:
         title = f"{action.label} {guests[0].name} on {guests[0].host}?"
     else:
-        title = f"{action.label} {plural(len(guests), 'guest')} on {_hosts_phrase(guests)}?"
-    names = ", ".join(g.ref for g in guests[:8]) + (" ..." if len(guests) > 8 else "")
+        states = {g.state.value for g in fit}
+        kind = f"{states.pop()} " if len(states) == 1 and skipped else ""
+        title = f"{action.label} {plural(len(fit), kind + 'guest')} on {_hosts_phrase(fit)}?"
+        if skipped:
+            verb_form = "is" if sum(skipped.values()) == 1 else "are"
+            title += f" {skipped_phrase(skipped)} {verb_form} skipped"
+    names = ", ".join(g.ref for g in fit[:8]) + (" ..." if len(fit) > 8 else "")
     warning = " This cannot be undone." if verb == "undefine" else ""
     return Question(title, names + warning, action.label)
 
@@ -199,29 +237,38 @@ class Controller:
         self._spawn(self.lifecycle(verb, list(guests), **options))
 
     async def lifecycle(self, verb: str, guests: Sequence[GuestSnapshot], **options: Any) -> bool:
-        """One lifecycle action on one or many guests, through `change`."""
+        """One lifecycle action on one or many guests, through `change`: on those of them
+        it fits (`sort_out`); a guest in a state it does not fit is passed over, and said
+        so, rather than handed to libvirt to fail."""
         if not guests:
             self.operator.error(f"{verb}: no guest selected")
             return False
+        if self.refused(verb, guests):
+            return False
+        fit, skipped = sort_out(verb, guests)
+        if not fit:
+            self.operator.error(misfit_line(verb, guests))
+            return False
+        question = lifecycle_question(verb, guests)
         if len(guests) == 1:
             guest = guests[0]
             return await self.change(verb, lambda: self.fleet.perform(guest, verb, **options),
-                                     guests=guests, question=lifecycle_question(verb, guests))
+                                     guests=guests, question=question)
 
         async def on_all() -> str:
             results = await asyncio.gather(
-                *(self.fleet.perform(g, verb, **options) for g in guests),
+                *(self.fleet.perform(g, verb, **options) for g in fit),
                 return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             for failure in failures:
                 self.failed(verb, failure)
-            if len(failures) == len(guests):
-                raise CommandError(f"{verb}: failed on all {len(guests)} guests")
-            return f"{actions.ACTIONS[verb].past}: {len(guests) - len(failures)} of " \
+            if len(failures) == len(fit):
+                raise CommandError(f"{verb}: failed on all {len(fit)} guests")
+            done = f"{actions.ACTIONS[verb].past}: {len(fit) - len(failures)} of " \
                    f"{plural(len(guests), 'guest')}"
+            return done + (f"; {skipped_phrase(skipped)} skipped" if skipped else "")
 
-        return await self.change(verb, on_all, guests=guests,
-                                 question=lifecycle_question(verb, guests))
+        return await self.change(verb, on_all, guests=guests, question=question)
 
     # ---- the `:` command line -----------------------------------------------------------
 

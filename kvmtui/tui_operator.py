@@ -18,7 +18,7 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.handover import handed_over
 from kvmtui.screens.confirm import ConfirmScreen
-from kvmtui.screens.guests import GuestsScreen
+from kvmtui.screens.fleet_view import Scope
 from kvmtui.screens.text_panel import TextPanel, too_long_for_a_toast, verb_page
 
 if TYPE_CHECKING:
@@ -45,19 +45,14 @@ class TuiOperator:
     def error(self, message: str) -> None:
         self.app.notify(message, severity="error", timeout=8)
 
-    def _guests_screen(self) -> GuestsScreen:
-        self.app.show_view("guests")
-        screen = self.app.screen
-        assert isinstance(screen, GuestsScreen)
-        return screen
-
     async def show_list(self, which: str) -> None:
-        """The guest list narrowed as `virsh list` narrows: running guests, shut-off ones
-        (`--inactive`) or all (`--all`)."""
-        self._guests_screen().list_only(which)
+        """The guest list scoped as `virsh list` narrows: running guests, shut-off ones
+        (`--inactive`); `--all` every guest (no scope)."""
+        self.app.show_view("guests", None if which == "all" else Scope.listed(which))
 
     async def show_host(self, name: str) -> None:
-        self._guests_screen().narrow_to_host(name)
+        """`:host NAME`: the guest list scoped to that host; `:host` alone: all of them."""
+        self.app.show_view("guests", Scope.host(name) if name else None)
 
     async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
         self.app.open_detail(guest, tab)

@@ -152,16 +152,50 @@ async def test_a_single_harmless_action_does_not_ask(started):
     assert operator.oks == [f"{guest.name} on {guest.host}: started"]
 
 
-async def test_bulk_asks_once_and_reports_each_failure_and_a_count(started):
+async def test_bulk_acts_on_the_guests_it_fits_and_says_what_it_skips(started):
+    """A running guest among those marked to start is passed over, not handed to libvirt
+    to fail with "already running"."""
     controller, operator = started
     guests = controller.fleet.snapshot().guests
     off = [g for g in guests if g.state is GuestState.SHUTOFF][:2]
     running = next(g for g in guests if g.state is GuestState.RUNNING)
     assert await controller.lifecycle("start", [*off, running]) is True
     assert len(operator.questions) == 1
-    assert operator.questions[0].title.startswith("Start 3 guests on ")
-    assert len(operator.errors) == 1 and running.name in operator.errors[0]
-    assert operator.oks == ["started: 2 of 3 guests"]
+    hosts = len({g.host for g in off})
+    assert operator.questions[0].title == (
+        f"Start 2 shut off guests on {hosts} host{'s' if hosts > 1 else ''}?"
+        " 1 already running is skipped")
+    assert running.ref not in operator.questions[0].detail
+    assert not operator.errors
+    assert operator.oks == ["started: 2 of 3 guests; 1 already running skipped"]
+
+
+async def test_bulk_destroy_counts_only_the_guests_that_run(started):
+    """The demo fleet's guests run, are paused or are shut off: the question counts those
+    destroy can stop, and names the shut-off ones as skipped."""
+    controller, operator = started
+    operator.answer = False
+    guests = controller.fleet.snapshot().guests
+    active = [g for g in guests if g.state.is_active]
+    off = [g for g in guests if g.state is GuestState.SHUTOFF]
+    assert await controller.lifecycle("destroy", guests) is False
+    hosts = len({g.host for g in active})
+    assert operator.questions[0].title == (
+        f"Destroy {len(active)} guests on {hosts} hosts? {len(off)} shut off are skipped")
+
+
+@pytest.mark.parametrize(("verb", "state", "why"), [
+    ("start", GuestState.RUNNING, "already running"),
+    ("destroy", GuestState.SHUTOFF, "shut off"),
+    ("resume", GuestState.RUNNING, "already running"),
+])
+async def test_a_single_guest_in_a_state_the_action_does_not_fit_is_one_line(
+        started, verb, state, why):
+    controller, operator = started
+    guest = next(g for g in controller.fleet.snapshot().guests if g.state is state)
+    assert await controller.lifecycle(verb, [guest]) is False
+    assert operator.errors == [f"{verb}: {guest.name} on {guest.host} is {why}"]
+    assert not operator.questions and not operator.oks
 
 
 async def test_a_command_line_failure_is_reported_not_raised(started):

@@ -14,7 +14,14 @@ from typing import Any
 
 import libvirt
 
+from kvmtui.core.model import GuestState
 from kvmtui.core.words import guest_state
+
+S = GuestState
+#: Every state: actions that fit a guest whatever it is doing (autostart, undefine).
+ANY_STATE = frozenset(GuestState)
+#: A guest with a running QEMU process: what `destroy` can stop.
+ACTIVE = frozenset(state for state in GuestState if state.is_active)
 
 
 @dataclass(frozen=True)
@@ -24,9 +31,25 @@ class GuestAction:
     destructive: bool
     call: Callable[..., Any]
     label: str = ""
+    #: The states a guest must be in for the action to make sense: a bulk action passes
+    #: over the others, and a single one is refused in one line instead of libvirt's error.
+    states: frozenset[GuestState] = ANY_STATE
+    #: The state the action leads to: a guest already in it is "already running".
+    outcome: GuestState | None = None
+    #: Only a persistent (defined) guest has one (autostart, undefine).
+    persistent_only: bool = False
 
     def run(self, dom: libvirt.virDomain, **options: Any) -> None:
         self.call(dom, **options)
+
+    def misfit(self, state: GuestState, persistent: bool) -> str:
+        """Why the action does not fit a guest in `state` ("already running", "shut
+        off", "transient"), or "" when it does."""
+        if self.persistent_only and not persistent:
+            return "transient"
+        if state in self.states:
+            return ""
+        return f"already {state.value}" if state is self.outcome else state.value
 
     def done(self, options: Mapping[str, Any]) -> str:
         if self.verb == "autostart" and options.get("disable"):
@@ -65,17 +88,27 @@ def _undefine(dom: libvirt.virDomain) -> None:
 ACTIONS: dict[str, GuestAction] = {
     a.verb: a
     for a in (
-        GuestAction("start", "started", False, lambda d: d.create(), "Start"),
-        GuestAction("shutdown", "shutdown requested", False, lambda d: d.shutdown(), "Shut down"),
-        GuestAction("reboot", "reboot requested", False, lambda d: d.reboot(0), "Reboot"),
-        GuestAction("reset", "reset", True, lambda d: d.reset(0), "Reset"),
-        GuestAction("destroy", "destroyed (forced off)", True, lambda d: d.destroy(), "Destroy"),
-        GuestAction("suspend", "suspended", False, lambda d: d.suspend(), "Suspend"),
-        GuestAction("resume", "resumed", False, lambda d: d.resume(), "Resume"),
+        GuestAction("start", "started", False, lambda d: d.create(), "Start",
+                    frozenset({S.SHUTOFF, S.CRASHED}), S.RUNNING),
+        GuestAction("shutdown", "shutdown requested", False, lambda d: d.shutdown(),
+                    "Shut down", frozenset({S.RUNNING, S.BLOCKED})),
+        GuestAction("reboot", "reboot requested", False, lambda d: d.reboot(0), "Reboot",
+                    frozenset({S.RUNNING, S.BLOCKED})),
+        GuestAction("reset", "reset", True, lambda d: d.reset(0), "Reset",
+                    frozenset({S.RUNNING, S.BLOCKED, S.PAUSED})),
+        GuestAction("destroy", "destroyed (forced off)", True, lambda d: d.destroy(),
+                    "Destroy", ACTIVE),
+        GuestAction("suspend", "suspended", False, lambda d: d.suspend(), "Suspend",
+                    frozenset({S.RUNNING, S.BLOCKED}), S.PAUSED),
+        GuestAction("resume", "resumed", False, lambda d: d.resume(), "Resume",
+                    frozenset({S.PAUSED}), S.RUNNING),
         GuestAction("managedsave", "saved (managedsave)", False,
-                    lambda d: d.managedSave(0), "Managed save"),
-        GuestAction("autostart", "autostart enabled", False, _autostart, "Autostart"),
-        GuestAction("undefine", "undefined", True, _undefine, "Undefine"),
+                    lambda d: d.managedSave(0), "Managed save",
+                    frozenset({S.RUNNING, S.BLOCKED, S.PAUSED})),
+        GuestAction("autostart", "autostart enabled", False, _autostart, "Autostart",
+                    persistent_only=True),
+        GuestAction("undefine", "undefined", True, _undefine, "Undefine",
+                    persistent_only=True),
     )
 }
 

@@ -1,6 +1,7 @@
-"""One guest up close, a tab each: what `virsh dominfo` says with its live figures (i),
-its vCPUs and their pinning (v), its recent figures as sparklines (g), its XML (x) and its
-devices (d); `e` edits its persistent XML like `virsh edit`."""
+"""One guest up close, a tab each: what `virsh dominfo` says with its live figures (d or
+i), its XML (y or x), its vCPUs and their pinning (k), its recent figures as sparklines (g)
+and its devices (l); `e` edits its persistent XML like `virsh edit`. Every key of the guest
+list means the same here (`kvmtui.screens.guests.guest_bindings`): `s` starts this guest."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
 from kvmtui import format as fmt
-from kvmtui.core.commands import Command
 from kvmtui.core.devices import guest_devices
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.feed import Published
+from kvmtui.screens.guests import GuestActions, guest_bindings
 from kvmtui.screens.pin_editor import edit_and_pin
 from kvmtui.widgets.devices_panel import devices_view
 from kvmtui.widgets.fleet_tables import state_text
@@ -49,19 +50,14 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
     ]
 
 
-class GuestDetailScreen(Screen[None]):
+class GuestDetailScreen(GuestActions, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
-        Binding("i", "tab('info')", "Info", id="detail.info"),
-        Binding("x", "tab('xml')", "XML", id="detail.xml"),
-        Binding("v", "tab('vcpus')", "vCPUs", id="detail.vcpus"),
-        # Not h: on the guest list, one Esc away, h shuts the guest down.
-        Binding("g", "tab('history')", "History", id="detail.history"),
-        Binding("d", "tab('devices')", "Devices", id="detail.devices"),
-        Binding("e", "edit", "Edit XML", id="detail.edit"),
+        *guest_bindings("detail", frozenset({"info", "xml", "vcpus", "history", "devices",
+                                             "edit", "snapshots"})),
         Binding("r", "reload", "Reload", id="detail.reload"),
-        Binding("s", "snapshots", "Snapshots", id="detail.snapshots"),
     ]
+    VIEW_NAME = "Guest detail"
 
     app: KvmTuiApp
 
@@ -142,21 +138,30 @@ class GuestDetailScreen(Screen[None]):
         return tabs.first().active if tabs else ""
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        """Shows `tab`, if the screen still has its tabs (see `_put`: a tab key typed as
+        the screen closes, or just after the list opened it, finds none)."""
+        for tabs in self.query(TabbedContent).results(TabbedContent):
+            tabs.active = tab
+
+    def selected(self) -> list[GuestSnapshot]:
+        """This guest, as the fleet knows it now (none once it is gone)."""
+        current = self.app.fleet.find_guest(self.guest.key)
+        return [current] if current is not None else []
+
+    def current_guest(self) -> GuestSnapshot | None:
+        return self.guest
 
     def action_snapshots(self) -> None:
-        self.app.show_snapshots([self.guest])
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`e` is hidden when the controller would refuse a change to this guest."""
-        if action == "edit":
-            return self.app.controller.may_change([self.guest])
-        return True
+        """This guest's snapshots; Esc there comes back here, on this tab."""
+        self.app.show_snapshots([self.guest], back=partial(
+            self.app.open_detail, self.guest, self._active_tab() or "info",
+            self.app.current_mode))
 
-    @work(exclusive=True, group="detail-edit")
-    async def action_edit(self) -> None:
+    async def _edit(self, guest: GuestSnapshot) -> None:
         """`:edit` on this guest; the XML and devices shown are read again afterwards."""
-        await self.app.controller.run(Command("edit", (self.guest.ref,)))
-        self.action_reload()
+        await super()._edit(guest)
+        if self.is_attached:
+            self.action_reload()
 
     @work(exclusive=True, group="detail-devices")
     async def read_devices(self) -> None:

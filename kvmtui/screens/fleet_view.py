@@ -3,6 +3,8 @@ table, the `:`/`/` prompt and the keys that work everywhere."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -11,8 +13,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from kvmtui.core.commands import listed
 from kvmtui.core.fleet import FleetSnapshot
-from kvmtui.core.model import Link
+from kvmtui.core.model import GuestSnapshot, GuestState, Link
 from kvmtui.feed import Published
 from kvmtui.widgets.command_line import PromptLine
 from kvmtui.widgets.footer import KeysFooter
@@ -34,6 +37,42 @@ def sort_bindings(view: str, table_columns: list[Any]) -> list[Binding]:
     ]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a view is limited to (a host, a pool, some guests), shown on its status line as
+    a chip (` host: kvm01 ✕Esc`) that Esc clears: the rows shown are those with one of
+    `keys` among their `FleetView.scope_keys`. `back` is where Esc then goes when the view was
+    reached from another screen (a host's guests go back to the hosts, a guest's snapshots
+    to its detail); a scope typed on the `:` line has none."""
+
+    label: str
+    keys: frozenset[str]
+    back: Callable[[], object] | None = None
+
+    @classmethod
+    def host(cls, name: str, back: Callable[[], object] | None = None) -> Scope:
+        return cls(f"host: {name}", frozenset({name}), back)
+
+    @classmethod
+    def guests(cls, guests: Sequence[GuestSnapshot],
+               back: Callable[[], object] | None = None) -> Scope:
+        names = [g.ref for g in guests]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return cls(f"guest{'s' if len(names) > 1 else ''}: {shown}",
+                   frozenset(g.key for g in guests), back)
+
+    @classmethod
+    def listed(cls, which: str) -> Scope:
+        """`:list` (running guests) or `:list --inactive`, as `virsh list` narrows."""
+        return cls(f"list: {which}", frozenset(
+            state_key(s) for s in GuestState if listed(which, s)))
+
+
+def state_key(state: GuestState) -> str:
+    """A guest's state as a scope key (apart from host names)."""
+    return f"state:{state.value}"
+
+
 class FleetView(Screen[None]):
     """A registry view (`kvmtui.views`): its entry gives the table, the rows and the topics;
     subclasses give their own keys and actions."""
@@ -41,7 +80,7 @@ class FleetView(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "prompt(':')", ":cmd", key_display=":", id="view.command"),
         Binding("slash", "prompt('/')", "/filter", key_display="/", id="view.filter"),
-        Binding("escape", "clear", "Clear", show=False, id="view.clear"),
+        Binding("escape", "clear", "Clear scope, filter, marks", show=False, id="view.clear"),
     ]
 
     app: KvmTuiApp
@@ -52,6 +91,8 @@ class FleetView(Screen[None]):
         self.table: LiveTable[Any] = view.make_table()
         self._shown: FleetSnapshot | None = None  # the snapshot the table was filled from
         self._texts: dict[str, Text] = {}  # what the status line and banner show now
+        #: What the view is limited to; None: the whole view.
+        self.scope: Scope | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -108,7 +149,31 @@ class FleetView(Screen[None]):
         return True
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
-        self.table.show(self.view.read(self.app.services, snapshot))
+        self.table.show(self.scoped(self.view.read(self.app.services, snapshot)))
+
+    # ---- scope --------------------------------------------------------------------------
+
+    def scope_keys(self, row: Any) -> tuple[str, ...]:
+        """What a scope matches a row by (its host, pool, guest, state); a view that is
+        never scoped keeps the default, which no scope names."""
+        return ()
+
+    def scoped(self, rows: Sequence[Any]) -> Sequence[Any]:
+        """The rows within the scope (all of them when there is none): those with a key
+        the scope names."""
+        scope = self.scope
+        if scope is None:
+            return rows
+        return [row for row in rows if not scope.keys.isdisjoint(self.scope_keys(row))]
+
+    def set_scope(self, scope: Scope | None) -> None:
+        """Limits the view to `scope` (None: the whole view); a view shown for the first
+        time fills itself when it mounts."""
+        if scope == self.scope:
+            return
+        self.scope = scope
+        if self.is_mounted:
+            self.refill()
 
     def status_line(self, snapshot: FleetSnapshot) -> Text:
         """The fleet's figures, the filter and marks, and why a host's rows of a service
@@ -127,6 +192,9 @@ class FleetView(Screen[None]):
         running = sum(h.guests_running for h in hosts)
         line = Text()
         line.append(f" kvmtui: {self.view.name} ", style="bold reverse")
+        if self.scope is not None:
+            line.append(" ")
+            line.append(f" {self.scope.label} ✕Esc ", style="bold reverse cyan")
         total = sum(h.guests_total for h in hosts)
         line.append(f"  hosts {up}/{len(hosts)} up   guests {running}/{total} running")
         if self.app.readonly:
@@ -164,7 +232,14 @@ class FleetView(Screen[None]):
         line.open(mode, self.table.filter_text if mode == "/" else "")
 
     def action_clear(self) -> None:
-        if self.table.filter_text:
+        """Esc: the scope first (and back where the view was reached from), then the
+        filter, then the marks."""
+        if self.scope is not None:
+            back = self.scope.back
+            self.set_scope(None)
+            if back is not None:
+                back()
+        elif self.table.filter_text:
             self.apply_filter("")
         elif self.table.marks:
             self.table.clear_marks()

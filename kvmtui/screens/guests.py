@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import work
 from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
-from kvmtui.core.commands import Command, listed
+from kvmtui.core.commands import Command
 from kvmtui.core.errors import HostError
-from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.screens.fleet_view import FleetView, sort_bindings, state_key
 from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
+from kvmtui.widgets.guards import GuardsChanges
 
 if TYPE_CHECKING:
-    from kvmtui.views import View
+    from kvmtui.app import KvmTuiApp
 
 #: key, verb: one place, so the help screen, the footer and the palette agree.
 ACTION_KEYS: tuple[tuple[str, str], ...] = (
@@ -38,70 +39,62 @@ ACTION_KEYS: tuple[tuple[str, str], ...] = (
 #: volumes go too (for one guest).
 _KEY_ACTIONS = {"autostart": "toggle_autostart", "undefine": "undefine"}
 
+#: keys, action, what the key does, id (after `PLACE.`): a guest's features, the same key
+#: on the guest list and on the detail screen. The detail's tabs are reached with the same
+#: keys from the list (which opens the detail on that tab): `d` describes, as in k9s, `y`
+#: shows the XML (k9s's YAML key); `i` and `x` stay as the tabs' old keys.
+FEATURE_KEYS: tuple[tuple[str, str, str, str], ...] = (
+    ("d,i", "tab('info')", "Info", "info"),
+    ("y,x", "tab('xml')", "XML", "xml"),
+    ("k", "tab('vcpus')", "vCPUs", "vcpus"),
+    ("g", "tab('history')", "History", "history"),
+    ("l", "tab('devices')", "Devices", "devices"),
+    ("e", "edit", "Edit XML", "edit"),
+    ("c", "console", "Console", "console"),
+    ("v", "display", "Graphical console", "display"),
+    ("m", "migrate", "Migrate", "migrate"),
+    ("t", "snapshots", "Snapshots", "snapshots"),
+    ("f", "clone", "Clone", "clone"),
+)
 
-class GuestsScreen(FleetView):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "detail", "Detail", id="guests.detail"),
-        Binding("m", "migrate", "Migrate", id="guests.migrate"),
-        Binding("c", "console", "Console", id="guests.console"),
-        Binding("v", "display", "Graphical console", show=False, id="guests.display"),
-        Binding("y", "clone", "Clone", show=False, id="guests.clone"),
-        Binding("t", "snapshots", "Snapshots", show=False, id="guests.snapshots"),
-        Binding("e", "edit", "Edit XML", show=False, id="guests.edit"),
-        *[
-            Binding(key, _KEY_ACTIONS.get(verb, f"act('{verb}')"),
-                    actions.ACTIONS[verb].label,
-                    show=verb in {"start", "shutdown", "destroy"}, id=f"guests.{verb}")
-            for key, verb in ACTION_KEYS
-        ],
-        *sort_bindings("guests", GUEST_COLUMNS),
+
+def guest_bindings(place: str, shown: frozenset[str]) -> list[Binding]:
+    """The keys of every screen about guests (the list, the detail): the lifecycle actions
+    and the features, one key one meaning on both; `shown`: the ids (after `PLACE.`) in the
+    footer. Ids are `PLACE.VERB` and `PLACE.FEATURE`."""
+    return [
+        *(Binding(keys, action, description, show=name in shown, id=f"{place}.{name}")
+          for keys, action, description, name in FEATURE_KEYS),
+        *(Binding(key, _KEY_ACTIONS.get(verb, f"act('{verb}')"), actions.ACTIONS[verb].label,
+                  show=verb in shown, id=f"{place}.{verb}")
+          for key, verb in ACTION_KEYS),
     ]
 
-    def __init__(self, view: View) -> None:
-        super().__init__(view)
-        self.host_filter = ""
-        #: `:list`'s narrowing (kvmtui.core.commands.listed); the table opens on every guest.
-        self.which = "all"
 
-    def fill_table(self, snapshot: FleetSnapshot) -> None:
-        guests: Sequence[GuestSnapshot] = self.view.read(self.app.services, snapshot)
-        if self.host_filter or self.which != "all":
-            guests = tuple(g for g in guests if listed(self.which, g.state)
-                           and (not self.host_filter or g.host == self.host_filter))
-        self.table.show(guests)
+class GuestActions(GuardsChanges):
+    """What the keys of `guest_bindings` do, for a screen that says which guests they act
+    on (`selected`, `current_guest`) and how a detail tab is shown (`action_tab`)."""
 
-    def status_line(self, snapshot: FleetSnapshot) -> Any:
-        line = super().status_line(snapshot)
-        if self.host_filter:
-            line.append(f"   host: {self.host_filter}", style="bold cyan")
-        if self.which != "all":
-            line.append(f"   list: {self.which}", style="bold cyan")
-        return line
+    MUTATING = MappingProxyType({"act": "", "toggle_autostart": "autostart",
+                                 "undefine": "undefine", "clone": "clone",
+                                 "migrate": "migrate", "edit": "edit"})
 
-    def list_only(self, which: str) -> None:
-        """`:list` shows the running guests, `:list --inactive` the others, `:list --all`
-        every guest again."""
-        self.which = which
-        self.refill()
-
-    def narrow_to_host(self, name: str) -> None:
-        """`:host NAME` shows only that host's guests; `:host` alone shows all again."""
-        self.host_filter = name
-        self.refill()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Mutating keys are hidden when the controller would refuse the change to the guest
-        under the cursor (or the marked ones)."""
-        if action in {"toggle_autostart", "migrate", "act", "clone", "undefine", "edit"}:
-            return self.app.controller.may_change(self.selected())
-        return True
+    app: KvmTuiApp
 
     def selected(self) -> list[GuestSnapshot]:
-        """The marked guests, else the one under the cursor, as the fleet knows them now
-        (the table may be a fraction of a second behind)."""
-        chosen = self.table.marked_rows() or ([self.table.current] if self.table.current else [])
-        fresh = (self.app.fleet.find_guest(g.key) for g in chosen)
-        return [g for g in fresh if g is not None]
+        """The guests a lifecycle key acts on, as the fleet knows them now."""
+        raise NotImplementedError
+
+    def current_guest(self) -> GuestSnapshot | None:
+        """The one guest a feature key (console, clone ...) is about."""
+        raise NotImplementedError
+
+    def change_targets(self, action: str) -> tuple[Sequence[GuestSnapshot], Sequence[str]]:
+        return self.selected(), ()
+
+    def run_worker_of(self, work: Coroutine[Any, Any, object], group: str) -> None:
+        """Runs `work` as the app's worker: it outlives the screen (a dialog's answer)."""
+        self.app.run_worker(work, group=group)
 
     def action_act(self, verb: str) -> None:
         self.app.controller.act(verb, self.selected())
@@ -117,7 +110,7 @@ class GuestsScreen(FleetView):
     def action_clone(self) -> None:
         from kvmtui.screens.guest_config import CloneDialog
 
-        guest = self.table.current
+        guest = self.current_guest()
         if guest is None:
             return
         taken = {g.name for g in self.app.fleet.snapshot().guests if g.host == guest.host}
@@ -127,10 +120,10 @@ class GuestsScreen(FleetView):
         """Marked guests are undefined together, keeping their storage; one guest first
         shows its volumes to choose from."""
         guests = self.selected()
-        if len(guests) != 1 or self.table.marks:
+        if len(guests) != 1:
             self.app.controller.act("undefine", guests)
         else:
-            self.run_worker(self._ask_undefine(guests[0]), group="undefine-dialog")
+            self.run_worker_of(self._ask_undefine(guests[0]), "undefine-dialog")
 
     async def _ask_undefine(self, guest: GuestSnapshot) -> None:
         from kvmtui.core.guest_config import guest_disks
@@ -152,32 +145,66 @@ class GuestsScreen(FleetView):
         self.app.open_migration(self.selected())
 
     def action_console(self) -> None:
-        guest = self.table.current
+        guest = self.current_guest()
         if guest is not None:
             self.app.open_console(guest)
 
     def action_display(self) -> None:
-        guest = self.table.current
+        guest = self.current_guest()
         if guest is not None:
             self.app.open_display(guest)
 
     def action_snapshots(self) -> None:
-        """The snapshots of the marked guests (or the one under the cursor); `n` there
-        takes one of each, under one name."""
+        """The snapshots of the selected guests; `n` there takes one of each, under one
+        name, and Esc comes back here."""
         guests = self.selected()
         if guests:
-            self.app.show_snapshots(guests)
-    @work(group="edit")
-    async def action_edit(self) -> None:
-        """`:edit` on the guest under the cursor: its XML in $VISUAL or $EDITOR."""
+            self.app.show_snapshots(guests, back=partial(self.app.show_view,
+                                                         self.app.current_mode))
+
+    def action_edit(self) -> None:
+        """`:edit` on the guest: its XML in $VISUAL or $EDITOR."""
+        guest = self.current_guest()
+        if guest is not None:
+            self.run_worker_of(self._edit(guest), "edit")
+
+    async def _edit(self, guest: GuestSnapshot) -> None:
+        await self.app.controller.run(Command("edit", (guest.ref,)))
+
+
+class GuestsScreen(GuestActions, FleetView):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "detail", "Detail", id="guests.detail"),
+        *guest_bindings("guests", frozenset({"migrate", "console", "start", "shutdown",
+                                             "destroy"})),
+        *sort_bindings("guests", GUEST_COLUMNS),
+    ]
+
+    def scope_keys(self, row: GuestSnapshot) -> tuple[str, ...]:
+        """A scope limits the guest list to a host's guests, or to the states `:list`
+        names."""
+        return row.host, state_key(row.state)
+
+    def selected(self) -> list[GuestSnapshot]:
+        """The marked guests, else the one under the cursor, as the fleet knows them now
+        (the table may be a fraction of a second behind)."""
+        chosen = self.table.marked_rows() or ([self.table.current] if self.table.current else [])
+        fresh = (self.app.fleet.find_guest(g.key) for g in chosen)
+        return [g for g in fresh if g is not None]
+
+    def current_guest(self) -> GuestSnapshot | None:
+        guest: GuestSnapshot | None = self.table.current
+        return guest
+
+    def action_tab(self, tab: str) -> None:
+        """A detail tab's key on the list: the detail of the guest under the cursor, on
+        that tab."""
         guest = self.table.current
         if guest is not None:
-            await self.app.controller.run(Command("edit", (guest.ref,)))
+            self.app.open_detail(guest, tab)
 
     def action_detail(self) -> None:
-        guest = self.table.current
-        if guest is not None:
-            self.app.open_detail(guest)
+        self.action_tab("info")
 
     def on_live_table_row_selected(self, _event: Any) -> None:
         self.action_detail()

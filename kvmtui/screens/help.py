@@ -1,5 +1,7 @@
 """`?` on any screen: that screen's keys as they are now (the config's `[keys]` applied),
-read from its live bindings; the views and how to reach them; and the `:` verbs."""
+read from its live bindings, a refused one marked; the views and how to reach them; the
+`:` verbs; and the whole key map, the same table as docs/KEYS.md (`kvmtui.keys.key_map`,
+handed in by the app)."""
 
 from __future__ import annotations
 
@@ -16,19 +18,12 @@ from textual.widgets import Static
 
 from kvmtui.core.commands import VERBS
 from kvmtui.screens.closing import ClosesOnce
+from kvmtui.widgets.key_words import key_label
 from kvmtui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
+    from kvmtui.keys import KeyMeaning
     from kvmtui.views import View
-
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space",
-              "escape": "Esc", "enter": "Enter", "less_than_sign": "<",
-              "greater_than_sign": ">", "up": "↑", "down": "↓", "pageup": "PgUp",
-              "pagedown": "PgDn", "home": "Home", "end": "End"}
-
-
-def _key_label(key: str) -> str:
-    return _KEY_NAMES.get(key, key.replace("ctrl+", "Ctrl+").replace("shift+", "Shift+"))
 
 
 def _is_generic(node: object, action: str) -> bool:
@@ -46,19 +41,18 @@ _TABLE_MOVES = {"cursor_up", "cursor_down", "page_up", "page_down", "first", "la
                 "scroll_left", "scroll_right", "select_cursor"}
 
 
-def _in_effect(screen: Screen) -> Iterator[tuple[str, Binding]]:
-    """Each key with the enabled binding it stands for, the config's `[keys]` applied.
+def _in_effect(screen: Screen) -> Iterator[tuple[str, Binding, bool]]:
+    """Each key with the binding it stands for and whether it acts now (False: refused,
+    shown dimmed in the footer), the config's `[keys]` applied.
 
     A key the focused table claims only to pass on (Enter selects the row; the screen acts
     on the selection) stands for the screen's own binding of that key, found further down
     Textual's binding chain (a private property: the only place the keymap is applied)."""
     for key, active in screen.active_bindings.items():
-        if not active.enabled:
-            continue
         if not _is_generic(active.node, active.binding.action):
-            yield key, active.binding
+            yield key, active.binding, active.enabled
         elif (passed_on := _further_down(screen, key)) is not None:
-            yield key, passed_on
+            yield key, passed_on, True
 
 
 def _further_down(screen: Screen, key: str) -> Binding | None:
@@ -78,16 +72,29 @@ def keys_table(screen: Screen) -> Table:
     table.add_column(style="bold")
     table.add_column()
     table.add_column(style="dim")
-    moves = [_key_label(key) for key, active in screen.active_bindings.items()
+    moves = [key_label(key) for key, active in screen.active_bindings.items()
              if isinstance(active.node, LiveTable) and active.binding.action in _CURSOR_MOVES]
     if moves:
         table.add_row(" ".join(moves), "Move")
-    seen: dict[tuple[str, str], list[str]] = {}
-    for key, binding in _in_effect(screen):
+    seen: dict[tuple[str, str, bool], list[str]] = {}
+    for key, binding, enabled in _in_effect(screen):
         description = binding.description or binding.action
-        seen.setdefault((description, binding.id or ""), []).append(_key_label(key))
-    for (description, binding_id), keys in seen.items():
-        table.add_row(" ".join(dict.fromkeys(keys)), description, binding_id)
+        seen.setdefault((description, binding.id or "", enabled), []).append(key_label(key))
+    for (description, binding_id, enabled), keys in seen.items():
+        what = Text(description) if enabled else Text(f"{description} (refused: read-only)",
+                                                      style="dim")
+        table.add_row(" ".join(dict.fromkeys(keys)), what, binding_id)
+    return table
+
+
+def key_map_table(key_map: Sequence[KeyMeaning]) -> Table:
+    """The whole key map (defaults), as docs/KEYS.md has it."""
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_column(style="dim")
+    for row in key_map:
+        table.add_row(row.key, row.meaning, ", ".join(row.ids))
     return table
 
 
@@ -96,7 +103,7 @@ def views_table(screen: Screen, views: Sequence[View]) -> Table:
     keys: dict[str, list[str]] = {}
     for key, active in screen.active_bindings.items():
         if active.binding.id:
-            keys.setdefault(active.binding.id, []).append(_key_label(key))
+            keys.setdefault(active.binding.id, []).append(key_label(key))
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold")
     table.add_column(style="bold")
@@ -122,8 +129,9 @@ class HelpScreen(ModalScreen[None], ClosesOnce[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
     def __init__(self, for_screen: Screen, title: str, readonly: bool,
-                 views: Sequence[View]) -> None:
+                 views: Sequence[View], key_map: Sequence[KeyMeaning]) -> None:
         super().__init__()
+        self._key_map = key_map
         self._for = for_screen
         self._title = title
         self._readonly = readonly
@@ -139,8 +147,11 @@ class HelpScreen(ModalScreen[None], ClosesOnce[None]):
                               style="bold underline"))
             yield Static(verbs_table(self._readonly))
             if self._readonly:
-                yield Static(Text("\nRead-only: actions that change guests are hidden.",
-                                  style="italic"))
+                yield Static(Text("\nRead-only: keys that change something are dimmed; "
+                                  "pressing one says why.", style="italic"))
+            yield Static(Text("\nThe key map (defaults; [keys] in the config changes them)",
+                              style="bold underline"))
+            yield Static(key_map_table(self._key_map))
             yield Static(Text("\nEsc closes this help.", style="dim"))
 
     def action_close(self) -> None:

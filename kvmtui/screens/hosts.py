@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 
 from kvmtui.core.commands import Command
-from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.screens.fleet_view import FleetView, Scope, sort_bindings
 from kvmtui.screens.host_load import ShowsHostLoad
 from kvmtui.widgets.fleet_tables import HOST_COLUMNS
 
@@ -16,16 +17,17 @@ class HostsScreen(ShowsHostLoad, FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "guests_of_host", "Its guests", id="hosts.guests"),
         Binding("c", "reconnect", "Reconnect now", id="hosts.reconnect"),
-        Binding("p", "cpu_map", "CPU map", id="hosts.cpu_map"),
-        Binding("k", "caps", "Capabilities", id="hosts.caps"),
+        # As on the guest list: k shows CPUs (a guest's vCPUs), d describes (its Info).
+        Binding("k", "cpu_map", "CPU map", id="hosts.cpu_map"),
+        Binding("d,i", "caps", "Capabilities", id="hosts.caps"),
         *sort_bindings("hosts", HOST_COLUMNS),
     ]
 
     def action_guests_of_host(self) -> None:
         host = self.table.current
         if host is not None:
-            self.app.show_view("guests")
-            self.app.screen.narrow_to_host(host.name)  # type: ignore[attr-defined]  # guests, just shown
+            self.app.show_view("guests", Scope.host(host.name,
+                                                    back=partial(self.app.show_view, "hosts")))
 
     def action_cpu_map(self) -> None:
         host = self.table.current

@@ -7,7 +7,8 @@ refuse and confirm alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -19,11 +20,13 @@ from textual.widgets.input import Selection
 
 from kvmtui import format as fmt
 from kvmtui.core.commands import Command
+from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.networks import Lease, NetworkSnapshot
 from kvmtui.feed import Published
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.command_line import PromptLine
 from kvmtui.widgets.footer import KeysFooter
+from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.live_table import Column, LiveTable
 
 if TYPE_CHECKING:
@@ -65,7 +68,7 @@ def network_table() -> LiveTable[NetworkSnapshot]:
                      sort_column="name", id="networks")
 
 
-class NetworksScreen(FleetView):
+class NetworksScreen(GuardsChanges, FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "leases", "Leases", id="networks.leases"),
         Binding("s", "net('net-start')", "Start", id="networks.start"),
@@ -77,14 +80,13 @@ class NetworksScreen(FleetView):
         *sort_bindings("networks", NETWORK_COLUMNS),
     ]
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Changing keys are hidden where the controller would refuse the change."""
+    MUTATING = MappingProxyType({"net": "", "toggle_autostart": "net-autostart",
+                                 "define": "net-define"})
+
+    def change_targets(self, action: str) -> tuple[Sequence[GuestSnapshot], Sequence[str]]:
+        """A new network's host is typed on the line; the others act on the row's."""
         network = self.table.current
-        if action in {"net", "toggle_autostart"}:
-            return self.app.controller.may_change(hosts=[network.host] if network else [])
-        if action == "define":
-            return self.app.controller.may_change()
-        return True
+        return (), [network.host] if network is not None and action != "define" else []
 
     def _run(self, verb: str, network: NetworkSnapshot, **options: str | bool) -> None:
         self.app.controller.submit(Command(verb, (network.key,), options))

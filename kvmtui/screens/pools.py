@@ -8,7 +8,9 @@ command line take one path: the verb's handler, then the controller.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import partial
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -16,13 +18,12 @@ from textual.binding import Binding, BindingType
 from kvmtui import format as fmt
 from kvmtui.core.commands import Command
 from kvmtui.core.fleet import FleetSnapshot
+from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.storage.readings import PoolSnapshot
 from kvmtui.core.storage.service import StorageService
-from kvmtui.screens.fleet_view import FleetView, sort_bindings
+from kvmtui.screens.fleet_view import FleetView, Scope, sort_bindings
+from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.live_table import Column, LiveTable
-
-if TYPE_CHECKING:
-    from kvmtui.screens.volumes import VolumesScreen
 
 _STATE_STYLE = {"running": "green", "inactive": "dim", "degraded": "yellow",
                 "inaccessible": "bold red", "building": "cyan"}
@@ -69,16 +70,14 @@ def pool_table() -> LiveTable[PoolSnapshot]:
                      sort_column="name", id="pools")
 
 
-class StorageView(FleetView):
+class StorageView(GuardsChanges, FleetView):
     """A view fed by the storage service, whose keys run the storage verbs."""
-
-    MUTATING: ClassVar[frozenset[str]] = frozenset()
 
     def storage(self) -> StorageService:
         return self.app.services.storage
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Any]:
-        return self.view.read(self.app.services, snapshot)
+        return self.scoped(self.view.read(self.app.services, snapshot))
 
     def fill_table(self, snapshot: FleetSnapshot) -> None:
         """Rows, and the keys that need a row shown once the first one arrives."""
@@ -91,12 +90,15 @@ class StorageView(FleetView):
         row: Any = self.table.current
         return row.host if row is not None else None
 
+    def change_targets(self, action: str) -> tuple[Sequence[GuestSnapshot], Sequence[str]]:
+        host = self.host_of_current()
+        return (), [host] if host is not None else []
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Keys that change storage are hidden where the controller would refuse them."""
-        if action in self.MUTATING:
-            host = self.host_of_current()
-            return host is not None and self.app.controller.may_change(hosts=[host])
-        return True
+        """Keys that change storage need a row; see `GuardsChanges` for the rest."""
+        if action in self.MUTATING and self.host_of_current() is None:
+            return False
+        return super().check_action(action, parameters)
 
     def run_verb(self, verb: str, row: Any, **options: str | bool) -> None:
         """Runs `verb` on the pool or volume `row`, named `NAME@HOST`, as `:verb` would."""
@@ -115,15 +117,14 @@ class PoolsScreen(StorageView):
                 id="pools.undefine"),
         *sort_bindings("pools", POOL_COLUMNS),
     ]
-    MUTATING = frozenset({"pool", "autostart"})
+    MUTATING = MappingProxyType({"pool": "", "autostart": "pool-autostart"})
 
     def action_volumes(self) -> None:
         pool = self.table.current
-        if pool is None:
-            return
-        self.app.show_view("vols")
-        screen: VolumesScreen = self.app.screen  # type: ignore[assignment]  # just shown
-        screen.narrow_to_pool(pool.key)
+        if pool is not None:
+            self.app.show_view("vols", Scope(f"pool: {pool.name}@{pool.host}",
+                                             frozenset({pool.key}),
+                                             back=partial(self.app.show_view, "pools")))
 
     def on_live_table_row_selected(self, _event: object) -> None:
         self.action_volumes()

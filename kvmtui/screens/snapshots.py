@@ -1,6 +1,7 @@
 """The snapshots view: every snapshot of every guest (`:snapshots`), or of the guests it was
-opened for (`t` on the guest list, `s` on the detail screen, `:snapshot-list NAME`), with
-the keys to take, revert to, delete and mark current.
+opened for (`t` on the guest list and on the detail screen, `:snapshot-list NAME`), with
+the keys to take, revert to (Ctrl+R: what the guest has now is lost), delete and mark
+current.
 
 Its rows come from the fleet's `SnapshotBook`, which reads while the view is on screen (a
 resource service: kvmtui.core.resource), and after every change made here. The calls under
@@ -13,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -29,13 +31,10 @@ from kvmtui.core.snapshots import Snapshot, SnapshotJob
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.screens.form import CheckedForm
 from kvmtui.verbs import snapshots as changes
+from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.live_table import Column, LiveTable
 from kvmtui.widgets.toggles import TickBox
 from kvmtui.widgets.validators import PlainText, SnapshotName
-
-if TYPE_CHECKING:
-    from kvmtui.views import View
-
 
 #: Sorts a snapshot without a creation time first.
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -144,22 +143,21 @@ class SnapshotDialog(CheckedForm[SnapshotRequest]):
 
 
 
-class SnapshotsScreen(FleetView):
-    """See the module docstring. Esc clears the filter, then the marks, then the narrowing
-    to some guests."""
+class SnapshotsScreen(GuardsChanges, FleetView):
+    """See the module docstring. Its scope is some guests: their snapshots, and `n` takes
+    theirs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "take", "New snapshot", id="snapshots.take"),
-        Binding("r", "revert", "Revert", id="snapshots.revert"),
+        # Not r: elsewhere r reads again; reverting loses what the guest has now.
+        Binding("ctrl+r", "revert", "Revert", id="snapshots.revert"),
         Binding("ctrl+d", "delete", "Delete", id="snapshots.delete"),
         Binding("c", "make_current", "Make current", id="snapshots.current"),
         *sort_bindings("snapshots", SNAPSHOT_COLUMNS),
     ]
-
-    def __init__(self, view: View) -> None:
-        super().__init__(view)
-        #: The guests this view is narrowed to (key -> `name@host`); empty: the whole fleet.
-        self.guests: dict[str, str] = {}
+    MUTATING = MappingProxyType({"take": "snapshot-create-as", "revert": "snapshot-revert",
+                                 "delete": "snapshot-delete",
+                                 "make_current": "snapshot-current"})
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -170,36 +168,18 @@ class SnapshotsScreen(FleetView):
         if self.is_current and self.app.services.snapshots.jobs():
             self._update("#status", self.status_line(self.app.fleet.snapshot()))
 
-    def narrow_to_guests(self, guests: Sequence[GuestSnapshot]) -> None:
-        """Only these guests' snapshots, and `n` takes theirs; none: the whole fleet."""
-        self.guests = {g.key: g.ref for g in guests}
-        if self.is_mounted:  # else its first showing fills it
-            self.refill()
-
     # ---- what it shows ------------------------------------------------------------------
 
-    def fill_table(self, snapshot: FleetSnapshot) -> None:
-        rows: Sequence[Snapshot] = self.view.read(self.app.services, snapshot)
-        if self.guests:
-            rows = [s for s in rows if s.guest_key in self.guests]
-        self.table.show(rows)
+    def scope_keys(self, row: Snapshot) -> tuple[str, ...]:
+        """A scope limits the view to some guests' snapshots."""
+        return (row.guest_key,)
 
     def status_line(self, snapshot: FleetSnapshot) -> Text:
         line = super().status_line(snapshot)
         book = self.app.services.snapshots
-        if self.guests:
-            names = list(self.guests.values())
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            line.append(f"   of {shown}", style="bold cyan")
         for job in book.jobs():
             line.append(f"   {job_text(job)}", style="bold yellow")
         return line
-
-    def action_clear(self) -> None:
-        if self.table.filter_text or self.table.marks or not self.guests:
-            super().action_clear()
-        else:
-            self.narrow_to_guests([])
 
     # ---- keys ---------------------------------------------------------------------------
 
@@ -207,9 +187,9 @@ class SnapshotsScreen(FleetView):
         return self.app.fleet.find_guest(snap.guest_key)
 
     def _target_guests(self) -> list[GuestSnapshot]:
-        """Whose snapshot `n` takes: the guests the view is narrowed to, else those of the
-        marked rows, else that of the row under the cursor; as the fleet knows them now."""
-        keys = list(self.guests) or list(dict.fromkeys(
+        """Whose snapshot `n` takes: the guests of the scope, else those of the marked
+        rows, else that of the row under the cursor; as the fleet knows them now."""
+        keys = sorted(self.scope.keys if self.scope else ()) or list(dict.fromkeys(
             s.guest_key for s in self.table.marked_rows()
             or ([self.table.current] if self.table.current else [])))
         fresh = (self.app.fleet.find_guest(key) for key in keys)
@@ -222,14 +202,12 @@ class SnapshotsScreen(FleetView):
             return None
         return snap, guest
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Changing keys are hidden when the controller would refuse the change."""
+    def change_targets(self, action: str) -> tuple[Sequence[GuestSnapshot], Sequence[str]]:
+        """The guests `n` takes a snapshot of; the others act on the row's guest."""
         if action == "take":
-            return self.app.controller.may_change(self._target_guests())
-        if action in {"revert", "delete", "make_current"}:
-            chosen = self._current()
-            return chosen is None or self.app.controller.may_change([chosen[1]])
-        return True
+            return self._target_guests(), ()
+        chosen = self._current()
+        return ([chosen[1]] if chosen else []), ()
 
     def _submit(self, verb: str, snap: Snapshot, guest: GuestSnapshot) -> None:
         """`:verb GUEST SNAPSHOT` for the row under the cursor, as typed."""

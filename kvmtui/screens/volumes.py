@@ -4,22 +4,18 @@ progress; Enter on a pool shows only that pool's volumes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from types import MappingProxyType
+from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from kvmtui import format as fmt
 from kvmtui.core.commands import Command
-from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.storage.readings import VolumeSnapshot
 from kvmtui.screens.fleet_view import sort_bindings
 from kvmtui.screens.pools import StorageView
 from kvmtui.widgets.live_table import Column, LiveTable
-
-if TYPE_CHECKING:
-    from kvmtui.views import View
 
 
 def users_text(volume: VolumeSnapshot) -> str | Text:
@@ -63,37 +59,11 @@ class VolumesScreen(StorageView):
         Binding("c", "cancel_upload", "Cancel upload", show=False, id="vols.cancel_upload"),
         *sort_bindings("vols", VOLUME_COLUMNS),
     ]
-    MUTATING = frozenset({"delete"})
+    MUTATING = MappingProxyType({"delete": "vol-delete"})
 
-    def __init__(self, view: View) -> None:
-        super().__init__(view)
-        self.pool_filter = ""  # "pool@host" when Enter on a pool chose one
-
-    def narrow_to_pool(self, key: str) -> None:
-        """Shows only pool `key`'s volumes ("" for all); a screen shown for the first time
-        fills itself when it mounts."""
-        self.pool_filter = key
-        if self.is_mounted:
-            self.refill()
-
-    def rows(self, snapshot: FleetSnapshot) -> Sequence[VolumeSnapshot]:
-        volumes: Sequence[VolumeSnapshot] = self.view.read(self.app.services, snapshot)
-        if self.pool_filter:
-            return [v for v in volumes if v.pool_key == self.pool_filter]
-        return volumes
-
-    def status_line(self, snapshot: FleetSnapshot) -> Text:
-        line = super().status_line(snapshot)
-        if self.pool_filter:
-            line.append(f"   pool: {self.pool_filter}", style="bold cyan")
-        return line
-
-    def action_clear(self) -> None:
-        """Escape: the filter first, then the pool chosen, then the marks."""
-        if not self.table.filter_text and self.pool_filter:
-            self.narrow_to_pool("")
-        else:
-            super().action_clear()
+    def scope_keys(self, row: VolumeSnapshot) -> tuple[str, ...]:
+        """Enter on a pool limits the volumes to that pool's."""
+        return (row.pool_key,)
 
     def action_delete(self) -> None:
         volume = self.table.current

@@ -1,14 +1,16 @@
 """A guest's vCPUs: state, where each runs now, its affinity, CPU%, wait and steal.
 
 Read from libvirt only while shown (the detail screen asks each tick when this tab is
-open); `p` pins the vCPU under the cursor and `e` the emulator threads, both hidden when
-the controller would refuse the change. How a pin is asked for and applied is the owner's
-`pin` callback (a widget opens no screens).
+open); Enter pins the vCPU under the cursor (it opens its pin editor) and `j` the emulator
+threads, keys no list of guests uses for something else (`p` suspends, `e` edits the XML),
+both dimmed where the controller would refuse the change (`GuardsChanges`). How a pin
+is asked for and applied is the owner's `pin` callback (a widget opens no screens).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -25,6 +27,7 @@ from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.placement import GuestPlacement, GuestPlacementReader, PinTarget, VcpuInfo
 from kvmtui.widgets.cpu_grid import affinity_bar
+from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.live_table import Column, LiveTable
 
 if TYPE_CHECKING:
@@ -71,11 +74,13 @@ def summary(placement: GuestPlacement) -> Text:
     return text
 
 
-class VcpuPanel(Vertical):
+class VcpuPanel(GuardsChanges, Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "pin_vcpu", "Pin vCPU", id="vcpus.pin"),
-        Binding("e", "pin_emulator", "Pin emulator", id="vcpus.pin_emulator"),
+        # The table's own Enter selects the row: `on_live_table_row_selected` pins it.
+        Binding("enter", "pin_vcpu", "Pin vCPU", id="vcpus.pin"),
+        Binding("j", "pin_emulator", "Pin emulator", id="vcpus.pin_emulator"),
     ]
+    MUTATING = MappingProxyType({"pin_vcpu": "vcpupin", "pin_emulator": "emulatorpin"})
 
     app: KvmTuiApp
 
@@ -92,10 +97,13 @@ class VcpuPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("reading vCPUs ...", id="vcpu-summary")
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pin_vcpu", "pin_emulator"):
-            return self.app.controller.may_change(hosts=[self.guest.host])
-        return True
+    def change_targets(self, action: str) -> tuple[Sequence[GuestSnapshot], Sequence[str]]:
+        return (), [self.guest.host]
+
+    def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        event.stop()
+        if not self.refuse("pin_vcpu"):
+            self.action_pin_vcpu()
 
     def read(self, force: bool = False) -> None:
         """Reads the placement (called each tick while the tab is shown; see ReadGate)."""

@@ -34,7 +34,7 @@ async def test_caps_of_the_host_under_the_cursor(demo_settings):
         await pilot.press("2")
         await wait_for(pilot, lambda: isinstance(app.screen, HostsScreen))
         app.screen.table.select_key("kvm02")
-        await pilot.press("k")
+        await pilot.press("d")  # describe the host
         await wait_for(pilot, lambda: isinstance(app.screen, CapsScreen))
         await pilot.pause()
         text = screen_text(app)

@@ -60,10 +60,10 @@ async def _answer(pilot: Pilot, yes: bool) -> str:
     return asked
 
 
-async def test_y_clones_the_guest_under_the_cursor(tmp_path):
+async def test_f_clones_the_guest_under_the_cursor(tmp_path):
     async with node_app(tmp_path) as (app, pilot):
         await select(pilot, "tmpl@kvm1")
-        await pilot.press("y")
+        await pilot.press("f")
         await wait_for(pilot, lambda: isinstance(app.screen, CloneDialog), what="the dialog")
         name = app.screen.query_one("#clone-name", Input)
         assert name.value == "tmpl-clone"
@@ -196,8 +196,10 @@ async def test_rename_desc_send_key_and_nmi_lines(tmp_path):
 async def test_a_read_only_host_refuses_clone_and_undefine(tmp_path):
     async with node_app(tmp_path, readonly=True) as (app, pilot):
         await select(pilot, "tmpl@kvm1")
-        await pilot.press("y", "ctrl+d")
-        await pilot.pause()
+        await pilot.press("f", "ctrl+d")
+        await wait_for(pilot, lambda: sum("host kvm1 is read-only" in n
+                                          for n in notifications(app)) == 2,
+                       what="each key to say why")
         assert not isinstance(app.screen, CloneDialog | UndefineDialog)
         await _command(pilot, "clone tmpl copy")
         await wait_for(pilot, lambda: any("clone: host kvm1 is read-only" in n
@@ -209,7 +211,7 @@ async def test_a_clone_named_like_markup_reads_as_typed(tmp_path):
     name = "[bold red]x'<&>"  # markup, quotes, XML: all data
     async with node_app(tmp_path, toasts=True) as (app, pilot):
         await select(pilot, "tmpl@kvm1")
-        await pilot.press("y")
+        await pilot.press("f")
         await wait_for(pilot, lambda: isinstance(app.screen, CloneDialog), what="the dialog")
         app.screen.query_one("#clone-name", Input).value = name
         await pilot.press("enter")

@@ -201,10 +201,11 @@ async def _prompt(pilot: Pilot, view: str, key: str) -> None:
 
 
 async def _detail_pin(pilot: Pilot, key: str) -> None:
-    """The pin editor, from the detail screen's vCPU tab (`p` a vCPU, `e` the emulator)."""
+    """The pin editor, from the detail screen's vCPU tab (Enter a vCPU, `j` the
+    emulator)."""
     app = pilot.app
     await _home(pilot)
-    await pilot.press("enter", "v")
+    await pilot.press("enter", "k")
     await wait_for(pilot, lambda: app.screen.query("#vcpu-table"), what="the vCPU table")
     await pilot.press(key)
 
@@ -252,12 +253,12 @@ OPENERS: dict[str, tuple[Callable[[Pilot], Awaitable[None]], type[Screen[Any]]]]
     "hosts :": (lambda pilot: _prompt(pilot, "hosts", "colon"), HostsScreen),
     "hosts /": (lambda pilot: _prompt(pilot, "hosts", "slash"), HostsScreen),
     "jobs /": (lambda pilot: _prompt(pilot, "jobs", "slash"), JobsScreen),
-    "pin vCPU": (lambda pilot: _detail_pin(pilot, "p"), PinEditor),
-    "pin emulator": (lambda pilot: _detail_pin(pilot, "e"), PinEditor),
+    "pin vCPU": (lambda pilot: _detail_pin(pilot, "enter"), PinEditor),
+    "pin emulator": (lambda pilot: _detail_pin(pilot, "j"), PinEditor),
     "password": (_secret, SecretScreen),
     "migrate": (_migrate, MigrateDialog),
     "migration number": (_ask_number, AskNumberScreen),
-    "clone": (lambda pilot: _prompt(pilot, "guests", "y"), CloneDialog),
+    "clone": (lambda pilot: _prompt(pilot, "guests", "f"), CloneDialog),
     "new snapshot": (_new_snapshot, SnapshotDialog),
     "command palette": (_palette, CommandPalette),
     "create wizard": (_create, CreateScreen),

@@ -131,13 +131,16 @@ async def test_enter_shows_the_leases_or_why_there_are_none(demo_settings):
                        and "DHCP leases: storage on kvm01" in screen_text(app))
 
 
-async def test_readonly_hides_the_changing_keys_and_refuses_the_verbs(demo_settings):
+async def test_readonly_dims_the_changing_keys_and_refuses_the_verbs(demo_settings):
     async with started(dataclasses.replace(demo_settings, readonly=True), SIZE) as (app, pilot):
         await show_networks(pilot)
         for action, parameters in (("net", ("net-start",)), ("toggle_autostart", ()),
                                    ("define", ())):
-            assert app.screen.check_action(action, parameters) is False
+            assert app.screen.check_action(action, parameters) is None  # dimmed
         assert app.screen.check_action("leases", ()) is True
+        await pilot.press("s")  # says why, in the verb's own words
+        await wait_for(pilot, lambda: "net-start: kvmtui runs read-only (--readonly)"
+                       in notifications(app), what="s to say why")
         await command(pilot, "net-destroy storage",
                       "net-destroy: kvmtui runs read-only (--readonly)")
         assert rows(app)["storage@kvm01"][2] == "active"

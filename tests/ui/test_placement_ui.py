@@ -96,7 +96,7 @@ async def test_pin_editor_takes_a_typed_list_and_explains_a_bad_one(demo_setting
         target = smp_guest(app)
         await open_vcpus(pilot, target.name)
         await pilot.press("down")  # vCPU 1
-        await pilot.press("p")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PinEditor), what="the editor")
         assert "Pin vCPU 1 of" in screen_text(app)
         await pilot.press(*["backspace"] * 5, *keys("12"))
@@ -115,7 +115,7 @@ async def test_pin_editor_grid_toggles_cpus(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await open_vcpus(pilot, target.name)
-        await pilot.press("p")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PinEditor))
         await pilot.press("tab")  # to the grid: cursor on CPU 0
         await pilot.press("space", "right", "space")  # CPU 0 off, CPU 1 on
@@ -136,7 +136,7 @@ async def test_cpu_map_shows_vcpus_per_cpu_and_overcommit(demo_settings):
         app.screen.table.select_key(target.host)
         await pilot.pause()
         assert app.screen.table.current.name == target.host
-        await pilot.press("p")
+        await pilot.press("k")
         await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)
                        and app.screen.cpu_map is not None, what="the CPU map")
         cpu_map = app.screen.cpu_map
@@ -204,12 +204,13 @@ async def test_readonly_hides_pin_keys_and_refuses_pin_commands(demo_settings):
         await command(pilot, f"emulatorpin {target.name} 1")
         await wait_for(pilot, lambda: sum("read-only" in n for n in notifications(app)) == 2)
         await open_vcpus(pilot, target.name)
-        await pilot.press("p")
-        await pilot.pause()  # until the key has been handled
+        await pilot.press("enter", "j")
+        await wait_for(pilot, lambda: sum("read-only" in n for n in notifications(app)) == 4,
+                       what="Enter and j each to say why")
         assert not isinstance(app.screen, PinEditor)
         footer_keys = {b.binding.key for b in app.screen.active_bindings.values()
                        if b.enabled}
-        assert "p" not in footer_keys and "e" not in footer_keys
+        assert "j" not in footer_keys
         assert vcpu_rows(app)["0"][3] == "0,2,4"
         app.open_cpu_map(target.host)
         await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)

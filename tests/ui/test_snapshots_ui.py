@@ -73,7 +73,7 @@ async def test_verbs_create_list_mark_current_revert_and_delete(demo_settings):
         await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
                        and len(app.screen.table.visible_rows()) == 2, what="the guest's rows")
         assert _rows(app) == [(web.name, "before", True), (web.name, "after", False)]
-        assert f"of {web.ref}" in status(app)
+        assert f" guest: {web.ref} ✕Esc " in status(app)
         described = app.screen.table.visible_rows()[0]
         assert (described.description, described.kind) == ("old kernel", "internal, disk+memory")
 
@@ -156,7 +156,7 @@ async def test_keys_in_the_view_take_revert_and_delete(demo_settings):
         assert _rows(app)[1][1].isdigit()
 
         app.screen.table.select_key(app.screen.table.visible_rows()[0].key)
-        await pilot.press("r")
+        await pilot.press("ctrl+r")  # not r: elsewhere r reads again
         await _answer(pilot, confirm=True)
         await wait_for(pilot, lambda: _rows(app)[0][2], what="[b]pre current after revert")
         assert notifications(app)[-1] == f"{web.name} on kvm01: reverted to snapshot [b]pre"
@@ -235,17 +235,23 @@ async def test_detail_key_fleet_view_and_a_read_only_host(demo_settings):
             await snapshots.create_snapshot(app.fleet.host(g.host), g.uuid, "s1")
         app.open_detail(guest(app, web.name, "kvm01"))
         await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen))
-        await pilot.press("s")
+        await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
                        and _rows(app) == [(web.name, "s1", True)], what="the guest's snapshots")
         assert app.screen.check_action("revert", ()) is True
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: {r[0] for r in _rows(app)} == {web.name, other.name},
+        await pilot.press("escape")  # back to the detail the key was pressed on
+        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen))
+        await pilot.press("4")  # the whole view
+        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
+                       and {r[0] for r in _rows(app)} == {web.name, other.name},
                        what="the whole fleet's snapshots")
 
         app.show_snapshots([locked])
         await wait_for(pilot, lambda: _rows(app) == [], what="the read-only guest's (none)")
-        assert app.screen.check_action("take", ()) is False
+        assert app.screen.check_action("take", ()) is None  # dimmed
+        await pilot.press("n")
+        await wait_for(pilot, lambda: notifications(app)[-1:]
+                       == ["snapshot-create-as: host kvm02 is read-only"], what="n to say why")
         said = await _line(pilot, f"snapshot-create-as {locked.ref} s2")
         assert said == "snapshot-create-as: host kvm02 is read-only"
         said = await _line(pilot, f"snapshot-delete {locked.ref} s1")
@@ -254,8 +260,9 @@ async def test_detail_key_fleet_view_and_a_read_only_host(demo_settings):
 
         await pilot.press("colon", *keys("guests"), "enter")
         await pilot.press("colon", *keys("snapshots"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen))
-        assert f"of {locked.ref}" in status(app)  # still narrowed: Esc widens it
+        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
+                       and len(_rows(app)) == 2, what="the whole view again")
+        assert "guest:" not in status(app)  # `:snapshots` shows the whole view
 
 
 def test_a_call_under_way_reads_with_its_figures_and_its_time():

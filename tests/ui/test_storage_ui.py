@@ -173,13 +173,17 @@ async def test_a_pool_defined_started_stopped_and_undefined_by_keys(demo_setting
         await wait_for(pilot, lambda: "scratch@kvm03" not in names(app))
 
 
-async def test_a_readonly_host_hides_its_storage_keys(demo_settings) -> None:
+async def test_a_readonly_host_dims_its_storage_keys(demo_settings) -> None:
     hosts = tuple(dataclasses.replace(h, readonly=h.name == "kvm02") for h in demo_settings.hosts)
     async with started(dataclasses.replace(demo_settings, hosts=hosts), SIZE) as (app, pilot):
         await show(pilot, "vols", 30)
         app.screen.table.select_key("images/old-web.qcow2@kvm02")
         await pilot.pause()
-        assert app.screen.check_action("delete", ()) is False
+        assert app.screen.check_action("delete", ()) is None  # dimmed
+        await pilot.press("ctrl+d")  # says why, asks nothing
+        await wait_for(pilot, lambda: notifications(app)[-1:]
+                       == ["vol-delete: host kvm02 is read-only"], what="Ctrl+D to say why")
+        assert not isinstance(app.screen, ConfirmScreen)
         app.screen.table.select_key("images/old-web.qcow2@kvm01")
         await pilot.pause()
         assert app.screen.check_action("delete", ()) is True

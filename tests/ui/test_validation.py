@@ -24,7 +24,7 @@ async def _paste(pilot, field: Input, text: str) -> None:
 async def test_pin_list_refuses_digits_int_cannot_read(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         await open_vcpus(pilot, smp_guest(app).name)
-        await pilot.press("p")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PinEditor), what="the editor")
         field = app.screen.query_one("#pin-list", Input)
         await _paste(pilot, field, "0-²")
