@@ -41,7 +41,7 @@ async def test_pin_keys_follow_the_controller(demo_settings):
             target = next(g for g in app.fleet.snapshot().guests
                           if g.host == host and g.state is GuestState.RUNNING)
             app.open_detail(target, tab="vcpus")
-            await wait_for(pilot, lambda: "vCPUs on" in screen_text(app))
+            await wait_for(pilot, lambda h=host: f"on {h}, which has" in screen_text(app))
             panel = app.screen.query_one("#vcpu-panel")
             assert panel.check_action("pin_vcpu", ()) is shown
             assert panel.check_action("pin_emulator", ()) is shown
