@@ -198,6 +198,11 @@ class NeverCrash(App[Any]):
             error = error.error  # type: ignore[assignment]  # WorkerFailed.error is typed wider
         elif node is None or not self.is_running:
             # Only start-up and shutdown errors land here: nothing left to recover.
+            if self.return_code is not None:
+                # Quitting as asked (q, Ctrl+C): a part failing on the way out (a tab bar
+                # mounting as its screen goes) is logged; the exit stays the operator's.
+                _write_log(error)
+                return
             path = _write_log(error)
             if path is None:
                 super()._handle_exception(error)

@@ -47,13 +47,13 @@ def test_fd_2_goes_to_the_log_and_comes_back(tmp_path: Path,
 @needs_tmux
 def test_a_missing_host_file_writes_nothing_on_the_screen(tmp_path: Path) -> None:
     """`-c bad=test:///nonexistent.xml`: libxml2's `I/O warning` at each retry, and at
-    `:caps` (k on the hosts view), went across the screen."""
+    `:caps` (d on the hosts view), went across the screen."""
     with kvmtui_in_tmux(tmp_path, ["-c", "bad=test:///nonexistent.xml",
                                    "-c", "good=test:///default"], {}) as terminal:
         wait_for(lambda: "good" in terminal.screen(), "guest list")
         terminal.press("2")
         wait_for(lambda: "kvmtui: hosts" in terminal.screen(), "hosts view")
-        terminal.press("Home", "k")
+        terminal.press("Home", "d")
         wait_for(lambda: "Host capabilities" in terminal.screen(), "capabilities")
         log = tmp_path / "state" / "kvmtui" / "kvmtui.log"
         wait_for(lambda: log.exists() and "I/O warning" in log.read_text(),

@@ -100,6 +100,18 @@ async def test_an_error_with_no_screen_to_show_it_ends_with_one_line(state_dir: 
     assert "RuntimeError: outside every handler" in _log(state_dir)
 
 
+async def test_an_error_while_quitting_as_asked_keeps_the_exit_clean(state_dir: Path):
+    """Ctrl+C or q, and a part failing as its screen goes (monkey seed 404: a tab bar
+    mounting during the shutdown): the exit is the operator's, status 0, the log has it."""
+    app = _OneKeyFails()
+    async with app.run_test() as pilot:
+        app.exit()
+        contextvars.Context().run(app._handle_exception, RuntimeError("on the way out"))
+        await pilot.pause()
+    assert app.return_code == 0
+    assert "RuntimeError: on the way out" in _log(state_dir)
+
+
 async def test_a_failing_key_action_is_reported_and_the_app_goes_on(
         demo_settings, state_dir, monkeypatch: pytest.MonkeyPatch):
     def broken(self: KvmTuiApp) -> None:
