@@ -59,7 +59,7 @@ SETTLE = 0.25  # seconds of terminal silence that end the answer to a keystroke
 RUNNING, PAUSED = 1, 3  # the test driver's run states in a node file (test:runstate)
 
 # Put first on the measured process's PYTHONPATH: counts the bulk stats calls per host.
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import json, os, threading, time
 import libvirt
 
@@ -94,9 +94,9 @@ def _write():
 
 libvirt.virConnect.getAllDomainStats = getAllDomainStats
 threading.Thread(target=_write, daemon=True, name="bench-counts").start()
-'''
+"""
 
-BARE_APP = '''
+BARE_APP = """
 from textual.app import App
 from textual.widgets import DataTable
 
@@ -113,9 +113,9 @@ class Bare(App):
 
 
 Bare().run()
-'''
+"""
 
-RAW_POLL = '''
+RAW_POLL = """
 import sys, time
 import libvirt
 from kvmtui.core.host import STATS_FLAGS, STATS_GROUPS
@@ -136,7 +136,7 @@ while time.monotonic() - start < seconds:
 cpu = time.process_time() - start_cpu
 rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
 print(cpu / (time.monotonic() - start) * 60, opened, rss)
-'''
+"""
 
 
 class HostDaemons:
@@ -172,19 +172,30 @@ class HostDaemons:
         run.mkdir(parents=True)
         for path in (home, run):
             path.chmod(0o777)
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin"), "HOME": str(home),
-               "XDG_RUNTIME_DIR": str(run), "XDG_CONFIG_HOME": str(home / "config"),
-               "XDG_CACHE_HOME": str(cache)}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin"),
+            "HOME": str(home),
+            "XDG_RUNTIME_DIR": str(run),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_CACHE_HOME": str(cache),
+        }
         user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         argv = [*(user if os.geteuid() == 0 else []), "/usr/sbin/libvirtd", "--timeout", "0"]
-        self.processes.append(subprocess.Popen(
-            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True))
+        self.processes.append(
+            subprocess.Popen(
+                argv,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
         self.sockets.append(run / "libvirt" / "libvirt-sock")
 
     def _load(self, socket: Path, spec: HostSpec) -> Any:
         """Defines and starts the host's guests, in the states its node file gives them."""
         import libvirt
+
         uri = f"test+unix:///default?socket={socket}"
         deadline = time.monotonic() + 30
         while True:
@@ -193,8 +204,9 @@ class HostDaemons:
                 break
             except libvirt.libvirtError as error:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the benchmark's libvirtd at {socket} did not start"
-                                       ) from error
+                    raise RuntimeError(
+                        f"the benchmark's libvirtd at {socket} did not start"
+                    ) from error
                 time.sleep(0.05)
         for dom in conn.listAllDomains():  # the driver's own sample guest
             if dom.isActive():
@@ -241,8 +253,15 @@ class Terminal:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
         self.started = time.monotonic()
-        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                        start_new_session=True, close_fds=True)
+        self.process = subprocess.Popen(
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
         os.close(slave)
         self._fd = master
         self._lock = threading.Lock()
@@ -283,8 +302,7 @@ class Terminal:
                 if condition(list(self.screen.display)):
                     return self.last_output
             time.sleep(0.005)
-        raise TimeoutError("the screen never showed what was awaited:\n" + "\n".join(
-            self.lines()))
+        raise TimeoutError("the screen never showed what was awaited:\n" + "\n".join(self.lines()))
 
     def answer_time(self, keys: str, timeout: float = 10.0) -> float:
         """Seconds from writing `keys` to the last output of the answer (then SETTLE quiet)."""
@@ -337,8 +355,9 @@ def measure_idle(term: Terminal, seconds: float) -> Idle:
     cpu, out, start = term.cpu_seconds(), term.output_bytes(), time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - start
-    return Idle((term.cpu_seconds() - cpu) / wall * 60,
-                (term.output_bytes() - out) / 1024 / wall * 60)
+    return Idle(
+        (term.cpu_seconds() - cpu) / wall * 60, (term.output_bytes() - out) / 1024 / wall * 60
+    )
 
 
 def environment(extra: dict[str, str]) -> dict[str, str]:
@@ -394,8 +413,9 @@ class Run:
 Screen = Callable[[list[str]], bool]
 
 
-def started(argv: list[str], env: dict[str, str], marks: list[Screen], starts: int
-            ) -> tuple[Terminal, list[float]]:
+def started(
+    argv: list[str], env: dict[str, str], marks: list[Screen], starts: int
+) -> tuple[Terminal, list[float]]:
     """Starts `argv` `starts` times, each until the screen has shown every one of `marks`
     in turn: the last start, still running, and the median seconds from start to each mark.
 
@@ -417,14 +437,18 @@ def started(argv: list[str], env: dict[str, str], marks: list[Screen], starts: i
 
 
 def bare_app(idle: float, starts: int) -> BareResult:
-    term, (first_paint,) = started([sys.executable, "-c", BARE_APP], environment({}),
-                                   [lambda lines: any("row-0000" in line for line in lines)],
-                                   starts)
+    term, (first_paint,) = started(
+        [sys.executable, "-c", BARE_APP],
+        environment({}),
+        [lambda lines: any("row-0000" in line for line in lines)],
+        starts,
+    )
     try:
         term.answer_time("\x1b[B")  # wake it once, as in the fleet runs, then leave it
         result = measure_idle(term, idle)
-        return BareResult(first_paint, result.cpu_s_per_min, result.kb_per_min,
-                          term.proc("VmRSS") / 1024)
+        return BareResult(
+            first_paint, result.cpu_s_per_min, result.kb_per_min, term.proc("VmRSS") / 1024
+        )
     finally:
         term.stop()
 
@@ -432,9 +456,13 @@ def bare_app(idle: float, starts: int) -> BareResult:
 def raw_poll(uris: list[str], refresh: float, seconds: float) -> tuple[float, float, float]:
     """(CPU-s/min of the bulk calls alone, seconds to open the hosts and take the first
     stats, RSS MB): what the libvirt side costs, over the same URIs kvmtui opened."""
-    out = subprocess.run([sys.executable, "-c", RAW_POLL, str(refresh), str(seconds), *uris],
-                         capture_output=True, text=True, check=True,
-                         env=environment({"PYTHONPATH": str(ROOT)}))
+    out = subprocess.run(
+        [sys.executable, "-c", RAW_POLL, str(refresh), str(seconds), *uris],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment({"PYTHONPATH": str(ROOT)}),
+    )
     cpu, opened, rss = (float(figure) for figure in out.stdout.split())
     return cpu, opened, rss
 
@@ -448,44 +476,66 @@ def _status(lines: list[str]) -> str:
 
 
 def _rows_after_header(lines: list[str]) -> list[str]:
-    header = next((i for i, line in enumerate(lines) if " Name " in line and " State " in line),
-                  None)
+    header = next(
+        (i for i, line in enumerate(lines) if " Name " in line and " State " in line), None
+    )
     if header is None:
         return []
     rows = []
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         if not line.strip() or line.lstrip().startswith(("/", "?")):
             break
         rows.append(line)
     return rows
 
 
-def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
-                  profile: bool, served: bool, starts: int, hold_minutes: float = 0.0
-                  ) -> FleetResult:
+def measure_fleet(
+    spec: str,
+    directory: Path,
+    refresh: float,
+    idle: float,
+    profile: bool,
+    served: bool,
+    starts: int,
+    hold_minutes: float = 0.0,
+) -> FleetResult:
     hosts, guests = (int(n) for n in spec.split("x"))
     fleet_dir = directory / spec
     nodes = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests)
-    with (HostDaemons(directory / f"{spec}-daemons", nodes) if served
-          else contextlib.nullcontext()) as daemons:
+    with (
+        HostDaemons(directory / f"{spec}-daemons", nodes) if served else contextlib.nullcontext()
+    ) as daemons:
         specs = nodes
         if daemons is not None:
             specs = tuple(replace(s, uri=daemons.uri(i)) for i, s in enumerate(nodes))
         total = hosts * guests + min(hosts, 2)  # write_fleet adds one shared name on two hosts
         config = directory / f"{spec}.toml"
-        config.write_text(f"refresh = {refresh}\n" + "".join(
-            f'[[host]]\nname = "{s.name}"\nuri = "{s.uri}"\n' for s in specs))
+        config.write_text(
+            f"refresh = {refresh}\n"
+            + "".join(f'[[host]]\nname = "{s.name}"\nuri = "{s.uri}"\n' for s in specs)
+        )
         counts = directory / f"{spec}.counts.json"
         site = directory / "site"
         site.mkdir(exist_ok=True)
         (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        env = environment({"PYTHONPATH": f"{site}:{ROOT}", "KVMTUI_BENCH_COUNTS": str(counts),
-                           "XDG_CONFIG_HOME": str(directory)})
+        env = environment(
+            {
+                "PYTHONPATH": f"{site}:{ROOT}",
+                "KVMTUI_BENCH_COUNTS": str(counts),
+                "XDG_CONFIG_HOME": str(directory),
+            }
+        )
         term, (first_rows, first_table) = started(
-            [sys.executable, "-m", "kvmtui", "--config", str(config)], env,
-            [lambda lines: len(_rows_after_header(lines)) > 10,
-             lambda lines: (f"/{total} running" in _status(lines)
-                            and len(_rows_after_header(lines)) > 10)], starts)
+            [sys.executable, "-m", "kvmtui", "--config", str(config)],
+            env,
+            [
+                lambda lines: len(_rows_after_header(lines)) > 10,
+                lambda lines: (
+                    f"/{total} running" in _status(lines) and len(_rows_after_header(lines)) > 10
+                ),
+            ],
+            starts,
+        )
         profile_path = ""
         try:
             # Two ticks for the first rates to appear (a change the user sees), then quiet.
@@ -494,16 +544,29 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
             spy = None
             if profile:
                 profile_path = str(directory / f"{spec}.profile.txt")
-                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
-                                        "-p", str(term.process.pid), "-d", str(int(idle)),
-                                        "-f", "raw", "-o", profile_path],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "-p",
+                        str(term.process.pid),
+                        "-d",
+                        str(int(idle)),
+                        "-f",
+                        "raw",
+                        "-o",
+                        profile_path,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             result = measure_idle(term, idle)
             if spy is not None:
                 spy.wait()
             after = _read_counts(counts)
-            per_tick = [(after.get(s.uri, 0) - before.get(s.uri, 0)) / (idle / refresh)
-                        for s in specs]
+            per_tick = [
+                (after.get(s.uri, 0) - before.get(s.uri, 0)) / (idle / refresh) for s in specs
+            ]
             rss, threads = term.proc("VmRSS") / 1024, term.proc("Threads")
 
             names = _guest_names(fleet_dir / f"{nodes[min(6, hosts - 1)].name}.xml")
@@ -513,8 +576,13 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
             term.write("/")
             term.wait(lambda lines: any("─ filter ─" in line for line in lines), 30)
             sent = term.write(target)
-            shown = term.wait(lambda lines: f"filter: {target}" in _status(lines) and
-                              [target in row for row in _rows_after_header(lines)] == [True], 30)
+            shown = term.wait(
+                lambda lines: (
+                    f"filter: {target}" in _status(lines)
+                    and [target in row for row in _rows_after_header(lines)] == [True]
+                ),
+                30,
+            )
             filter_ms = (shown - sent) * 1000
             term.answer_time("\x1b")  # Esc: the filter is cleared, every row back
             term.wait(lambda lines: "filter:" not in _status(lines), 30)
@@ -527,11 +595,28 @@ def measure_fleet(spec: str, directory: Path, refresh: float, idle: float,
             term.stop()
         raw_cpu, raw_open, raw_rss = raw_poll([s.uri for s in specs], refresh, idle)
         where = "daemon" if daemons is not None else "in-process"
-        return FleetResult(spec, where, hosts, total, first_rows, first_table,
-                           result.cpu_s_per_min, result.kb_per_min,
-                           rss, threads, filter_ms, cursor_ms, sort_ms,
-                           sum(per_tick) / len(per_tick), max(per_tick), raw_cpu, raw_open,
-                           raw_rss, profile_path, *held)
+        return FleetResult(
+            spec,
+            where,
+            hosts,
+            total,
+            first_rows,
+            first_table,
+            result.cpu_s_per_min,
+            result.kb_per_min,
+            rss,
+            threads,
+            filter_ms,
+            cursor_ms,
+            sort_ms,
+            sum(per_tick) / len(per_tick),
+            max(per_tick),
+            raw_cpu,
+            raw_open,
+            raw_rss,
+            profile_path,
+            *held,
+        )
 
 
 def hold(term: Terminal, uris: list[str], minutes: float) -> tuple[list[float], int]:
@@ -579,78 +664,135 @@ def _row(label: str, value: float, unit: str, target: str, ratio: str = "") -> s
 
 def report(run: Run) -> str:
     bare = run.bare
-    lines = [f"refresh {run.refresh:g} s, idle windows of {run.idle_s:g} s, "
-             f"first paint and tables: median of {run.starts} starts, "
-             f"load average before the run {run.load_average}"]
+    lines = [
+        f"refresh {run.refresh:g} s, idle windows of {run.idle_s:g} s, "
+        f"first paint and tables: median of {run.starts} starts, "
+        f"load average before the run {run.load_average}"
+    ]
     if bare is not None:
-        lines += ["bare Textual app, 1,000-row DataTable (the floor)",
-                  _row("first paint", bare.first_paint_s, "s", ""),
-                  _row("idle CPU", bare.idle_cpu_s_per_min, "CPU-s/min", ""),
-                  _row("terminal output while idle", bare.idle_kb_per_min, "KB/min", ""),
-                  _row("RSS", bare.rss_mb, "MB", "")]
+        lines += [
+            "bare Textual app, 1,000-row DataTable (the floor)",
+            _row("first paint", bare.first_paint_s, "s", ""),
+            _row("idle CPU", bare.idle_cpu_s_per_min, "CPU-s/min", ""),
+            _row("terminal output while idle", bare.idle_kb_per_min, "KB/min", ""),
+            _row("RSS", bare.rss_mb, "MB", ""),
+        ]
     for f in run.fleets:
         big = f.fleet == "10x1000"
         floor = bare.first_paint_s if bare else 0.0
-        cpu_target = "<= 3x raw polling" if big else (
-            "<= 0.5 CPU-s/min" if f.fleet == "4x250" else "")
+        cpu_target = (
+            "<= 3x raw polling" if big else ("<= 0.5 CPU-s/min" if f.fleet == "4x250" else "")
+        )
         lines += [
             f"kvmtui {f.fleet}: {f.hosts} hosts, {f.guests} guests, "
             f"libvirt {'in a daemon' if f.libvirt == 'daemon' else 'in-process (test:///)'}",
             _row("first rows (first host to answer)", f.first_rows_s, "s", ""),
-            _row("first full table", f.first_table_s, "s",
-                 "<= 2.5x bare first paint" if big else "",
-                 f"{f.first_table_s / floor:.1f}x bare, "
-                 f"{f.first_table_s / (floor + f.raw_open_s):.1f}x (bare + raw open)"
-                 if floor else ""),
-            _row("idle CPU", f.idle_cpu_s_per_min, "CPU-s/min", cpu_target,
-                 f"{f.idle_cpu_s_per_min / f.raw_poll_cpu_s_per_min:.1f}x raw polling"
-                 if f.raw_poll_cpu_s_per_min else ""),
+            _row(
+                "first full table",
+                f.first_table_s,
+                "s",
+                "<= 2.5x bare first paint" if big else "",
+                f"{f.first_table_s / floor:.1f}x bare, "
+                f"{f.first_table_s / (floor + f.raw_open_s):.1f}x (bare + raw open)"
+                if floor
+                else "",
+            ),
+            _row(
+                "idle CPU",
+                f.idle_cpu_s_per_min,
+                "CPU-s/min",
+                cpu_target,
+                f"{f.idle_cpu_s_per_min / f.raw_poll_cpu_s_per_min:.1f}x raw polling"
+                if f.raw_poll_cpu_s_per_min
+                else "",
+            ),
             _row("raw polling (bulk calls alone)", f.raw_poll_cpu_s_per_min, "CPU-s/min", ""),
             _row("raw: open hosts + first stats", f.raw_open_s, "s", "(libvirt alone)"),
             _row("raw: RSS", f.raw_rss_mb, "MB", "(libvirt alone)"),
-            _row("terminal output while idle", f.idle_kb_per_min, "KB/min", "<= 10 KB/min",
-                 f"{f.idle_kb_per_min / 10:.2f}x target"),
-            _row("RSS", f.rss_mb, "MB", "<= 200 MB" if big else "",
-                 f"{f.rss_mb / bare.rss_mb:.1f}x bare" if bare else ""),
+            _row(
+                "terminal output while idle",
+                f.idle_kb_per_min,
+                "KB/min",
+                "<= 10 KB/min",
+                f"{f.idle_kb_per_min / 10:.2f}x target",
+            ),
+            _row(
+                "RSS",
+                f.rss_mb,
+                "MB",
+                "<= 200 MB" if big else "",
+                f"{f.rss_mb / bare.rss_mb:.1f}x bare" if bare else "",
+            ),
             _row("RSS above libvirt alone", f.rss_mb - f.raw_rss_mb, "MB", "(kvmtui's own)"),
             _row("filter typed at once", f.filter_ms, "ms", "<= 100 ms after the last key"),
             _row("cursor move", f.cursor_ms, "ms", "<= 50 ms"),
             _row("sort", f.sort_ms, "ms", "<= 50 ms"),
             _row("threads", f.threads, "", "bounded as hosts are added"),
-            _row("stats calls per host per tick", f.stats_calls_per_host_tick, "",
-                 "exactly 1", f"max {f.stats_calls_max_host_tick:.2f}"),
+            _row(
+                "stats calls per host per tick",
+                f.stats_calls_per_host_tick,
+                "",
+                "exactly 1",
+                f"max {f.stats_calls_max_host_tick:.2f}",
+            ),
         ]
         if f.hold_rss_mb:
             first, last = f.hold_rss_mb[0], f.hold_rss_mb[-1]
-            lines.append(_row(f"RSS after {len(f.hold_rss_mb) - 1} min, {f.hold_changes} changes",
-                              last, "MB", "does not grow",
-                              f"{(last - first) / first:+.1%} (from {first:.1f} MB, "
-                              f"max {max(f.hold_rss_mb):.1f})"))
+            lines.append(
+                _row(
+                    f"RSS after {len(f.hold_rss_mb) - 1} min, {f.hold_changes} changes",
+                    last,
+                    "MB",
+                    "does not grow",
+                    f"{(last - first) / first:+.1%} (from {first:.1f} MB, "
+                    f"max {max(f.hold_rss_mb):.1f})",
+                )
+            )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fleets", default="4x250,10x1000,1x5000,200x20",
-                        help="HOSTSxGUESTS, comma-separated")
+    parser.add_argument(
+        "--fleets", default="4x250,10x1000,1x5000,200x20", help="HOSTSxGUESTS, comma-separated"
+    )
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of each idle window")
     parser.add_argument("--refresh", type=float, default=2.0, help="kvmtui's refresh, seconds")
-    parser.add_argument("--json", type=Path, default=Path("fleet.json"),
-                        help="where to write the figures")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy the idle window of each fleet (raw stacks beside the JSON)")
-    parser.add_argument("--libvirt", default="daemon,in-process",
-                        help="where libvirt holds the fleet, comma-separated: 'daemon' (a "
-                             "libvirtd serves it, as real hosts do) and/or 'in-process' "
-                             "(test:/// inside kvmtui)")
-    parser.add_argument("--starts", type=int, default=5,
-                        help="starts of each app whose first paint or table is timed (median)")
-    parser.add_argument("--hold", type=float, default=0.0, metavar="MINUTES",
-                        help="then keep kvmtui running this long on each served fleet, its "
-                             "guests changing, and report its RSS (not in CI)")
+    parser.add_argument(
+        "--json", type=Path, default=Path("fleet.json"), help="where to write the figures"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the idle window of each fleet (raw stacks beside the JSON)",
+    )
+    parser.add_argument(
+        "--libvirt",
+        default="daemon,in-process",
+        help="where libvirt holds the fleet, comma-separated: 'daemon' (a "
+        "libvirtd serves it, as real hosts do) and/or 'in-process' "
+        "(test:/// inside kvmtui)",
+    )
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=5,
+        help="starts of each app whose first paint or table is timed (median)",
+    )
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="then keep kvmtui running this long on each served fleet, its "
+        "guests changing, and report its RSS (not in CI)",
+    )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare Textual floor")
-    parser.add_argument("--smoke", action="store_true",
-                        help="one small fleet and short windows: checks the benchmark runs")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one small fleet and short windows: checks the benchmark runs",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.fleets, args.idle, args.refresh, args.starts = "2x20", 2.0, 0.5, 2
@@ -666,9 +808,18 @@ def main() -> None:
             run.bare = bare_app(args.idle, args.starts)
         for spec in args.fleets.split(","):
             for mode in modes:
-                run.fleets.append(measure_fleet(
-                    spec, Path(directory) / mode, args.refresh, args.idle, args.profile,
-                    served=mode == "daemon", starts=args.starts, hold_minutes=args.hold))
+                run.fleets.append(
+                    measure_fleet(
+                        spec,
+                        Path(directory) / mode,
+                        args.refresh,
+                        args.idle,
+                        args.profile,
+                        served=mode == "daemon",
+                        starts=args.starts,
+                        hold_minutes=args.hold,
+                    )
+                )
                 if args.profile:
                     kept = args.json.with_name(f"{args.json.stem}-{spec}-{mode}.profile.txt")
                     kept.write_text(Path(run.fleets[-1].profile).read_text())

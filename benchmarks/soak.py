@@ -113,8 +113,9 @@ class Screen:
             if text != last:
                 now = time.monotonic()
                 if self.changes and now - self.changes[-1] > 2.0:
-                    self.long_gaps.append((now - self.changes[-1], time.strftime("%H:%M:%S"),
-                                           os.getloadavg()[0]))
+                    self.long_gaps.append(
+                        (now - self.changes[-1], time.strftime("%H:%M:%S"), os.getloadavg()[0])
+                    )
                 self.changes.append(now)
                 last = text
                 if TRACEBACK.search(text) and len(self.tracebacks) < 5:
@@ -185,8 +186,16 @@ class Churn:
             return
         dest = next(h for h in self.lab.hosts if h != source)
         info = self.lab.host(dest)
-        self._virsh(source, "migrate", "--live", "--persistent", "--undefinesource", guest,
-                    info.uri_tcp, info.migrate_uri)
+        self._virsh(
+            source,
+            "migrate",
+            "--live",
+            "--persistent",
+            "--undefinesource",
+            guest,
+            info.uri_tcp,
+            info.migrate_uri,
+        )
 
     def _steps(self) -> list[Callable[[], object]]:
         return [
@@ -249,14 +258,22 @@ def log_tracebacks(state: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--host-death-every", type=float, default=4.0,
-                        help="minutes between kills of host B's libvirtd")
-    parser.add_argument("--host-death-for", type=float, default=20.0,
-                        help="seconds host B's libvirtd stays dead")
-    parser.add_argument("--warmup", type=float, default=20.0,
-                        help="seconds after the first full table before the start figures")
-    parser.add_argument("--sample", type=float, default=0.2,
-                        help="seconds between screen captures")
+    parser.add_argument(
+        "--host-death-every",
+        type=float,
+        default=4.0,
+        help="minutes between kills of host B's libvirtd",
+    )
+    parser.add_argument(
+        "--host-death-for", type=float, default=20.0, help="seconds host B's libvirtd stays dead"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=20.0,
+        help="seconds after the first full table before the start figures",
+    )
+    parser.add_argument("--sample", type=float, default=0.2, help="seconds between screen captures")
     args = parser.parse_args()
 
     lab = LabInfo.load()
@@ -265,8 +282,17 @@ def main() -> int:
     run_lab("reset")
     subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
     state = Path(tempfile.mkdtemp(prefix="kvmtui-soak-state-"))
-    tmux("new-session", "-d", "-s", SESSION, "-x", str(SIZE[0]), "-y", str(SIZE[1]),
-         kvmtui_command(lab, state))
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        SESSION,
+        "-x",
+        str(SIZE[0]),
+        "-y",
+        str(SIZE[1]),
+        kvmtui_command(lab, state),
+    )
     tmux("set-option", "-t", SESSION, "remain-on-exit", "on")
     pid = int(tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}"))
     screen = Screen(args.sample)
@@ -308,18 +334,26 @@ def main() -> int:
         "gap": gap < TARGET_GAP,
     }
     mark = {True: "ok  ", False: "MISS"}
-    print(f"soak: {minutes:.1f} min on the lab, {churn.actions} virsh changes "
-          f"({churn.failures} refused, e.g. while host B was down), "
-          f"{churn.deaths} kills of host B's libvirtd, {screen.samples} screen captures; "
-          f"churn began at {began_at}")
-    print(f"{mark[verdicts['exceptions']]} unhandled exceptions: {len(tracebacks)}"
-          f"{'; kvmtui EXITED' if exited else ''}   (target 0)")
+    print(
+        f"soak: {minutes:.1f} min on the lab, {churn.actions} virsh changes "
+        f"({churn.failures} refused, e.g. while host B was down), "
+        f"{churn.deaths} kills of host B's libvirtd, {screen.samples} screen captures; "
+        f"churn began at {began_at}"
+    )
+    print(
+        f"{mark[verdicts['exceptions']]} unhandled exceptions: {len(tracebacks)}"
+        f"{'; kvmtui EXITED' if exited else ''}   (target 0)"
+    )
     if rss_end is not None:
-        print(f"{mark[verdicts['rss']]} RSS {rss_start / 1024:.1f} MiB -> {rss_end / 1024:.1f} MiB"
-              f" ({growth:+.1f} %)   (target < {TARGET_RSS_GROWTH:g} %)")
+        print(
+            f"{mark[verdicts['rss']]} RSS {rss_start / 1024:.1f} MiB -> {rss_end / 1024:.1f} MiB"
+            f" ({growth:+.1f} %)   (target < {TARGET_RSS_GROWTH:g} %)"
+        )
         print(f"{mark[verdicts['fds']]} open fds {fds_start} -> {fds_end}   (target: flat)")
-    print(f"{mark[verdicts['gap']]} largest screen-update gap during churn: {gap:.2f} s, "
-          f"{gap_at:.0f} s in   (target < {TARGET_GAP:g} s)")
+    print(
+        f"{mark[verdicts['gap']]} largest screen-update gap during churn: {gap:.2f} s, "
+        f"{gap_at:.0f} s in   (target < {TARGET_GAP:g} s)"
+    )
     for gap_s, when, load in screen.long_gaps:
         print(f"     a {gap_s:.2f} s gap ended at {when}, load average {load:.1f}")
     for line in tracebacks[:3]:

@@ -32,7 +32,6 @@ from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.key_words import words_of
 
 if TYPE_CHECKING:
-
     from kvmtui.config import Settings
 
 verbs_from("kvmtui.verbs")
@@ -70,10 +69,29 @@ class PaletteEntry(NamedTuple):
 
 
 #: Bindings that are no action of a view: moving, focusing, copying, the palette itself.
-_NOT_ACTIONS = frozenset({
-    "focus_next", "focus_previous", "copy_text", "minimize", "maximize", "command_palette",
-    "help_quit", "cursor_up", "cursor_down", "page_up", "page_down", "page_left", "page_right",
-    "first", "last", "scroll_left", "scroll_right", "select_cursor", "view"})
+_NOT_ACTIONS = frozenset(
+    {
+        "focus_next",
+        "focus_previous",
+        "copy_text",
+        "minimize",
+        "maximize",
+        "command_palette",
+        "help_quit",
+        "cursor_up",
+        "cursor_down",
+        "page_up",
+        "page_down",
+        "page_left",
+        "page_right",
+        "first",
+        "last",
+        "scroll_left",
+        "scroll_right",
+        "select_cursor",
+        "view",
+    }
+)
 
 
 class KvmTuiApp(NeverCrash):
@@ -86,11 +104,14 @@ class KvmTuiApp(NeverCrash):
     #: no part of a fleet's work, and drowned the guests' actions.
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {PaletteProvider}
     MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
-        view.name: view.make_screen for view in VIEWS}
+        view.name: view.make_screen for view in VIEWS
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
-        *[Binding(str(digit), f"view('{view.name}')", view.title, id=view.binding_id)
-          for digit, view in enumerate(VIEWS[:9], start=1)],  # beyond nine: `:` aliases
+        *[
+            Binding(str(digit), f"view('{view.name}')", view.title, id=view.binding_id)
+            for digit, view in enumerate(VIEWS[:9], start=1)
+        ],  # beyond nine: `:` aliases
         Binding("q", "quit", "Quit", id="app.quit"),
         # Ctrl+C ends a terminal program (virsh, top, k9s): here it is `q`, with the same
         # question when a migration would be aborted, in place of Textual's hint (whose
@@ -108,8 +129,11 @@ class KvmTuiApp(NeverCrash):
         #: The fleet's services, made once here, for the views, the controller and screens.
         self.services = Services(self.fleet)
         self.controller = Controller(
-            self.services, TuiOperator(self), readonly=settings.readonly,
-            spawn=lambda work: self.run_worker(work, group="changes"))
+            self.services,
+            TuiOperator(self),
+            readonly=settings.readonly,
+            spawn=lambda work: self.run_worker(work, group="changes"),
+        )
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
         if settings.theme:
@@ -131,8 +155,12 @@ class KvmTuiApp(NeverCrash):
         return await ask_secret(self, prompt)
 
     async def on_mount(self) -> None:
-        feed = ScreenFeed(self, self.services.publishers(), UI_REFRESH_DELAY,
-                          readers={"fleet": lambda: self.history.feed(self.fleet.snapshot())})
+        feed = ScreenFeed(
+            self,
+            self.services.publishers(),
+            UI_REFRESH_DELAY,
+            readers={"fleet": lambda: self.history.feed(self.fleet.snapshot())},
+        )
         await self.fleet.start()
         self.switch_mode(VIEWS[0].name)
         self.run_worker(self._show_first_tables(feed), group="feed")
@@ -153,13 +181,16 @@ class KvmTuiApp(NeverCrash):
         pasted with it): it belongs in the line, not on the floor. A key whose change is
         refused (dimmed, see `GuardsChanges`) says why."""
         active = self.screen.active_bindings.get(event.key)
-        if (active is not None and not active.enabled
-                and isinstance(active.node, GuardsChanges)):
+        if active is not None and not active.enabled and isinstance(active.node, GuardsChanges):
             active.node.refuse(active.binding.action)
             return
         focused = self.focused
-        if (isinstance(focused, Input) and event.is_printable and event.character
-                and event.key not in self.screen.active_bindings):
+        if (
+            isinstance(focused, Input)
+            and event.is_printable
+            and event.character
+            and event.key not in self.screen.active_bindings
+        ):
             focused.insert_text_at_cursor(event.character)
 
     # ---- navigation ---------------------------------------------------------------------
@@ -196,15 +227,15 @@ class KvmTuiApp(NeverCrash):
         else:
             self.controller.run_command(line)
 
-    def show_snapshots(self, guests: Sequence[GuestSnapshot],
-                       back: Callable[[], object] | None = None) -> None:
+    def show_snapshots(
+        self, guests: Sequence[GuestSnapshot], back: Callable[[], object] | None = None
+    ) -> None:
         """The snapshots view scoped to `guests` (`t` on the guest list and the detail
         screen, `:snapshot-list`): their snapshots, and `n` takes theirs. Esc clears the
         scope and goes `back` (to the screen the keys were pressed on) when given."""
         self.show_view("snapshots", Scope.guests(guests, back))
 
-    def open_detail(self, guest: GuestSnapshot, tab: str = "info",
-                    view: str | None = None) -> None:
+    def open_detail(self, guest: GuestSnapshot, tab: str = "info", view: str | None = None) -> None:
         """The guest's detail on `tab`, over the view `view` (shown first) or over what is
         shown now."""
         from kvmtui.screens.detail import GuestDetailScreen
@@ -221,8 +252,9 @@ class KvmTuiApp(NeverCrash):
 
         migration_progress.open_migration(self, guests)
 
-    def open_console(self, guest: GuestSnapshot, devname: str | None = None,
-                     force: bool = False) -> None:
+    def open_console(
+        self, guest: GuestSnapshot, devname: str | None = None, force: bool = False
+    ) -> None:
         """`c` on the guest list: the guest's serial console, full screen."""
         from kvmtui.screens.console import ConsoleScreen
 
@@ -251,10 +283,13 @@ class KvmTuiApp(NeverCrash):
         names = ", ".join(f"{job.guest} ({job.source} -> {job.dest})" for job in running)
         count = f"{len(running)} migration{'s' if len(running) != 1 else ''}"
         self.push_screen(
-            ConfirmScreen(f"Quit and abort {count}?",
-                          f"Still under way: {names}. Each guest stays on its source host.",
-                          "Quit and abort"),
-            lambda yes: self.exit() if yes else None)
+            ConfirmScreen(
+                f"Quit and abort {count}?",
+                f"Still under way: {names}. Each guest stays on its source host.",
+                "Quit and abort",
+            ),
+            lambda yes: self.exit() if yes else None,
+        )
 
     def action_help(self) -> None:
         from kvmtui.screens.help import HelpScreen
@@ -266,8 +301,9 @@ class KvmTuiApp(NeverCrash):
             title = screen.view.title
         else:
             title = getattr(screen, "VIEW_NAME", "") or words_of(type(screen).__name__)
-        self.push_screen(HelpScreen(screen, title, not self.controller.may_change(), VIEWS,
-                                    key_map()))
+        self.push_screen(
+            HelpScreen(screen, title, not self.controller.may_change(), VIEWS, key_map())
+        )
 
     def complete_command(self, line: str) -> list[str]:
         """Verbs, their options, guest and host names, and the views' aliases."""
@@ -289,12 +325,19 @@ class KvmTuiApp(NeverCrash):
         view_keys = self._keys_by_id(screen)
         for view in VIEWS:
             key = view_keys.get(view.binding_id)
-            entries.append(PaletteEntry(f"{view.title} view" + (f" ({key})" if key else ""),
-                                        partial(self.show_view, view.name), view.summary))
+            entries.append(
+                PaletteEntry(
+                    f"{view.title} view" + (f" ({key})" if key else ""),
+                    partial(self.show_view, view.name),
+                    view.summary,
+                )
+            )
         may_change = self.controller.may_change()
-        entries += [PaletteEntry(f":{verb.name}", partial(self._palette_verb, screen, verb),
-                                 verb.summary)
-                    for verb in VERBS.values() if may_change or not verb.mutating]
+        entries += [
+            PaletteEntry(f":{verb.name}", partial(self._palette_verb, screen, verb), verb.summary)
+            for verb in VERBS.values()
+            if may_change or not verb.mutating
+        ]
         return entries
 
     def _action_entries(self, screen: Screen) -> list[PaletteEntry]:
@@ -304,21 +347,26 @@ class KvmTuiApp(NeverCrash):
         for node, bindings in screen._modal_binding_chain:
             for _key, binding in bindings:
                 name = binding.action.rpartition(".")[2].split("(")[0]
-                if (name in _NOT_ACTIONS
-                        or self._check_action_state(binding.action, node) is not True):
+                if (
+                    name in _NOT_ACTIONS
+                    or self._check_action_state(binding.action, node) is not True
+                ):
                     continue
                 entry = found.setdefault((id(node), binding.action), (node, binding, []))
                 entry[2].append(self.get_key_display(binding))
-        return [PaletteEntry(f"{binding.description or binding.action} ({', '.join(keys)})",
-                             partial(self.run_action, binding.action, node))
-                for node, binding, keys in found.values()]
+        return [
+            PaletteEntry(
+                f"{binding.description or binding.action} ({', '.join(keys)})",
+                partial(self.run_action, binding.action, node),
+            )
+            for node, binding, keys in found.values()
+        ]
 
     def _keys_by_id(self, screen: Screen) -> dict[str, str]:
         keys: dict[str, list[str]] = {}
         for active in screen.active_bindings.values():
             if active.binding.id:
-                keys.setdefault(active.binding.id, []).append(
-                    self.get_key_display(active.binding))
+                keys.setdefault(active.binding.id, []).append(self.get_key_display(active.binding))
         return {binding_id: ", ".join(shown) for binding_id, shown in keys.items()}
 
     def _palette_verb(self, screen: Screen, verb: Verb) -> None:
@@ -331,8 +379,9 @@ class KvmTuiApp(NeverCrash):
         # The guest list's selection, or the guest a detail screen shows.
         selected = getattr(screen, "selected", None)
         shown = getattr(screen, "guest", None)
-        guests: list[GuestSnapshot] = (selected() if selected else
-                                       [shown] if isinstance(shown, GuestSnapshot) else [])
+        guests: list[GuestSnapshot] = (
+            selected() if selected else [shown] if isinstance(shown, GuestSnapshot) else []
+        )
         if verb.guest_arg and len(guests) == 1:
             words.append(guests[0].ref)
         line = " ".join(words) + (" " if len(words) <= len(verb.positionals) else "")

@@ -99,12 +99,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, metavar="PATH", help="the config file to read")
     parser.add_argument("--demo", action="store_true", help="watch a built-in demo fleet")
-    parser.add_argument("-y", "--yes", action="store_true",
-                        help="with a command: answer yes to its confirmation (for scripts)")
+    parser.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="with a command: answer yes to its confirmation (for scripts)",
+    )
     parser.add_argument("--json", action="store_true", help="with a command: print JSON")
     parser.add_argument(
-        "command", nargs=argparse.REMAINDER, metavar="COMMAND ...",
-        help="run one command, as on the : line (e.g. list --all, start web1), and exit")
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="COMMAND ...",
+        help="run one command, as on the : line (e.g. list --all, start web1), and exit",
+    )
     parser.add_argument("--version", action="version", version=f"kvmtui {__version__}")
     return parser
 
@@ -123,8 +130,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     if options.demo and options.connect:
         # The demo's hosts are files kvmtui writes: a real host beside them would mix a
         # play fleet with a live one in one table, where a slip of the key is real.
-        raise UsageError("--demo watches the built-in demo fleet only: leave out -c, "
-                         "or leave out --demo to watch those hosts")
+        raise UsageError(
+            "--demo watches the built-in demo fleet only: leave out -c, "
+            "or leave out --demo to watch those hosts"
+        )
     hosts = () if options.demo else _resolve_hosts(options.connect, config.hosts, environ)
     command, yes, as_json = _command_words(options.command)
     yes, as_json = yes or options.yes, as_json or options.json
@@ -202,7 +211,8 @@ def _unique_names(hosts: Iterable[HostSpec]) -> tuple[HostSpec, ...]:
         if host.name in taken:
             raise UsageError(
                 f"-c: two hosts named {quoted(host.name)} ({taken[host.name].uri} and "
-                f"{host.uri}): give each its own name, -c NAME=URI")
+                f"{host.uri}): give each its own name, -c NAME=URI"
+            )
         taken[host.name] = host
     return tuple(taken.values())
 
@@ -329,8 +339,13 @@ def stderr_to_log(path: Path) -> Iterator[None]:
     original, python_stderr = sys.__stderr__, sys.stderr
     sys.stderr.flush()
     terminal = os.dup(2)
-    screen = os.fdopen(terminal, "w", encoding=getattr(original, "encoding", None) or "utf-8",
-                       errors="backslashreplace", buffering=1)
+    screen = os.fdopen(
+        terminal,
+        "w",
+        encoding=getattr(original, "encoding", None) or "utf-8",
+        errors="backslashreplace",
+        buffering=1,
+    )
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     LIBVIRT_LOG.addHandler(handler)

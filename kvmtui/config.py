@@ -159,8 +159,9 @@ _KEY_SHOWN = {"migrate": "[migrate] flags"}
 
 def _file_fields(schema: type[Any]) -> list[tuple[str, Field[Any]]]:
     """The keys a table of the file may hold, each with its field of the dataclass `schema`."""
-    return [(_KEY_OF_FIELD.get(f.name, f.name), f) for f in fields(schema)
-            if f.name not in _NOT_IN_FILE]
+    return [
+        (_KEY_OF_FIELD.get(f.name, f.name), f) for f in fields(schema) if f.name not in _NOT_IN_FILE
+    ]
 
 
 class ConfigError(Exception):
@@ -245,8 +246,9 @@ class _Locator:
         self._lines = text.splitlines()
         # Found once: every host's keys are located, and scanning for the headers each
         # time made a fleet of hundreds of hosts quadratic to load.
-        self._host_headers = [n for n, line in enumerate(self._lines)
-                              if self._HOST_HEADER_RE.match(line)]
+        self._host_headers = [
+            n for n, line in enumerate(self._lines) if self._HOST_HEADER_RE.match(line)
+        ]
 
     def top_key(self, key: str) -> int | None:
         """The line of top-level `key = ...`, or of a `[key]` / `[[key]]` table header."""
@@ -333,8 +335,9 @@ class _Checker:
                 message = f"unknown key {quoted(key)}{did_you_mean(key, _TOP_KEYS)}"
                 raise self._fail(self._where.top_key(key), message)
         keys = self._keys(data.get("keys", {}))
-        lines = {f"keys.{binding_id}": self._where.table_key("keys", binding_id)
-                 for binding_id in keys}
+        lines = {
+            f"keys.{binding_id}": self._where.table_key("keys", binding_id) for binding_id in keys
+        }
         return Config(
             hosts=self._hosts(data.get("host", [])),
             refresh=self._refresh(data.get("refresh", DEFAULT_REFRESH)),
@@ -393,8 +396,10 @@ class _Checker:
         for key in table:
             if key not in _MIGRATE_KEYS:
                 hint = did_you_mean(key, _MIGRATE_KEYS)
-                raise self._fail(self._where.table_key("migrate", key),
-                                 f"[migrate]: unknown key {quoted(key)}{hint}")
+                raise self._fail(
+                    self._where.table_key("migrate", key),
+                    f"[migrate]: unknown key {quoted(key)}{hint}",
+                )
         if "flags" not in table:
             return None
         from kvmtui.core.migration import FLAG_WORDS  # loads libvirt: only when asked
@@ -449,8 +454,7 @@ class _Checker:
         host = HostTable(
             uri=self._host_uri(index, table, label),
             name=self._host_name(index, name, label) if "name" in table else None,
-            readonly=self._host_readonly(index, table.get("readonly", HostTable.readonly),
-                                         label),
+            readonly=self._host_readonly(index, table.get("readonly", HostTable.readonly), label),
         )
         return HostSpec(host.name or default_host_name(host.uri), host.uri, host.readonly)
 
@@ -496,7 +500,8 @@ def reference() -> str:
         for key, each in _file_fields(schema):
             kind = _toml_type(hints[each.name])
             name = _KEY_SHOWN.get(key) or {"tables": f"[[{key}]]", "table": f"[{key}]"}.get(
-                kind, f"{prefix}{key}")
+                kind, f"{prefix}{key}"
+            )
             rows.append(f"| `{name}` | {kind} | {_default(each)} | {docs[each.name]} |")
     return "\n".join(rows)
 
@@ -508,9 +513,13 @@ def _field_docs(schema: type[Any]) -> dict[str, str]:
     assert isinstance(tree, ast.ClassDef)
     docs: dict[str, str] = {}
     for node, after in zip(tree.body, tree.body[1:], strict=False):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
             docs[node.target.id] = " ".join(after.value.value.split())
     return docs
 

@@ -78,6 +78,7 @@ class Operator(Protocol):
     async def run_editor(self, command: list[str]) -> None:
         """Runs an editor on the operator's terminal until it exits (`:edit`); ValueError
         when it cannot run or fails."""
+
     def open_create(self) -> None:
         """The create wizard (`:create` with no arguments)."""
 
@@ -99,8 +100,9 @@ def _hosts_phrase(guests: Sequence[GuestSnapshot]) -> str:
     return plural(len({g.host for g in guests}), "host")
 
 
-def sort_out(verb: str, guests: Sequence[GuestSnapshot]
-             ) -> tuple[list[GuestSnapshot], dict[str, int]]:
+def sort_out(
+    verb: str, guests: Sequence[GuestSnapshot]
+) -> tuple[list[GuestSnapshot], dict[str, int]]:
     """The guests lifecycle action `verb` fits, and how many of the others are in each
     state it does not fit ("already running": 2), in the order first met."""
     action = actions.ACTIONS[verb]
@@ -156,8 +158,14 @@ class Controller:
     """See the module docstring. `spawn` runs a coroutine in the background the way the
     front-end wants (the Textual app: a worker), for callers that must not wait."""
 
-    def __init__(self, services: Services, operator: Operator, *, readonly: bool,
-                 spawn: Callable[[Coroutine[Any, Any, Any]], object]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        operator: Operator,
+        *,
+        readonly: bool,
+        spawn: Callable[[Coroutine[Any, Any, Any]], object],
+    ) -> None:
         #: The fleet's one services container, shared with the front-end's views.
         self.services = services
         self.fleet = services.fleet
@@ -192,8 +200,9 @@ class Controller:
     def may_change(self, guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = ()) -> bool:
         return not self.refusal(guests, hosts)
 
-    def refused(self, what: str, guests: Sequence[GuestSnapshot] = (),
-                hosts: Sequence[str] = ()) -> bool:
+    def refused(
+        self, what: str, guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = ()
+    ) -> bool:
         """True, after one error line saying why, when the change must not run; for a
         dialog that should not even open (`change` asks the same)."""
         reason = self.refusal(guests, hosts)
@@ -203,9 +212,15 @@ class Controller:
 
     # ---- the one mutation path ----------------------------------------------------------
 
-    async def change(self, what: str, work: Callable[[], Awaitable[str]], *,
-                     guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = (),
-                     question: Question | None = None) -> bool:
+    async def change(
+        self,
+        what: str,
+        work: Callable[[], Awaitable[str]],
+        *,
+        guests: Sequence[GuestSnapshot] = (),
+        hosts: Sequence[str] = (),
+        question: Question | None = None,
+    ) -> bool:
         """The one path for every mutation: refuse (one error line) when kvmtui or any host of
         `guests`/`hosts` is read-only; ask `question` when given; await `work()`, whose
         returned sentence is reported as success; any exception is reported as one error line
@@ -252,20 +267,26 @@ class Controller:
         question = lifecycle_question(verb, guests)
         if len(guests) == 1:
             guest = guests[0]
-            return await self.change(verb, lambda: self.fleet.perform(guest, verb, **options),
-                                     guests=guests, question=question)
+            return await self.change(
+                verb,
+                lambda: self.fleet.perform(guest, verb, **options),
+                guests=guests,
+                question=question,
+            )
 
         async def on_all() -> str:
             results = await asyncio.gather(
-                *(self.fleet.perform(g, verb, **options) for g in fit),
-                return_exceptions=True)
+                *(self.fleet.perform(g, verb, **options) for g in fit), return_exceptions=True
+            )
             failures = [r for r in results if isinstance(r, BaseException)]
             for failure in failures:
                 self.failed(verb, failure)
             if len(failures) == len(fit):
                 raise CommandError(f"{verb}: failed on all {len(fit)} guests")
-            done = f"{actions.ACTIONS[verb].past}: {len(fit) - len(failures)} of " \
-                   f"{plural(len(guests), 'guest')}"
+            done = (
+                f"{actions.ACTIONS[verb].past}: {len(fit) - len(failures)} of "
+                f"{plural(len(guests), 'guest')}"
+            )
             return done + (f"; {skipped_phrase(skipped)} skipped" if skipped else "")
 
         return await self.change(verb, on_all, guests=guests, question=question)
@@ -307,6 +328,9 @@ class Controller:
     def guest(self, token: str) -> GuestSnapshot:
         """The guest a command names (`NAME` or `NAME@HOST`), as it is now."""
         snapshot = self.fleet.snapshot()
-        name, host = resolve_guest(token, [(g.name, g.host) for g in snapshot.guests],
-                                   hosts=[h.name for h in snapshot.hosts])
+        name, host = resolve_guest(
+            token,
+            [(g.name, g.host) for g in snapshot.guests],
+            hosts=[h.name for h in snapshot.hosts],
+        )
         return next(g for g in snapshot.guests if g.name == name and g.host == host)

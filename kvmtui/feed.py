@@ -40,8 +40,13 @@ class Published(Message, bubble=False):
 class ScreenFeed:
     """Follows the app's publishers and tells the visible screens; see the module doc."""
 
-    def __init__(self, app: App[Any], publishers: Mapping[str, Publisher], delay: float,
-                 readers: Mapping[str, Callable[[], object]] | None = None) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        publishers: Mapping[str, Publisher],
+        delay: float,
+        readers: Mapping[str, Callable[[], object]] | None = None,
+    ) -> None:
         """`readers` run at delivery, before the screens are told, for state the UI derives
         from a publisher (the sparklines' history from the fleet): at most once per `delay`
         as well, where once per notice cost a pass over every guest of the fleet for each

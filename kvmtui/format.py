@@ -87,6 +87,8 @@ def percent_done(progress: MigrationProgress | None) -> str:
 
 def migration_summary(progress: MigrationProgress) -> str:
     """One line for a migration's figures: `:domjobinfo`, the one-shot command's progress."""
-    return (f"{percent_done(progress)} of {size(progress.data_total)}, "
-            f"{size(progress.data_remaining)} left at {speed(progress.throughput_bps)}, "
-            f"iteration {progress.iteration or DASH}, elapsed {duration(progress.elapsed)}")
+    return (
+        f"{percent_done(progress)} of {size(progress.data_total)}, "
+        f"{size(progress.data_remaining)} left at {speed(progress.throughput_bps)}, "
+        f"iteration {progress.iteration or DASH}, elapsed {duration(progress.elapsed)}"
+    )

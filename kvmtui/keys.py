@@ -55,8 +55,9 @@ def check_keymap(config: Config, app: type[DOMNode]) -> None:
     for binding_id, keys in config.keys.items():
         if binding_id not in known:
             hint = did_you_mean(binding_id, known)
-            raise config.error(f"keys.{binding_id}",
-                               f"[keys]: unknown binding id {quoted(binding_id)}{hint}")
+            raise config.error(
+                f"keys.{binding_id}", f"[keys]: unknown binding id {quoted(binding_id)}{hint}"
+            )
         problem = key_problem(keys)
         if problem is not None:
             raise config.error(f"keys.{binding_id}", f"[keys]: {quoted(binding_id)}: {problem}")
@@ -81,7 +82,8 @@ def key_problem(keys: str) -> str | None:
         if len(name) != 1 and name not in _NAMED_KEYS:
             hint = difflib.get_close_matches(name, sorted(_NAMED_KEYS), n=1)
             return f"unknown key {quoted(name)}" + (
-                f" (did you mean {quoted(hint[0])}?)" if hint else "")
+                f" (did you mean {quoted(hint[0])}?)" if hint else ""
+            )
     return None
 
 
@@ -95,8 +97,7 @@ def clash(keymap: Mapping[str, str], app: type[DOMNode]) -> tuple[str, str] | No
     _load_every_class()
     app_bindings = _effective(app, keymap)
     for cls in _kvmtui_classes():
-        place = app_bindings if cls is app else [
-            *_effective(cls, keymap), *app_bindings]
+        place = app_bindings if cls is app else [*_effective(cls, keymap), *app_bindings]
         for binding, keys in place:
             if binding.id is None or binding.id not in keymap:
                 continue
@@ -106,7 +107,8 @@ def clash(keymap: Mapping[str, str], app: type[DOMNode]) -> tuple[str, str] | No
                     key = sorted(taken)[0]
                     return binding.id, (
                         f"{quoted(key)} is also the key of {quoted(other.id or other.action)}"
-                        f" ({other.description or other.action}); give that one another key")
+                        f" ({other.description or other.action}); give that one another key"
+                    )
     return None
 
 
@@ -123,15 +125,20 @@ def _effective(cls: type[DOMNode], keymap: Mapping[str, str]) -> list[tuple[Bind
 
 def _keys(keys: str) -> set[str]:
     """The key names in a binding's key string, as Textual matches them."""
-    return {_character_to_key(key) if len(key) == 1 else key
-            for key in (key.strip() for key in keys.split(","))}
+    return {
+        _character_to_key(key) if len(key) == 1 else key
+        for key in (key.strip() for key in keys.split(","))
+    }
 
 
 def binding_ids() -> dict[str, str]:
     """Every binding id of kvmtui's app, screens and widgets, with what the binding does."""
     _load_every_class()
-    return {binding.id: binding.description or binding.action
-            for binding in all_bindings() if isinstance(binding, Binding) and binding.id}
+    return {
+        binding.id: binding.description or binding.action
+        for binding in all_bindings()
+        if isinstance(binding, Binding) and binding.id
+    }
 
 
 def all_bindings() -> Iterator[BindingType]:
@@ -201,14 +208,17 @@ def key_map() -> list[KeyMeaning]:
             continue
         if ".sort_" in binding.id:
             rows.setdefault(("Shift+letter", SORT), set()).add(
-                binding.id.partition(".")[0] + ".sort_COLUMN")
+                binding.id.partition(".")[0] + ".sort_COLUMN"
+            )
             continue
         for key in binding.key.split(","):
-            rows.setdefault((key_label(key.strip()), binding.description or binding.action),
-                            set()).add(binding.id)
-    return [KeyMeaning(key, meaning, tuple(sorted(ids)))
-            for (key, meaning), ids in sorted(rows.items(), key=lambda r: (*_order(r[0][0]),
-                                                                            r[0][1]))]
+            rows.setdefault(
+                (key_label(key.strip()), binding.description or binding.action), set()
+            ).add(binding.id)
+    return [
+        KeyMeaning(key, meaning, tuple(sorted(ids)))
+        for (key, meaning), ids in sorted(rows.items(), key=lambda r: (*_order(r[0][0]), r[0][1]))
+    ]
 
 
 KEY_MAP_HEADER = """\
@@ -242,10 +252,11 @@ The grammar, in k9s's and virsh's spirit:
 
 def key_map_markdown() -> str:
     """docs/KEYS.md: the grammar, then `key_map` as a table."""
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = [f"| `{cell(row.key)}` | {cell(row.meaning)} | {', '.join(row.ids)} |"
-             for row in key_map()]
+    lines = [
+        f"| `{cell(row.key)}` | {cell(row.meaning)} | {', '.join(row.ids)} |" for row in key_map()
+    ]
     return KEY_MAP_HEADER + "\n".join(lines) + "\n"
-

@@ -57,8 +57,17 @@ class CliOperator:
     """The controller's Operator on a plain terminal: stdout for results, one stderr line
     per failure, a y/N prompt (or `--yes`) for questions."""
 
-    def __init__(self, fleet: Fleet, migrations: MigrationManager, *, yes: bool,
-                 as_json: bool, stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        migrations: MigrationManager,
+        *,
+        yes: bool,
+        as_json: bool,
+        stdin: IO[str],
+        stdout: IO[str],
+        stderr: IO[str],
+    ) -> None:
         self.fleet = fleet
         self.migrations = migrations
         self.yes = yes
@@ -97,19 +106,34 @@ class CliOperator:
         print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
 
     async def show_list(self, which: str) -> None:
-        guests = sorted((g for g in self.fleet.snapshot().guests if listed(which, g.state)),
-                        key=lambda g: (g.name, g.host))
-        self._print([_guest_json(g) for g in guests],
-                    _table(("Name", "Host", "State"),
-                           [(g.name, g.host, g.state.value) for g in guests]))
+        guests = sorted(
+            (g for g in self.fleet.snapshot().guests if listed(which, g.state)),
+            key=lambda g: (g.name, g.host),
+        )
+        self._print(
+            [_guest_json(g) for g in guests],
+            _table(("Name", "Host", "State"), [(g.name, g.host, g.state.value) for g in guests]),
+        )
 
     async def show_host(self, name: str) -> None:
         hosts = [h for h in self.fleet.snapshot().hosts if not name or h.name == name]
-        self._print([_host_json(h) for h in hosts], _table(
-            ("Name", "URI", "Link", "Guests", "CPUs", "Memory"),
-            [(h.name, h.uri, h.link.value, f"{h.guests_running}/{h.guests_total}",
-              str(h.info.cpus or fmt.DASH), fmt.size_kib(h.info.memory_kib or None))
-             for h in hosts]))
+        self._print(
+            [_host_json(h) for h in hosts],
+            _table(
+                ("Name", "URI", "Link", "Guests", "CPUs", "Memory"),
+                [
+                    (
+                        h.name,
+                        h.uri,
+                        h.link.value,
+                        f"{h.guests_running}/{h.guests_total}",
+                        str(h.info.cpus or fmt.DASH),
+                        fmt.size_kib(h.info.memory_kib or None),
+                    )
+                    for h in hosts
+                ],
+            ),
+        )
 
     async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
         host = self.fleet.host(guest.host)
@@ -125,24 +149,43 @@ class CliOperator:
     async def _show_vcpus(self, guest: GuestSnapshot) -> None:
         """`virsh vcpuinfo`, plus the persistent pinning and the emulator threads."""
         placement = await GuestPlacementReader(self.fleet.host(guest.host), guest.uuid).read()
-        rows = [{"vcpu": v.number, "state": v.state, "cpu": v.pcpu,
-                 "affinity": format_cpulist(v.affinity),
-                 "config": format_cpulist(v.affinity_config)} for v in placement.vcpus]
+        rows = [
+            {
+                "vcpu": v.number,
+                "state": v.state,
+                "cpu": v.pcpu,
+                "affinity": format_cpulist(v.affinity),
+                "config": format_cpulist(v.affinity_config),
+            }
+            for v in placement.vcpus
+        ]
         emulator = placement.emulator_live or placement.emulator_config
         emulator_text = format_cpulist(emulator) if emulator is not None else "-"
-        blocks = [_fields([("VCPU", str(row["vcpu"])),
-                           ("CPU", "-" if row["cpu"] is None else str(row["cpu"])),
-                           ("State", str(row["state"])),
-                           ("CPU Affinity", str(row["affinity"])),
-                           ("Config Affinity", str(row["config"]))]) for row in rows]
-        self._print({"vcpus": rows, "emulator": emulator_text},
-                    "\n\n".join([*blocks, f"Emulator threads: {emulator_text}"]))
+        blocks = [
+            _fields(
+                [
+                    ("VCPU", str(row["vcpu"])),
+                    ("CPU", "-" if row["cpu"] is None else str(row["cpu"])),
+                    ("State", str(row["state"])),
+                    ("CPU Affinity", str(row["affinity"])),
+                    ("Config Affinity", str(row["config"])),
+                ]
+            )
+            for row in rows
+        ]
+        self._print(
+            {"vcpus": rows, "emulator": emulator_text},
+            "\n\n".join([*blocks, f"Emulator threads: {emulator_text}"]),
+        )
 
     async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
         figures = asdict(progress) if progress is not None else {}
-        text = _fields([("Job", "running" if progress is not None else "none"),
-                        *((key, str(value)) for key, value in figures.items()
-                          if value is not None)])
+        text = _fields(
+            [
+                ("Job", "running" if progress is not None else "none"),
+                *((key, str(value)) for key, value in figures.items() if value is not None),
+            ]
+        )
         self._print({"guest": guest.name, "host": guest.host, "job": figures or None}, text)
 
     async def show_help(self, verb: str) -> None:
@@ -154,11 +197,24 @@ class CliOperator:
     async def show_snapshots(self, guest: GuestSnapshot) -> None:
         """`virsh snapshot-list`'s table, with the parent, the kind and the description."""
         snaps = await list_snapshots(self.fleet.host(guest.host), guest.uuid)
-        self._print([_snapshot_json(s) for s in snaps], _table(
-            ("Name", "Creation Time", "State", "Current", "Parent", "Kind", "Description"),
-            [(s.name, s.created.isoformat(" ") if s.created else "-", s.state,
-              "yes" if s.current else "", s.parent or "", s.kind, s.description)
-             for s in snaps]))
+        self._print(
+            [_snapshot_json(s) for s in snaps],
+            _table(
+                ("Name", "Creation Time", "State", "Current", "Parent", "Kind", "Description"),
+                [
+                    (
+                        s.name,
+                        s.created.isoformat(" ") if s.created else "-",
+                        s.state,
+                        "yes" if s.current else "",
+                        s.parent or "",
+                        s.kind,
+                        s.description,
+                    )
+                    for s in snaps
+                ],
+            ),
+        )
 
     async def follow_job(self, job_id: int) -> None:
         """A progress line at most every PROGRESS_EVERY seconds, then the outcome: so a
@@ -172,11 +228,18 @@ class CliOperator:
             job = manager.job(job_id)
             now = time.monotonic()
             figures = job.latest
-            if (job.state is JobState.RUNNING and figures and figures.data_total
-                    and now - printed >= PROGRESS_EVERY):
+            if (
+                job.state is JobState.RUNNING
+                and figures
+                and figures.data_total
+                and now - printed >= PROGRESS_EVERY
+            ):
                 printed = now
-                print(f"{job.guest} {job.source} -> {job.dest}: "
-                      f"{fmt.migration_summary(figures)}", file=self.stdout, flush=True)
+                print(
+                    f"{job.guest} {job.source} -> {job.dest}: {fmt.migration_summary(figures)}",
+                    file=self.stdout,
+                    flush=True,
+                )
 
         manager.add_listener(changed)
         try:
@@ -191,22 +254,30 @@ class CliOperator:
     async def run_editor(self, command: list[str]) -> None:
         """The terminal kvmtui was started on is the editor's, as with virsh edit."""
         await run_editor(command)
+
     async def show_network(self, network: NetworkSnapshot) -> None:
         """`virsh net-dhcp-leases`, with the guest that holds each lease."""
         leases = network.leases or ()
         if network.leases is None:
             self.error(f"leases of {network.name} on {network.host}: {network.leases_note}")
             return
-        self._print([asdict(lease) for lease in leases], _table(
-            ("MAC", "IP address", "Hostname", "Guest"),
-            [(x.mac, x.ip, x.hostname or "-", x.guest or "-") for x in leases]))
+        self._print(
+            [asdict(lease) for lease in leases],
+            _table(
+                ("MAC", "IP address", "Hostname", "Guest"),
+                [(x.mac, x.ip, x.hostname or "-", x.guest or "-") for x in leases],
+            ),
+        )
 
     async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
-        data = {"hosts": [asdict(c) | {"kvm": c.kvm} for c in caps],
-                "findings": [asdict(c) | {"level": c.level.value} for c in findings]}
+        data = {
+            "hosts": [asdict(c) | {"kvm": c.kvm} for c in caps],
+            "findings": [asdict(c) | {"level": c.level.value} for c in findings],
+        }
         blocks = [f"{c.host}\n{_fields(facts(c))}" for c in caps]
-        blocks.append("\n".join(f"{c.host}  {c.level.value:<5} {c.what}: {c.detail}"
-                                 for c in findings))
+        blocks.append(
+            "\n".join(f"{c.host}  {c.level.value:<5} {c.what}: {c.detail}" for c in findings)
+        )
         self._print(data, "\n\n".join(blocks))
         if any(c.level is Level.FAIL for c in findings):
             self.failed = True  # the FAIL lines above say what: exit 1, as on a failure
@@ -227,7 +298,6 @@ class CliOperator:
     def open_create(self) -> NoReturn:
         _needs_screen("the create wizard (give the guest's NAME and options)")
 
-
     async def quit(self) -> NoReturn:
         _needs_screen("quit")
 
@@ -237,30 +307,53 @@ def _needs_screen(what: str) -> NoReturn:
 
 
 def _guest_json(guest: GuestSnapshot) -> dict[str, Any]:
-    return {"name": guest.name, "host": guest.host, "uuid": guest.uuid,
-            "state": guest.state.value, "vcpus": guest.vcpus, "memory_kib": guest.memory_kib,
-            "max_memory_kib": guest.max_memory_kib, "persistent": guest.persistent,
-            "autostart": guest.autostart}
+    return {
+        "name": guest.name,
+        "host": guest.host,
+        "uuid": guest.uuid,
+        "state": guest.state.value,
+        "vcpus": guest.vcpus,
+        "memory_kib": guest.memory_kib,
+        "max_memory_kib": guest.max_memory_kib,
+        "persistent": guest.persistent,
+        "autostart": guest.autostart,
+    }
 
 
 def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
-    return {"name": snap.name, "created": snap.created.isoformat() if snap.created else None,
-            "state": snap.state, "current": snap.current, "parent": snap.parent,
-            "description": snap.description, "memory": snap.memory, "external": snap.external}
+    return {
+        "name": snap.name,
+        "created": snap.created.isoformat() if snap.created else None,
+        "state": snap.state,
+        "current": snap.current,
+        "parent": snap.parent,
+        "description": snap.description,
+        "memory": snap.memory,
+        "external": snap.external,
+    }
 
 
 def _host_json(host: HostSnapshot) -> dict[str, Any]:
-    return {"name": host.name, "uri": host.uri, "link": host.link.value,
-            "readonly": host.readonly, "reason": host.reason,
-            "guests_running": host.guests_running, "guests_total": host.guests_total,
-            "cpus": host.info.cpus, "memory_kib": host.info.memory_kib}
+    return {
+        "name": host.name,
+        "uri": host.uri,
+        "link": host.link.value,
+        "readonly": host.readonly,
+        "reason": host.reason,
+        "guests_running": host.guests_running,
+        "guests_total": host.guests_total,
+        "cpus": host.info.cpus,
+        "memory_kib": host.info.memory_kib,
+    }
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """`virsh list`'s layout: a header, a rule, left-aligned columns."""
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
-    lines = [" " + "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in (header, *rows)]
+    lines = [
+        " " + "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
     lines.insert(1, "-" * (sum(widths) + 3 * len(widths)))
     return "\n".join(lines)
 
@@ -291,8 +384,9 @@ async def _connected(fleet: Fleet, operator: CliOperator) -> None:
         if host.link is Link.LOST:
             operator.error(f"host {host.name} ({host.uri}) is not reachable: {host.reason}")
         elif host.link is Link.CONNECTING:
-            operator.error(f"host {host.name} ({host.uri}): no connection after "
-                           f"{CONNECT_WAIT:.0f} s")
+            operator.error(
+                f"host {host.name} ({host.uri}): no connection after {CONNECT_WAIT:.0f} s"
+            )
 
 
 def _upload_progress(storage: StorageService, stdout: IO[str]) -> Callable[[], None]:
@@ -308,8 +402,12 @@ def _upload_progress(storage: StorageService, stdout: IO[str]) -> Callable[[], N
         for key, upload in storage.uploads().items():
             if upload.done and upload.total:
                 printed = now
-                print(f"{key}: {fmt.size(upload.done)} of {fmt.size(upload.total)} "
-                      f"({upload.percent:.0f}%)", file=stdout, flush=True)
+                print(
+                    f"{key}: {fmt.size(upload.done)} of {fmt.size(upload.total)} "
+                    f"({upload.percent:.0f}%)",
+                    file=stdout,
+                    flush=True,
+                )
 
     return changed
 
@@ -321,14 +419,24 @@ class Finished:
     handover: list[str] | None = None
 
 
-async def run_command(settings: Settings, *, stdin: IO[str] = sys.stdin,
-                      stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr) -> int:
+async def run_command(
+    settings: Settings,
+    *,
+    stdin: IO[str] = sys.stdin,
+    stdout: IO[str] = sys.stdout,
+    stderr: IO[str] = sys.stderr,
+) -> int:
     """Runs `settings.command` against `settings.hosts`; the exit status (module doc)."""
     return (await run_to_end(settings, stdin=stdin, stdout=stdout, stderr=stderr)).status
 
 
-async def run_to_end(settings: Settings, *, stdin: IO[str] = sys.stdin,
-                     stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr) -> Finished:
+async def run_to_end(
+    settings: Settings,
+    *,
+    stdin: IO[str] = sys.stdin,
+    stdout: IO[str] = sys.stdout,
+    stderr: IO[str] = sys.stderr,
+) -> Finished:
     """`run_command`, and what the terminal is to be handed over to afterwards."""
     try:
         command = parse(shlex.join(settings.command))
@@ -336,16 +444,27 @@ async def run_to_end(settings: Settings, *, stdin: IO[str] = sys.stdin,
         print(f"kvmtui: {error}", file=stderr)
         return Finished(2)
     if VERBS[command.verb].screen:
-        print(f"kvmtui: {command.verb} needs the full screen: run kvmtui and type "
-              f":{shlex.join(settings.command)}", file=stderr)
+        print(
+            f"kvmtui: {command.verb} needs the full screen: run kvmtui and type "
+            f":{shlex.join(settings.command)}",
+            file=stderr,
+        )
         return Finished(2)
     fleet = Fleet(settings.hosts, settings.refresh)
     services = Services(fleet)
     services.storage.add_listener(_upload_progress(services.storage, stdout))
-    operator = CliOperator(fleet, services.migrations, yes=settings.yes, as_json=settings.json,
-                           stdin=stdin, stdout=stdout, stderr=stderr)
-    controller = Controller(services, operator, readonly=settings.readonly,
-                            spawn=asyncio.ensure_future)
+    operator = CliOperator(
+        fleet,
+        services.migrations,
+        yes=settings.yes,
+        as_json=settings.json,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+    )
+    controller = Controller(
+        services, operator, readonly=settings.readonly, spawn=asyncio.ensure_future
+    )
     try:
         await _connected(fleet, operator)
         await controller.run(command)
@@ -362,7 +481,9 @@ def main(settings: Settings) -> int:
         try:
             os.execvp(finished.handover[0], finished.handover)
         except OSError as error:
-            print(f"kvmtui: cannot run {finished.handover[0]}: {error.strerror or error}",
-                  file=sys.stderr)
+            print(
+                f"kvmtui: cannot run {finished.handover[0]}: {error.strerror or error}",
+                file=sys.stderr,
+            )
             return 1
     return finished.status

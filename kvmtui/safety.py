@@ -146,8 +146,15 @@ class NeverCrash(App[Any]):
         self.notify(f"internal error: {message}{where}", severity="error", timeout=10)
 
     @override
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               timeout: float | None = None, markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """Textual's notify, but plain text unless asked: kvmtui's messages quote guest and
         host names and libvirt's errors, which may hold `[` and must show as typed."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
@@ -161,22 +168,28 @@ class NeverCrash(App[Any]):
         # closing but not yet removed, let Ctrl+P push a second one under that id:
         # DuplicateIds (monkey seed 404). One palette per screen stack, and no fixed id.
         if self.use_command_palette and not any(
-                isinstance(screen, CommandPalette) for screen in self.screen_stack):
+            isinstance(screen, CommandPalette) for screen in self.screen_stack
+        ):
             self.push_screen(SafeCommandPalette())
 
     @override
-    def search_commands(self, commands: Sequence[CommandListItem],
-                        placeholder: str = "Search for commands…") -> AwaitMount:
-        return self.push_screen(SafeCommandPalette(
-            # As Textual 8's own App.search_commands passes it: an instance where the
-            # annotation says a class.
-            providers=[cast(Any, SimpleProvider(self.screen, list(commands)))],
-            placeholder=placeholder))
+    def search_commands(
+        self, commands: Sequence[CommandListItem], placeholder: str = "Search for commands…"
+    ) -> AwaitMount:
+        return self.push_screen(
+            SafeCommandPalette(
+                # As Textual 8's own App.search_commands passes it: an instance where the
+                # annotation says a class.
+                providers=[cast(Any, SimpleProvider(self.screen, list(commands)))],
+                placeholder=placeholder,
+            )
+        )
 
     @override
     def search_themes(self) -> None:
-        self.push_screen(SafeCommandPalette(providers=[ThemeProvider],
-                                            placeholder="Search for themes…"))
+        self.push_screen(
+            SafeCommandPalette(providers=[ThemeProvider], placeholder="Search for themes…")
+        )
 
     @override
     async def _dispatch_message(self, message: Message) -> None:

@@ -31,7 +31,8 @@ class TuiOperator:
 
     async def confirm(self, question: Question) -> bool:
         confirmed = await self.app.push_screen_wait(
-            ConfirmScreen(question.title, question.detail, question.action_label))
+            ConfirmScreen(question.title, question.detail, question.action_label)
+        )
         return bool(confirmed)
 
     def ok(self, message: str) -> None:
@@ -59,8 +60,11 @@ class TuiOperator:
 
     async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
         where = f"{guest.name} on {guest.host}"
-        self.ok(f"{where}: {fmt.migration_summary(progress)}" if progress is not None
-                else f"{where}: no job running")
+        self.ok(
+            f"{where}: {fmt.migration_summary(progress)}"
+            if progress is not None
+            else f"{where}: no job running"
+        )
 
     async def show_help(self, verb: str) -> None:
         """`:help VERB` opens a page on the verb (usage, summary, arguments, options) that

@@ -138,8 +138,9 @@ def node_specs(tmp_path: Path, *names: str, readonly: bool = False) -> list[Host
 
 
 @asynccontextmanager
-async def node_hosts(tmp_path: Path, *names: str,
-                     readonly: bool = False) -> AsyncIterator[list[Host]]:
+async def node_hosts(
+    tmp_path: Path, *names: str, readonly: bool = False
+) -> AsyncIterator[list[Host]]:
     """Hosts `names` (default one, "kvm1"), each on its own copy of the node, connected."""
     async with connected(node_specs(tmp_path, *names, readonly=readonly)) as hosts:
         yield hosts

@@ -14,13 +14,30 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
     out = tmp_path / "fleet.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fleet.py"), "--smoke",
-                           "--json", str(out)], capture_output=True, text=True, env=env,
-                          timeout=240, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fleet.py"), "--smoke", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for row in ("bare Textual app", "kvmtui 2x20", "first rows", "first full table", "idle CPU",
-                "raw polling", "terminal output while idle", "RSS", "filter typed at once",
-                "cursor move", "sort", "threads", "stats calls per host per tick"):
+    for row in (
+        "bare Textual app",
+        "kvmtui 2x20",
+        "first rows",
+        "first full table",
+        "idle CPU",
+        "raw polling",
+        "terminal output while idle",
+        "RSS",
+        "filter typed at once",
+        "cursor move",
+        "sort",
+        "threads",
+        "stats calls per host per tick",
+    ):
         assert row in done.stdout
     figures = json.loads(out.read_text())
     assert figures["bare"]["first_paint_s"] > 0

@@ -8,8 +8,7 @@ from kvmtui.core.model import GuestSnapshot, GuestState
 from tests.nodes import node_host
 
 
-def _caps_xml(cpu_features: str, domains: str, iommu: str = "no",
-              huge: str = "0") -> str:
+def _caps_xml(cpu_features: str, domains: str, iommu: str = "no", huge: str = "0") -> str:
     """A QEMU host's capabilities in the shape libvirt 9 writes them (trimmed)."""
     return f"""<capabilities><host>
   <cpu><arch>x86_64</arch><model>EPYC</model><vendor>AMD</vendor>{cpu_features}
@@ -42,8 +41,13 @@ def _guest(name: str, virt_type: str, host: str = "kvm1") -> GuestSnapshot:
 
 
 def test_a_kvm_host_with_nesting_numa_and_hugepages():
-    caps = parse("kvm1", _caps_xml("<feature name='svm'/>", KVM, iommu="yes", huge="512"),
-                 DOMCAPS, free=[4 << 30, 1 << 30], free_pages={0: {2048: 100}})
+    caps = parse(
+        "kvm1",
+        _caps_xml("<feature name='svm'/>", KVM, iommu="yes", huge="512"),
+        DOMCAPS,
+        free=[4 << 30, 1 << 30],
+        free_pages={0: {2048: 100}},
+    )
     assert caps.kvm and caps.virt_flag == "svm" and caps.nested_flag
     assert [(c.id, c.cpus, c.free_kib) for c in caps.cells] == [(0, 4, 4 << 20), (1, 4, 1 << 20)]
     shown = dict(facts(caps))
@@ -58,8 +62,17 @@ def test_a_kvm_host_with_nesting_numa_and_hugepages():
 
 def test_tcg_guests_on_a_kvm_host_are_named():
     caps = parse("kvm1", _caps_xml("<feature name='svm'/>", KVM), DOMCAPS)
-    found = {c.what: c for c in checks(caps, [_guest("slow", "qemu"), _guest("fast", "kvm"),
-                                               _guest("elsewhere", "qemu", host="kvm2")])}
+    found = {
+        c.what: c
+        for c in checks(
+            caps,
+            [
+                _guest("slow", "qemu"),
+                _guest("fast", "kvm"),
+                _guest("elsewhere", "qemu", host="kvm2"),
+            ],
+        )
+    }
     tcg = found["TCG guests"]
     assert tcg.level is Level.WARN
     assert tcg.detail == "1 defined with type qemu (emulated) though KVM is usable: slow"
@@ -82,8 +95,9 @@ async def test_the_test_driver_reads_as_a_host_without_kvm(tmp_path):
     assert not caps.error and not caps.kvm
     assert caps.domain_types == ("test",) and caps.libvirt_version
     assert caps.nested_flag is None  # the test driver has no domain capabilities
-    assert dict(facts(caps))["KVM"] == "NO: no kvm domain type offered, guests cannot run " \
-                                       "accelerated"
+    assert (
+        dict(facts(caps))["KVM"] == "NO: no kvm domain type offered, guests cannot run accelerated"
+    )
 
 
 async def test_an_unreachable_host_is_a_finding_not_an_exception(tmp_path):

@@ -110,10 +110,13 @@ def test_equals_inside_a_uri_is_not_a_name() -> None:
     assert hosts(["-c", uri]) == (HostSpec("h", uri),)
 
 
-@pytest.mark.parametrize("argv", [
-    ["-c", "a=test:///default", "-c", "a=test:///default"],
-    ["-c", "qemu:///system", "-c", "qemu:///session"],  # both "localhost"
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-c", "a=test:///default", "-c", "a=test:///default"],
+        ["-c", "qemu:///system", "-c", "qemu:///session"],  # both "localhost"
+    ],
+)
 def test_duplicate_host_names_are_refused_in_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -155,7 +158,8 @@ def test_demo_with_connect_is_refused(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["--demo", "-c", "qemu:///system", "list"]) == 2
     assert capsys.readouterr().err == (
         "kvmtui: --demo watches the built-in demo fleet only: leave out -c, "
-        "or leave out --demo to watch those hosts\n")
+        "or leave out --demo to watch those hosts\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -345,19 +349,21 @@ LOADED_ON_FIRST_USE = {
     "asyncssh": "import kvmtui.core.ssh_dial",
     "pyte": "import kvmtui.screens.console",
     "pycdlib": "from kvmtui.core.provision import CloudInit, seed_iso; "
-               "seed_iso(CloudInit('u', 'ssh-ed25519 AAAA k', 'h'), 'i')",
+    "seed_iso(CloudInit('u', 'ssh-ed25519 AAAA k', 'h'), 'i')",
     "pygments": "import rich.syntax",
     "kvmtui.verbs": "from kvmtui.core.commands import lookup_verb; lookup_verb('start')",
     "kvmtui.screens.snapshots": "from kvmtui.views import ALIASES; "
-                                "ALIASES['snapshots'].screen_class",
+    "ALIASES['snapshots'].screen_class",
     "kvmtui.screens.detail": "import kvmtui.screens.detail",
 }
 
 
 @pytest.mark.parametrize("module", sorted(LOADED_ON_FIRST_USE))
 def test_the_app_starts_without_what_only_a_feature_needs(module: str) -> None:
-    code = (f"import sys, kvmtui.app; print({module!r} in sys.modules); "
-            f"{LOADED_ON_FIRST_USE[module]}; print({module!r} in sys.modules)")
+    code = (
+        f"import sys, kvmtui.app; print({module!r} in sys.modules); "
+        f"{LOADED_ON_FIRST_USE[module]}; print({module!r} in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
     )

@@ -26,21 +26,26 @@ async def _guests(host: Host) -> set[str]:
 
 
 async def _xml(host: Host, name: str) -> ET.Element:
-    return ET.fromstring(await host.run(
-        lambda c: c.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+    return ET.fromstring(
+        await host.run(lambda c: c.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    )
 
 
 def _sources(root: ET.Element) -> dict[str, dict[str, str]]:
-    return {d.find("target").get("dev"): dict(d.find("source").attrib)
-            for d in root.iterfind("devices/disk") if d.find("source") is not None}
+    return {
+        d.find("target").get("dev"): dict(d.find("source").attrib)
+        for d in root.iterfind("devices/disk")
+        if d.find("source") is not None
+    }
 
 
 async def test_a_full_clone_gets_its_own_name_uuid_macs_and_disks(tmp_path):
     async with clone_host(tmp_path) as host:
         before = await _volumes(host)
         done = await clone.clone_guest(host, TMPL_UUID, "copy")
-        assert done == ("tmpl on kvm1 cloned to copy (full copy: vda -> copy-vda.qcow2, "
-                        "vdb -> copy-vdb.raw)")
+        assert done == (
+            "tmpl on kvm1 cloned to copy (full copy: vda -> copy-vda.qcow2, vdb -> copy-vdb.raw)"
+        )
         assert await _volumes(host) - before == {"copy-vda.qcow2", "copy-vdb.raw"}
         root = await _xml(host, "copy")
         assert root.findtext("uuid") != TMPL_UUID
@@ -63,8 +68,11 @@ async def test_a_linked_clone_stands_on_the_source_volumes(tmp_path):
         vda = next(d for d in root.iterfind("devices/disk") if d.find("target").get("dev") == "vda")
         assert vda.find("source").get("file") == "/var/lib/images/thin-vda.qcow2"
         assert vda.find("driver").get("type") == "qcow2"
-        volume = ET.fromstring(await host.run(
-            lambda c: c.storageVolLookupByPath("/var/lib/images/thin-vdb.qcow2").XMLDesc(0)))
+        volume = ET.fromstring(
+            await host.run(
+                lambda c: c.storageVolLookupByPath("/var/lib/images/thin-vdb.qcow2").XMLDesc(0)
+            )
+        )
         assert volume.findtext("backingStore/path") == "/var/lib/images/tmpl-data.raw"
         assert volume.find("backingStore/format").get("type") == "raw"
 
@@ -80,8 +88,11 @@ async def test_an_existing_name_is_refused_before_anything_is_made(tmp_path):
 async def test_a_failed_copy_removes_the_volumes_already_made(tmp_path):
     """The second disk's volume name is taken: the first copy is made, then undone."""
     async with clone_host(tmp_path) as host:
-        await host.run(lambda c: c.storagePoolLookupByName("images").createXML(
-            "<volume><name>copy-vdb.raw</name><capacity>1024</capacity></volume>", 0))
+        await host.run(
+            lambda c: c.storagePoolLookupByName("images").createXML(
+                "<volume><name>copy-vdb.raw</name><capacity>1024</capacity></volume>", 0
+            )
+        )
         before = await _volumes(host), await _guests(host)
         with pytest.raises(HostError, match=r"copying vdb to copy-vdb\.raw: .*already exists"):
             await clone.clone_guest(host, TMPL_UUID, "copy")
@@ -104,11 +115,17 @@ async def test_disks_outside_every_pool_and_bad_names_are_refused(tmp_path):
     async with clone_host(tmp_path) as host:
         before = await _volumes(host), await _guests(host)
         await host.run_on_guest(WEB_UUID, lambda d: d.suspend())
-        with pytest.raises(HostError, match=r"disk vdc \(/srv/elsewhere/scratch.img\) is in no "
-                                            "storage pool; kvmtui copies disks only through"):
+        with pytest.raises(
+            HostError,
+            match=r"disk vdc \(/srv/elsewhere/scratch.img\) is in no "
+            "storage pool; kvmtui copies disks only through",
+        ):
             await clone.clone_guest(host, WEB_UUID, "web2")
-        for bad, why in (("a/b", "may not contain '/'"), ("", "may not be empty"),
-                         ("x\x1b[2J", "control character")):
+        for bad, why in (
+            ("a/b", "may not contain '/'"),
+            ("", "may not be empty"),
+            ("x\x1b[2J", "control character"),
+        ):
             with pytest.raises(HostError, match=why):
                 await clone.clone_guest(host, TMPL_UUID, bad)
         assert (await _volumes(host), await _guests(host)) == before
@@ -126,10 +143,14 @@ async def test_undefine_deletes_exactly_the_listed_volumes(tmp_path):
         disks = await guest_config.guest_disks(host, TMPL_UUID)
         chosen = guest_config.storage_to_remove(disks, None, "undefine tmpl")
         assert [(d.target, d.volume) for d in chosen] == [
-            ("vda", "/var/lib/images/tmpl.qcow2"), ("vdb", "/var/lib/images/tmpl-data.raw")]
+            ("vda", "/var/lib/images/tmpl.qcow2"),
+            ("vdb", "/var/lib/images/tmpl-data.raw"),
+        ]
         done = await guest_config.undefine(host, TMPL_UUID, chosen)
-        assert done == ("tmpl on kvm1: undefined, deleted vda /var/lib/images/tmpl.qcow2, "
-                        "vdb /var/lib/images/tmpl-data.raw")
+        assert done == (
+            "tmpl on kvm1: undefined, deleted vda /var/lib/images/tmpl.qcow2, "
+            "vdb /var/lib/images/tmpl-data.raw"
+        )
         assert "tmpl" not in await _guests(host)
         assert await _volumes(host) == {"web.qcow2", "data.raw"}  # the shared one stays
 
@@ -137,8 +158,11 @@ async def test_undefine_deletes_exactly_the_listed_volumes(tmp_path):
 async def test_storage_that_libvirt_cannot_delete_is_refused_up_front(tmp_path):
     async with clone_host(tmp_path) as host:
         disks = await guest_config.guest_disks(host, WEB_UUID)
-        with pytest.raises(HostError, match=r"disk vdc \(/srv/elsewhere/scratch.img\) is in no "
-                                            "storage pool; kvmtui deletes storage only"):
+        with pytest.raises(
+            HostError,
+            match=r"disk vdc \(/srv/elsewhere/scratch.img\) is in no "
+            "storage pool; kvmtui deletes storage only",
+        ):
             guest_config.storage_to_remove(disks, None, "undefine web")
         with pytest.raises(HostError, match='no disk "vdz" \\(its disks: vda, vdb, vdc, sda\\)'):
             guest_config.storage_to_remove(disks, ["vdz"], "undefine web")
@@ -158,19 +182,23 @@ async def test_rename_description_keys_and_nmi(tmp_path):
         with pytest.raises(HostError, match="cannot rename active domain"):
             await guest_config.rename(host, WEB_UUID, "web2")
 
-        assert await guest_config.set_description(host, WEB_UUID, "Web [b]front[/b]",
-                                                  title=True) == "web on kvm1: title set"
+        assert (
+            await guest_config.set_description(host, WEB_UUID, "Web [b]front[/b]", title=True)
+            == "web on kvm1: title set"
+        )
         await guest_config.set_description(host, WEB_UUID, "line one\nline two", config=True)
         assert await guest_config.description(host, WEB_UUID, title=True) == "Web [b]front[/b]"
-        assert await guest_config.description(host, WEB_UUID, config=True) == \
-            "line one\nline two"
+        assert await guest_config.description(host, WEB_UUID, config=True) == "line one\nline two"
         info = dict(await host.dominfo(WEB_UUID))
         assert info["Title"] == "Web [b]front[/b]"
 
-        assert await guest_config.send_key(host, WEB_UUID, ["KEY_LEFTCTRL", "leftalt", "111"]) \
+        assert (
+            await guest_config.send_key(host, WEB_UUID, ["KEY_LEFTCTRL", "leftalt", "111"])
             == "web on kvm1: sent KEY_LEFTCTRL leftalt 111"
-        with pytest.raises(HostError, match='unknown key "KEY_DELTE" \\(did you mean '
-                                            '"KEY_DELETE"\\?\\)'):
+        )
+        with pytest.raises(
+            HostError, match='unknown key "KEY_DELTE" \\(did you mean "KEY_DELETE"\\?\\)'
+        ):
             await guest_config.send_key(host, WEB_UUID, ["KEY_DELTE"])
         assert await guest_config.inject_nmi(host, WEB_UUID) == "web on kvm1: NMI injected"
 
@@ -180,8 +208,11 @@ def test_key_names_read_as_virsh_reads_them():
     assert keycodes(["a", "Key_Enter", "28"]) == [30, 28, 28]
     with pytest.raises(ValueError, match='unknown key "ctrl" \\(did you mean "KEY_LEFTCTRL"'):
         keycodes(["ctrl"])
-    for words, why in (([], "no key given"), (["1000"], "over 767"),
-                       (["KEY_A"] * 17, "at most 16 keys")):
+    for words, why in (
+        ([], "no key given"),
+        (["1000"], "over 767"),
+        (["KEY_A"] * 17, "at most 16 keys"),
+    ):
         with pytest.raises(ValueError, match=why):
             keycodes(words)
 
@@ -195,9 +226,17 @@ def test_copy_progress_is_a_line_every_few_seconds(monkeypatch):
     controller = SimpleNamespace(operator=SimpleNamespace(ok=lines.append))
     report = verbs._progress(controller, "clone big to big2")
     gib = 1024**3
-    for second, done in ((1, gib), (2, 2 * gib), (3.5, 3 * gib), (4, 4 * gib), (7, 5 * gib),
-                         (11, 10 * gib)):
+    for second, done in (
+        (1, gib),
+        (2, 2 * gib),
+        (3.5, 3 * gib),
+        (4, 4 * gib),
+        (7, 5 * gib),
+        (11, 10 * gib),
+    ):
         now[0] = 100.0 + second
         report(done, 10 * gib)
-    assert lines == ["clone big to big2: 3.0 GiB of 10.0 GiB copied (30%) in 4 seconds",
-                     "clone big to big2: 5.0 GiB of 10.0 GiB copied (50%) in 7 seconds"]
+    assert lines == [
+        "clone big to big2: 3.0 GiB of 10.0 GiB copied (30%) in 4 seconds",
+        "clone big to big2: 5.0 GiB of 10.0 GiB copied (50%) in 7 seconds",
+    ]

@@ -279,8 +279,10 @@ def test_keys_table_maps_binding_ids_dotted_or_quoted(tmp_path: Path) -> None:
         """,
     )
     assert load_config(path).keys == {
-        "guests.start": "S", "guests.destroy": "ctrl+x", "app.help": "f1,question_mark"}
-
+        "guests.start": "S",
+        "guests.destroy": "ctrl+x",
+        "app.help": "f1,question_mark",
+    }
 
 
 def test_keys_of_screens_opened_later_are_known(tmp_path: Path) -> None:
@@ -293,22 +295,34 @@ def test_keys_of_screens_opened_later_are_known(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "ending"),
     [
-        ('[keys]\n"guests.strat" = "S"\n',
-         'line 2: [keys]: unknown binding id "guests.strat" (did you mean "guests.start"?)'),
-        ('refresh = 1\n[keys]\nguests.start = 5\n',
-         'line 3: [keys]: "guests.start" must be a string, not an integer'),
+        (
+            '[keys]\n"guests.strat" = "S"\n',
+            'line 2: [keys]: unknown binding id "guests.strat" (did you mean "guests.start"?)',
+        ),
+        (
+            "refresh = 1\n[keys]\nguests.start = 5\n",
+            'line 3: [keys]: "guests.start" must be a string, not an integer',
+        ),
         ('[keys]\n"app.help" = "f1,"\n', 'line 2: [keys]: "app.help": empty key in "f1,"'),
-        ('[keys]\n"app.help" = "cmd+h"\n',
-         'line 2: [keys]: "app.help": unknown modifier "cmd" in "cmd+h"'),
-        ('[keys]\n"app.help" = "ctrl+escpe"\n',
-         'line 2: [keys]: "app.help": unknown key "escpe" (did you mean "escape"?)'),
+        (
+            '[keys]\n"app.help" = "cmd+h"\n',
+            'line 2: [keys]: "app.help": unknown modifier "cmd" in "cmd+h"',
+        ),
+        (
+            '[keys]\n"app.help" = "ctrl+escpe"\n',
+            'line 2: [keys]: "app.help": unknown key "escpe" (did you mean "escape"?)',
+        ),
         ('keys = "S"\n', 'line 1: "keys" must be a table'),
-        ('[keys]\n"guests.start" = "h"\n',
-         'line 2: [keys]: "guests.start": "h" is also the key of "guests.shutdown" (Shut down);'
-         " give that one another key"),
-        ('[keys]\n"app.quit" = "x"\n',
-         'line 2: [keys]: "app.quit": "x" is also the key of "detail.xml" (XML);'
-         " give that one another key"),
+        (
+            '[keys]\n"guests.start" = "h"\n',
+            'line 2: [keys]: "guests.start": "h" is also the key of "guests.shutdown" (Shut down);'
+            " give that one another key",
+        ),
+        (
+            '[keys]\n"app.quit" = "x"\n',
+            'line 2: [keys]: "app.quit": "x" is also the key of "detail.xml" (XML);'
+            " give that one another key",
+        ),
     ],
 )
 def test_bad_keys_name_the_line_the_id_and_the_mistake(
@@ -326,11 +340,14 @@ def test_reading_a_file_with_a_theme_and_keys_loads_no_textual(tmp_path: Path) -
     """The file is read before any UI exists, and a one-shot command (`kvmtui list`) never
     starts one: the theme and `[keys]` are checked as the UI starts, not here."""
     path = write(tmp_path, 'theme = "nord"\n[keys]\n"guests.start" = "S"\n')
-    code = ("import sys; from pathlib import Path; from kvmtui.config import load_config; "
-            f"config = load_config(Path({str(path)!r})); "
-            "print(config.keys, 'textual' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=REPO, timeout=60)
+    code = (
+        "import sys; from pathlib import Path; from kvmtui.config import load_config; "
+        f"config = load_config(Path({str(path)!r})); "
+        "print(config.keys, 'textual' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert result.stdout.split() == ["{'guests.start':", "'S'}", "False"], result.stderr
 
 
@@ -358,12 +375,16 @@ def test_migrate_flags_are_the_dialogs_first_ticks(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "ending"),
     [
-        ('[migrate]\nflags = ["lvie"]\n',
-         'line 2: [migrate]: unknown flag "lvie" (did you mean "live"?)'),
+        (
+            '[migrate]\nflags = ["lvie"]\n',
+            'line 2: [migrate]: unknown flag "lvie" (did you mean "live"?)',
+        ),
         ('[migrate]\nflags = "live"\n', 'line 2: [migrate]: "flags" must be an array of strings'),
-        ('[migrate]\nflag = ["live"]\n',
-         'line 2: [migrate]: unknown key "flag" (did you mean "flags"?)'),
-        ('migrate = 1\n', 'line 1: "migrate" must be a table'),
+        (
+            '[migrate]\nflag = ["live"]\n',
+            'line 2: [migrate]: unknown key "flag" (did you mean "flags"?)',
+        ),
+        ("migrate = 1\n", 'line 1: "migrate" must be a table'),
     ],
 )
 def test_bad_migrate_flags_name_the_line_and_the_mistake(

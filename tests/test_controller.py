@@ -43,8 +43,12 @@ class Recorder:
 
 def _controller(hosts: tuple[HostSpec, ...], operator: Recorder, readonly: bool = False):
     fleet = Fleet(hosts, 0.5)
-    return Controller(Services(fleet), operator, readonly=readonly,  # type: ignore[arg-type]  # partial Operator
-                      spawn=asyncio.ensure_future)
+    return Controller(
+        Services(fleet),
+        operator,
+        readonly=readonly,  # type: ignore[arg-type]  # partial Operator
+        spawn=asyncio.ensure_future,
+    )
 
 
 @pytest.fixture
@@ -72,14 +76,19 @@ async def test_change_reports_the_work_sentence_on_success(demo_hosts):
     assert operator.oks == ["web1 on kvm01: started"] and not operator.errors
 
 
-@pytest.mark.parametrize(("readonly", "host_readonly", "reason"), [
-    (True, False, "start: kvmtui runs read-only (--readonly)"),
-    (False, True, "start: host kvm01 is read-only"),
-])
+@pytest.mark.parametrize(
+    ("readonly", "host_readonly", "reason"),
+    [
+        (True, False, "start: kvmtui runs read-only (--readonly)"),
+        (False, True, "start: host kvm01 is read-only"),
+    ],
+)
 async def test_change_refuses_read_only_before_asking_or_working(
-        demo_hosts, readonly, host_readonly, reason):
-    hosts = tuple(dataclasses.replace(h, readonly=host_readonly and h.name == "kvm01")
-                  for h in demo_hosts)
+    demo_hosts, readonly, host_readonly, reason
+):
+    hosts = tuple(
+        dataclasses.replace(h, readonly=host_readonly and h.name == "kvm01") for h in demo_hosts
+    )
     operator = Recorder()
     controller = _controller(hosts, operator, readonly=readonly)
     ran: list[bool] = []
@@ -111,14 +120,24 @@ async def test_a_declined_question_runs_nothing(demo_hosts):
     assert not operator.oks and not operator.errors
 
 
-@pytest.mark.parametrize(("error", "line"), [
-    (HostError("destroy web1 on kvm01: domain is not running"),
-     "destroy web1 on kvm01: domain is not running"),
-    (CommandError("vcpupin web1: CPU 99 does not exist"), "vcpupin web1: CPU 99 does not exist"),
-    (ValueError("unknown migration option(s): bogus"),
-     "migrate: unknown migration option(s): bogus"),
-    (TimeoutError(), "migrate: no answer (timed out)"),
-])
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            HostError("destroy web1 on kvm01: domain is not running"),
+            "destroy web1 on kvm01: domain is not running",
+        ),
+        (
+            CommandError("vcpupin web1: CPU 99 does not exist"),
+            "vcpupin web1: CPU 99 does not exist",
+        ),
+        (
+            ValueError("unknown migration option(s): bogus"),
+            "migrate: unknown migration option(s): bogus",
+        ),
+        (TimeoutError(), "migrate: no answer (timed out)"),
+    ],
+)
 async def test_a_failure_is_one_line_and_never_propagates(demo_hosts, error, line):
     operator = Recorder()
     controller = _controller(demo_hosts, operator)
@@ -132,21 +151,20 @@ async def test_a_failure_is_one_line_and_never_propagates(demo_hosts, error, lin
 
 async def test_destroy_asks_then_really_stops_the_guest(started):
     controller, operator = started
-    guest = next(g for g in controller.fleet.snapshot().guests
-                 if g.state is GuestState.RUNNING)
+    guest = next(g for g in controller.fleet.snapshot().guests if g.state is GuestState.RUNNING)
     assert await controller.lifecycle("destroy", [guest]) is True
     assert operator.questions[0].title == f"Destroy {guest.name} on {guest.host}?"
     assert operator.questions[0].action_label == "Destroy"
     state = await controller.fleet.host(guest.host).run_on_guest(
-        guest.uuid, lambda dom: dom.state()[0])
+        guest.uuid, lambda dom: dom.state()[0]
+    )
     assert state == 5  # VIR_DOMAIN_SHUTOFF, as libvirt itself reports it
     assert operator.oks == [f"{guest.name} on {guest.host}: destroyed (forced off)"]
 
 
 async def test_a_single_harmless_action_does_not_ask(started):
     controller, operator = started
-    guest = next(g for g in controller.fleet.snapshot().guests
-                 if g.state is GuestState.SHUTOFF)
+    guest = next(g for g in controller.fleet.snapshot().guests if g.state is GuestState.SHUTOFF)
     assert await controller.lifecycle("start", [guest]) is True
     assert not operator.questions
     assert operator.oks == [f"{guest.name} on {guest.host}: started"]
@@ -164,7 +182,8 @@ async def test_bulk_acts_on_the_guests_it_fits_and_says_what_it_skips(started):
     hosts = len({g.host for g in off})
     assert operator.questions[0].title == (
         f"Start 2 shut off guests on {hosts} host{'s' if hosts > 1 else ''}?"
-        " 1 already running is skipped")
+        " 1 already running is skipped"
+    )
     assert running.ref not in operator.questions[0].detail
     assert not operator.errors
     assert operator.oks == ["started: 2 of 3 guests; 1 already running skipped"]
@@ -181,16 +200,21 @@ async def test_bulk_destroy_counts_only_the_guests_that_run(started):
     assert await controller.lifecycle("destroy", guests) is False
     hosts = len({g.host for g in active})
     assert operator.questions[0].title == (
-        f"Destroy {len(active)} guests on {hosts} hosts? {len(off)} shut off are skipped")
+        f"Destroy {len(active)} guests on {hosts} hosts? {len(off)} shut off are skipped"
+    )
 
 
-@pytest.mark.parametrize(("verb", "state", "why"), [
-    ("start", GuestState.RUNNING, "already running"),
-    ("destroy", GuestState.SHUTOFF, "shut off"),
-    ("resume", GuestState.RUNNING, "already running"),
-])
+@pytest.mark.parametrize(
+    ("verb", "state", "why"),
+    [
+        ("start", GuestState.RUNNING, "already running"),
+        ("destroy", GuestState.SHUTOFF, "shut off"),
+        ("resume", GuestState.RUNNING, "already running"),
+    ],
+)
 async def test_a_single_guest_in_a_state_the_action_does_not_fit_is_one_line(
-        started, verb, state, why):
+    started, verb, state, why
+):
     controller, operator = started
     guest = next(g for g in controller.fleet.snapshot().guests if g.state is state)
     assert await controller.lifecycle(verb, [guest]) is False
@@ -223,12 +247,18 @@ async def test_read_only_refuses_every_changing_verb_before_its_handler(demo_hos
     assert not operator.questions and not operator.oks
 
 
-@pytest.mark.parametrize(("line", "refused"), [
-    ("desc web1", False), ("desc web1 new words", True),
-    ("snapshot-current web1", False), ("snapshot-current web1 s1", True),
-])
+@pytest.mark.parametrize(
+    ("line", "refused"),
+    [
+        ("desc web1", False),
+        ("desc web1 new words", True),
+        ("snapshot-current web1", False),
+        ("snapshot-current web1 s1", True),
+    ],
+)
 async def test_a_verb_that_shows_or_changes_is_refused_only_when_it_changes(
-        demo_hosts, line, refused):
+    demo_hosts, line, refused
+):
     operator = Recorder()
     controller = _controller(demo_hosts, operator, readonly=True)
     await controller.command(line)

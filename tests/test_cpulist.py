@@ -17,35 +17,41 @@ from kvmtui.core.cpulist import (
 )
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2", {2}),
-    ("0-3", {0, 1, 2, 3}),
-    ("0-3,^2", {0, 1, 3}),
-    ("0-3,^2,5", {0, 1, 3, 5}),
-    ("^2,0-3", {0, 1, 3}),  # exclusions apply after inclusions, wherever written
-    (" 1 , 3-4 ", {1, 3, 4}),
-    ("r", set(range(8))),
-    ("7", {7}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2", {2}),
+        ("0-3", {0, 1, 2, 3}),
+        ("0-3,^2", {0, 1, 3}),
+        ("0-3,^2,5", {0, 1, 3, 5}),
+        ("^2,0-3", {0, 1, 3}),  # exclusions apply after inclusions, wherever written
+        (" 1 , 3-4 ", {1, 3, 4}),
+        ("r", set(range(8))),
+        ("7", {7}),
+    ],
+)
 def test_parse(text, expected):
     assert parse_cpulist(text, 8, "hostb") == frozenset(expected)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("9", "CPU 9 does not exist on hostb (it has 8 CPUs: 0-7)"),
-    ("6-10", "CPUs 8-10 do not exist on hostb (it has 8 CPUs: 0-7)"),
-    ("0,^8", "CPU 8 does not exist on hostb (it has 8 CPUs: 0-7)"),
-    ("", "empty CPU list"),
-    ("   ", "empty CPU list"),
-    ("0-3,^0-3", "empty CPU list"),
-    ("3-1", 'bad range "3-1"'),
-    ("1,,2", "an empty item between commas"),
-    ("x", "'x' is not a CPU number"),
-    ("²", "'²' is not a CPU number"),
-    ("0-99999999999", "no host has a CPU 99999999999"),
-    ("1-", "'' is not a CPU number"),
-    ("-1", "'' is not a CPU number"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("9", "CPU 9 does not exist on hostb (it has 8 CPUs: 0-7)"),
+        ("6-10", "CPUs 8-10 do not exist on hostb (it has 8 CPUs: 0-7)"),
+        ("0,^8", "CPU 8 does not exist on hostb (it has 8 CPUs: 0-7)"),
+        ("", "empty CPU list"),
+        ("   ", "empty CPU list"),
+        ("0-3,^0-3", "empty CPU list"),
+        ("3-1", 'bad range "3-1"'),
+        ("1,,2", "an empty item between commas"),
+        ("x", "'x' is not a CPU number"),
+        ("²", "'²' is not a CPU number"),
+        ("0-99999999999", "no host has a CPU 99999999999"),
+        ("1-", "'' is not a CPU number"),
+        ("-1", "'' is not a CPU number"),
+    ],
+)
 def test_errors_say_what_is_wrong(text, message):
     with pytest.raises(CpuListError) as caught:
         parse_cpulist(text, 8, "hostb")
@@ -58,15 +64,18 @@ def test_error_names_a_single_cpu_host_in_the_singular():
         parse_cpulist("1", 1, "tiny")
 
 
-@pytest.mark.parametrize(("cpus", "text"), [
-    ({0}, "0"),
-    ({0, 1, 2, 3}, "0-3"),
-    ({0, 1, 3}, "0-1,3"),
-    ({0, 2, 4}, "0,2,4"),
-    ({0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11}, "0-11,^7"),  # shorter than 0-6,8-11
-    ({10, 11, 12, 14, 15, 16}, "10-16,^13"),
-    (set(), ""),
-])
+@pytest.mark.parametrize(
+    ("cpus", "text"),
+    [
+        ({0}, "0"),
+        ({0, 1, 2, 3}, "0-3"),
+        ({0, 1, 3}, "0-1,3"),
+        ({0, 2, 4}, "0,2,4"),
+        ({0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11}, "0-11,^7"),  # shorter than 0-6,8-11
+        ({10, 11, 12, 14, 15, 16}, "10-16,^13"),
+        (set(), ""),
+    ],
+)
 def test_format_is_shortest(cpus, text):
     assert format_cpulist(cpus) == text
 

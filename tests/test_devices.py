@@ -21,8 +21,10 @@ GIB = 1024**3
 async def test_disks_show_source_bus_and_size_when_a_volume_knows_it(tmp_path):
     async with node_host(tmp_path) as host:
         devices = await guest_devices(host, WEB_UUID)
-    rows = [(d.target, d.bus, d.device, d.kind, d.source, d.readonly, d.capacity, d.allocation)
-            for d in devices.live.disks]
+    rows = [
+        (d.target, d.bus, d.device, d.kind, d.source, d.readonly, d.capacity, d.allocation)
+        for d in devices.live.disks
+    ]
     assert rows == [
         ("vda", "virtio", "disk", "file", "/var/lib/images/web.qcow2", False, 20 * GIB, 3 * GIB),
         ("vdb", "virtio", "disk", "volume", "images/data.raw", True, 50 * GIB, 50 * GIB),
@@ -70,9 +72,12 @@ def _edited(xml: str) -> str:
     for model in devices.iter("model"):
         if model.get("type") == "e1000":
             model.set("type", "virtio")
-    devices.append(ET.fromstring(
-        "<interface type='network'><mac address='52:54:00:00:00:10'/>"
-        "<source network='default'/><model type='virtio'/></interface>"))
+    devices.append(
+        ET.fromstring(
+            "<interface type='network'><mac address='52:54:00:00:00:10'/>"
+            "<source network='default'/><model type='virtio'/></interface>"
+        )
+    )
     return ET.tostring(root, encoding="unicode")
 
 
@@ -108,7 +113,8 @@ async def test_an_unknown_guest_is_one_line_naming_the_host(tmp_path):
 def test_memory_in_any_unit_is_read_in_kib_and_shown_exactly():
     definition = parse_definition(
         "<domain><memory unit='GiB'>4</memory><currentMemory unit='MiB'>1536</currentMemory>"
-        "<vcpu>2</vcpu></domain>")
+        "<vcpu>2</vcpu></domain>"
+    )
     assert (definition.memory_kib, definition.current_memory_kib) == (4 * 1024**2, 1536 * 1024)
     assert (definition.vcpus, definition.vcpus_max, definition.disks) == (2, 2, ())
 
@@ -120,8 +126,12 @@ def test_network_disks_and_direct_nics_read_their_sources():
         "<target dev='vda' bus='virtio'/></disk>"
         "<interface type='direct'><mac address='52:54:00:AA:00:01'/>"
         "<source dev='eth0' mode='bridge'/></interface>"
-        "</devices></domain>")
+        "</devices></domain>"
+    )
     assert definition.disks[0].source == "rbd:pool/img"
     nic = definition.nics[0]
     assert (nic.mac, nic.source, nic.describe()) == (
-        "52:54:00:aa:00:01", "eth0", "direct eth0 (default model)")
+        "52:54:00:aa:00:01",
+        "eth0",
+        "direct eth0 (default model)",
+    )

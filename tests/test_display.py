@@ -26,14 +26,19 @@ def _xml(devices: str) -> str:
 
 
 def test_live_xml_gives_kind_address_and_port() -> None:
-    displays = parse_displays(_xml(
-        "<graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'>"
-        "<listen type='address' address='127.0.0.1'/></graphics>"
-        "<graphics type='spice' port='-1' tlsPort='5902' autoport='yes'>"
-        "<listen type='network' network='default' address='192.168.122.1'/></graphics>"
-        "<graphics type='vnc'><listen type='socket' socket='/run/win1.vnc'/></graphics>"
-        "<graphics type='vnc'><listen type='none'/></graphics>"
-        "<graphics type='sdl'/>"), "win1", "kvm1")
+    displays = parse_displays(
+        _xml(
+            "<graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'>"
+            "<listen type='address' address='127.0.0.1'/></graphics>"
+            "<graphics type='spice' port='-1' tlsPort='5902' autoport='yes'>"
+            "<listen type='network' network='default' address='192.168.122.1'/></graphics>"
+            "<graphics type='vnc'><listen type='socket' socket='/run/win1.vnc'/></graphics>"
+            "<graphics type='vnc'><listen type='none'/></graphics>"
+            "<graphics type='sdl'/>"
+        ),
+        "win1",
+        "kvm1",
+    )
     assert [(d.kind, d.listen, d.port, d.socket) for d in displays] == [
         ("vnc", "127.0.0.1", 5901, None),
         ("spice", "192.168.122.1", 5902, None),
@@ -44,8 +49,9 @@ def test_live_xml_gives_kind_address_and_port() -> None:
 
 
 def test_a_stopped_guest_has_no_port() -> None:
-    (display,) = parse_displays(_xml("<graphics type='vnc' port='-1' autoport='yes'/>"),
-                                "win1", "kvm1")
+    (display,) = parse_displays(
+        _xml("<graphics type='vnc' port='-1' autoport='yes'/>"), "win1", "kvm1"
+    )
     assert display.port is None and display.address == "no port (not running)"
 
 
@@ -53,28 +59,40 @@ def _vnc(listen: str = "127.0.0.1", port: int = 5900) -> Display:
     return Display("win1", "kvm1", "vnc", listen, port)
 
 
-@pytest.mark.parametrize(("uri", "listen", "via", "dest"), [
-    ("ssh://root@kvm1", "127.0.0.1", Via.SSH_LINK, "127.0.0.1"),
-    ("ssh://root@kvm1", "0.0.0.0", Via.SSH_LINK, "127.0.0.1"),
-    ("qemu:///system", "127.0.0.1", Via.LOCAL, "127.0.0.1"),
-    ("qemu:///system", "0.0.0.0", Via.LOCAL, "127.0.0.1"),
-    ("qemu:///system", "192.168.1.5", Via.RELAY, "192.168.1.5"),
-    ("qemu+ssh://root@kvm1/system", "0.0.0.0", Via.OPENSSH, "127.0.0.1"),
-    ("qemu+tcp://kvm1/system", "0.0.0.0", Via.RELAY, "kvm1"),
-    ("qemu+tcp://kvm1/system", "10.0.0.7", Via.RELAY, "10.0.0.7"),
-    ("qemu+tcp://kvm1/system", "127.0.0.1", Via.OPENSSH, "127.0.0.1"),
-])
-def test_route_follows_how_the_host_is_reached(uri: str, listen: str, via: Via,
-                                                dest: str) -> None:
+@pytest.mark.parametrize(
+    ("uri", "listen", "via", "dest"),
+    [
+        ("ssh://root@kvm1", "127.0.0.1", Via.SSH_LINK, "127.0.0.1"),
+        ("ssh://root@kvm1", "0.0.0.0", Via.SSH_LINK, "127.0.0.1"),
+        ("qemu:///system", "127.0.0.1", Via.LOCAL, "127.0.0.1"),
+        ("qemu:///system", "0.0.0.0", Via.LOCAL, "127.0.0.1"),
+        ("qemu:///system", "192.168.1.5", Via.RELAY, "192.168.1.5"),
+        ("qemu+ssh://root@kvm1/system", "0.0.0.0", Via.OPENSSH, "127.0.0.1"),
+        ("qemu+tcp://kvm1/system", "0.0.0.0", Via.RELAY, "kvm1"),
+        ("qemu+tcp://kvm1/system", "10.0.0.7", Via.RELAY, "10.0.0.7"),
+        ("qemu+tcp://kvm1/system", "127.0.0.1", Via.OPENSSH, "127.0.0.1"),
+    ],
+)
+def test_route_follows_how_the_host_is_reached(uri: str, listen: str, via: Via, dest: str) -> None:
     chosen = route(uri, _vnc(listen))
     assert (chosen.via, chosen.dest_host, chosen.dest_port) == (via, dest, 5900)
 
 
 def test_openssh_route_runs_ssh_as_libvirt_would() -> None:
-    uri = ("qemu+ssh://root@kvm1:2222/system?keyfile=/k/id&command=/opt/ssh"
-           "&no_verify=1&known_hosts=/k/kh")
+    uri = (
+        "qemu+ssh://root@kvm1:2222/system?keyfile=/k/id&command=/opt/ssh"
+        "&no_verify=1&known_hosts=/k/kh"
+    )
     assert route(uri, _vnc()).ssh_args == (
-        "/opt/ssh", "-p", "2222", "-i", "/k/id", "-o", "StrictHostKeyChecking=no", "root@kvm1")
+        "/opt/ssh",
+        "-p",
+        "2222",
+        "-i",
+        "/k/id",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "root@kvm1",
+    )
 
 
 def test_a_socket_display_is_forwarded_only_over_ssh_scheme() -> None:
@@ -87,9 +105,14 @@ def test_a_socket_display_is_forwarded_only_over_ssh_scheme() -> None:
 def test_viewer_command_fills_the_template_or_appends_the_url() -> None:
     assert viewer_command(None, "vnc", 41000) == ["remote-viewer", "vnc://127.0.0.1:41000"]
     assert viewer_command("vncviewer {host}::{port}", "vnc", 41000) == [
-        "vncviewer", "127.0.0.1::41000"]
+        "vncviewer",
+        "127.0.0.1::41000",
+    ]
     assert viewer_command("remote-viewer --full-screen", "spice", 5) == [
-        "remote-viewer", "--full-screen", "spice://127.0.0.1:5"]
+        "remote-viewer",
+        "--full-screen",
+        "spice://127.0.0.1:5",
+    ]
 
 
 async def test_relay_carries_the_vnc_greeting_and_closes() -> None:
@@ -107,10 +130,12 @@ async def test_relay_carries_the_vnc_greeting_and_closes() -> None:
         assert await asyncio.wait_for(reader.readexactly(12), 5) == b"RFB 003.008\n"
         writer.close()
         commands = operator_commands(
-            forward, {"USER": "ops", "SSH_CONNECTION": "10.9.9.9 51000 192.0.2.4 2222"})
+            forward, {"USER": "ops", "SSH_CONNECTION": "10.9.9.9 51000 192.0.2.4 2222"}
+        )
         assert commands == (
             f"ssh -N -L {port}:127.0.0.1:{forward.local_port} -p 2222 ops@192.0.2.4",
-            f"remote-viewer vnc://localhost:{port}")
+            f"remote-viewer vnc://localhost:{port}",
+        )
         await forward.close()
         assert not forward.alive
         with pytest.raises(OSError):
@@ -122,7 +147,8 @@ async def test_relay_carries_the_vnc_greeting_and_closes() -> None:
 def test_config_viewer_is_checked(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     assert parse_config('viewer = "vncviewer {host}::{port}"\n', path).viewer == (
-        "vncviewer {host}::{port}")
+        "vncviewer {host}::{port}"
+    )
     assert parse_config("refresh = 1\n", path).viewer is None
     with pytest.raises(ConfigError, match=r'line 2.*"viewer": unknown \{hots\}'):
         parse_config('refresh = 1\nviewer = "v {hots}"\n', path)
@@ -136,5 +162,7 @@ async def test_a_failed_ssh_forward_says_what_ssh_said() -> None:
         await open_forward("qemu+ssh://nobody@127.0.0.1:1/system", None, display)
     message = str(raised.value)
     assert message.startswith("cannot forward the display of win1 on kvm1: ssh -L 127.0.0.1:")
-    assert message.endswith(":127.0.0.1:5900 nobody@127.0.0.1: ssh: connect to host "
-                            "127.0.0.1 port 1: Connection refused")
+    assert message.endswith(
+        ":127.0.0.1:5900 nobody@127.0.0.1: ssh: connect to host "
+        "127.0.0.1 port 1: Connection refused"
+    )

@@ -80,6 +80,7 @@ async def test_watches_follow_the_proxy_to_a_new_loop(pair):
                 if readable.is_set():
                     return
                 await asyncio.sleep(0.02)
+
         asyncio.run(main())
 
     in_thread(second_run)
@@ -87,7 +88,8 @@ async def test_watches_follow_the_proxy_to_a_new_loop(pair):
 
 
 async def test_switching_a_watch_off_and_on_from_a_worker_thread_does_not_wake_the_loop(
-        pair, monkeypatch):
+    pair, monkeypatch
+):
     """Two such switches per remote call and host per tick: at 200 hosts, waking the loop
     for each cost more CPU than the calls themselves."""
     ours, theirs = pair
@@ -95,8 +97,9 @@ async def test_switching_a_watch_off_and_on_from_a_worker_thread_does_not_wake_t
     proxy = _LoopFromAnyThread(loop)
     wakes: list[object] = []
     real = loop.call_soon_threadsafe
-    monkeypatch.setattr(loop, "call_soon_threadsafe",
-                        lambda *args, **kw: wakes.append(args) or real(*args, **kw))
+    monkeypatch.setattr(
+        loop, "call_soon_threadsafe", lambda *args, **kw: wakes.append(args) or real(*args, **kw)
+    )
     readable = asyncio.Event()
     proxy.add_reader(ours.fileno(), readable.set)
 
@@ -113,6 +116,7 @@ async def test_switching_a_watch_off_and_on_from_a_worker_thread_does_not_wake_t
 
 # ---- timers -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 async def timers(monkeypatch):
     """libvirt's timer calls on a loop of their own (not registered with libvirt, which takes
@@ -121,8 +125,9 @@ async def timers(monkeypatch):
     impl = _AsyncIOImpl(_LoopFromAnyThread(loop))
     wakes: list[object] = []
     real = loop.call_soon_threadsafe
-    monkeypatch.setattr(loop, "call_soon_threadsafe",
-                        lambda *args, **kw: wakes.append(args) or real(*args, **kw))
+    monkeypatch.setattr(
+        loop, "call_soon_threadsafe", lambda *args, **kw: wakes.append(args) or real(*args, **kw)
+    )
     impl.wakes = wakes
     return impl
 
@@ -172,8 +177,9 @@ async def test_timers_of_a_second_or_more_fire_together_on_the_grid(timers):
     fired: list[float] = []
     ids = []
     for offset in range(5):
-        ids.append(timers._add_timeout(1000 + 37 * offset, lambda *_: fired.append(loop.time()),
-                                       None))
+        ids.append(
+            timers._add_timeout(1000 + 37 * offset, lambda *_: fired.append(loop.time()), None)
+        )
     await asyncio.sleep(1.0 + 0.2 + TIMER_GRID)
     assert len(fired) == 5
     moments = {round(at / TIMER_GRID - 0.04) for at in fired}  # just after a grid point

@@ -26,12 +26,29 @@ class Clock:
 
 def _snapshot(cpu: float, guests: int = 1) -> FleetSnapshot:
     guest_list = tuple(
-        GuestSnapshot("h1", f"g{i}", f"u{i}", GuestState.RUNNING, memory_kib=1024,
-                      rates=GuestRates(cpu_percent=cpu, disk_read_bps=10.0, disk_write_bps=5.0,
-                                       net_rx_bps=None, net_tx_bps=3.0))
-        for i in range(guests))
-    host = HostSnapshot("h1", "test:///default", Link.CONNECTED, False,
-                        load=HostLoad(cpu_percent=cpu / 2, memory_used_kib=2048))
+        GuestSnapshot(
+            "h1",
+            f"g{i}",
+            f"u{i}",
+            GuestState.RUNNING,
+            memory_kib=1024,
+            rates=GuestRates(
+                cpu_percent=cpu,
+                disk_read_bps=10.0,
+                disk_write_bps=5.0,
+                net_rx_bps=None,
+                net_tx_bps=3.0,
+            ),
+        )
+        for i in range(guests)
+    )
+    host = HostSnapshot(
+        "h1",
+        "test:///default",
+        Link.CONNECTED,
+        False,
+        load=HostLoad(cpu_percent=cpu / 2, memory_used_kib=2048),
+    )
     return FleetSnapshot((host,), guest_list, 0)
 
 

@@ -40,8 +40,10 @@ async def connected_fleet(hosts, refresh: float = 0.1):
     fleet = Fleet(hosts, refresh=refresh)
     await fleet.start()
     try:
-        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
-                    what="every host connected")
+        await until(
+            lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+            what="every host connected",
+        )
         yield fleet
     finally:
         await fleet.close()
@@ -53,8 +55,10 @@ async def test_ticks_that_change_nothing_keep_the_same_snapshot(demo_hosts):
     fleet.add_listener(lambda: notices.append(1))
     await fleet.start()
     try:
-        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
-                    what="every host connected")
+        await until(
+            lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+            what="every host connected",
+        )
         await until(lambda: ticks(fleet) >= 3, what="a few ticks")  # first rates are in
         before, heard = fleet.snapshot(), len(notices)
         start = ticks(fleet)
@@ -64,8 +68,9 @@ async def test_ticks_that_change_nothing_keep_the_same_snapshot(demo_hosts):
 
         target = next(g for g in before.guests if g.state is GuestState.RUNNING)
         await fleet.perform(target, "suspend")
-        await until(lambda: fleet.find_guest(target.key).state is GuestState.PAUSED,
-                    what="the guest paused")
+        await until(
+            lambda: fleet.find_guest(target.key).state is GuestState.PAUSED, what="the guest paused"
+        )
         await until(lambda: len(notices) > heard, what="a change notice")
         after = fleet.snapshot()
         assert after is not before
@@ -91,18 +96,25 @@ async def test_a_settled_host_still_rebuilds_a_guest_an_event_changed(demo_hosts
         finally:
             conn.close()
         assert fleet.find_guest(target.key).state is GuestState.PAUSED  # as the event said
-        await until(lambda: fleet.find_guest(target.key).state is GuestState.RUNNING,
-                    timeout=3, what="the record's state back on the next ticks")
+        await until(
+            lambda: fleet.find_guest(target.key).state is GuestState.RUNNING,
+            timeout=3,
+            what="the record's state back on the next ticks",
+        )
 
 
-async def test_the_hosts_load_is_read_every_tick_only_while_a_view_shows_it(demo_hosts,
-                                                                          monkeypatch):
+async def test_the_hosts_load_is_read_every_tick_only_while_a_view_shows_it(
+    demo_hosts, monkeypatch
+):
     """A host's CPU counters are a round trip per tick, as costly as a small host's bulk
     stats: unseen, they are read now and then; on screen, every tick."""
     reads: list[str] = []
     real = libvirt.virConnect.getCPUStats
-    monkeypatch.setattr(libvirt.virConnect, "getCPUStats",
-                        lambda self, *args: reads.append("cpu") or real(self, *args))
+    monkeypatch.setattr(
+        libvirt.virConnect,
+        "getCPUStats",
+        lambda self, *args: reads.append("cpu") or real(self, *args),
+    )
     monkeypatch.setattr(poller_module, "LOAD_UNSEEN_EVERY", 1.0)
     async with connected_fleet(demo_hosts) as fleet:
         await until(lambda: ticks(fleet) >= 3, what="a few ticks")
@@ -192,8 +204,9 @@ async def test_a_burst_of_calls_hands_its_outcomes_to_the_loop_in_a_few_wake_ups
     loop = asyncio.get_running_loop()
     wakes: list[object] = []
     real = loop.call_soon_threadsafe
-    monkeypatch.setattr(loop, "call_soon_threadsafe",
-                        lambda *args, **kw: wakes.append(args) or real(*args, **kw))
+    monkeypatch.setattr(
+        loop, "call_soon_threadsafe", lambda *args, **kw: wakes.append(args) or real(*args, **kw)
+    )
     workers = Workers(size=8, spread_after=5.0)
     lanes = [workers.lane(f"host{n}") for n in range(200)]
 
@@ -201,8 +214,9 @@ async def test_a_burst_of_calls_hands_its_outcomes_to_the_loop_in_a_few_wake_ups
         time.sleep(0.0002)  # a remote call's wait, the GIL let go
         return n
 
-    results = await asyncio.gather(*(lane.call(lambda n=n: tick(n), 10)
-                                     for n, lane in enumerate(lanes)))
+    results = await asyncio.gather(
+        *(lane.call(lambda n=n: tick(n), 10) for n, lane in enumerate(lanes))
+    )
     assert results == list(range(200))
     assert len(wakes) <= 10
 
@@ -247,7 +261,6 @@ def test_a_closed_lane_cancels_what_it_queued():
     assert all(f.result(timeout=10) for f in running)  # what ran finishes
 
 
-
 def test_a_connected_host_goes_ahead_of_hosts_still_to_be_opened():
     """With every thread busy, the next free one serves a host that has been served
     before (its tick, its first table) ahead of the opens of hosts queued earlier."""
@@ -256,8 +269,9 @@ def test_a_connected_host_goes_ahead_of_hosts_still_to_be_opened():
     assert connected.submit(lambda: "opened").result(timeout=10) == "opened"
     order: list[str] = []
     busy = workers.lane("busy").submit(lambda: release.wait(10))
-    opening = [workers.lane(f"new{n}").submit(lambda n=n: order.append(f"open new{n}"))
-               for n in range(3)]
+    opening = [
+        workers.lane(f"new{n}").submit(lambda n=n: order.append(f"open new{n}")) for n in range(3)
+    ]
     tick = connected.submit(lambda: order.append("tick connected"))
     release.set()
     for future in (busy, *opening, tick):
@@ -276,8 +290,10 @@ async def test_first_rows_do_not_wait_for_a_host_that_never_answers(demo_hosts):
     fleet = Fleet((hung, *demo_hosts), refresh=0.2)
     await fleet.start()
     try:
-        await until(lambda: {g.host for g in fleet.snapshot().guests}
-                    == {h.name for h in demo_hosts}, what="every answering host's guests")
+        await until(
+            lambda: {g.host for g in fleet.snapshot().guests} == {h.name for h in demo_hosts},
+            what="every answering host's guests",
+        )
         links = {h.name: h.link for h in fleet.snapshot().hosts}
         assert links.pop("silent") is Link.CONNECTING
         assert set(links.values()) == {Link.CONNECTED}
@@ -302,8 +318,10 @@ async def test_virt_types_wait_for_every_first_table_or_a_while(demo_hosts, monk
         await until(lambda: fleet.snapshot().guests, what="the answering host's table")
         await asyncio.sleep(0.5)
         assert not any(g.virt_type for g in fleet.snapshot().guests)
-        await until(lambda: all(g.virt_type == "test" for g in fleet.snapshot().guests),
-                    what="every virt type")
+        await until(
+            lambda: all(g.virt_type == "test" for g in fleet.snapshot().guests),
+            what="every virt type",
+        )
         assert time.monotonic() - started >= 1.5
     finally:
         await fleet.close()
@@ -316,9 +334,13 @@ async def test_a_hosts_first_table_is_kept_out_of_full_collections(demo_hosts):
     fleet = Fleet(demo_hosts, refresh=60.0)  # the first table only: no tick rebuilds it
     await fleet.start()
     try:
-        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts)
-                    and all(g.virt_type for g in fleet.snapshot().guests),
-                    what="every host connected, its guests described")
+        await until(
+            lambda: (
+                all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts)
+                and all(g.virt_type for g in fleet.snapshot().guests)
+            ),
+            what="every host connected, its guests described",
+        )
         await asyncio.sleep(0)  # the change notice that saw them described has run
         guests = {id(g) for g in fleet.snapshot().guests}
         examined = {id(o) for o in gc.get_objects()}  # what a full pass walks
@@ -342,32 +364,53 @@ def test_a_hosts_listed_flags_say_what_asking_each_guest_says(demo_hosts):
             listed, asked = _describe(dom, flags, read_xml=False), _describe(dom)
             assert listed == replace(asked, virt_type="", agent=None), dom.name()
         assert any(_describe(d, flags, read_xml=False).autostart for d in conn.listAllDomains())
-        assert not all(_describe(d, flags, read_xml=False).persistent
-                       for d in conn.listAllDomains())
+        assert not all(
+            _describe(d, flags, read_xml=False).persistent for d in conn.listAllDomains()
+        )
     finally:
         conn.close()
 
 
-async def test_definitions_left_out_of_a_first_table_arrive_after_it(demo_hosts,
-                                                                   monkeypatch):
+async def test_definitions_left_out_of_a_first_table_arrive_after_it(demo_hosts, monkeypatch):
     """A first table asks no guest one by one: the test driver's records have the state
     only, so memory, vCPUs and virt type show once the definitions are read, after the
     table, and then say what libvirt's own `info()` says."""
     asked: list[str] = []
     for call in ("info", "XMLDesc"):
         real = getattr(libvirt.virDomain, call)
-        monkeypatch.setattr(libvirt.virDomain, call, lambda self, *args, _real=real,
-                            _call=call: (asked.append(_call), _real(self, *args))[1])
+        monkeypatch.setattr(
+            libvirt.virDomain,
+            call,
+            lambda self, *args, _real=real, _call=call: (asked.append(_call), _real(self, *args))[
+                1
+            ],
+        )
     fleet = Fleet(demo_hosts[:1], refresh=60.0)
     first: list[tuple[int, int, list[str]]] = []
-    fleet.add_listener(lambda: first or not fleet.snapshot().guests or first.append((
-        len(fleet.snapshot().guests),
-        sum(1 for g in fleet.snapshot().guests if g.virt_type or g.vcpus or g.memory_kib),
-        list(asked))))
+    fleet.add_listener(
+        lambda: (
+            first
+            or not fleet.snapshot().guests
+            or first.append(
+                (
+                    len(fleet.snapshot().guests),
+                    sum(
+                        1 for g in fleet.snapshot().guests if g.virt_type or g.vcpus or g.memory_kib
+                    ),
+                    list(asked),
+                )
+            )
+        )
+    )
     await fleet.start()
     try:
-        await until(lambda: fleet.snapshot().guests and all(
-            g.virt_type == "test" for g in fleet.snapshot().guests), what="every definition")
+        await until(
+            lambda: (
+                fleet.snapshot().guests
+                and all(g.virt_type == "test" for g in fleet.snapshot().guests)
+            ),
+            what="every definition",
+        )
         shown, known, calls = first[0]
         assert shown > 8 and known == 0 and calls == []  # the table came first, and alone
         conn = libvirt.open(demo_hosts[0].uri)
@@ -375,7 +418,10 @@ async def test_definitions_left_out_of_a_first_table_arrive_after_it(demo_hosts,
             for guest in fleet.snapshot().guests:
                 _state, max_kib, kib, vcpus, _cpu = conn.lookupByUUIDString(guest.uuid).info()
                 assert (guest.max_memory_kib, guest.memory_kib, guest.vcpus) == (
-                    max_kib, kib, vcpus), guest.name
+                    max_kib,
+                    kib,
+                    vcpus,
+                ), guest.name
         finally:
             conn.close()
         # and the host's memory in use, its running guests' sum on the test driver, with them
@@ -394,17 +440,29 @@ def test_a_record_with_the_info_figures_saves_the_info_call(demo_hosts):
     try:
         dom = conn.listAllDomains()[0]
         flags = _Flags.read(conn)
-        record = {"state.state": 3, "balloon.maximum": 4096, "balloon.current": 2048,
-                  "vcpu.current": 3}
+        record = {
+            "state.state": 3,
+            "balloon.maximum": 4096,
+            "balloon.current": 2048,
+            "vcpu.current": 3,
+        }
         got = _describe(dom, flags, record, read_xml=False)
         assert (got.state, got.max_memory_kib, got.memory_kib, got.vcpus) == (
-            GuestState.PAUSED, 4096, 2048, 3)
+            GuestState.PAUSED,
+            4096,
+            2048,
+            3,
+        )
         # The state alone (the test driver): the definition has the rest, read now or later.
         asked = _describe(dom)
         assert _describe(dom, flags, {"state.state": dom.state()[0]}) == asked
         later = _describe(dom, flags, {"state.state": 3}, read_xml=False)
         assert (later.sized, later.max_memory_kib, later.memory_kib, later.vcpus) == (
-            False, 0, 0, 0)
+            False,
+            0,
+            0,
+            0,
+        )
     finally:
         conn.close()
 

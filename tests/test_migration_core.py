@@ -16,8 +16,11 @@ from kvmtui.core.migration import (
 
 def test_defaults_are_live_persistent_undefinesource():
     options = MigrationOptions()
-    assert options.flags == (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST
-                             | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    assert options.flags == (
+        libvirt.VIR_MIGRATE_LIVE
+        | libvirt.VIR_MIGRATE_PERSIST_DEST
+        | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    )
 
 
 def test_extra_flags_add_to_the_defaults():
@@ -41,13 +44,16 @@ def test_unknown_flag_is_refused():
         MigrationOptions.from_flags({"bogus"})
 
 
-@pytest.mark.parametrize(("uri", "expected"), [
-    ("qemu+tcp://10.213.0.2/system", "tcp://10.213.0.2"),
-    ("qemu+ssh://root@hostb:2222/system?keyfile=/k", "tcp://hostb"),
-    ("qemu+tcp://[fd00::2]/system", "tcp://[fd00::2]"),
-    ("qemu:///system", ""),
-    ("test:///default", ""),
-])
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("qemu+tcp://10.213.0.2/system", "tcp://10.213.0.2"),
+        ("qemu+ssh://root@hostb:2222/system?keyfile=/k", "tcp://hostb"),
+        ("qemu+tcp://[fd00::2]/system", "tcp://[fd00::2]"),
+        ("qemu:///system", ""),
+        ("test:///default", ""),
+    ],
+)
 def test_default_migrate_uri_is_the_destination_address(uri, expected):
     assert default_migrate_uri(uri) == expected
 
@@ -55,16 +61,28 @@ def test_default_migrate_uri_is_the_destination_address(uri, expected):
 def test_explicit_uri_wins_and_tunnelled_sends_none():
     given = MigrationOptions(migrate_uri="tcp://192.0.2.9:49152")
     assert given.params("qemu+tcp://hostb/system")[libvirt.VIR_MIGRATE_PARAM_URI] == (
-        "tcp://192.0.2.9:49152")
+        "tcp://192.0.2.9:49152"
+    )
     tunnelled = MigrationOptions.from_flags({"p2p", "tunnelled"})
     assert libvirt.VIR_MIGRATE_PARAM_URI not in tunnelled.params("qemu+tcp://hostb/system")
 
 
 def test_progress_from_job_stats():
-    p = MigrationProgress.from_stats({
-        "type": 2, "time_elapsed": 4636, "data_total": 134750208, "data_processed": 88224229,
-        "data_remaining": 33687552, "memory_bps": 20168048, "memory_dirty_rate": 1000,
-        "memory_page_size": 4096, "memory_iteration": 2, "downtime": 300, "setup_time": 1})
+    p = MigrationProgress.from_stats(
+        {
+            "type": 2,
+            "time_elapsed": 4636,
+            "data_total": 134750208,
+            "data_processed": 88224229,
+            "data_remaining": 33687552,
+            "memory_bps": 20168048,
+            "memory_dirty_rate": 1000,
+            "memory_page_size": 4096,
+            "memory_iteration": 2,
+            "downtime": 300,
+            "setup_time": 1,
+        }
+    )
     assert p.elapsed == pytest.approx(4.636)
     assert p.percent == pytest.approx(75.0)
     assert p.dirty_rate_bps == 4096000

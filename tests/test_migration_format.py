@@ -45,8 +45,11 @@ def test_every_flag_has_one_word_one_bit_and_the_grammar_takes_exactly_those():
         assert options.flags & flag.bit, flag.word
         assert flag.word in options.describe().split()
     assert MigrationOptions(FLAG_WORDS).flags == sum(bits)
-    assert MigrationOptions().flags == (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST
-                                        | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    assert MigrationOptions().flags == (
+        libvirt.VIR_MIGRATE_LIVE
+        | libvirt.VIR_MIGRATE_PERSIST_DEST
+        | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    )
     assert {"live", "persistent", "undefinesource"} == DEFAULT_FLAGS
 
 
@@ -57,17 +60,24 @@ def test_a_bandwidth_out_of_range_is_refused(bandwidth):
 
 
 def _job(bandwidth: int = 8) -> MigrationJob:
-    guest = GuestSnapshot("hosta", "web1", "5f0c7a5e-0000-4000-8000-000000000001",
-                          GuestState.RUNNING)
+    guest = GuestSnapshot(
+        "hosta", "web1", "5f0c7a5e-0000-4000-8000-000000000001", GuestState.RUNNING
+    )
     return MigrationJob(1, guest, "hostb", MigrationOptions(bandwidth_mib=bandwidth))
 
 
-def _reading(second: int, iteration: int, remaining_mib: float, bps_mib: float = 8,
-             dirty_mib: float = 1) -> MigrationProgress:
+def _reading(
+    second: int, iteration: int, remaining_mib: float, bps_mib: float = 8, dirty_mib: float = 1
+) -> MigrationProgress:
     return MigrationProgress(
-        elapsed=float(second), data_total=128 * MIB, data_processed=second * 8 * MIB,
-        data_remaining=int(remaining_mib * MIB), throughput_bps=bps_mib * MIB,
-        dirty_rate_bps=dirty_mib * MIB, iteration=iteration)
+        elapsed=float(second),
+        data_total=128 * MIB,
+        data_processed=second * 8 * MIB,
+        data_remaining=int(remaining_mib * MIB),
+        throughput_bps=bps_mib * MIB,
+        dirty_rate_bps=dirty_mib * MIB,
+        iteration=iteration,
+    )
 
 
 def _options_line(job: MigrationJob) -> str:
@@ -82,8 +92,10 @@ def test_the_options_line_follows_speed_downtime_and_postcopy():
     job.options = MigrationOptions(bandwidth_mib=30)
     job.max_downtime_ms = 500
     job.postcopy = True
-    assert _options_line(job) == ("live persistent undefinesource bandwidth=30MiB/s "
-                                  "max-downtime=500ms (switched to post-copy)")
+    assert _options_line(job) == (
+        "live persistent undefinesource bandwidth=30MiB/s "
+        "max-downtime=500ms (switched to post-copy)"
+    )
 
 
 def test_sparkline_scales_to_the_top_and_leaves_gaps_blank():
@@ -115,8 +127,9 @@ def test_graphs_show_a_converging_migration_with_its_passes():
     job.state = JobState.RUNNING
     # libvirt's first reading, before it has sized the guest: not a point on the graphs.
     job.samples = [MigrationProgress(data_total=0, data_remaining=0, throughput_bps=0)]
-    job.samples += [_reading(s, i, r) for s, (i, r) in enumerate(zip(iterations, remaining,
-                                                                     strict=True))]
+    job.samples += [
+        _reading(s, i, r) for s, (i, r) in enumerate(zip(iterations, remaining, strict=True))
+    ]
     lines = graph_lines(job.snapshot(), 80).plain.splitlines()
     throughput, dirty, left, passes = lines
     assert throughput.startswith("Throughput  ██████████") and throughput.endswith("8.0 MiB/s")

@@ -17,26 +17,36 @@ from tests.nodes import NODE_XML, WEB_UUID, connected_fleet, node_specs
 def test_the_short_form_builds_a_nat_network_with_dhcp():
     xml = network_xml("lab<1>", "192.168.150.7/24", bridge="br-lab", dhcp=True)
     parsed = networks._parse(xml)
-    assert parsed == {"forward": "nat", "bridge": "br-lab", "address": "192.168.150.1/24",
-                      "dhcp": "192.168.150.2-254"}
+    assert parsed == {
+        "forward": "nat",
+        "bridge": "br-lab",
+        "address": "192.168.150.1/24",
+        "dhcp": "192.168.150.2-254",
+    }
     assert "<name>lab&lt;1&gt;</name>" in xml
 
 
 def test_an_isolated_network_has_no_forward_and_no_dhcp_unless_asked():
     parsed = networks._parse(network_xml("iso", "10.9.0.0/16", forward="none"))
-    assert parsed == {"forward": "isolated", "bridge": "", "address": "10.9.0.1/16",
-                      "dhcp": ""}
+    assert parsed == {"forward": "isolated", "bridge": "", "address": "10.9.0.1/16", "dhcp": ""}
     wide = networks._parse(network_xml("wide", "10.9.0.0/16", dhcp=True))
     assert wide["dhcp"] == "10.9.0.2-10.9.255.254"
 
 
-@pytest.mark.parametrize(("subnet", "options", "reason"), [
-    ("10QB", {}, "'10QB' is not a subnet (write it like 192.168.150.0/24)"),
-    ("fd00::/64", {}, "fd00::/64: only IPv4 subnets can be given here"),
-    ("10.0.0.0/31", {}, "10.0.0.0/31: too small for a host and a guest (/30 at most)"),
-    ("10.0.0.0/24", {"forward": "bridge"}, "forward mode 'bridge': say nat, route, none"),
-    ("10.0.0.0/24", {"bridge": "a/b"}, "bridge 'a/b': up to 15 letters, digits, '.', '_' or '-'"),
-])
+@pytest.mark.parametrize(
+    ("subnet", "options", "reason"),
+    [
+        ("10QB", {}, "'10QB' is not a subnet (write it like 192.168.150.0/24)"),
+        ("fd00::/64", {}, "fd00::/64: only IPv4 subnets can be given here"),
+        ("10.0.0.0/31", {}, "10.0.0.0/31: too small for a host and a guest (/30 at most)"),
+        ("10.0.0.0/24", {"forward": "bridge"}, "forward mode 'bridge': say nat, route, none"),
+        (
+            "10.0.0.0/24",
+            {"bridge": "a/b"},
+            "bridge 'a/b': up to 15 letters, digits, '.', '_' or '-'",
+        ),
+    ],
+)
 def test_bad_short_forms_say_why_in_one_line(subnet, options, reason):
     with pytest.raises(ValueError) as caught:
         network_xml("n", subnet, **options)
@@ -60,13 +70,14 @@ async def test_the_service_follows_changes_made_through_libvirt(tmp_path):
         lab = service.find("lab@kvm1")
         assert lab == service.find("lab", "kvm1")
         assert lab.active and lab.autostart and lab.dhcp == "192.168.150.2-254"
-        with pytest.raises(CommandError,
-                           match=r"is on several hosts \(kvm1, kvm2\): say default@kvm1"):
+        with pytest.raises(
+            CommandError, match=r"is on several hosts \(kvm1, kvm2\): say default@kvm1"
+        ):
             service.find("default")
         await networks.act(kvm1, "lab", "net-destroy")
         await networks.act(kvm1, "lab", "net-undefine")
         await service.refresh()
-        with pytest.raises(CommandError, match="no network named \"lab\""):
+        with pytest.raises(CommandError, match='no network named "lab"'):
             service.find("lab")
 
 

@@ -36,8 +36,12 @@ class Terminal(io.StringIO):
 async def _run(settings: Settings, *words: str, stdin: Terminal | None = None):
     out, err = io.StringIO(), io.StringIO()
     options = [w for w in words if w in {"--yes", "--json"}]
-    settings = dataclasses.replace(settings, command=tuple(w for w in words if w not in options),
-                                   yes="--yes" in options, json="--json" in options)
+    settings = dataclasses.replace(
+        settings,
+        command=tuple(w for w in words if w not in options),
+        yes="--yes" in options,
+        json="--json" in options,
+    )
     status = await run_command(settings, stdin=stdin or Terminal(), stdout=out, stderr=err)
     return status, out.getvalue(), err.getvalue()
 
@@ -80,16 +84,19 @@ async def test_a_change_reports_what_libvirt_did(demo_settings):
 async def test_destroy_without_yes_or_a_terminal_is_refused(demo_settings):
     status, out, err = await _run(demo_settings, "destroy", "web-101")
     assert status == 1 and out == ""
-    assert err == ("kvmtui: Destroy web-101 on kvm01? Not confirmed: add --yes to run it "
-                   "without asking\n")
+    assert err == (
+        "kvmtui: Destroy web-101 on kvm01? Not confirmed: add --yes to run it without asking\n"
+    )
 
 
 async def test_destroy_asks_on_a_terminal(demo_settings):
-    status, out, err = await _run(demo_settings, "destroy", "web-101",
-                                  stdin=Terminal("n\n", tty=True))
+    status, out, err = await _run(
+        demo_settings, "destroy", "web-101", stdin=Terminal("n\n", tty=True)
+    )
     assert status == 1 and out == "" and err.endswith("Destroy? [y/N] kvmtui: cancelled\n")
-    status, out, _ = await _run(demo_settings, "destroy", "web-101",
-                                stdin=Terminal("y\n", tty=True))
+    status, out, _ = await _run(
+        demo_settings, "destroy", "web-101", stdin=Terminal("y\n", tty=True)
+    )
     assert status == 0 and out == "web-101 on kvm01: destroyed (forced off)\n"
 
 
@@ -101,12 +108,17 @@ async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
     assert (status, out, err) == (1, "", "kvmtui: destroy: kvmtui runs read-only (--readonly)\n")
 
 
-@pytest.mark.parametrize(("words", "line"), [
-    (("quit",), "kvmtui: quit needs the full screen: run kvmtui and type :quit\n"),
-    (("strat", "web-101"), 'kvmtui: unknown command "strat" (did you mean "start"?)\n'),
-    (("vcpupin", "web-101", "x"),
-     "kvmtui: vcpupin: vCPU number must be a whole number from 0 to 2147483647\n"),
-])
+@pytest.mark.parametrize(
+    ("words", "line"),
+    [
+        (("quit",), "kvmtui: quit needs the full screen: run kvmtui and type :quit\n"),
+        (("strat", "web-101"), 'kvmtui: unknown command "strat" (did you mean "start"?)\n'),
+        (
+            ("vcpupin", "web-101", "x"),
+            "kvmtui: vcpupin: vCPU number must be a whole number from 0 to 2147483647\n",
+        ),
+    ],
+)
 async def test_bad_or_screen_commands_exit_2_with_one_line(demo_settings, words, line):
     assert await _run(demo_settings, *words) == (2, "", line)
 
@@ -115,21 +127,24 @@ async def test_an_unknown_guest_and_a_bad_cpu_list_exit_1(demo_settings):
     status, _, err = await _run(demo_settings, "start", "web-1O1")
     assert status == 1 and err.startswith('kvmtui: no guest named "web-1O1"')
     status, _, err = await _run(demo_settings, "vcpupin", "web-101", "0", "99")
-    assert status == 1 and err == ("kvmtui: vcpupin web-101: CPU 99 does not exist on kvm01 "
-                                   "(it has 8 CPUs: 0-7)\n")
+    assert status == 1 and err == (
+        "kvmtui: vcpupin web-101: CPU 99 does not exist on kvm01 (it has 8 CPUs: 0-7)\n"
+    )
 
 
-@pytest.mark.parametrize(("words", "status", "said"), [
-    (("help", "list"), 0, ""),
-    (("validate",), 1, ""),  # the demo's test driver offers no KVM: FAIL findings
-    (("start", "no-such-guest"), 1, 'kvmtui: no guest named "no-such-guest"\n'),
-    (("nosuch",), 2, 'kvmtui: unknown command "nosuch"\n'),
-    (("help", "nosuch"), 2, 'kvmtui: help: unknown command "nosuch"\n'),
-    (("list", "--nosuch"), 2, 'kvmtui: list: unexpected option "--nosuch"\n'),
-    (("dominfo",), 2, "kvmtui: dominfo: missing guest name\n"),
-])
-async def test_exit_status_says_success_failure_or_bad_command(demo_settings, words, status,
-                                                               said):
+@pytest.mark.parametrize(
+    ("words", "status", "said"),
+    [
+        (("help", "list"), 0, ""),
+        (("validate",), 1, ""),  # the demo's test driver offers no KVM: FAIL findings
+        (("start", "no-such-guest"), 1, 'kvmtui: no guest named "no-such-guest"\n'),
+        (("nosuch",), 2, 'kvmtui: unknown command "nosuch"\n'),
+        (("help", "nosuch"), 2, 'kvmtui: help: unknown command "nosuch"\n'),
+        (("list", "--nosuch"), 2, 'kvmtui: list: unexpected option "--nosuch"\n'),
+        (("dominfo",), 2, "kvmtui: dominfo: missing guest name\n"),
+    ],
+)
+async def test_exit_status_says_success_failure_or_bad_command(demo_settings, words, status, said):
     """0 success; 1 a failure or a FAIL finding; 2 a bad command, whatever is bad in it."""
     result, out, err = await _run(demo_settings, *words)
     assert (result, err) == (status, said)
@@ -142,9 +157,11 @@ def test_help_states_the_exit_statuses(capsys):
 
     assert main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert ("exits with 0 on success; 1 on a failure (a line on stderr says what) or a FAIL "
-            "finding of validate or caps; 2 for a bad command: an unknown command, option or "
-            "help topic, a missing argument") in text
+    assert (
+        "exits with 0 on success; 1 on a failure (a line on stderr says what) or a FAIL "
+        "finding of validate or caps; 2 for a bad command: an unknown command, option or "
+        "help topic, a missing argument"
+    ) in text
 
 
 async def test_an_unreachable_host_is_one_line_and_exit_1(tmp_path):
@@ -163,10 +180,18 @@ def test_parse_settings_takes_yes_and_json_after_the_command():
 
 
 def _kvmtui(*args: str) -> subprocess.CompletedProcess[str]:
-    code = ("import sys; from kvmtui.cli import main; status = main(sys.argv[1:]); "
-            "print('textual' in sys.modules, file=sys.stderr); sys.exit(status)")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
+    code = (
+        "import sys; from kvmtui.cli import main; status = main(sys.argv[1:]); "
+        "print('textual' in sys.modules, file=sys.stderr); sys.exit(status)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_the_command_runs_as_a_process_without_textual():
@@ -181,7 +206,8 @@ def test_a_process_refusal_exits_non_zero_with_one_line():
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [
         "kvmtui: Undefine web-101 on kvm01? Not confirmed: add --yes to run it without asking",
-        "False"]
+        "False",
+    ]
 
 
 async def test_vcpuinfo_prints_each_vcpu_and_json(demo_settings):
@@ -196,8 +222,14 @@ async def test_vcpuinfo_prints_each_vcpu_and_json(demo_settings):
 async def test_snapshot_verbs_without_the_screen(demo_settings):
     """Each one-shot run is a new connection to the demo's test:/// files, which keep no
     snapshot between connections: so the list is read within one run's limits."""
-    status, out, err = await _run(demo_settings, "snapshot-create-as", "web-101", "pre-patch",
-                                  "--description", "before the update")
+    status, out, err = await _run(
+        demo_settings,
+        "snapshot-create-as",
+        "web-101",
+        "pre-patch",
+        "--description",
+        "before the update",
+    )
     assert (status, err) == (0, "")
     assert out == "web-101 on kvm01: snapshot pre-patch created (internal, disk+memory)\n"
     status, out, err = await _run(demo_settings, "snapshot-list", "web-101", "--json")
@@ -219,35 +251,58 @@ async def test_snapshot_list_prints_virsh_columns_and_json(tmp_path):
         printed = {}
         for as_json in (False, True):
             out = io.StringIO()
-            operator = CliOperator(fleet, MigrationManager(fleet), yes=False, as_json=as_json,
-                                   stdin=Terminal(), stdout=out, stderr=io.StringIO())
+            operator = CliOperator(
+                fleet,
+                MigrationManager(fleet),
+                yes=False,
+                as_json=as_json,
+                stdin=Terminal(),
+                stdout=out,
+                stderr=io.StringIO(),
+            )
             await operator.show_snapshots(guest(host, WEB_UUID))
             printed[as_json] = out.getvalue()
     lines = printed[False].splitlines()
     assert lines[2].split()[:1] == ["one"] and lines[2].rstrip().endswith("first")
     assert lines[3].split()[0] == "two" and " yes " in lines[3] and " one " in lines[3]
     listed = json.loads(printed[True])
-    assert [(s["name"], s["current"], s["parent"], s["memory"], s["external"])
-            for s in listed] == [("one", False, None, True, False),
-                                 ("two", True, "one", True, False)]
+    assert [(s["name"], s["current"], s["parent"], s["memory"], s["external"]) for s in listed] == [
+        ("one", False, None, True, False),
+        ("two", True, "one", True, False),
+    ]
 
 
 async def test_console_hands_the_terminal_to_virsh_once_kvmtui_is_done(demo_settings):
     """`kvmtui console web-101` is `virsh console` in the same terminal: the one-shot closes
     its connections and names the command `main` then replaces the process with."""
     settings = dataclasses.replace(demo_settings, command=("console", "web-101"))
-    finished = await run_to_end(settings, stdin=Terminal(), stdout=io.StringIO(),
-                                stderr=io.StringIO())
+    finished = await run_to_end(
+        settings, stdin=Terminal(), stdout=io.StringIO(), stderr=io.StringIO()
+    )
     uri = next(h.uri for h in demo_settings.hosts if h.name == "kvm01")
     assert finished == Finished(0, ["virsh", "-c", uri, "console", "web-101", "--force"])
 
 
 async def test_create_with_console_hands_over_to_the_new_guests_console(demo_settings):
     settings = dataclasses.replace(
-        demo_settings, yes=True,
-        command=("create", "fresh", "--host", "kvm02", "--memory", "64M", "--pxe",
-                 "--network", "default", "--start", "--console"))
-    finished = await run_to_end(settings, stdin=Terminal(), stdout=io.StringIO(),
-                                stderr=io.StringIO())
+        demo_settings,
+        yes=True,
+        command=(
+            "create",
+            "fresh",
+            "--host",
+            "kvm02",
+            "--memory",
+            "64M",
+            "--pxe",
+            "--network",
+            "default",
+            "--start",
+            "--console",
+        ),
+    )
+    finished = await run_to_end(
+        settings, stdin=Terminal(), stdout=io.StringIO(), stderr=io.StringIO()
+    )
     assert finished.status == 0
     assert finished.handover is not None and finished.handover[-2:] == ["fresh", "--force"]

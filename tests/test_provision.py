@@ -33,14 +33,25 @@ HOSTILE = "evil[bold]'\"<x>&name"
 
 async def names_and_volumes(host: Host) -> tuple[set[str], set[str]]:
     def read(conn):
-        return ({d.name() for d in conn.listAllDomains(0)},
-                set(conn.storagePoolLookupByName("images").listVolumes()))
+        return (
+            {d.name() for d in conn.listAllDomains(0)},
+            set(conn.storagePoolLookupByName("images").listVolumes()),
+        )
+
     return await host.run(read)
 
 
 def kernel_request(name: str = "tiny", **changes) -> GuestRequest:
-    fields = dict(name=name, host="kvm1", vcpus=1, memory=128 * MiB, disk_size=64 * MiB,
-                  kernel="/lab/vmlinuz", initrd="/lab/initrd.gz", network="default")
+    fields = dict(
+        name=name,
+        host="kvm1",
+        vcpus=1,
+        memory=128 * MiB,
+        disk_size=64 * MiB,
+        kernel="/lab/vmlinuz",
+        initrd="/lab/initrd.gz",
+        network="default",
+    )
     fields.update(changes)
     return GuestRequest(**fields)
 
@@ -67,27 +78,38 @@ def test_the_xml_keeps_a_hostile_name_as_text_and_always_has_a_serial_console():
 
 
 def test_uefi_install_iso_boots_the_cdrom_first():
-    dom = ET.fromstring(provision.domain_xml(GuestRequest(
-        "inst", "kvm1", 2, 2**30, disk_size=2**30, cdrom="/iso/debian.iso", firmware="uefi"),
-        "kvm", "images"))
+    dom = ET.fromstring(
+        provision.domain_xml(
+            GuestRequest(
+                "inst", "kvm1", 2, 2**30, disk_size=2**30, cdrom="/iso/debian.iso", firmware="uefi"
+            ),
+            "kvm",
+            "images",
+        )
+    )
     assert dom.find("os").get("firmware") == "efi"
     assert [b.get("dev") for b in dom.findall("os/boot")] == ["cdrom", "hd"]
     assert dom.find("devices/disk[@device='cdrom']/source").get("file") == "/iso/debian.iso"
 
 
-@pytest.mark.parametrize(("request_", "said"), [
-    (kernel_request("web"), "kvm1 already has a guest named web"),
-    (GuestRequest("x", "kvm1", 1, 2**30, disk_size=2**30, cdrom="/srv/missing.iso"),
-     "no ISO /srv/missing.iso on kvm1"),
-    (kernel_request(memory=2**40), "is more memory than kvm1 has free"),
-    (kernel_request(memory=512), "memory must be at least 16 MiB"),
-    (kernel_request("a/b"), "may not hold '/'"),
-    (GuestRequest("x", "kvm1", 1, 2**30, disk_size=2**30), "no boot source"),
-    (kernel_request(pxe=True), "choose one boot source"),
-    (kernel_request(network="nowhere"), "kvm1 has no network nowhere"),
-    (kernel_request(pool="nopool"), "kvm1 has no active pool nopool"),
-    (kernel_request(virt_type="kvm"), "offers no kvm guests"),
-])
+@pytest.mark.parametrize(
+    ("request_", "said"),
+    [
+        (kernel_request("web"), "kvm1 already has a guest named web"),
+        (
+            GuestRequest("x", "kvm1", 1, 2**30, disk_size=2**30, cdrom="/srv/missing.iso"),
+            "no ISO /srv/missing.iso on kvm1",
+        ),
+        (kernel_request(memory=2**40), "is more memory than kvm1 has free"),
+        (kernel_request(memory=512), "memory must be at least 16 MiB"),
+        (kernel_request("a/b"), "may not hold '/'"),
+        (GuestRequest("x", "kvm1", 1, 2**30, disk_size=2**30), "no boot source"),
+        (kernel_request(pxe=True), "choose one boot source"),
+        (kernel_request(network="nowhere"), "kvm1 has no network nowhere"),
+        (kernel_request(pool="nopool"), "kvm1 has no active pool nopool"),
+        (kernel_request(virt_type="kvm"), "offers no kvm guests"),
+    ],
+)
 async def test_bad_requests_say_why_in_one_line_and_create_nothing(tmp_path, request_, said):
     async with node_host(tmp_path) as host:
         before = await names_and_volumes(host)
@@ -106,8 +128,10 @@ async def test_a_kernel_guest_is_created_with_its_disk_and_started(tmp_path):
         assert said.startswith(f"{HOSTILE} created on kvm1 with volume {HOSTILE}.qcow2")
         names, volumes = await names_and_volumes(host)
         assert HOSTILE in names and f"{HOSTILE}.qcow2" in volumes
-        await until(lambda: host.guest(uuid) is not None and host.guest(uuid).state.is_active,
-                    "the new guest running in the table")
+        await until(
+            lambda: host.guest(uuid) is not None and host.guest(uuid).state.is_active,
+            "the new guest running in the table",
+        )
         defined = await host.domain_xml(uuid)
         assert ET.fromstring(defined).find("devices/console") is not None
 
@@ -117,9 +141,15 @@ async def test_a_failure_after_the_disk_removes_the_disk_and_defines_nothing(tmp
     disk was made, so the undo is what is tested."""
     async with node_host(tmp_path) as host:
         before = await names_and_volumes(host)
-        request = GuestRequest("cloudy", "kvm1", 1, 256 * MiB, disk_size=2**30,
-                               import_path="/var/lib/images/web.qcow2",
-                               cloud_init=CloudInit("ops", "ssh-ed25519 AAAA ops@x", "cloudy"))
+        request = GuestRequest(
+            "cloudy",
+            "kvm1",
+            1,
+            256 * MiB,
+            disk_size=2**30,
+            import_path="/var/lib/images/web.qcow2",
+            cloud_init=CloudInit("ops", "ssh-ed25519 AAAA ops@x", "cloudy"),
+        )
         plan = await provision.plan(host, request)
         assert plan.backing == "/var/lib/images/web.qcow2"
         with pytest.raises(HostError) as failed:
@@ -162,9 +192,15 @@ def test_ranking_puts_hosts_that_fit_first_then_less_overcommit_then_more_memory
     def fit(name, free, cpus, running, cpu="compatible"):
         return advice.HostFit(advice.HostRoom(name, free, cpus, running), 2**30, 2, cpu)
 
-    ranked = advice.rank([fit("full", 2**29, 64, 0), fit("busy", 8 * 2**30, 4, 10),
-                          fit("calm", 4 * 2**30, 8, 2), fit("roomy", 16 * 2**30, 8, 2),
-                          fit("odd", 32 * 2**30, 64, 0, "incompatible")])
+    ranked = advice.rank(
+        [
+            fit("full", 2**29, 64, 0),
+            fit("busy", 8 * 2**30, 4, 10),
+            fit("calm", 4 * 2**30, 8, 2),
+            fit("roomy", 16 * 2**30, 8, 2),
+            fit("odd", 32 * 2**30, 64, 0, "incompatible"),
+        ]
+    )
     assert [f.host for f in ranked] == ["roomy", "calm", "busy", "odd", "full"]
     assert ranked[-2].problem == "CPU incompatible"
     assert ranked[-1].problem == "only 512.0 MiB free"
@@ -181,8 +217,7 @@ async def test_advice_and_evacuation_plan_on_two_hosts(tmp_path):
         assert ranked[0].cpu == "compatible"  # web names no CPU model
         plan = await advice.plan_evacuation(fleet, "kvm1")
         # Both running guests, the larger first; kvm2 has room for both.
-        assert [(m.guest.name, m.dest) for m in plan.moves] == [("web", "kvm2"),
-                                                                 ("bare", "kvm2")]
+        assert [(m.guest.name, m.dest) for m in plan.moves] == [("web", "kvm2"), ("bare", "kvm2")]
         assert plan.describe().startswith("web -> kvm2  (")
 
 
@@ -202,10 +237,15 @@ def test_a_guests_cpu_is_judged_under_its_own_hypervisor():
     wanted = advice.guest_cpu(
         "<domain type='qemu'><os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>"
         "<cpu mode='custom'><model>qemu64</model></cpu>"
-        "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>")
+        "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>"
+    )
     assert wanted is not None
     assert (wanted.virt_type, wanted.arch, wanted.machine, wanted.emulator) == (
-        "qemu", "x86_64", "pc-i440fx-7.2", "/usr/bin/qemu-system-x86_64")
+        "qemu",
+        "x86_64",
+        "pc-i440fx-7.2",
+        "/usr/bin/qemu-system-x86_64",
+    )
     assert "<model>qemu64</model>" in wanted.xml
     assert advice.guest_cpu("<domain type='kvm'><cpu mode='host-model'/></domain>") is None
 
@@ -217,10 +257,17 @@ async def test_the_one_shot_create_shows_the_xml_asks_and_creates(tmp_path):
 
     async def run(answer: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        settings = Settings(hosts=(HostSpec("kvm1", f"test://{node}"),), readonly=False,
-                            refresh=60.0, theme=None, demo=False, command=words)
-        status = await run_command(settings, stdin=Terminal(answer, tty=True), stdout=out,
-                                   stderr=err)
+        settings = Settings(
+            hosts=(HostSpec("kvm1", f"test://{node}"),),
+            readonly=False,
+            refresh=60.0,
+            theme=None,
+            demo=False,
+            command=words,
+        )
+        status = await run_command(
+            settings, stdin=Terminal(answer, tty=True), stdout=out, stderr=err
+        )
         return status, out.getvalue(), err.getvalue()
 
     status, out, err = await run("n\n")
@@ -231,23 +278,29 @@ async def test_the_one_shot_create_shows_the_xml_asks_and_creates(tmp_path):
     assert out.startswith(f"{HOSTILE} created on kvm1 with volume {HOSTILE}.qcow2")
 
 
-@pytest.mark.parametrize(("text", "wanted"), [
-    ("10G", DiskOption(10 * 2**30)),
-    ("size=10", DiskOption(10 * 2**30)),  # virt-install's: GiB
-    ("size=0.5,pool=images,format=raw,bus=sata", DiskOption(2**29, "images", "raw", "sata")),
-])
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("10G", DiskOption(10 * 2**30)),
+        ("size=10", DiskOption(10 * 2**30)),  # virt-install's: GiB
+        ("size=0.5,pool=images,format=raw,bus=sata", DiskOption(2**29, "images", "raw", "sata")),
+    ],
+)
 def test_disk_takes_a_size_or_virt_installs_grammar(text, wanted):
     assert disk_option(text) == wanted
 
 
-@pytest.mark.parametrize(("text", "said"), [
-    ("pool=images", "--disk needs size=N, in GiB as virt-install takes it"),
-    ("size=ten", "--disk size=ten: give a number of GiB, e.g. size=10"),
-    ("size=-1", "--disk size=-1: give a number of GiB"),
-    ("size=1,colour=red", '--disk: "colour=red" is not one of size=GiB, pool=POOL'),
-    ("size=1,size=2", "--disk: size= given twice"),
-    ("10QB", "--disk: unknown size unit"),
-])
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("pool=images", "--disk needs size=N, in GiB as virt-install takes it"),
+        ("size=ten", "--disk size=ten: give a number of GiB, e.g. size=10"),
+        ("size=-1", "--disk size=-1: give a number of GiB"),
+        ("size=1,colour=red", '--disk: "colour=red" is not one of size=GiB, pool=POOL'),
+        ("size=1,size=2", "--disk: size= given twice"),
+        ("10QB", "--disk: unknown size unit"),
+    ],
+)
 def test_a_bad_disk_says_what_is_wrong(text, said):
     with pytest.raises(CommandError) as refused:
         disk_option(text)
@@ -255,17 +308,29 @@ def test_a_bad_disk_says_what_is_wrong(text, said):
 
 
 def test_a_disk_on_the_sata_bus_and_the_iso_get_their_own_targets():
-    request = GuestRequest("inst", "kvm1", 1, 2**30, disk_size=2**30, disk_format="raw",
-                           disk_bus="sata", cdrom="/iso/debian.iso")
+    request = GuestRequest(
+        "inst",
+        "kvm1",
+        1,
+        2**30,
+        disk_size=2**30,
+        disk_format="raw",
+        disk_bus="sata",
+        cdrom="/iso/debian.iso",
+    )
     assert request.problem() == ""
     dom = ET.fromstring(provision.domain_xml(request, "qemu", "images"))
-    disks = [(d.get("device"), d.find("target").get("dev"), d.find("target").get("bus"))
-             for d in dom.findall("devices/disk")]
+    disks = [
+        (d.get("device"), d.find("target").get("dev"), d.find("target").get("bus"))
+        for d in dom.findall("devices/disk")
+    ]
     assert disks == [("disk", "sda", "sata"), ("cdrom", "sdb", "sata")]
     assert dom.find("devices/disk/driver").get("type") == "raw"
     assert dom.find("devices/disk/source").get("volume") == "inst.img"
-    assert GuestRequest("x", "kvm1", 1, 2**30, disk_size=1, disk_bus="floppy",
-                        pxe=True).problem() == "disk bus must be virtio, sata, scsi, usb, ide"
+    assert (
+        GuestRequest("x", "kvm1", 1, 2**30, disk_size=1, disk_bus="floppy", pxe=True).problem()
+        == "disk bus must be virtio, sata, scsi, usb, ide"
+    )
 
 
 async def test_the_one_shot_create_takes_virt_installs_disk(tmp_path):
@@ -273,16 +338,29 @@ async def test_the_one_shot_create_takes_virt_installs_disk(tmp_path):
     the XML the confirmation shows (the test driver keeps nothing between connections)."""
     node = tmp_path / "kvm1.xml"
     node.write_text(NODE_XML)
-    words = ("create", "vi", "--memory", "256M", "--disk", "size=1,pool=images,bus=sata",
-             "--kernel", "/k")
+    words = (
+        "create",
+        "vi",
+        "--memory",
+        "256M",
+        "--disk",
+        "size=1,pool=images,bus=sata",
+        "--kernel",
+        "/k",
+    )
     out, err = io.StringIO(), io.StringIO()
-    settings = Settings(hosts=(HostSpec("kvm1", f"test://{node}"),), readonly=False,
-                        refresh=60.0, theme=None, demo=False, command=words)
-    status = await run_command(settings, stdin=Terminal("y\n", tty=True), stdout=out,
-                               stderr=err)
+    settings = Settings(
+        hosts=(HostSpec("kvm1", f"test://{node}"),),
+        readonly=False,
+        refresh=60.0,
+        theme=None,
+        demo=False,
+        command=words,
+    )
+    status = await run_command(settings, stdin=Terminal("y\n", tty=True), stdout=out, stderr=err)
     assert status == 0, err.getvalue()
     assert out.getvalue().startswith("vi created on kvm1 with volume vi.qcow2 in pool images")
-    xml = err.getvalue()[err.getvalue().index("<domain"):err.getvalue().index("</domain>") + 9]
+    xml = err.getvalue()[err.getvalue().index("<domain") : err.getvalue().index("</domain>") + 9]
     disk = ET.fromstring(xml).find("devices/disk")
     assert disk.find("target").attrib == {"dev": "sda", "bus": "sata"}
     assert disk.find("source").attrib == {"pool": "images", "volume": "vi.qcow2"}

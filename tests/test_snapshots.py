@@ -28,10 +28,12 @@ async def _names(host: Host, uuid: str = WEB_UUID) -> list[str]:
 
 async def test_created_snapshots_are_listed_oldest_first_with_what_they_hold(tmp_path):
     async with node_host(tmp_path) as host:
-        first = await snapshots.create_snapshot(host, WEB_UUID, "before-patch",
-                                                description="kernel 6.1 → 6.6")
+        first = await snapshots.create_snapshot(
+            host, WEB_UUID, "before-patch", description="kernel 6.1 → 6.6"
+        )
         assert snapshots.created_sentence(first) == (
-            "web on kvm1: snapshot before-patch created (internal, disk+memory)")
+            "web on kvm1: snapshot before-patch created (internal, disk+memory)"
+        )
         await snapshots.create_snapshot(host, WEB_UUID, "after-patch")
         listed = await snapshots.list_snapshots(host, WEB_UUID)
     assert [s.name for s in listed] == ["before-patch", "after-patch"]
@@ -90,9 +92,11 @@ async def test_revert_can_leave_the_guest_paused(tmp_path):
 async def test_unknown_snapshot_is_one_line_naming_guest_host_and_libvirt(tmp_path):
     async with node_host(tmp_path) as host:
         await snapshots.create_snapshot(host, WEB_UUID, "real")
-        for attempt in (snapshots.revert_snapshot(host, WEB_UUID, "nope"),
-                        snapshots.delete_snapshot(host, WEB_UUID, "nope"),
-                        snapshots.set_current(host, WEB_UUID, "nope")):
+        for attempt in (
+            snapshots.revert_snapshot(host, WEB_UUID, "nope"),
+            snapshots.delete_snapshot(host, WEB_UUID, "nope"),
+            snapshots.set_current(host, WEB_UUID, "nope"),
+        ):
             with pytest.raises(HostError) as caught:
                 await attempt
             message = str(caught.value)
@@ -119,6 +123,7 @@ async def test_disk_only_goes_to_libvirt_and_its_refusal_is_shown(tmp_path):
 
 async def test_external_snapshots_are_listed_as_such(tmp_path):
     async with node_host(tmp_path) as host:
+
         def redefine(dom: libvirt.virDomain) -> None:
             # What `snapshot-create-as --disk-only` leaves behind on a real host.
             dom.snapshotCreateXML(
@@ -129,7 +134,9 @@ async def test_external_snapshots_are_listed_as_such(tmp_path):
                 "<disk name='vdb' snapshot='no'/><disk name='vdc' snapshot='no'/>"
                 "<disk name='sda' snapshot='no'/></disks>"
                 f"{dom.XMLDesc(0)}</domainsnapshot>",
-                libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+                libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE,
+            )
+
         await host.run_on_guest(WEB_UUID, redefine)
         await snapshots.create_snapshot(host, WEB_UUID, "internal")
         ext, internal = await snapshots.list_snapshots(host, WEB_UUID)
@@ -178,8 +185,10 @@ async def test_a_host_lists_every_guests_snapshots_at_once(tmp_path):
         listed = await snapshots.host_snapshots(host)
     # Guests without snapshots ("bare") have no rows; each guest's rows come oldest first.
     assert sorted((s.guest, s.uuid, s.name, s.current) for s in listed) == [
-        ("off", OFF_UUID, "o1", True), ("web", WEB_UUID, "w1", False),
-        ("web", WEB_UUID, "w2", True)]
+        ("off", OFF_UUID, "o1", True),
+        ("web", WEB_UUID, "w1", False),
+        ("web", WEB_UUID, "w2", True),
+    ]
     assert [s.name for s in listed if s.guest == "web"] == ["w1", "w2"]
 
 
@@ -188,21 +197,34 @@ async def test_bulk_snapshot_reports_per_guest_and_in_one_line(tmp_path):
         book = snapshots.SnapshotBook(fleet)
         kvm1, kvm2 = fleet.hosts
         await snapshots.create_snapshot(kvm2, WEB_UUID, "pre-patch")  # already there: fails
-        guests = [guest(kvm1, WEB_UUID), guest(kvm1, OFF_UUID), guest(kvm2, WEB_UUID),
-                  guest(kvm2, OFF_UUID)]
-        bulk = await book.snapshot_guests(guests, "pre-patch",
-                                          description="before the kernel update")
+        guests = [
+            guest(kvm1, WEB_UUID),
+            guest(kvm1, OFF_UUID),
+            guest(kvm2, WEB_UUID),
+            guest(kvm2, OFF_UUID),
+        ]
+        bulk = await book.snapshot_guests(
+            guests, "pre-patch", description="before the kernel update"
+        )
         kvm1_off = await snapshots.list_snapshots(kvm1, OFF_UUID)
         # The book read each guest again: what the view shows is what libvirt has.
         shown = sorted((s.guest, s.host, s.name) for s in book.rows())
     assert [(o.guest.name, o.guest.host, o.ok) for o in bulk.outcomes] == [
-        ("web", "kvm1", True), ("off", "kvm1", True), ("web", "kvm2", False),
-        ("off", "kvm2", True)]
+        ("web", "kvm1", True),
+        ("off", "kvm1", True),
+        ("web", "kvm2", False),
+        ("off", "kvm2", True),
+    ]
     assert bulk.summary.startswith(
-        "snapshot pre-patch: 3 of 4 guests on 2 hosts; failed: snapshot-create-as web on kvm2:")
+        "snapshot pre-patch: 3 of 4 guests on 2 hosts; failed: snapshot-create-as web on kvm2:"
+    )
     assert kvm1_off[0].description == "before the kernel update"
-    assert shown == [("off", "kvm1", "pre-patch"), ("off", "kvm2", "pre-patch"),
-                     ("web", "kvm1", "pre-patch"), ("web", "kvm2", "pre-patch")]
+    assert shown == [
+        ("off", "kvm1", "pre-patch"),
+        ("off", "kvm2", "pre-patch"),
+        ("web", "kvm1", "pre-patch"),
+        ("web", "kvm2", "pre-patch"),
+    ]
     assert book.jobs() == []
 
 
@@ -226,8 +248,11 @@ async def test_the_book_lists_the_fleet_and_names_what_a_guest_has(tmp_path):
         await snapshots.create_snapshot(kvm2, OFF_UUID, "b")
         await book.refresh()
         first = sorted(s.key for s in book.rows())
-        with pytest.raises(HostError, match=r'snapshot-revert web on kvm1: no snapshot "b"'
-                                            r'.*\(it has a\)'):
+        with pytest.raises(
+            HostError,
+            match=r'snapshot-revert web on kvm1: no snapshot "b"'
+            r".*\(it has a\)",
+        ):
             await book.lookup("snapshot-revert", guest(kvm1, WEB_UUID), "b")
     assert first == [f"{WEB_UUID}@kvm1/a", f"{OFF_UUID}@kvm2/b"]
     assert book.errors == {}

@@ -18,13 +18,20 @@ from kvmtui.core.words import state_reason
 
 # A record as getAllDomainStats returns it: two disks, one NIC, 2 vCPUs.
 RECORD = {
-    "state.state": 1, "state.reason": 1,
+    "state.state": 1,
+    "state.reason": 1,
     "cpu.time": 10_000_000_000,
-    "vcpu.current": 2, "vcpu.maximum": 4,
+    "vcpu.current": 2,
+    "vcpu.maximum": 4,
     "balloon.current": 2_097_152,
-    "block.count": 2, "block.0.rd.bytes": 1000, "block.0.wr.bytes": 500,
-    "block.1.rd.bytes": 3000, "block.1.wr.bytes": 1500,
-    "net.count": 1, "net.0.rx.bytes": 4096, "net.0.tx.bytes": 1024,
+    "block.count": 2,
+    "block.0.rd.bytes": 1000,
+    "block.0.wr.bytes": 500,
+    "block.1.rd.bytes": 3000,
+    "block.1.wr.bytes": 1500,
+    "net.count": 1,
+    "net.0.rx.bytes": 4096,
+    "net.0.tx.bytes": 1024,
 }
 
 
@@ -48,9 +55,11 @@ def test_groups_the_driver_lacks_read_as_unknown_not_zero():
 def test_rates_are_growth_over_the_wall_time_between_samples():
     before = sample_from_record(RECORD, at=10.0, vcpus=2)
     # 2 s later: 1 s of CPU over 2 vCPUs and 2 s = 25 %; 8000 bytes read = 4000 B/s.
-    after = sample_from_record(_later(**{"cpu.time": 11_000_000_000,
-                                         "block.0.rd.bytes": 9000,
-                                         "net.0.tx.bytes": 3072}), at=12.0, vcpus=2)
+    after = sample_from_record(
+        _later(**{"cpu.time": 11_000_000_000, "block.0.rd.bytes": 9000, "net.0.tx.bytes": 3072}),
+        at=12.0,
+        vcpus=2,
+    )
     rates = guest_rates(before, after)
     assert rates.cpu_percent == pytest.approx(25.0)
     assert rates.disk_read_bps == pytest.approx(4000.0)
@@ -91,7 +100,8 @@ def test_node_cpu_is_the_busy_share_between_two_samples():
 
 def test_node_memory_counts_buffers_and_cache_as_free():
     used, total = node_memory_used_kib(
-        {"total": 16_000_000, "free": 2_000_000, "buffers": 1_000_000, "cached": 5_000_000})
+        {"total": 16_000_000, "free": 2_000_000, "buffers": 1_000_000, "cached": 5_000_000}
+    )
     assert (used, total) == (8_000_000, 16_000_000)
 
 

@@ -24,17 +24,34 @@ from kvmtui.core.storage.volumes import clone_volume, create_volume, delete_volu
 from tests.nodes import NODE_XML, until
 
 
-@pytest.mark.parametrize(("text", "size"), [
-    ("10G", 10 * 1024**3), ("512M", 512 * 1024**2), ("4096", 4096), ("1.5KiB", 1536),
-    ("2GB", 2 * 1000**3), ("1t", 1024**4), ("7 b", 7)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("10G", 10 * 1024**3),
+        ("512M", 512 * 1024**2),
+        ("4096", 4096),
+        ("1.5KiB", 1536),
+        ("2GB", 2 * 1000**3),
+        ("1t", 1024**4),
+        ("7 b", 7),
+    ],
+)
 def test_sizes_read_as_virsh_reads_them(text: str, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("10QB", "unknown size unit 'QB'"), ("-1G", "is not a size"), ("ten", "is not a size"),
-    ("", "is not a size"), ("1.5", "whole number"), ("9E", "too large"),
-    ("10G; rm -rf /", "is not a size")])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("10QB", "unknown size unit 'QB'"),
+        ("-1G", "is not a size"),
+        ("ten", "is not a size"),
+        ("", "is not a size"),
+        ("1.5", "whole number"),
+        ("9E", "too large"),
+        ("10G; rm -rf /", "is not a size"),
+    ],
+)
 def test_bad_sizes_are_refused_in_one_line(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason) as raised:
         parse_size(text)
@@ -75,8 +92,9 @@ async def test_a_volume_created_cloned_and_deleted(fleet: Fleet) -> None:
     host = fleet.host("kvm1")
     path = await create_volume(host, "images", "new.qcow2", parse_size("1G"))
     assert path == "/var/lib/images/new.qcow2"
-    overlay = await create_volume(host, "images", "over.qcow2", parse_size("20G"),
-                                  backing="web.qcow2")
+    overlay = await create_volume(
+        host, "images", "over.qcow2", parse_size("20G"), backing="web.qcow2"
+    )
     copy = await clone_volume(host, path, "copy.qcow2")
     service = StorageService(fleet)
     await service.refresh(["kvm1"])
@@ -89,13 +107,16 @@ async def test_a_volume_created_cloned_and_deleted(fleet: Fleet) -> None:
     assert {v.name for v in service.volumes() if v.host == "kvm1"} == {"web.qcow2", "data.raw"}
 
 
-@pytest.mark.parametrize(("args", "kwargs", "message"), [
-    (("images", "web.qcow2", 1024), {}, "already exists"),
-    (("images", "x", 1024), {"fmt": "vmdk"}, "unknown format"),
-    (("images", "x", 1024), {"fmt": "raw", "backing": "web.qcow2"}, "needs --format qcow2"),
-    (("images", "a/../../etc", 1024), {}, "is not a volume name"),
-    (("nopool", "x", 1024), {}, "nopool"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("images", "web.qcow2", 1024), {}, "already exists"),
+        (("images", "x", 1024), {"fmt": "vmdk"}, "unknown format"),
+        (("images", "x", 1024), {"fmt": "raw", "backing": "web.qcow2"}, "needs --format qcow2"),
+        (("images", "a/../../etc", 1024), {}, "is not a volume name"),
+        (("nopool", "x", 1024), {}, "nopool"),
+    ],
+)
 async def test_bad_volumes_create_nothing(fleet: Fleet, args, kwargs, message: str) -> None:
     host = fleet.host("kvm1")
     with pytest.raises((CommandError, HostError), match=message):
@@ -123,8 +144,7 @@ async def test_names_resolve_across_hosts_or_say_what_to_add(fleet: Fleet) -> No
         await find_volume(fleet, "nothing", "images", "kvm1", "vol-delete")
 
 
-async def test_a_volume_in_use_names_guests_of_other_hosts_with_the_same_path(
-        fleet: Fleet) -> None:
+async def test_a_volume_in_use_names_guests_of_other_hosts_with_the_same_path(fleet: Fleet) -> None:
     """Shared storage shows one file to every host: kvm2's web uses kvm1's web.qcow2 too,
     as far as kvmtui can know; data.raw is used through `<source pool= volume=>`."""
     web = await find_volume(fleet, "web.qcow2", "images", "kvm1", "vol-delete")
@@ -150,15 +170,17 @@ async def test_a_pool_defined_started_stopped_and_undefined(fleet: Fleet) -> Non
     assert "scratch" not in {p.name for p in service.pools()}
 
 
-@pytest.mark.parametrize(("kind", "source", "message"), [
-    ("zfs", PoolSource(target="/x"), "unsupported pool type"),
-    ("dir", PoolSource(), "needs --target"),
-    ("netfs", PoolSource(target="/mnt"), "needs --source-host, --source-path"),
-    ("logical", PoolSource(), "needs --source-dev"),
-    ("dir", PoolSource(target="relative"), "absolute path"),
-])
-def test_pool_definitions_need_their_sources(kind: str, source: PoolSource,
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "source", "message"),
+    [
+        ("zfs", PoolSource(target="/x"), "unsupported pool type"),
+        ("dir", PoolSource(), "needs --target"),
+        ("netfs", PoolSource(target="/mnt"), "needs --source-host, --source-path"),
+        ("logical", PoolSource(), "needs --source-dev"),
+        ("dir", PoolSource(target="relative"), "absolute path"),
+    ],
+)
+def test_pool_definitions_need_their_sources(kind: str, source: PoolSource, message: str) -> None:
     with pytest.raises(CommandError, match=message):
         pool_xml("p", kind, source)
 
@@ -168,13 +190,13 @@ def test_pool_names_with_slashes_or_control_characters_are_refused(name: str) ->
     with pytest.raises(CommandError, match="is not a pool name"):
         pool_xml(name, "dir", PoolSource(target="/srv/p"))
 
+
 def test_hostile_pool_names_stay_text() -> None:
     xml = pool_xml("<name><evil>", "netfs", PoolSource("/mnt/x", "nfs'\"", "/e&x"))
     assert "<evil>" not in xml and "&lt;name&gt;&lt;evil&gt;" in xml and "&amp;x" in xml
 
 
-async def test_an_upload_the_driver_refuses_leaves_no_volume(fleet: Fleet,
-                                                            tmp_path: Path) -> None:
+async def test_an_upload_the_driver_refuses_leaves_no_volume(fleet: Fleet, tmp_path: Path) -> None:
     """test:/// cannot receive a stream: the volume made for it is deleted again."""
     local = tmp_path / "disk.img"
     local.write_bytes(b"x" * 4096)

@@ -8,20 +8,23 @@ from textual.app import App, ComposeResult
 from kvmtui.widgets.terminal import TerminalView, key_bytes
 
 
-@pytest.mark.parametrize(("key", "character", "expected"), [
-    ("a", "a", b"a"),
-    ("enter", "\r", b"\r"),
-    ("backspace", "\x08", b"\x7f"),
-    ("tab", "\t", b"\t"),
-    ("up", None, b"\x1b[A"),
-    ("left", None, b"\x1b[D"),
-    ("ctrl+c", "\x03", b"\x03"),
-    ("ctrl+d", None, b"\x04"),
-    ("escape", "\x1b", b"\x1b"),
-    ("f5", None, b"\x1b[15~"),
-    ("eacute", "é", "é".encode()),
-    ("shift+f13", None, None),
-])
+@pytest.mark.parametrize(
+    ("key", "character", "expected"),
+    [
+        ("a", "a", b"a"),
+        ("enter", "\r", b"\r"),
+        ("backspace", "\x08", b"\x7f"),
+        ("tab", "\t", b"\t"),
+        ("up", None, b"\x1b[A"),
+        ("left", None, b"\x1b[D"),
+        ("ctrl+c", "\x03", b"\x03"),
+        ("ctrl+d", None, b"\x04"),
+        ("escape", "\x1b", b"\x1b"),
+        ("f5", None, b"\x1b[15~"),
+        ("eacute", "é", "é".encode()),
+        ("shift+f13", None, None),
+    ],
+)
 def test_key_bytes(key: str, character: str | None, expected: bytes | None) -> None:
     assert key_bytes(key, character) == expected
 
@@ -33,8 +36,9 @@ class _Harness(App[None]):
         self.sizes: list[tuple[int, int]] = []
 
     def compose(self) -> ComposeResult:
-        yield TerminalView(self.sent.append, lambda c, r: self.sizes.append((c, r)),
-                           ("ctrl+right_square_bracket",))
+        yield TerminalView(
+            self.sent.append, lambda c, r: self.sizes.append((c, r)), ("ctrl+right_square_bracket",)
+        )
 
 
 async def test_keys_go_out_raw_and_output_is_drawn() -> None:
@@ -51,8 +55,7 @@ async def test_keys_go_out_raw_and_output_is_drawn() -> None:
         assert term.display_lines()[0].startswith("red plain")
         strip = term.render_line(0)
         assert str(strip.text).startswith("red plain")
-        assert any(seg.style and seg.style.color and seg.style.color.name == "red"
-                   for seg in strip)
+        assert any(seg.style and seg.style.color and seg.style.color.name == "red" for seg in strip)
         term.set_live(False)
         await pilot.press("x")
         assert b"x" not in b"".join(app.sent)

@@ -29,8 +29,9 @@ def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) 
         time.sleep(0.1)
 
 
-def test_fd_2_goes_to_the_log_and_comes_back(tmp_path: Path,
-                                             capfd: pytest.CaptureFixture[str]) -> None:
+def test_fd_2_goes_to_the_log_and_comes_back(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "state" / "kvmtui.log"
     with stderr_to_log(log):
         os.write(2, b"I/O warning : from C\n")
@@ -48,16 +49,19 @@ def test_fd_2_goes_to_the_log_and_comes_back(tmp_path: Path,
 def test_a_missing_host_file_writes_nothing_on_the_screen(tmp_path: Path) -> None:
     """`-c bad=test:///nonexistent.xml`: libxml2's `I/O warning` at each retry, and at
     `:caps` (d on the hosts view), went across the screen."""
-    with kvmtui_in_tmux(tmp_path, ["-c", "bad=test:///nonexistent.xml",
-                                   "-c", "good=test:///default"], {}) as terminal:
+    with kvmtui_in_tmux(
+        tmp_path, ["-c", "bad=test:///nonexistent.xml", "-c", "good=test:///default"], {}
+    ) as terminal:
         wait_for(lambda: "good" in terminal.screen(), "guest list")
         terminal.press("2")
         wait_for(lambda: "kvmtui: hosts" in terminal.screen(), "hosts view")
         terminal.press("Home", "d")
         wait_for(lambda: "Host capabilities" in terminal.screen(), "capabilities")
         log = tmp_path / "state" / "kvmtui" / "kvmtui.log"
-        wait_for(lambda: log.exists() and "I/O warning" in log.read_text(),
-                 "libxml2's warning in the log")
+        wait_for(
+            lambda: log.exists() and "I/O warning" in log.read_text(),
+            "libxml2's warning in the log",
+        )
         screen = terminal.screen()
         assert "I/O warning" not in screen and "failed to load external entity" not in screen
         assert "libvirt: XML error" in log.read_text()

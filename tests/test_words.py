@@ -22,11 +22,14 @@ def test_a_real_libvirt_error_reads_as_libvirts_own_message():
     assert describe(caught.value) == "internal error: Domain 'test' is already running"
 
 
-@pytest.mark.parametrize(("error", "text"), [
-    (TimeoutError(), "no answer (timed out)"),
-    (RuntimeError(), "RuntimeError"),
-    (ValueError("bad value"), "bad value"),
-])
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (TimeoutError(), "no answer (timed out)"),
+        (RuntimeError(), "RuntimeError"),
+        (ValueError("bad value"), "bad value"),
+    ],
+)
 def test_other_errors_are_never_empty(error, text):
     assert describe(error) == text
 

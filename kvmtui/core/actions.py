@@ -67,12 +67,15 @@ def undefine_flags(dom: libvirt.virDomain) -> int:
     its disks stays), and the UEFI variables file of a guest that has one. Each flag is
     passed only when the guest has the thing: drivers refuse flags they do not know (the
     test driver knows no NVRAM or checkpoints)."""
-    flags = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-             | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+    flags = (
+        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+    )
     os_element = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).find("os")
-    if os_element is not None and (os_element.find("nvram") is not None
-                                   or os_element.get("firmware") == "efi"
-                                   or os_element.find("loader[@type='pflash']") is not None):
+    if os_element is not None and (
+        os_element.find("nvram") is not None
+        or os_element.get("firmware") == "efi"
+        or os_element.find("loader[@type='pflash']") is not None
+    ):
         flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
     with contextlib.suppress(libvirt.libvirtError):
         if dom.listAllCheckpoints(0):
@@ -88,27 +91,72 @@ def _undefine(dom: libvirt.virDomain) -> None:
 ACTIONS: dict[str, GuestAction] = {
     a.verb: a
     for a in (
-        GuestAction("start", "started", False, lambda d: d.create(), "Start",
-                    frozenset({S.SHUTOFF, S.CRASHED}), S.RUNNING),
-        GuestAction("shutdown", "shutdown requested", False, lambda d: d.shutdown(),
-                    "Shut down", frozenset({S.RUNNING, S.BLOCKED})),
-        GuestAction("reboot", "reboot requested", False, lambda d: d.reboot(0), "Reboot",
-                    frozenset({S.RUNNING, S.BLOCKED})),
-        GuestAction("reset", "reset", True, lambda d: d.reset(0), "Reset",
-                    frozenset({S.RUNNING, S.BLOCKED, S.PAUSED})),
-        GuestAction("destroy", "destroyed (forced off)", True, lambda d: d.destroy(),
-                    "Destroy", ACTIVE),
-        GuestAction("suspend", "suspended", False, lambda d: d.suspend(), "Suspend",
-                    frozenset({S.RUNNING, S.BLOCKED}), S.PAUSED),
-        GuestAction("resume", "resumed", False, lambda d: d.resume(), "Resume",
-                    frozenset({S.PAUSED}), S.RUNNING),
-        GuestAction("managedsave", "saved (managedsave)", False,
-                    lambda d: d.managedSave(0), "Managed save",
-                    frozenset({S.RUNNING, S.BLOCKED, S.PAUSED})),
-        GuestAction("autostart", "autostart enabled", False, _autostart, "Autostart",
-                    persistent_only=True),
-        GuestAction("undefine", "undefined", True, _undefine, "Undefine",
-                    persistent_only=True),
+        GuestAction(
+            "start",
+            "started",
+            False,
+            lambda d: d.create(),
+            "Start",
+            frozenset({S.SHUTOFF, S.CRASHED}),
+            S.RUNNING,
+        ),
+        GuestAction(
+            "shutdown",
+            "shutdown requested",
+            False,
+            lambda d: d.shutdown(),
+            "Shut down",
+            frozenset({S.RUNNING, S.BLOCKED}),
+        ),
+        GuestAction(
+            "reboot",
+            "reboot requested",
+            False,
+            lambda d: d.reboot(0),
+            "Reboot",
+            frozenset({S.RUNNING, S.BLOCKED}),
+        ),
+        GuestAction(
+            "reset",
+            "reset",
+            True,
+            lambda d: d.reset(0),
+            "Reset",
+            frozenset({S.RUNNING, S.BLOCKED, S.PAUSED}),
+        ),
+        GuestAction(
+            "destroy", "destroyed (forced off)", True, lambda d: d.destroy(), "Destroy", ACTIVE
+        ),
+        GuestAction(
+            "suspend",
+            "suspended",
+            False,
+            lambda d: d.suspend(),
+            "Suspend",
+            frozenset({S.RUNNING, S.BLOCKED}),
+            S.PAUSED,
+        ),
+        GuestAction(
+            "resume",
+            "resumed",
+            False,
+            lambda d: d.resume(),
+            "Resume",
+            frozenset({S.PAUSED}),
+            S.RUNNING,
+        ),
+        GuestAction(
+            "managedsave",
+            "saved (managedsave)",
+            False,
+            lambda d: d.managedSave(0),
+            "Managed save",
+            frozenset({S.RUNNING, S.BLOCKED, S.PAUSED}),
+        ),
+        GuestAction(
+            "autostart", "autostart enabled", False, _autostart, "Autostart", persistent_only=True
+        ),
+        GuestAction("undefine", "undefined", True, _undefine, "Undefine", persistent_only=True),
     )
 }
 
@@ -146,8 +194,10 @@ def dominfo(dom: libvirt.virDomain) -> list[tuple[str, str]]:
 
 
 #: What `virsh desc` sets, shown after dominfo's own fields when a guest has them.
-_METADATA = (("Title", libvirt.VIR_DOMAIN_METADATA_TITLE),
-             ("Description", libvirt.VIR_DOMAIN_METADATA_DESCRIPTION))
+_METADATA = (
+    ("Title", libvirt.VIR_DOMAIN_METADATA_TITLE),
+    ("Description", libvirt.VIR_DOMAIN_METADATA_DESCRIPTION),
+)
 
 
 def _metadata(dom: libvirt.virDomain, kind: int) -> str:

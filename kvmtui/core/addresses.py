@@ -54,6 +54,7 @@ ALL_SOURCES = tuple(AddressSource)
 #: Lifecycle events after which a guest's addresses are new.
 _STARTS = (libvirt.VIR_DOMAIN_EVENT_STARTED, libvirt.VIR_DOMAIN_EVENT_RESUMED)
 
+
 @dataclass(frozen=True)
 class Address:
     address: str
@@ -103,19 +104,28 @@ class GuestAddresses:
         sources that gave them, then the sources that could not answer and why."""
         nics = []
         for nic in self.interfaces:
-            found = ", ".join(f"{a} ({'+'.join(s.value for s in a.sources)})"
-                              for a in nic.addresses) or "no address"
+            found = (
+                ", ".join(f"{a} ({'+'.join(s.value for s in a.sources)})" for a in nic.addresses)
+                or "no address"
+            )
             nics.append(" ".join(w for w in (nic.mac, "/".join(nic.names)) if w) + f" {found}")
-        unavailable = [f"{s.source.value}: {s.reason or 'unavailable'}"
-                       for s in self.sources if not s.available]
+        unavailable = [
+            f"{s.source.value}: {s.reason or 'unavailable'}"
+            for s in self.sources
+            if not s.available
+        ]
         text = f"{self.guest} on {self.host}: " + ("; ".join(nics) or "no interface")
         return text + (f" [{'; '.join(unavailable)}]" if unavailable else "")
 
     @property
     def words(self) -> tuple[str, ...]:
         """What a filter should match the guest by: every MAC and address."""
-        return tuple(w for nic in self.interfaces
-                     for w in (nic.mac, *(a.address for a in nic.addresses)) if w)
+        return tuple(
+            w
+            for nic in self.interfaces
+            for w in (nic.mac, *(a.address for a in nic.addresses))
+            if w
+        )
 
 
 # ---- merging (pure) --------------------------------------------------------------------
@@ -159,19 +169,26 @@ def merge(answers: Mapping[AddressSource, Answer]) -> tuple[Interface, ...]:
                 prefix = int(entry["prefix"]) if entry.get("prefix") else None
                 known = one.addresses.get(address)
                 one.addresses[address] = (
-                    replace(known, prefix=known.prefix or prefix,
-                            sources=(*known.sources, source)) if known else
-                    Address(address, prefix, "ipv6" if entry.get("type")
-                            == libvirt.VIR_IP_ADDR_TYPE_IPV6 else "ipv4", (source,)))
-    return tuple(Interface(one.mac, tuple(one.names), tuple(one.addresses.values()))
-                 for one in seen.values() if one.mac or one.addresses)
+                    replace(known, prefix=known.prefix or prefix, sources=(*known.sources, source))
+                    if known
+                    else Address(
+                        address,
+                        prefix,
+                        "ipv6" if entry.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV6 else "ipv4",
+                        (source,),
+                    )
+                )
+    return tuple(
+        Interface(one.mac, tuple(one.names), tuple(one.addresses.values()))
+        for one in seen.values()
+        if one.mac or one.addresses
+    )
 
 
 # ---- blocking reads (run on the host's threads) ----------------------------------------
 
 
-def _read(dom: libvirt.virDomain, host: str,
-          sources: Iterable[AddressSource]) -> GuestAddresses:
+def _read(dom: libvirt.virDomain, host: str, sources: Iterable[AddressSource]) -> GuestAddresses:
     answers: dict[AddressSource, Answer] = {}
     statuses: list[SourceStatus] = []
     for source in sources:
@@ -186,8 +203,9 @@ def _read(dom: libvirt.virDomain, host: str,
     return GuestAddresses(host, dom.UUIDString(), dom.name(), merge(answers), tuple(statuses))
 
 
-def _read_host(conn: libvirt.virConnect, host: str,
-               sources: tuple[AddressSource, ...]) -> dict[str, GuestAddresses]:
+def _read_host(
+    conn: libvirt.virConnect, host: str, sources: tuple[AddressSource, ...]
+) -> dict[str, GuestAddresses]:
     found: dict[str, GuestAddresses] = {}
     for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
         try:
@@ -203,15 +221,17 @@ def _read_host(conn: libvirt.virConnect, host: str,
 # ---- the async API ---------------------------------------------------------------------
 
 
-async def guest_addresses(host: Host, uuid: str,
-                          sources: tuple[AddressSource, ...] = ALL_SOURCES) -> GuestAddresses:
+async def guest_addresses(
+    host: Host, uuid: str, sources: tuple[AddressSource, ...] = ALL_SOURCES
+) -> GuestAddresses:
     """`virsh domifaddr` over every source asked (virsh's `--source` picks one), merged."""
     name = host.name
     return await host.run_on_guest(uuid, lambda dom: _read(dom, name, sources), "domifaddr")
 
 
-async def host_addresses(host: Host, sources: tuple[AddressSource, ...] = ALL_SOURCES
-                         ) -> dict[str, GuestAddresses]:
+async def host_addresses(
+    host: Host, sources: tuple[AddressSource, ...] = ALL_SOURCES
+) -> dict[str, GuestAddresses]:
     """Every running guest's addresses on one host, by UUID, in one trip to its threads:
     for an address column, read less often than the stats (each guest costs calls)."""
     name = host.name
@@ -246,8 +266,9 @@ def _running(conn: libvirt.virConnect) -> list[libvirt.virDomain]:
     return conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
 
 
-def _read_chunk(conn: libvirt.virConnect, host: str, doms: Sequence[libvirt.virDomain | str],
-                agent: set[str]) -> list[GuestAddresses]:
+def _read_chunk(
+    conn: libvirt.virConnect, host: str, doms: Sequence[libvirt.virDomain | str], agent: set[str]
+) -> list[GuestAddresses]:
     """The addresses of `doms` (domains of this connection, or UUIDs to look up), from the
     leases, and from the agent for those in `agent`."""
     found = []
@@ -255,12 +276,17 @@ def _read_chunk(conn: libvirt.virConnect, host: str, doms: Sequence[libvirt.virD
         try:
             if isinstance(dom, str):
                 dom = conn.lookupByUUIDString(dom)
-            sources = tuple(s for s in COLUMN_SOURCES
-                            if s is not AddressSource.AGENT or dom.UUIDString() in agent)
+            sources = tuple(
+                s
+                for s in COLUMN_SOURCES
+                if s is not AddressSource.AGENT or dom.UUIDString() in agent
+            )
             found.append(_read(dom, host, sources))
         except libvirt.libvirtError as error:
-            if error.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN,
-                                          libvirt.VIR_ERR_OPERATION_INVALID):
+            if error.get_error_code() in (
+                libvirt.VIR_ERR_NO_DOMAIN,
+                libvirt.VIR_ERR_OPERATION_INVALID,
+            ):
                 continue  # gone or stopped since the fleet saw it running
             raise
     return found
@@ -280,14 +306,19 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
     EVENTS = frozenset({"lifecycle"})
     CADENCE = ADDRESS_PERIOD
 
-    def __init__(self, fleet: Fleet, period: float = ADDRESS_PERIOD,
-                 follow_ups: tuple[float, ...] = FOLLOW_UPS) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        period: float = ADDRESS_PERIOD,
+        follow_ups: tuple[float, ...] = FOLLOW_UPS,
+    ) -> None:
         super().__init__(fleet, period)
         self._follow_ups = follow_ups
         self._no_agent: dict[str, set[str]] = {}  # host -> guests whose agent did not answer
         self._version = 0
-        self._annotated: dict[tuple[str, str],
-                              tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
+        self._annotated: dict[
+            tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]
+        ] = {}
         self._last: tuple[tuple[GuestSnapshot, ...], int, tuple[GuestSnapshot, ...]] | None = None
         self._reads: set[asyncio.Task[None]] = set()  # follow-ups of guests that started
 
@@ -351,8 +382,9 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
         no_agent = self._no_agent.setdefault(host.name, set())
         if self.rounds % AGENT_RETRY_ROUNDS == 0:
             no_agent.clear()
-        with_channel = {g.uuid for g in host.guests()
-                        if g.state.is_active and g.agent_channel is not False}
+        with_channel = {
+            g.uuid for g in host.guests() if g.state.is_active and g.agent_channel is not False
+        }
         no_agent &= with_channel
         return with_channel - no_agent
 
@@ -362,12 +394,12 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
         running = await host.run(_running, what=f"domifaddr on {host.name}")
         found: dict[str, GuestAddresses] = {}
         for start in range(0, len(running), CHUNK):
-            call = functools.partial(_read_chunk, host=host.name,
-                                     doms=running[start:start + CHUNK], agent=agent)
+            call = functools.partial(
+                _read_chunk, host=host.name, doms=running[start : start + CHUNK], agent=agent
+            )
             for read in await host.run(call, what=f"domifaddr on {host.name}"):
                 found[read.uuid] = read
-                if any(s.source is AddressSource.AGENT and not s.available
-                       for s in read.sources):
+                if any(s.source is AddressSource.AGENT and not s.available for s in read.sources):
                     no_agent.add(read.uuid)
         return found
 
@@ -391,8 +423,9 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
             if known is not None and known[0] is guest and (known[2] is got or known[2] == got):
                 row = known[1]
             else:
-                row = replace(guest, addresses=tuple(a.address for a in got.addresses),
-                              macs=got.macs)
+                row = replace(
+                    guest, addresses=tuple(a.address for a in got.addresses), macs=got.macs
+                )
             annotated[key] = (guest, row, got)
             out.append(row)
         self._annotated = annotated

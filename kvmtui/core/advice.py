@@ -24,9 +24,11 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.numbers import size
 
 #: What compareHypervisorCPU's answer means for the guest.
-_CPU_WORDS = {libvirt.VIR_CPU_COMPARE_INCOMPATIBLE: "incompatible",
-              libvirt.VIR_CPU_COMPARE_IDENTICAL: "compatible",
-              libvirt.VIR_CPU_COMPARE_SUPERSET: "compatible"}
+_CPU_WORDS = {
+    libvirt.VIR_CPU_COMPARE_INCOMPATIBLE: "incompatible",
+    libvirt.VIR_CPU_COMPARE_IDENTICAL: "compatible",
+    libvirt.VIR_CPU_COMPARE_SUPERSET: "compatible",
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,9 @@ class HostRoom:
 
     def taking(self, memory: int, vcpus: int) -> HostRoom:
         """The room left once a guest of this size runs here (for planning several)."""
-        return replace(self, free_memory=self.free_memory - memory,
-                       running_vcpus=self.running_vcpus + vcpus)
+        return replace(
+            self, free_memory=self.free_memory - memory, running_vcpus=self.running_vcpus + vcpus
+        )
 
 
 @dataclass(frozen=True)
@@ -77,16 +80,19 @@ class HostFit:
 
     def summary(self) -> str:
         """`kvm2  11.5 GiB free  vCPUs 6/8 (0.8x)  CPU compatible`, or why it cannot."""
-        figures = (f"{size(max(self.room.free_memory, 0))} free, vCPUs "
-                   f"{self.room.running_vcpus + self.vcpus}/{self.room.cpus} "
-                   f"({self.overcommit:.1f}x), CPU {self.cpu}")
+        figures = (
+            f"{size(max(self.room.free_memory, 0))} free, vCPUs "
+            f"{self.room.running_vcpus + self.vcpus}/{self.room.cpus} "
+            f"({self.overcommit:.1f}x), CPU {self.cpu}"
+        )
         return f"{figures}: {self.problem}" if self.problem else figures
 
 
 def rank(fits: Iterable[HostFit]) -> list[HostFit]:
     """Best first: those that fit, by overcommit after placing, then by free memory."""
-    return sorted(fits, key=lambda f: (not f.fits, round(f.overcommit, 2),
-                                       -f.room.free_memory, f.host))
+    return sorted(
+        fits, key=lambda f: (not f.fits, round(f.overcommit, 2), -f.room.free_memory, f.host)
+    )
 
 
 def room(host: Host) -> HostRoom | None:
@@ -99,8 +105,9 @@ def room(host: Host) -> HostRoom | None:
     if not total or not snapshot.info.cpus:
         return None
     running = sum(g.vcpus for g in host.guests() if g.state.is_active)
-    return HostRoom(host.name, (total - snapshot.load.memory_used_kib) * 1024,
-                    snapshot.info.cpus, running)
+    return HostRoom(
+        host.name, (total - snapshot.load.memory_used_kib) * 1024, snapshot.info.cpus, running
+    )
 
 
 @dataclass(frozen=True)
@@ -124,41 +131,55 @@ def guest_cpu(xml: str) -> CpuWanted | None:
     if cpu is None or cpu.find("model") is None:
         return None
     os_type = dom.find("os/type")
-    return CpuWanted(ET.tostring(cpu, encoding="unicode"), dom.get("type"),
-                     os_type.get("arch") if os_type is not None else None,
-                     os_type.get("machine") if os_type is not None else None,
-                     dom.findtext("devices/emulator"))
+    return CpuWanted(
+        ET.tostring(cpu, encoding="unicode"),
+        dom.get("type"),
+        os_type.get("arch") if os_type is not None else None,
+        os_type.get("machine") if os_type is not None else None,
+        dom.findtext("devices/emulator"),
+    )
 
 
 async def cpu_verdict(host: Host, cpu: CpuWanted | None) -> str:
-    """"compatible", "incompatible" or "unknown" (the driver cannot compare) for running
+    """ "compatible", "incompatible" or "unknown" (the driver cannot compare) for running
     a CPU like `cpu` on `host`; a guest with no model is compatible."""
     if cpu is None:
         return "compatible"
     try:
-        answer = await host.run(lambda conn: conn.compareHypervisorCPU(
-            cpu.emulator, cpu.arch or "x86_64", cpu.machine, cpu.virt_type, cpu.xml, 0),
-            what=f"compare CPU on {host.name}")
+        answer = await host.run(
+            lambda conn: conn.compareHypervisorCPU(
+                cpu.emulator, cpu.arch or "x86_64", cpu.machine, cpu.virt_type, cpu.xml, 0
+            ),
+            what=f"compare CPU on {host.name}",
+        )
     except HostError:
         return "unknown"
     return _CPU_WORDS.get(answer, "unknown")
 
 
-async def advise(fleet: Fleet, memory: int, vcpus: int, *, cpu: CpuWanted | None = None,
-                 exclude: Sequence[str] = ()) -> list[HostFit]:
+async def advise(
+    fleet: Fleet,
+    memory: int,
+    vcpus: int,
+    *,
+    cpu: CpuWanted | None = None,
+    exclude: Sequence[str] = (),
+) -> list[HostFit]:
     """Every connected, writable host but `exclude`, ranked for a guest of this size."""
     hosts = [h for h in fleet.hosts if h.name not in exclude and not h.readonly]
     rooms = [(h, r) for h in hosts if (r := room(h)) is not None]
     verdicts = await asyncio.gather(*(cpu_verdict(h, cpu) for h, _ in rooms))
-    return rank(HostFit(r, memory, vcpus, verdict)
-                for (_, r), verdict in zip(rooms, verdicts, strict=True))
+    return rank(
+        HostFit(r, memory, vcpus, verdict) for (_, r), verdict in zip(rooms, verdicts, strict=True)
+    )
 
 
 async def advise_for(fleet: Fleet, guest: GuestSnapshot) -> list[HostFit]:
     """The other hosts ranked for an existing guest (the migrate dialog, evacuation)."""
     xml = await fleet.host(guest.host).domain_xml(guest.uuid)
-    return await advise(fleet, guest.memory_kib * 1024, guest.vcpus, cpu=guest_cpu(xml),
-                        exclude=[guest.host])
+    return await advise(
+        fleet, guest.memory_kib * 1024, guest.vcpus, cpu=guest_cpu(xml), exclude=[guest.host]
+    )
 
 
 # ---- evacuation -------------------------------------------------------------------------
@@ -182,8 +203,10 @@ class Evacuation:
 
     def describe(self, separator: str = "\n") -> str:
         """One line per guest for the confirmation (or one line, `; ` apart, for an error)."""
-        return separator.join(f"{m.guest.name} -> {m.dest}  ({m.why})" if m.dest
-                         else f"{m.guest.name} stays: {m.why}" for m in self.moves)
+        return separator.join(
+            f"{m.guest.name} -> {m.dest}  ({m.why})" if m.dest else f"{m.guest.name} stays: {m.why}"
+            for m in self.moves
+        )
 
 
 async def plan_evacuation(fleet: Fleet, source: str) -> Evacuation:
@@ -191,8 +214,9 @@ async def plan_evacuation(fleet: Fleet, source: str) -> Evacuation:
     once the guests placed before it are counted (largest memory first, as bin packing
     does). A guest no host can take stays, and the plan says why."""
     host = fleet.host(source)
-    guests = sorted((g for g in host.guests() if g.state.is_active),
-                    key=lambda g: (-g.memory_kib, g.name))
+    guests = sorted(
+        (g for g in host.guests() if g.state.is_active), key=lambda g: (-g.memory_kib, g.name)
+    )
     others = [h for h in fleet.hosts if h.name != source and not h.readonly]
     rooms = {h.name: r for h in others if (r := room(h)) is not None}
     if not rooms:
@@ -202,12 +226,15 @@ async def plan_evacuation(fleet: Fleet, source: str) -> Evacuation:
     for guest, xml in zip(guests, xmls, strict=True):
         cpu = guest_cpu(xml)
         verdicts = await asyncio.gather(*(cpu_verdict(fleet.host(name), cpu) for name in rooms))
-        ranked = rank(HostFit(r, guest.memory_kib * 1024, guest.vcpus, v)
-                      for r, v in zip(rooms.values(), verdicts, strict=True))
+        ranked = rank(
+            HostFit(r, guest.memory_kib * 1024, guest.vcpus, v)
+            for r, v in zip(rooms.values(), verdicts, strict=True)
+        )
         best = ranked[0]
         if not best.fits:
-            moves.append(Move(guest, None, f"no host can take it (best: {best.host}, "
-                                           f"{best.problem})"))
+            moves.append(
+                Move(guest, None, f"no host can take it (best: {best.host}, {best.problem})")
+            )
             continue
         moves.append(Move(guest, best.host, best.summary()))
         rooms[best.host] = best.room.taking(best.memory, best.vcpus)

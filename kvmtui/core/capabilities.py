@@ -123,10 +123,10 @@ def _domain_types(caps: ET.Element) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _cells(caps: ET.Element, free: Sequence[int], free_pages: dict[int, dict[int, int]]
-           ) -> tuple[NumaCell, ...]:
-    base_page = min((int(p.get("size") or 0) for p in caps.findall("host/cpu/pages")),
-                    default=4)
+def _cells(
+    caps: ET.Element, free: Sequence[int], free_pages: dict[int, dict[int, int]]
+) -> tuple[NumaCell, ...]:
+    base_page = min((int(p.get("size") or 0) for p in caps.findall("host/cpu/pages")), default=4)
     cells = []
     for index, cell in enumerate(caps.findall("host/topology/cells/cell")):
         number = int(cell.get("id") or index)
@@ -135,19 +135,27 @@ def _cells(caps: ET.Element, free: Sequence[int], free_pages: dict[int, dict[int
         huge = tuple(
             (size, int(page.text or 0), free_pages.get(number, {}).get(size))
             for page in cell.findall("pages")
-            if (size := int(page.get("size") or 0)) > base_page)
-        cells.append(NumaCell(
-            id=number,
-            cpus=int(cpus.get("num") or 0) if cpus is not None else 0,
-            memory_kib=int(memory.text or 0) if memory is not None else 0,
-            free_kib=free[index] // 1024 if index < len(free) else None,
-            hugepages=huge))
+            if (size := int(page.get("size") or 0)) > base_page
+        )
+        cells.append(
+            NumaCell(
+                id=number,
+                cpus=int(cpus.get("num") or 0) if cpus is not None else 0,
+                memory_kib=int(memory.text or 0) if memory is not None else 0,
+                free_kib=free[index] // 1024 if index < len(free) else None,
+                hugepages=huge,
+            )
+        )
     return tuple(cells)
 
 
-def parse(host: str, caps_xml: str, domcaps_xml: str = "",
-          free: Sequence[int] = (), free_pages: dict[int, dict[int, int]] | None = None,
-          ) -> HostCaps:
+def parse(
+    host: str,
+    caps_xml: str,
+    domcaps_xml: str = "",
+    free: Sequence[int] = (),
+    free_pages: dict[int, dict[int, int]] | None = None,
+) -> HostCaps:
     """Capabilities from libvirt's XML and node figures (`free`: bytes free per cell)."""
     caps = ET.fromstring(caps_xml)
     features = {f.get("name") for f in caps.findall("host/cpu/feature")}
@@ -169,13 +177,18 @@ def parse(host: str, caps_xml: str, domcaps_xml: str = "",
     model = dom.find("cpu/mode[@name='host-model']")
     nested = None
     if model is not None and model.get("supported") == "yes":
-        nested = any(f.get("name") in VIRT_FLAGS and f.get("policy") != "disable"
-                     for f in model.findall("feature"))
+        nested = any(
+            f.get("name") in VIRT_FLAGS and f.get("policy") != "disable"
+            for f in model.findall("feature")
+        )
     hostdev = dom.find("devices/hostdev")
     return replace(
-        result, nested_flag=nested,
+        result,
+        nested_flag=nested,
         hostdev=(hostdev.get("supported") or "") if hostdev is not None else "",
-        emulator=dom.findtext("path") or "", machine=dom.findtext("machine") or "")
+        emulator=dom.findtext("path") or "",
+        machine=dom.findtext("machine") or "",
+    )
 
 
 def _read_blocking(name: str, conn: libvirt.virConnect) -> HostCaps:
@@ -191,24 +204,31 @@ def _read_blocking(name: str, conn: libvirt.virConnect) -> HostCaps:
     if sizes and cell_count:
         with contextlib.suppress(libvirt.libvirtError):
             pages = conn.getFreePages(sizes, 0, cell_count)
-            free_pages = {int(cell): {int(k): int(v) for k, v in counts.items()}
-                          for cell, counts in pages.items()}
+            free_pages = {
+                int(cell): {int(k): int(v) for k, v in counts.items()}
+                for cell, counts in pages.items()
+            }
     domcaps = ""
     with contextlib.suppress(libvirt.libvirtError):
         virttype = "kvm" if "kvm" in types else None
-        domcaps = conn.getDomainCapabilities(None, root.findtext("host/cpu/arch"), None,
-                                             virttype, 0)
-    return replace(parse(name, caps_xml, domcaps, free, free_pages),
-                   hypervisor=conn.getType(), hypervisor_version=version_text(conn.getVersion()),
-                   libvirt_version=version_text(conn.getLibVersion()))
+        domcaps = conn.getDomainCapabilities(
+            None, root.findtext("host/cpu/arch"), None, virttype, 0
+        )
+    return replace(
+        parse(name, caps_xml, domcaps, free, free_pages),
+        hypervisor=conn.getType(),
+        hypervisor_version=version_text(conn.getVersion()),
+        libvirt_version=version_text(conn.getLibVersion()),
+    )
 
 
 async def read_caps(host: Host) -> HostCaps:
     """One host's capabilities; a host that cannot answer gives `error`, not an exception,
     so a fleet-wide read shows every host."""
     try:
-        return await host.run(lambda conn: _read_blocking(host.name, conn),
-                              what=f"capabilities of {host.name}")
+        return await host.run(
+            lambda conn: _read_blocking(host.name, conn), what=f"capabilities of {host.name}"
+        )
     except HostError as error:
         return HostCaps(host=host.name, error=describe(error))
 
@@ -230,8 +250,10 @@ def _hugepages(caps: HostCaps) -> str:
             if count:
                 left = f" ({free} free)" if free is not None else ""
                 pools.append(f"cell {cell.id}: {count} x {size_kib(size)}{left}")
-    sizes = [size_kib(size) for size in sorted(
-        {size for cell in caps.cells for size, _, _ in cell.hugepages})]
+    sizes = [
+        size_kib(size)
+        for size in sorted({size for cell in caps.cells for size, _, _ in cell.hugepages})
+    ]
     if pools:
         return "; ".join(pools)
     return f"none reserved (sizes {', '.join(sizes)})" if sizes else "none"
@@ -248,8 +270,11 @@ def facts(caps: HostCaps) -> list[tuple[str, str]]:
     command line print the same."""
     if caps.error:
         return [("Error", caps.error)]
-    kvm = ("yes: guests can run accelerated" if caps.kvm
-           else "NO: no kvm domain type offered, guests cannot run accelerated")
+    kvm = (
+        "yes: guests can run accelerated"
+        if caps.kvm
+        else "NO: no kvm domain type offered, guests cannot run accelerated"
+    )
     rows = [
         ("CPU", f"{caps.cpu_model or '-'} ({caps.vendor or 'unknown vendor'}, {caps.arch})"),
         ("Virt flag", caps.virt_flag or "none shown (no vmx/svm in the host CPU)"),
@@ -263,8 +288,9 @@ def facts(caps: HostCaps) -> list[tuple[str, str]]:
     ]
     if caps.emulator:
         rows.append(("Emulator", f"{caps.emulator} ({caps.machine})"))
-    rows.append(("Versions", f"libvirt {caps.libvirt_version}, "
-                             f"{caps.hypervisor} {caps.hypervisor_version}"))
+    rows.append(
+        ("Versions", f"libvirt {caps.libvirt_version}, {caps.hypervisor} {caps.hypervisor_version}")
+    )
     return rows
 
 
@@ -291,41 +317,73 @@ def checks(caps: HostCaps, guests: Sequence[GuestSnapshot] = ()) -> list[Check]:
     TCG, and what is missing for device assignment and nesting. PASS: the rest, so a
     clean host says so rather than saying nothing.
     """
+
     def check(what: str, level: Level, detail: str) -> Check:
         return Check(caps.host, what, level, detail)
 
     if caps.error:
         return [check("connection", Level.FAIL, f"not readable: {caps.error}")]
-    found = [check("connection", Level.PASS, f"libvirt {caps.libvirt_version}, "
-                   f"{caps.hypervisor} {caps.hypervisor_version}")]
+    found = [
+        check(
+            "connection",
+            Level.PASS,
+            f"libvirt {caps.libvirt_version}, {caps.hypervisor} {caps.hypervisor_version}",
+        )
+    ]
     offered = ", ".join(caps.domain_types) or "none"
     if caps.kvm:
         found.append(check("KVM", Level.PASS, f"kvm domain type offered ({offered})"))
     else:
-        hint = (f"the CPU has {caps.virt_flag}, so /dev/kvm is missing or not accessible "
-                "(kvm_intel/kvm_amd not loaded?)" if caps.virt_flag else
-                "the CPU shows no vmx/svm: enable VT-x/AMD-V in the firmware, or the host "
-                "is a guest without nested virtualisation")
-        found.append(check("KVM", Level.FAIL,
-                           f"no kvm domain type for {caps.arch or 'the host arch'} "
-                           f"(offered: {offered}): guests cannot run accelerated; {hint}"))
+        hint = (
+            f"the CPU has {caps.virt_flag}, so /dev/kvm is missing or not accessible "
+            "(kvm_intel/kvm_amd not loaded?)"
+            if caps.virt_flag
+            else "the CPU shows no vmx/svm: enable VT-x/AMD-V in the firmware, or the host "
+            "is a guest without nested virtualisation"
+        )
+        found.append(
+            check(
+                "KVM",
+                Level.FAIL,
+                f"no kvm domain type for {caps.arch or 'the host arch'} "
+                f"(offered: {offered}): guests cannot run accelerated; {hint}",
+            )
+        )
     flag_level = Level.PASS if caps.virt_flag or caps.kvm else Level.FAIL
-    found.append(check("CPU flag", flag_level,
-                       f"host CPU {_has(caps.virt_flag, 'vmx/svm')}" +
-                       ("" if caps.virt_flag or not caps.kvm else
-                        " (KVM works regardless: the host is itself a guest)")))
+    found.append(
+        check(
+            "CPU flag",
+            flag_level,
+            f"host CPU {_has(caps.virt_flag, 'vmx/svm')}"
+            + (
+                ""
+                if caps.virt_flag or not caps.kvm
+                else " (KVM works regardless: the host is itself a guest)"
+            ),
+        )
+    )
     emulated = [g.name for g in guests if g.host == caps.host and g.virt_type == EMULATED]
     if emulated and caps.kvm:
         names = ", ".join(emulated[:6]) + (" ..." if len(emulated) > 6 else "")
-        found.append(check("TCG guests", Level.WARN,
-                           f"{len(emulated)} defined with type qemu (emulated) though KVM is "
-                           f"usable: {names}"))
+        found.append(
+            check(
+                "TCG guests",
+                Level.WARN,
+                f"{len(emulated)} defined with type qemu (emulated) though KVM is usable: {names}",
+            )
+        )
     elif caps.kvm:
         found.append(check("TCG guests", Level.PASS, "none defined as emulated"))
     found.append(check("nested", Level.PASS if caps.nested_flag else Level.WARN, caps.nested))
     iommu_ok = caps.iommu == "yes"
-    found.append(check("IOMMU", Level.PASS if iommu_ok else Level.WARN,
-                       "enabled: PCI devices can be assigned" if iommu_ok else
-                       f"{caps.iommu or 'not reported'}: no PCI device assignment "
-                       "(enable intel_iommu/amd_iommu)"))
+    found.append(
+        check(
+            "IOMMU",
+            Level.PASS if iommu_ok else Level.WARN,
+            "enabled: PCI devices can be assigned"
+            if iommu_ok
+            else f"{caps.iommu or 'not reported'}: no PCI device assignment "
+            "(enable intel_iommu/amd_iommu)",
+        )
+    )
     return found

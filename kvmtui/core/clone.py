@@ -93,13 +93,22 @@ async def plan_clone(host: Host, uuid: str, new_name: str, *, linked: bool) -> C
     """Reads the source and checks everything that can be checked first: a free name, the
     source's state, that each disk to copy is a storage volume. HostError says why not."""
     reason = check_guest_name(new_name)
-    return await host.run(lambda conn: _plan(conn, conn.lookupByUUIDString(uuid), new_name,
-                                             linked, host.name, reason),
-                          what="clone")
+    return await host.run(
+        lambda conn: _plan(
+            conn, conn.lookupByUUIDString(uuid), new_name, linked, host.name, reason
+        ),
+        what="clone",
+    )
 
 
-def _plan(conn: libvirt.virConnect, dom: libvirt.virDomain, new_name: str, linked: bool,
-          host: str, reason: str | None) -> ClonePlan:
+def _plan(
+    conn: libvirt.virConnect,
+    dom: libvirt.virDomain,
+    new_name: str,
+    linked: bool,
+    host: str,
+    reason: str | None,
+) -> ClonePlan:
     source = dom.name()
     what = f"clone {source} on {host}"
     if reason:
@@ -113,26 +122,34 @@ def _plan(conn: libvirt.virConnect, dom: libvirt.virDomain, new_name: str, linke
     for disk in ET.fromstring(xml).iterfind("devices/disk"):
         element = disk.find("target")
         target = element.get("dev", "?") if element is not None else "?"
-        if (disk.get("device", "disk") in _SHARED_DEVICES or disk.find("readonly") is not None
-                or disk.find("shareable") is not None):
+        if (
+            disk.get("device", "disk") in _SHARED_DEVICES
+            or disk.find("readonly") is not None
+            or disk.find("shareable") is not None
+        ):
             shared.append(target)
         elif disk.find("source") is not None:
             to_copy.append((disk, target))
     state = dom.state()[0]
     if to_copy and state != libvirt.VIR_DOMAIN_SHUTOFF:
         if linked:
-            raise HostError(f"{what}: it is {guest_state(state).value}; a linked clone's "
-                            "backing files must never change again: shut it down first (and "
-                            "keep it so while clones live)")
+            raise HostError(
+                f"{what}: it is {guest_state(state).value}; a linked clone's "
+                "backing files must never change again: shut it down first (and "
+                "keep it so while clones live)"
+            )
         if state != libvirt.VIR_DOMAIN_PAUSED:
-            raise HostError(f"{what}: it is running and its disks would change while they "
-                            "are copied (virt-clone refuses too): pause it or shut it down first")
+            raise HostError(
+                f"{what}: it is running and its disks would change while they "
+                "are copied (virt-clone refuses too): pause it or shut it down first"
+            )
     disks = [_disk_copy(conn, disk, target, new_name, linked, what) for disk, target in to_copy]
     return ClonePlan(source, host, new_name, linked, tuple(disks), tuple(shared), xml)
 
 
-def _disk_copy(conn: libvirt.virConnect, disk: ET.Element, target: str, new_name: str,
-               linked: bool, what: str) -> DiskCopy:
+def _disk_copy(
+    conn: libvirt.virConnect, disk: ET.Element, target: str, new_name: str, linked: bool, what: str
+) -> DiskCopy:
     """The volume behind one disk, and the name of its copy (`NEWNAME-vda.qcow2`)."""
     source = disk.find("source")
     assert source is not None
@@ -145,21 +162,31 @@ def _disk_copy(conn: libvirt.virConnect, disk: ET.Element, target: str, new_name
             vol = conn.storageVolLookupByPath(source.get(_SOURCE_ATTRIBUTE[kind], ""))
             pool = vol.storagePoolLookupByVolume()
         else:
-            raise HostError(f"{what}: disk {target} is a {kind} disk; kvmtui clones storage "
-                            "volumes only")
+            raise HostError(
+                f"{what}: disk {target} is a {kind} disk; kvmtui clones storage volumes only"
+            )
     except libvirt.libvirtError:
         path = source.get("file") or source.get("dev") or source.get("volume") or "?"
-        raise HostError(f"{what}: disk {target} ({path}) is in no storage pool; kvmtui copies "
-                        "disks only through libvirt (define a pool for its directory, or "
-                        "make it read-only to share it)") from None
+        raise HostError(
+            f"{what}: disk {target} ({path}) is in no storage pool; kvmtui copies "
+            "disks only through libvirt (define a pool for its directory, or "
+            "make it read-only to share it)"
+        ) from None
     vol_xml = ET.fromstring(vol.XMLDesc(0))
     fmt = vol_xml.find("target/format")
     source_format = fmt.get("type", "raw") if fmt is not None else "raw"
     _type, capacity, allocation = vol.info()
     name = vol.name()
-    suffix = ".qcow2" if linked else (name[name.rfind("."):] if "." in name else "")
-    return DiskCopy(target, vol.path(), source_format, pool.name(), f"{new_name}-{target}{suffix}",
-                    capacity, allocation)
+    suffix = ".qcow2" if linked else (name[name.rfind(".") :] if "." in name else "")
+    return DiskCopy(
+        target,
+        vol.path(),
+        source_format,
+        pool.name(),
+        f"{new_name}-{target}{suffix}",
+        capacity,
+        allocation,
+    )
 
 
 def volume_xml(copy: DiskCopy, linked: bool) -> str:
@@ -231,8 +258,15 @@ def _own_log(device: ET.Element, source: str, new_name: str) -> None:
             device.remove(log)
 
 
-async def clone_guest(host: Host, uuid: str, new_name: str, *, linked: bool = False,
-                      progress: Progress | None = None, dest: Host | None = None) -> str:
+async def clone_guest(
+    host: Host,
+    uuid: str,
+    new_name: str,
+    *,
+    linked: bool = False,
+    progress: Progress | None = None,
+    dest: Host | None = None,
+) -> str:
     """Clones the guest `uuid` on `host` to `new_name` on `dest` (default: the same host) and
     returns the sentence that says so.
 
@@ -243,10 +277,14 @@ async def clone_guest(host: Host, uuid: str, new_name: str, *, linked: bool = Fa
     what = f"clone {plan.source} on {plan.host}"
     if across:
         if linked:
-            raise HostError(f"{what}: a linked clone stays on {host.name}, with the volumes "
-                            f"it is backed by; clone it in full to {target.name}")
-        await target.run(lambda conn: _name_free(conn, new_name, f"{what} to {target.name}"),
-                         what=f"{what} to {target.name}")
+            raise HostError(
+                f"{what}: a linked clone stays on {host.name}, with the volumes "
+                f"it is backed by; clone it in full to {target.name}"
+            )
+        await target.run(
+            lambda conn: _name_free(conn, new_name, f"{what} to {target.name}"),
+            what=f"{what} to {target.name}",
+        )
     made: list[str] = []
     try:
         total = sum(copy.allocation for copy in plan.disks)
@@ -255,11 +293,15 @@ async def clone_guest(host: Host, uuid: str, new_name: str, *, linked: bool = Fa
             done = sum(c.allocation for c in plan.disks if c.target in paths)
             shown = progress and _offset(progress, done, total)
             paths[copy.target] = await (
-                _copy_across(host, target, copy, made, what, shown) if across
-                else _make_volume(host, plan, copy, made, what, shown))
+                _copy_across(host, target, copy, made, what, shown)
+                if across
+                else _make_volume(host, plan, copy, made, what, shown)
+            )
         definition = clone_xml(plan, paths)
-        await target.run(lambda conn: conn.defineXML(definition),
-                         what=f"{what}: defining {new_name} on {target.name}")
+        await target.run(
+            lambda conn: conn.defineXML(definition),
+            what=f"{what}: defining {new_name} on {target.name}",
+        )
     except BaseException as error:
         cleanup = await _remove(target, made)
         if cleanup and isinstance(error, HostError):
@@ -281,8 +323,9 @@ class _Failed:
     """Put in the chunk queue by a download that failed: the upload must not finish."""
 
 
-async def _copy_across(source: Host, dest: Host, copy: DiskCopy, made: list[str], what: str,
-                       progress: Progress | None) -> str:
+async def _copy_across(
+    source: Host, dest: Host, copy: DiskCopy, made: list[str], what: str, progress: Progress | None
+) -> str:
     """A new volume on `dest`, in the pool of the source's name, with the source volume's
     bytes streamed into it from `source`; its path is in `made` from its creation on."""
     xml = volume_xml(copy, linked=False)
@@ -329,11 +372,10 @@ async def _copy_across(source: Host, dest: Host, copy: DiskCopy, made: list[str]
                     raise HostError(f"{step}: reading {copy.source} on {source.name} failed")
                 view = memoryview(data)
                 while view:
-                    view = view[stream.send(view.tobytes()):]
+                    view = view[stream.send(view.tobytes()) :]
                 sent += len(data)
                 if progress is not None:
-                    loop.call_soon_threadsafe(progress, min(sent, copy.allocation),
-                                              copy.allocation)
+                    loop.call_soon_threadsafe(progress, min(sent, copy.allocation), copy.allocation)
             stream.finish()
         except BaseException:
             stop.set()
@@ -341,8 +383,11 @@ async def _copy_across(source: Host, dest: Host, copy: DiskCopy, made: list[str]
                 stream.abort()
             raise
 
-    results = await asyncio.gather(source.run_long(download, what=step),
-                                   dest.run_long(upload, what=step), return_exceptions=True)
+    results = await asyncio.gather(
+        source.run_long(download, what=step),
+        dest.run_long(upload, what=step),
+        return_exceptions=True,
+    )
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         # The download's own error says why; the upload's "reading failed" only echoes it.
@@ -355,8 +400,14 @@ def _offset(progress: Progress, done: int, total: int) -> Progress:
     return lambda copied, _of: progress(done + copied, total)
 
 
-async def _make_volume(host: Host, plan: ClonePlan, copy: DiskCopy, made: list[str],
-                       what: str, progress: Progress | None) -> str:
+async def _make_volume(
+    host: Host,
+    plan: ClonePlan,
+    copy: DiskCopy,
+    made: list[str],
+    what: str,
+    progress: Progress | None,
+) -> str:
     """Creates the clone's volume for one disk, recording its path in `made` as soon as
     libvirt has it, so that a failure later (or in this very copy) can remove it."""
     xml = volume_xml(copy, plan.linked)
@@ -370,8 +421,9 @@ async def _make_volume(host: Host, plan: ClonePlan, copy: DiskCopy, made: list[s
 
     step = f"{what}: {'creating' if plan.linked else 'copying'} {copy.target} to {copy.name}"
     task = asyncio.ensure_future(host.run_long(create, what=step))
-    watch = (asyncio.ensure_future(_watch_copy(host, copy, progress))
-             if progress is not None else None)
+    watch = (
+        asyncio.ensure_future(_watch_copy(host, copy, progress)) if progress is not None else None
+    )
     try:
         await asyncio.wait({task})
     except BaseException:
@@ -418,9 +470,12 @@ async def _watch_copy(host: Host, copy: DiskCopy, progress: Progress) -> None:
 
 async def _allocation(host: Host, copy: DiskCopy) -> int:
     """Bytes the copy holds so far; 0 while libvirt does not list it yet."""
+
     def read(conn: libvirt.virConnect) -> int:
-        return int(conn.storagePoolLookupByName(copy.pool)
-                   .storageVolLookupByName(copy.name).info()[2])
+        return int(
+            conn.storagePoolLookupByName(copy.pool).storageVolLookupByName(copy.name).info()[2]
+        )
+
     try:
         return await host.run_long(read)
     except HostError:
@@ -431,8 +486,10 @@ async def _remove(host: Host, made: list[str]) -> str:
     """Deletes the volumes a failed clone made; "" when all went, else what is left."""
     left = []
     for path in reversed(made):
+
         def delete(conn: libvirt.virConnect, path: str = path) -> None:
             conn.storageVolLookupByPath(path).delete(0)
+
         try:
             await host.run(delete)
         except HostError as error:

@@ -300,8 +300,12 @@ MAX_NUMBER = 2**31 - 1
 
 def is_whole_number(text: str) -> bool:
     """ASCII digits up to MAX_NUMBER: `isdigit()` alone takes "²", which int() refuses."""
-    return (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_NUMBER))
-            and int(text) <= MAX_NUMBER)
+    return (
+        text.isascii()
+        and text.isdigit()
+        and len(text) <= len(str(MAX_NUMBER))
+        and int(text) <= MAX_NUMBER
+    )
 
 
 def _check_numbers(verb: Verb, args: list[str], options: Mapping[str, str | bool]) -> None:

@@ -69,9 +69,13 @@ def _read_host_info(conn: libvirt.virConnect) -> HostInfo:
 class Connection:
     """A host's connection kept open; see the module docstring."""
 
-    def __init__(self, spec: HostSpec, on_change: Callable[[], None],
-                 prompts: ssh.SshPrompts | None = None,
-                 on_lost: Callable[[str], None] = lambda _reason: None) -> None:
+    def __init__(
+        self,
+        spec: HostSpec,
+        on_change: Callable[[], None],
+        prompts: ssh.SshPrompts | None = None,
+        on_lost: Callable[[str], None] = lambda _reason: None,
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self._prompts = prompts
@@ -117,8 +121,9 @@ class Connection:
         """The open connection, for a call that must hold it from elsewhere (a migration
         carries its destination's); HostError, naming the host, when there is none."""
         if self._session is None or self.link is Link.LOST:
-            raise HostError(f"host {self.name} is not connected"
-                            + (f" ({self.reason})" if self.reason else ""))
+            raise HostError(
+                f"host {self.name} is not connected" + (f" ({self.reason})" if self.reason else "")
+            )
         return self._session
 
     def set_link(self, link: Link, reason: str) -> None:
@@ -187,10 +192,11 @@ class Connection:
             uri = self.ssh_link.libvirt_uri
         # Opening and every set-up step are RPCs on a remote URI: none runs on the loop.
         self._session = await asyncio.wait_for(
-            loop.run_in_executor(self.executor, self._open, uri), OPEN_TIMEOUT)
+            loop.run_in_executor(self.executor, self._open, uri), OPEN_TIMEOUT
+        )
         self.info = await asyncio.wait_for(
-            loop.run_in_executor(self.executor, self._with_session, _read_host_info),
-            OPEN_TIMEOUT)
+            loop.run_in_executor(self.executor, self._with_session, _read_host_info), OPEN_TIMEOUT
+        )
 
     def _with_session(self, fn: Callable[[libvirt.virConnect], Any]) -> Any:
         with self.session().use() as conn:
@@ -223,8 +229,9 @@ class Connection:
         if session is not None:
             # Closing an idle session is an RPC a dead host may never answer: give it a
             # thread nobody waits on for long. A busy one closes when its last call returns.
-            closer = threading.Thread(target=session.retire, daemon=True,
-                                      name=f"libvirt-close-{self.name}")
+            closer = threading.Thread(
+                target=session.retire, daemon=True, name=f"libvirt-close-{self.name}"
+            )
             closer.start()
             await asyncio.get_running_loop().run_in_executor(None, closer.join, 5.0)
         await self._close_ssh()

@@ -45,8 +45,11 @@ VIRSH_READY = b"Escape character is"
 RAW_GRACE = 0.2
 #: Keys are let through after this long anyway (a remote virsh speaking another language).
 HOLD_AT_MOST = 5.0
-_STREAM_EVENTS = (libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_ERROR
-                  | libvirt.VIR_STREAM_EVENT_HANGUP)
+_STREAM_EVENTS = (
+    libvirt.VIR_STREAM_EVENT_READABLE
+    | libvirt.VIR_STREAM_EVENT_ERROR
+    | libvirt.VIR_STREAM_EVENT_HANGUP
+)
 
 
 class ConsoleError(Exception):
@@ -137,8 +140,9 @@ class SshConsole(ConsoleSession):
     The process lives on the SSH loop (see core/ssh.py); bytes cross to the session's loop.
     """
 
-    def __init__(self, fleet: Fleet, guest: GuestSnapshot,
-                 process: asyncssh.SSHClientProcess[bytes]) -> None:
+    def __init__(
+        self, fleet: Fleet, guest: GuestSnapshot, process: asyncssh.SSHClientProcess[bytes]
+    ) -> None:
         super().__init__(fleet, guest)
         self._process = process
         self._home = asyncio.get_running_loop()
@@ -148,10 +152,18 @@ class SshConsole(ConsoleSession):
         self._reader = asyncio.run_coroutine_threadsafe(self._pump(), ssh_loop())
 
     @classmethod
-    async def open(cls, fleet: Fleet, guest: GuestSnapshot, link: SshLink, devname: str | None,
-                   force: bool, size: tuple[int, int]) -> SshConsole:
-        command = shlex.join(["virsh", "-c", "qemu:///system",
-                              *virsh_console_args(guest.name, devname, force)])
+    async def open(
+        cls,
+        fleet: Fleet,
+        guest: GuestSnapshot,
+        link: SshLink,
+        devname: str | None,
+        force: bool,
+        size: tuple[int, int],
+    ) -> SshConsole:
+        command = shlex.join(
+            ["virsh", "-c", "qemu:///system", *virsh_console_args(guest.name, devname, force)]
+        )
         try:
             process = await on_ssh_loop(_start_process(link, command, size))
         except channel_errors() as error:
@@ -199,17 +211,18 @@ class SshConsole(ConsoleSession):
         self._reader.cancel()
 
 
-async def _start_process(link: SshLink, command: str,
-                         size: tuple[int, int]) -> asyncssh.SSHClientProcess[bytes]:
-    return await link.conn.create_process(command, term_type="xterm", term_size=size,
-                                          encoding=None)
+async def _start_process(
+    link: SshLink, command: str, size: tuple[int, int]
+) -> asyncssh.SSHClientProcess[bytes]:
+    return await link.conn.create_process(command, term_type="xterm", term_size=size, encoding=None)
 
 
 class StreamConsole(ConsoleSession):
     """libvirt's console stream, nonblocking; callbacks arrive on the loop thread."""
 
-    def __init__(self, fleet: Fleet, guest: GuestSnapshot, host: Host,
-                 stream: libvirt.virStream) -> None:
+    def __init__(
+        self, fleet: Fleet, guest: GuestSnapshot, host: Host, stream: libvirt.virStream
+    ) -> None:
         super().__init__(fleet, guest)
         self._host = host
         self._stream: libvirt.virStream | None = stream
@@ -217,8 +230,9 @@ class StreamConsole(ConsoleSession):
         stream.eventAddCallback(_STREAM_EVENTS, self._on_stream, None)
 
     @classmethod
-    async def open(cls, fleet: Fleet, guest: GuestSnapshot, host: Host, devname: str | None,
-                   force: bool) -> StreamConsole:
+    async def open(
+        cls, fleet: Fleet, guest: GuestSnapshot, host: Host, devname: str | None, force: bool
+    ) -> StreamConsole:
         flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0
 
         def attach(conn: libvirt.virConnect) -> libvirt.virStream:
@@ -287,8 +301,13 @@ class StreamConsole(ConsoleSession):
             await self._host.run(lambda _conn: stream.abort(), timeout=5.0)
 
 
-async def open_console(fleet: Fleet, guest: GuestSnapshot, devname: str | None = None,
-                       force: bool = False, size: tuple[int, int] = (80, 24)) -> ConsoleSession:
+async def open_console(
+    fleet: Fleet,
+    guest: GuestSnapshot,
+    devname: str | None = None,
+    force: bool = False,
+    size: tuple[int, int] = (80, 24),
+) -> ConsoleSession:
     """Attaches to `guest`'s console on its current host; ConsoleError says why it cannot."""
     where = f"{guest.name} on {guest.host}"
     try:

@@ -56,8 +56,11 @@ def check_cpus(cpus: Iterable[int], count: int, host: str = "") -> frozenset[int
         raise CpuListError("empty CPU list")
     missing = sorted(cpu for cpu in chosen if cpu < 0 or cpu >= count)
     if missing:
-        which = f"CPU {missing[0]} does" if len(missing) == 1 else (
-            f"CPUs {format_cpulist(missing)} do")
+        which = (
+            f"CPU {missing[0]} does"
+            if len(missing) == 1
+            else (f"CPUs {format_cpulist(missing)} do")
+        )
         raise CpuListError(f"{which} not exist on {describe_host(count, host)}")
     return chosen
 

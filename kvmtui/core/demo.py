@@ -22,8 +22,24 @@ from xml.sax.saxutils import escape
 
 from kvmtui.core.model import HostSpec
 
-_ROLES = ("web", "db", "cache", "build", "mail", "proxy", "queue", "search", "ci-runner",
-          "monitor", "vpn", "dns", "backup", "git", "ldap", "log")
+_ROLES = (
+    "web",
+    "db",
+    "cache",
+    "build",
+    "mail",
+    "proxy",
+    "queue",
+    "search",
+    "ci-runner",
+    "monitor",
+    "vpn",
+    "dns",
+    "backup",
+    "git",
+    "ldap",
+    "log",
+)
 # libvirt's VIR_DOMAIN_* state codes, weighted like a real fleet: mostly running.
 _STATES = (1,) * 7 + (3,) + (5,) * 2
 _VCPUS = (1, 1, 2, 2, 2, 4, 4, 8)
@@ -74,11 +90,14 @@ def _networks_xml(host: int) -> str:
   </network>"""
     if host:
         return default
-    return default + """
+    return (
+        default
+        + """
   <network>
     <name>storage</name><bridge name='virbr1'/>
     <ip address='10.40.0.1' prefix='24'/>
   </network>"""
+    )
 
 
 def _node_xml(guests: list[str], memory_gib: int, host: int = 0) -> str:
@@ -89,7 +108,7 @@ def _node_xml(guests: list[str], memory_gib: int, host: int = 0) -> str:
     <active>{online}</active><mhz>2900</mhz><model>{_ARCH}</model>
   </cpu>
   <memory>{memory_gib * 1024 * 1024}</memory>{_networks_xml(host)}
-{''.join(guests)}
+{"".join(guests)}
 </node>
 """
 
@@ -108,8 +127,11 @@ def write_fleet(
         for g in range(guests_per_host):
             role = _ROLES[(g + h * 5) % len(_ROLES)]
             name = f"{role}-{h + 1}{g + 1:02d}"
-            guests.append(_domain_xml(name, rng.choice(_STATES), rng.choice(_VCPUS),
-                                      rng.choice(_MEMORY_MIB), rng))
+            guests.append(
+                _domain_xml(
+                    name, rng.choice(_STATES), rng.choice(_VCPUS), rng.choice(_MEMORY_MIB), rng
+                )
+            )
         if h < 2:
             # The same guest name on two hosts, as after a copy or a failed migration.
             guests.append(_domain_xml("shared-tools", 1 if h == 0 else 5, 2, 1024, rng))
@@ -135,12 +157,15 @@ def _images_pool(guests: list[str]) -> str:
     names = [m for guest in guests for m in _DISK_RE.findall(guest)]
     volumes = [(name, "qcow2", 20 + 10 * (i % 4), 2 + i % 7) for i, name in enumerate(names)]
     volumes += [("debian-12.iso", "raw", 1, 1), ("old-web.qcow2", "qcow2", 40, 12)]
-    entries = "".join(f"""
+    entries = "".join(
+        f"""
     <volume type='file'>
       <name>{name}</name><key>/var/lib/libvirt/images/{name}</key>
       <capacity unit='GiB'>{capacity}</capacity><allocation unit='GiB'>{used}</allocation>
       <target><path>/var/lib/libvirt/images/{name}</path><format type='{kind}'/></target>
-    </volume>""" for name, kind, capacity, used in volumes)
+    </volume>"""
+        for name, kind, capacity, used in volumes
+    )
     return f"""
   <pool type='dir'>
     <name>images</name><uuid>{uuid.uuid4()}</uuid>

@@ -66,8 +66,10 @@ class Definition(Sizes):
     def boot_order(self) -> tuple[str, ...]:
         """What the guest boots from, in order: per-device `<boot order>` when any device
         has one (disks by target, NICs by MAC), else the `<os>` boot list."""
-        ordered = sorted([(d.boot_order, d.target) for d in self.disks if d.boot_order]
-                         + [(n.boot_order, n.mac) for n in self.nics if n.boot_order])
+        ordered = sorted(
+            [(d.boot_order, d.target) for d in self.disks if d.boot_order]
+            + [(n.boot_order, n.mac) for n in self.nics if n.boot_order]
+        )
         return tuple(label for _order, label in ordered) or self.boot_devices
 
 
@@ -92,6 +94,7 @@ class GuestDevices:
 
 
 # ---- parsing (pure) --------------------------------------------------------------------
+
 
 def _boot_order(element: ET.Element) -> int | None:
     boot = element.find("boot")
@@ -152,19 +155,25 @@ def parse_definition(xml: str) -> Definition:
 def _definition(root: ET.Element) -> Definition:
     size = sizes(root)
     return Definition(
-        size.memory_kib, size.current_memory_kib, size.vcpus_max, size.vcpus,
+        size.memory_kib,
+        size.current_memory_kib,
+        size.vcpus_max,
+        size.vcpus,
         disks=tuple(_disk(d) for d in root.findall("devices/disk")),
         nics=tuple(_nic(n) for n in root.findall("devices/interface")),
         boot_devices=tuple(b.get("dev", "") for b in root.findall("os/boot")),
     )
 
 
-def _keyed_differences(kind: str, live: dict[str, str], persistent: dict[str, str]
-                       ) -> list[Difference]:
+def _keyed_differences(
+    kind: str, live: dict[str, str], persistent: dict[str, str]
+) -> list[Difference]:
     """Devices matched by key (a disk's target, a NIC's MAC): added, removed or changed."""
-    return [Difference(f"{kind} {key}", live.get(key, ""), persistent.get(key, ""))
-            for key in [*live, *(k for k in persistent if k not in live)]
-            if live.get(key) != persistent.get(key)]
+    return [
+        Difference(f"{kind} {key}", live.get(key, ""), persistent.get(key, ""))
+        for key in [*live, *(k for k in persistent if k not in live)]
+        if live.get(key) != persistent.get(key)
+    ]
 
 
 def differences(live: Definition, persistent: Definition) -> tuple[Difference, ...]:
@@ -176,12 +185,21 @@ def differences(live: Definition, persistent: Definition) -> tuple[Difference, .
         ("vCPUs", lambda d: str(d.vcpus)),
         ("boot order", lambda d: ", ".join(d.boot_order)),
     ]
-    found = [Difference(name, value(live), value(persistent))
-             for name, value in scalar if value(live) != value(persistent)]
-    found += _keyed_differences("disk", {d.target: d.describe() for d in live.disks},
-                                {d.target: d.describe() for d in persistent.disks})
-    found += _keyed_differences("NIC", {n.mac: n.describe() for n in live.nics},
-                                {n.mac: n.describe() for n in persistent.nics})
+    found = [
+        Difference(name, value(live), value(persistent))
+        for name, value in scalar
+        if value(live) != value(persistent)
+    ]
+    found += _keyed_differences(
+        "disk",
+        {d.target: d.describe() for d in live.disks},
+        {d.target: d.describe() for d in persistent.disks},
+    )
+    found += _keyed_differences(
+        "NIC",
+        {n.mac: n.describe() for n in live.nics},
+        {n.mac: n.describe() for n in persistent.nics},
+    )
     return tuple(found)
 
 
@@ -222,8 +240,15 @@ def _read(dom: libvirt.virDomain, host: str) -> GuestDevices:
     persistent = None
     if active and dom.isPersistent():
         persistent = _with_sizes(conn, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    return GuestDevices(host, dom.UUIDString(), dom.name(), active, live, persistent,
-                        differences(live, persistent) if persistent else ())
+    return GuestDevices(
+        host,
+        dom.UUIDString(),
+        dom.name(),
+        active,
+        live,
+        persistent,
+        differences(live, persistent) if persistent else (),
+    )
 
 
 async def guest_devices(host: Host, uuid: str) -> GuestDevices:

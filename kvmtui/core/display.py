@@ -99,8 +99,11 @@ def parse_displays(xml: str, guest: str, host: str) -> tuple[Display, ...]:
         if listen_type == "socket" and listen is not None:
             found.append(Display(guest, host, kind, None, None, listen.get("socket")))
             continue
-        address = (listen.get("address") if listen is not None else None) or graphics.get(
-            "listen") or _LOOPBACK
+        address = (
+            (listen.get("address") if listen is not None else None)
+            or graphics.get("listen")
+            or _LOOPBACK
+        )
         port = _port(graphics.get("port"))
         if port is None and kind == "spice":
             port = _port(graphics.get("tlsPort"))
@@ -125,12 +128,15 @@ def one_display(displays: tuple[Display, ...], guest: str, host: str) -> Display
     """The display to show: the first VNC one, else the first; an error when there is none
     or it has no port yet."""
     if not displays:
-        raise DisplayError(f"{guest} on {host} has no graphical display "
-                           "(only a serial console, if any: press c)")
+        raise DisplayError(
+            f"{guest} on {host} has no graphical display (only a serial console, if any: press c)"
+        )
     display = next((d for d in displays if d.kind == "vnc"), displays[0])
     if display.port is None and display.socket is None:
-        raise DisplayError(f"{guest} on {host}: the {display.kind.upper()} display has no "
-                           "port yet (the guest is not running)")
+        raise DisplayError(
+            f"{guest} on {host}: the {display.kind.upper()} display has no "
+            "port yet (the guest is not running)"
+        )
     return display
 
 
@@ -185,8 +191,9 @@ def route(uri: str, display: Display) -> Route:
     if scheme == SSH_SCHEME:
         return Route(Via.SSH_LINK, on_host, display.port, display.socket)
     if display.socket is not None:
-        raise DisplayError(f"{display.summary}: a display on a unix socket can be forwarded "
-                           "only for ssh:// hosts")
+        raise DisplayError(
+            f"{display.summary}: a display on a unix socket can be forwarded only for ssh:// hosts"
+        )
     if not parts.hostname or transport == "unix":
         return Route(Via.LOCAL if _is_loopback(on_host) else Via.RELAY, on_host, display.port)
     if transport in ("ssh", "libssh", "libssh2"):
@@ -241,8 +248,9 @@ class _Direct(Forward):
 
 
 class _SshLinkForward(Forward):
-    def __init__(self, display: Display, route: Route, listener: asyncssh.SSHListener,
-                 link: ssh.SshLink) -> None:
+    def __init__(
+        self, display: Display, route: Route, listener: asyncssh.SSHListener, link: ssh.SshLink
+    ) -> None:
         super().__init__(display, route, listener.get_port())
         self._listener = listener
         self._link = link
@@ -275,8 +283,9 @@ class _RelayForward(Forward):
 
 
 class _OpenSshForward(Forward):
-    def __init__(self, display: Display, route: Route, local_port: int,
-                 process: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self, display: Display, route: Route, local_port: int, process: asyncio.subprocess.Process
+    ) -> None:
         super().__init__(display, route, local_port)
         self._process = process
 
@@ -313,12 +322,12 @@ async def open_forward(uri: str, link: ssh.SshLink | None, display: Display) -> 
 async def _ssh_link_forward(display: Display, where: Route, link: ssh.SshLink) -> Forward:
     try:
         if where.dest_socket is not None:
-            listener = await link.conn.forward_local_port_to_path(
-                _LOOPBACK, 0, where.dest_socket)
+            listener = await link.conn.forward_local_port_to_path(_LOOPBACK, 0, where.dest_socket)
         else:
             assert where.dest_port is not None
             listener = await link.conn.forward_local_port(
-                _LOOPBACK, 0, where.dest_host, where.dest_port)
+                _LOOPBACK, 0, where.dest_host, where.dest_port
+            )
     except ssh.channel_errors() as error:
         raise DisplayError(f"{display.summary}: cannot forward it: {error}") from error
     return _SshLinkForward(display, where, listener, link)
@@ -327,8 +336,7 @@ async def _ssh_link_forward(display: Display, where: Route, link: ssh.SshLink) -
 async def _relay_forward(display: Display, where: Route) -> Forward:
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            far_reader, far_writer = await asyncio.open_connection(where.dest_host,
-                                                                   where.dest_port)
+            far_reader, far_writer = await asyncio.open_connection(where.dest_host, where.dest_port)
         except OSError:
             writer.close()
             return
@@ -364,10 +372,20 @@ async def _openssh_forward(display: Display, where: Route) -> Forward:
     local_port = _free_port()
     forwarding = f"{_LOOPBACK}:{local_port}:{where.dest_host}:{where.dest_port}"
     process = await asyncio.create_subprocess_exec(
-        command, "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
-        "-L", forwarding, *target,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        command,
+        "-N",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-L",
+        forwarding,
+        *target,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
     forward = _OpenSshForward(display, where, local_port, process)
     said = f"ssh -L {forwarding} {target[-1]}"
     loop = asyncio.get_running_loop()
@@ -406,8 +424,7 @@ class Forwards:
             if forward is not None:
                 del self._open[key]
                 await forward.close()
-            forward = self._open[key] = await open_forward(host.spec.uri, host.ssh_link,
-                                                           display)
+            forward = self._open[key] = await open_forward(host.spec.uri, host.ssh_link, display)
             return forward
 
     async def close(self) -> None:
@@ -449,11 +466,16 @@ async def start_viewer(argv: list[str], display: Display) -> asyncio.subprocess.
     """Starts the viewer detached from kvmtui's terminal (its own session, no stdio)."""
     try:
         return await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
     except OSError as error:
-        raise DisplayError(f"{cannot_start('viewer', argv[0], error)}; "
-                           f"{display.guest} on {display.host}") from error
+        raise DisplayError(
+            f"{cannot_start('viewer', argv[0], error)}; {display.guest} on {display.host}"
+        ) from error
 
 
 async def viewer_failure(opened: Opened) -> str | None:
@@ -465,8 +487,7 @@ async def viewer_failure(opened: Opened) -> str | None:
     if status == 0:
         return None
     display = opened.forward.display
-    return (f"{how_it_ended('viewer', opened.viewer[0], status)}; "
-            f"{display.guest} on {display.host}")
+    return f"{how_it_ended('viewer', opened.viewer[0], status)}; {display.guest} on {display.host}"
 
 
 def this_machine(environ: Mapping[str, str]) -> tuple[str, int | None]:
@@ -492,8 +513,10 @@ def operator_commands(forward: Forward, environ: Mapping[str, str]) -> tuple[str
     if port is not None:
         ssh_words += ["-p", str(port)]
     ssh_words.append(target)
-    return (shlex.join(ssh_words), shlex.join(["remote-viewer",
-                                                viewer_url(display.kind, "localhost", local)]))
+    return (
+        shlex.join(ssh_words),
+        shlex.join(["remote-viewer", viewer_url(display.kind, "localhost", local)]),
+    )
 
 
 @dataclass(frozen=True)
@@ -508,8 +531,14 @@ class Opened:
     why_commands: str = ""
 
 
-async def open_display(forwards: Forwards, host: Host, uuid: str, display: Display,
-                       viewer: str | None, environ: Mapping[str, str]) -> Opened:
+async def open_display(
+    forwards: Forwards,
+    host: Host,
+    uuid: str,
+    display: Display,
+    viewer: str | None,
+    environ: Mapping[str, str],
+) -> Opened:
     """Forwards the display to a local port, then starts the viewer where a desktop is, or
     else says what to run on the operator's machine."""
     forward = await forwards.open(host, uuid, display)

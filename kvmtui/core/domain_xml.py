@@ -13,9 +13,22 @@ from dataclasses import dataclass
 #: The channel a QEMU guest agent talks through, as named in a domain's XML.
 _AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
-_KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024,
-        "m": 1024, "mib": 1024, "mb": 1000**2 / 1024, "g": 1024**2, "gib": 1024**2,
-        "gb": 1000**3 / 1024, "t": 1024**3, "tib": 1024**3, "tb": 1000**4 / 1024}
+_KIB = {
+    "b": 1 / 1024,
+    "bytes": 1 / 1024,
+    "k": 1,
+    "kib": 1,
+    "kb": 1000 / 1024,
+    "m": 1024,
+    "mib": 1024,
+    "mb": 1000**2 / 1024,
+    "g": 1024**2,
+    "gib": 1024**2,
+    "gb": 1000**3 / 1024,
+    "t": 1024**3,
+    "tib": 1024**3,
+    "tb": 1000**4 / 1024,
+}
 
 
 def _memory_kib(element: ET.Element | None) -> int:

@@ -70,11 +70,13 @@ async def define_edited(host: Host, uuid: str, original: str, edited: str) -> st
     name, _uuid = _identity(original)
     new_name, new_uuid = _identity(edited)
     if new_uuid != uuid.lower():
-        raise ValueError(f"edit {name}: the UUID cannot change (it is {uuid}); "
-                         "put it back, or discard")
+        raise ValueError(
+            f"edit {name}: the UUID cannot change (it is {uuid}); put it back, or discard"
+        )
     if new_name != name:
-        raise ValueError(f"edit {name}: the name cannot change here (use domrename); "
-                         "put it back, or discard")
+        raise ValueError(
+            f"edit {name}: the name cannot change here (use domrename); put it back, or discard"
+        )
 
     def define(conn: libvirt.virConnect) -> bool:
         dom = conn.defineXMLFlags(edited, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)

@@ -57,8 +57,12 @@ class _SocketWatches:
     def fileno(self) -> int:
         return self._epoll.fileno()
 
-    def set(self, fd: int, reader: _Watch | _Keep | None = _Keep.KEEP,
-            writer: _Watch | _Keep | None = _Keep.KEEP) -> None:
+    def set(
+        self,
+        fd: int,
+        reader: _Watch | _Keep | None = _Keep.KEEP,
+        writer: _Watch | _Keep | None = _Keep.KEEP,
+    ) -> None:
         """Sets the socket's reader and writer watch (None: off), keeping the one not given."""
         with self._lock:
             watches = self._watches.get(fd) or [None, None]
@@ -193,8 +197,8 @@ class _AsyncIOImpl(libvirtaio.virEventAsyncIOImpl):  # type: ignore[misc]  # unt
         self._watches.watch(
             descriptor.fd,
             (handle, _READABLE) if event & libvirt.VIR_EVENT_HANDLE_READABLE else None,
-            (handle, _WRITABLE) if event & libvirt.VIR_EVENT_HANDLE_WRITABLE else None)
-
+            (handle, _WRITABLE) if event & libvirt.VIR_EVENT_HANDLE_WRITABLE else None,
+        )
 
     def _add_timeout(self, timeout: int, cb: Callable[..., None], opaque: Any) -> int:
         # libvirtaio's, with its timer class swapped for ours

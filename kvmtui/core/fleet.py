@@ -35,8 +35,9 @@ class Fleet(Publisher):
     listeners can tell "nothing new" by identity.
     """
 
-    def __init__(self, specs: Iterable[HostSpec], refresh: float,
-                 prompts: SshPrompts | None = None) -> None:
+    def __init__(
+        self, specs: Iterable[HostSpec], refresh: float, prompts: SshPrompts | None = None
+    ) -> None:
         super().__init__()
         self._event_listeners: list[Callable[[DomainEvent], None]] = []
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -49,8 +50,15 @@ class Fleet(Publisher):
         self._settled: set[str] = set()  # hosts whose first table came, or that failed
         self._load_watchers = 0  # views on screen that show the hosts' load
         self._hosts: dict[str, Host] = {
-            spec.name: Host(spec, refresh, self._changed, self._event, prompts,
-                            later=self._first_tables.wait, load_seen=self.host_load_seen)
+            spec.name: Host(
+                spec,
+                refresh,
+                self._changed,
+                self._event,
+                prompts,
+                later=self._first_tables.wait,
+                load_seen=self.host_load_seen,
+            )
             for spec in specs
         }
         self._version = 0
@@ -66,8 +74,7 @@ class Fleet(Publisher):
         # worker thread's empty one); listeners always run in the context that started us.
         self._context = contextvars.copy_context()
         ensure_libvirt_events(self._loop)
-        self._first_tables_wait = self._loop.call_later(FIRST_TABLES_WAIT,
-                                                        self._first_tables.set)
+        self._first_tables_wait = self._loop.call_later(FIRST_TABLES_WAIT, self._first_tables.set)
         for host in self._hosts.values():
             host.start()
 
@@ -156,8 +163,9 @@ class Fleet(Publisher):
     def _note_first_tables(self) -> None:
         if self._first_tables.is_set():
             return
-        self._settled.update(name for name, host in self._hosts.items()
-                             if host.link in (Link.CONNECTED, Link.LOST))
+        self._settled.update(
+            name for name, host in self._hosts.items() if host.link in (Link.CONNECTED, Link.LOST)
+        )
         if len(self._settled) == len(self._hosts):
             self._first_tables.set()
 
@@ -172,8 +180,11 @@ class Fleet(Publisher):
         traceback) may become cyclic garbage, which frozen would never be freed."""
         if len(self._frozen) == len(self._hosts):
             return  # every host's first table is frozen: nothing left to look for
-        up = {name for name, host in self._hosts.items()
-              if host.connected and host.poller.described_all}
+        up = {
+            name
+            for name, host in self._hosts.items()
+            if host.connected and host.poller.described_all
+        }
         if not up <= self._frozen:
             gc.freeze()
             self._frozen |= up

@@ -53,7 +53,8 @@ def _disks(dom: libvirt.virDomain) -> list[GuestDisk]:
     conn = dom.connect()
     found = []
     for disk in ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).iterfind(
-            "devices/disk"):
+        "devices/disk"
+    ):
         target = disk.find("target")
         source = disk.find("source")
         where = ""
@@ -62,8 +63,11 @@ def _disks(dom: libvirt.virDomain) -> list[GuestDisk]:
             if disk.get("type") == "volume":
                 where = f"{source.get('pool', '')}/{source.get('volume', '')}"
                 try:
-                    volume = conn.storagePoolLookupByName(source.get("pool", "")) \
-                        .storageVolLookupByName(source.get("volume", "")).path()
+                    volume = (
+                        conn.storagePoolLookupByName(source.get("pool", ""))
+                        .storageVolLookupByName(source.get("volume", ""))
+                        .path()
+                    )
                 except libvirt.libvirtError:
                     volume = None
             else:
@@ -72,14 +76,21 @@ def _disks(dom: libvirt.virDomain) -> list[GuestDisk]:
                     volume = conn.storageVolLookupByPath(where).path() if where else None
                 except libvirt.libvirtError:
                     volume = None
-        found.append(GuestDisk(target.get("dev", "?") if target is not None else "?",
-                               disk.get("device", "disk"), where, volume,
-                               disk.find("readonly") is not None))
+        found.append(
+            GuestDisk(
+                target.get("dev", "?") if target is not None else "?",
+                disk.get("device", "disk"),
+                where,
+                volume,
+                disk.find("readonly") is not None,
+            )
+        )
     return found
 
 
-def storage_to_remove(disks: Sequence[GuestDisk], chosen: Sequence[str] | None,
-                      what: str) -> list[GuestDisk]:
+def storage_to_remove(
+    disks: Sequence[GuestDisk], chosen: Sequence[str] | None, what: str
+) -> list[GuestDisk]:
     """The disks `--storage vda,...` names (targets or sources, as virsh takes them), or
     with `chosen` None (`--remove-all-storage`) every writable disk with a source; CommandError-
     like HostError naming the first that cannot be deleted through libvirt."""
@@ -98,15 +109,18 @@ def storage_to_remove(disks: Sequence[GuestDisk], chosen: Sequence[str] | None,
         if not disk.source:
             raise HostError(f"{what}: disk {disk.target} is empty: nothing to remove")
         if disk.volume is None:
-            raise HostError(f"{what}: disk {disk.target} ({disk.source}) is in no storage "
-                            "pool; kvmtui deletes storage only through libvirt: leave it out "
-                            "(--storage with the others) and remove it by hand")
+            raise HostError(
+                f"{what}: disk {disk.target} ({disk.source}) is in no storage "
+                "pool; kvmtui deletes storage only through libvirt: leave it out "
+                "(--storage with the others) and remove it by hand"
+            )
     return picked
 
 
 async def other_users(host: Host, uuid: str, disks: Sequence[GuestDisk]) -> dict[str, list[str]]:
     """For each of `disks` (by target) the other guests of the host that use the same
     storage, as their definitions name it: deleting it would take their disk too."""
+
     def read(conn: libvirt.virConnect) -> dict[str, list[str]]:
         users: dict[str, list[str]] = {}
         for dom in conn.listAllDomains(0):
@@ -114,13 +128,18 @@ async def other_users(host: Host, uuid: str, disks: Sequence[GuestDisk]) -> dict
                 continue
             names = set()
             for disk in ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).iterfind(
-                    "devices/disk/source"):
-                names |= {disk.get("file"), disk.get("dev"),
-                          f"{disk.get('pool')}/{disk.get('volume')}"}
+                "devices/disk/source"
+            ):
+                names |= {
+                    disk.get("file"),
+                    disk.get("dev"),
+                    f"{disk.get('pool')}/{disk.get('volume')}",
+                }
             for mine in disks:
                 if names & {mine.source, mine.volume}:
                     users.setdefault(mine.target, []).append(dom.name())
         return users
+
     return await host.run(read, what=f"undefine {_label(host, uuid)}")
 
 
@@ -132,16 +151,20 @@ async def undefine(host: Host, uuid: str, remove: Sequence[GuestDisk] = ()) -> s
 
     def work(dom: libvirt.virDomain) -> None:
         if remove and dom.isActive():
-            raise HostError(f"undefine {name} on {host.name}: it is running and its disks are "
-                            "in use: shut it down or destroy it first")
+            raise HostError(
+                f"undefine {name} on {host.name}: it is running and its disks are "
+                "in use: shut it down or destroy it first"
+            )
         dom.undefineFlags(undefine_flags(dom))
 
     await host.run_on_guest(uuid, work, "undefine")
     host.poller.describe_later(uuid)
     failed = []
     for disk in remove:
+
         def delete(conn: libvirt.virConnect, path: str | None = disk.volume) -> None:
             conn.storageVolLookupByPath(path).delete(0)
+
         try:
             await host.run(delete)
         except HostError as error:
@@ -167,8 +190,9 @@ async def rename(host: Host, uuid: str, new_name: str) -> str:
         except libvirt.libvirtError:
             dom.rename(new_name, 0)
             return old
-        raise HostError(f"domrename {old} on {host.name}: a guest named {quoted(new_name)} "
-                        "already exists there")
+        raise HostError(
+            f"domrename {old} on {host.name}: a guest named {quoted(new_name)} already exists there"
+        )
 
     old = await host.run_on_guest(uuid, work, "domrename")
     host.poller.describe_later(uuid)
@@ -188,21 +212,32 @@ def _kind(title: bool) -> int:
     return libvirt.VIR_DOMAIN_METADATA_TITLE if title else libvirt.VIR_DOMAIN_METADATA_DESCRIPTION
 
 
-async def set_description(host: Host, uuid: str, text: str, *, title: bool = False,
-                          live: bool = False, config: bool = False) -> str:
+async def set_description(
+    host: Host,
+    uuid: str,
+    text: str,
+    *,
+    title: bool = False,
+    live: bool = False,
+    config: bool = False,
+) -> str:
     """`virsh desc`: sets the title or the description; an empty text removes it. A title
     is one line (libvirt refuses a newline in it)."""
     word = "title" if title else "description"
     await host.run_on_guest(
-        uuid, lambda dom: dom.setMetadata(_kind(title), text or None, None, None,
-                                          _affect(live, config)), f"desc --{word}")
+        uuid,
+        lambda dom: dom.setMetadata(_kind(title), text or None, None, None, _affect(live, config)),
+        f"desc --{word}",
+    )
     host.poller.describe_later(uuid)
     return f"{_label(host, uuid)}: {word} {'set' if text else 'removed'}"
 
 
-async def description(host: Host, uuid: str, *, title: bool = False,
-                      live: bool = False, config: bool = False) -> str:
+async def description(
+    host: Host, uuid: str, *, title: bool = False, live: bool = False, config: bool = False
+) -> str:
     """The guest's title or description ("" when it has none)."""
+
     def read(dom: libvirt.virDomain) -> str:
         try:
             return str(dom.metadata(_kind(title), None, _affect(live, config)))
@@ -210,6 +245,7 @@ async def description(host: Host, uuid: str, *, title: bool = False,
             if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
                 return ""
             raise
+
     return await host.run_on_guest(uuid, read, "desc")
 
 
@@ -220,8 +256,11 @@ async def send_key(host: Host, uuid: str, keys: Sequence[str], holdtime: int = 0
         codes = keycodes(keys)
     except ValueError as error:
         raise HostError(f"send-key {label}: {error}") from None
-    await host.run_on_guest(uuid, lambda dom: dom.sendKey(
-        libvirt.VIR_KEYCODE_SET_LINUX, holdtime, codes, len(codes), 0), "send-key")
+    await host.run_on_guest(
+        uuid,
+        lambda dom: dom.sendKey(libvirt.VIR_KEYCODE_SET_LINUX, holdtime, codes, len(codes), 0),
+        "send-key",
+    )
     return f"{label}: sent {' '.join(keys)}"
 
 

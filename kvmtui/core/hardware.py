@@ -58,8 +58,13 @@ def _attr(element: ET.Element, path: str, name: str) -> str:
     return found.get(name, "") if found is not None else ""
 
 
-async def _change(host: Host, uuid: str, verb: str, where: Where,
-                  apply: Callable[[libvirt.virDomain, str, int], str]) -> str:
+async def _change(
+    host: Host,
+    uuid: str,
+    verb: str,
+    where: Where,
+    apply: Callable[[libvirt.virDomain, str, int], str],
+) -> str:
     """Runs `apply(domain, xml, flags)` on the host's threads and returns the report.
 
     `xml` is the definition the change is checked against: the persistent one when the
@@ -84,8 +89,9 @@ async def _change(host: Host, uuid: str, verb: str, where: Where,
 # ---- vCPUs and memory --------------------------------------------------------------------
 
 
-async def set_vcpus(host: Host, uuid: str, count: int, where: Where, *,
-                    maximum: bool = False) -> str:
+async def set_vcpus(
+    host: Host, uuid: str, count: int, where: Where, *, maximum: bool = False
+) -> str:
     """`setvcpus NAME COUNT [--maximum]`: the vCPUs it has, or (persistent) how many it may."""
     if count < 1:
         raise ValueError("a guest needs at least 1 vCPU")
@@ -94,22 +100,25 @@ async def set_vcpus(host: Host, uuid: str, count: int, where: Where, *,
         definition = parse_definition(xml)
         if maximum:
             if flags & libvirt.VIR_DOMAIN_AFFECT_LIVE:
-                raise ValueError("--maximum changes the persistent definition only: "
-                                 "add --config")
-            dom.setVcpusFlags(count, libvirt.VIR_DOMAIN_AFFECT_CONFIG
-                              | libvirt.VIR_DOMAIN_VCPU_MAXIMUM)
+                raise ValueError("--maximum changes the persistent definition only: add --config")
+            dom.setVcpusFlags(
+                count, libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_VCPU_MAXIMUM
+            )
             return f"at most {plural(count, 'vCPU')}"
         if count > definition.vcpus_max:
-            raise ValueError(f"{plural(count, 'vCPU')} is more than its maximum of "
-                             f"{definition.vcpus_max} (raise it with --maximum --config)")
+            raise ValueError(
+                f"{plural(count, 'vCPU')} is more than its maximum of "
+                f"{definition.vcpus_max} (raise it with --maximum --config)"
+            )
         dom.setVcpusFlags(count, flags)
         return plural(count, "vCPU")
 
     return await _change(host, uuid, "setvcpus", where, apply)
 
 
-async def set_memory(host: Host, uuid: str, kib: int, where: Where, *,
-                     maximum: bool = False) -> str:
+async def set_memory(
+    host: Host, uuid: str, kib: int, where: Where, *, maximum: bool = False
+) -> str:
     """`setmem` (the balloon's target) or `setmaxmem` (the most it may have), in KiB."""
     verb = "setmaxmem" if maximum else "setmem"
     if kib < 1024:
@@ -121,9 +130,11 @@ async def set_memory(host: Host, uuid: str, kib: int, where: Where, *,
             dom.setMemoryFlags(kib, flags | libvirt.VIR_DOMAIN_MEM_MAXIMUM)
             return f"memory maximum {size_kib(kib)}"
         if kib > definition.memory_kib:
-            raise ValueError(f"{size_kib(kib)} is more than its maximum of "
-                             f"{size_kib(definition.memory_kib)} (raise it with "
-                             "setmaxmem first)")
+            raise ValueError(
+                f"{size_kib(kib)} is more than its maximum of "
+                f"{size_kib(definition.memory_kib)} (raise it with "
+                "setmaxmem first)"
+            )
         dom.setMemoryFlags(kib, flags)
         return f"memory {size_kib(kib)}"
 
@@ -148,8 +159,10 @@ def _volume(conn: libvirt.virConnect, source: str) -> libvirt.virStorageVol:
         except libvirt.libvirtError:
             if not refreshed:
                 _refresh_pools(conn)
-    raise ValueError(f"no storage volume {quoted(source)} on this host (the file does "
-                     "not exist, or lies outside every storage pool)")
+    raise ValueError(
+        f"no storage volume {quoted(source)} on this host (the file does "
+        "not exist, or lies outside every storage pool)"
+    )
 
 
 def _refresh_pools(conn: libvirt.virConnect) -> None:
@@ -179,9 +192,18 @@ def _xml(element: ET.Element) -> str:
     return ET.tostring(element, encoding="unicode")
 
 
-async def attach_disk(host: Host, uuid: str, source: str, target: str, where: Where, *,
-                      driver: str = "qemu", subdriver: str | None = None, cdrom: bool = False,
-                      bus: str | None = None) -> str:
+async def attach_disk(
+    host: Host,
+    uuid: str,
+    source: str,
+    target: str,
+    where: Where,
+    *,
+    driver: str = "qemu",
+    subdriver: str | None = None,
+    cdrom: bool = False,
+    bus: str | None = None,
+) -> str:
     """`attach-disk NAME SOURCE TARGET`: a storage volume (by path or `pool/volume`) as a
     disk or CD-ROM; its format is the volume's unless `subdriver` says otherwise."""
 
@@ -212,8 +234,16 @@ async def detach_disk(host: Host, uuid: str, target: str, where: Where) -> str:
     return await _change(host, uuid, "detach-disk", where, apply)
 
 
-async def change_media(host: Host, uuid: str, target: str, source: str | None, where: Where,
-                       *, mode: str = "", force: bool = False) -> str:
+async def change_media(
+    host: Host,
+    uuid: str,
+    target: str,
+    source: str | None,
+    where: Where,
+    *,
+    mode: str = "",
+    force: bool = False,
+) -> str:
     """`change-media NAME TARGET [SOURCE] [--eject|--insert|--update]`: a CD-ROM's or
     floppy's medium. No mode: a SOURCE is inserted (replacing any), none ejects."""
     mode = mode or ("update" if source else "eject")
@@ -223,14 +253,17 @@ async def change_media(host: Host, uuid: str, target: str, source: str | None, w
     def apply(dom: libvirt.virDomain, xml: str, flags: int) -> str:
         disk = _disk_element(xml, target)
         if disk.get("device") not in ("cdrom", "floppy"):
-            raise ValueError(f"{target} is a {disk.get('device', 'disk')}, not a CD-ROM "
-                             "or floppy: use attach-disk/detach-disk")
+            raise ValueError(
+                f"{target} is a {disk.get('device', 'disk')}, not a CD-ROM "
+                "or floppy: use attach-disk/detach-disk"
+            )
         present = disk.find("source")
         if mode == "eject" and present is None:
             raise ValueError(f"there is no medium in {target}")
         if mode == "insert" and present is not None:
-            raise ValueError(f"there is a medium in {target} already: eject it first, "
-                             "or use --update")
+            raise ValueError(
+                f"there is a medium in {target} already: eject it first, or use --update"
+            )
         if present is not None:
             disk.remove(present)
         done = f"medium ejected from {target}"
@@ -240,8 +273,9 @@ async def change_media(host: Host, uuid: str, target: str, source: str | None, w
             disk.set("type", "file")
             ET.SubElement(disk, "source", file=path)
             done = f"{path} inserted in {target}"
-        dom.updateDeviceFlags(_xml(disk), flags | (libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE
-                                                  if force else 0))
+        dom.updateDeviceFlags(
+            _xml(disk), flags | (libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE if force else 0)
+        )
         return done
 
     return await _change(host, uuid, "change-media", where, apply)
@@ -256,12 +290,19 @@ def _check_mac(mac: str) -> str:
     return mac.lower()
 
 
-async def attach_interface(host: Host, uuid: str, kind: str, source: str, where: Where, *,
-                           model: str | None = None, mac: str | None = None) -> str:
+async def attach_interface(
+    host: Host,
+    uuid: str,
+    kind: str,
+    source: str,
+    where: Where,
+    *,
+    model: str | None = None,
+    mac: str | None = None,
+) -> str:
     """`attach-interface NAME TYPE SOURCE`: a NIC on a libvirt network or a host bridge."""
     if kind not in NIC_KINDS:
-        raise ValueError(f"type must be {' or '.join(NIC_KINDS)}, "
-                         f"not {quoted(kind)}")
+        raise ValueError(f"type must be {' or '.join(NIC_KINDS)}, not {quoted(kind)}")
     address = _check_mac(mac) if mac else None
 
     def apply(dom: libvirt.virDomain, xml: str, flags: int) -> str:
@@ -284,22 +325,26 @@ async def attach_interface(host: Host, uuid: str, kind: str, source: str, where:
     return await _change(host, uuid, "attach-interface", where, apply)
 
 
-async def detach_interface(host: Host, uuid: str, kind: str, where: Where, *,
-                           mac: str | None = None) -> str:
+async def detach_interface(
+    host: Host, uuid: str, kind: str, where: Where, *, mac: str | None = None
+) -> str:
     """`detach-interface NAME TYPE [--mac MAC]`: the NIC of that type (the one with that MAC
     when it has several)."""
     address = _check_mac(mac) if mac else None
 
     def apply(dom: libvirt.virDomain, xml: str, flags: int) -> str:
-        nics = [n for n in ET.fromstring(xml).findall("devices/interface")
-                if n.get("type") == kind
-                and address in (None, _attr(n, "mac", "address").lower())]
+        nics = [
+            n
+            for n in ET.fromstring(xml).findall("devices/interface")
+            if n.get("type") == kind and address in (None, _attr(n, "mac", "address").lower())
+        ]
         if not nics:
             raise ValueError(f"no {kind} interface" + (f" with MAC {address}" if address else ""))
         macs = [_attr(n, "mac", "address").lower() for n in nics]
         if len(nics) > 1:
-            raise ValueError(f"it has {len(nics)} {kind} interfaces ({', '.join(macs)}): "
-                             "say which with --mac")
+            raise ValueError(
+                f"it has {len(nics)} {kind} interfaces ({', '.join(macs)}): say which with --mac"
+            )
         dom.detachDeviceFlags(_xml(nics[0]), flags)
         return f"{kind} interface {macs[0]} detached"
 
@@ -335,8 +380,9 @@ async def set_boot_order(host: Host, uuid: str, devices: list[str]) -> str:
         raise ValueError("a device is named twice")
 
     def apply(dom: libvirt.virDomain) -> str:
-        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
-                                         | libvirt.VIR_DOMAIN_XML_SECURE))
+        root = ET.fromstring(
+            dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        )
         chosen = [_boot_device(root, token) for token in devices]
         for parent in [*root.findall("os"), *root.findall("devices/*")]:
             for boot in parent.findall("boot"):

@@ -102,8 +102,9 @@ class History:
     values are kept per tick of the refresh clock: a notice within a tick updates that tick.
     """
 
-    def __init__(self, minutes: float, refresh: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, minutes: float, refresh: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.refresh = refresh
         self.length = max(2, round(minutes * 60 / refresh))
         self._clock = clock
@@ -130,8 +131,12 @@ class History:
         self._fed = True
         return new
 
-    def _record(self, table: dict[str, Series], shown: dict[str, Any],
-                sample: Callable[[Any], tuple[float | None, ...]]) -> None:
+    def _record(
+        self,
+        table: dict[str, Series],
+        shown: dict[str, Any],
+        sample: Callable[[Any], tuple[float | None, ...]],
+    ) -> None:
         for gone in table.keys() - shown.keys():
             del table[gone]
         for key, snapshot in shown.items():

@@ -52,11 +52,16 @@ class Host:
         self._on_change = on_change
         self._snapshot: HostSnapshot | None = None
         self._connection = Connection(
-            spec, self._changed, prompts,
-            on_lost=lambda reason: on_event(DomainEvent(self.name, "", "", "host-lost",
-                                                        params=reason)))
-        self.poller = Poller(self._connection, refresh, self.run, self._changed, on_event,
-                             later, load_seen)
+            spec,
+            self._changed,
+            prompts,
+            on_lost=lambda reason: on_event(
+                DomainEvent(self.name, "", "", "host-lost", params=reason)
+            ),
+        )
+        self.poller = Poller(
+            self._connection, refresh, self.run, self._changed, on_event, later, load_seen
+        )
         self._connection.handlers = self.poller.handlers()
 
     # ---- lifecycle of the watcher -------------------------------------------------------
@@ -149,8 +154,9 @@ class Host:
         carries its destination's); HostError, naming the host, when there is none."""
         return self._connection.session()
 
-    async def run(self, fn: Callable[[libvirt.virConnect], T], timeout: float = CALL_TIMEOUT,
-                  what: str = "") -> T:
+    async def run(
+        self, fn: Callable[[libvirt.virConnect], T], timeout: float = CALL_TIMEOUT, what: str = ""
+    ) -> T:
         """Runs `fn(connection)` on this host's threads: the only way the core calls libvirt.
         Any failure, a timeout included, becomes a HostError starting with `what` (else the
         host's name): the core boundary of the never-crash contract."""
@@ -193,17 +199,25 @@ class Host:
 
     def _holding(self, session: Session, fn: Callable[[libvirt.virConnect], T]) -> Callable[[], T]:
         """`fn` bound to the session, which stays open until `fn` returns."""
+
         def call() -> T:
             try:
                 with session.use() as conn:
                     return fn(conn)
             except SessionRetired as retired:
                 raise HostError(str(retired)) from None
+
         return call
 
-    async def run_on_guest(self, uuid: str, fn: Callable[[libvirt.virDomain], T],
-                           what: str = "", timeout: float = CALL_TIMEOUT, *,
-                           long: bool = False) -> T:
+    async def run_on_guest(
+        self,
+        uuid: str,
+        fn: Callable[[libvirt.virDomain], T],
+        what: str = "",
+        timeout: float = CALL_TIMEOUT,
+        *,
+        long: bool = False,
+    ) -> T:
         """Runs `fn(domain)`; failures become a HostError naming the guest and the host.
         `long` runs it as `run_long` does (a snapshot's memory save), with no timeout."""
         label = self._label(uuid)

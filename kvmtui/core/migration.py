@@ -62,8 +62,7 @@ class MigrationFlag:
 MIGRATION_FLAGS: tuple[MigrationFlag, ...] = (
     MigrationFlag("live", libvirt.VIR_MIGRATE_LIVE, default=True, mode=True),
     MigrationFlag("persistent", libvirt.VIR_MIGRATE_PERSIST_DEST, default=True, mode=True),
-    MigrationFlag("undefinesource", libvirt.VIR_MIGRATE_UNDEFINE_SOURCE, default=True,
-                  mode=True),
+    MigrationFlag("undefinesource", libvirt.VIR_MIGRATE_UNDEFINE_SOURCE, default=True, mode=True),
     MigrationFlag("offline", libvirt.VIR_MIGRATE_OFFLINE, mode=True),
     MigrationFlag("p2p", libvirt.VIR_MIGRATE_PEER2PEER),
     MigrationFlag("tunnelled", libvirt.VIR_MIGRATE_TUNNELLED),
@@ -93,16 +92,18 @@ class MigrationOptions:
         if unknown:
             raise ValueError(f"unknown migration option(s): {', '.join(sorted(unknown))}")
         if not 0 <= self.bandwidth_mib <= MAX_BANDWIDTH_MIB:
-            raise ValueError(f"bandwidth {self.bandwidth_mib} MiB/s is outside "
-                             f"0 (no cap) to {MAX_BANDWIDTH_MIB}")
+            raise ValueError(
+                f"bandwidth {self.bandwidth_mib} MiB/s is outside 0 (no cap) to {MAX_BANDWIDTH_MIB}"
+            )
         object.__setattr__(self, "chosen", frozenset(self.chosen))
 
     def __contains__(self, word: object) -> bool:
         return word in self.chosen
 
     @classmethod
-    def from_flags(cls, given: set[str], bandwidth_mib: int = 0,
-                   migrate_uri: str = "") -> MigrationOptions:
+    def from_flags(
+        cls, given: set[str], bandwidth_mib: int = 0, migrate_uri: str = ""
+    ) -> MigrationOptions:
         """Options from virsh-style flag words (`auto-converge`; `auto_converge` too).
 
         With none of --live/--offline/--persistent/--undefinesource the defaults stand and
@@ -223,8 +224,9 @@ class MigrationProgress:
         return eta_seconds(self.data_remaining, self.throughput_bps, self.dirty_rate_bps)
 
 
-def eta_seconds(remaining: int | None, throughput: float | None,
-                dirty_rate: float | None) -> float | None:
+def eta_seconds(
+    remaining: int | None, throughput: float | None, dirty_rate: float | None
+) -> float | None:
     """Seconds left: what remains over what the link gains on the guest each second.
 
     None when unknowable, or when the guest dirties memory as fast as it is sent (then the
@@ -319,8 +321,9 @@ class JobSnapshot:
 class MigrationJob:
     """One guest's migration, from queued to its outcome. Owned by the manager."""
 
-    def __init__(self, job_id: int, guest: GuestSnapshot, dest: str,
-                 options: MigrationOptions) -> None:
+    def __init__(
+        self, job_id: int, guest: GuestSnapshot, dest: str, options: MigrationOptions
+    ) -> None:
         self.id = job_id
         self.guest = guest.name
         self.uuid = guest.uuid
@@ -345,14 +348,23 @@ class MigrationJob:
 
     def snapshot(self) -> JobSnapshot:
         return JobSnapshot(
-            id=self.id, guest=self.guest, uuid=self.uuid, source=self.source, dest=self.dest,
-            options=self.options, state=self.state,
-            latest=self.samples[-1] if self.samples else None, final=self.final,
+            id=self.id,
+            guest=self.guest,
+            uuid=self.uuid,
+            source=self.source,
+            dest=self.dest,
+            options=self.options,
+            state=self.state,
+            latest=self.samples[-1] if self.samples else None,
+            final=self.final,
             history=tuple(self.samples),
-            stalled=self.state is JobState.RUNNING and not self.postcopy
+            stalled=self.state is JobState.RUNNING
+            and not self.postcopy
             and not_converging(self.samples),
-            postcopy=self.postcopy, max_downtime_ms=self.max_downtime_ms,
-            message=self.message, started=self.started,
+            postcopy=self.postcopy,
+            max_downtime_ms=self.max_downtime_ms,
+            message=self.message,
+            started=self.started,
             finished=self.finished,
         )
 
@@ -368,8 +380,12 @@ class MigrationManager(Publisher):
 
     Publishes on every change of a job: queued, started, each progress sample, finished."""
 
-    def __init__(self, fleet: Fleet, concurrency: int = DEFAULT_CONCURRENCY,
-                 sample_interval: float = SAMPLE_INTERVAL) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        sample_interval: float = SAMPLE_INTERVAL,
+    ) -> None:
         super().__init__()
         self.fleet = fleet
         self.sample_interval = sample_interval
@@ -421,8 +437,11 @@ class MigrationManager(Publisher):
 
     def destinations(self, sources: Sequence[str]) -> list[str]:
         """Connected, writable hosts a guest on `sources` may go to: never its own host."""
-        return [host.name for host in self.fleet.hosts
-                if host.connected and not host.readonly and host.name not in sources]
+        return [
+            host.name
+            for host in self.fleet.hosts
+            if host.connected and not host.readonly and host.name not in sources
+        ]
 
     def start(self, guest: GuestSnapshot, dest: str, options: MigrationOptions) -> JobSnapshot:
         """Queues a migration and returns at once; it runs when a slot is free."""
@@ -456,7 +475,8 @@ class MigrationManager(Publisher):
         """Caps the running migration's bandwidth; our own job's options follow it."""
         _check_range("bandwidth", mib_per_s, 1, MAX_BANDWIDTH_MIB, "MiB/s")
         await self.fleet.host(host).run_on_guest(
-            uuid, lambda dom: dom.migrateSetMaxSpeed(mib_per_s, 0), "migrate-setspeed")
+            uuid, lambda dom: dom.migrateSetMaxSpeed(mib_per_s, 0), "migrate-setspeed"
+        )
         job = self._active(host, uuid)
         if job is not None:
             job.options = replace(job.options, bandwidth_mib=mib_per_s)
@@ -466,7 +486,8 @@ class MigrationManager(Publisher):
     async def set_max_downtime(self, host: str, uuid: str, ms: int) -> str:
         _check_range("downtime", ms, 1, MAX_DOWNTIME_MS, "ms")
         await self.fleet.host(host).run_on_guest(
-            uuid, lambda dom: dom.migrateSetMaxDowntime(ms, 0), "migrate-setmaxdowntime")
+            uuid, lambda dom: dom.migrateSetMaxDowntime(ms, 0), "migrate-setmaxdowntime"
+        )
         job = self._active(host, uuid)
         if job is not None:
             job.max_downtime_ms = ms
@@ -475,7 +496,8 @@ class MigrationManager(Publisher):
 
     async def start_postcopy(self, host: str, uuid: str) -> str:
         await self.fleet.host(host).run_on_guest(
-            uuid, lambda dom: dom.migrateStartPostCopy(0), "migrate-postcopy")
+            uuid, lambda dom: dom.migrateStartPostCopy(0), "migrate-postcopy"
+        )
         job = self._active(host, uuid)
         if job is not None:
             job.postcopy = True
@@ -485,7 +507,8 @@ class MigrationManager(Publisher):
     async def job_info(self, host: str, uuid: str) -> MigrationProgress | None:
         """The guest's running job as libvirt reports it (None when it has none)."""
         stats = await self.fleet.host(host).run_on_guest(
-            uuid, lambda dom: dom.jobStats(), "domjobinfo")
+            uuid, lambda dom: dom.jobStats(), "domjobinfo"
+        )
         if stats.get("type", 0) == libvirt.VIR_DOMAIN_JOB_NONE:
             return None
         return MigrationProgress.from_stats(stats)
@@ -545,8 +568,9 @@ class MigrationManager(Publisher):
             # job lock with the tick's stats) does not push the next one back.
             due = loop.time() + self.sample_interval
             with contextlib.suppress(HostError):
-                stats = await source.run_on_guest(job.uuid, lambda dom: dom.jobStats(),
-                                                  "domjobinfo", timeout=5)
+                stats = await source.run_on_guest(
+                    job.uuid, lambda dom: dom.jobStats(), "domjobinfo", timeout=5
+                )
                 if stats.get("type", 0) != libvirt.VIR_DOMAIN_JOB_NONE and "data_total" in stats:
                     self._add_sample(job, MigrationProgress.from_stats(stats))
             with contextlib.suppress(TimeoutError):
@@ -574,14 +598,16 @@ class MigrationManager(Publisher):
         after = await self._source_state(job)
         state = JobState.ABORTED if job.abort_requested else JobState.FAILED
         verb = "aborted" if state is JobState.ABORTED else "failed"
-        self._finish(job, state,
-                     f"migration {verb} ({job.source} -> {job.dest}): {reason}; {after}")
+        self._finish(
+            job, state, f"migration {verb} ({job.source} -> {job.dest}): {reason}; {after}"
+        )
 
     async def _source_state(self, job: MigrationJob) -> str:
         """Where the guest stands on the source after a failure, checked, not assumed."""
         try:
             state, _reason = await self.fleet.host(job.source).run_on_guest(
-                job.uuid, lambda dom: dom.state(), "check")
+                job.uuid, lambda dom: dom.state(), "check"
+            )
         except HostError as error:
             return f"could not check the guest on {job.source}: {error}"
         if state == libvirt.VIR_DOMAIN_RUNNING:
@@ -603,10 +629,16 @@ class MigrationManager(Publisher):
         if event.kind != "job-completed":
             return
         for job in self._jobs.values():
-            if (job.uuid == event.uuid and event.host in (job.source, job.dest)
-                    and job.state is JobState.RUNNING and job.final is None):
-                job.final = _merge(job.samples[-1] if job.samples else None,
-                                   MigrationProgress.from_stats(event.params or {}))
+            if (
+                job.uuid == event.uuid
+                and event.host in (job.source, job.dest)
+                and job.state is JobState.RUNNING
+                and job.final is None
+            ):
+                job.final = _merge(
+                    job.samples[-1] if job.samples else None,
+                    MigrationProgress.from_stats(event.params or {}),
+                )
                 job.final_event.set()
                 self.publish()
 
@@ -615,7 +647,7 @@ def _merge(latest: MigrationProgress | None, final: MigrationProgress) -> Migrat
     """The event's figures, with the last reading filling what the event leaves out."""
     if latest is None:
         return final
-    given = {f.name: getattr(final, f.name) for f in fields(final)
-             if getattr(final, f.name) is not None}
+    given = {
+        f.name: getattr(final, f.name) for f in fields(final) if getattr(final, f.name) is not None
+    }
     return replace(latest, **given)
-

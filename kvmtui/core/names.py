@@ -39,8 +39,14 @@ def split_ref(token: str, host: str | None, names: Iterable[str] = ()) -> tuple[
     return token, host
 
 
-def find_named(what: str, token: str, items: Sequence[N], *, host: str | None = None,
-               hosts: Iterable[str] | None = None) -> N:
+def find_named(
+    what: str,
+    token: str,
+    items: Sequence[N],
+    *,
+    host: str | None = None,
+    hosts: Iterable[str] | None = None,
+) -> N:
     """The one item `token` (`NAME`, `NAME@HOST`, or NAME with `host`) means among `items`.
 
     `hosts` are every host's name, so that a host without any such item is not reported as
@@ -54,8 +60,9 @@ def find_named(what: str, token: str, items: Sequence[N], *, host: str | None = 
     if not found:
         if on is not None:
             others = {item.name for item in items if item.host == on}
-            raise CommandError(f"no {what} {quoted(name)} on host {quoted(on)}"
-                               f"{did_you_mean(name, others)}")
+            raise CommandError(
+                f"no {what} {quoted(name)} on host {quoted(on)}{did_you_mean(name, others)}"
+            )
         hint = did_you_mean(name, {item.name for item in items})
         raise CommandError(f"no {what} named {quoted(name)}{hint}")
     if len(found) > 1:
@@ -66,8 +73,9 @@ def find_named(what: str, token: str, items: Sequence[N], *, host: str | None = 
 def ambiguous(what: str, name: str, hosts: Iterable[str]) -> CommandError:
     """The one sentence for a name several hosts have."""
     on = sorted(set(hosts))
-    return CommandError(f"{what} {quoted(name)} is on several hosts ({', '.join(on)}): "
-                        f"say {name}@{on[0]}")
+    return CommandError(
+        f"{what} {quoted(name)} is on several hosts ({', '.join(on)}): say {name}@{on[0]}"
+    )
 
 
 class _Pair(NamedTuple):
@@ -75,10 +83,13 @@ class _Pair(NamedTuple):
     host: str
 
 
-def resolve_guest(token: str, guests: Iterable[tuple[str, str]], *,
-                  hosts: Iterable[str] | None = None, host: str | None = None
-                  ) -> tuple[str, str]:
+def resolve_guest(
+    token: str,
+    guests: Iterable[tuple[str, str]],
+    *,
+    hosts: Iterable[str] | None = None,
+    host: str | None = None,
+) -> tuple[str, str]:
     """(name, host) of the guest `token` means, among `guests` as (name, host) pairs."""
-    found = find_named("guest", token, [_Pair(*pair) for pair in guests], host=host,
-                       hosts=hosts)
+    found = find_named("guest", token, [_Pair(*pair) for pair in guests], host=host, hosts=hosts)
     return found.name, found.host

@@ -75,8 +75,9 @@ class NetworkSnapshot:
         return "active" if self.active else "inactive"
 
 
-def network_xml(name: str, subnet: str, *, forward: str = "nat", bridge: str | None = None,
-                dhcp: bool = False) -> str:
+def network_xml(
+    name: str, subnet: str, *, forward: str = "nat", bridge: str | None = None, dhcp: bool = False
+) -> str:
     """The XML of a network on `subnet` (the host takes its first address, DHCP hands out
     the rest); ValueError with a one-line reason for a subnet, mode or bridge that cannot
     be one."""
@@ -115,9 +116,12 @@ def _parse(xml: str) -> dict[str, str]:
     root = ET.fromstring(xml)
     forward = root.find("forward")
     bridge = root.find("bridge")
-    found = {"forward": (forward.get("mode") or "nat") if forward is not None else "isolated",
-             "bridge": (bridge.get("name") or "") if bridge is not None else "",
-             "address": "", "dhcp": ""}
+    found = {
+        "forward": (forward.get("mode") or "nat") if forward is not None else "isolated",
+        "bridge": (bridge.get("name") or "") if bridge is not None else "",
+        "address": "",
+        "dhcp": "",
+    }
     ip = root.find("ip")
     if ip is not None and ip.get("address"):
         prefix = ip.get("prefix")
@@ -154,8 +158,7 @@ class MacCache:
 
 def _guest_macs(dom: libvirt.virDomain) -> tuple[str, ...]:
     root = ET.fromstring(dom.XMLDesc(0))
-    return tuple((m.get("address") or "").lower()
-                 for m in root.findall("devices/interface/mac"))
+    return tuple((m.get("address") or "").lower() for m in root.findall("devices/interface/mac"))
 
 
 def _owners(conn: libvirt.virConnect, cache: MacCache, wanted: set[str]) -> dict[str, str]:
@@ -176,8 +179,9 @@ def _owners(conn: libvirt.virConnect, cache: MacCache, wanted: set[str]) -> dict
     return owners
 
 
-def _leases(net: libvirt.virNetwork, conn: libvirt.virConnect, cache: MacCache
-            ) -> tuple[tuple[Lease, ...] | None, str]:
+def _leases(
+    net: libvirt.virNetwork, conn: libvirt.virConnect, cache: MacCache
+) -> tuple[tuple[Lease, ...] | None, str]:
     try:
         raw = net.DHCPLeases()
     except libvirt.libvirtError as error:
@@ -185,15 +189,19 @@ def _leases(net: libvirt.virNetwork, conn: libvirt.virConnect, cache: MacCache
     macs = [(entry.get("mac") or "").lower() for entry in raw]
     owners = _owners(conn, cache, set(macs)) if raw else {}
     leases = tuple(
-        Lease(mac=mac, ip=f"{entry.get('ipaddr')}/{entry.get('prefix')}",
-              hostname=entry.get("hostname") or "", guest=owners.get(mac, ""),
-              expires=int(entry.get("expirytime") or 0))
-        for mac, entry in zip(macs, raw, strict=True))
+        Lease(
+            mac=mac,
+            ip=f"{entry.get('ipaddr')}/{entry.get('prefix')}",
+            hostname=entry.get("hostname") or "",
+            guest=owners.get(mac, ""),
+            expires=int(entry.get("expirytime") or 0),
+        )
+        for mac, entry in zip(macs, raw, strict=True)
+    )
     return leases, ""
 
 
-def read_blocking(host: str, conn: libvirt.virConnect, cache: MacCache
-                  ) -> list[NetworkSnapshot]:
+def read_blocking(host: str, conn: libvirt.virConnect, cache: MacCache) -> list[NetworkSnapshot]:
     """Every network of one host, with the leases of the active ones."""
     found = []
     for net in conn.listAllNetworks():
@@ -201,10 +209,19 @@ def read_blocking(host: str, conn: libvirt.virConnect, cache: MacCache
             parsed = _parse(net.XMLDesc(0))
             active = bool(net.isActive())
             leases, note = _leases(net, conn, cache) if active else (None, "inactive")
-            found.append(NetworkSnapshot(
-                host=host, name=net.name(), uuid=net.UUIDString(), active=active,
-                persistent=bool(net.isPersistent()), autostart=bool(net.autostart()),
-                leases=leases, leases_note=note, **parsed))
+            found.append(
+                NetworkSnapshot(
+                    host=host,
+                    name=net.name(),
+                    uuid=net.UUIDString(),
+                    active=active,
+                    persistent=bool(net.isPersistent()),
+                    autostart=bool(net.autostart()),
+                    leases=leases,
+                    leases_note=note,
+                    **parsed,
+                )
+            )
         except libvirt.libvirtError as error:
             if error.get_error_code() != libvirt.VIR_ERR_NO_NETWORK:  # undefined meanwhile
                 raise
@@ -212,6 +229,7 @@ def read_blocking(host: str, conn: libvirt.virConnect, cache: MacCache
 
 
 # ---- changes ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class NetAction:
@@ -221,27 +239,32 @@ class NetAction:
     done: str
 
 
-NET_ACTIONS: Mapping[str, NetAction] = MappingProxyType({
-    "net-start": NetAction(lambda net: net.create(), "started"),
-    "net-destroy": NetAction(lambda net: net.destroy(), "stopped"),
-    "net-undefine": NetAction(lambda net: net.undefine(), "undefined"),
-    "net-autostart": NetAction(lambda net: net.setAutostart(1), "marked autostart"),
-    "net-noautostart": NetAction(lambda net: net.setAutostart(0), "autostart off"),
-})
+NET_ACTIONS: Mapping[str, NetAction] = MappingProxyType(
+    {
+        "net-start": NetAction(lambda net: net.create(), "started"),
+        "net-destroy": NetAction(lambda net: net.destroy(), "stopped"),
+        "net-undefine": NetAction(lambda net: net.undefine(), "undefined"),
+        "net-autostart": NetAction(lambda net: net.setAutostart(1), "marked autostart"),
+        "net-noautostart": NetAction(lambda net: net.setAutostart(0), "autostart off"),
+    }
+)
 
 
 async def act(host: Host, name: str, verb: str) -> str:
     """Runs one of NET_ACTIONS on network `name`; the sentence that reports it."""
     action = NET_ACTIONS[verb]
-    await host.run(lambda conn: action.run(conn.networkLookupByName(name)),
-                   what=f"{verb} {name} on {host.name}")
+    await host.run(
+        lambda conn: action.run(conn.networkLookupByName(name)),
+        what=f"{verb} {name} on {host.name}",
+    )
     return f"network {name} on {host.name}: {action.done}"
 
 
 async def define(host: Host, xml: str) -> str:
     """Defines a network from `xml`; the sentence that reports it."""
-    name = await host.run(lambda conn: conn.networkDefineXML(xml).name(),
-                          what=f"net-define on {host.name}")
+    name = await host.run(
+        lambda conn: conn.networkDefineXML(xml).name(), what=f"net-define on {host.name}"
+    )
     return f"network {name} defined on {host.name}"
 
 
@@ -262,8 +285,9 @@ class NetworkService(ResourceService[tuple[NetworkSnapshot, ...]]):
 
     async def read_host(self, host: Host) -> tuple[NetworkSnapshot, ...]:
         cache = self._macs.setdefault(host.name, MacCache())
-        found = await host.run(lambda conn: read_blocking(host.name, conn, cache),
-                               what=f"networks of {host.name}")
+        found = await host.run(
+            lambda conn: read_blocking(host.name, conn, cache), what=f"networks of {host.name}"
+        )
         return tuple(sorted(found, key=lambda n: n.name))
 
     def networks(self) -> list[NetworkSnapshot]:

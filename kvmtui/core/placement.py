@@ -169,14 +169,17 @@ def vcpu_counters(record: Mapping[str, Any], number: int) -> VcpuCounters:
     return VcpuCounters(field("time"), field("wait"), field("delay"))
 
 
-def vcpu_percentages(before: VcpuCounters | None, after: VcpuCounters,
-                     seconds: float) -> tuple[float | None, float | None, float | None]:
+def vcpu_percentages(
+    before: VcpuCounters | None, after: VcpuCounters, seconds: float
+) -> tuple[float | None, float | None, float | None]:
     """(CPU%, wait%, steal%) of one vCPU between two samples; 100 % is one whole CPU."""
     if before is None:
         return None, None, None
-    return (_share(before.time_ns, after.time_ns, seconds),
-            _share(before.wait_ns, after.wait_ns, seconds),
-            _share(before.delay_ns, after.delay_ns, seconds))
+    return (
+        _share(before.time_ns, after.time_ns, seconds),
+        _share(before.wait_ns, after.wait_ns, seconds),
+        _share(before.delay_ns, after.delay_ns, seconds),
+    )
 
 
 def pin_flags(live: bool, config: bool, active: bool) -> int:
@@ -236,14 +239,21 @@ def _read_guest(conn: libvirt.virConnect, host: str, uuid: str) -> _GuestRead:
         stats = _optional(conn.domainListGetStats, [dom], libvirt.VIR_DOMAIN_STATS_VCPU)
         record = dict(stats[0][1]) if stats else {}
     return _GuestRead(
-        name=dom.name(), active=active, cpus=_host_cpus(conn, host), live=live,
-        live_pins=live_pins, config_pins=dom.vcpuPinInfo(libvirt.VIR_DOMAIN_AFFECT_CONFIG),
-        record=record, emulator_live=emulator_live,
-        emulator_config=_optional(dom.emulatorPinInfo, libvirt.VIR_DOMAIN_AFFECT_CONFIG))
+        name=dom.name(),
+        active=active,
+        cpus=_host_cpus(conn, host),
+        live=live,
+        live_pins=live_pins,
+        config_pins=dom.vcpuPinInfo(libvirt.VIR_DOMAIN_AFFECT_CONFIG),
+        record=record,
+        emulator_live=emulator_live,
+        emulator_config=_optional(dom.emulatorPinInfo, libvirt.VIR_DOMAIN_AFFECT_CONFIG),
+    )
 
 
-def _read_host(conn: libvirt.virConnect, host: str) -> tuple[HostCpus, list[VcpuRef],
-                                                            dict[int, NodeCpuSample]]:
+def _read_host(
+    conn: libvirt.virConnect, host: str
+) -> tuple[HostCpus, list[VcpuRef], dict[int, NodeCpuSample]]:
     cpus = _host_cpus(conn, host)
     refs: list[VcpuRef] = []
     for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
@@ -252,9 +262,12 @@ def _read_host(conn: libvirt.virConnect, host: str) -> tuple[HostCpus, list[Vcpu
             name, uuid = dom.name(), dom.UUIDString()
         except libvirt.libvirtError:
             continue  # the guest stopped between the listing and the call
-        refs.extend(VcpuRef(name, uuid, number, vcpu_state(state),
-                            pcpu if pcpu >= 0 else None, from_cpumap(pin))
-                    for (number, state, _time, pcpu), pin in zip(info, pins, strict=False))
+        refs.extend(
+            VcpuRef(
+                name, uuid, number, vcpu_state(state), pcpu if pcpu >= 0 else None, from_cpumap(pin)
+            )
+            for (number, state, _time, pcpu), pin in zip(info, pins, strict=False)
+        )
     samples: dict[int, NodeCpuSample] = {}
     for cpu in sorted(cpus.online):
         stats = _optional(conn.getCPUStats, cpu)
@@ -280,7 +293,8 @@ class GuestPlacementReader:
     async def read(self) -> GuestPlacement:
         name = self.host.name
         raw = await self.host.run_on_guest(
-            self.uuid, lambda dom: _read_guest(dom.connect(), name, self.uuid), "vcpuinfo")
+            self.uuid, lambda dom: _read_guest(dom.connect(), name, self.uuid), "vcpuinfo"
+        )
         now = time.monotonic()
         counters: dict[int, VcpuCounters] = {}
         vcpus: list[VcpuInfo] = []
@@ -291,24 +305,35 @@ class GuestPlacementReader:
             seconds = now - self._before[0] if self._before else 0.0
             cpu, wait, steal = vcpu_percentages(before, counters[number], seconds)
             live_pin = raw.live_pins[number] if raw.live_pins and row else None
-            vcpus.append(VcpuInfo(
-                number=number,
-                state=vcpu_state(row[1]) if row else "offline",
-                pcpu=row[3] if row and row[3] >= 0 else None,
-                cpu_time_ns=counters[number].time_ns,
-                affinity_live=from_cpumap(live_pin) if live_pin is not None else None,
-                affinity_config=from_cpumap(config_pin),
-                cpu_percent=cpu, wait_percent=wait, steal_percent=steal))
+            vcpus.append(
+                VcpuInfo(
+                    number=number,
+                    state=vcpu_state(row[1]) if row else "offline",
+                    pcpu=row[3] if row and row[3] >= 0 else None,
+                    cpu_time_ns=counters[number].time_ns,
+                    affinity_live=from_cpumap(live_pin) if live_pin is not None else None,
+                    affinity_config=from_cpumap(config_pin),
+                    cpu_percent=cpu,
+                    wait_percent=wait,
+                    steal_percent=steal,
+                )
+            )
         self._before = (now, counters) if raw.active else None
         return GuestPlacement(
-            host=name, uuid=self.uuid, name=raw.name, active=raw.active, cpus=raw.cpus,
+            host=name,
+            uuid=self.uuid,
+            name=raw.name,
+            active=raw.active,
+            cpus=raw.cpus,
             vcpus=tuple(vcpus),
             emulator_live=from_cpumap(raw.emulator_live) if raw.emulator_live else None,
-            emulator_config=from_cpumap(raw.emulator_config) if raw.emulator_config else None)
+            emulator_config=from_cpumap(raw.emulator_config) if raw.emulator_config else None,
+        )
 
     @staticmethod
-    def _counters(record: Mapping[str, Any], number: int,
-                  row: tuple[int, int, int, int] | None) -> VcpuCounters:
+    def _counters(
+        record: Mapping[str, Any], number: int, row: tuple[int, int, int, int] | None
+    ) -> VcpuCounters:
         """The stats record's counters; the test driver has none, so vcpus()' time instead."""
         counters = vcpu_counters(record, number)
         if counters.time_ns is None and row is not None:
@@ -325,18 +350,25 @@ class HostCpuMapReader:
 
     async def read(self) -> HostCpuMap:
         name = self.host.name
-        cpus, refs, samples = await self.host.run(lambda conn: _read_host(conn, name),
-                                                  what=f"CPU map of {name}")
+        cpus, refs, samples = await self.host.run(
+            lambda conn: _read_host(conn, name), what=f"CPU map of {name}"
+        )
         before, self._before = self._before, samples
         pcpus = tuple(
-            PcpuInfo(cpu, cpu in cpus.online,
-                     node_cpu_percent(before.get(cpu), samples[cpu]) if cpu in samples else None,
-                     tuple(sorted((r for r in refs if r.pcpu == cpu),
-                                  key=lambda r: (r.guest, r.number))))
-            for cpu in range(cpus.count))
+            PcpuInfo(
+                cpu,
+                cpu in cpus.online,
+                node_cpu_percent(before.get(cpu), samples[cpu]) if cpu in samples else None,
+                tuple(
+                    sorted((r for r in refs if r.pcpu == cpu), key=lambda r: (r.guest, r.number))
+                ),
+            )
+            for cpu in range(cpus.count)
+        )
         total = node_cpu_percent(before.get(-1), samples[-1]) if -1 in samples else None
-        return HostCpuMap(name, cpus, pcpus, tuple(sorted(refs, key=lambda r: (r.guest,
-                                                                              r.number))), total)
+        return HostCpuMap(
+            name, cpus, pcpus, tuple(sorted(refs, key=lambda r: (r.guest, r.number))), total
+        )
 
 
 # ---- pinning --------------------------------------------------------------------------
@@ -352,23 +384,48 @@ def _where(live: bool, config: bool) -> str:
     return " and ".join(w for w, on in (("live", live), ("persistent", config)) if on)
 
 
-async def pin_vcpu(host: Host, uuid: str, vcpu: int, cpus: frozenset[int], *,
-                   live: bool, config: bool) -> str:
+async def pin_vcpu(
+    host: Host, uuid: str, vcpu: int, cpus: frozenset[int], *, live: bool, config: bool
+) -> str:
     """Pins one vCPU to `cpus` and returns the sentence that reports it."""
-    return await _pin(host, uuid, cpus, live, config, "vcpupin", f"vCPU {vcpu}",
-                      lambda dom, cpumap, flags: dom.pinVcpuFlags(vcpu, cpumap, flags))
+    return await _pin(
+        host,
+        uuid,
+        cpus,
+        live,
+        config,
+        "vcpupin",
+        f"vCPU {vcpu}",
+        lambda dom, cpumap, flags: dom.pinVcpuFlags(vcpu, cpumap, flags),
+    )
 
 
-async def pin_emulator(host: Host, uuid: str, cpus: frozenset[int], *,
-                       live: bool, config: bool) -> str:
+async def pin_emulator(
+    host: Host, uuid: str, cpus: frozenset[int], *, live: bool, config: bool
+) -> str:
     """Pins the guest's emulator threads to `cpus` and returns the report."""
-    return await _pin(host, uuid, cpus, live, config, "emulatorpin", "emulator threads",
-                      lambda dom, cpumap, flags: dom.pinEmulator(cpumap, flags))
+    return await _pin(
+        host,
+        uuid,
+        cpus,
+        live,
+        config,
+        "emulatorpin",
+        "emulator threads",
+        lambda dom, cpumap, flags: dom.pinEmulator(cpumap, flags),
+    )
 
 
-async def _pin(host: Host, uuid: str, cpus: frozenset[int], live: bool, config: bool,
-               verb: str, subject: str,
-               apply: Callable[[libvirt.virDomain, tuple[bool, ...], int], object]) -> str:
+async def _pin(
+    host: Host,
+    uuid: str,
+    cpus: frozenset[int],
+    live: bool,
+    config: bool,
+    verb: str,
+    subject: str,
+    apply: Callable[[libvirt.virDomain, tuple[bool, ...], int], object],
+) -> str:
     """What both pins do around `apply(domain, cpumap, flags)`: check the CPUs against the
     host's, and report what was pinned (`subject`) where."""
     topology = await host_cpus(host)
@@ -379,5 +436,7 @@ async def _pin(host: Host, uuid: str, cpus: frozenset[int], live: bool, config: 
         return dom.name()
 
     name = await host.run_on_guest(uuid, pin, f"{verb} {subject} of")
-    return (f"{name} on {host.name}: {subject} pinned to CPUs {format_cpulist(chosen)}"
-            f" ({_where(live, config)})")
+    return (
+        f"{name} on {host.name}: {subject} pinned to CPUs {format_cpulist(chosen)}"
+        f" ({_where(live, config)})"
+    )

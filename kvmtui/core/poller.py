@@ -50,8 +50,8 @@ LOAD_UNSEEN_EVERY = 10.0
 
 #: Per event loop and refresh: the next beat's moment and the future it resolves.
 _beats: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[float, tuple[float, asyncio.Future[None]]]] = (
-    weakref.WeakKeyDictionary())
+    asyncio.AbstractEventLoop, dict[float, tuple[float, asyncio.Future[None]]]
+] = weakref.WeakKeyDictionary()
 
 
 def _beat(refresh: float) -> asyncio.Future[None]:
@@ -77,6 +77,7 @@ def _beat(refresh: float) -> asyncio.Future[None]:
 def _ring(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
 
 STATS_GROUPS = (
     libvirt.VIR_DOMAIN_STATS_STATE
@@ -149,8 +150,11 @@ class _Flags:
     def read(cls, conn: libvirt.virConnect) -> _Flags:
         def uuids(flag: int) -> frozenset[str]:
             return frozenset(d.UUIDString() for d in conn.listAllDomains(flag))
-        return cls(uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT),
-                   uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART))
+
+        return cls(
+            uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT),
+            uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART),
+        )
 
 
 #: New guests in one tick from which on the flags are listed for the host, not asked each.
@@ -166,9 +170,13 @@ def _read_facts(dom: libvirt.virDomain) -> TableFacts:
     return table_facts(dom.XMLDesc(0))
 
 
-def _describe(dom: libvirt.virDomain, flags: _Flags | None = None,
-              record: dict[str, Any] | None = None, read_xml: bool = True,
-              identity: tuple[str, str] | None = None) -> _Described:
+def _describe(
+    dom: libvirt.virDomain,
+    flags: _Flags | None = None,
+    record: dict[str, Any] | None = None,
+    read_xml: bool = True,
+    identity: tuple[str, str] | None = None,
+) -> _Described:
     """The guest's facts; those of its definition only with `read_xml`, since that is a
     whole XML document per guest: a first table of many guests reads them later. The state,
     memory and vCPUs come from the record where it has them, else from the definition, else
@@ -205,8 +213,9 @@ def _describe(dom: libvirt.virDomain, flags: _Flags | None = None,
     )
 
 
-def _definitions(_conn: libvirt.virConnect, doms: list[tuple[str, libvirt.virDomain]]
-                 ) -> dict[str, TableFacts]:
+def _definitions(
+    _conn: libvirt.virConnect, doms: list[tuple[str, libvirt.virDomain]]
+) -> dict[str, TableFacts]:
     """The definitions' facts of each guest, by UUID."""
     found = {}
     for uuid, dom in doms:
@@ -252,10 +261,16 @@ class _Last:
 class Poller:
     """See the module docstring. `serve()` runs while the connection is up."""
 
-    def __init__(self, connection: Connection, refresh: float, run: Run,
-                 on_change: Callable[[], None], on_event: Callable[[DomainEvent], None],
-                 later: Callable[[], Awaitable[object]] | None = None,
-                 load_seen: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        refresh: float,
+        run: Run,
+        on_change: Callable[[], None],
+        on_event: Callable[[DomainEvent], None],
+        later: Callable[[], Awaitable[object]] | None = None,
+        load_seen: Callable[[], bool] | None = None,
+    ) -> None:
         """`later()` is awaited before the definitions a first table left out are read:
         the fleet's other hosts may still be loading theirs. `load_seen()` says whether a
         view shows the host's load; when it does not, the load counters are read every
@@ -295,17 +310,21 @@ class Poller:
     def handlers(self) -> Handlers:
         return [
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle_event),
-            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
-             self._job_completed_event),
-            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
-             self._iteration_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._job_completed_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration_event),
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, self._tunable_event),
             # Pools and networks are not the poller's, but their services read on these
             # (kvmtui.core.resource): the events of a host come from one place.
-            (POOL_EVENTS, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE,
-             functools.partial(self._object_event, "pool")),
-            (NETWORK_EVENTS, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE,
-             functools.partial(self._object_event, "network")),
+            (
+                POOL_EVENTS,
+                libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE,
+                functools.partial(self._object_event, "pool"),
+            ),
+            (
+                NETWORK_EVENTS,
+                libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE,
+                functools.partial(self._object_event, "network"),
+            ),
         ]
 
     async def serve(self) -> str:
@@ -318,8 +337,7 @@ class Poller:
         assert lost is not None  # set as the connection opened
         while True:
             if not lost.done():
-                await asyncio.wait((_beat(self.refresh), lost),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((_beat(self.refresh), lost), return_when=asyncio.FIRST_COMPLETED)
             if lost.done():
                 return self._connection.lost_reason
             try:
@@ -372,16 +390,22 @@ class Poller:
         for uuid, name, dom, record in new:
             with contextlib.suppress(libvirt.libvirtError):
                 # Many at once (a first table): the definitions come later, off this tick.
-                described[uuid] = _describe(dom, flags, record, read_xml=flags is None,
-                                            identity=(uuid, name))
-        unread = ({uuid: dom for uuid, _name, dom, _record in new if uuid in described}
-                  if flags else {})
+                described[uuid] = _describe(
+                    dom, flags, record, read_xml=flags is None, identity=(uuid, name)
+                )
+        unread = (
+            {uuid: dom for uuid, _name, dom, _record in new if uuid in described} if flags else {}
+        )
         node_cpu = node_memory = None
-        if (self._load_reads >= 2 and at - self._load_read_at < LOAD_UNSEEN_EVERY
-                and not self._load_seen()):
+        if (
+            self._load_reads >= 2
+            and at - self._load_read_at < LOAD_UNSEEN_EVERY
+            and not self._load_seen()
+        ):
             # a load figure takes two reads: the first two ticks read, then now and then
-            return _Poll(at, records, hash(tuple(prints)), described, unread, None, None,
-                         load_read=False)
+            return _Poll(
+                at, records, hash(tuple(prints)), described, unread, None, None, load_read=False
+            )
         self._load_read_at = at
         self._load_reads += 1
         if self._node_cpu_supported:
@@ -394,8 +418,7 @@ class Poller:
                 node_memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
             except libvirt.libvirtError as error:
                 self._node_memory_supported = not _unsupported(error)
-        return _Poll(at, records, hash(tuple(prints)), described, unread, node_cpu,
-                     node_memory)
+        return _Poll(at, records, hash(tuple(prints)), described, unread, node_cpu, node_memory)
 
     async def _tick(self) -> None:
         poll = await self._run(self._poll_blocking)
@@ -457,8 +480,14 @@ class Poller:
         self._settled = poll.fingerprint if settled else None
         return changed, guest_cpu_ns_per_s
 
-    def _snapshot_guest(self, uuid: str, name: str, record: dict[str, Any],
-                        described: _Described | None, rates: GuestRates) -> GuestSnapshot:
+    def _snapshot_guest(
+        self,
+        uuid: str,
+        name: str,
+        record: dict[str, Any],
+        described: _Described | None,
+        rates: GuestRates,
+    ) -> GuestSnapshot:
         if "state.state" in record:
             state = guest_state(int(record["state.state"]))
         else:
@@ -547,11 +576,19 @@ class Poller:
         guest = replace(guest, virt_type=facts.virt_type, agent_channel=facts.agent)
         if sized:
             size = facts.sizes
-            described = replace(described, max_memory_kib=size.memory_kib,
-                                memory_kib=size.current_memory_kib, vcpus=size.vcpus,
-                                sized=True)
-            guest = replace(guest, max_memory_kib=size.memory_kib,
-                            memory_kib=size.current_memory_kib, vcpus=size.vcpus)
+            described = replace(
+                described,
+                max_memory_kib=size.memory_kib,
+                memory_kib=size.current_memory_kib,
+                vcpus=size.vcpus,
+                sized=True,
+            )
+            guest = replace(
+                guest,
+                max_memory_kib=size.memory_kib,
+                memory_kib=size.current_memory_kib,
+                vcpus=size.vcpus,
+            )
             self._unsettle(uuid)  # its sample's vCPUs, for the CPU share, were unknown
         self._described[uuid] = described
         self.guests[uuid] = guest
@@ -570,10 +607,17 @@ class Poller:
         guest = self.guests.get(uuid)
         if guest is not None:
             self.guests[uuid] = replace(
-                guest, name=described.name, state=described.state, vcpus=described.vcpus,
-                memory_kib=described.memory_kib, max_memory_kib=described.max_memory_kib,
-                persistent=described.persistent, autostart=described.autostart,
-                virt_type=described.virt_type, agent_channel=described.agent)
+                guest,
+                name=described.name,
+                state=described.state,
+                vcpus=described.vcpus,
+                memory_kib=described.memory_kib,
+                max_memory_kib=described.max_memory_kib,
+                persistent=described.persistent,
+                autostart=described.autostart,
+                virt_type=described.virt_type,
+                agent_channel=described.agent,
+            )
             self._on_change()
 
     def _unsettle(self, uuid: str) -> None:
@@ -593,8 +637,9 @@ class Poller:
             if notify:
                 self._on_change()
 
-    def _lifecycle_event(self, _conn: Any, dom: libvirt.virDomain, event: int, detail: int,
-                         _opaque: Any) -> None:
+    def _lifecycle_event(
+        self, _conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any
+    ) -> None:
         uuid, name = dom.UUIDString(), dom.name()
         guest = self.guests.get(uuid)
         if event == libvirt.VIR_DOMAIN_EVENT_UNDEFINED:
@@ -613,23 +658,31 @@ class Poller:
         self._on_change()
         self._on_event(DomainEvent(self.name, uuid, name, "lifecycle", event, detail))
 
-    def _job_completed_event(self, _conn: Any, dom: libvirt.virDomain, params: Any,
-                             _opaque: Any) -> None:
-        self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(), "job-completed",
-                                   params=dict(params)))
+    def _job_completed_event(
+        self, _conn: Any, dom: libvirt.virDomain, params: Any, _opaque: Any
+    ) -> None:
+        self._on_event(
+            DomainEvent(
+                self.name, dom.UUIDString(), dom.name(), "job-completed", params=dict(params)
+            )
+        )
 
-    def _iteration_event(self, _conn: Any, dom: libvirt.virDomain, iteration: int,
-                         _opaque: Any) -> None:
-        self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(),
-                                   "migration-iteration", detail=iteration))
+    def _iteration_event(
+        self, _conn: Any, dom: libvirt.virDomain, iteration: int, _opaque: Any
+    ) -> None:
+        self._on_event(
+            DomainEvent(
+                self.name, dom.UUIDString(), dom.name(), "migration-iteration", detail=iteration
+            )
+        )
 
-    def _object_event(self, kind: str, _conn: Any, obj: Any, event: int, detail: int,
-                      _opaque: Any) -> None:
+    def _object_event(
+        self, kind: str, _conn: Any, obj: Any, event: int, detail: int, _opaque: Any
+    ) -> None:
         """A pool's or a network's lifecycle event (defined, started, stopped ...)."""
-        self._on_event(DomainEvent(self.name, obj.UUIDString(), obj.name(), kind, event,
-                                   detail))
+        self._on_event(DomainEvent(self.name, obj.UUIDString(), obj.name(), kind, event, detail))
 
-    def _tunable_event(self, _conn: Any, dom: libvirt.virDomain, params: Any,
-                       _opaque: Any) -> None:
-        self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(), "tunable",
-                                   params=dict(params)))
+    def _tunable_event(self, _conn: Any, dom: libvirt.virDomain, params: Any, _opaque: Any) -> None:
+        self._on_event(
+            DomainEvent(self.name, dom.UUIDString(), dom.name(), "tunable", params=dict(params))
+        )

@@ -79,37 +79,58 @@ class GuestRequest:
 
     @property
     def boot_source(self) -> str:
-        """"import", "cdrom", "kernel" or "pxe": what the guest boots from."""
-        for kind, given in (("import", self.import_path), ("cdrom", self.cdrom),
-                            ("kernel", self.kernel), ("pxe", self.pxe)):
+        """ "import", "cdrom", "kernel" or "pxe": what the guest boots from."""
+        for kind, given in (
+            ("import", self.import_path),
+            ("cdrom", self.cdrom),
+            ("kernel", self.kernel),
+            ("pxe", self.pxe),
+        ):
             if given:
                 return kind
         return ""
 
     def problem(self) -> str:
         """The first thing wrong with the request on its own (no host asked), or ""."""
-        sources = [k for k, v in (("--import", self.import_path), ("--cdrom", self.cdrom),
-                                  ("--kernel", self.kernel), ("--pxe", self.pxe)) if v]
+        sources = [
+            k
+            for k, v in (
+                ("--import", self.import_path),
+                ("--cdrom", self.cdrom),
+                ("--kernel", self.kernel),
+                ("--pxe", self.pxe),
+            )
+            if v
+        ]
         checks = (
             (name_problem(self.name), ""),
             (not 1 <= self.vcpus <= MAX_VCPUS, f"vCPUs must be 1 to {MAX_VCPUS}"),
-            (self.memory < MIN_MEMORY,
-             "memory must be at least 16 MiB (give a unit: 512M, 2G)"),
+            (self.memory < MIN_MEMORY, "memory must be at least 16 MiB (give a unit: 512M, 2G)"),
             (not sources, "no boot source: give --import, --cdrom, --kernel or --pxe"),
             (len(sources) > 1, f"choose one boot source, not {' and '.join(sources)}"),
-            ((self.initrd or self.cmdline) and not self.kernel,
-             "--initrd and --cmdline need --kernel"),
+            (
+                (self.initrd or self.cmdline) and not self.kernel,
+                "--initrd and --cmdline need --kernel",
+            ),
             (self.network and self.bridge, "choose --network or --bridge, not both"),
             (self.firmware not in FIRMWARES, f"firmware must be {' or '.join(FIRMWARES)}"),
-            (self.virt_type not in (None, *VIRT_TYPES),
-             f"virt type must be {' or '.join(VIRT_TYPES)}"),
-            (self.cloud_init is not None and not self.import_path,
-             "cloud-init needs a cloud image: give --import IMAGE"),
-            (self.disk_format not in VOLUME_FORMATS,
-             f"disk format must be {' or '.join(VOLUME_FORMATS)}"),
+            (
+                self.virt_type not in (None, *VIRT_TYPES),
+                f"virt type must be {' or '.join(VIRT_TYPES)}",
+            ),
+            (
+                self.cloud_init is not None and not self.import_path,
+                "cloud-init needs a cloud image: give --import IMAGE",
+            ),
+            (
+                self.disk_format not in VOLUME_FORMATS,
+                f"disk format must be {' or '.join(VOLUME_FORMATS)}",
+            ),
             (self.disk_bus not in DISK_BUSES, f"disk bus must be {', '.join(DISK_BUSES)}"),
-            (self.disk_size and self.import_path and self.disk_format != "qcow2",
-             "a new disk on an image (--import) is a qcow2 overlay: leave out format="),
+            (
+                self.disk_size and self.import_path and self.disk_format != "qcow2",
+                "a new disk on an image (--import) is a qcow2 overlay: leave out format=",
+            ),
         )
         for failed, message in checks:
             if failed:
@@ -164,20 +185,27 @@ class Plan:
 # ---- the XML ---------------------------------------------------------------------------
 
 
-def domain_xml(request: GuestRequest, virt_type: str, pool: str | None,
-               backing: str | None = None) -> str:
+def domain_xml(
+    request: GuestRequest, virt_type: str, pool: str | None, backing: str | None = None
+) -> str:
     """The domain definition for `request`; every value is escaped by ElementTree, so a
     hostile name or path stays text. `backing`: the disk is an overlay on that image."""
     dom = ET.Element("domain", type=virt_type)
     ET.SubElement(dom, "name").text = request.name
     ET.SubElement(dom, "memory", unit="KiB").text = str(request.memory // 1024)
     ET.SubElement(dom, "vcpu").text = str(request.vcpus)
-    os_ = ET.SubElement(dom, "os", firmware="efi") if request.firmware == "uefi" \
+    os_ = (
+        ET.SubElement(dom, "os", firmware="efi")
+        if request.firmware == "uefi"
         else ET.SubElement(dom, "os")
+    )
     ET.SubElement(os_, "type", arch="x86_64").text = "hvm"
     if request.kernel:
-        for tag, value in (("kernel", request.kernel), ("initrd", request.initrd),
-                           ("cmdline", request.cmdline or "console=ttyS0")):
+        for tag, value in (
+            ("kernel", request.kernel),
+            ("initrd", request.initrd),
+            ("cmdline", request.cmdline or "console=ttyS0"),
+        ):
             if value:
                 ET.SubElement(os_, tag).text = value
     boots = {"cdrom": ["cdrom", "hd"], "pxe": ["network", "hd"]}.get(request.boot_source, ["hd"])
@@ -190,15 +218,20 @@ def domain_xml(request: GuestRequest, virt_type: str, pool: str | None,
     target = _targets()
     bus = request.disk_bus
     if request.disk_volume:
-        _disk(devices, "disk", target(bus), bus, request.disk_format,
-              volume=(pool, request.disk_volume))
+        _disk(
+            devices,
+            "disk",
+            target(bus),
+            bus,
+            request.disk_format,
+            volume=(pool, request.disk_volume),
+        )
     elif request.import_path:
         _disk(devices, "disk", target(bus), bus, None, path=request.import_path)
     if request.cdrom:
         _disk(devices, "cdrom", target("sata"), "sata", "raw", path=request.cdrom)
     if request.seed_volume:
-        _disk(devices, "cdrom", target("sata"), "sata", "raw",
-              volume=(pool, request.seed_volume))
+        _disk(devices, "cdrom", target("sata"), "sata", "raw", volume=(pool, request.seed_volume))
     if request.network or request.bridge or request.pxe:
         kind = "bridge" if request.bridge else "network"
         nic = ET.SubElement(devices, "interface", type=kind)
@@ -225,8 +258,16 @@ def _targets() -> Callable[[str], str]:
     return target
 
 
-def _disk(devices: ET.Element, device: str, target: str, bus: str, fmt: str | None, *,
-          path: str | None = None, volume: tuple[str | None, str] | None = None) -> None:
+def _disk(
+    devices: ET.Element,
+    device: str,
+    target: str,
+    bus: str,
+    fmt: str | None,
+    *,
+    path: str | None = None,
+    volume: tuple[str | None, str] | None = None,
+) -> None:
     disk = ET.SubElement(devices, "disk", type="volume" if volume else "file", device=device)
     if fmt:
         ET.SubElement(disk, "driver", name="qemu", type=fmt)
@@ -245,10 +286,17 @@ def _disk(devices: ET.Element, device: str, target: str, bus: str, fmt: str | No
 def user_data(seed: CloudInit) -> str:
     """#cloud-config for the seed. Strings are written as JSON, which YAML reads as is,
     so a key or a name cannot break out of its field."""
-    user = {"name": seed.user, "ssh_authorized_keys": [seed.ssh_key],
-            "sudo": "ALL=(ALL) NOPASSWD:ALL", "shell": "/bin/sh"}
-    return "#cloud-config\n" + json.dumps({"hostname": seed.hostname, "users": [user]},
-                                          indent=2) + "\n"
+    user = {
+        "name": seed.user,
+        "ssh_authorized_keys": [seed.ssh_key],
+        "sudo": "ALL=(ALL) NOPASSWD:ALL",
+        "shell": "/bin/sh",
+    }
+    return (
+        "#cloud-config\n"
+        + json.dumps({"hostname": seed.hostname, "users": [user]}, indent=2)
+        + "\n"
+    )
 
 
 def seed_iso(seed: CloudInit, instance_id: str) -> bytes:
@@ -261,8 +309,13 @@ def seed_iso(seed: CloudInit, instance_id: str) -> bytes:
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident="cidata")
     for name, text in (("user-data", user_data(seed)), ("meta-data", meta)):
         data = text.encode()
-        iso.add_fp(io.BytesIO(data), len(data), f"/{name.replace('-', '').upper()}.;1",
-                   rr_name=name, joliet_path=f"/{name}")
+        iso.add_fp(
+            io.BytesIO(data),
+            len(data),
+            f"/{name.replace('-', '').upper()}.;1",
+            rr_name=name,
+            joliet_path=f"/{name}",
+        )
     out = io.BytesIO()
     iso.write_fp(out)
     iso.close()
@@ -279,7 +332,8 @@ def read_ssh_key(path: Path) -> str:
     if "PRIVATE KEY" in text:
         raise ValueError(f"{path} is a private key: give the .pub file")
     if len(text.splitlines()) != 1 or not text.split(" ", 1)[0].startswith(
-            ("ssh-", "ecdsa-", "sk-")):
+        ("ssh-", "ecdsa-", "sk-")
+    ):
         raise ValueError(f"{path} does not hold one SSH public key")
     return text
 
@@ -299,8 +353,12 @@ class _HostFacts:
 
 def _offered_types(caps: str) -> tuple[str, ...]:
     """The domain types the host offers for hvm guests, best first (kvm, then qemu)."""
-    found = {d.get("type", "") for guest in ET.fromstring(caps).iter("guest")
-             if guest.findtext("os_type") == "hvm" for d in guest.iter("domain")}
+    found = {
+        d.get("type", "")
+        for guest in ET.fromstring(caps).iter("guest")
+        if guest.findtext("os_type") == "hvm"
+        for d in guest.iter("domain")
+    }
     return tuple(sorted(found, key=lambda t: (t != "kvm", t != "qemu", t)))
 
 
@@ -310,8 +368,9 @@ def _facts(conn: libvirt.virConnect, request: GuestRequest, pool: str | None) ->
         taken = True
     except libvirt.libvirtError:
         taken = False
-    pools = tuple(p.name() for p in conn.listAllStoragePools(
-        libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE))
+    pools = tuple(
+        p.name() for p in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    )
     chosen = pool or _default_pool(pools)
     volumes: tuple[str, ...] = ()
     if chosen in pools:
@@ -329,8 +388,14 @@ def _facts(conn: libvirt.virConnect, request: GuestRequest, pool: str | None) ->
             conn.networkLookupByName(request.network)
         except libvirt.libvirtError:
             network_missing = True
-    return _HostFacts(taken, _offered_types(conn.getCapabilities()), pools, volumes,
-                      tuple(missing), network_missing)
+    return _HostFacts(
+        taken,
+        _offered_types(conn.getCapabilities()),
+        pools,
+        volumes,
+        tuple(missing),
+        network_missing,
+    )
 
 
 def _default_pool(pools: tuple[str, ...]) -> str | None:
@@ -346,41 +411,60 @@ async def plan(host: Host, request: GuestRequest) -> Plan:
     where = f"create {request.name}"
     if problem := request.problem():
         raise HostError(f"{where}: {problem}")
-    facts = await host.run(lambda conn: _facts(conn, request, request.pool),
-                           what=f"{where} on {host.name}")
+    facts = await host.run(
+        lambda conn: _facts(conn, request, request.pool), what=f"{where} on {host.name}"
+    )
     pool = request.pool or _default_pool(facts.pools)
     needs_pool = bool(request.disk_volume or request.seed_volume)
     space = advice.room(host)
     checks = (
         (facts.taken, f"{host.name} already has a guest named {request.name}"),
-        (request.import_path in facts.missing_paths,
-         f"no volume {request.import_path} on {host.name} (images must be in a storage pool)"),
-        (request.cdrom in facts.missing_paths,
-         f"no ISO {request.cdrom} on {host.name} (it must be a volume of a storage pool)"),
+        (
+            request.import_path in facts.missing_paths,
+            f"no volume {request.import_path} on {host.name} (images must be in a storage pool)",
+        ),
+        (
+            request.cdrom in facts.missing_paths,
+            f"no ISO {request.cdrom} on {host.name} (it must be a volume of a storage pool)",
+        ),
         (facts.network_missing, f"{host.name} has no network {request.network}"),
-        (needs_pool and request.pool and request.pool not in facts.pools,
-         f"{host.name} has no active pool {request.pool}"),
-        (needs_pool and pool is None,
-         f"say which pool of {host.name} gets the disk (--pool: "
-         f"{', '.join(facts.pools) or 'it has none active'})"),
-        (request.virt_type and request.virt_type not in facts.virt_types,
-         f"{host.name} offers no {request.virt_type} guests "
-         f"(it offers {', '.join(facts.virt_types) or 'none'})"),
-        (space is not None and request.memory > space.free_memory,
-         f"{size(request.memory)} is more memory than {host.name} has free "
-         f"({size(max(space.free_memory, 0))})" if space else ""),
+        (
+            needs_pool and request.pool and request.pool not in facts.pools,
+            f"{host.name} has no active pool {request.pool}",
+        ),
+        (
+            needs_pool and pool is None,
+            f"say which pool of {host.name} gets the disk (--pool: "
+            f"{', '.join(facts.pools) or 'it has none active'})",
+        ),
+        (
+            request.virt_type and request.virt_type not in facts.virt_types,
+            f"{host.name} offers no {request.virt_type} guests "
+            f"(it offers {', '.join(facts.virt_types) or 'none'})",
+        ),
+        (
+            space is not None and request.memory > space.free_memory,
+            f"{size(request.memory)} is more memory than {host.name} has free "
+            f"({size(max(space.free_memory, 0))})"
+            if space
+            else "",
+        ),
     )
     for failed, message in checks:
         if failed:
             raise HostError(f"{where}: {message}")
-    taken = [v for v in (request.disk_volume, request.seed_volume)
-             if v and v in facts.pool_volumes]
+    taken = [v for v in (request.disk_volume, request.seed_volume) if v and v in facts.pool_volumes]
     if taken:
         raise HostError(f"{where}: pool {pool} already has a volume {taken[0]}")
     virt_type = request.virt_type or (facts.virt_types[0] if facts.virt_types else "qemu")
     backing = request.import_path if request.disk_volume else None
-    return Plan(request, virt_type, pool if needs_pool else None, backing,
-                domain_xml(request, virt_type, pool, backing))
+    return Plan(
+        request,
+        virt_type,
+        pool if needs_pool else None,
+        backing,
+        domain_xml(request, virt_type, pool, backing),
+    )
 
 
 # ---- making it -------------------------------------------------------------------------
@@ -394,36 +478,53 @@ async def provision(host: Host, plan: Plan, *, start: bool) -> tuple[str, str]:
     uuid = ""
     try:
         if request.disk_volume and request.disk_size and plan.pool:
-            created.append(await create_volume(
-                host, plan.pool, request.disk_volume, request.disk_size,
-                fmt=request.disk_format, backing=plan.backing))
+            created.append(
+                await create_volume(
+                    host,
+                    plan.pool,
+                    request.disk_volume,
+                    request.disk_size,
+                    fmt=request.disk_format,
+                    backing=plan.backing,
+                )
+            )
         if request.cloud_init and request.seed_volume and plan.pool:
             with tempfile.TemporaryDirectory(prefix="kvmtui-seed-") as scratch:
                 local = Path(scratch) / "seed.iso"
                 local.write_bytes(seed_iso(request.cloud_init, request.name))
-                created.append(await upload_volume(
-                    host, plan.pool, request.seed_volume, local))
-        uuid = await host.run(lambda conn: conn.defineXML(plan.xml).UUIDString(),
-                              what=f"create {request.name}: define on {host.name}")
+                created.append(await upload_volume(host, plan.pool, request.seed_volume, local))
+        uuid = await host.run(
+            lambda conn: conn.defineXML(plan.xml).UUIDString(),
+            what=f"create {request.name}: define on {host.name}",
+        )
         if start:
-            await host.run(lambda conn: conn.lookupByUUIDString(uuid).create(),
-                           what=f"create {request.name}: start on {host.name}")
+            await host.run(
+                lambda conn: conn.lookupByUUIDString(uuid).create(),
+                what=f"create {request.name}: start on {host.name}",
+            )
     except Exception as error:
         left = await _undo(host, uuid, created)
-        message = str(error) if isinstance(error, HostError) else \
-            f"create {request.name} on {host.name}: {describe(error)}"
+        message = (
+            str(error)
+            if isinstance(error, HostError)
+            else f"create {request.name} on {host.name}: {describe(error)}"
+        )
         if left:
             message += f"; could not remove {', '.join(left)}"
         raise HostError(message) from error
     made = ", ".join(plan.creates[1:])
-    return uuid, (f"{request.name} created on {host.name}" + (f" with {made}" if made else "")
-                  + (", started" if start else ""))
+    return uuid, (
+        f"{request.name} created on {host.name}"
+        + (f" with {made}" if made else "")
+        + (", started" if start else "")
+    )
 
 
 async def _undo(host: Host, uuid: str, volumes: list[str]) -> list[str]:
     """Removes a guest defined and the volumes made; what could not be removed."""
     left: list[str] = []
     if uuid:
+
         def undefine(conn: libvirt.virConnect) -> None:
             dom = conn.lookupByUUIDString(uuid)
             if dom.isActive():

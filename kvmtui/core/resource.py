@@ -193,8 +193,7 @@ class ResourceService(Publisher, Generic[R]):
         try:
             reading = await self.read_host(host)
         except HostError as error:
-            changed = (self.errors.get(host.name) != describe(error)
-                       or host.name in self._readings)
+            changed = self.errors.get(host.name) != describe(error) or host.name in self._readings
             self.errors[host.name] = describe(error)
             self._readings.pop(host.name, None)
             return changed

@@ -36,9 +36,16 @@ class Services:
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
-        return MappingProxyType({
-            "fleet": self.fleet, "migrations": self.migrations, "snapshots": self.snapshots,
-            "storage": self.storage, "networks": self.networks, "addresses": self.addresses})
+        return MappingProxyType(
+            {
+                "fleet": self.fleet,
+                "migrations": self.migrations,
+                "snapshots": self.snapshots,
+                "storage": self.storage,
+                "networks": self.networks,
+                "addresses": self.addresses,
+            }
+        )
 
     def watchable(self, topics: tuple[str, ...]) -> list[ResourceService[object]]:
         """The services among `topics` that read only while watched: a view on screen

@@ -30,8 +30,10 @@ def parse_size(text: str) -> int:
     number, unit = match.groups()
     scale = _UNITS.get(unit.lower())
     if scale is None:
-        raise ValueError(f"unknown size unit {unit!r} in {text!r}: use K, M, G, T, P or E "
-                         "(KiB ... for 1024, KB ... for 1000)")
+        raise ValueError(
+            f"unknown size unit {unit!r} in {text!r}: use K, M, G, T, P or E "
+            "(KiB ... for 1024, KB ... for 1000)"
+        )
     if "." in number and scale == 1:
         raise ValueError(f"{text!r}: a size in bytes must be a whole number")
     size = round(float(number) * scale) if "." in number else int(number) * scale

@@ -156,10 +156,12 @@ def _current(dom: libvirt.virDomain) -> libvirt.virDomainSnapshot | None:
     return dom.snapshotCurrent(0) if dom.hasCurrentSnapshot(0) else None
 
 
-def _parse(dom: libvirt.virDomain, host: str, snap: libvirt.virDomainSnapshot,
-           current: bool) -> Snapshot:
-    return parse_snapshot(snap.getXMLDesc(0), host=host, uuid=dom.UUIDString(),
-                          guest=dom.name(), current=current)
+def _parse(
+    dom: libvirt.virDomain, host: str, snap: libvirt.virDomainSnapshot, current: bool
+) -> Snapshot:
+    return parse_snapshot(
+        snap.getXMLDesc(0), host=host, uuid=dom.UUIDString(), guest=dom.name(), current=current
+    )
 
 
 def _list(dom: libvirt.virDomain, host: str) -> list[Snapshot]:
@@ -201,8 +203,13 @@ def _list_host(conn: libvirt.virConnect, host: str) -> list[Snapshot]:
 # ---- the async API ---------------------------------------------------------------------
 
 
-async def _long_call(host: Host, uuid: str, fn: Callable[[libvirt.virDomain], T], what: str,
-                     progress: Progress | None) -> T:
+async def _long_call(
+    host: Host,
+    uuid: str,
+    fn: Callable[[libvirt.virDomain], T],
+    what: str,
+    progress: Progress | None,
+) -> T:
     """`fn` on a thread of its own (saving or loading a guest's memory takes minutes, and
     must not hold the host's lane from its ticks), with the guest's job figures read every
     PROGRESS_EVERY seconds and handed to `progress` meanwhile. A driver that keeps no job
@@ -217,7 +224,6 @@ async def _long_call(host: Host, uuid: str, fn: Callable[[libvirt.virDomain], T]
             if figures is not None and not call.done():
                 progress(*figures)
     return await call
-
 
 
 async def list_snapshots(host: Host, uuid: str) -> list[Snapshot]:
@@ -250,20 +256,30 @@ async def current_snapshot(host: Host, uuid: str) -> Snapshot | None:
 async def set_current(host: Host, uuid: str, snapshot: str) -> str:
     """`virsh snapshot-current NAME`: marks a snapshot current without reverting to it (as
     virsh does, by redefining the snapshot with its own XML)."""
+
     def mark(dom: libvirt.virDomain) -> str:
         snap = dom.snapshotLookupByName(snapshot, 0)
-        dom.snapshotCreateXML(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE),
-                              libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
-                              | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)
+        dom.snapshotCreateXML(
+            snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE),
+            libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT,
+        )
         return str(dom.name())
 
     guest = await host.run_on_guest(uuid, mark, "snapshot-current")
     return f"{guest} on {host.name}: snapshot {snapshot} is now current"
 
 
-async def create_snapshot(host: Host, uuid: str, name: str | None, *, description: str = "",
-                          disk_only: bool = False, atomic: bool = False,
-                          progress: Progress | None = None) -> Snapshot:
+async def create_snapshot(
+    host: Host,
+    uuid: str,
+    name: str | None,
+    *,
+    description: str = "",
+    disk_only: bool = False,
+    atomic: bool = False,
+    progress: Progress | None = None,
+) -> Snapshot:
     """`virsh snapshot-create-as [NAME] [--description] [--disk-only] [--atomic]`; returns
     the snapshot as libvirt recorded it (with the name it chose when none was given)."""
     host_name = host.name
@@ -281,16 +297,25 @@ def created_sentence(snap: Snapshot) -> str:
     return f"{snap.guest} on {snap.host}: snapshot {snap.name} created ({snap.kind})"
 
 
-async def revert_snapshot(host: Host, uuid: str, snapshot: str, *, running: bool = False,
-                          paused: bool = False, force: bool = False,
-                          progress: Progress | None = None) -> str:
+async def revert_snapshot(
+    host: Host,
+    uuid: str,
+    snapshot: str,
+    *,
+    running: bool = False,
+    paused: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> str:
     """`virsh snapshot-revert NAME [--running|--paused] [--force]`: the guest returns to the
     snapshot's state (and memory, when it has one); whatever changed since is lost."""
     if running and paused:
         raise ValueError("choose --running or --paused, not both")
-    flags = ((libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING if running else 0)
-             | (libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED if paused else 0)
-             | (libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE if force else 0))
+    flags = (
+        (libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING if running else 0)
+        | (libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED if paused else 0)
+        | (libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE if force else 0)
+    )
 
     def revert(dom: libvirt.virDomain) -> str:
         dom.revertToSnapshot(dom.snapshotLookupByName(snapshot, 0), flags)
@@ -300,8 +325,7 @@ async def revert_snapshot(host: Host, uuid: str, snapshot: str, *, running: bool
     return f"{guest} on {host.name}: reverted to snapshot {snapshot}"
 
 
-async def delete_snapshot(host: Host, uuid: str, snapshot: str, *,
-                          children: bool = False) -> str:
+async def delete_snapshot(host: Host, uuid: str, snapshot: str, *, children: bool = False) -> str:
     """`virsh snapshot-delete NAME [--children]`: libvirt merges or drops the snapshot's data
     as its driver knows how, or refuses; kvmtui removes no file itself."""
     flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0
@@ -349,14 +373,15 @@ class BulkSnapshot:
         failures (each already names its guest and host)."""
         done = [o for o in self.outcomes if o.ok]
         hosts = len({o.guest.host for o in done})
-        line = (f"snapshot {self.name}: {len(done)} of {len(self.outcomes)} guests"
-                f" on {hosts} host{'s' if hosts != 1 else ''}")
+        line = (
+            f"snapshot {self.name}: {len(done)} of {len(self.outcomes)} guests"
+            f" on {hosts} host{'s' if hosts != 1 else ''}"
+        )
         if self.failed:
             line += f"; failed: {self.failed[0].error}"
             if len(self.failed) > 1:
                 line += f" (and {len(self.failed) - 1} more)"
         return line
-
 
 
 @dataclass(frozen=True)
@@ -385,8 +410,9 @@ class SnapshotJob:
 _DEFINITIONS = frozenset({libvirt.VIR_DOMAIN_EVENT_DEFINED, libvirt.VIR_DOMAIN_EVENT_UNDEFINED})
 
 
-def _with_guest(held: Sequence[Snapshot], guest_key: str, snaps: Sequence[Snapshot]
-                ) -> tuple[Snapshot, ...]:
+def _with_guest(
+    held: Sequence[Snapshot], guest_key: str, snaps: Sequence[Snapshot]
+) -> tuple[Snapshot, ...]:
     """A host's rows with one guest's replaced by `snaps`, where that guest's rows were
     (at the end when it had none)."""
     rows: list[Snapshot] = []
@@ -452,8 +478,9 @@ class SnapshotBook(ResourceService[tuple[Snapshot, ...]]):
                 self.publish()
                 return
             snaps = []
-        if self.hold(guest.host, number,
-                     _with_guest(self.reading(guest.host) or (), guest.key, snaps)):
+        if self.hold(
+            guest.host, number, _with_guest(self.reading(guest.host) or (), guest.key, snaps)
+        ):
             self.publish()
 
     async def lookup(self, what: str, guest: GuestSnapshot, name: str) -> Snapshot:
@@ -464,8 +491,10 @@ class SnapshotBook(ResourceService[tuple[Snapshot, ...]]):
         if found is None:
             names = [s.name for s in snaps]
             has = f"it has {', '.join(names[-5:])}" if names else "it has none"
-            raise HostError(f"{what} {guest.name} on {guest.host}: no snapshot {quoted(name)}"
-                            f"{did_you_mean(name, names)} ({has})")
+            raise HostError(
+                f"{what} {guest.name} on {guest.host}: no snapshot {quoted(name)}"
+                f"{did_you_mean(name, names)} ({has})"
+            )
         return found
 
     # ---- changes ------------------------------------------------------------------------
@@ -489,38 +518,78 @@ class SnapshotBook(ResourceService[tuple[Snapshot, ...]]):
             del self._jobs[job.id]
             await self._reread(guest)
 
-    async def _run(self, guest: GuestSnapshot, what: str,
-                   call: Callable[[Host, Progress], Awaitable[T]]) -> T:
+    async def _run(
+        self, guest: GuestSnapshot, what: str, call: Callable[[Host, Progress], Awaitable[T]]
+    ) -> T:
         host = self.fleet.host(guest.host)
         async with self._job(guest, what) as progress:
             return await call(host, progress)
 
-    async def create(self, guest: GuestSnapshot, name: str | None, *, description: str = "",
-                     disk_only: bool = False, atomic: bool = False) -> Snapshot:
+    async def create(
+        self,
+        guest: GuestSnapshot,
+        name: str | None,
+        *,
+        description: str = "",
+        disk_only: bool = False,
+        atomic: bool = False,
+    ) -> Snapshot:
         """`create_snapshot`, shown under way."""
-        return await self._run(guest, f"taking {name or 'a snapshot'}", lambda host, p:
-                               create_snapshot(host, guest.uuid, name, description=description,
-                                               disk_only=disk_only, atomic=atomic, progress=p))
+        return await self._run(
+            guest,
+            f"taking {name or 'a snapshot'}",
+            lambda host, p: create_snapshot(
+                host,
+                guest.uuid,
+                name,
+                description=description,
+                disk_only=disk_only,
+                atomic=atomic,
+                progress=p,
+            ),
+        )
 
-    async def revert(self, guest: GuestSnapshot, name: str, *, running: bool = False,
-                     paused: bool = False, force: bool = False) -> str:
+    async def revert(
+        self,
+        guest: GuestSnapshot,
+        name: str,
+        *,
+        running: bool = False,
+        paused: bool = False,
+        force: bool = False,
+    ) -> str:
         """`revert_snapshot`, shown under way."""
-        return await self._run(guest, f"reverting to {name}", lambda host, p: revert_snapshot(
-            host, guest.uuid, name, running=running, paused=paused, force=force, progress=p))
+        return await self._run(
+            guest,
+            f"reverting to {name}",
+            lambda host, p: revert_snapshot(
+                host, guest.uuid, name, running=running, paused=paused, force=force, progress=p
+            ),
+        )
 
     async def delete(self, guest: GuestSnapshot, name: str, *, children: bool = False) -> str:
         """`delete_snapshot`, shown under way."""
-        return await self._run(guest, f"deleting {name}", lambda host, _p: delete_snapshot(
-            host, guest.uuid, name, children=children))
+        return await self._run(
+            guest,
+            f"deleting {name}",
+            lambda host, _p: delete_snapshot(host, guest.uuid, name, children=children),
+        )
 
     async def set_current(self, guest: GuestSnapshot, name: str) -> str:
         """`set_current`, the rows read again."""
-        return await self._run(guest, f"marking {name} current",
-                               lambda host, _p: set_current(host, guest.uuid, name))
+        return await self._run(
+            guest, f"marking {name} current", lambda host, _p: set_current(host, guest.uuid, name)
+        )
 
-    async def snapshot_guests(self, guests: Sequence[GuestSnapshot], name: str, *,
-                              description: str = "", disk_only: bool = False,
-                              atomic: bool = False) -> BulkSnapshot:
+    async def snapshot_guests(
+        self,
+        guests: Sequence[GuestSnapshot],
+        name: str,
+        *,
+        description: str = "",
+        disk_only: bool = False,
+        atomic: bool = False,
+    ) -> BulkSnapshot:
         """Takes the snapshot `name` of every guest ("pre-patch" before risky work): hosts
         work in parallel, each host's guests one after another (snapshots are heavy on its
         disks). One guest failing does not stop the others; outcomes come in the order
@@ -529,8 +598,9 @@ class SnapshotBook(ResourceService[tuple[Snapshot, ...]]):
 
         async def one(guest: GuestSnapshot) -> SnapshotOutcome:
             try:
-                snap = await self.create(guest, name, description=description,
-                                         disk_only=disk_only, atomic=atomic)
+                snap = await self.create(
+                    guest, name, description=description, disk_only=disk_only, atomic=atomic
+                )
             except HostError as error:
                 return SnapshotOutcome(guest, None, str(error))
             return SnapshotOutcome(guest, snap)

@@ -186,12 +186,19 @@ class SshTarget:
         query = parse_qs(parts.query, keep_blank_values=True)
         unknown = sorted(set(query) - _QUERY_KEYS)
         if unknown:
-            raise SshError(f"{uri}: unknown option {unknown[0]!r} "
-                           f"(known: {', '.join(sorted(_QUERY_KEYS))})")
+            raise SshError(
+                f"{uri}: unknown option {unknown[0]!r} (known: {', '.join(sorted(_QUERY_KEYS))})"
+            )
         values = {key: query[key][-1] for key in query}
-        return cls(host=parts.hostname or "", user=parts.username, port=parts.port,
-                   keyfile=values.get("keyfile"), known_hosts=values.get("known_hosts"),
-                   ssh_config=values.get("ssh_config"), jump=values.get("jump"))
+        return cls(
+            host=parts.hostname or "",
+            user=parts.username,
+            port=parts.port,
+            keyfile=values.get("keyfile"),
+            known_hosts=values.get("known_hosts"),
+            ssh_config=values.get("ssh_config"),
+            jump=values.get("jump"),
+        )
 
     @property
     def config(self) -> Any:
@@ -217,9 +224,14 @@ class SshTarget:
 class SshLink:
     """A host's SSH connection and its forwarded libvirt socket, closed together."""
 
-    def __init__(self, target: SshTarget, conn: asyncssh.SSHClientConnection,
-                 hops: list[asyncssh.SSHClientConnection], tmpdir: str,
-                 listener: asyncssh.SSHListener) -> None:
+    def __init__(
+        self,
+        target: SshTarget,
+        conn: asyncssh.SSHClientConnection,
+        hops: list[asyncssh.SSHClientConnection],
+        tmpdir: str,
+        listener: asyncssh.SSHListener,
+    ) -> None:
         self.target = target
         self.conn = conn
         self._hops = hops

@@ -37,8 +37,9 @@ class _Client(asyncssh.SSHClient):
         self._prompts = prompts
         self._label = label
 
-    def validate_host_public_key(self, host: str, addr: str, port: int,
-                                 key: asyncssh.SSHKey) -> bool:
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
         self.offered = (host, addr, port, key)
         return False  # decided by the operator, outside the handshake (see _Dialer.dial)
 
@@ -47,8 +48,9 @@ class _Client(asyncssh.SSHClient):
             return None
         return await self._prompts.secret(f"Password for {self._label}")
 
-    async def kbdint_challenge_received(self, name: str, instructions: str, lang: str,
-                                        prompts: Any) -> list[str] | None:
+    async def kbdint_challenge_received(
+        self, name: str, instructions: str, lang: str, prompts: Any
+    ) -> list[str] | None:
         answers: list[str] = []
         for prompt, _echo in prompts:
             if self._prompts is None:
@@ -73,20 +75,24 @@ class _Dialer:
         options = await self._resolve(target.host, target.port, target.user)
         tunnel: asyncssh.SSHClientConnection | None = None
         hops = target.jump or (options.tunnel if isinstance(options.tunnel, str) else None)
-        for hop in (hops.split(",") if hops else []):
+        for hop in hops.split(",") if hops else []:
             user, _, address = hop.rpartition("@")
             host, _, port = address.partition(":")
             hop_options = await self._resolve(host, int(port) if port else None, user or None)
             tunnel = await self._dial(hop_options, tunnel)
         return await self._dial(options, tunnel)
 
-    async def _resolve(self, host: str, port: int | None,
-                       user: str | None) -> asyncssh.SSHClientConnectionOptions:
+    async def _resolve(
+        self, host: str, port: int | None, user: str | None
+    ) -> asyncssh.SSHClientConnectionOptions:
         """The connection options ssh config gives this host (reads files: off the loop)."""
         target = self.target
-        kwargs: dict[str, Any] = {"config": target.config, "host": host,
-                                  "keepalive_interval": KEEPALIVE_INTERVAL,
-                                  "passphrase": self._passphrase}
+        kwargs: dict[str, Any] = {
+            "config": target.config,
+            "host": host,
+            "keepalive_interval": KEEPALIVE_INTERVAL,
+            "passphrase": self._passphrase,
+        }
         if port:
             kwargs["port"] = port
         if user:
@@ -97,7 +103,8 @@ class _Dialer:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                None, lambda: asyncssh.SSHClientConnectionOptions(**kwargs))
+                None, lambda: asyncssh.SSHClientConnectionOptions(**kwargs)
+            )
         except (OSError, ValueError, asyncssh.Error) as error:
             raise SshError(f"ssh to {host}: {error}") from error
 
@@ -113,8 +120,11 @@ class _Dialer:
         first = configured[0] if isinstance(configured, list | tuple) and configured else None
         return Path(first or DEFAULT_KNOWN_HOSTS).expanduser()
 
-    async def _dial(self, options: asyncssh.SSHClientConnectionOptions,
-                    tunnel: asyncssh.SSHClientConnection | None) -> asyncssh.SSHClientConnection:
+    async def _dial(
+        self,
+        options: asyncssh.SSHClientConnectionOptions,
+        tunnel: asyncssh.SSHClientConnection | None,
+    ) -> asyncssh.SSHClientConnection:
         host = options.host
         label = f"{options.username}@{host}" if options.username else host
         known_path = self._known_hosts_path(options)
@@ -126,19 +136,30 @@ class _Dialer:
             if client.offered is None:
                 raise SshError(f"ssh to {label}: {error.reason}") from error
             trusted_key = await self._decide(client.offered, known, known_path)
-            conn = await self._open(options, tunnel, ([trusted_key], [], []),
-                                    _Client(self.prompts, label))
+            conn = await self._open(
+                options, tunnel, ([trusted_key], [], []), _Client(self.prompts, label)
+            )
         self.opened.append(conn)
         return conn
 
-    async def _open(self, options: asyncssh.SSHClientConnectionOptions,
-                    tunnel: asyncssh.SSHClientConnection | None, known: Any,
-                    client: _Client) -> asyncssh.SSHClientConnection:
+    async def _open(
+        self,
+        options: asyncssh.SSHClientConnectionOptions,
+        tunnel: asyncssh.SSHClientConnection | None,
+        known: Any,
+        client: _Client,
+    ) -> asyncssh.SSHClientConnection:
         label = f"{options.username}@{options.host}" if options.username else options.host
         try:
             connecting = asyncssh.connect(
-                options.host, options.port, tunnel=tunnel or (), known_hosts=known,
-                client_factory=lambda: client, config=self.target.config, options=options)
+                options.host,
+                options.port,
+                tunnel=tunnel or (),
+                known_hosts=known,
+                client_factory=lambda: client,
+                config=self.target.config,
+                options=options,
+            )
             return await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
         except asyncssh.HostKeyNotVerifiable:
             raise
@@ -151,8 +172,12 @@ class _Dialer:
         except OSError as error:
             raise SshError(f"ssh to {label}: {error.strerror or error}") from error
 
-    async def _decide(self, offered: tuple[str, str, int, asyncssh.SSHKey],
-                      known: asyncssh.SSHKnownHosts, known_path: Path) -> asyncssh.SSHKey:
+    async def _decide(
+        self,
+        offered: tuple[str, str, int, asyncssh.SSHKey],
+        known: asyncssh.SSHKnownHosts,
+        known_path: Path,
+    ) -> asyncssh.SSHKey:
         """The key to trust for this connection, or SshError when it must not be trusted."""
         host, addr, port, key = offered
         fingerprint = key.get_fingerprint("sha256")
@@ -163,7 +188,8 @@ class _Dialer:
                 f"{fingerprint}); it does not match {known_path}. Someone may be "
                 "intercepting the connection, or the host was reinstalled. Refusing to "
                 f"connect; if the change is expected, remove the old key "
-                f"(ssh-keygen -R {host} -f {known_path}) and connect again.")
+                f"(ssh-keygen -R {host} -f {known_path}) and connect again."
+            )
         if self.prompts is None:
             raise HostKeyRejected(f"ssh to {host}: host key {fingerprint} is not in {known_path}")
         question = HostKeyQuestion(host, port, key.get_algorithm(), fingerprint, known_path)
@@ -204,8 +230,7 @@ async def open_link(target: SshTarget, readonly: bool, prompts: SshPrompts | Non
         tmpdir = tempfile.mkdtemp(prefix="kvmtui-ssh-")
         try:
             remote = REMOTE_SOCKET_RO if readonly else REMOTE_SOCKET
-            listener = await conn.forward_local_path(os.path.join(tmpdir, "libvirt-sock"),
-                                                     remote)
+            listener = await conn.forward_local_path(os.path.join(tmpdir, "libvirt-sock"), remote)
         except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
             raise

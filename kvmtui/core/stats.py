@@ -15,6 +15,7 @@ from kvmtui.core.model import NO_RATES, GuestRates
 
 NS_PER_S = 1_000_000_000
 
+
 @dataclass(frozen=True)
 class GuestSample:
     """The cumulative counters of one guest at one moment (monotonic seconds)."""
@@ -63,8 +64,9 @@ def _rate(before: int | None, after: int | None, seconds: float) -> float | None
     return (after - before) / seconds
 
 
-def cpu_percent(cpu_before_ns: int | None, cpu_after_ns: int | None, seconds: float,
-                cpus: int) -> float | None:
+def cpu_percent(
+    cpu_before_ns: int | None, cpu_after_ns: int | None, seconds: float, cpus: int
+) -> float | None:
     """100 x d(cpu time) / (d(wall) x 1e9 x cpus): 100 % means every one of `cpus` busy."""
     per_second = _rate(cpu_before_ns, cpu_after_ns, seconds)
     if per_second is None or cpus <= 0:

@@ -17,46 +17,84 @@ from kvmtui.core.model import GuestState
 from kvmtui.core.uri import quoted
 
 #: virDomainState -> GuestState (whose values are `virsh list`'s words).
-GUEST_STATES: Mapping[int, GuestState] = MappingProxyType({
-    libvirt.VIR_DOMAIN_NOSTATE: GuestState.NOSTATE,
-    libvirt.VIR_DOMAIN_RUNNING: GuestState.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: GuestState.BLOCKED,
-    libvirt.VIR_DOMAIN_PAUSED: GuestState.PAUSED,
-    libvirt.VIR_DOMAIN_SHUTDOWN: GuestState.SHUTDOWN,
-    libvirt.VIR_DOMAIN_SHUTOFF: GuestState.SHUTOFF,
-    libvirt.VIR_DOMAIN_CRASHED: GuestState.CRASHED,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: GuestState.PMSUSPENDED,
-})
+GUEST_STATES: Mapping[int, GuestState] = MappingProxyType(
+    {
+        libvirt.VIR_DOMAIN_NOSTATE: GuestState.NOSTATE,
+        libvirt.VIR_DOMAIN_RUNNING: GuestState.RUNNING,
+        libvirt.VIR_DOMAIN_BLOCKED: GuestState.BLOCKED,
+        libvirt.VIR_DOMAIN_PAUSED: GuestState.PAUSED,
+        libvirt.VIR_DOMAIN_SHUTDOWN: GuestState.SHUTDOWN,
+        libvirt.VIR_DOMAIN_SHUTOFF: GuestState.SHUTOFF,
+        libvirt.VIR_DOMAIN_CRASHED: GuestState.CRASHED,
+        libvirt.VIR_DOMAIN_PMSUSPENDED: GuestState.PMSUSPENDED,
+    }
+)
 
 #: virVcpuState, as `virsh vcpuinfo` says it.
-VCPU_STATES: Mapping[int, str] = MappingProxyType({
-    libvirt.VIR_VCPU_OFFLINE: "offline",
-    libvirt.VIR_VCPU_RUNNING: "running",
-    libvirt.VIR_VCPU_BLOCKED: "blocked",
-})
+VCPU_STATES: Mapping[int, str] = MappingProxyType(
+    {
+        libvirt.VIR_VCPU_OFFLINE: "offline",
+        libvirt.VIR_VCPU_RUNNING: "running",
+        libvirt.VIR_VCPU_BLOCKED: "blocked",
+    }
+)
 
 #: virConnectCloseReason: why a host's connection ended, for the banner.
-CLOSE_REASONS: Mapping[int, str] = MappingProxyType({
-    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "connection error",
-    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "the daemon closed the connection",
-    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "no answer to keepalive",
-    libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed",
-})
+CLOSE_REASONS: Mapping[int, str] = MappingProxyType(
+    {
+        libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "connection error",
+        libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "the daemon closed the connection",
+        libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "no answer to keepalive",
+        libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed",
+    }
+)
 
 # Why a guest is in its state (libvirt's VIR_DOMAIN_<STATE>_<REASON> codes), in the words
 # `virsh domstate --reason` uses; read from the bulk record's `state.reason`.
 _REASONS: dict[GuestState, tuple[str, ...]] = {
-    GuestState.RUNNING: ("unknown", "booted", "migrated", "restored", "from snapshot",
-                         "unpaused", "migration canceled", "save canceled", "event wakeup",
-                         "crashed", "post-copy"),
+    GuestState.RUNNING: (
+        "unknown",
+        "booted",
+        "migrated",
+        "restored",
+        "from snapshot",
+        "unpaused",
+        "migration canceled",
+        "save canceled",
+        "event wakeup",
+        "crashed",
+        "post-copy",
+    ),
     GuestState.BLOCKED: ("unknown",),
-    GuestState.PAUSED: ("unknown", "user", "migrating", "saving", "dumping", "I/O error",
-                        "watchdog", "from snapshot", "shutting down", "creating snapshot",
-                        "crashed", "starting up", "post-copy", "post-copy failed",
-                        "api error"),
+    GuestState.PAUSED: (
+        "unknown",
+        "user",
+        "migrating",
+        "saving",
+        "dumping",
+        "I/O error",
+        "watchdog",
+        "from snapshot",
+        "shutting down",
+        "creating snapshot",
+        "crashed",
+        "starting up",
+        "post-copy",
+        "post-copy failed",
+        "api error",
+    ),
     GuestState.SHUTDOWN: ("unknown", "user"),
-    GuestState.SHUTOFF: ("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved",
-                         "failed", "from snapshot", "daemon"),
+    GuestState.SHUTOFF: (
+        "unknown",
+        "shutdown",
+        "destroyed",
+        "crashed",
+        "migrated",
+        "saved",
+        "failed",
+        "from snapshot",
+        "daemon",
+    ),
     GuestState.CRASHED: ("unknown", "panicked"),
     GuestState.PMSUSPENDED: ("unknown",),
 }

@@ -150,8 +150,9 @@ class Lane(concurrent.futures.Executor):
         self.served = False  # a call of this lane has run to its end
         self.closed = False
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-               ) -> concurrent.futures.Future[Any]:
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def run() -> None:
@@ -201,8 +202,13 @@ class Lane(concurrent.futures.Executor):
 class Workers:
     """The shared pool; see the module docstring."""
 
-    def __init__(self, size: int = 8, stuck_after: float = 5.0, idle_exit: float = 30.0,
-                 spread_after: float = 0.25) -> None:
+    def __init__(
+        self,
+        size: int = 8,
+        stuck_after: float = 5.0,
+        idle_exit: float = 30.0,
+        spread_after: float = 0.25,
+    ) -> None:
         _few_malloc_arenas()  # before the first worker thread starts
         self.size = size
         self.stuck_after = stuck_after
@@ -220,7 +226,8 @@ class Workers:
         self._watch_asleep = False  # the watchdog waits for ready work, with no timeout
         self._watchdog: threading.Thread | None = None
         self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
         self._held: set[_Inbox] = set()  # inboxes that may hold outcomes back
 
     def lane(self, name: str) -> Lane:
@@ -271,12 +278,15 @@ class Workers:
                 raise RuntimeError(f"host {lane.name}: connection closed")
             lane.queue.append(job)
             if self._watchdog is None:
-                self._watchdog = threading.Thread(target=self._watch, daemon=True,
-                                                  name="libvirt-watchdog")
+                self._watchdog = threading.Thread(
+                    target=self._watch, daemon=True, name="libvirt-watchdog"
+                )
                 self._watchdog.start()
             self._mark_ready(lane)
-            if not (self._woken or any(job.since - since < self.spread_after
-                                       for since in self._busy_since.values())):
+            if not (
+                self._woken
+                or any(job.since - since < self.spread_after for since in self._busy_since.values())
+            ):
                 self._add_thread()
             # else a thread at work takes it next, unless that thread is held up: then the
             # watchdog sends another after `spread_after`.
@@ -310,8 +320,9 @@ class Workers:
             self._sleepers.pop().notify()
             return
         now = time.monotonic()
-        progressing = sum(1 for since in self._busy_since.values()
-                          if now - since < self.stuck_after)
+        progressing = sum(
+            1 for since in self._busy_since.values() if now - since < self.stuck_after
+        )
         if progressing < self.size:
             self._threads += 1
             self._woken += 1  # counted as woken until it first looks for work
@@ -326,8 +337,11 @@ class Workers:
         connected and ticking goes ahead of one whose connection is still to be opened
         (ten opens of big test:/// hosts held the first host's first table back until
         every other host had been parsed)."""
-        served = self._ready[0] if self._ready and self._ready[0].served else next(
-            (lane for lane in self._ready if lane.served), None)  # a scan only at start-up
+        served = (
+            self._ready[0]
+            if self._ready and self._ready[0].served
+            else next((lane for lane in self._ready if lane.served), None)
+        )  # a scan only at start-up
         if served is not None and served is not self._ready[0]:
             self._ready.remove(served)
             self._ready.appendleft(served)

@@ -37,8 +37,11 @@ def findings_table(findings: Sequence[Check]) -> Table:
     grid.add_column(no_wrap=True)
     grid.add_column()
     for check in findings:
-        grid.add_row(Text(f" {check.level.value}", style=_LEVEL_STYLE[check.level]),
-                     Text(check.what), Text(check.detail))
+        grid.add_row(
+            Text(f" {check.level.value}", style=_LEVEL_STYLE[check.level]),
+            Text(check.what),
+            Text(check.detail),
+        )
     return grid
 
 
@@ -71,8 +74,11 @@ def validation_view(findings: Sequence[Check]) -> RenderableType:
     for host in dict.fromkeys(c.host for c in findings):
         mine = [c for c in findings if c.host == host]
         failed = sum(1 for c in mine if c.level is Level.FAIL)
-        verdict = (Text(f"{failed} FAIL", style="bold red") if failed
-                   else Text("accelerated guests possible", style="green"))
+        verdict = (
+            Text(f"{failed} FAIL", style="bold red")
+            if failed
+            else Text("accelerated guests possible", style="green")
+        )
         parts += [_heading(host, verdict), findings_table(mine), Text("")]
     return Group(*parts)
 

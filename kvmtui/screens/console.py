@@ -35,16 +35,18 @@ class ConsoleScreen(ClosesOnce[None]):
     VIEW_NAME = "Console"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(DETACH_KEY, "detach", "Detach", key_display="Ctrl+]", id="console.detach"),
-        Binding(HANDOVER_KEY, "hand_over", "Real terminal", key_display="Ctrl+O",
-                id="console.hand_over"),
+        Binding(
+            HANDOVER_KEY, "hand_over", "Real terminal", key_display="Ctrl+O", id="console.hand_over"
+        ),
         Binding("r", "reattach", "Reattach", id="console.reattach"),
         Binding("escape", "detach", "Back", id="console.back"),
     ]
 
     app: KvmTuiApp
 
-    def __init__(self, guest: GuestSnapshot, devname: str | None = None,
-                 force: bool = False) -> None:
+    def __init__(
+        self, guest: GuestSnapshot, devname: str | None = None, force: bool = False
+    ) -> None:
         super().__init__()
         self.guest = guest
         self._devname = devname
@@ -82,8 +84,9 @@ class ConsoleScreen(ClosesOnce[None]):
         self._status(f"attaching to {guest.name} on {guest.host} ...")
         screen = terminal.screen_buffer
         try:
-            session = await open_console(self.app.fleet, guest, self._devname, self._force,
-                                         (screen.columns, screen.lines))
+            session = await open_console(
+                self.app.fleet, guest, self._devname, self._force, (screen.columns, screen.lines)
+            )
         except Exception as error:  # every failure is a message, never a broken screen
             self.app.notify(_failure(guest, error), severity="error", timeout=8)
             if not self._attached_once and self.is_active:
@@ -130,8 +133,11 @@ class ConsoleScreen(ClosesOnce[None]):
     def action_reattach(self) -> None:
         if self.terminal.live:
             return
-        moved = [g for g in self.app.fleet.snapshot().guests
-                 if g.uuid == self.guest.uuid and g.state.is_active]
+        moved = [
+            g
+            for g in self.app.fleet.snapshot().guests
+            if g.uuid == self.guest.uuid and g.state.is_active
+        ]
         if moved:
             self.guest = moved[0]
         self._start()
@@ -146,12 +152,10 @@ class ConsoleScreen(ClosesOnce[None]):
         await self._let_go()
         try:
             with handed_over(self.app, "console"):
-                print(f"kvmtui: {guest.name} on {guest.host}; Ctrl+] returns to kvmtui",
-                      flush=True)
+                print(f"kvmtui: {guest.name} on {guest.host}; Ctrl+] returns to kvmtui", flush=True)
                 await run_in_terminal(command, "console")
         except ValueError as error:  # it did not start, failed, or was killed
-            self.app.notify(f"{error}; {guest.name} on {guest.host}", severity="error",
-                            timeout=8)
+            self.app.notify(f"{error}; {guest.name} on {guest.host}", severity="error", timeout=8)
         self._start()
 
 

@@ -52,9 +52,11 @@ def headline(cpu_map: HostCpuMap) -> Text:
     text = Text(f" CPU map: {cpu_map.host} ", style="bold reverse")
     online, count = cpu_map.online_cpus, cpu_map.cpus.count
     cpus = fmt.plural(count, "CPU") if online == count else f"{online} of {count} CPUs online"
-    text.append(f"  {cpus}, {fmt.plural(cpu_map.running_vcpus, 'vCPU')}, "
-                f"{cpu_map.overcommit:.2f}:1 overcommit, "
-                f"load {fmt.share(cpu_map.load_percent)}")
+    text.append(
+        f"  {cpus}, {fmt.plural(cpu_map.running_vcpus, 'vCPU')}, "
+        f"{cpu_map.overcommit:.2f}:1 overcommit, "
+        f"load {fmt.share(cpu_map.load_percent)}"
+    )
     if contended:
         text.append(f"  {contended} {CONTENDED}", style="bold red")
     return text
@@ -68,9 +70,14 @@ def pcpu_table(cpu_map: HostCpuMap) -> Table:
     table.add_column("", no_wrap=True)
     table.add_column("vCPUs on it now (guest:vcpu)")
     for pcpu in cpu_map.pcpus:
-        table.add_row(str(pcpu.cpu), _load(pcpu), load_bar(pcpu.load_percent), _marker(pcpu),
-                      Text(" ".join(v.label for v in pcpu.vcpus) or fmt.DASH),  # guest names
-                      style="" if pcpu.online else "dim")
+        table.add_row(
+            str(pcpu.cpu),
+            _load(pcpu),
+            load_bar(pcpu.load_percent),
+            _marker(pcpu),
+            Text(" ".join(v.label for v in pcpu.vcpus) or fmt.DASH),  # guest names
+            style="" if pcpu.online else "dim",
+        )
     return table
 
 
@@ -88,12 +95,27 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuRef]]:
     return [
         Column("label", "Guest:vCPU", lambda v: v.label, lambda v: (v.guest, v.number)),
         Column("state", "State", lambda v: v.state, lambda v: v.state, width=8),
-        Column("pcpu", "CPU", lambda v: fmt.DASH if v.pcpu is None else str(v.pcpu),
-               lambda v: v.pcpu, width=4),
-        Column("affinity", "Affinity", lambda v: format_cpulist(v.affinity),
-               lambda v: sorted(v.affinity), width=10),
-        Column("grid", "Grid", lambda v: affinity_bar(v.affinity, host_cpus),
-               lambda v: sorted(v.affinity), width=min(33, max(4, host_cpus))),
+        Column(
+            "pcpu",
+            "CPU",
+            lambda v: fmt.DASH if v.pcpu is None else str(v.pcpu),
+            lambda v: v.pcpu,
+            width=4,
+        ),
+        Column(
+            "affinity",
+            "Affinity",
+            lambda v: format_cpulist(v.affinity),
+            lambda v: sorted(v.affinity),
+            width=10,
+        ),
+        Column(
+            "grid",
+            "Grid",
+            lambda v: affinity_bar(v.affinity, host_cpus),
+            lambda v: sorted(v.affinity),
+            width=min(33, max(4, host_cpus)),
+        ),
     ]
 
 
@@ -152,7 +174,8 @@ class CpuMapScreen(ShowsHostLoad, Screen[None]):
             if not self.is_attached:  # closed (or the app quit) while the read ran
                 return
             self.query_one("#status", Static).update(
-                Text(str(error) or f"CPU map of {self.host_name}: no answer", style="bold red"))
+                Text(str(error) or f"CPU map of {self.host_name}: no answer", style="bold red")
+            )
             return
         finally:
             self._gate.end()
@@ -164,15 +187,20 @@ class CpuMapScreen(ShowsHostLoad, Screen[None]):
         self.query_one("#status", Static).update(headline(cpu_map))
         self.query_one("#pcpu-grid", Static).update(pcpu_table(cpu_map))
         if self.table is None:
-            self.table = LiveTable(vcpu_columns(cpu_map.cpus.count),
-                                   lambda v: f"{v.uuid}:{v.number}", lambda v: v.label,
-                                   sort_column="label", id="cpumap-vcpus")
+            self.table = LiveTable(
+                vcpu_columns(cpu_map.cpus.count),
+                lambda v: f"{v.uuid}:{v.number}",
+                lambda v: v.label,
+                sort_column="label",
+                id="cpumap-vcpus",
+            )
             await self.mount(self.table, after=self.query_one("#vcpus-anchor"))
             self.table.focus()
         self.table.show(cpu_map.vcpus)
         history = self.app.history
         self.query_one(HistoryPanel).show(
-            lambda series: history.host(self.host_name, series), history.refresh)
+            lambda series: history.host(self.host_name, series), history.refresh
+        )
 
     def on_live_table_row_selected(self, _event: object) -> None:
         """Enter on a vCPU (the table takes the key itself) pins it, unless read-only."""
@@ -184,8 +212,9 @@ class CpuMapScreen(ShowsHostLoad, Screen[None]):
         vcpu = self.table.current if self.table else None
         if vcpu is None:
             return
-        target = PinTarget(self.host_name, vcpu.uuid, vcpu.guest, vcpu.number, vcpu.affinity,
-                           active=True)
+        target = PinTarget(
+            self.host_name, vcpu.uuid, vcpu.guest, vcpu.number, vcpu.affinity, active=True
+        )
         if await edit_and_pin(self.app, target):
             self.read(force=True)
 

@@ -37,11 +37,19 @@ if TYPE_CHECKING:
     from kvmtui.controller import Controller
 
 #: Boot sources: (label, value); the path field means --import or --cdrom by this choice.
-BOOT_SOURCES = (("existing image or volume", "import"), ("install ISO + new disk", "cdrom"),
-                ("kernel + initrd", "kernel"), ("network (PXE)", "pxe"))
+BOOT_SOURCES = (
+    ("existing image or volume", "import"),
+    ("install ISO + new disk", "cdrom"),
+    ("kernel + initrd", "kernel"),
+    ("network (PXE)", "pxe"),
+)
 #: Fields shown only for some boot sources.
-_ONLY_FOR = {"path": {"import", "cdrom"}, "kernel": {"kernel"}, "initrd": {"kernel"},
-             "cmdline": {"kernel"}}
+_ONLY_FOR = {
+    "path": {"import", "cdrom"},
+    "kernel": {"kernel"},
+    "initrd": {"kernel"},
+    "cmdline": {"kernel"},
+}
 #: (option, label, placeholder) of the plain text fields, in the form's order.
 _FIELDS = (
     ("vcpus", "vCPUs", "1"),
@@ -55,11 +63,17 @@ _FIELDS = (
     ("bridge", "Bridge", "or a host bridge, e.g. br0"),
     ("pool", "Pool", "for new volumes (default: 'default' or the only one)"),
 )
-_CLOUD_FIELDS = (("user", "User", "login to create"), ("ssh-key", "SSH key", "local .pub file"),
-                 ("hostname", "Hostname", "default: the name"))
+_CLOUD_FIELDS = (
+    ("user", "User", "login to create"),
+    ("ssh-key", "SSH key", "local .pub file"),
+    ("hostname", "Hostname", "default: the name"),
+)
 #: The check boxes: option -> (label, ticked at first).
-_BOXES = {"cloud-init": ("cloud-init seed", False), "start": ("start", True),
-          "console": ("open console", False)}
+_BOXES = {
+    "cloud-init": ("cloud-init seed", False),
+    "start": ("start", True),
+    "console": ("open console", False),
+}
 
 
 class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
@@ -100,15 +114,18 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="create-dialog"):
-            yield Static("Create a guest (Esc cancels, Ctrl+S creates after showing the XML)",
-                         id="create-title")
+            yield Static(
+                "Create a guest (Esc cancels, Ctrl+S creates after showing the XML)",
+                id="create-title",
+            )
             with Horizontal(classes="create-field"):
                 yield Label("Name")
                 yield Input(placeholder="new guest's name", id="create-name", name="name")
             with Horizontal(classes="create-field"):
                 yield Label("Host")
-                yield Select[str]([], id="create-host", allow_blank=True,
-                                  prompt="ranked by the placement advice")
+                yield Select[str](
+                    [], id="create-host", allow_blank=True, prompt="ranked by the placement advice"
+                )
             yield Static(id="create-advice")
             with Horizontal(classes="create-field"):
                 yield Label("Boot from")
@@ -119,8 +136,12 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
                     yield Input(placeholder=hint, id=f"create-{option}", name=option)
             with Horizontal(classes="create-field"):
                 yield Label("Firmware")
-                yield Select((("BIOS", "bios"), ("UEFI", "uefi")), value="bios",
-                             allow_blank=False, id="create-firmware")
+                yield Select(
+                    (("BIOS", "bios"), ("UEFI", "uefi")),
+                    value="bios",
+                    allow_blank=False,
+                    id="create-firmware",
+                )
             with Horizontal(classes="create-field"):
                 for option, (label, on) in _BOXES.items():
                     yield TickBox(label, on, id=f"create-{option}", name=option)
@@ -176,15 +197,22 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
         self._ranking = await advice.advise(self.kvm_app.fleet, *size)
         select = self.query_one("#create-host", Select)
         chosen = select.value
-        select.set_options((Text(f"{fit.host}  {'ok' if fit.fits else 'no room'}"), fit.host)
-                           for fit in self._ranking)
+        select.set_options(
+            (Text(f"{fit.host}  {'ok' if fit.fits else 'no room'}"), fit.host)
+            for fit in self._ranking
+        )
         if self._host_chosen and chosen in {fit.host for fit in self._ranking}:
             select.value = chosen
         elif self._ranking:
             select.value = self._ranking[0].host
-        self.query_one("#create-advice", Static).update(Text("\n".join(
-            f"{rank}. {fit.host}: {fit.summary()}"
-            for rank, fit in enumerate(self._ranking[:4], start=1))))
+        self.query_one("#create-advice", Static).update(
+            Text(
+                "\n".join(
+                    f"{rank}. {fit.host}: {fit.summary()}"
+                    for rank, fit in enumerate(self._ranking[:4], start=1)
+                )
+            )
+        )
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "create-host" and event.value in {f.host for f in self._ranking}:
@@ -223,9 +251,12 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
         for option, text in texts.items():
             if text:
                 words += [f"--{option}", text]
-        flags = {"pxe": self.boot == "pxe", "cloud-init": cloud,
-                 "start": self.query_one("#create-start", Checkbox).value,
-                 "console": self.query_one("#create-console", Checkbox).value}
+        flags = {
+            "pxe": self.boot == "pxe",
+            "cloud-init": cloud,
+            "start": self.query_one("#create-start", Checkbox).value,
+            "console": self.query_one("#create-console", Checkbox).value,
+        }
         words += [f"--{flag}" for flag, on in flags.items() if on]
         return shlex.join([*words, "--", self._value("name")])
 

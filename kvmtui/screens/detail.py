@@ -40,8 +40,7 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
     return [
         ("State", state_text(guest.state)),
         ("vCPUs", str(guest.vcpus)),
-        ("CPU", fmt.DASH if r.cpu_percent is None
-         else f"{fmt.share(r.cpu_percent)} of its vCPUs"),
+        ("CPU", fmt.DASH if r.cpu_percent is None else f"{fmt.share(r.cpu_percent)} of its vCPUs"),
         ("Memory", f"{fmt.size_kib(guest.memory_kib)} of {fmt.size_kib(guest.max_memory_kib)}"),
         ("Disk read/write", f"{fmt.speed(r.disk_read_bps)} / {fmt.speed(r.disk_write_bps)}"),
         ("Net rx/tx", f"{fmt.speed(r.net_rx_bps)} / {fmt.speed(r.net_tx_bps)}"),
@@ -53,8 +52,9 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
 class GuestDetailScreen(GuestActions, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
-        *guest_bindings("detail", frozenset({"info", "xml", "vcpus", "history", "devices",
-                                             "edit", "snapshots"})),
+        *guest_bindings(
+            "detail", frozenset({"info", "xml", "vcpus", "history", "devices", "edit", "snapshots"})
+        ),
         Binding("r", "reload", "Reload", id="detail.reload"),
     ]
     VIEW_NAME = "Guest detail"
@@ -76,8 +76,12 @@ class GuestDetailScreen(GuestActions, Screen[None]):
             with TabPane("XML", id="xml"), VerticalScroll(id="xml-scroll"):
                 yield Static("loading ...", id="xml-text")
             with TabPane("vCPUs", id="vcpus"):
-                yield VcpuPanel(self.guest, self.app.settings.refresh,
-                                partial(edit_and_pin, self.app), id="vcpu-panel")
+                yield VcpuPanel(
+                    self.guest,
+                    self.app.settings.refresh,
+                    partial(edit_and_pin, self.app),
+                    id="vcpu-panel",
+                )
             with TabPane("History", id="history"), VerticalScroll():
                 yield HistoryPanel(GUEST_TRACES, id="guest-history")
             with TabPane("Devices", id="devices"), VerticalScroll():
@@ -96,8 +100,10 @@ class GuestDetailScreen(GuestActions, Screen[None]):
             return
         current = self.app.fleet.find_guest(self.guest.key)
         if current is None:
-            self._put("#status", Text(
-                f" {self.guest.name} is no longer on {self.guest.host}", style="bold red"))
+            self._put(
+                "#status",
+                Text(f" {self.guest.name} is no longer on {self.guest.host}", style="bold red"),
+            )
             return
         self.show_guest(current)
         self._show_placement_and_history()
@@ -112,7 +118,8 @@ class GuestDetailScreen(GuestActions, Screen[None]):
         elif active == "history":
             self.query_one(HistoryPanel).show(
                 lambda series: self.app.history.guest(self.guest.key, series),
-                self.app.history.refresh)
+                self.app.history.refresh,
+            )
 
     def on_tabbed_content_tab_activated(self, _event: TabbedContent.TabActivated) -> None:
         self._show_placement_and_history()
@@ -153,9 +160,15 @@ class GuestDetailScreen(GuestActions, Screen[None]):
 
     def action_snapshots(self) -> None:
         """This guest's snapshots; Esc there comes back here, on this tab."""
-        self.app.show_snapshots([self.guest], back=partial(
-            self.app.open_detail, self.guest, self._active_tab() or "info",
-            self.app.current_mode))
+        self.app.show_snapshots(
+            [self.guest],
+            back=partial(
+                self.app.open_detail,
+                self.guest,
+                self._active_tab() or "info",
+                self.app.current_mode,
+            ),
+        )
 
     async def _edit(self, guest: GuestSnapshot) -> None:
         """`:edit` on this guest; the XML and devices shown are read again afterwards."""
@@ -188,5 +201,6 @@ class GuestDetailScreen(GuestActions, Screen[None]):
         from rich.syntax import Syntax
 
         self._put("#dominfo", pairs_table(list(info)))
-        self._put("#xml-text",
-                  Syntax(xml, "xml", theme="ansi_dark", word_wrap=False, line_numbers=True))
+        self._put(
+            "#xml-text", Syntax(xml, "xml", theme="ansi_dark", word_wrap=False, line_numbers=True)
+        )

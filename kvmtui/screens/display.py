@@ -54,8 +54,10 @@ class DisplayScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="display-dialog"):
-            yield Static(Text(f"Graphical console: {self.guest.name} on {self.guest.host}",
-                              style="bold"), id="display-title")
+            yield Static(
+                Text(f"Graphical console: {self.guest.name} on {self.guest.host}", style="bold"),
+                id="display-title",
+            )
             yield Static("reading the display ...", id="display-info")
             yield Static("", id="display-outcome")
         yield KeysFooter()
@@ -71,8 +73,7 @@ class DisplayScreen(ModalScreen[None]):
         return True
 
     def _say(self, widget: str, text: Text | str) -> None:
-        self.query_one(f"#{widget}", Static).update(
-            text if isinstance(text, Text) else Text(text))
+        self.query_one(f"#{widget}", Static).update(text if isinstance(text, Text) else Text(text))
 
     @work(group="display", exclusive=True)
     async def _read(self) -> None:
@@ -95,9 +96,14 @@ class DisplayScreen(ModalScreen[None]):
         self._say("display-outcome", "forwarding ...")
         host = self.app.fleet.host(self.guest.host)
         try:
-            self.opened = await open_display(self.app.displays, host, self.guest.uuid,
-                                             self.graphics, self.app.settings.viewer,
-                                             os.environ)
+            self.opened = await open_display(
+                self.app.displays,
+                host,
+                self.guest.uuid,
+                self.graphics,
+                self.app.settings.viewer,
+                os.environ,
+            )
         except (DisplayError, HostError) as error:
             self._say("display-outcome", Text(str(error), style="red"))
             return
@@ -133,8 +139,10 @@ def outcome(opened: Opened) -> Text:
         text = Text(f"It listens on this machine: localhost:{forward.local_port}\n\n")
     else:
         how = forward.route.description
-        text = Text(f"{how[0].upper()}{how[1:]} to localhost:"
-                    f"{forward.local_port} on this machine, open until kvmtui exits\n\n")
+        text = Text(
+            f"{how[0].upper()}{how[1:]} to localhost:"
+            f"{forward.local_port} on this machine, open until kvmtui exits\n\n"
+        )
     if opened.viewer is not None:
         text.append("Viewer started: ", style="bold")
         text.append(" ".join(opened.viewer))
@@ -146,4 +154,3 @@ def outcome(opened: Opened) -> Text:
         text.append(f"  {command}\n", style="bold")
     text.append("\n(the first one keeps running; y copies both)", style="dim")
     return text
-

@@ -31,9 +31,15 @@ def sort_bindings(view: str, table_columns: list[Any]) -> list[Binding]:
     """Shift+letter sorts by a column, as in k9s; shown in help, not in the footer.
     Their ids are `VIEW.sort_COLUMN`."""
     return [
-        Binding(c.sort_key, f"sort('{c.key}')", f"Sort by {c.label}", show=False,
-                id=f"{view}.sort_{c.key}")
-        for c in table_columns if c.sort_key
+        Binding(
+            c.sort_key,
+            f"sort('{c.key}')",
+            f"Sort by {c.label}",
+            show=False,
+            id=f"{view}.sort_{c.key}",
+        )
+        for c in table_columns
+        if c.sort_key
     ]
 
 
@@ -54,18 +60,21 @@ class Scope:
         return cls(f"host: {name}", frozenset({name}), back)
 
     @classmethod
-    def guests(cls, guests: Sequence[GuestSnapshot],
-               back: Callable[[], object] | None = None) -> Scope:
+    def guests(
+        cls, guests: Sequence[GuestSnapshot], back: Callable[[], object] | None = None
+    ) -> Scope:
         names = [g.ref for g in guests]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        return cls(f"guest{'s' if len(names) > 1 else ''}: {shown}",
-                   frozenset(g.key for g in guests), back)
+        return cls(
+            f"guest{'s' if len(names) > 1 else ''}: {shown}", frozenset(g.key for g in guests), back
+        )
 
     @classmethod
     def listed(cls, which: str) -> Scope:
         """`:list` (running guests) or `:list --inactive`, as `virsh list` narrows."""
-        return cls(f"list: {which}", frozenset(
-            state_key(s) for s in GuestState if listed(which, s)))
+        return cls(
+            f"list: {which}", frozenset(state_key(s) for s in GuestState if listed(which, s))
+        )
 
 
 def state_key(state: GuestState) -> str:
@@ -216,8 +225,11 @@ class FleetView(Screen[None]):
             if host.link is Link.CONNECTING:
                 lines.append(f" {host.name}: connecting to {host.uri} ...", style="yellow")
                 continue
-            retry = (f" (retry in {host.retry_in:.0f}s)" if host.retry_in is not None
-                     else " (not retried; c on the hosts view retries)")
+            retry = (
+                f" (retry in {host.retry_in:.0f}s)"
+                if host.retry_in is not None
+                else " (not retried; c on the hosts view retries)"
+            )
             lines.append(f" {host.name} lost: {host.reason}{retry}", style="bold red")
         if self._update("#banner", lines):
             self.query_one("#banner", Static).display = bool(lines)

@@ -39,8 +39,7 @@ class CheckedForm(ModalScreen[Answer | None], ClosesOnce[Answer | None]):
 
     def show_why(self) -> bool:
         """Writes each refused field's reason in `#why`; True when every field is fine."""
-        reasons = [f"{input_.name}: {why}" for input_ in self.query(Input)
-                   if (why := _why(input_))]
+        reasons = [f"{input_.name}: {why}" for input_ in self.query(Input) if (why := _why(input_))]
         box = self.query_one("#why", Static)
         box.update(Text("\n".join(reasons), style="bold red"))
         box.display = bool(reasons)

@@ -45,7 +45,8 @@ class CloneDialog(CheckedForm[Command]):
     SUBMIT = "clone-go"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="clone.cancel")]
+        Binding("escape", "cancel", "Cancel", id="clone.cancel")
+    ]
 
     def __init__(self, guest: GuestSnapshot, taken: Collection[str]) -> None:
         super().__init__()
@@ -58,12 +59,21 @@ class CloneDialog(CheckedForm[Command]):
             yield Static(Text(f"Clone {name} (on {self.guest.host})"), classes="dialog-title")
             with Horizontal(classes="migrate-field"):
                 yield Label("New name")
-                yield Input(value=f"{name}-clone", id="clone-name", name="New name",
-                            validators=[NewGuestName(self.taken, self.guest.host)])
+                yield Input(
+                    value=f"{name}-clone",
+                    id="clone-name",
+                    name="New name",
+                    validators=[NewGuestName(self.taken, self.guest.host)],
+                )
             yield TickBox("linked clone", id="clone-linked")
-            yield Static(Text(f"Full: a copy of each writable disk. Linked: qcow2 volumes over "
-                              f"{name}'s disks, made at once; {name} must stay shut off while "
-                              "its clones live."), classes="dialog-note")
+            yield Static(
+                Text(
+                    f"Full: a copy of each writable disk. Linked: qcow2 volumes over "
+                    f"{name}'s disks, made at once; {name} must stay shut off while "
+                    "its clones live."
+                ),
+                classes="dialog-note",
+            )
             yield Static(id="why")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="clone-cancel")
@@ -79,10 +89,13 @@ class CloneDialog(CheckedForm[Command]):
     def submit(self) -> None:
         if self.show_why():
             linked = self.query_one("#clone-linked", TickBox).value
-            self.dismiss(Command("clone", (self.guest.ref, self.query_one("#clone-name",
-                                                                          Input).value),
-                                 {"linked": True} if linked else {}))
-
+            self.dismiss(
+                Command(
+                    "clone",
+                    (self.guest.ref, self.query_one("#clone-name", Input).value),
+                    {"linked": True} if linked else {},
+                )
+            )
 
 
 class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):
@@ -92,7 +105,8 @@ class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):
     more, naming every path to delete."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="undefine.cancel")]
+        Binding("escape", "cancel", "Cancel", id="undefine.cancel")
+    ]
 
     def __init__(self, guest: GuestSnapshot, disks: Sequence[GuestDisk]) -> None:
         super().__init__()
@@ -103,20 +117,27 @@ class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):
         deletable = [d for d in self.disks if d.volume]
         kept = [d for d in self.disks if d.source and not d.volume]
         with Vertical(id="undefine-dialog", classes="guest-dialog"):
-            yield Static(Text(f"Undefine {self.guest.name} (on {self.guest.host})"),
-                         classes="dialog-title")
+            yield Static(
+                Text(f"Undefine {self.guest.name} (on {self.guest.host})"), classes="dialog-title"
+            )
             if self.guest.state.is_active:  # as virsh: libvirt keeps it running, undefined
-                yield Static(Text(
-                    f"{self.guest.name} is {self.guest.state.value}: it keeps running as a "
-                    "transient guest, and is gone for good once it shuts down.",
-                    style="bold yellow"), id="undefine-running", classes="dialog-note")
+                yield Static(
+                    Text(
+                        f"{self.guest.name} is {self.guest.state.value}: it keeps running as a "
+                        "transient guest, and is gone for good once it shuts down.",
+                        style="bold yellow",
+                    ),
+                    id="undefine-running",
+                    classes="dialog-note",
+                )
             if deletable:
                 yield Static("Also delete these storage volumes:")
             for disk in deletable:
                 yield TickBox(Text(disk.describe()), name=disk.target)
             for disk in kept:
-                yield Static(Text(f"{disk.describe()}: in no storage pool, kept"),
-                             classes="dialog-note")
+                yield Static(
+                    Text(f"{disk.describe()}: in no storage pool, kept"), classes="dialog-note"
+                )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="undefine-cancel", variant="primary")
                 yield Button("Undefine ...", id="undefine-go", variant="error")
@@ -131,8 +152,9 @@ class UndefineDialog(ModalScreen[Command | None], ClosesOnce[Command | None]):
             self.dismiss(None)
             return
         chosen = [str(box.name) for box in self.query(TickBox) if box.value]
-        self.dismiss(Command("undefine", (self.guest.ref,),
-                             {"storage": ",".join(chosen)} if chosen else {}))
+        self.dismiss(
+            Command("undefine", (self.guest.ref,), {"storage": ",".join(chosen)} if chosen else {})
+        )
 
     def action_cancel(self) -> None:
         self.dismiss(None)

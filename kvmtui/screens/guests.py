@@ -63,11 +63,20 @@ def guest_bindings(place: str, shown: frozenset[str]) -> list[Binding]:
     and the features, one key one meaning on both; `shown`: the ids (after `PLACE.`) in the
     footer. Ids are `PLACE.VERB` and `PLACE.FEATURE`."""
     return [
-        *(Binding(keys, action, description, show=name in shown, id=f"{place}.{name}")
-          for keys, action, description, name in FEATURE_KEYS),
-        *(Binding(key, _KEY_ACTIONS.get(verb, f"act('{verb}')"), actions.ACTIONS[verb].label,
-                  show=verb in shown, id=f"{place}.{verb}")
-          for key, verb in ACTION_KEYS),
+        *(
+            Binding(keys, action, description, show=name in shown, id=f"{place}.{name}")
+            for keys, action, description, name in FEATURE_KEYS
+        ),
+        *(
+            Binding(
+                key,
+                _KEY_ACTIONS.get(verb, f"act('{verb}')"),
+                actions.ACTIONS[verb].label,
+                show=verb in shown,
+                id=f"{place}.{verb}",
+            )
+            for key, verb in ACTION_KEYS
+        ),
     ]
 
 
@@ -75,9 +84,16 @@ class GuestActions(GuardsChanges):
     """What the keys of `guest_bindings` do, for a screen that says which guests they act
     on (`selected`, `current_guest`) and how a detail tab is shown (`action_tab`)."""
 
-    MUTATING = MappingProxyType({"act": "", "toggle_autostart": "autostart",
-                                 "undefine": "undefine", "clone": "clone",
-                                 "migrate": "migrate", "edit": "edit"})
+    MUTATING = MappingProxyType(
+        {
+            "act": "",
+            "toggle_autostart": "autostart",
+            "undefine": "undefine",
+            "clone": "clone",
+            "migrate": "migrate",
+            "edit": "edit",
+        }
+    )
 
     app: KvmTuiApp
 
@@ -159,8 +175,7 @@ class GuestActions(GuardsChanges):
         name, and Esc comes back here."""
         guests = self.selected()
         if guests:
-            self.app.show_snapshots(guests, back=partial(self.app.show_view,
-                                                         self.app.current_mode))
+            self.app.show_snapshots(guests, back=partial(self.app.show_view, self.app.current_mode))
 
     def action_edit(self) -> None:
         """`:edit` on the guest: its XML in $VISUAL or $EDITOR."""
@@ -175,8 +190,9 @@ class GuestActions(GuardsChanges):
 class GuestsScreen(GuestActions, FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "detail", "Detail", id="guests.detail"),
-        *guest_bindings("guests", frozenset({"migrate", "console", "start", "shutdown",
-                                             "destroy"})),
+        *guest_bindings(
+            "guests", frozenset({"migrate", "console", "start", "shutdown", "destroy"})
+        ),
         *sort_bindings("guests", GUEST_COLUMNS),
     ]
 

@@ -29,16 +29,37 @@ if TYPE_CHECKING:
 def _is_generic(node: object, action: str) -> bool:
     """Cursor movement and focus keys every table has: summed up in one line instead."""
     return action in _GENERIC_ACTIONS or (
-        isinstance(node, LiveTable) and action.split("(")[0] in _TABLE_MOVES)
+        isinstance(node, LiveTable) and action.split("(")[0] in _TABLE_MOVES
+    )
 
 
-_GENERIC_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous",
-                    "screen.copy_text", "app.copy_text", "copy_text", "screen.minimize",
-                    "screen.maximize", "app.command_palette", "command_palette",
-                    "help_quit", "app.help_quit"}
+_GENERIC_ACTIONS = {
+    "app.focus_next",
+    "app.focus_previous",
+    "focus_next",
+    "focus_previous",
+    "screen.copy_text",
+    "app.copy_text",
+    "copy_text",
+    "screen.minimize",
+    "screen.maximize",
+    "app.command_palette",
+    "command_palette",
+    "help_quit",
+    "app.help_quit",
+}
 _CURSOR_MOVES = ("cursor_up", "cursor_down", "page_up", "page_down", "first", "last")
-_TABLE_MOVES = {"cursor_up", "cursor_down", "page_up", "page_down", "first", "last",
-                "scroll_left", "scroll_right", "select_cursor"}
+_TABLE_MOVES = {
+    "cursor_up",
+    "cursor_down",
+    "page_up",
+    "page_down",
+    "first",
+    "last",
+    "scroll_left",
+    "scroll_right",
+    "select_cursor",
+}
 
 
 def _in_effect(screen: Screen) -> Iterator[tuple[str, Binding, bool]]:
@@ -59,8 +80,9 @@ def _further_down(screen: Screen, key: str) -> Binding | None:
     """The first enabled, not generic binding of `key` in the screen's binding chain."""
     for node, bindings in screen._modal_binding_chain:
         for binding in bindings.key_to_bindings.get(key, []):
-            if (not _is_generic(node, binding.action)
-                    and screen.app._check_action_state(binding.action, node)):
+            if not _is_generic(node, binding.action) and screen.app._check_action_state(
+                binding.action, node
+            ):
                 return binding
     return None
 
@@ -72,8 +94,11 @@ def keys_table(screen: Screen) -> Table:
     table.add_column(style="bold")
     table.add_column()
     table.add_column(style="dim")
-    moves = [key_label(key) for key, active in screen.active_bindings.items()
-             if isinstance(active.node, LiveTable) and active.binding.action in _CURSOR_MOVES]
+    moves = [
+        key_label(key)
+        for key, active in screen.active_bindings.items()
+        if isinstance(active.node, LiveTable) and active.binding.action in _CURSOR_MOVES
+    ]
     if moves:
         table.add_row(" ".join(moves), "Move")
     seen: dict[tuple[str, str, bool], list[str]] = {}
@@ -81,8 +106,11 @@ def keys_table(screen: Screen) -> Table:
         description = binding.description or binding.action
         seen.setdefault((description, binding.id or "", enabled), []).append(key_label(key))
     for (description, binding_id, enabled), keys in seen.items():
-        what = Text(description) if enabled else Text(f"{description} (refused: read-only)",
-                                                      style="dim")
+        what = (
+            Text(description)
+            if enabled
+            else Text(f"{description} (refused: read-only)", style="dim")
+        )
         table.add_row(" ".join(dict.fromkeys(keys)), what, binding_id)
     return table
 
@@ -109,8 +137,11 @@ def views_table(screen: Screen, views: Sequence[View]) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for view in views:
-        table.add_row(" ".join(keys.get(view.binding_id, [])),
-                      " ".join(f":{alias}" for alias in view.aliases), Text(view.summary))
+        table.add_row(
+            " ".join(keys.get(view.binding_id, [])),
+            " ".join(f":{alias}" for alias in view.aliases),
+            Text(view.summary),
+        )
     return table
 
 
@@ -128,8 +159,14 @@ def verbs_table(readonly: bool) -> Table:
 class HelpScreen(ModalScreen[None], ClosesOnce[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
-    def __init__(self, for_screen: Screen, title: str, readonly: bool,
-                 views: Sequence[View], key_map: Sequence[KeyMeaning]) -> None:
+    def __init__(
+        self,
+        for_screen: Screen,
+        title: str,
+        readonly: bool,
+        views: Sequence[View],
+        key_map: Sequence[KeyMeaning],
+    ) -> None:
         super().__init__()
         self._key_map = key_map
         self._for = for_screen
@@ -143,14 +180,24 @@ class HelpScreen(ModalScreen[None], ClosesOnce[None]):
             yield Static(keys_table(self._for))
             yield Static(Text("\nViews", style="bold underline"))
             yield Static(views_table(self._for, self._views))
-            yield Static(Text("\n: commands (virsh verbs and argument order)",
-                              style="bold underline"))
+            yield Static(
+                Text("\n: commands (virsh verbs and argument order)", style="bold underline")
+            )
             yield Static(verbs_table(self._readonly))
             if self._readonly:
-                yield Static(Text("\nRead-only: keys that change something are dimmed; "
-                                  "pressing one says why.", style="italic"))
-            yield Static(Text("\nThe key map (defaults; [keys] in the config changes them)",
-                              style="bold underline"))
+                yield Static(
+                    Text(
+                        "\nRead-only: keys that change something are dimmed; "
+                        "pressing one says why.",
+                        style="italic",
+                    )
+                )
+            yield Static(
+                Text(
+                    "\nThe key map (defaults; [keys] in the config changes them)",
+                    style="bold underline",
+                )
+            )
             yield Static(key_map_table(self._key_map))
             yield Static(Text("\nEsc closes this help.", style="dim"))
 

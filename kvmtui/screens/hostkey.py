@@ -27,8 +27,11 @@ from textual.widgets import Button, DataTable, Static
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion
 from kvmtui.screens.closing import ClosesOnce
 
-_ANSWER_BUTTONS = (("reject", "Reject", "primary"), ("once", "Accept once", "default"),
-                   ("save", "Accept and save", "warning"))
+_ANSWER_BUTTONS = (
+    ("reject", "Reject", "primary"),
+    ("once", "Accept once", "default"),
+    ("save", "Accept and save", "warning"),
+)
 
 
 def _where(question: HostKeyQuestion) -> str:
@@ -39,7 +42,8 @@ def _where(question: HostKeyQuestion) -> str:
 class _Pending:
     question: HostKeyQuestion
     answer: asyncio.Future[HostKeyAnswer] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future())
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class HostKeyReviewScreen(ModalScreen[None], ClosesOnce[None]):
@@ -48,10 +52,12 @@ class HostKeyReviewScreen(ModalScreen[None], ClosesOnce[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "answer_all('reject')", "Reject all", id="hostkey.reject_all"),
         Binding("R", "answer_all('reject')", "Reject all", show=False, id="hostkey.reject_all_key"),
-        Binding("O", "answer_all('once')", "Accept all once", show=False,
-                id="hostkey.accept_all_once"),
-        Binding("S", "answer_all('save')", "Accept and save all", show=False,
-                id="hostkey.save_all"),
+        Binding(
+            "O", "answer_all('once')", "Accept all once", show=False, id="hostkey.accept_all_once"
+        ),
+        Binding(
+            "S", "answer_all('save')", "Accept and save all", show=False, id="hostkey.save_all"
+        ),
         Binding("up", "move(-1)", "Previous key", show=False, id="hostkey.up"),
         Binding("down", "move(1)", "Next key", show=False, id="hostkey.down"),
         Binding("left", "app.focus_previous", "Previous", show=False, id="hostkey.previous"),
@@ -67,8 +73,9 @@ class HostKeyReviewScreen(ModalScreen[None], ClosesOnce[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="hostkey-dialog"):
             yield Static(id="hostkey-title")
-            table: DataTable[Text] = DataTable(id="hostkey-table", cursor_type="row",
-                                               zebra_stripes=True)
+            table: DataTable[Text] = DataTable(
+                id="hostkey-table", cursor_type="row", zebra_stripes=True
+            )
             table.can_focus = False  # the buttons keep the focus; up/down move the cursor
             yield table
             yield Static(id="hostkey-print")
@@ -114,8 +121,9 @@ class HostKeyReviewScreen(ModalScreen[None], ClosesOnce[None]):
         return [pending.question for pending in self._pending.values()]
 
     def _add_row(self, key: str, q: HostKeyQuestion) -> None:
-        self.query_one(DataTable).add_row(Text(_where(q)), Text(q.key_type), Text(q.fingerprint),
-                                          key=key)
+        self.query_one(DataTable).add_row(
+            Text(_where(q)), Text(q.key_type), Text(q.fingerprint), key=key
+        )
 
     def _selected_key(self) -> str | None:
         table = self.query_one(DataTable)
@@ -132,14 +140,20 @@ class HostKeyReviewScreen(ModalScreen[None], ClosesOnce[None]):
             return
         q = self._pending[key].question
         self.query_one("#hostkey-print", Static).update(
-            Text(f"{_where(q)}: {q.key_type} key fingerprint is\n{q.fingerprint}"))
+            Text(f"{_where(q)}: {q.key_type} key fingerprint is\n{q.fingerprint}")
+        )
         self.query_one("#hostkey-detail", Static).update(
-            Text(f"It is not in {q.known_hosts}. Compare the fingerprint with the host's own "
-                 "before trusting it."))
+            Text(
+                f"It is not in {q.known_hosts}. Compare the fingerprint with the host's own "
+                "before trusting it."
+            )
+        )
         hint = "The buttons answer for the selected host."
         if count > 1:
-            hint = ("Up/Down choose a host; the buttons answer for it. For all at once: "
-                    "R reject, O accept once, S accept and save. Esc rejects all.")
+            hint = (
+                "Up/Down choose a host; the buttons answer for it. For all at once: "
+                "R reject, O accept once, S accept and save. Esc rejects all."
+            )
         self.query_one("#hostkey-hint", Static).update(Text(hint))
 
     # ---- answers ------------------------------------------------------------------------
@@ -182,7 +196,8 @@ class HostKeyReviewScreen(ModalScreen[None], ClosesOnce[None]):
 
 
 _open_reviews: weakref.WeakKeyDictionary[App[Any], HostKeyReviewScreen] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 async def ask_host_key(app: App[Any], question: HostKeyQuestion) -> HostKeyAnswer:

@@ -26,8 +26,9 @@ class HostsScreen(ShowsHostLoad, FleetView):
     def action_guests_of_host(self) -> None:
         host = self.table.current
         if host is not None:
-            self.app.show_view("guests", Scope.host(host.name,
-                                                    back=partial(self.app.show_view, "hosts")))
+            self.app.show_view(
+                "guests", Scope.host(host.name, back=partial(self.app.show_view, "hosts"))
+            )
 
     def action_cpu_map(self) -> None:
         host = self.table.current

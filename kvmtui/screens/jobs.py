@@ -29,26 +29,46 @@ def _outcome(job: JobSnapshot) -> Text:
 JOB_COLUMNS: list[Column[JobSnapshot]] = [
     Column("id", "#", lambda j: str(j.id), lambda j: j.id, "I", numeric=True),
     Column("guest", "Guest", lambda j: j.guest, lambda j: j.guest.lower(), "N"),
-    Column("route", "From -> to", lambda j: f"{j.source} -> {j.dest}",
-           lambda j: (j.source, j.dest), "H"),
+    Column(
+        "route",
+        "From -> to",
+        lambda j: f"{j.source} -> {j.dest}",
+        lambda j: (j.source, j.dest),
+        "H",
+    ),
     Column("state", "State", state_text, lambda j: j.state.value, "T"),
-    Column("done", "Progress", bar_text,
-           lambda j: j.figures.percent if j.figures else None, "D"),
-    Column("speed", "Throughput",
-           lambda j: fmt.speed(j.figures.throughput_bps if j.figures else None),
-           lambda j: j.figures.throughput_bps if j.figures else None, "R", numeric=True),
-    Column("elapsed", "Elapsed", lambda j: clock(j.elapsed), lambda j: j.elapsed, "E",
-           numeric=True),
-    Column("downtime", "Downtime", _downtime,
-           lambda j: j.figures.downtime_ms if j.figures else None, None, numeric=True),
+    Column("done", "Progress", bar_text, lambda j: j.figures.percent if j.figures else None, "D"),
+    Column(
+        "speed",
+        "Throughput",
+        lambda j: fmt.speed(j.figures.throughput_bps if j.figures else None),
+        lambda j: j.figures.throughput_bps if j.figures else None,
+        "R",
+        numeric=True,
+    ),
+    Column(
+        "elapsed", "Elapsed", lambda j: clock(j.elapsed), lambda j: j.elapsed, "E", numeric=True
+    ),
+    Column(
+        "downtime",
+        "Downtime",
+        _downtime,
+        lambda j: j.figures.downtime_ms if j.figures else None,
+        None,
+        numeric=True,
+    ),
     Column("outcome", "Outcome", _outcome, lambda j: j.message, None),
 ]
 
 
 def job_table() -> LiveTable[JobSnapshot]:
-    return LiveTable(JOB_COLUMNS, lambda j: j.key,
-                     lambda j: f"{j.guest} {j.source} {j.dest} {j.state.value}",
-                     sort_column="id", id="jobs")
+    return LiveTable(
+        JOB_COLUMNS,
+        lambda j: j.key,
+        lambda j: f"{j.guest} {j.source} {j.dest} {j.state.value}",
+        sort_column="id",
+        id="jobs",
+    )
 
 
 class JobsScreen(FleetView):

@@ -56,10 +56,16 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
     SUBMIT = "migrate-go"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
+        Binding("escape", "cancel", "Cancel", id="migrate.cancel")
+    ]
 
-    def __init__(self, guests: list[GuestSnapshot], destinations: list[str],
-                 uris: dict[str, str], configured: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        guests: list[GuestSnapshot],
+        destinations: list[str],
+        uris: dict[str, str],
+        configured: frozenset[str] | None = None,
+    ) -> None:
         super().__init__()
         self.guests = guests
         self.destinations = destinations
@@ -81,24 +87,45 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
             ticked = self.configured or frozenset()
             with Grid(id="migrate-options"):
                 for flag in MIGRATION_FLAGS:
-                    yield TickBox(flag.word, flag.word in ticked, name=flag.word,
-                                   id=f"opt-{flag.word}")
-            yield Static(Text(
-                "Ticked first: from the config, [migrate] flags" if self.configured is not None
-                else "Ticked first: virsh migrate's defaults, none (not live: the guest "
-                     "pauses while it moves; it stays defined on its source)",
-                style="dim"), id="migrate-defaults")
+                    yield TickBox(
+                        flag.word, flag.word in ticked, name=flag.word, id=f"opt-{flag.word}"
+                    )
+            yield Static(
+                Text(
+                    "Ticked first: from the config, [migrate] flags"
+                    if self.configured is not None
+                    else "Ticked first: virsh migrate's defaults, none (not live: the guest "
+                    "pauses while it moves; it stays defined on its source)",
+                    style="dim",
+                ),
+                id="migrate-defaults",
+            )
             with Horizontal(classes="migrate-field"):
                 yield Label("Bandwidth MiB/s")
-                yield Input(placeholder="no cap", type="integer", id="migrate-bandwidth",
-                            name="Bandwidth", valid_empty=True,
-                            validators=[Integer(1, MAX_BANDWIDTH_MIB, failure_description=(
-                                f"a whole number from 1 to {MAX_BANDWIDTH_MIB}, "
-                                "or empty for no cap"))])
+                yield Input(
+                    placeholder="no cap",
+                    type="integer",
+                    id="migrate-bandwidth",
+                    name="Bandwidth",
+                    valid_empty=True,
+                    validators=[
+                        Integer(
+                            1,
+                            MAX_BANDWIDTH_MIB,
+                            failure_description=(
+                                f"a whole number from 1 to {MAX_BANDWIDTH_MIB}, or empty for no cap"
+                            ),
+                        )
+                    ],
+                )
             with Horizontal(classes="migrate-field"):
                 yield Label("Migrate URI")
-                yield Input(placeholder=self._uri_hint(self.destinations[0]),
-                            id="migrate-uri", name="Migrate URI", validators=[MigrateUri()])
+                yield Input(
+                    placeholder=self._uri_hint(self.destinations[0]),
+                    id="migrate-uri",
+                    name="Migrate URI",
+                    validators=[MigrateUri()],
+                )
             yield Static(id="why")
             with Horizontal(id="migrate-buttons"):
                 yield Button("Cancel", id="migrate-cancel")
@@ -121,14 +148,20 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
                 ranking = await advice.advise_for(fleet, self.guests[0])
             else:
                 ranking = await advice.advise(
-                    fleet, sum(g.memory_kib for g in self.guests) * 1024,
+                    fleet,
+                    sum(g.memory_kib for g in self.guests) * 1024,
                     sum(g.vcpus for g in self.guests),
-                    exclude=sorted({g.host for g in self.guests}))
+                    exclude=sorted({g.host for g in self.guests}),
+                )
         except HostError as error:
             lines = [f"no advice: {error}"]
         else:
-            lines = [f"{rank}. {fit.host}: {fit.summary()}" for rank, fit in
-                     enumerate((f for f in ranking if f.host in self.destinations), start=1)]
+            lines = [
+                f"{rank}. {fit.host}: {fit.summary()}"
+                for rank, fit in enumerate(
+                    (f for f in ranking if f.host in self.destinations), start=1
+                )
+            ]
         self.query_one("#migrate-advice", Static).update(Text("\n".join(lines)))
 
     def _uri_hint(self, dest: str) -> str:
@@ -158,8 +191,7 @@ class AskNumberScreen(CheckedForm[int]):
     """One whole number between `low` and `high` (a bandwidth, a downtime); a refused value
     says why and keeps asking; Esc or an empty line cancels."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="ask.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
 
     def __init__(self, question: str, low: int, high: int) -> None:
         super().__init__()
@@ -170,9 +202,19 @@ class AskNumberScreen(CheckedForm[int]):
     def compose(self) -> ComposeResult:
         with Vertical(id="ask-number"):
             yield Static(Text(f"{self.question} ({self.low} to {self.high})"))
-            yield Input(type="integer", id="ask-number-value", name="Value", valid_empty=True,
-                        validators=[Integer(self.low, self.high, failure_description=(
-                            f"a whole number from {self.low} to {self.high}"))])
+            yield Input(
+                type="integer",
+                id="ask-number-value",
+                name="Value",
+                valid_empty=True,
+                validators=[
+                    Integer(
+                        self.low,
+                        self.high,
+                        failure_description=(f"a whole number from {self.low} to {self.high}"),
+                    )
+                ],
+            )
             yield Static(id="why")
 
     def on_mount(self) -> None:

@@ -52,8 +52,9 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
     sources = sorted({g.host for g in guests})
     destinations = app.services.migrations.destinations(sources)
     if not destinations:
-        controller.operator.error(f"migrate: no other connected host to migrate to "
-                         f"(from {', '.join(sources)})")
+        controller.operator.error(
+            f"migrate: no other connected host to migrate to (from {', '.join(sources)})"
+        )
         return
     uris = {name: app.fleet.host(name).spec.uri for name in destinations}
 
@@ -61,12 +62,12 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
         if answer is not None:
             app.run_worker(start_migrations(app, guests, *answer), group="migration")
 
-    app.push_screen(MigrateDialog(guests, destinations, uris, app.settings.migrate_flags),
-                    start)
+    app.push_screen(MigrateDialog(guests, destinations, uris, app.settings.migrate_flags), start)
 
 
-async def start_migrations(app: KvmTuiApp, guests: Sequence[GuestSnapshot], dest: str,
-                           options: MigrationOptions) -> None:
+async def start_migrations(
+    app: KvmTuiApp, guests: Sequence[GuestSnapshot], dest: str, options: MigrationOptions
+) -> None:
     """Queues one job per guest through the controller, then shows the one job's progress,
     or the jobs view for several. A guest that cannot go is reported by name; the others
     still go."""
@@ -145,19 +146,25 @@ class MigrationProgressScreen(Screen[None]):
     def refresh_job(self) -> None:
         job = self.job
         ended = f": {job.state.value}" if job.state.finished else ""
-        self.query_one("#migration-title", Static).update(Text(
-            f" Migration #{job.id}: {job.guest}  {job.source} -> {job.dest}{ended} ",
-            style="bold reverse"))
-        self.query_one("#migration-bar", Static).update(
-            bar_text(job, max(10, self.size.width - 8)))
+        self.query_one("#migration-title", Static).update(
+            Text(
+                f" Migration #{job.id}: {job.guest}  {job.source} -> {job.dest}{ended} ",
+                style="bold reverse",
+            )
+        )
+        self.query_one("#migration-bar", Static).update(bar_text(job, max(10, self.size.width - 8)))
         self.query_one("#migration-figures", Static).update(pairs_table(figure_rows(job)))
         self.query_one(MigrationGraphs).show(job)
         advice = self.query_one("#migration-advice", Static)
         advice.display = job.stalled
         if job.stalled:
-            advice.update(Text(
-                "Not converging: the guest dirties memory as fast as the link sends it.\n"
-                "Remedies: " + "; ".join(job.options.remedies()), style="bold yellow"))
+            advice.update(
+                Text(
+                    "Not converging: the guest dirties memory as fast as the link sends it.\n"
+                    "Remedies: " + "; ".join(job.options.remedies()),
+                    style="bold yellow",
+                )
+            )
         outcome = self.query_one("#migration-outcome", Static)
         outcome.display = bool(job.message)
         outcome.update(Text(job.message, style=OUTCOME_STYLE[job.state]))
@@ -182,39 +189,50 @@ class MigrationProgressScreen(Screen[None]):
         job = self.job
         manager = self.app.services.migrations
         await self.app.controller.change(
-            "domjobabort", lambda: manager.abort(job.source, job.uuid), hosts=[job.source],
-            question=Question(f"Abort the migration of {job.guest}?",
-                              f"{job.source} -> {job.dest}: the guest stays running on "
-                              f"{job.source}.", "Abort"))
+            "domjobabort",
+            lambda: manager.abort(job.source, job.uuid),
+            hosts=[job.source],
+            question=Question(
+                f"Abort the migration of {job.guest}?",
+                f"{job.source} -> {job.dest}: the guest stays running on {job.source}.",
+                "Abort",
+            ),
+        )
 
     @work(group="migration")
     async def action_set_speed(self) -> None:
         value = await self.app.push_screen_wait(
-            AskNumberScreen("Maximum migration bandwidth, MiB/s", 1, MAX_BANDWIDTH_MIB))
+            AskNumberScreen("Maximum migration bandwidth, MiB/s", 1, MAX_BANDWIDTH_MIB)
+        )
         if value is not None:
             job = self.job
             manager = self.app.services.migrations
             await self.app.controller.change(
-                "migrate-setspeed", lambda: manager.set_speed(job.source, job.uuid, value),
-                hosts=[job.source])
+                "migrate-setspeed",
+                lambda: manager.set_speed(job.source, job.uuid, value),
+                hosts=[job.source],
+            )
 
     @work(group="migration")
     async def action_set_downtime(self) -> None:
         value = await self.app.push_screen_wait(
-            AskNumberScreen("Maximum tolerable downtime, ms", 1, MAX_DOWNTIME_MS))
+            AskNumberScreen("Maximum tolerable downtime, ms", 1, MAX_DOWNTIME_MS)
+        )
         if value is not None:
             job = self.job
             manager = self.app.services.migrations
             await self.app.controller.change(
                 "migrate-setmaxdowntime",
                 lambda: manager.set_max_downtime(job.source, job.uuid, value),
-                hosts=[job.source])
+                hosts=[job.source],
+            )
 
     @work(group="migration")
     async def action_postcopy(self) -> None:
         job = self.job
         manager = self.app.services.migrations
         await self.app.controller.change(
-            "migrate-postcopy", lambda: manager.start_postcopy(job.source, job.uuid),
-            hosts=[job.source])
-
+            "migrate-postcopy",
+            lambda: manager.start_postcopy(job.source, job.uuid),
+            hosts=[job.source],
+        )

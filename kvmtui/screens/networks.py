@@ -63,9 +63,13 @@ DEFINE = "net-define "
 
 
 def network_table() -> LiveTable[NetworkSnapshot]:
-    return LiveTable(NETWORK_COLUMNS, lambda n: n.key,
-                     lambda n: f"{n.name} {n.host} {n.state} {n.forward} {n.bridge}",
-                     sort_column="name", id="networks")
+    return LiveTable(
+        NETWORK_COLUMNS,
+        lambda n: n.key,
+        lambda n: f"{n.name} {n.host} {n.state} {n.forward} {n.bridge}",
+        sort_column="name",
+        id="networks",
+    )
 
 
 class NetworksScreen(GuardsChanges, FleetView):
@@ -74,14 +78,14 @@ class NetworksScreen(GuardsChanges, FleetView):
         Binding("s", "net('net-start')", "Start", id="networks.start"),
         Binding("ctrl+k", "net('net-destroy')", "Destroy", id="networks.destroy"),
         Binding("a", "toggle_autostart", "Autostart", id="networks.autostart"),
-        Binding("ctrl+d", "net('net-undefine')", "Undefine", show=False,
-                id="networks.undefine"),
+        Binding("ctrl+d", "net('net-undefine')", "Undefine", show=False, id="networks.undefine"),
         Binding("n", "define", "New network", show=False, id="networks.define"),
         *sort_bindings("networks", NETWORK_COLUMNS),
     ]
 
-    MUTATING = MappingProxyType({"net": "", "toggle_autostart": "net-autostart",
-                                 "define": "net-define"})
+    MUTATING = MappingProxyType(
+        {"net": "", "toggle_autostart": "net-autostart", "define": "net-define"}
+    )
 
     def change_targets(self, action: str) -> tuple[Sequence[GuestSnapshot], Sequence[str]]:
         """A new network's host is typed on the line; the others act on the row's."""
@@ -99,8 +103,7 @@ class NetworksScreen(GuardsChanges, FleetView):
     def action_toggle_autostart(self) -> None:
         network = self.table.current
         if network is not None:
-            self._run("net-autostart", network,
-                      **({"disable": True} if network.autostart else {}))
+            self._run("net-autostart", network, **({"disable": True} if network.autostart else {}))
 
     def action_define(self) -> None:
         """The `:` line with net-define's short form to fill in, the cursor where the name
@@ -132,10 +135,22 @@ def _expires(lease: Lease) -> str:
 LEASE_COLUMNS: list[Column[Lease]] = [
     Column("mac", "MAC", lambda x: x.mac, lambda x: x.mac, "M"),
     Column("ip", "IP address", lambda x: x.ip, lambda x: x.ip, "I"),
-    Column("hostname", "Hostname", lambda x: x.hostname or fmt.DASH,
-           lambda x: x.hostname, "H", max_width=20),
-    Column("guest", "Guest", lambda x: x.guest or Text("not a guest here", style="dim"),
-           lambda x: x.guest, "G", max_width=24),
+    Column(
+        "hostname",
+        "Hostname",
+        lambda x: x.hostname or fmt.DASH,
+        lambda x: x.hostname,
+        "H",
+        max_width=20,
+    ),
+    Column(
+        "guest",
+        "Guest",
+        lambda x: x.guest or Text("not a guest here", style="dim"),
+        lambda x: x.guest,
+        "G",
+        max_width=24,
+    ),
     Column("expires", "Expires in", _expires, lambda x: x.expires, "E", numeric=True),
 ]
 
@@ -155,8 +170,12 @@ class LeasesScreen(Screen[None]):
         super().__init__()
         self.key = key
         self.table: LiveTable[Lease] = LiveTable(
-            LEASE_COLUMNS, lambda x: x.mac, lambda x: f"{x.mac} {x.ip} {x.hostname} {x.guest}",
-            sort_column="ip", id="leases")
+            LEASE_COLUMNS,
+            lambda x: x.mac,
+            lambda x: f"{x.mac} {x.ip} {x.hostname} {x.guest}",
+            sort_column="ip",
+            id="leases",
+        )
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -187,7 +206,8 @@ class LeasesScreen(Screen[None]):
 
     def _network(self) -> NetworkSnapshot | None:
         found: Mapping[str, NetworkSnapshot] = {
-            n.key: n for n in self.app.services.networks.networks()}
+            n.key: n for n in self.app.services.networks.networks()
+        }
         return found.get(self.key)
 
     def show(self) -> None:
@@ -202,8 +222,10 @@ class LeasesScreen(Screen[None]):
         elif not network.leases:
             note.append(" No leases yet.", style="dim")
         if network is not None:
-            title.append(f"  {network.state}, {network.forward}, {network.address or '-'}, "
-                         f"DHCP {network.dhcp or 'off'}")
+            title.append(
+                f"  {network.state}, {network.forward}, {network.address or '-'}, "
+                f"DHCP {network.dhcp or 'off'}"
+            )
         self.query_one("#title", Static).update(title)
         self.query_one("#note", Static).update(note)
         self.table.show(network.leases or () if network is not None else ())

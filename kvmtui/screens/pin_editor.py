@@ -53,18 +53,27 @@ class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="pin-dialog"):
             yield Static(Text(self.target.title, style="bold"), id="pin-title")
-            yield Static(f"CPUs of {self.cpus.host}: {format_cpulist(range(self.cpus.count))}"
-                         f" (type e.g. 0-3,^2 or r for all; Tab to the grid, Space toggles)",
-                         markup=False)
-            yield Input(format_cpulist(self.target.current), id="pin-list",
-                        validators=[CpuList(self.cpus.count, self.cpus.host)])
+            yield Static(
+                f"CPUs of {self.cpus.host}: {format_cpulist(range(self.cpus.count))}"
+                f" (type e.g. 0-3,^2 or r for all; Tab to the grid, Space toggles)",
+                markup=False,
+            )
+            yield Input(
+                format_cpulist(self.target.current),
+                id="pin-list",
+                validators=[CpuList(self.cpus.count, self.cpus.host)],
+            )
             yield CpuGrid(self.cpus.count, self.cpus.online, self.target.current, id="pin-grid")
             yield Static(id="pin-error")
             with Horizontal(id="pin-flags"):
-                yield TickBox(_flag_label("live", self.target.active), self.target.active,
-                               id="pin-live")
-                yield TickBox(_flag_label("persistent", not self.target.active),
-                               not self.target.active, id="pin-config")
+                yield TickBox(
+                    _flag_label("live", self.target.active), self.target.active, id="pin-live"
+                )
+                yield TickBox(
+                    _flag_label("persistent", not self.target.active),
+                    not self.target.active,
+                    id="pin-config",
+                )
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Pin", id="pin", variant="primary")
@@ -78,7 +87,8 @@ class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
         field = self.query_one("#pin-list", Input)
         reason = refusal(field.validate(field.value))
         self.query_one("#pin-error", Static).update(
-            Text(f"✗ {reason}", style="bold red") if reason else "")
+            Text(f"✗ {reason}", style="bold red") if reason else ""
+        )
         return None if reason else parse_cpulist(field.value, self.cpus.count, self.cpus.host)
 
     def on_input_changed(self, _event: Input.Changed) -> None:
@@ -111,7 +121,8 @@ class PinEditor(ModalScreen[PinRequest | None], ClosesOnce[PinRequest | None]):
         config = self.query_one("#pin-config", Checkbox).value
         if not live and not config:
             self.query_one("#pin-error", Static).update(
-                Text("✗ choose live, persistent or both", style="bold red"))
+                Text("✗ choose live, persistent or both", style="bold red")
+            )
             return
         self.dismiss(PinRequest(cpus, live, config))
 
@@ -138,9 +149,11 @@ async def edit_and_pin(app: KvmTuiApp, target: PinTarget) -> bool:
 
     async def pin() -> str:
         if vcpu is None:
-            return await pin_emulator(host, target.uuid, request.cpus,
-                                      live=request.live, config=request.config)
-        return await pin_vcpu(host, target.uuid, vcpu, request.cpus,
-                              live=request.live, config=request.config)
+            return await pin_emulator(
+                host, target.uuid, request.cpus, live=request.live, config=request.config
+            )
+        return await pin_vcpu(
+            host, target.uuid, vcpu, request.cpus, live=request.live, config=request.config
+        )
 
     return await controller.change(what, pin, hosts=[target.host])

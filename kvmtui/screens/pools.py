@@ -25,8 +25,13 @@ from kvmtui.screens.fleet_view import FleetView, Scope, sort_bindings
 from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.live_table import Column, LiveTable
 
-_STATE_STYLE = {"running": "green", "inactive": "dim", "degraded": "yellow",
-                "inaccessible": "bold red", "building": "cyan"}
+_STATE_STYLE = {
+    "running": "green",
+    "inactive": "dim",
+    "degraded": "yellow",
+    "inaccessible": "bold red",
+    "building": "cyan",
+}
 
 
 def _state(pool: PoolSnapshot) -> Text:
@@ -43,31 +48,60 @@ def _size(value: int, pool: PoolSnapshot) -> str:
 
 
 POOL_COLUMNS: list[Column[PoolSnapshot]] = [
-    Column("name", "Name", lambda p: p.name, lambda p: (p.name.lower(), p.host), "N",
-           max_width=20),
+    Column("name", "Name", lambda p: p.name, lambda p: (p.name.lower(), p.host), "N", max_width=20),
     Column("host", "Host", lambda p: p.host, lambda p: p.host, "H", max_width=12),
     Column("type", "Type", lambda p: p.type, lambda p: p.type, "Y"),
     Column("state", "State", _state, lambda p: p.state, "T"),
-    Column("autostart", "Auto", lambda p: "yes" if p.autostart else "no",
-           lambda p: p.autostart, "A"),
-    Column("capacity", "Size", lambda p: _size(p.capacity, p), lambda p: p.capacity, "S",
-           numeric=True),
-    Column("allocation", "Used", lambda p: _size(p.allocation, p), lambda p: p.allocation,
-           "U", numeric=True),
-    Column("full", "Use%", _used, lambda p: p.allocation / p.capacity if p.capacity else 0,
-           None, numeric=True),
-    Column("available", "Free", lambda p: _size(p.available, p), lambda p: p.available, "F",
-           numeric=True),
-    Column("volumes", "Vols", lambda p: fmt.DASH if p.volumes is None else str(p.volumes),
-           lambda p: p.volumes or 0, "V", numeric=True),
+    Column(
+        "autostart", "Auto", lambda p: "yes" if p.autostart else "no", lambda p: p.autostart, "A"
+    ),
+    Column(
+        "capacity", "Size", lambda p: _size(p.capacity, p), lambda p: p.capacity, "S", numeric=True
+    ),
+    Column(
+        "allocation",
+        "Used",
+        lambda p: _size(p.allocation, p),
+        lambda p: p.allocation,
+        "U",
+        numeric=True,
+    ),
+    Column(
+        "full",
+        "Use%",
+        _used,
+        lambda p: p.allocation / p.capacity if p.capacity else 0,
+        None,
+        numeric=True,
+    ),
+    Column(
+        "available",
+        "Free",
+        lambda p: _size(p.available, p),
+        lambda p: p.available,
+        "F",
+        numeric=True,
+    ),
+    Column(
+        "volumes",
+        "Vols",
+        lambda p: fmt.DASH if p.volumes is None else str(p.volumes),
+        lambda p: p.volumes or 0,
+        "V",
+        numeric=True,
+    ),
     Column("path", "Path", lambda p: p.target, lambda p: p.target, "P", max_width=40),
 ]
 
 
 def pool_table() -> LiveTable[PoolSnapshot]:
-    return LiveTable(POOL_COLUMNS, lambda p: p.key,
-                     lambda p: f"{p.name} {p.host} {p.type} {p.state} {p.target}",
-                     sort_column="name", id="pools")
+    return LiveTable(
+        POOL_COLUMNS,
+        lambda p: p.key,
+        lambda p: f"{p.name} {p.host} {p.type} {p.state} {p.target}",
+        sort_column="name",
+        id="pools",
+    )
 
 
 class StorageView(GuardsChanges, FleetView):
@@ -113,8 +147,7 @@ class PoolsScreen(StorageView):
         Binding("a", "autostart", "Autostart", show=False, id="pools.autostart"),
         Binding("r", "pool('pool-refresh')", "Refresh", show=False, id="pools.refresh"),
         Binding("b", "pool('pool-build')", "Build", show=False, id="pools.build"),
-        Binding("ctrl+d", "pool('pool-undefine')", "Undefine", show=False,
-                id="pools.undefine"),
+        Binding("ctrl+d", "pool('pool-undefine')", "Undefine", show=False, id="pools.undefine"),
         *sort_bindings("pools", POOL_COLUMNS),
     ]
     MUTATING = MappingProxyType({"pool": "", "autostart": "pool-autostart"})
@@ -122,9 +155,14 @@ class PoolsScreen(StorageView):
     def action_volumes(self) -> None:
         pool = self.table.current
         if pool is not None:
-            self.app.show_view("vols", Scope(f"pool: {pool.name}@{pool.host}",
-                                             frozenset({pool.key}),
-                                             back=partial(self.app.show_view, "pools")))
+            self.app.show_view(
+                "vols",
+                Scope(
+                    f"pool: {pool.name}@{pool.host}",
+                    frozenset({pool.key}),
+                    back=partial(self.app.show_view, "pools"),
+                ),
+            )
 
     def on_live_table_row_selected(self, _event: object) -> None:
         self.action_volumes()

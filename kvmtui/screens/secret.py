@@ -44,8 +44,12 @@ class SecretScreen(ModalScreen[str | None], ClosesOnce[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="secret-dialog"):
             yield Static(self._prompt, id="secret-prompt", markup=False)  # names a host
-            yield Input(password=True, id="secret-input", validators=[PlainText()],
-                        validate_on={"submitted"})
+            yield Input(
+                password=True,
+                id="secret-input",
+                validators=[PlainText()],
+                validate_on={"submitted"},
+            )
             yield Static("Enter to send · Esc to cancel", id="secret-hint")
 
     def on_mount(self) -> None:
@@ -57,7 +61,8 @@ class SecretScreen(ModalScreen[str | None], ClosesOnce[str | None]):
         reason = refusal(event.validation_result)
         if reason:  # names the bad character only, never the secret
             self.query_one("#secret-hint", Static).update(
-                Text(f"✗ {reason} · Esc to cancel", style="bold red"))
+                Text(f"✗ {reason} · Esc to cancel", style="bold red")
+            )
             return
         self.dismiss(event.value)
 

@@ -47,26 +47,44 @@ def _created(snap: Snapshot) -> str:
 
 SNAPSHOT_COLUMNS: list[Column[Snapshot]] = [
     # Ties keep the book's order: each guest's oldest first, parents before children.
-    Column("guest", "Guest", lambda s: s.guest, lambda s: (s.guest.lower(), s.host), "N",
-           max_width=24),
+    Column(
+        "guest", "Guest", lambda s: s.guest, lambda s: (s.guest.lower(), s.host), "N", max_width=24
+    ),
     Column("host", "Host", lambda s: s.host, lambda s: s.host, "H", max_width=16),
     Column("name", "Snapshot", lambda s: s.name, lambda s: s.name.lower(), "S", max_width=24),
     Column("created", "Created", _created, lambda s: s.created or _EPOCH, "T"),
     Column("state", "State", lambda s: s.state, lambda s: s.state, None),
-    Column("current", "Current", lambda s: "yes" if s.current else "",
-           lambda s: not s.current, "C"),
-    Column("parent", "Parent", lambda s: s.parent or fmt.DASH, lambda s: s.parent or "", None,
-           max_width=20),
+    Column(
+        "current", "Current", lambda s: "yes" if s.current else "", lambda s: not s.current, "C"
+    ),
+    Column(
+        "parent",
+        "Parent",
+        lambda s: s.parent or fmt.DASH,
+        lambda s: s.parent or "",
+        None,
+        max_width=20,
+    ),
     Column("kind", "Kind", lambda s: s.kind, lambda s: s.kind, "K"),
-    Column("description", "Description", lambda s: s.description, lambda s: s.description,
-           None, max_width=40),
+    Column(
+        "description",
+        "Description",
+        lambda s: s.description,
+        lambda s: s.description,
+        None,
+        max_width=40,
+    ),
 ]
 
 
 def snapshot_table() -> LiveTable[Snapshot]:
-    return LiveTable(SNAPSHOT_COLUMNS, lambda s: s.key,
-                     lambda s: f"{s.guest} {s.host} {s.name} {s.state} {s.kind} {s.description}",
-                     sort_column="guest", id="snapshots")
+    return LiveTable(
+        SNAPSHOT_COLUMNS,
+        lambda s: s.key,
+        lambda s: f"{s.guest} {s.host} {s.name} {s.state} {s.kind} {s.description}",
+        sort_column="guest",
+        id="snapshots",
+    )
 
 
 def job_text(job: SnapshotJob) -> str:
@@ -94,7 +112,8 @@ class SnapshotDialog(CheckedForm[SnapshotRequest]):
     SUBMIT = "snapshot-take"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="snapshot_dialog.cancel")]
+        Binding("escape", "cancel", "Cancel", id="snapshot_dialog.cancel")
+    ]
 
     def __init__(self, guests: Sequence[GuestSnapshot]) -> None:
         super().__init__()
@@ -111,13 +130,16 @@ class SnapshotDialog(CheckedForm[SnapshotRequest]):
             yield Static(Text(title), id="snapshot-title")
             with Horizontal(classes="migrate-field"):
                 yield Label("Name")
-                yield Input(placeholder="libvirt picks one" if single else "e.g. pre-patch",
-                            id="snapshot-name", name="Name", valid_empty=False,
-                            validators=[SnapshotName(may_be_empty=single)])
+                yield Input(
+                    placeholder="libvirt picks one" if single else "e.g. pre-patch",
+                    id="snapshot-name",
+                    name="Name",
+                    valid_empty=False,
+                    validators=[SnapshotName(may_be_empty=single)],
+                )
             with Horizontal(classes="migrate-field"):
                 yield Label("Description")
-                yield Input(id="snapshot-description", name="Description",
-                            validators=[PlainText()])
+                yield Input(id="snapshot-description", name="Description", validators=[PlainText()])
             with Horizontal(id="snapshot-options"):
                 yield TickBox("disk only (external)", id="snapshot-disk-only")
                 yield TickBox("atomic", id="snapshot-atomic")
@@ -136,11 +158,14 @@ class SnapshotDialog(CheckedForm[SnapshotRequest]):
     def submit(self) -> None:
         if self.show_why():
             name = self.query_one("#snapshot-name", Input).value
-            self.dismiss(SnapshotRequest(
-                name or None, self.query_one("#snapshot-description", Input).value,
-                self.query_one("#snapshot-disk-only", Checkbox).value,
-                self.query_one("#snapshot-atomic", Checkbox).value))
-
+            self.dismiss(
+                SnapshotRequest(
+                    name or None,
+                    self.query_one("#snapshot-description", Input).value,
+                    self.query_one("#snapshot-disk-only", Checkbox).value,
+                    self.query_one("#snapshot-atomic", Checkbox).value,
+                )
+            )
 
 
 class SnapshotsScreen(GuardsChanges, FleetView):
@@ -155,9 +180,14 @@ class SnapshotsScreen(GuardsChanges, FleetView):
         Binding("c", "make_current", "Make current", id="snapshots.current"),
         *sort_bindings("snapshots", SNAPSHOT_COLUMNS),
     ]
-    MUTATING = MappingProxyType({"take": "snapshot-create-as", "revert": "snapshot-revert",
-                                 "delete": "snapshot-delete",
-                                 "make_current": "snapshot-current"})
+    MUTATING = MappingProxyType(
+        {
+            "take": "snapshot-create-as",
+            "revert": "snapshot-revert",
+            "delete": "snapshot-delete",
+            "make_current": "snapshot-current",
+        }
+    )
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -189,9 +219,13 @@ class SnapshotsScreen(GuardsChanges, FleetView):
     def _target_guests(self) -> list[GuestSnapshot]:
         """Whose snapshot `n` takes: the guests of the scope, else those of the marked
         rows, else that of the row under the cursor; as the fleet knows them now."""
-        keys = sorted(self.scope.keys if self.scope else ()) or list(dict.fromkeys(
-            s.guest_key for s in self.table.marked_rows()
-            or ([self.table.current] if self.table.current else [])))
+        keys = sorted(self.scope.keys if self.scope else ()) or list(
+            dict.fromkeys(
+                s.guest_key
+                for s in self.table.marked_rows()
+                or ([self.table.current] if self.table.current else [])
+            )
+        )
         fresh = (self.app.fleet.find_guest(key) for key in keys)
         return [g for g in fresh if g is not None]
 
@@ -221,10 +255,17 @@ class SnapshotsScreen(GuardsChanges, FleetView):
 
         def taken(request: SnapshotRequest | None) -> None:
             if request is not None:
-                self.app.run_worker(changes.take(
-                    self.app.controller, guests, request.name,
-                    description=request.description, disk_only=request.disk_only,
-                    atomic=request.atomic), group="changes")
+                self.app.run_worker(
+                    changes.take(
+                        self.app.controller,
+                        guests,
+                        request.name,
+                        description=request.description,
+                        disk_only=request.disk_only,
+                        atomic=request.atomic,
+                    ),
+                    group="changes",
+                )
 
         self.app.push_screen(SnapshotDialog(guests), taken)
 

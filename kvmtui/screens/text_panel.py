@@ -48,9 +48,14 @@ def verb_page(verb: Verb) -> Table:
         page.add_row(Text(f"--{flag}"), Text("on when given"))
     for option in sorted(verb.valued):
         page.add_row(Text(f"--{option} {option.upper()}"), Text(_argument(verb, option, "")))
-    page.add_row(Text("Changes"), Text(
-        "yes: refused read-only, asks before what cannot be undone" if verb.mutating
-        else "nothing: it only shows"))
+    page.add_row(
+        Text("Changes"),
+        Text(
+            "yes: refused read-only, asks before what cannot be undone"
+            if verb.mutating
+            else "nothing: it only shows"
+        ),
+    )
     if verb.screen:
         page.add_row(Text("Needs"), Text("the full screen (not `kvmtui VERB` in a shell)"))
     return page
@@ -70,7 +75,8 @@ class TextPanel(ModalScreen[None], ClosesOnce[None]):
     over the current view."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Close", id="panel.close")]
+        Binding("escape,q", "close", "Close", id="panel.close")
+    ]
 
     def __init__(self, title: str, page: Text | Table) -> None:
         super().__init__()

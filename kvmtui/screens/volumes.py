@@ -30,27 +30,48 @@ def users_text(volume: VolumeSnapshot) -> str | Text:
 
 
 VOLUME_COLUMNS: list[Column[VolumeSnapshot]] = [
-    Column("name", "Name", lambda v: v.name, lambda v: (v.name.lower(), v.host), "N",
-           max_width=24),
+    Column("name", "Name", lambda v: v.name, lambda v: (v.name.lower(), v.host), "N", max_width=24),
     Column("pool", "Pool", lambda v: v.pool, lambda v: v.pool.lower(), "O", max_width=14),
     Column("host", "Host", lambda v: v.host, lambda v: v.host, "H", max_width=12),
     Column("format", "Format", lambda v: v.format or fmt.DASH, lambda v: v.format, "Y"),
-    Column("capacity", "Size", lambda v: fmt.compact(v.capacity), lambda v: v.capacity, "S",
-           numeric=True),
-    Column("allocation", "Alloc", lambda v: fmt.compact(v.allocation),
-           lambda v: v.allocation, "A", numeric=True),
-    Column("users", "Used by", users_text,
-           lambda v: (not v.unused, ", ".join(v.used_by or v.backs)), "U", max_width=24),
+    Column(
+        "capacity",
+        "Size",
+        lambda v: fmt.compact(v.capacity),
+        lambda v: v.capacity,
+        "S",
+        numeric=True,
+    ),
+    Column(
+        "allocation",
+        "Alloc",
+        lambda v: fmt.compact(v.allocation),
+        lambda v: v.allocation,
+        "A",
+        numeric=True,
+    ),
+    Column(
+        "users",
+        "Used by",
+        users_text,
+        lambda v: (not v.unused, ", ".join(v.used_by or v.backs)),
+        "U",
+        max_width=24,
+    ),
     Column("path", "Path", lambda v: v.path, lambda v: v.path, "P", max_width=48),
 ]
 
 
 def volume_table() -> LiveTable[VolumeSnapshot]:
     return LiveTable(
-        VOLUME_COLUMNS, lambda v: v.key,
-        lambda v: " ".join([v.name, v.pool, v.host, v.format, v.path, *v.used_by,
-                            "unused" if v.unused else ""]),
-        sort_column="name", id="vols")
+        VOLUME_COLUMNS,
+        lambda v: v.key,
+        lambda v: " ".join(
+            [v.name, v.pool, v.host, v.format, v.path, *v.used_by, "unused" if v.unused else ""]
+        ),
+        sort_column="name",
+        id="vols",
+    )
 
 
 class VolumesScreen(StorageView):
@@ -68,8 +89,9 @@ class VolumesScreen(StorageView):
     def action_delete(self) -> None:
         volume = self.table.current
         if volume is not None:
-            self.app.controller.submit(Command("vol-delete", (volume.path,),
-                                               {"host": volume.host, "pool": volume.pool}))
+            self.app.controller.submit(
+                Command("vol-delete", (volume.path,), {"host": volume.host, "pool": volume.pool})
+            )
 
     def action_cancel_upload(self) -> None:
         volume = self.table.current

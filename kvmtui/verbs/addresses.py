@@ -14,8 +14,12 @@ from kvmtui.core.commands import Command, CommandError, verb
 _SOURCES = {source.value: source for source in AddressSource}
 
 
-@verb("domifaddr", "show a guest's network addresses and where they come from", guest=True,
-      valued=("source",))
+@verb(
+    "domifaddr",
+    "show a guest's network addresses and where they come from",
+    guest=True,
+    valued=("source",),
+)
 async def _domifaddr(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     word = command.value("source")

@@ -19,12 +19,12 @@ async def _show(controller: Controller, hosts: Sequence[Host], *, facts: bool) -
     await controller.operator.show_caps(caps if facts else [], findings)
 
 
-@verb("caps", "show a host's capabilities: CPU, KVM, NUMA, hugepages, IOMMU",
-      optional=("HOST",))
+@verb("caps", "show a host's capabilities: CPU, KVM, NUMA, hugepages, IOMMU", optional=("HOST",))
 async def _caps(controller: Controller, command: Command) -> None:
     fleet = controller.fleet
-    await _show(controller, [fleet.host(command.args[0])] if command.args else fleet.hosts,
-                facts=True)
+    await _show(
+        controller, [fleet.host(command.args[0])] if command.args else fleet.hosts, facts=True
+    )
 
 
 @verb("validate", "check every host for what stops guests from running accelerated")

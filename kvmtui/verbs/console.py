@@ -6,8 +6,9 @@ from kvmtui.controller import Controller
 from kvmtui.core.commands import Command, verb
 
 
-@verb("console", "open a guest's serial console", guest=True, optional=("DEVNAME",),
-      flags=("force",))
+@verb(
+    "console", "open a guest's serial console", guest=True, optional=("DEVNAME",), flags=("force",)
+)
 async def _console(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     devname = command.args[1] if len(command.args) > 1 else None

@@ -30,9 +30,25 @@ from kvmtui.core.uri import quoted
 #: How long `--console` waits for the new guest to appear in the fleet's table.
 _APPEAR_TIMEOUT = 10.0
 
-CREATE_VALUED = ("host", "vcpus", "memory", "disk", "import", "cdrom", "kernel", "initrd",
-                 "cmdline", "network", "bridge", "firmware", "virt-type", "pool", "user",
-                 "ssh-key", "hostname")
+CREATE_VALUED = (
+    "host",
+    "vcpus",
+    "memory",
+    "disk",
+    "import",
+    "cdrom",
+    "kernel",
+    "initrd",
+    "cmdline",
+    "network",
+    "bridge",
+    "firmware",
+    "virt-type",
+    "pool",
+    "user",
+    "ssh-key",
+    "hostname",
+)
 CREATE_FLAGS = ("pxe", "cloud-init", "start", "console")
 
 
@@ -75,8 +91,10 @@ def disk_option(text: str | None) -> DiskOption:
     for part in text.split(","):
         key, equals, value = part.partition("=")
         if key not in DISK_KEYS or not equals or not value:
-            raise CommandError(f"create: --disk: {quoted(part)} is not one of size=GiB, "
-                               "pool=POOL, format=FORMAT, bus=BUS")
+            raise CommandError(
+                f"create: --disk: {quoted(part)} is not one of size=GiB, "
+                "pool=POOL, format=FORMAT, bus=BUS"
+            )
         if key in fields:
             raise CommandError(f"create: --disk: {key}= given twice")
         fields[key] = value
@@ -87,10 +105,12 @@ def disk_option(text: str | None) -> DiskOption:
     except ValueError:
         gib = math.nan  # refused below, with the others
     if not (math.isfinite(gib) and 0 < gib * 2**30 <= MAX_SIZE):
-        raise CommandError(f"create: --disk size={fields['size']}: give a number of GiB, "
-                           "e.g. size=10")
-    return DiskOption(round(gib * 2**30), fields.get("pool"), fields.get("format"),
-                      fields.get("bus"))
+        raise CommandError(
+            f"create: --disk size={fields['size']}: give a number of GiB, e.g. size=10"
+        )
+    return DiskOption(
+        round(gib * 2**30), fields.get("pool"), fields.get("format"), fields.get("bus")
+    )
 
 
 def _pool(command: Command, disk: DiskOption) -> str | None:
@@ -123,19 +143,29 @@ def request_from(command: Command, host: str) -> provision.GuestRequest:
         raise CommandError("create: --memory is needed (e.g. --memory 1G)")
     disk = disk_option(command.value("disk"))
     return provision.GuestRequest(
-        name=command.args[0], host=host, vcpus=int(command.value("vcpus") or 1),
-        memory=memory, disk_size=disk.size, disk_format=disk.format or "qcow2",
+        name=command.args[0],
+        host=host,
+        vcpus=int(command.value("vcpus") or 1),
+        memory=memory,
+        disk_size=disk.size,
+        disk_format=disk.format or "qcow2",
         disk_bus=disk.bus or "virtio",
-        import_path=command.value("import"), cdrom=command.value("cdrom"),
-        kernel=command.value("kernel"), initrd=command.value("initrd"),
-        cmdline=command.value("cmdline"), pxe=command.flag("pxe"),
-        network=command.value("network"), bridge=command.value("bridge"),
-        firmware=command.value("firmware") or "bios", virt_type=command.value("virt-type"),
-        pool=_pool(command, disk), cloud_init=_cloud_init(command))
+        import_path=command.value("import"),
+        cdrom=command.value("cdrom"),
+        kernel=command.value("kernel"),
+        initrd=command.value("initrd"),
+        cmdline=command.value("cmdline"),
+        pxe=command.flag("pxe"),
+        network=command.value("network"),
+        bridge=command.value("bridge"),
+        firmware=command.value("firmware") or "bios",
+        virt_type=command.value("virt-type"),
+        pool=_pool(command, disk),
+        cloud_init=_cloud_init(command),
+    )
 
 
-async def _choose_host(controller: Controller, command: Command, memory: int,
-                       vcpus: int) -> str:
+async def _choose_host(controller: Controller, command: Command, memory: int, vcpus: int) -> str:
     """`--host`, else the host the advice ranks first (said in the confirmation)."""
     named = command.value("host")
     if named:
@@ -148,9 +178,16 @@ async def _choose_host(controller: Controller, command: Command, memory: int,
     return ranked[0].host
 
 
-@verb("create", "create a guest (no NAME: the create wizard); --memory SIZE and a boot "
-      "source: --import PATH, --cdrom ISO, --kernel K or --pxe", optional=("NAME",),
-      valued=CREATE_VALUED, flags=CREATE_FLAGS, numeric=("vcpus",), mutating=True)
+@verb(
+    "create",
+    "create a guest (no NAME: the create wizard); --memory SIZE and a boot "
+    "source: --import PATH, --cdrom ISO, --kernel K or --pxe",
+    optional=("NAME",),
+    valued=CREATE_VALUED,
+    flags=CREATE_FLAGS,
+    numeric=("vcpus",),
+    mutating=True,
+)
 async def _create(controller: Controller, command: Command) -> None:
     if command.args:
         created = await create_guest(controller, command)
@@ -181,9 +218,11 @@ async def create_guest(controller: Controller, command: Command) -> tuple[str, s
         return sentence
 
     chosen = "" if command.value("host") else " (ranked first by the placement advice)"
-    question = Question(f"Create {plan.request.name} on {host_name}{chosen}?",
-                        "Creates " + "; ".join(plan.creates) + ". Defines:\n\n" + plan.xml,
-                        "Create")
+    question = Question(
+        f"Create {plan.request.name} on {host_name}{chosen}?",
+        "Creates " + "; ".join(plan.creates) + ". Defines:\n\n" + plan.xml,
+        "Create",
+    )
     if not await controller.change("create", create, hosts=[host_name], question=question):
         return None
     return host_name, made[0]
@@ -201,8 +240,12 @@ async def open_new_console(controller: Controller, host: str, uuid: str) -> None
     controller.operator.open_console(guest, None, False)
 
 
-@verb("evacuate", "live-migrate every running guest of a host to the ranked hosts",
-      positionals=("HOST",), mutating=True)
+@verb(
+    "evacuate",
+    "live-migrate every running guest of a host to the ranked hosts",
+    positionals=("HOST",),
+    mutating=True,
+)
 async def _evacuate(controller: Controller, command: Command) -> None:
     source = command.args[0]
     controller.fleet.host(source)  # an unknown host fails here, by name
@@ -219,23 +262,34 @@ async def _evacuate(controller: Controller, command: Command) -> None:
         for move in plan.placed:
             assert move.dest is not None
             jobs.append(manager.start(move.guest, move.dest, MigrationOptions()))
-        return f"evacuating {fmt.plural(len(jobs), 'guest')} from {source}, " \
-               f"{manager.concurrency} at a time"
+        return (
+            f"evacuating {fmt.plural(len(jobs), 'guest')} from {source}, "
+            f"{manager.concurrency} at a time"
+        )
 
     moved = plan.placed
-    question = Question(f"Evacuate {source}: live-migrate {fmt.plural(len(moved), 'guest')}?",
-                        plan.describe(), "Evacuate")
-    if not await controller.change("evacuate", start, guests=[m.guest for m in moved],
-                                   hosts=sorted({m.dest for m in moved if m.dest}),
-                                   question=question):
+    question = Question(
+        f"Evacuate {source}: live-migrate {fmt.plural(len(moved), 'guest')}?",
+        plan.describe(),
+        "Evacuate",
+    )
+    if not await controller.change(
+        "evacuate",
+        start,
+        guests=[m.guest for m in moved],
+        hosts=sorted({m.dest for m in moved if m.dest}),
+        question=question,
+    ):
         return
     with contextlib.suppress(CommandError):  # a terminal has no jobs view: it waits
         controller.operator.show_view("jobs")
     done = await asyncio.gather(*(manager.wait(job.id) for job in jobs))
     failed = [job for job in done if job.state is not JobState.SUCCEEDED]
     for job in failed:
-        controller.operator.error(f"evacuate {source}: {job.guest} {job.state.value}: "
-                                  f"{job.message}")
+        controller.operator.error(
+            f"evacuate {source}: {job.guest} {job.state.value}: {job.message}"
+        )
     if not failed:
-        controller.operator.ok(f"{source} evacuated: " + ", ".join(
-            f"{job.guest} on {job.dest}" for job in done))
+        controller.operator.ok(
+            f"{source} evacuated: " + ", ".join(f"{job.guest} on {job.dest}" for job in done)
+        )

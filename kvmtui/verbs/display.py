@@ -18,7 +18,8 @@ async def _vncdisplay(controller: Controller, command: Command) -> None:
         raise CommandError(str(error)) from None
 
 
-@verb("viewer", "open a guest's graphical display (VNC or SPICE) in a viewer", guest=True,
-      screen=True)
+@verb(
+    "viewer", "open a guest's graphical display (VNC or SPICE) in a viewer", guest=True, screen=True
+)
 async def _viewer(controller: Controller, command: Command) -> None:
     controller.operator.open_display(controller.guest(command.args[0]))

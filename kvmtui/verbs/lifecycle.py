@@ -31,5 +31,6 @@ async def _lifecycle(controller: Controller, command: Command) -> None:
 
 
 for _verb in [v for v in actions.ACTIONS if v not in _OWN_VERBS]:
-    verb(_verb, _SUMMARIES[_verb], guest=True, flags=_FLAGS.get(_verb, ()),
-         mutating=True)(_lifecycle)
+    verb(_verb, _SUMMARIES[_verb], guest=True, flags=_FLAGS.get(_verb, ()), mutating=True)(
+        _lifecycle
+    )

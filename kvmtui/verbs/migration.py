@@ -12,9 +12,16 @@ from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.migration import FLAG_WORDS, MigrationOptions
 
 
-@verb("migrate", "move a guest to another host", guest=True, positionals=("DESTHOST",),
-      flags=sorted(FLAG_WORDS), valued=("bandwidth", "migrateuri"), numeric=("bandwidth",),
-      mutating=True)
+@verb(
+    "migrate",
+    "move a guest to another host",
+    guest=True,
+    positionals=("DESTHOST",),
+    flags=sorted(FLAG_WORDS),
+    valued=("bandwidth", "migrateuri"),
+    numeric=("bandwidth",),
+    mutating=True,
+)
 async def _migrate(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     try:
@@ -22,7 +29,8 @@ async def _migrate(controller: Controller, command: Command) -> None:
         options = MigrationOptions.from_flags(
             {name for name, value in command.options.items() if value is True},
             bandwidth_mib=int(command.value("bandwidth") or 0),
-            migrate_uri=command.value("migrateuri") or "")
+            migrate_uri=command.value("migrateuri") or "",
+        )
     except ValueError as error:  # a bandwidth out of range
         raise CommandError(f"migrate: {error}") from error
     started: list[int] = []
@@ -36,47 +44,65 @@ async def _migrate(controller: Controller, command: Command) -> None:
         await controller.operator.follow_job(started[0])
 
 
-@verb("domjobabort", "abort a guest's running job (e.g. a migration)", guest=True,
-      mutating=True)
+@verb("domjobabort", "abort a guest's running job (e.g. a migration)", guest=True, mutating=True)
 async def _abort(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     manager = controller.services.migrations
     await controller.change(
-        "domjobabort", lambda: manager.abort(guest.host, guest.uuid), guests=[guest],
-        question=Question(f"Abort the job of {guest.name} on {guest.host}?",
-                          "A migration stops; the guest stays on its host.", "Abort"))
+        "domjobabort",
+        lambda: manager.abort(guest.host, guest.uuid),
+        guests=[guest],
+        question=Question(
+            f"Abort the job of {guest.name} on {guest.host}?",
+            "A migration stops; the guest stays on its host.",
+            "Abort",
+        ),
+    )
 
 
-@verb("migrate-setspeed", "set a running migration's bandwidth in MiB/s", guest=True,
-      positionals=("BANDWIDTH",), numeric=("BANDWIDTH",), mutating=True)
+@verb(
+    "migrate-setspeed",
+    "set a running migration's bandwidth in MiB/s",
+    guest=True,
+    positionals=("BANDWIDTH",),
+    numeric=("BANDWIDTH",),
+    mutating=True,
+)
 async def _setspeed(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     manager = controller.services.migrations
     await controller.change(
         "migrate-setspeed",
         lambda: manager.set_speed(guest.host, guest.uuid, int(command.args[1])),
-        guests=[guest])
+        guests=[guest],
+    )
 
 
-@verb("migrate-setmaxdowntime", "set a running migration's tolerable downtime in ms",
-      guest=True, positionals=("DOWNTIME",), numeric=("DOWNTIME",), mutating=True)
+@verb(
+    "migrate-setmaxdowntime",
+    "set a running migration's tolerable downtime in ms",
+    guest=True,
+    positionals=("DOWNTIME",),
+    numeric=("DOWNTIME",),
+    mutating=True,
+)
 async def _setmaxdowntime(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     manager = controller.services.migrations
     await controller.change(
         "migrate-setmaxdowntime",
         lambda: manager.set_max_downtime(guest.host, guest.uuid, int(command.args[1])),
-        guests=[guest])
+        guests=[guest],
+    )
 
 
-@verb("migrate-postcopy", "switch a running migration to post-copy", guest=True,
-      mutating=True)
+@verb("migrate-postcopy", "switch a running migration to post-copy", guest=True, mutating=True)
 async def _postcopy(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     manager = controller.services.migrations
     await controller.change(
-        "migrate-postcopy", lambda: manager.start_postcopy(guest.host, guest.uuid),
-        guests=[guest])
+        "migrate-postcopy", lambda: manager.start_postcopy(guest.host, guest.uuid), guests=[guest]
+    )
 
 
 @verb("domjobinfo", "show a guest's running job", guest=True)

@@ -28,67 +28,132 @@ async def _network(controller: Controller, command: Command) -> NetworkSnapshot:
         raise CommandError(f"{command.verb}: {error}") from None
 
 
-async def _act(controller: Controller, command: Command, network: NetworkSnapshot,
-               action: str, question: Question | None = None) -> None:
+async def _act(
+    controller: Controller,
+    command: Command,
+    network: NetworkSnapshot,
+    action: str,
+    question: Question | None = None,
+) -> None:
     """`action` (`net-start`, `net-autostart` ...) on the network, then every host's
     networks read again."""
     host = controller.fleet.host(network.host)
-    await change(controller, command, lambda: networks.act(host, network.name, action),
-                 hosts=[network.host], question=question,
-                 reread=controller.services.networks.refresh)
+    await change(
+        controller,
+        command,
+        lambda: networks.act(host, network.name, action),
+        hosts=[network.host],
+        question=question,
+        reread=controller.services.networks.refresh,
+    )
 
 
-@verb("net-define", "define a virtual network on a subnet (NAT unless --forward)",
-      positionals=("NETWORK",), valued=("subnet", "forward", "bridge", "host"),
-      flags=("dhcp",), mutating=True)
+@verb(
+    "net-define",
+    "define a virtual network on a subnet (NAT unless --forward)",
+    positionals=("NETWORK",),
+    valued=("subnet", "forward", "bridge", "host"),
+    flags=("dhcp",),
+    mutating=True,
+)
 async def _net_define(controller: Controller, command: Command) -> None:
     subnet = command.value("subnet")
     if subnet is None:
         raise CommandError("net-define: --subnet is needed (e.g. --subnet 192.168.150.0/24)")
     try:
-        xml = networks.network_xml(command.args[0], subnet,
-                                   forward=command.value("forward") or "nat",
-                                   bridge=command.value("bridge"), dhcp=command.flag("dhcp"))
+        xml = networks.network_xml(
+            command.args[0],
+            subnet,
+            forward=command.value("forward") or "nat",
+            bridge=command.value("bridge"),
+            dhcp=command.flag("dhcp"),
+        )
     except ValueError as error:
         raise CommandError(f"net-define: {error}") from None
     host = one_host(controller, command)
-    await change(controller, command, lambda: networks.define(host, xml), hosts=[host.name],
-                 reread=controller.services.networks.refresh)
+    await change(
+        controller,
+        command,
+        lambda: networks.define(host, xml),
+        hosts=[host.name],
+        reread=controller.services.networks.refresh,
+    )
 
 
-@verb("net-start", "start an inactive network", positionals=("NETWORK",), valued=_HOST,
-      mutating=True)
+@verb(
+    "net-start", "start an inactive network", positionals=("NETWORK",), valued=_HOST, mutating=True
+)
 async def _net_start(controller: Controller, command: Command) -> None:
     await _act(controller, command, await _network(controller, command), "net-start")
 
 
-@verb("net-destroy", "stop a network (its guests lose their link)",
-      positionals=("NETWORK",), valued=_HOST, mutating=True)
+@verb(
+    "net-destroy",
+    "stop a network (its guests lose their link)",
+    positionals=("NETWORK",),
+    valued=_HOST,
+    mutating=True,
+)
 async def _net_destroy(controller: Controller, command: Command) -> None:
     network = await _network(controller, command)
-    await _act(controller, command, network, "net-destroy", Question(
-        f"Stop network {network.name} on {network.host}?",
-        "Guests attached to it lose their network until it is started again.", "Destroy"))
+    await _act(
+        controller,
+        command,
+        network,
+        "net-destroy",
+        Question(
+            f"Stop network {network.name} on {network.host}?",
+            "Guests attached to it lose their network until it is started again.",
+            "Destroy",
+        ),
+    )
 
 
-@verb("net-undefine", "remove a network's definition", positionals=("NETWORK",),
-      valued=_HOST, mutating=True)
+@verb(
+    "net-undefine",
+    "remove a network's definition",
+    positionals=("NETWORK",),
+    valued=_HOST,
+    mutating=True,
+)
 async def _net_undefine(controller: Controller, command: Command) -> None:
     network = await _network(controller, command)
     running = " It keeps running until stopped." if network.active else ""
-    await _act(controller, command, network, "net-undefine", Question(
-        f"Undefine network {network.name} on {network.host}?",
-        f"Its definition is removed; this cannot be undone.{running}", "Undefine"))
+    await _act(
+        controller,
+        command,
+        network,
+        "net-undefine",
+        Question(
+            f"Undefine network {network.name} on {network.host}?",
+            f"Its definition is removed; this cannot be undone.{running}",
+            "Undefine",
+        ),
+    )
 
 
-@verb("net-autostart", "start a network when its host boots (--disable: do not)",
-      positionals=("NETWORK",), valued=_HOST, flags=("disable",), mutating=True)
+@verb(
+    "net-autostart",
+    "start a network when its host boots (--disable: do not)",
+    positionals=("NETWORK",),
+    valued=_HOST,
+    flags=("disable",),
+    mutating=True,
+)
 async def _net_autostart(controller: Controller, command: Command) -> None:
-    await _act(controller, command, await _network(controller, command),
-               "net-noautostart" if command.flag("disable") else "net-autostart")
+    await _act(
+        controller,
+        command,
+        await _network(controller, command),
+        "net-noautostart" if command.flag("disable") else "net-autostart",
+    )
 
 
-@verb("net-dhcp-leases", "show a network's DHCP leases and the guests holding them",
-      positionals=("NETWORK",), valued=_HOST)
+@verb(
+    "net-dhcp-leases",
+    "show a network's DHCP leases and the guests holding them",
+    positionals=("NETWORK",),
+    valued=_HOST,
+)
 async def _net_dhcp_leases(controller: Controller, command: Command) -> None:
     await controller.operator.show_network(await _network(controller, command))

@@ -24,8 +24,9 @@ def _where(command: Command, guest: GuestSnapshot) -> tuple[bool, bool]:
     return live, config
 
 
-async def _pin(controller: Controller, command: Command, guest: GuestSnapshot,
-               text: str, vcpu: int | None) -> None:
+async def _pin(
+    controller: Controller, command: Command, guest: GuestSnapshot, text: str, vcpu: int | None
+) -> None:
     """Both pin verbs: read-only refused first (by `change`), then a CPU list the guest's
     host does not have, then libvirt's answer."""
     live, config = _where(command, guest)
@@ -44,8 +45,15 @@ async def _pin(controller: Controller, command: Command, guest: GuestSnapshot,
     await controller.change(command.verb, pin, guests=[guest])
 
 
-@verb("vcpupin", "show or set which host CPUs a vCPU may run on", guest=True,
-      optional=("VCPU", "CPULIST"), flags=_PIN_FLAGS, numeric=("VCPU",), mutating=True)
+@verb(
+    "vcpupin",
+    "show or set which host CPUs a vCPU may run on",
+    guest=True,
+    optional=("VCPU", "CPULIST"),
+    flags=_PIN_FLAGS,
+    numeric=("VCPU",),
+    mutating=True,
+)
 async def _vcpupin(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     if len(command.args) == 3:
@@ -60,16 +68,25 @@ async def _show_vcpu(controller: Controller, guest: GuestSnapshot, number: int) 
     placement = await GuestPlacementReader(controller.fleet.host(guest.host), guest.uuid).read()
     found = [v for v in placement.vcpus if v.number == number]
     if not found:
-        raise CommandError(f"vcpupin {guest.name}: no vCPU {number} "
-                           f"(it has {len(placement.vcpus)})")
+        raise CommandError(
+            f"vcpupin {guest.name}: no vCPU {number} (it has {len(placement.vcpus)})"
+        )
     vcpu = found[0]
     live = format_cpulist(vcpu.affinity_live) if vcpu.affinity_live is not None else "-"
-    controller.operator.ok(f"{guest.name} vCPU {number}: CPUs {live} (live), "
-                           f"{format_cpulist(vcpu.affinity_config)} (config)")
+    controller.operator.ok(
+        f"{guest.name} vCPU {number}: CPUs {live} (live), "
+        f"{format_cpulist(vcpu.affinity_config)} (config)"
+    )
 
 
-@verb("emulatorpin", "show or set which host CPUs the emulator threads may run on",
-      guest=True, optional=("CPULIST",), flags=_PIN_FLAGS, mutating=True)
+@verb(
+    "emulatorpin",
+    "show or set which host CPUs the emulator threads may run on",
+    guest=True,
+    optional=("CPULIST",),
+    flags=_PIN_FLAGS,
+    mutating=True,
+)
 async def _emulatorpin(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     if len(command.args) == 2:

@@ -11,15 +11,22 @@ from kvmtui.core.host import Host
 from kvmtui.core.model import GuestSnapshot
 
 
-async def change(controller: Controller, command: Command, work: Callable[[], Awaitable[str]],
-                 *, guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = (),
-                 question: Question | None = None,
-                 reread: Callable[[], Awaitable[object]] | None = None) -> bool:
+async def change(
+    controller: Controller,
+    command: Command,
+    work: Callable[[], Awaitable[str]],
+    *,
+    guests: Sequence[GuestSnapshot] = (),
+    hosts: Sequence[str] = (),
+    question: Question | None = None,
+    reread: Callable[[], Awaitable[object]] | None = None,
+) -> bool:
     """`work` through the controller's one mutation path, reported under the command's verb;
     once it has succeeded, `reread()` reads again what it changed when no libvirt event
     says so (pools, volumes, networks). Whether it ran and succeeded."""
-    if not await controller.change(command.verb, work, guests=guests, hosts=hosts,
-                                   question=question):
+    if not await controller.change(
+        command.verb, work, guests=guests, hosts=hosts, question=question
+    ):
         return False
     if reread is not None:
         await reread()

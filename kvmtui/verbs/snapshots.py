@@ -20,12 +20,22 @@ from kvmtui.core.snapshots import Snapshot, created_sentence, current_snapshot
 
 
 def _when(snap: Snapshot) -> str:
-    return (snap.created.astimezone().strftime("%Y-%m-%d %H:%M %Z") if snap.created
-            else "at an unknown time")
+    return (
+        snap.created.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        if snap.created
+        else "at an unknown time"
+    )
 
 
-async def take(controller: Controller, guests: Sequence[GuestSnapshot], name: str | None, *,
-               description: str = "", disk_only: bool = False, atomic: bool = False) -> bool:
+async def take(
+    controller: Controller,
+    guests: Sequence[GuestSnapshot],
+    name: str | None,
+    *,
+    description: str = "",
+    disk_only: bool = False,
+    atomic: bool = False,
+) -> bool:
     """A snapshot of one guest (libvirt names it when `name` is None), or the snapshot `name`
     of every guest given: one summary line, and one error line per guest that failed."""
     if not guests:
@@ -36,14 +46,18 @@ async def take(controller: Controller, guests: Sequence[GuestSnapshot], name: st
         guest = guests[0]
 
         async def one() -> str:
-            return created_sentence(await book.create(
-                guest, name, description=description, disk_only=disk_only, atomic=atomic))
+            return created_sentence(
+                await book.create(
+                    guest, name, description=description, disk_only=disk_only, atomic=atomic
+                )
+            )
 
         return await controller.change("snapshot-create-as", one, guests=guests)
 
     async def every() -> str:
-        bulk = await book.snapshot_guests(guests, name or "", description=description,
-                                          disk_only=disk_only, atomic=atomic)
+        bulk = await book.snapshot_guests(
+            guests, name or "", description=description, disk_only=disk_only, atomic=atomic
+        )
         for failed in bulk.failed:
             controller.operator.error(failed.error)
         if len(bulk.failed) == len(bulk.outcomes):
@@ -53,8 +67,9 @@ async def take(controller: Controller, guests: Sequence[GuestSnapshot], name: st
     return await controller.change("snapshot", every, guests=guests)
 
 
-async def _asked_about(controller: Controller, what: str, guest: GuestSnapshot,
-                       name: str) -> Snapshot | None:
+async def _asked_about(
+    controller: Controller, what: str, guest: GuestSnapshot, name: str
+) -> Snapshot | None:
     """The snapshot a question is about, read from libvirt before asking: a read-only
     refusal or an unknown name is one line, and nothing is asked."""
     if controller.refused(what, [guest]):
@@ -66,8 +81,15 @@ async def _asked_about(controller: Controller, what: str, guest: GuestSnapshot,
         return None
 
 
-async def revert(controller: Controller, guest: GuestSnapshot, name: str, *,
-                 running: bool = False, paused: bool = False, force: bool = False) -> bool:
+async def revert(
+    controller: Controller,
+    guest: GuestSnapshot,
+    name: str,
+    *,
+    running: bool = False,
+    paused: bool = False,
+    force: bool = False,
+) -> bool:
     """Back to the snapshot, asked first: whatever the guest did since is lost."""
     what = "snapshot-revert"
     if running and paused:
@@ -80,14 +102,22 @@ async def revert(controller: Controller, guest: GuestSnapshot, name: str, *,
     question = Question(
         f"Revert {guest.name} on {guest.host} to snapshot {name}?",
         f"Snapshot taken {_when(snap)} ({snap.kind}). The guest's {saved} go back to then: "
-        "everything it wrote since is lost.", "Revert")
-    return await controller.change(what, lambda: controller.services.snapshots.revert(
-        guest, name, running=running, paused=paused, force=force),
-        guests=[guest], question=question)
+        "everything it wrote since is lost.",
+        "Revert",
+    )
+    return await controller.change(
+        what,
+        lambda: controller.services.snapshots.revert(
+            guest, name, running=running, paused=paused, force=force
+        ),
+        guests=[guest],
+        question=question,
+    )
 
 
-async def delete(controller: Controller, guest: GuestSnapshot, name: str, *,
-                 children: bool = False) -> bool:
+async def delete(
+    controller: Controller, guest: GuestSnapshot, name: str, *, children: bool = False
+) -> bool:
     """Drops the snapshot (and with `children` those taken from it), asked first."""
     what = "snapshot-delete"
     snap = await _asked_about(controller, what, guest, name)
@@ -97,29 +127,47 @@ async def delete(controller: Controller, guest: GuestSnapshot, name: str, *,
     question = Question(
         f"Delete snapshot {name}{below} of {guest.name} on {guest.host}?",
         f"Snapshot taken {_when(snap)} ({snap.kind}). The guest can no longer go back to it.",
-        "Delete")
-    return await controller.change(what, lambda: controller.services.snapshots.delete(
-        guest, name, children=children), guests=[guest], question=question)
+        "Delete",
+    )
+    return await controller.change(
+        what,
+        lambda: controller.services.snapshots.delete(guest, name, children=children),
+        guests=[guest],
+        question=question,
+    )
 
 
 async def make_current(controller: Controller, guest: GuestSnapshot, name: str) -> bool:
     """Marks the snapshot current without reverting (nothing is lost: not asked)."""
-    return await controller.change("snapshot-current",
-                                   lambda: controller.services.snapshots.set_current(guest, name),
-                                   guests=[guest])
+    return await controller.change(
+        "snapshot-current",
+        lambda: controller.services.snapshots.set_current(guest, name),
+        guests=[guest],
+    )
 
 
 # ---- the verbs -------------------------------------------------------------------------
 
 
-@verb("snapshot-create-as", "take a snapshot of a guest (libvirt names it if you do not)",
-      guest=True, optional=("SNAPSHOT",), valued=("description",),
-      flags=("disk-only", "atomic"), mutating=True)
+@verb(
+    "snapshot-create-as",
+    "take a snapshot of a guest (libvirt names it if you do not)",
+    guest=True,
+    optional=("SNAPSHOT",),
+    valued=("description",),
+    flags=("disk-only", "atomic"),
+    mutating=True,
+)
 async def _create(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
-    await take(controller, [guest], command.args[1] if len(command.args) > 1 else None,
-               description=command.value("description") or "",
-               disk_only=command.flag("disk-only"), atomic=command.flag("atomic"))
+    await take(
+        controller,
+        [guest],
+        command.args[1] if len(command.args) > 1 else None,
+        description=command.value("description") or "",
+        disk_only=command.flag("disk-only"),
+        atomic=command.flag("atomic"),
+    )
 
 
 @verb("snapshot-list", "list a guest's snapshots", guest=True)
@@ -127,29 +175,56 @@ async def _list(controller: Controller, command: Command) -> None:
     await controller.operator.show_snapshots(controller.guest(command.args[0]))
 
 
-@verb("snapshot-revert", "return a guest to a snapshot (what it did since is lost)",
-      guest=True, positionals=("SNAPSHOT",), flags=("running", "paused", "force"),
-      mutating=True)
+@verb(
+    "snapshot-revert",
+    "return a guest to a snapshot (what it did since is lost)",
+    guest=True,
+    positionals=("SNAPSHOT",),
+    flags=("running", "paused", "force"),
+    mutating=True,
+)
 async def _revert(controller: Controller, command: Command) -> None:
-    await revert(controller, controller.guest(command.args[0]), command.args[1],
-                 running=command.flag("running"), paused=command.flag("paused"),
-                 force=command.flag("force"))
+    await revert(
+        controller,
+        controller.guest(command.args[0]),
+        command.args[1],
+        running=command.flag("running"),
+        paused=command.flag("paused"),
+        force=command.flag("force"),
+    )
 
 
-@verb("snapshot-delete", "delete a guest's snapshot", guest=True, positionals=("SNAPSHOT",),
-      flags=("children",), mutating=True)
+@verb(
+    "snapshot-delete",
+    "delete a guest's snapshot",
+    guest=True,
+    positionals=("SNAPSHOT",),
+    flags=("children",),
+    mutating=True,
+)
 async def _delete(controller: Controller, command: Command) -> None:
-    await delete(controller, controller.guest(command.args[0]), command.args[1],
-                 children=command.flag("children"))
+    await delete(
+        controller,
+        controller.guest(command.args[0]),
+        command.args[1],
+        children=command.flag("children"),
+    )
 
 
-@verb("snapshot-current", "show a guest's current snapshot, or make another one current",
-      guest=True, optional=("SNAPSHOT",), mutating=with_more_than(1))
+@verb(
+    "snapshot-current",
+    "show a guest's current snapshot, or make another one current",
+    guest=True,
+    optional=("SNAPSHOT",),
+    mutating=with_more_than(1),
+)
 async def _current(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     if len(command.args) > 1:
         await make_current(controller, guest, command.args[1])
         return
     current = await current_snapshot(controller.fleet.host(guest.host), guest.uuid)
-    controller.operator.ok(f"{guest.name} on {guest.host}: " + (
-        f"current snapshot {current.name}" if current else "no current snapshot"))
+    controller.operator.ok(
+        f"{guest.name} on {guest.host}: "
+        + (f"current snapshot {current.name}" if current else "no current snapshot")
+    )

@@ -10,8 +10,11 @@ from kvmtui.controller import Controller
 from kvmtui.core.commands import Command, verb
 
 
-@verb("list", "list guests (running only; --all: all; --inactive: shut off only)",
-      flags=("all", "inactive"))
+@verb(
+    "list",
+    "list guests (running only; --all: all; --inactive: shut off only)",
+    flags=("all", "inactive"),
+)
 async def _list(controller: Controller, command: Command) -> None:
     which = "inactive" if command.flag("inactive") else "all" if command.flag("all") else ""
     await controller.operator.show_list(which or "running")

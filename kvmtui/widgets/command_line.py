@@ -43,7 +43,8 @@ class PromptLine(Input):
     def open(self, mode: str, text: str = "") -> None:
         self.mode = mode
         self.placeholder = (
-            "command (Tab completes, ? help, Esc cancels)" if mode == ":"
+            "command (Tab completes, ? help, Esc cancels)"
+            if mode == ":"
             else "filter by name, host or state (Enter keeps it, Esc clears)"
         )
         self.border_title = "command" if mode == ":" else "filter"

@@ -45,8 +45,9 @@ class CpuGrid(Widget, can_focus=True):
             self.grid = grid
             self.selected = grid.selected
 
-    def __init__(self, count: int, online: frozenset[int], selected: frozenset[int], *,
-                 id: str | None = None) -> None:
+    def __init__(
+        self, count: int, online: frozenset[int], selected: frozenset[int], *, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.count = count
         self.online = online

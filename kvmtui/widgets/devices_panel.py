@@ -29,8 +29,10 @@ def _table(*headers: str) -> Table:
 
 def _row(table: Table, changed: bool, cells: list[str]) -> None:
     style = CHANGED if changed else ""
-    table.add_row(Text(MARK if changed else "", style=style),
-                  *(Text(cell or fmt.DASH, style=style) for cell in cells))
+    table.add_row(
+        Text(MARK if changed else "", style=style),
+        *(Text(cell or fmt.DASH, style=style) for cell in cells),
+    )
 
 
 def _size(value: int | None) -> str:
@@ -39,8 +41,15 @@ def _size(value: int | None) -> str:
 
 def disk_cells(disk: Disk) -> list[str]:
     source = disk.source or ("(empty)" if disk.device in ("cdrom", "floppy") else "")
-    return [disk.target, disk.device, disk.bus, disk.format, _size(disk.capacity),
-            _size(disk.allocation), source + (" (read-only)" if disk.readonly else "")]
+    return [
+        disk.target,
+        disk.device,
+        disk.bus,
+        disk.format,
+        _size(disk.capacity),
+        _size(disk.allocation),
+        source + (" (read-only)" if disk.readonly else ""),
+    ]
 
 
 def nic_cells(number: int, nic: Nic) -> list[str]:
@@ -50,8 +59,13 @@ def nic_cells(number: int, nic: Nic) -> list[str]:
 def boot_words(definition: Definition) -> str:
     """The boot order with NICs named as the table names them (net0) next to their MAC."""
     names = {nic.mac: f"net{n}" for n, nic in enumerate(definition.nics)}
-    return ", ".join(f"{names[label]} ({label})" if label in names else label
-                     for label in definition.boot_order) or "(the firmware's default)"
+    return (
+        ", ".join(
+            f"{names[label]} ({label})" if label in names else label
+            for label in definition.boot_order
+        )
+        or "(the firmware's default)"
+    )
 
 
 def devices_view(devices: GuestDevices) -> RenderableType:
@@ -64,27 +78,41 @@ def devices_view(devices: GuestDevices) -> RenderableType:
     summary.add_column()
     summary.add_column(width=1)
     for label, value, setting in (
-        ("Memory", f"{fmt.size_kib(shown.current_memory_kib)} of "
-                   f"{fmt.size_kib(shown.memory_kib)} maximum", ("memory", "memory (maximum)")),
+        (
+            "Memory",
+            f"{fmt.size_kib(shown.current_memory_kib)} of {fmt.size_kib(shown.memory_kib)} maximum",
+            ("memory", "memory (maximum)"),
+        ),
         ("vCPUs", f"{shown.vcpus} of {shown.vcpus_max} maximum", ("vCPUs", "vCPUs (maximum)")),
         ("Boot order", boot_words(shown), ("boot order",)),
     ):
         differs = bool(changed & set(setting))
-        summary.add_row(Text(label), Text(value, style=CHANGED if differs else ""),
-                        Text(MARK if differs else "", style=CHANGED))
+        summary.add_row(
+            Text(label),
+            Text(value, style=CHANGED if differs else ""),
+            Text(MARK if differs else "", style=CHANGED),
+        )
     disks = _table("Target", "Device", "Bus", "Format", "Size", "Used", "Source")
     for disk in shown.disks:
         _row(disks, f"disk {disk.target}" in changed, disk_cells(disk))
     nics = _table("NIC", "MAC", "Type", "Source", "Model", "Host dev")
     for number, nic in enumerate(shown.nics):
         _row(nics, f"NIC {nic.mac}" in changed, nic_cells(number, nic))
-    parts: list[RenderableType] = [summary, Text("\nDisks and CD-ROMs", style="bold underline"),
-                                   disks if shown.disks else Text("none"),
-                                   Text("\nNetwork interfaces", style="bold underline"),
-                                   nics if shown.nics else Text("none")]
+    parts: list[RenderableType] = [
+        summary,
+        Text("\nDisks and CD-ROMs", style="bold underline"),
+        disks if shown.disks else Text("none"),
+        Text("\nNetwork interfaces", style="bold underline"),
+        nics if shown.nics else Text("none"),
+    ]
     if devices.differences:
-        parts += [Text(f"\n{MARK} Takes effect after a restart (the persistent definition "
-                       "differs)", style=f"bold {CHANGED}"), _differences(devices)]
+        parts += [
+            Text(
+                f"\n{MARK} Takes effect after a restart (the persistent definition differs)",
+                style=f"bold {CHANGED}",
+            ),
+            _differences(devices),
+        ]
     return Group(*parts)
 
 
@@ -93,6 +121,9 @@ def _differences(devices: GuestDevices) -> Table:
     for header in ("Setting", "Now", "After a restart"):
         table.add_column(header, overflow="fold")
     for difference in devices.differences:
-        table.add_row(Text(difference.setting), Text(difference.live or "(none)"),
-                      Text(difference.persistent or "(removed)"))
+        table.add_row(
+            Text(difference.setting),
+            Text(difference.live or "(none)"),
+            Text(difference.persistent or "(removed)"),
+        )
     return table

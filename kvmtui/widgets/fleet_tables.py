@@ -64,18 +64,49 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
     Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N", max_width=24),
     Column("host", "Host", lambda g: g.host, lambda g: g.host, "H", max_width=12),
     Column("state", "State", lambda g: _STATE_CELLS[g.state], lambda g: g.state.value, "T"),
-    Column("cpu", "CPU%", lambda g: fmt.percent(g.rates.cpu_percent),
-           lambda g: g.rates.cpu_percent, "C", numeric=True),
-    Column("memory", "Mem", lambda g: _memory_cell(g.memory_kib), lambda g: g.memory_kib, "M",
-           numeric=True),
-    Column("ip", "IP", lambda g: g.addresses[0] if g.addresses else fmt.DASH,
-           lambda g: _ip_sort(g.addresses), "I", max_width=15),
-    Column("vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V",
-           numeric=True),
-    Column("disk", "Disk r/w", lambda g: fmt.pair(g.rates.disk_read_bps, g.rates.disk_write_bps),
-           lambda g: _total(g.rates.disk_read_bps, g.rates.disk_write_bps), "D", numeric=True),
-    Column("net", "Net rx/tx", lambda g: fmt.pair(g.rates.net_rx_bps, g.rates.net_tx_bps),
-           lambda g: _total(g.rates.net_rx_bps, g.rates.net_tx_bps), "X", numeric=True),
+    Column(
+        "cpu",
+        "CPU%",
+        lambda g: fmt.percent(g.rates.cpu_percent),
+        lambda g: g.rates.cpu_percent,
+        "C",
+        numeric=True,
+    ),
+    Column(
+        "memory",
+        "Mem",
+        lambda g: _memory_cell(g.memory_kib),
+        lambda g: g.memory_kib,
+        "M",
+        numeric=True,
+    ),
+    Column(
+        "ip",
+        "IP",
+        lambda g: g.addresses[0] if g.addresses else fmt.DASH,
+        lambda g: _ip_sort(g.addresses),
+        "I",
+        max_width=15,
+    ),
+    Column(
+        "vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V", numeric=True
+    ),
+    Column(
+        "disk",
+        "Disk r/w",
+        lambda g: fmt.pair(g.rates.disk_read_bps, g.rates.disk_write_bps),
+        lambda g: _total(g.rates.disk_read_bps, g.rates.disk_write_bps),
+        "D",
+        numeric=True,
+    ),
+    Column(
+        "net",
+        "Net rx/tx",
+        lambda g: fmt.pair(g.rates.net_rx_bps, g.rates.net_tx_bps),
+        lambda g: _total(g.rates.net_rx_bps, g.rates.net_tx_bps),
+        "X",
+        numeric=True,
+    ),
     # Last: seen on a wider terminal or by scrolling right, and `:validate` names the TCG
     # guests of every host.
     Column("virt", "Virt", lambda g: _virt_cell(g.virt_type), lambda g: g.virt_type, None),
@@ -104,20 +135,54 @@ def _host_memory(h: HostSnapshot) -> str:
 HOST_COLUMNS: list[Column[HostSnapshot]] = [
     Column("name", "Host", lambda h: h.name, lambda h: h.name, "N"),
     Column("state", "State", link_text, lambda h: h.link.value, "T"),
-    Column("guests", "Guests", lambda h: f"{h.guests_running}/{h.guests_total}",
-           lambda h: h.guests_running, "G", numeric=True),
-    Column("cpu", "CPU%", lambda h: fmt.percent(h.load.cpu_percent),
-           lambda h: h.load.cpu_percent, "C", numeric=True),
+    Column(
+        "guests",
+        "Guests",
+        lambda h: f"{h.guests_running}/{h.guests_total}",
+        lambda h: h.guests_running,
+        "G",
+        numeric=True,
+    ),
+    Column(
+        "cpu",
+        "CPU%",
+        lambda h: fmt.percent(h.load.cpu_percent),
+        lambda h: h.load.cpu_percent,
+        "C",
+        numeric=True,
+    ),
     Column("kvm", "KVM", lambda h: kvm_text(h.info.kvm), lambda h: h.info.kvm, None),
-    Column("pcpus", "pCPU", lambda h: str(h.info.cpus or fmt.DASH), lambda h: h.info.cpus, "P",
-           numeric=True),
-    Column("memory", "Mem used/total", _host_memory, lambda h: h.load.memory_used_kib, "M",
-           numeric=True),
+    Column(
+        "pcpus",
+        "pCPU",
+        lambda h: str(h.info.cpus or fmt.DASH),
+        lambda h: h.info.cpus,
+        "P",
+        numeric=True,
+    ),
+    Column(
+        "memory",
+        "Mem used/total",
+        _host_memory,
+        lambda h: h.load.memory_used_kib,
+        "M",
+        numeric=True,
+    ),
     Column("hypervisor", "Hypervisor", lambda h: _hypervisor(h), lambda h: _hypervisor(h), None),
-    Column("libvirt", "libvirt", lambda h: h.info.libvirt_version or fmt.DASH,
-           lambda h: h.info.libvirt_version, None),
-    Column("model", "CPU model", lambda h: h.info.cpu_model or fmt.DASH,
-           lambda h: h.info.cpu_model, None),
+    Column(
+        "libvirt",
+        "libvirt",
+        lambda h: h.info.libvirt_version or fmt.DASH,
+        lambda h: h.info.libvirt_version,
+        None,
+    ),
+    Column(
+        "model",
+        "CPU model",
+        lambda h: h.info.cpu_model or fmt.DASH,
+        lambda h: h.info.cpu_model,
+        None,
+    ),
     Column("uri", "URI", lambda h: h.uri, lambda h: h.uri, "U"),
 ]
 
@@ -129,13 +194,21 @@ def _hypervisor(h: HostSnapshot) -> str:
 
 
 def guest_table() -> LiveTable[GuestSnapshot]:
-    return LiveTable(GUEST_COLUMNS, lambda g: g.key,
-                     lambda g: " ".join((g.name, g.host, g.state.value, *g.addresses, *g.macs)),
-                     markable=True,
-                     sort_column="host", id="guests")
+    return LiveTable(
+        GUEST_COLUMNS,
+        lambda g: g.key,
+        lambda g: " ".join((g.name, g.host, g.state.value, *g.addresses, *g.macs)),
+        markable=True,
+        sort_column="host",
+        id="guests",
+    )
 
 
 def host_table() -> LiveTable[HostSnapshot]:
-    return LiveTable(HOST_COLUMNS, lambda h: h.name,
-                     lambda h: f"{h.name} {h.uri} {h.link.value}", sort_column="name",
-                     id="hosts")
+    return LiveTable(
+        HOST_COLUMNS,
+        lambda h: h.name,
+        lambda h: f"{h.name} {h.uri} {h.link.value}",
+        sort_column="name",
+        id="hosts",
+    )

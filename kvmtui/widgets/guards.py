@@ -52,5 +52,4 @@ class GuardsChanges(DOMNode):
         binding's) would be refused."""
         _namespace, name, parameters = parse(action)
         what = self._what(name, parameters)
-        return what is not None and self.app.controller.refused(what,
-                                                                *self.change_targets(name))
+        return what is not None and self.app.controller.refused(what, *self.change_targets(name))

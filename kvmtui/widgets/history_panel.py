@@ -54,6 +54,8 @@ class HistoryPanel(Vertical):
             peak = trace.render(max(measured)) if measured else fmt.DASH
             span = fmt.duration(len(data) * refresh)
             self.query_one(f"#trace-{trace.series}", Static).update(
-                f"{trace.title}: {now} now, {peak} peak over {span}")
+                f"{trace.title}: {now} now, {peak} peak over {span}"
+            )
             self.query_one(f"#spark-{trace.series}", Sparkline).data = [
-                value or 0.0 for value in data]
+                value or 0.0 for value in data
+            ]

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "Space",
-              "escape": "Esc", "enter": "Enter", "less_than_sign": "<",
-              "greater_than_sign": ">", "up": "↑", "down": "↓", "left": "←", "right": "→",
-              "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End",
-              "tab": "Tab", "right_square_bracket": "]"}
+_KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "colon": ":",
+    "space": "Space",
+    "escape": "Esc",
+    "enter": "Enter",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "up": "↑",
+    "down": "↓",
+    "left": "←",
+    "right": "→",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+    "home": "Home",
+    "end": "End",
+    "tab": "Tab",
+    "right_square_bracket": "]",
+}
 
 
 def key_label(key: str) -> str:

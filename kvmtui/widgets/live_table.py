@@ -78,7 +78,10 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         Binding("ctrl+a", "mark_all", "Mark all", show=False, id="table.mark_all"),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "live-table--header", "live-table--cursor", "live-table--marked"}
+        "live-table--header",
+        "live-table--cursor",
+        "live-table--marked",
+    }
     DEFAULT_CSS = """
     LiveTable {
         background: $surface;
@@ -118,9 +121,16 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     #: What one row is, for the line a filter that matches nothing reads.
     row_noun = "row"
 
-    def __init__(self, columns: Sequence[Column[R]], row_key: Callable[[R], str],
-                 search_text: Callable[[R], str], *, markable: bool = False,
-                 sort_column: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[Column[R]],
+        row_key: Callable[[R], str],
+        search_text: Callable[[R], str],
+        *,
+        markable: bool = False,
+        sort_column: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.columns_spec = list(columns)
         self._row_key = row_key
@@ -202,8 +212,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 length = _cell_len(cell)
                 if length > widest[index]:
                     widest[index] = length
-                elif (old_cells is not None and length < widest[index]
-                      and _cell_len(old_cells[index]) == widest[index]):
+                elif (
+                    old_cells is not None
+                    and length < widest[index]
+                    and _cell_len(old_cells[index]) == widest[index]
+                ):
                     shrunk.add(index)
             if cells != old_cells:
                 redraw.append(key)
@@ -212,12 +225,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         for gone in previous.keys() - self._all.keys():
             gone_cells = self._cells.pop(gone, None) or []
             self._haystacks.pop(gone, None)
-            shrunk.update(index for index, cell in enumerate(gone_cells)
-                          if _cell_len(cell) == widest[index])
+            shrunk.update(
+                index for index, cell in enumerate(gone_cells) if _cell_len(cell) == widest[index]
+            )
         self.marks.intersection_update(self._all)
         for index in shrunk:
-            widest[index] = max((_cell_len(cells[index]) for cells in self._cells.values()),
-                                default=0)
+            widest[index] = max(
+                (_cell_len(cells[index]) for cells in self._cells.values()), default=0
+            )
         if self._layout_widths():
             refilter = True  # a column moved: every line changed, and the width with it
         if resort:
@@ -288,8 +303,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def action_scroll_left(self) -> None:
         x = int(self.scroll_offset.x)
         stops = self._column_stops()
-        self.scroll_to(x=next((stop for stop in reversed(stops) if stop < x), 0),
-                       animate=False)
+        self.scroll_to(x=next((stop for stop in reversed(stops) if stop < x), 0), animate=False)
 
     def action_select_cursor(self) -> None:
         key = self.current_key
@@ -331,8 +345,9 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         scroll_x = int(self.scroll_offset.x)
         width = self.scrollable_content_region.width
         if y == 0:
-            strip = self._strip(self._header_texts(), self.get_component_rich_style(
-                "live-table--header"))
+            strip = self._strip(
+                self._header_texts(), self.get_component_rich_style("live-table--header")
+            )
         else:
             row = int(self.scroll_offset.y) + y - 1
             if row >= self.row_count:
@@ -350,8 +365,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             return strip.crop_extend(0, width, self.rich_style)
         # The first column (the name) stays; the others slide under it.
         frozen = min(self._frozen_width(), width)
-        return Strip.join([strip.crop(0, frozen), strip.crop_extend(
-            frozen + scroll_x, scroll_x + width, self.rich_style)])
+        return Strip.join(
+            [
+                strip.crop(0, frozen),
+                strip.crop_extend(frozen + scroll_x, scroll_x + width, self.rich_style),
+            ]
+        )
 
     def placeholder_text(self) -> str:
         """What the first line under the header reads when no row is shown."""
@@ -361,8 +380,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     def _placeholder(self, width: int) -> Strip:
         # The filter is the operator's own typing: shown as typed, never as markup.
-        line = Text(" " * PADDING + self.placeholder_text(), style="italic", no_wrap=True,
-                    end="")
+        line = Text(" " * PADDING + self.placeholder_text(), style="italic", no_wrap=True, end="")
         line.truncate(width, overflow="ellipsis", pad=True)
         segments = list(line.render(self.app.console))
         return Strip(Segment.apply_style(segments, post_style=None, style=self.rich_style))
@@ -388,8 +406,9 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         return Strip(Segment.apply_style(segments, post_style=None, style=style))
 
     def _header_texts(self) -> list[Cell]:
-        labels: list[Cell] = [Text(column.label + self._arrow(column))
-                              for column in self.columns_spec]
+        labels: list[Cell] = [
+            Text(column.label + self._arrow(column)) for column in self.columns_spec
+        ]
         return [Text(" "), *labels] if self._markable else labels
 
     def _row_texts(self, key: str) -> list[Cell]:
@@ -406,12 +425,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         """The cells of the columns that never scroll away: the mark and the first column.
         Scrolling the table sideways instead of dropping the columns that do not fit keeps
         every column reachable at 80 columns, and the row's name beside each of them."""
-        return sum(width + 2 * PADDING for width in self._widths[:self._frozen_columns])
+        return sum(width + 2 * PADDING for width in self._widths[: self._frozen_columns])
 
     def _column_stops(self) -> list[int]:
         """The horizontal scroll offsets at which a column past the frozen ones begins."""
         stops, x = [0], 0
-        for width in self._widths[self._frozen_columns:]:
+        for width in self._widths[self._frozen_columns :]:
             x += width + 2 * PADDING
             stops.append(x)
         return stops
@@ -452,8 +471,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         source = self._sorted_keys if among is None else among
         haystacks = self._haystacks
         if words:
-            self._order = [key for key in source
-                           if all(word in haystacks[key] for word in words)]
+            self._order = [key for key in source if all(word in haystacks[key] for word in words)]
         else:
             self._order = list(source)
         self._position = {key: index for index, key in enumerate(self._order)}

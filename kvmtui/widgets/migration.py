@@ -15,19 +15,19 @@ from textual.widget import Widget
 from kvmtui import format as fmt
 from kvmtui.core.migration import JobSnapshot, JobState, MigrationProgress
 
-OUTCOME_STYLE = {JobState.SUCCEEDED: "bold green", JobState.FAILED: "bold red",
-                 JobState.ABORTED: "bold yellow", JobState.RUNNING: "bold cyan",
-                 JobState.QUEUED: "yellow"}
+OUTCOME_STYLE = {
+    JobState.SUCCEEDED: "bold green",
+    JobState.FAILED: "bold red",
+    JobState.ABORTED: "bold yellow",
+    JobState.RUNNING: "bold cyan",
+    JobState.QUEUED: "yellow",
+}
 
 #: Eighths of a cell, lowest first: a sparkline column per reading.
 _LEVELS = "▁▂▃▄▅▆▇█"
 
 
 # ---- words for the figures ------------------------------------------------------------------
-
-
-
-
 
 
 def state_text(job: JobSnapshot) -> Text:
@@ -48,13 +48,12 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-
-
 def bar_text(job: JobSnapshot, width: int = 10) -> Text:
     """`██████░░░░ 60%`: done by what remains; full once the job succeeded. Block
     characters, not only colour, so it reads on any terminal."""
-    percent = 100.0 if job.state is JobState.SUCCEEDED else (
-        job.figures.percent if job.figures else None)
+    percent = (
+        100.0 if job.state is JobState.SUCCEEDED else (job.figures.percent if job.figures else None)
+    )
     if percent is None:
         return Text("░" * width + "    ", style="dim")
     filled = round(width * percent / 100)
@@ -70,19 +69,27 @@ def figure_rows(job: JobSnapshot) -> list[tuple[str, str | Text]]:
     final = job.final is not None
     elapsed = fmt.duration(p.elapsed if p.elapsed is not None else job.elapsed)
     if not job.state.finished:
-        eta = fmt.duration(p.eta) if p.eta is not None else (
-            "never at this rate" if job.stalled else fmt.DASH)
+        eta = (
+            fmt.duration(p.eta)
+            if p.eta is not None
+            else ("never at this rate" if job.stalled else fmt.DASH)
+        )
         elapsed += f", ETA {eta}"
     downtime = f"{p.downtime_ms} ms" if p.downtime_ms is not None else fmt.DASH
     rows: list[tuple[str, str | Text]] = [
         ("State", state_text(job)),
         # Done is by what remains: zero pages are skipped and dirtied pages re-sent, so
         # bytes sent and the guest's size need not add up.
-        ("Data", f"{fmt.percent_done(p)} of {fmt.size(p.data_total)} done, "
-                 f"{fmt.size(p.data_processed)} sent"),
+        (
+            "Data",
+            f"{fmt.percent_done(p)} of {fmt.size(p.data_total)} done, "
+            f"{fmt.size(p.data_processed)} sent",
+        ),
         ("Elapsed", elapsed),
-        ("Downtime" if final else "Exp. downtime",
-         downtime + (f", setup {p.setup_ms} ms" if p.setup_ms is not None else "")),
+        (
+            "Downtime" if final else "Exp. downtime",
+            downtime + (f", setup {p.setup_ms} ms" if p.setup_ms is not None else ""),
+        ),
         ("Options", Text(job.describe_options() or fmt.DASH)),
         ("Samples", f"{job.samples}" + (" (final figures from libvirt)" if final else "")),
     ]
@@ -131,7 +138,7 @@ def pass_marks(readings: Sequence[MigrationProgress]) -> str:
         label = str(reading.iteration)
         if index + len(label) > len(marks):
             label = "|"
-        marks[index:index + len(label)] = label
+        marks[index : index + len(label)] = label
         free_from = index + len(label) + 1
     return "".join(marks)
 
@@ -162,14 +169,18 @@ def graph_lines(job: JobSnapshot, width: int) -> Text:
     speeds = [v for p in readings for v in (p.throughput_bps, p.dirty_rate_bps) if v is not None]
     remaining = [p.data_remaining for p in readings if p.data_remaining is not None]
     totals = [p.data_total for p in readings if p.data_total is not None]
-    tops = (max(speeds, default=0.0), max(speeds, default=0.0),
-            float(max(remaining + totals, default=0)))
+    tops = (
+        max(speeds, default=0.0),
+        max(speeds, default=0.0),
+        float(max(remaining + totals, default=0)),
+    )
     latest = job.figures
     text = Text(no_wrap=True, overflow="crop")
     for trace, top in zip(_TRACES, tops, strict=True):
         text.append(f"{trace.label:<{_LABEL_WIDTH}}", style="bold")
-        text.append(f"{sparkline([trace.figure(p) for p in readings], top):<{graph_width}}",
-                    style="cyan")
+        text.append(
+            f"{sparkline([trace.figure(p) for p in readings], top):<{graph_width}}", style="cyan"
+        )
         value = trace.figure(latest) if latest else None
         text.append(f"{trace.words(value):>{_VALUE_WIDTH}}\n")
     text.append(f"{'Pass':<{_LABEL_WIDTH}}", style="bold")

@@ -44,33 +44,73 @@ def vcpu_columns(host_cpus: int) -> list[Column[VcpuInfo]]:
     return [
         Column("vcpu", "vCPU", lambda v: str(v.number), lambda v: v.number, width=5),
         Column("state", "State", lambda v: v.state, lambda v: v.state, width=8),
-        Column("pcpu", "CPU", lambda v: fmt.DASH if v.pcpu is None else str(v.pcpu),
-               lambda v: v.pcpu, width=4),
-        Column("affinity", "Affinity", lambda v: _cpus(v.affinity_live),
-               lambda v: sorted(v.affinity), width=10),
-        Column("config", "Config", lambda v: _cpus(v.affinity_config),
-               lambda v: sorted(v.affinity_config), width=10),
-        Column("grid", "Grid", lambda v: affinity_bar(v.affinity, host_cpus),
-               lambda v: sorted(v.affinity), width=min(33, max(5, host_cpus))),
-        Column("cpu", "CPU%", lambda v: fmt.percent(v.cpu_percent), lambda v: v.cpu_percent,
-               width=6, numeric=True),
-        Column("wait", "Wait%", lambda v: fmt.percent(v.wait_percent),
-               lambda v: v.wait_percent, width=6, numeric=True),
-        Column("steal", "Steal%", lambda v: fmt.percent(v.steal_percent),
-               lambda v: v.steal_percent, width=7, numeric=True),
+        Column(
+            "pcpu",
+            "CPU",
+            lambda v: fmt.DASH if v.pcpu is None else str(v.pcpu),
+            lambda v: v.pcpu,
+            width=4,
+        ),
+        Column(
+            "affinity",
+            "Affinity",
+            lambda v: _cpus(v.affinity_live),
+            lambda v: sorted(v.affinity),
+            width=10,
+        ),
+        Column(
+            "config",
+            "Config",
+            lambda v: _cpus(v.affinity_config),
+            lambda v: sorted(v.affinity_config),
+            width=10,
+        ),
+        Column(
+            "grid",
+            "Grid",
+            lambda v: affinity_bar(v.affinity, host_cpus),
+            lambda v: sorted(v.affinity),
+            width=min(33, max(5, host_cpus)),
+        ),
+        Column(
+            "cpu",
+            "CPU%",
+            lambda v: fmt.percent(v.cpu_percent),
+            lambda v: v.cpu_percent,
+            width=6,
+            numeric=True,
+        ),
+        Column(
+            "wait",
+            "Wait%",
+            lambda v: fmt.percent(v.wait_percent),
+            lambda v: v.wait_percent,
+            width=6,
+            numeric=True,
+        ),
+        Column(
+            "steal",
+            "Steal%",
+            lambda v: fmt.percent(v.steal_percent),
+            lambda v: v.steal_percent,
+            width=7,
+            numeric=True,
+        ),
     ]
 
 
 def summary(placement: GuestPlacement) -> Text:
     cpus = placement.cpus
-    text = Text(f"{fmt.plural(len(placement.vcpus), 'vCPU')} on {placement.host}, which has "
-                f"{fmt.plural(cpus.count, 'CPU')} ({format_cpulist(cpus.online)} online)\n")
+    text = Text(
+        f"{fmt.plural(len(placement.vcpus), 'vCPU')} on {placement.host}, which has "
+        f"{fmt.plural(cpus.count, 'CPU')} ({format_cpulist(cpus.online)} online)\n"
+    )
     text.append("Emulator threads: ", style="bold")
-    text.append(f"{_cpus(placement.emulator_live)} live, "
-                f"{_cpus(placement.emulator_config)} config")
+    text.append(f"{_cpus(placement.emulator_live)} live, {_cpus(placement.emulator_config)} config")
     if not placement.active:
-        text.append("\nNot running: affinity shown is the persistent (config) pinning.",
-                    style="dim")
+        text.append(
+            "\nNot running: affinity shown is the persistent (config) pinning.", style="dim"
+        )
     return text
 
 
@@ -84,8 +124,14 @@ class VcpuPanel(GuardsChanges, Vertical):
 
     app: KvmTuiApp
 
-    def __init__(self, guest: GuestSnapshot, refresh: float,
-                 pin: Callable[[PinTarget], Awaitable[bool]], *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        guest: GuestSnapshot,
+        refresh: float,
+        pin: Callable[[PinTarget], Awaitable[bool]],
+        *,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.guest = guest
         self._pin = pin
@@ -113,13 +159,15 @@ class VcpuPanel(GuardsChanges, Vertical):
     @work(group="vcpu-read")
     async def _read(self) -> None:
         if self._reader is None:
-            self._reader = GuestPlacementReader(self.app.fleet.host(self.guest.host),
-                                                self.guest.uuid)
+            self._reader = GuestPlacementReader(
+                self.app.fleet.host(self.guest.host), self.guest.uuid
+            )
         try:
             placement = await self._reader.read()
         except HostError as error:
             self.query_one("#vcpu-summary", Static).update(
-                Text(str(error) or "vCPUs: no answer (timed out)", style="red"))
+                Text(str(error) or "vCPUs: no answer (timed out)", style="red")
+            )
             return
         finally:
             self._gate.end()
@@ -129,9 +177,13 @@ class VcpuPanel(GuardsChanges, Vertical):
         self.placement = placement
         self.query_one("#vcpu-summary", Static).update(summary(placement))
         if self.table is None:
-            self.table = LiveTable(vcpu_columns(placement.cpus.count), lambda v: str(v.number),
-                                   lambda v: f"{v.number} {v.state}", sort_column="vcpu",
-                                   id="vcpu-table")
+            self.table = LiveTable(
+                vcpu_columns(placement.cpus.count),
+                lambda v: str(v.number),
+                lambda v: f"{v.number} {v.state}",
+                sort_column="vcpu",
+                id="vcpu-table",
+            )
             await self.mount(self.table)
             self.table.focus()
         self.table.show(placement.vcpus)
@@ -144,8 +196,14 @@ class VcpuPanel(GuardsChanges, Vertical):
             current = placement.emulator_live or placement.emulator_config or frozenset()
         else:
             current = vcpu.affinity
-        return PinTarget(placement.host, placement.uuid, placement.name,
-                         None if vcpu is None else vcpu.number, current, placement.active)
+        return PinTarget(
+            placement.host,
+            placement.uuid,
+            placement.name,
+            None if vcpu is None else vcpu.number,
+            current,
+            placement.active,
+        )
 
     @work(group="pin")
     async def action_pin_vcpu(self) -> None:

@@ -196,11 +196,12 @@ class LabInfo:
         tag = secrets.token_hex(4)
         # The markers are built by the guest's shell (printf), so the echoed command line,
         # which contains '%s', never matches them.
-        line = (f"printf '%s\\n' B{tag}; {command}; printf '%s:%s\\n' E{tag} $?\r")
+        line = f"printf '%s\\n' B{tag}; {command}; printf '%s:%s\\n' E{tag} $?\r"
         pid, fd = pty.fork()
         if pid == 0:  # the child: virsh owns the PTY, as in a terminal
-            os.execvp("virsh", ["virsh", "-c", self.host(host).uri_tcp, "console", guest,
-                                "--force"])
+            os.execvp(
+                "virsh", ["virsh", "-c", self.host(host).uri_tcp, "console", guest, "--force"]
+            )
         out = b""
         try:
             deadline = time.monotonic() + timeout
@@ -219,8 +220,10 @@ class LabInfo:
                 m = re.search(rf"\bB{tag}\r?\n(.*?)E{tag}:(\d+)".encode(), out, re.S)
                 if m:
                     return m.group(1).decode(errors="replace").replace("\r\n", "\n")
-            raise TimeoutError(f"no answer from {guest}'s console in {timeout:.0f}s:\n"
-                               f"{out[-2000:].decode(errors='replace')}")
+            raise TimeoutError(
+                f"no answer from {guest}'s console in {timeout:.0f}s:\n"
+                f"{out[-2000:].decode(errors='replace')}"
+            )
         finally:
             os.write(fd, b"\x1d")  # Ctrl+], virsh detaches
             try:

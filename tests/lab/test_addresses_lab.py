@@ -39,11 +39,17 @@ async def test_a_linux_guests_dhcp_address_shows_in_the_table(lab_fresh: LabInfo
         table = app.screen.table
 
         def row():
-            return next((r for r in table.visible_rows()
-                         if r.name == "linux-a1" and r.host == "hosta"), None)
+            return next(
+                (r for r in table.visible_rows() if r.name == "linux-a1" and r.host == "hosta"),
+                None,
+            )
 
-        await wait_for(pilot, lambda: row() is not None and row().addresses, timeout=40,
-                       what="linux-a1's address in the table")
+        await wait_for(
+            pilot,
+            lambda: row() is not None and row().addresses,
+            timeout=40,
+            what="linux-a1's address in the table",
+        )
         assert row().addresses[0] == address and row().macs == (mac,)
         table.select_key(row().key)
         await pilot.pause()
@@ -53,6 +59,9 @@ async def test_a_linux_guests_dhcp_address_shows_in_the_table(lab_fresh: LabInfo
         assert [r.name for r in table.visible_rows()] == ["linux-a1"]
         await pilot.press("escape")
         await pilot.press("colon", *keys("domifaddr linux-a1 --source lease"), "enter")
-        await wait_for(pilot, lambda: any(f"{address}/24 (lease)" in n and mac in n
-                                          for n in notifications(app)), timeout=20,
-                       what="the lease in :domifaddr")
+        await wait_for(
+            pilot,
+            lambda: any(f"{address}/24 (lease)" in n and mac in n for n in notifications(app)),
+            timeout=20,
+            what="the lease in :domifaddr",
+        )

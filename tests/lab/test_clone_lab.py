@@ -44,8 +44,14 @@ async def _xml(host: Host, name: str) -> ET.Element:
 
 
 def _backing(path: str) -> str | None:
-    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", path],
-                                     capture_output=True, text=True, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "-U", "--output=json", path],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     return info.get("full-backing-filename") or info.get("backing-filename")
 
 
@@ -58,8 +64,9 @@ async def test_linked_clone_boots_and_undefine_removes_its_storage(lab, lab_fres
         made: list[str] = []
         try:
             reports: list[tuple[int, int]] = []
-            done = await clone.clone_guest(host, _uuid(host, SOURCE), FULL,
-                                           progress=lambda d, t: reports.append((d, t)))
+            done = await clone.clone_guest(
+                host, _uuid(host, SOURCE), FULL, progress=lambda d, t: reports.append((d, t))
+            )
             assert f"cloned to {FULL} (full copy: vda -> {FULL}-vda.qcow2)" in done
             await until(lambda: _state(host, FULL) is not None, "the full clone listed")
             full_disk = (await _xml(host, FULL)).find("devices/disk/source").get("file")
@@ -76,8 +83,9 @@ async def test_linked_clone_boots_and_undefine_removes_its_storage(lab, lab_fres
             assert _backing(linked_disk) == source_disk
             source_root = await _xml(host, SOURCE)
             assert root.find("uuid").text != source_root.find("uuid").text
-            assert (root.find("devices/interface/mac").get("address")
-                    != source_root.find("devices/interface/mac").get("address"))
+            assert root.find("devices/interface/mac").get("address") != source_root.find(
+                "devices/interface/mac"
+            ).get("address")
             log = Path(root.find("devices/serial/log").get("file"))
             assert LINKED in log.name
             made.append(str(log))
@@ -92,7 +100,8 @@ async def test_linked_clone_boots_and_undefine_removes_its_storage(lab, lab_fres
             # Undefine both with their storage: the running one is refused first.
             uuid = _uuid(host, LINKED)
             chosen = guest_config.storage_to_remove(
-                await guest_config.guest_disks(host, uuid), None, "undefine")
+                await guest_config.guest_disks(host, uuid), None, "undefine"
+            )
             assert [d.volume for d in chosen] == [linked_disk]
             with pytest.raises(Exception, match="it is running and its disks are in use"):
                 await guest_config.undefine(host, uuid, chosen)
@@ -102,9 +111,12 @@ async def test_linked_clone_boots_and_undefine_removes_its_storage(lab, lab_fres
             for name, disk in ((LINKED, linked_disk), (FULL, full_disk)):
                 uuid = _uuid(host, name)
                 chosen = guest_config.storage_to_remove(
-                    await guest_config.guest_disks(host, uuid), None, "undefine")
-                assert await guest_config.undefine(host, uuid, chosen) == \
-                    f"{name} on hosta: undefined, deleted vda {disk}"
+                    await guest_config.guest_disks(host, uuid), None, "undefine"
+                )
+                assert (
+                    await guest_config.undefine(host, uuid, chosen)
+                    == f"{name} on hosta: undefined, deleted vda {disk}"
+                )
                 assert not Path(disk).exists()
                 assert name not in lab.virsh("hosta", "list", "--all", "--name").stdout
             assert Path(source_disk).exists()
@@ -139,25 +151,36 @@ async def test_a_large_full_copy_reports_progress_while_it_copies(lab, tmp_path,
         pool = ""
         try:
             raw = tmp_path / "random.raw"
-            subprocess.run(["dd", "if=/dev/urandom", f"of={raw}", "bs=1M", "count=384",
-                            "status=none"], check=True)
-            subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw),
-                            str(disk)], check=True)
-            pool = (await host.run(lambda c: c.storageVolLookupByPath(source_disk)
-                                   .storagePoolLookupByVolume().name()))
+            subprocess.run(
+                ["dd", "if=/dev/urandom", f"of={raw}", "bs=1M", "count=384", "status=none"],
+                check=True,
+            )
+            subprocess.run(
+                ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(disk)],
+                check=True,
+            )
+            pool = await host.run(
+                lambda c: c.storageVolLookupByPath(source_disk).storagePoolLookupByVolume().name()
+            )
             await host.run(lambda c: c.storagePoolLookupByName(pool).refresh(0))
-            await host.run(lambda c: c.defineXML(f"""<domain type='{lab.domain_type_os_less}'>
+            await host.run(
+                lambda c: c.defineXML(f"""<domain type='{lab.domain_type_os_less}'>
               <name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
               <os><type arch='x86_64'>hvm</type></os>
               <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
                 <source file='{disk}'/><target dev='vda' bus='virtio'/></disk></devices>
-            </domain>"""))
+            </domain>""")
+            )
             await until(lambda: _state(host, name) is not None, "the throwaway guest listed")
             reports: list[tuple[int, int]] = []
             heard: list[float] = []
             loop = asyncio.get_running_loop()
-            await clone.clone_guest(host, _uuid(host, name), copy, progress=lambda d, t: (
-                reports.append((d, t)), heard.append(loop.time())))
+            await clone.clone_guest(
+                host,
+                _uuid(host, name),
+                copy,
+                progress=lambda d, t: (reports.append((d, t)), heard.append(loop.time())),
+            )
             total = reports[-1][1]
             assert reports[-1] == (total, total) and total > 384 * 1024 * 1024
             figures = [done for done, _ in reports]
@@ -189,8 +212,13 @@ async def test_full_clone_to_the_other_host_is_a_copy_that_boots_there(lab, lab_
         made: list[str] = []
         try:
             reports: list[tuple[int, int]] = []
-            done = await clone.clone_guest(host_a, _uuid(host_a, SOURCE), name, dest=host_b,
-                                           progress=lambda d, t: reports.append((d, t)))
+            done = await clone.clone_guest(
+                host_a,
+                _uuid(host_a, SOURCE),
+                name,
+                dest=host_b,
+                progress=lambda d, t: reports.append((d, t)),
+            )
             assert f"cloned to {name} on hostb (full copy: vda -> {name}-vda.qcow2)" in done
             await until(lambda: _state(host_b, name) is not None, "the clone listed on B")
             assert _state(host_a, name) is None

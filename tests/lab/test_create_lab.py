@@ -42,34 +42,75 @@ def _remove(lab: LabInfo, pool: str) -> None:
 
 async def _lab_listed(pilot) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: sum(h.connected for h in app.fleet.hosts) == 2
-                   and any(g.name == "linux-a1" for g in app.fleet.snapshot().guests),
-                   30, "both lab hosts listed")
+    await wait_for(
+        pilot,
+        lambda: (
+            sum(h.connected for h in app.fleet.hosts) == 2
+            and any(g.name == "linux-a1" for g in app.fleet.snapshot().guests)
+        ),
+        30,
+        "both lab hosts listed",
+    )
 
 
 async def test_created_guest_boots_to_the_ready_line_in_kvmtuis_console(lab_fresh: LabInfo):
     pool = lab_fresh.raw["pool"]["name"]
     _remove(lab_fresh, pool)
-    line = shlex.join([
-        "create", "--host", "hosta", "--vcpus", "1", "--memory", "128M", "--disk", "64M",
-        "--pool", pool, "--kernel", lab_fresh.raw["kernel"],
-        "--initrd", lab_fresh.raw["initrd"], "--cmdline", f"console=ttyS0 kvmtui.name={NAME}",
-        "--virt-type", "qemu", "--network", "kvmtui-nat", "--start", "--console", NAME])
+    line = shlex.join(
+        [
+            "create",
+            "--host",
+            "hosta",
+            "--vcpus",
+            "1",
+            "--memory",
+            "128M",
+            "--disk",
+            "64M",
+            "--pool",
+            pool,
+            "--kernel",
+            lab_fresh.raw["kernel"],
+            "--initrd",
+            lab_fresh.raw["initrd"],
+            "--cmdline",
+            f"console=ttyS0 kvmtui.name={NAME}",
+            "--virt-type",
+            "qemu",
+            "--network",
+            "kvmtui-nat",
+            "--start",
+            "--console",
+            NAME,
+        ]
+    )
     app = _lab_app(lab_fresh)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await _lab_listed(pilot)
             await pilot.press("colon", *keys(line), "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20,
-                           "the confirmation with the XML")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, ConfirmScreen),
+                20,
+                "the confirmation with the XML",
+            )
             assert f"volume {NAME}.qcow2 in pool {pool}" in text_of(
-                app.screen.query_one("#detail", Static))
+                app.screen.query_one("#detail", Static)
+            )
             await pilot.press("tab", "enter")
-            await wait_for(pilot, lambda: any(
-                f"{NAME} created on hosta with volume {NAME}.qcow2" in n
-                for n in notifications(app)), 30, "the guest created")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen), 30,
-                           "the new guest's console")
+            await wait_for(
+                pilot,
+                lambda: any(
+                    f"{NAME} created on hosta with volume {NAME}.qcow2" in n
+                    for n in notifications(app)
+                ),
+                30,
+                "the guest created",
+            )
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, ConsoleScreen), 30, "the new guest's console"
+            )
 
             def shown() -> str:
                 return "\n".join(app.screen.query_one(TerminalView).display_lines())
@@ -92,16 +133,39 @@ async def test_a_failed_start_leaves_no_guest_and_no_volume(lab_fresh: LabInfo):
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await _lab_listed(pilot)
-            app.controller.run_command(shlex.join([
-                "create", "--host", "hosta", "--memory", "128M", "--disk", "64M",
-                "--pool", pool, "--kernel", "/nonexistent/vmlinuz", "--virt-type", "qemu",
-                "--start", NAME]))
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20,
-                           "the confirmation")
+            app.controller.run_command(
+                shlex.join(
+                    [
+                        "create",
+                        "--host",
+                        "hosta",
+                        "--memory",
+                        "128M",
+                        "--disk",
+                        "64M",
+                        "--pool",
+                        pool,
+                        "--kernel",
+                        "/nonexistent/vmlinuz",
+                        "--virt-type",
+                        "qemu",
+                        "--start",
+                        NAME,
+                    ]
+                )
+            )
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, ConfirmScreen), 20, "the confirmation"
+            )
             await pilot.press("tab", "enter")
-            await wait_for(pilot, lambda: any(n.startswith(f"create {NAME}: start on hosta")
-                                              for n in notifications(app)), 60,
-                           "the failed start reported")
+            await wait_for(
+                pilot,
+                lambda: any(
+                    n.startswith(f"create {NAME}: start on hosta") for n in notifications(app)
+                ),
+                60,
+                "the failed start reported",
+            )
         assert NAME not in lab_fresh.virsh("hosta", "list", "--all", "--name").stdout
         assert f"{NAME}.qcow2" not in lab_fresh.virsh("hosta", "vol-list", pool).stdout
     finally:
@@ -119,9 +183,12 @@ async def test_evacuate_moves_every_running_guest_of_host_a_to_host_b(lab_fresh:
         plan = text_of(app.screen.query_one("#detail", Static))
         assert all(f"{name} -> hostb" in plan for name in running_a), plan
         await pilot.press("tab", "enter")
-        await wait_for(pilot, lambda: any(n.startswith("hosta evacuated: ")
-                                          for n in notifications(app)), 180,
-                       "the evacuation to finish")
+        await wait_for(
+            pilot,
+            lambda: any(n.startswith("hosta evacuated: ") for n in notifications(app)),
+            180,
+            "the evacuation to finish",
+        )
         assert not [n for n in notifications(app) if n.startswith("evacuate hosta:")]
     on_a = lab_fresh.virsh("hosta", "list", "--name").stdout.split()
     on_b = lab_fresh.virsh("hostb", "list", "--name").stdout.split()
@@ -146,20 +213,47 @@ async def test_cloud_init_seed_is_uploaded_beside_an_overlay_disk(lab_fresh: Lab
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await _lab_listed(pilot)
-            app.controller.run_command(shlex.join([
-                "create", "--host", "hosta", "--memory", "128M", "--import", base_path,
-                "--disk", "64M", "--pool", pool, "--virt-type", "qemu", "--cloud-init",
-                "--user", "ops", "--ssh-key", str(key), NAME]))
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20,
-                           "the confirmation")
+            app.controller.run_command(
+                shlex.join(
+                    [
+                        "create",
+                        "--host",
+                        "hosta",
+                        "--memory",
+                        "128M",
+                        "--import",
+                        base_path,
+                        "--disk",
+                        "64M",
+                        "--pool",
+                        pool,
+                        "--virt-type",
+                        "qemu",
+                        "--cloud-init",
+                        "--user",
+                        "ops",
+                        "--ssh-key",
+                        str(key),
+                        NAME,
+                    ]
+                )
+            )
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, ConfirmScreen), 20, "the confirmation"
+            )
             await pilot.press("tab", "enter")
-            await wait_for(pilot, lambda: any(f"{NAME} created on hosta" in n
-                                              for n in notifications(app)), 60, "created")
+            await wait_for(
+                pilot,
+                lambda: any(f"{NAME} created on hosta" in n for n in notifications(app)),
+                60,
+                "created",
+            )
         overlay = lab_fresh.virsh("hosta", "vol-dumpxml", "--pool", pool, f"{NAME}.qcow2")
         assert f"<path>{base_path}</path>" in overlay.stdout  # backed by the image
         seed = tmp_path / "seed.iso"
-        got = lab_fresh.virsh("hosta", "vol-download", "--pool", pool, f"{NAME}-seed.iso",
-                              str(seed))
+        got = lab_fresh.virsh(
+            "hosta", "vol-download", "--pool", pool, f"{NAME}-seed.iso", str(seed)
+        )
         assert got.returncode == 0, got.stderr
         assert b"cidata" in seed.read_bytes()[32768:34816]  # the volume label, as written
         assert b"AAAAC3NzaC1lZDI1NTE5AAAAIKvmtuiLabKey" in seed.read_bytes()

@@ -62,18 +62,18 @@ async def _forward_and_read(uri: str, guest: str, via: Via) -> None:
 
 
 async def test_vnc_forwarded_over_kvmtuis_own_ssh_connection(lab_fresh: LabInfo) -> None:
-    await _forward_and_read(_ssh_scheme_uri(lab_fresh), _vnc_guest_on_b(lab_fresh),
-                            Via.SSH_LINK)
+    await _forward_and_read(_ssh_scheme_uri(lab_fresh), _vnc_guest_on_b(lab_fresh), Via.SSH_LINK)
 
 
 async def test_vnc_forwarded_by_ssh_dash_l_for_qemu_ssh_hosts(lab_fresh: LabInfo) -> None:
-    await _forward_and_read(lab_fresh.host("hostb").uri_ssh, _vnc_guest_on_b(lab_fresh),
-                            Via.OPENSSH)
+    await _forward_and_read(
+        lab_fresh.host("hostb").uri_ssh, _vnc_guest_on_b(lab_fresh), Via.OPENSSH
+    )
 
 
-async def test_viewer_key_path_reaches_qemu_through_the_forward(lab_fresh: LabInfo,
-                                                                tmp_path: Path,
-                                                                monkeypatch) -> None:
+async def test_viewer_key_path_reaches_qemu_through_the_forward(
+    lab_fresh: LabInfo, tmp_path: Path, monkeypatch
+) -> None:
     """`:viewer` on a desktop: the viewer kvmtui starts connects to the forward and is
     greeted by the guest's QEMU (the stand-in viewer records the first bytes)."""
     monkeypatch.setenv("DISPLAY", ":99")
@@ -85,19 +85,32 @@ async def test_viewer_key_path_reaches_qemu_through_the_forward(lab_fresh: LabIn
         "data = b''\n"
         "while len(data) < 12:\n"
         "    data += s.recv(12 - len(data)) or b'!' * 12\n"
-        f"pathlib.Path({str(seen)!r}).write_bytes(data)\n")
+        f"pathlib.Path({str(seen)!r}).write_bytes(data)\n"
+    )
     guest = _vnc_guest_on_b(lab_fresh)
-    settings = Settings(hosts=(HostSpec("hostb", _ssh_scheme_uri(lab_fresh)),),
-                        readonly=False, refresh=1.0, theme=None, demo=False,
-                        viewer=f"{sys.executable} {viewer} {{host}} {{port}}")
+    settings = Settings(
+        hosts=(HostSpec("hostb", _ssh_scheme_uri(lab_fresh)),),
+        readonly=False,
+        refresh=1.0,
+        theme=None,
+        demo=False,
+        viewer=f"{sys.executable} {viewer} {{host}} {{port}}",
+    )
     app = KvmTuiApp(settings)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: any(g.name == guest for g in app.fleet.snapshot().guests),
-                       timeout=30, what=f"{guest} listed")
+        await wait_for(
+            pilot,
+            lambda: any(g.name == guest for g in app.fleet.snapshot().guests),
+            timeout=30,
+            what=f"{guest} listed",
+        )
         await pilot.press("colon", *keys(f"viewer {guest}"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DisplayScreen)
-                       and "Viewer started" in screen_text(app), timeout=20,
-                       what="the viewer started")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, DisplayScreen) and "Viewer started" in screen_text(app),
+            timeout=20,
+            what="the viewer started",
+        )
         assert "Forwarded through kvmtui's SSH connection" in screen_text(app)
         await wait_for(pilot, lambda: seen.exists(), timeout=20, what="the viewer's greeting")
         assert seen.read_bytes().startswith(GREETING)

@@ -40,8 +40,11 @@ async def lab_fleet(lab, kind: str, refresh: float = 1.0) -> AsyncIterator[Fleet
     fleet = Fleet([HostSpec(name, getattr(h, uri)) for name, h in lab.hosts.items()], refresh)
     await fleet.start()
     try:
-        await until(lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts), 30,
-                    "both lab hosts connected")
+        await until(
+            lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
+            30,
+            "both lab hosts connected",
+        )
         yield fleet
     finally:
         await fleet.close()
@@ -86,8 +89,11 @@ async def test_every_lifecycle_action_through_the_core(lab, lab_fresh):
         for verb, expected in steps:
             message = await fleet.perform(find(fleet, "tiny-a2"), verb)
             assert "tiny-a2 on hosta" in message
-            await until(lambda e=expected: state_of(fleet, "tiny-a2") is e, 10,
-                        f"{verb} -> {expected.value}")
+            await until(
+                lambda e=expected: state_of(fleet, "tiny-a2") is e,
+                10,
+                f"{verb} -> {expected.value}",
+            )
         await fleet.perform(find(fleet, "tiny-a2"), "autostart")
         await until(lambda: find(fleet, "tiny-a2").autostart, 5, "autostart on")
         assert "autostart" in lab.virsh("hosta", "dominfo", "tiny-a2").stdout.lower()
@@ -106,8 +112,11 @@ async def test_undefine_removes_a_stopped_guest(lab, lab_fresh, tmp_path):
     async with lab_fleet(lab, "tcp") as fleet:
         try:
             assert lab.virsh("hosta", "define", str(path)).returncode == 0
-            await until(lambda: find(fleet, "scratch-a9") is not None, 1.0,
-                        "a guest defined with virsh to appear (event)")
+            await until(
+                lambda: find(fleet, "scratch-a9") is not None,
+                1.0,
+                "a guest defined with virsh to appear (event)",
+            )
             await fleet.perform(find(fleet, "scratch-a9"), "undefine")
             await until(lambda: find(fleet, "scratch-a9") is None, 5, "undefined guest gone")
             assert "scratch-a9" not in lab.virsh("hosta", "list", "--all").stdout
@@ -117,6 +126,7 @@ async def test_undefine_removes_a_stopped_guest(lab, lab_fresh, tmp_path):
 
 async def test_busy_guest_shows_far_more_cpu_than_an_idle_one(lab):
     async with lab_fleet(lab, "tcp") as fleet:
+
         def cpu(name: str) -> float | None:
             guest = find(fleet, name)
             return guest.rates.cpu_percent if guest else None
@@ -136,16 +146,19 @@ async def test_virsh_start_and_destroy_show_within_a_second(lab, lab_fresh):
     async with lab_fleet(lab, "tcp", refresh=30.0) as fleet:
         assert state_of(fleet, "tiny-a2") is GuestState.SHUTOFF
         assert lab.virsh("hosta", "start", "tiny-a2").returncode == 0
-        took = await until(lambda: state_of(fleet, "tiny-a2") is GuestState.RUNNING, 1.0,
-                           "virsh start seen")
+        took = await until(
+            lambda: state_of(fleet, "tiny-a2") is GuestState.RUNNING, 1.0, "virsh start seen"
+        )
         assert lab.virsh("hosta", "destroy", "tiny-a2").returncode == 0
-        took2 = await until(lambda: state_of(fleet, "tiny-a2") is GuestState.SHUTOFF, 1.0,
-                            "virsh destroy seen")
+        took2 = await until(
+            lambda: state_of(fleet, "tiny-a2") is GuestState.SHUTOFF, 1.0, "virsh destroy seen"
+        )
         print(f"start seen after {took:.3f} s, destroy after {took2:.3f} s")
 
 
 async def test_host_b_dies_and_comes_back_while_a_keeps_updating(lab, lab_fresh):
     async with lab_fleet(lab, "tcp") as fleet:
+
         def link(name: str) -> Link:
             return next(h.link for h in fleet.snapshot().hosts if h.name == name)
 
@@ -155,26 +168,34 @@ async def test_host_b_dies_and_comes_back_while_a_keeps_updating(lab, lab_fresh)
             hostb = next(h for h in fleet.snapshot().hosts if h.name == "hostb")
             assert hostb.reason, "a lost host says why"
             version = fleet.snapshot().version
-            await until(lambda: fleet.snapshot().version > version + 2, 5,
-                        "hosta keeps updating")
+            await until(lambda: fleet.snapshot().version > version + 2, 5, "hosta keeps updating")
             assert link("hosta") is Link.CONNECTED
             print(f"hostb lost after {took:.2f} s: {hostb.reason}")
         finally:
             lab.start_host("hostb")
-        back = await until(lambda: link("hostb") is Link.CONNECTED, 45,
-                           "hostb reconnected without a restart")
+        back = await until(
+            lambda: link("hostb") is Link.CONNECTED, 45, "hostb reconnected without a restart"
+        )
         await until(lambda: find(fleet, "linux-b1") is not None, 5, "hostb's guests back")
         print(f"hostb back {back:.1f} s after its daemon restarted")
 
 
 async def test_dead_uri_at_startup_is_a_lost_host_and_the_rest_works(lab):
-    specs = [HostSpec("hosta", lab.hosts["hosta"].uri_tcp),
-             HostSpec("nowhere", f"qemu+tcp://{lab.hosts['hostb'].address}:1/system")]
+    specs = [
+        HostSpec("hosta", lab.hosts["hosta"].uri_tcp),
+        HostSpec("nowhere", f"qemu+tcp://{lab.hosts['hostb'].address}:1/system"),
+    ]
     fleet = Fleet(specs, 1.0)
     await fleet.start()
     try:
-        await until(lambda: {h.name: h.link for h in fleet.snapshot().hosts}
-                    == {"hosta": Link.CONNECTED, "nowhere": Link.LOST}, 20, "one up, one lost")
+        await until(
+            lambda: (
+                {h.name: h.link for h in fleet.snapshot().hosts}
+                == {"hosta": Link.CONNECTED, "nowhere": Link.LOST}
+            ),
+            20,
+            "one up, one lost",
+        )
         nowhere = next(h for h in fleet.snapshot().hosts if h.name == "nowhere")
         assert "refused" in nowhere.reason.lower() or "unable to connect" in nowhere.reason
         assert find(fleet, "tiny-a1") is not None
@@ -183,8 +204,13 @@ async def test_dead_uri_at_startup_is_a_lost_host_and_the_rest_works(lab):
 
 
 async def test_ui_actions_on_real_guests(lab, lab_fresh):
-    settings = Settings(hosts=tuple(HostSpec(n, h.uri_tcp) for n, h in lab.hosts.items()),
-                        readonly=False, refresh=1.0, theme=None, demo=False)
+    settings = Settings(
+        hosts=tuple(HostSpec(n, h.uri_tcp) for n, h in lab.hosts.items()),
+        readonly=False,
+        refresh=1.0,
+        theme=None,
+        demo=False,
+    )
     app = KvmTuiApp(settings)
     async with app.run_test(size=(100, 30)) as pilot:
         await fleet_ready(pilot, guests=len(lab.guests))
@@ -214,8 +240,13 @@ async def test_reset_from_the_table_really_restarts_the_guest(lab, lab_fresh):
     def boots() -> int:
         return target.serial_log.read_text(errors="replace").count(ready)
 
-    settings = Settings(hosts=tuple(HostSpec(n, h.uri_tcp) for n, h in lab.hosts.items()),
-                        readonly=False, refresh=1.0, theme=None, demo=False)
+    settings = Settings(
+        hosts=tuple(HostSpec(n, h.uri_tcp) for n, h in lab.hosts.items()),
+        readonly=False,
+        refresh=1.0,
+        theme=None,
+        demo=False,
+    )
     app = KvmTuiApp(settings)
     async with app.run_test(size=(100, 30)) as pilot:
         await fleet_ready(pilot, guests=len(lab.guests))
@@ -225,7 +256,11 @@ async def test_reset_from_the_table_really_restarts_the_guest(lab, lab_fresh):
         await pilot.press("ctrl+e")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await pilot.press("tab", "enter")
-        await wait_for(pilot, lambda: any("linux-a1" in n and ": reset" in n
-                                          for n in notifications(app)), 10, "reset notice")
+        await wait_for(
+            pilot,
+            lambda: any("linux-a1" in n and ": reset" in n for n in notifications(app)),
+            10,
+            "reset notice",
+        )
         await until(lambda: boots() > before, 120, "linux-a1 booted again after the reset")
         assert lab.virsh("hosta", "domid", "linux-a1").stdout.strip() == domain_id

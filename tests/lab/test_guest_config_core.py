@@ -66,19 +66,23 @@ async def test_snapshots_of_a_running_qemu_guest(lab, throwaway):
 
         ext = await snapshots.create_snapshot(host, uuid, "ext", disk_only=True, atomic=True)
         assert snapshots.created_sentence(ext) == (
-            f"{NAME} on hosta: snapshot ext created (external, disk only)")
+            f"{NAME} on hosta: snapshot ext created (external, disk only)"
+        )
         images.add("disk.ext")  # libvirt's overlay next to the image
         assert {p.name for p in directory.iterdir()} == images
 
         listed = await snapshots.list_snapshots(host, uuid)
         assert [(s.name, s.current, s.parent) for s in listed] == [
-            ("before", False, None), ("ext", True, "before")]
+            ("before", False, None),
+            ("ext", True, "before"),
+        ]
 
         with pytest.raises(HostError) as refused:
             await snapshots.revert_snapshot(host, uuid, "ext")
         assert str(refused.value) == (
             f"snapshot-revert {NAME} on hosta: unsupported configuration:"
-            " revert to external snapshot not supported yet")
+            " revert to external snapshot not supported yet"
+        )
 
         said = await snapshots.revert_snapshot(host, uuid, "before")
         assert said == f"{NAME} on hosta: reverted to snapshot before"
@@ -102,10 +106,14 @@ async def test_the_verbs_leave_an_external_snapshot_to_libvirt(lab, throwaway):
 
     async def kvmtui(*words: str, as_json: bool = False) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        settings = Settings((hosta,), False, 60.0, None, False, command=words, yes=True,
-                            json=as_json)
-        return await run_command(settings, stdin=io.StringIO(), stdout=out, stderr=err), \
-            out.getvalue(), err.getvalue()
+        settings = Settings(
+            (hosta,), False, 60.0, None, False, command=words, yes=True, json=as_json
+        )
+        return (
+            await run_command(settings, stdin=io.StringIO(), stdout=out, stderr=err),
+            out.getvalue(),
+            err.getvalue(),
+        )
 
     status, out, err = await kvmtui("snapshot-create-as", NAME, "ext", "--disk-only", "--atomic")
     assert (status, err) == (0, "")
@@ -115,8 +123,10 @@ async def test_the_verbs_leave_an_external_snapshot_to_libvirt(lab, throwaway):
 
     status, out, err = await kvmtui("snapshot-revert", NAME, "ext")
     assert (status, out) == (1, "")
-    assert err == (f"kvmtui: snapshot-revert {NAME} on hosta: unsupported configuration:"
-                   " revert to external snapshot not supported yet\n")
+    assert err == (
+        f"kvmtui: snapshot-revert {NAME} on hosta: unsupported configuration:"
+        " revert to external snapshot not supported yet\n"
+    )
     status, out, _ = await kvmtui("snapshot-list", NAME, as_json=True)
     assert [s["name"] for s in json.loads(out)] == ["ext"]
     assert {p.name for p in directory.iterdir()} == files  # nothing deleted
@@ -140,6 +150,9 @@ async def test_addresses_and_devices_of_a_qemu_guest(lab, throwaway):
     assert "agent is not configured" in status[AddressSource.AGENT].reason
     assert status[AddressSource.LEASE].available and found.interfaces == ()
     (disk,) = devices.live.disks
-    assert (disk.target, disk.source, disk.format) == ("vda", str(directory / "disk.qcow2"),
-                                                       "qcow2")
+    assert (disk.target, disk.source, disk.format) == (
+        "vda",
+        str(directory / "disk.qcow2"),
+        "qcow2",
+    )
     assert devices.active and devices.differences == ()

@@ -31,8 +31,9 @@ pytestmark = pytest.mark.timeout(300)
 def _app(lab: LabInfo) -> KvmTuiApp:
     hosts = (
         HostSpec("hosta", lab.host("hosta").uri_tcp),
-        HostSpec("hostb", f"ssh://root@10.213.0.2?keyfile={lab.ssh_key}"
-                          f"&known_hosts={lab.known_hosts}"),
+        HostSpec(
+            "hostb", f"ssh://root@10.213.0.2?keyfile={lab.ssh_key}&known_hosts={lab.known_hosts}"
+        ),
     )
     return KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
 
@@ -47,7 +48,7 @@ def linux_guest(lab: LabInfo, tmp_path: Path) -> Iterator[str]:
       <name>{name}</name><memory unit='MiB'>128</memory>
       <vcpu placement='static' current='1'>2</vcpu>
       <os><type arch='x86_64'>hvm</type>
-        <kernel>{lab.raw['kernel']}</kernel><initrd>{lab.raw['initrd']}</initrd>
+        <kernel>{lab.raw["kernel"]}</kernel><initrd>{lab.raw["initrd"]}</initrd>
         <cmdline>console=ttyS0 panic=-1 kvmtui.name={name}</cmdline></os>
       <features><acpi/><apic/></features>
       <cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>
@@ -115,9 +116,12 @@ def _shell(lab: LabInfo, guest: str, command: str) -> str:
 
 async def _listed(pilot, name: str, host: str) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: any(g.name == name and g.host == host
-                                      for g in app.fleet.snapshot().guests),
-                   timeout=60, what=f"{name} on {host} in the list")
+    await wait_for(
+        pilot,
+        lambda: any(g.name == name and g.host == host for g in app.fleet.snapshot().guests),
+        timeout=60,
+        what=f"{name} on {host} in the list",
+    )
 
 
 async def test_live_vcpu_and_disk_hotplug_seen_inside_the_guest(lab, linux_guest, spare_volume):
@@ -129,19 +133,29 @@ async def test_live_vcpu_and_disk_hotplug_seen_inside_the_guest(lab, linux_guest
         await _listed(pilot, linux_guest, "hosta")
         assert await answer_to(pilot, f"setvcpus {linux_guest} 3 --live", timeout=60) == (
             f"setvcpus {linux_guest} on hosta: 3 vCPUs is more than its maximum of 2 "
-            "(raise it with --maximum --config)")
+            "(raise it with --maximum --config)"
+        )
         assert await answer_to(pilot, f"setvcpus {linux_guest} 2 --live", timeout=60) == (
-            f"{linux_guest} on hosta: 2 vCPUs (live)")
+            f"{linux_guest} on hosta: 2 vCPUs (live)"
+        )
         attach = f"attach-disk {linux_guest} {spare_volume} vdb"
         assert await answer_to(pilot, attach, timeout=60) == (
-            f"{linux_guest} on hosta: disk vdb attached ({spare_volume}) (live)")
-        await wait_for(pilot, lambda: app.fleet.host("hosta").guest(uuid).vcpus == 2,
-                       timeout=30, what="the table's vCPU count")
+            f"{linux_guest} on hosta: disk vdb attached ({spare_volume}) (live)"
+        )
+        await wait_for(
+            pilot,
+            lambda: app.fleet.host("hosta").guest(uuid).vcpus == 2,
+            timeout=30,
+            what="the table's vCPU count",
+        )
     # Inside the guest: the second CPU is present, and the disk is its first virtio disk.
     assert _shell(lab, linux_guest, "cat /sys/devices/system/cpu/present").strip() == "0-1"
     partitions = _shell(lab, linux_guest, "cat /proc/partitions")
-    assert any(line.split()[-1:] == ["vda"] and line.split()[2] == "65536"
-               for line in partitions.splitlines() if line.strip()), partitions
+    assert any(
+        line.split()[-1:] == ["vda"] and line.split()[2] == "65536"
+        for line in partitions.splitlines()
+        if line.strip()
+    ), partitions
 
 
 def _until(what: str, check, timeout: float = 60) -> None:
@@ -160,32 +174,41 @@ async def test_nic_media_and_detach_on_real_qemu(lab, linux_guest, spare_volume)
         await _listed(pilot, linux_guest, "hosta")
         line = f"attach-interface {linux_guest} network kvmtui-nat --model virtio --mac {mac}"
         assert await answer_to(pilot, line, timeout=60) == (
-            f"{linux_guest} on hosta: NIC on network kvmtui-nat attached (live)")
-        _until("eth0 in the guest",
-               lambda: "eth0" in _shell(lab, linux_guest, "ls /sys/class/net"))
+            f"{linux_guest} on hosta: NIC on network kvmtui-nat attached (live)"
+        )
+        _until("eth0 in the guest", lambda: "eth0" in _shell(lab, linux_guest, "ls /sys/class/net"))
         line = f"change-media {linux_guest} hdc {spare_volume}"
         assert await answer_to(pilot, line, timeout=60) == (
-            f"{linux_guest} on hosta: {spare_volume} inserted in hdc (live)")
+            f"{linux_guest} on hosta: {spare_volume} inserted in hdc (live)"
+        )
         assert str(spare_volume) in lab.virsh("hosta", "domblklist", linux_guest).stdout
-        assert await answer_to(pilot, f"change-media {linux_guest} hdc --eject",
-                               timeout=60) == (
-            f"{linux_guest} on hosta: medium ejected from hdc (live)")
+        assert await answer_to(pilot, f"change-media {linux_guest} hdc --eject", timeout=60) == (
+            f"{linux_guest} on hosta: medium ejected from hdc (live)"
+        )
         assert str(spare_volume) not in lab.virsh("hosta", "domblklist", linux_guest).stdout
         attach = f"attach-disk {linux_guest} {spare_volume} vdb"
         assert await answer_to(pilot, attach, timeout=60) == (
-            f"{linux_guest} on hosta: disk vdb attached ({spare_volume}) (live)")
-        _until("the disk in the guest",
-               lambda: "vda" in _shell(lab, linux_guest, "cat /proc/partitions"))
+            f"{linux_guest} on hosta: disk vdb attached ({spare_volume}) (live)"
+        )
+        _until(
+            "the disk in the guest",
+            lambda: "vda" in _shell(lab, linux_guest, "cat /proc/partitions"),
+        )
         assert await answer_to(pilot, f"detach-disk {linux_guest} vdb", timeout=60) == (
-            f"{linux_guest} on hosta: disk vdb detached (live)")
-        assert await answer_to(pilot, f"detach-interface {linux_guest} network --mac {mac}",
-                               timeout=60) == (
-            f"{linux_guest} on hosta: network interface {mac} detached (live)")
+            f"{linux_guest} on hosta: disk vdb detached (live)"
+        )
+        assert await answer_to(
+            pilot, f"detach-interface {linux_guest} network --mac {mac}", timeout=60
+        ) == (f"{linux_guest} on hosta: network interface {mac} detached (live)")
     # The guest lets go of both (PCI hot-unplug takes its ACPI handshake).
-    _until("the disk gone from the guest",
-           lambda: "vda" not in _shell(lab, linux_guest, "cat /proc/partitions"))
-    _until("eth0 gone from the guest",
-           lambda: "eth0" not in _shell(lab, linux_guest, "ls /sys/class/net"))
+    _until(
+        "the disk gone from the guest",
+        lambda: "vda" not in _shell(lab, linux_guest, "cat /proc/partitions"),
+    )
+    _until(
+        "eth0 gone from the guest",
+        lambda: "eth0" not in _shell(lab, linux_guest, "ls /sys/class/net"),
+    )
 
 
 @pytest.fixture
@@ -204,17 +227,21 @@ def shut_off_guest(lab: LabInfo) -> Iterator[str]:
         _remove(lab, "hostb", name)
 
 
-async def test_edit_changes_the_memory_of_a_shut_off_guest_over_ssh(lab, shut_off_guest,
-                                                                      tmp_path, monkeypatch):
+async def test_edit_changes_the_memory_of_a_shut_off_guest_over_ssh(
+    lab, shut_off_guest, tmp_path, monkeypatch
+):
     editor = tmp_path / "editor.py"
-    editor.write_text("import sys\nfrom pathlib import Path\np = Path(sys.argv[1])\n"
-                      "p.write_text(p.read_text().replace('>65536</memory>', '>131072</memory>'"
-                      ", 1))\n")
+    editor.write_text(
+        "import sys\nfrom pathlib import Path\np = Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('>65536</memory>', '>131072</memory>'"
+        ", 1))\n"
+    )
     monkeypatch.setenv("VISUAL", f"{sys.executable} {editor}")
     app = _app(lab)
     async with app.run_test(size=(120, 32)) as pilot:
         await _listed(pilot, shut_off_guest, "hostb")
         assert await answer_to(pilot, f"edit {shut_off_guest}", timeout=60) == (
-            f"{shut_off_guest} on hostb: definition saved")
+            f"{shut_off_guest} on hostb: definition saved"
+        )
     info = lab.virsh("hostb", "dominfo", shut_off_guest).stdout
     assert "Max memory:     131072 KiB" in info, info

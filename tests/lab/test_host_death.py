@@ -41,8 +41,12 @@ async def _running(lab: LabInfo) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
     hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab.hosts.items())
     app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: {g.name for g in app.screen.table.visible_rows()}
-                       >= set(lab.guests), 30, "every lab guest listed")
+        await wait_for(
+            pilot,
+            lambda: {g.name for g in app.screen.table.visible_rows()} >= set(lab.guests),
+            30,
+            "every lab guest listed",
+        )
         yield app, pilot
 
 
@@ -72,8 +76,12 @@ async def _revive_b(pilot: Pilot, lab: LabInfo) -> None:
 
 async def _error_naming_hostb(pilot: Pilot, what: str) -> str:
     app = pilot.app
-    await wait_for(pilot, lambda: any("hostb" in e for e in _errors(app)), 40,
-                   f"an error naming hostb ({what})")
+    await wait_for(
+        pilot,
+        lambda: any("hostb" in e for e in _errors(app)),
+        40,
+        f"an error naming hostb ({what})",
+    )
     assert app.is_running
     return next(e for e in _errors(app) if "hostb" in e)
 
@@ -90,8 +98,12 @@ async def test_vcpupin_while_host_is_down(lab_fresh: LabInfo) -> None:
         await _error_naming_hostb(pilot, ":vcpupin")
         await _revive_b(pilot, lab_fresh)
         await _command(pilot, "vcpupin tiny-b1 0 1")
-        await wait_for(pilot, lambda: any("vCPU 0 pinned to CPUs 1" in m for m in _infos(app)),
-                       30, "the pin reported done")
+        await wait_for(
+            pilot,
+            lambda: any("vCPU 0 pinned to CPUs 1" in m for m in _infos(app)),
+            30,
+            "the pin reported done",
+        )
         assert not _errors(app)
     pinned = lab_fresh.virsh("hostb", "vcpupin", "tiny-b1", "0").stdout.split()
     assert pinned[-1] == "1", pinned
@@ -102,15 +114,21 @@ async def test_console_while_host_is_down(lab_fresh: LabInfo) -> None:
         await _kill_b(lab_fresh)
         await _command(pilot, "console linux-b1 --force")
         await _error_naming_hostb(pilot, ":console")
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen), 10,
-                       "back on the guest list")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, GuestsScreen), 10, "back on the guest list"
+        )
         await _revive_b(pilot, lab_fresh)
         await _command(pilot, "console linux-b1 --force")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen)
-                       and app.screen.terminal.live, 30, "the console attached")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConsoleScreen) and app.screen.terminal.live,
+            30,
+            "the console attached",
+        )
         await pilot.press("enter", *keys("echo hello-$((6*7))"), "enter")
-        await wait_for(pilot, lambda: "hello-42" in _console_lines(app), 20,
-                       "hello-42 on the console")
+        await wait_for(
+            pilot, lambda: "hello-42" in _console_lines(app), 20, "hello-42 on the console"
+        )
         await pilot.press("ctrl+right_square_bracket")
         await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen), 10, "detached")
 
@@ -120,22 +138,28 @@ async def test_console_attached_when_its_host_dies(lab_fresh: LabInfo) -> None:
     reattaches once the host is back."""
     async with _running(lab_fresh) as (app, pilot):
         await _command(pilot, "console linux-b1 --force")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen)
-                       and app.screen.terminal.live, 30, "the console attached")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConsoleScreen) and app.screen.terminal.live,
+            30,
+            "the console attached",
+        )
         console = app.screen
         await _kill_b(lab_fresh)
         await wait_for(pilot, lambda: not console.terminal.live, 40, "the console ended")
         status = console.query_one("#console-status", Static)
         await wait_for(pilot, lambda: "r reattach" in text_of(status), 5, "the way back shown")
-        assert any("console of linux-b1 ended: host hostb lost" in n.message
-                   for n in app._notifications)
+        assert any(
+            "console of linux-b1 ended: host hostb lost" in n.message for n in app._notifications
+        )
         assert app.is_running and app.screen is console
         await _revive_b(pilot, lab_fresh)
         await pilot.press("r")
         await wait_for(pilot, lambda: console.terminal.live, 30, "reattached")
         await pilot.press("enter", *keys("echo hello-$((6*7))"), "enter")
-        await wait_for(pilot, lambda: "hello-42" in _console_lines(app), 20,
-                       "hello-42 on the console")
+        await wait_for(
+            pilot, lambda: "hello-42" in _console_lines(app), 20, "hello-42 on the console"
+        )
 
 
 def _console_lines(app: KvmTuiApp) -> list[str]:
@@ -147,9 +171,15 @@ async def test_migrate_to_a_host_that_is_down(lab_fresh: LabInfo) -> None:
         await _kill_b(lab_fresh)
         await _command(pilot, "migrate tiny-a1 hostb --live")
         # A migration reports on its own progress screen, where the operator is taken.
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen)
-                       and "migration failed (hosta -> hostb)" in screen_text(app), 40,
-                       "the migration's failure naming hostb")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MigrationProgressScreen)
+                and "migration failed (hosta -> hostb)" in screen_text(app)
+            ),
+            40,
+            "the migration's failure naming hostb",
+        )
         assert "tiny-a1 is still running on hosta" in screen_text(app)
         assert app.is_running
         assert lab_fresh.virsh("hosta", "domstate", "tiny-a1").stdout.strip() == "running"
@@ -157,9 +187,15 @@ async def test_migrate_to_a_host_that_is_down(lab_fresh: LabInfo) -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen), 5, "the guest list")
         await _command(pilot, "migrate tiny-a1 hostb --live")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen)
-                       and "now running on hostb" in screen_text(app), 60,
-                       "tiny-a1 migrated to hostb")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MigrationProgressScreen)
+                and "now running on hostb" in screen_text(app)
+            ),
+            60,
+            "tiny-a1 migrated to hostb",
+        )
         assert not _errors(app)
     assert lab_fresh.virsh("hostb", "domstate", "tiny-a1").stdout.strip() == "running"
 
@@ -167,25 +203,35 @@ async def test_migrate_to_a_host_that_is_down(lab_fresh: LabInfo) -> None:
 async def test_cpu_map_while_host_is_down(lab: LabInfo) -> None:
     async with _running(lab) as (app, pilot):
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.current_mode == "hosts", 5,
-                       "the hosts view")
+        await wait_for(pilot, lambda: app.current_mode == "hosts", 5, "the hosts view")
         app.screen.table.select_key("hostb")
-        await wait_for(pilot, lambda: app.screen.table.current_key == "hostb", 5,
-                       "the cursor on hostb")
+        await wait_for(
+            pilot, lambda: app.screen.table.current_key == "hostb", 5, "the cursor on hostb"
+        )
         try:
             await _kill_b(lab)
             await pilot.press("k")
             await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen), 5, "the map")
             status = app.screen.query_one("#status", Static)
-            await wait_for(pilot, lambda: "hostb" in text_of(status)
-                           and "CPUs" not in text_of(status)
-                           and "reading" not in text_of(status), 40,
-                           "the map's status saying hostb cannot be read")
+            await wait_for(
+                pilot,
+                lambda: (
+                    "hostb" in text_of(status)
+                    and "CPUs" not in text_of(status)
+                    and "reading" not in text_of(status)
+                ),
+                40,
+                "the map's status saying hostb cannot be read",
+            )
             assert app.is_running
         finally:
             await _revive_b(pilot, lab)
-        await wait_for(pilot, lambda: "CPU map: hostb" in text_of(status)
-                       and "CPUs," in text_of(status), 30, "the map read again by itself")
+        await wait_for(
+            pilot,
+            lambda: "CPU map: hostb" in text_of(status) and "CPUs," in text_of(status),
+            30,
+            "the map read again by itself",
+        )
         assert "tiny-b1:0" in screen_text(app)
 
 
@@ -195,11 +241,16 @@ async def test_detail_screen_while_host_is_down(lab: LabInfo) -> None:
         try:
             await _kill_b(lab)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen), 5,
-                           "the detail screen")
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, GuestDetailScreen), 5, "the detail screen"
+            )
             dominfo = app.screen.query_one("#dominfo", Static)
-            await wait_for(pilot, lambda: "hostb" in text_of(dominfo), 40,
-                           "dominfo saying hostb cannot be read")
+            await wait_for(
+                pilot,
+                lambda: "hostb" in text_of(dominfo),
+                40,
+                "dominfo saying hostb cannot be read",
+            )
             for tab in ("k", "g", "y", "d"):
                 await pilot.press(tab)
             await pilot.pause(0.5)
@@ -207,9 +258,16 @@ async def test_detail_screen_while_host_is_down(lab: LabInfo) -> None:
         finally:
             await _revive_b(pilot, lab)
         await pilot.press("r")
-        await wait_for(pilot, lambda: "tiny-b1" in text_of(dominfo)
-                       and "Name" in text_of(dominfo) and "hostb" not in text_of(dominfo), 30,
-                       "dominfo read again")
+        await wait_for(
+            pilot,
+            lambda: (
+                "tiny-b1" in text_of(dominfo)
+                and "Name" in text_of(dominfo)
+                and "hostb" not in text_of(dominfo)
+            ),
+            30,
+            "dominfo read again",
+        )
 
 
 async def test_bulk_action_while_one_host_is_down(lab_fresh: LabInfo) -> None:
@@ -219,20 +277,40 @@ async def test_bulk_action_while_one_host_is_down(lab_fresh: LabInfo) -> None:
             await pilot.press("space")
         await _kill_b(lab_fresh)
         await pilot.press("p")
-        await wait_for(pilot, lambda: "Suspend 3 guests on 2 hosts?" in screen_text(app), 5,
-                       "the bulk confirmation")
+        await wait_for(
+            pilot,
+            lambda: "Suspend 3 guests on 2 hosts?" in screen_text(app),
+            5,
+            "the bulk confirmation",
+        )
         await pilot.press("tab", "enter")
         await _error_naming_hostb(pilot, "bulk suspend")
-        await wait_for(pilot, lambda: guest(app, "tiny-a1").state is GuestState.PAUSED, 20,
-                       "hosta's guest suspended all the same")
+        await wait_for(
+            pilot,
+            lambda: guest(app, "tiny-a1").state is GuestState.PAUSED,
+            20,
+            "hosta's guest suspended all the same",
+        )
         await _revive_b(pilot, lab_fresh)
         await pilot.press("p")  # hosta's guest is paused already: passed over, and said so
-        await wait_for(pilot, lambda: "Suspend 2 running guests on 1 host? 1 already paused"
-                       " is skipped" in screen_text(app), 5, "the bulk confirmation again")
+        await wait_for(
+            pilot,
+            lambda: (
+                "Suspend 2 running guests on 1 host? 1 already paused"
+                " is skipped" in screen_text(app)
+            ),
+            5,
+            "the bulk confirmation again",
+        )
         await pilot.press("tab", "enter")
-        await wait_for(pilot, lambda: all(guest(app, name).state is GuestState.PAUSED
-                                          for name in ("tiny-b1", "linux-b1")), 30,
-                       "hostb's guests suspended once it is back")
+        await wait_for(
+            pilot,
+            lambda: all(
+                guest(app, name).state is GuestState.PAUSED for name in ("tiny-b1", "linux-b1")
+            ),
+            30,
+            "hostb's guests suspended once it is back",
+        )
         assert not any("hostb" in e for e in _errors(app)), _errors(app)
     for name in ("tiny-b1", "linux-b1"):
         assert lab_fresh.virsh("hostb", "domstate", name).stdout.strip() == "paused"

@@ -63,8 +63,9 @@ def test_guest_disk_data_survives_live_migration(lab_fresh: LabInfo) -> None:
     dst = libvirt.open(lab_fresh.host("b").uri_tcp)
     try:
         dom = src.lookupByName(g.name)
-        dom.migrate3(dst, {libvirt.VIR_MIGRATE_PARAM_URI: lab_fresh.host("b").migrate_uri},
-                     MIGRATE_FLAGS)
+        dom.migrate3(
+            dst, {libvirt.VIR_MIGRATE_PARAM_URI: lab_fresh.host("b").migrate_uri}, MIGRATE_FLAGS
+        )
         assert lab_fresh.where(g.name) == "hostb"
         # the guest on host B reads what it wrote on host A: the same disk, shared storage
         assert token in lab_fresh.guest_shell(g.name, f"cat {g.disk_mount}/mig")
@@ -102,8 +103,14 @@ def test_linux_a1_takes_a_vcpu_live(lab_fresh: LabInfo) -> None:
         dom.setVcpusFlags(g.vcpus + 1, libvirt.VIR_DOMAIN_AFFECT_LIVE)
         assert dom.info()[3] == g.vcpus + 1
         # the guest's kernel sees the new CPU (hotplugged, then onlined by the kernel)
-        _wait(lambda: str(g.vcpus + 1) in lab_fresh.guest_shell(
-            g.name, "grep -c ^processor /proc/cpuinfo"), 30, "the new vCPU in the guest")
+        _wait(
+            lambda: (
+                str(g.vcpus + 1)
+                in lab_fresh.guest_shell(g.name, "grep -c ^processor /proc/cpuinfo")
+            ),
+            30,
+            "the new vCPU in the guest",
+        )
     finally:
         conn.close()
 

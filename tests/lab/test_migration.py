@@ -51,8 +51,9 @@ def _virsh_state(lab: LabInfo, host: str) -> str:
     return cp.stdout.strip() if cp.returncode == 0 else ""
 
 
-async def _migrate_and_watch(manager: MigrationManager, guest: GuestSnapshot, dest: str,
-                             bandwidth: int) -> list[int]:
+async def _migrate_and_watch(
+    manager: MigrationManager, guest: GuestSnapshot, dest: str, bandwidth: int
+) -> list[int]:
     """Runs one migration to its end, reading its progress as a screen would."""
     job = manager.start(guest, dest, MigrationOptions(bandwidth_mib=bandwidth))
     processed: list[int] = []
@@ -80,8 +81,10 @@ async def test_live_migration_there_and_back_with_progress(fleet: Fleet, lab_fre
     await _migrate_and_watch(manager, _guest(fleet, "hosta"), "hostb", bandwidth=8)
     assert _virsh_state(lab_fresh, "hostb") == "running"
     assert _virsh_state(lab_fresh, "hosta") == ""  # undefined on the source
-    await _until(lambda: any(g.name == GUEST and g.host == "hostb"
-                             for g in fleet.snapshot().guests), "the guest table on hostb")
+    await _until(
+        lambda: any(g.name == GUEST and g.host == "hostb" for g in fleet.snapshot().guests),
+        "the guest table on hostb",
+    )
     assert not any(g.name == GUEST and g.host == "hosta" for g in fleet.snapshot().guests)
 
     await _migrate_and_watch(manager, _guest(fleet, "hostb"), "hosta", bandwidth=8)
@@ -94,8 +97,10 @@ async def test_bulk_migration_keeps_to_the_concurrency_limit(fleet: Fleet, lab_f
     assert manager.concurrency == 2
     names = ["linux-a1", "smp-a1", "tiny-a1"]
     guests = {g.name: g for g in fleet.snapshot().guests if g.host == "hosta"}
-    jobs = [manager.start(guests[name], "hostb", MigrationOptions(bandwidth_mib=20)).id
-            for name in names]
+    jobs = [
+        manager.start(guests[name], "hostb", MigrationOptions(bandwidth_mib=20)).id
+        for name in names
+    ]
     most_running, third_waited = 0, False
     while not all(manager.job(j).state.finished for j in jobs):
         states = [manager.job(j).state for j in jobs]
@@ -139,7 +144,8 @@ async def test_migrating_to_a_stopped_host_fails_cleanly(fleet: Fleet, lab_fresh
 
 
 async def test_destination_dying_midway_fails_with_the_guest_on_the_source(
-        fleet: Fleet, lab_fresh: LabInfo):
+    fleet: Fleet, lab_fresh: LabInfo
+):
     manager = MigrationManager(fleet)
     guest = _guest(fleet, "hosta")
     job = manager.start(guest, "hostb", MigrationOptions(bandwidth_mib=5))

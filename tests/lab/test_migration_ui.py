@@ -28,8 +28,12 @@ def _lab_app(lab: LabInfo) -> KvmTuiApp:
 async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
     app = _lab_app(lab_fresh)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
-                                          app.fleet.snapshot().guests), 30, "the lab guests")
+        await wait_for(
+            pilot,
+            lambda: any(g.name == "linux-a1" for g in app.fleet.snapshot().guests),
+            30,
+            "the lab guests",
+        )
         await pilot.pause(0.5)
         await select(pilot, "linux-a1@hosta")
         await pilot.press("m")
@@ -39,8 +43,11 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
         while app.focused is not app.screen.query_one("#migrate-bandwidth"):
             await pilot.press("tab")
         await pilot.press(*keys("20"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
-                       what="the progress screen")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, MigrationProgressScreen),
+            what="the progress screen",
+        )
         seen: list[int] = []
         while "migrated" not in screen_text(app):
             match = re.search(r"Data\s+(\d+)% of", screen_text(app))
@@ -61,14 +68,27 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
 async def test_quitting_mid_migration_asks_then_aborts_it(lab_fresh: LabInfo):
     app = _lab_app(lab_fresh)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
-                                          app.fleet.snapshot().guests), 30, "the lab guests")
+        await wait_for(
+            pilot,
+            lambda: any(g.name == "linux-a1" for g in app.fleet.snapshot().guests),
+            30,
+            "the lab guests",
+        )
         app.controller.run_command("migrate linux-a1 hostb --live --bandwidth 2")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen)
-                       and "running" in screen_text(app), 30, "the migration under way")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MigrationProgressScreen) and "running" in screen_text(app)
+            ),
+            30,
+            "the migration under way",
+        )
         await pilot.press("escape", "q")
-        await wait_for(pilot, lambda: "Quit and abort 1 migration?" in screen_text(app),
-                       what="the quit confirmation")
+        await wait_for(
+            pilot,
+            lambda: "Quit and abort 1 migration?" in screen_text(app),
+            what="the quit confirmation",
+        )
         assert "linux-a1 (hosta -> hostb)" in screen_text(app)
         await pilot.press("enter")  # Cancel is focused: kvmtui and the migration go on
         await pilot.pause(0.5)
@@ -94,41 +114,72 @@ def _drawn(app: KvmTuiApp, label: str) -> int:
 
 async def _steer(pilot, key: str, value: str) -> None:
     await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, AskNumberScreen)
-                   and bool(pilot.app.screen.query("Input")), what=f"the {key} prompt")
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(pilot.app.screen, AskNumberScreen) and bool(pilot.app.screen.query("Input"))
+        ),
+        what=f"the {key} prompt",
+    )
     await pilot.press(*keys(value), "enter")
 
 
 async def test_graphs_fill_and_the_options_line_follows_steering(lab_fresh: LabInfo):
     app = _lab_app(lab_fresh)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: any(g.name == "linux-a1" for g in
-                                          app.fleet.snapshot().guests), 30, "the lab guests")
+        await wait_for(
+            pilot,
+            lambda: any(g.name == "linux-a1" for g in app.fleet.snapshot().guests),
+            30,
+            "the lab guests",
+        )
         # 2 MiB/s: the guest's 128 MiB take about a minute, time to watch and steer.
         app.controller.run_command("migrate linux-a1 hostb --bandwidth 2")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen)
-                       and _drawn(app, "Remaining") >= 3, 30, "the graphs to start")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, MigrationProgressScreen) and _drawn(app, "Remaining") >= 3
+            ),
+            30,
+            "the graphs to start",
+        )
         first = _drawn(app, "Remaining")
         # Throughput needs two readings, so its graph may start a column after Remaining's.
-        await wait_for(pilot, lambda: _drawn(app, "Remaining") >= first + 5
-                       and _drawn(app, "Throughput") >= first + 5, 30, "the graphs to fill")
+        await wait_for(
+            pilot,
+            lambda: (
+                _drawn(app, "Remaining") >= first + 5 and _drawn(app, "Throughput") >= first + 5
+            ),
+            30,
+            "the graphs to fill",
+        )
         assert _graph(app, "Pass").startswith("1")  # the first memory pass, marked
         assert "bandwidth=2MiB/s" in screen_text(app)
 
         await _steer(pilot, "s", "3")
-        await wait_for(pilot, lambda: "bandwidth=3MiB/s" in screen_text(app), 15,
-                       "the Options line to follow s")
+        await wait_for(
+            pilot,
+            lambda: "bandwidth=3MiB/s" in screen_text(app),
+            15,
+            "the Options line to follow s",
+        )
         assert "linux-a1 on hosta: migration bandwidth 3 MiB/s" in notifications(app)
         assert "bandwidth=2MiB/s" not in screen_text(app)
         await _steer(pilot, "d", "400")
-        await wait_for(pilot, lambda: "max-downtime=400ms" in screen_text(app), 15,
-                       "the Options line to follow d")
+        await wait_for(
+            pilot,
+            lambda: "max-downtime=400ms" in screen_text(app),
+            15,
+            "the Options line to follow d",
+        )
 
         await pilot.press("a")
-        await wait_for(pilot, lambda: "Abort the migration of linux-a1?" in screen_text(app),
-                       what="the abort question")
+        await wait_for(
+            pilot,
+            lambda: "Abort the migration of linux-a1?" in screen_text(app),
+            what="the abort question",
+        )
         await pilot.press("tab", "enter")  # Cancel is focused: Tab to Abort
-        await wait_for(pilot, lambda: "migration aborted" in screen_text(app), 30,
-                       "the outcome")
+        await wait_for(pilot, lambda: "migration aborted" in screen_text(app), 30, "the outcome")
         assert "linux-a1 is still running on hosta" in screen_text(app)
     assert lab_fresh.virsh("hosta", "domstate", "linux-a1").stdout.strip() == "running"

@@ -36,16 +36,20 @@ SUBNET = "192.168.217.0/24"  # clear of the lab's 192.168.213/214 and the 10.213
 
 
 def _kvmtui(lab: LabInfo, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvmtui", "--config", str(lab.configs["tcp"]),
-                           *args], capture_output=True, text=True, cwd=REPO, timeout=180,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "kvmtui", "--config", str(lab.configs["tcp"]), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @contextlib.asynccontextmanager
 async def lab_app(lab: LabInfo) -> AsyncIterator[tuple[KvmTuiApp, object]]:
     hosts = tuple(HostSpec(name, h.uri_tcp) for name, h in lab.hosts.items())
-    app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None,
-                                  demo=False))
+    app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
     async with app.run_test(size=(140, 40)) as pilot:
         await fleet_ready(pilot, guests=len(lab.guests))
         yield app, pilot
@@ -60,15 +64,27 @@ async def test_a_nat_network_is_defined_started_stopped_and_undefined(lab: LabIn
     _remove_network(lab)  # a run that died half-way left it
     try:
         async with lab_app(lab) as (app, pilot):
-            await pilot.press("colon", *keys(f"net-define {NETWORK} --subnet {SUBNET} --dhcp "
-                                             "--bridge kvnc-br0 --host hostb"), "enter")
+            await pilot.press(
+                "colon",
+                *keys(
+                    f"net-define {NETWORK} --subnet {SUBNET} --dhcp --bridge kvnc-br0 --host hostb"
+                ),
+                "enter",
+            )
             await wait_for(pilot, lambda: notifications(app), 30, "net-define")
             assert notifications(app)[-1] == f"network {NETWORK} defined on hostb"
             await pilot.press("colon", *keys(f"net-start {NETWORK}"), "enter")
             await pilot.press("colon", *keys("nets"), "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, NetworksScreen)
-                           and app.screen.table.shown_texts().get(f"{NETWORK}@hostb", [""] * 3)
-                           [2] == "active", 60, "the network active in the view")
+            await wait_for(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, NetworksScreen)
+                    and app.screen.table.shown_texts().get(f"{NETWORK}@hostb", [""] * 3)[2]
+                    == "active"
+                ),
+                60,
+                "the network active in the view",
+            )
             row = app.screen.table.shown_texts()[f"{NETWORK}@hostb"]
             assert row[5:9] == ["nat", "kvnc-br0", "192.168.217.1/24", "192.168.217.2-254"]
         info = lab.virsh("hostb", "net-info", NETWORK)
@@ -107,13 +123,11 @@ def _guest_xml(lab: LabInfo) -> str:
 </domain>"""
 
 
-async def test_a_guest_on_the_new_network_has_its_lease_shown(lab: LabInfo,
-                                                            tmp_path: Path) -> None:
+async def test_a_guest_on_the_new_network_has_its_lease_shown(lab: LabInfo, tmp_path: Path) -> None:
     lab.virsh("hostb", "destroy", GUEST)
     _remove_network(lab)
     try:
-        made = _kvmtui(lab, "net-define", NETWORK, "--subnet", SUBNET, "--dhcp", "--host",
-                       "hostb")
+        made = _kvmtui(lab, "net-define", NETWORK, "--subnet", SUBNET, "--dhcp", "--host", "hostb")
         assert made.returncode == 0, made.stderr
         started_ = _kvmtui(lab, "net-start", NETWORK)
         assert started_.returncode == 0, started_.stderr
@@ -129,8 +143,9 @@ async def test_a_guest_on_the_new_network_has_its_lease_shown(lab: LabInfo,
             if leases or time.monotonic() > deadline:
                 break
             time.sleep(2)
-        assert [(x["mac"], x["guest"], x["hostname"]) for x in leases] == \
-            [(GUEST_MAC, GUEST, GUEST)]
+        assert [(x["mac"], x["guest"], x["hostname"]) for x in leases] == [
+            (GUEST_MAC, GUEST, GUEST)
+        ]
         assert leases[0]["ip"].startswith("192.168.217.") and leases[0]["ip"].endswith("/24")
     finally:
         lab.virsh("hostb", "destroy", GUEST)
@@ -140,8 +155,11 @@ async def test_a_guest_on_the_new_network_has_its_lease_shown(lab: LabInfo,
 def _nics(lab: LabInfo, host: str, guest: str) -> dict[str, str]:
     """MAC -> network of a guest's NICs on a network, as libvirt has them (virsh domiflist)."""
     listed = lab.virsh(host, "domiflist", guest).stdout.splitlines()
-    return {cols[4]: cols[2] for line in listed if len(cols := line.split()) == 5
-            and cols[1] == "network"}
+    return {
+        cols[4]: cols[2]
+        for line in listed
+        if len(cols := line.split()) == 5 and cols[1] == "network"
+    }
 
 
 async def test_the_lab_networks_leases_name_their_guests(lab: LabInfo) -> None:
@@ -172,8 +190,14 @@ async def test_the_lab_networks_leases_name_their_guests(lab: LabInfo) -> None:
 
     async with lab_app(lab) as (app, pilot):
         await pilot.press("colon", *keys(f"net-dhcp-leases {network} --host hosta"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, LeasesScreen)
-                       and app.screen.table.row_count >= len(held), 60, "the leases screen")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, LeasesScreen) and app.screen.table.row_count >= len(held)
+            ),
+            60,
+            "the leases screen",
+        )
         shown = app.screen.table.shown_texts()
         assert {mac: shown[mac][3] for mac in held} == held
         assert f"DHCP leases: {network} on hosta" in screen_text(app)
@@ -200,16 +224,19 @@ async def test_caps_of_both_hosts_and_the_tcg_guests_flagged(lab: LabInfo) -> No
 
     async with lab_app(lab) as (app, pilot):
         index = [c.key for c in app.screen.table.columns_spec].index("virt")
-        await wait_for(pilot, lambda: all(
-            texts[index] != "-" for texts in app.screen.table.shown_texts().values()),
-            30, "every guest's type")
-        shown = {key.split("@")[0]: texts for key, texts in
-                 app.screen.table.shown_texts().items()}
+        await wait_for(
+            pilot,
+            lambda: all(texts[index] != "-" for texts in app.screen.table.shown_texts().values()),
+            30,
+            "every guest's type",
+        )
+        shown = {key.split("@")[0]: texts for key, texts in app.screen.table.shown_texts().items()}
         by_name = {texts[0]: texts[index] for texts in shown.values()}
         for name, guest in lab.guests.items():
             assert by_name[name] == ("TCG" if guest.domain_type == "qemu" else "kvm"), name
         await pilot.press("2")
         await wait_for(pilot, lambda: len(app.screen.table.shown_texts()) == 2)
         kvm_index = [c.key for c in app.screen.table.columns_spec].index("kvm")
-        assert {t[kvm_index] for t in app.screen.table.shown_texts().values()} == \
-            {"yes" if kvm else "NO"}
+        assert {t[kvm_index] for t in app.screen.table.shown_texts().values()} == {
+            "yes" if kvm else "NO"
+        }

@@ -14,8 +14,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _kvmtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvmtui", *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "kvmtui", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _state(lab: LabInfo, host: str, guest: str) -> str:
@@ -28,8 +34,9 @@ def test_list_json_lists_the_lab_guests(lab_fresh: LabInfo) -> None:
     result = _kvmtui("--config", str(lab_fresh.configs["tcp"]), "list", "--all", "--json")
     assert result.returncode == 0, result.stderr
     listed = {(g["name"], g["host"]): g["state"] for g in json.loads(result.stdout)}
-    expected = {(g.name, g.host): "running" if g.running else "shut off"
-                for g in lab_fresh.guests.values()}
+    expected = {
+        (g.name, g.host): "running" if g.running else "shut off" for g in lab_fresh.guests.values()
+    }
     assert listed == expected
 
 
@@ -53,8 +60,9 @@ def test_start_really_starts_and_destroy_needs_yes(lab_fresh: LabInfo) -> None:
 
 
 def test_readonly_refuses_on_the_lab(lab_fresh: LabInfo) -> None:
-    result = _kvmtui("--readonly", "--config", str(lab_fresh.configs["tcp"]), "start",
-                     "tiny-a2", "--yes")
+    result = _kvmtui(
+        "--readonly", "--config", str(lab_fresh.configs["tcp"]), "start", "tiny-a2", "--yes"
+    )
     assert result.returncode == 1
     assert result.stderr == "kvmtui: start: kvmtui runs read-only (--readonly)\n"
     assert _state(lab_fresh, "hosta", "tiny-a2") == "shut off"
@@ -62,13 +70,22 @@ def test_readonly_refuses_on_the_lab(lab_fresh: LabInfo) -> None:
 
 def test_migrate_runs_to_the_end_printing_progress(lab_fresh: LabInfo) -> None:
     # A Linux guest (its memory is not all zero pages) at 32 MiB/s: a few seconds of lines.
-    result = _kvmtui("--config", str(lab_fresh.configs["tcp"]), "migrate", "linux-a1", "hostb",
-                     "--live", "--bandwidth", "32")
+    result = _kvmtui(
+        "--config",
+        str(lab_fresh.configs["tcp"]),
+        "migrate",
+        "linux-a1",
+        "hostb",
+        "--live",
+        "--bandwidth",
+        "32",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "migrating linux-a1 from hosta to hostb"
     progress = lines[1:-1]
-    assert progress and all(line.startswith("linux-a1 hosta -> hostb: ") and " left at " in line
-                            for line in progress), lines
+    assert progress and all(
+        line.startswith("linux-a1 hosta -> hostb: ") and " left at " in line for line in progress
+    ), lines
     assert lines[-1] == "linux-a1 migrated: now running on hostb"
     assert _state(lab_fresh, "hostb", "linux-a1") == "running"

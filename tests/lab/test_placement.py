@@ -55,8 +55,15 @@ def smp(lab):
 
 
 def lab_app(lab) -> KvmTuiApp:
-    return KvmTuiApp(Settings(hosts=tuple(HostSpec(n, h.uri_tcp) for n, h in lab.hosts.items()),
-                              readonly=False, refresh=1.0, theme=None, demo=False))
+    return KvmTuiApp(
+        Settings(
+            hosts=tuple(HostSpec(n, h.uri_tcp) for n, h in lab.hosts.items()),
+            readonly=False,
+            refresh=1.0,
+            theme=None,
+            demo=False,
+        )
+    )
 
 
 async def command(pilot, line: str) -> None:
@@ -72,25 +79,40 @@ async def test_pin_vcpu0_to_one_cpu_shows_in_libvirt_and_on_screen(lab, smp):
         await command(pilot, f"vcpupin {GUEST}@hosta 0 1 --live --config")
         await wait_for(pilot, lambda: any("pinned" in n for n in notifications(app)), 15)
         assert f"{GUEST} on hosta: vCPU 0 pinned to CPUs 1 (live and persistent)" in (
-            notifications(app))
+            notifications(app)
+        )
         assert pinning(lab, "--live")[0] == "1"
         assert pinning(lab, "--config")[0] == "1"
         assert pinning(lab, "--live")[1] == live[1]  # the other vCPUs untouched
 
         await command(pilot, f"vcpuinfo {GUEST}")
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen)
-                       and bool(app.screen.query("#vcpu-table")), 15, "the vCPU table")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, GuestDetailScreen) and bool(app.screen.query("#vcpu-table"))
+            ),
+            15,
+            "the vCPU table",
+        )
         table = app.screen.query_one("#vcpu-table", LiveTable)
         # vCPU, state, CPU now, live affinity, config affinity, grid ...; the guest's vCPU
         # thread moves to CPU 1 at its next scheduling.
-        await wait_for(pilot, lambda: rows(table)["0"][2:6] == ["1", "1", "1", ".#"], 15,
-                       "vCPU 0 on CPU 1, pinned to 1 live and in config")
+        await wait_for(
+            pilot,
+            lambda: rows(table)["0"][2:6] == ["1", "1", "1", ".#"],
+            15,
+            "vCPU 0 on CPU 1, pinned to 1 live and in config",
+        )
         assert rows(table)["1"][3] == live[1]
 
         app.pop_screen()
         app.open_cpu_map("hosta")
-        await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)
-                       and app.screen.cpu_map is not None, 15, "the CPU map")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, CpuMapScreen) and app.screen.cpu_map is not None,
+            15,
+            "the CPU map",
+        )
         grid = text_of(app.screen.query_one("#pcpu-grid"))
         cpu1 = next(line for line in grid.splitlines() if line.split()[:1] == ["1"])
         assert f"{GUEST}:0" in cpu1
@@ -104,8 +126,10 @@ async def test_bad_cpu_list_is_refused_and_nothing_changes(lab, smp):
         await fleet_ready(pilot, guests=len(lab.guests))
         await command(pilot, f"vcpupin {GUEST}@hosta 0 5 --live")
         await wait_for(pilot, lambda: any("does not exist" in n for n in notifications(app)), 15)
-        assert (f"vcpupin {GUEST}: CPU 5 does not exist on hosta (it has 2 CPUs: 0-1)"
-                in notifications(app))
+        assert (
+            f"vcpupin {GUEST}: CPU 5 does not exist on hosta (it has 2 CPUs: 0-1)"
+            in notifications(app)
+        )
         await command(pilot, f"emulatorpin {GUEST}@hosta 0-1,^0-1")
         await wait_for(pilot, lambda: any("empty CPU list" in n for n in notifications(app)), 15)
         assert pinning(lab, "--live") == live
@@ -117,6 +141,7 @@ async def test_emulator_pin_live(lab, smp):
     async with app.run_test(size=(100, 30)) as pilot:
         await fleet_ready(pilot, guests=len(lab.guests))
         await command(pilot, f"emulatorpin {GUEST}@hosta 0 --live")
-        await wait_for(pilot, lambda: any("emulator threads pinned" in n
-                                          for n in notifications(app)), 15)
+        await wait_for(
+            pilot, lambda: any("emulator threads pinned" in n for n in notifications(app)), 15
+        )
         assert emulator_pinning(lab, "--live") == "0"

@@ -61,8 +61,9 @@ async def test_libvirt_over_kvmtui_ssh(lab: LabInfo) -> None:
 
 
 @pytest.mark.parametrize("answer", [ssh.HostKeyAnswer.ONCE, ssh.HostKeyAnswer.SAVE])
-async def test_unknown_host_key_asks(lab: LabInfo, tmp_path: Path,
-                                     answer: ssh.HostKeyAnswer) -> None:
+async def test_unknown_host_key_asks(
+    lab: LabInfo, tmp_path: Path, answer: ssh.HostKeyAnswer
+) -> None:
     known = tmp_path / "known_hosts"
     known.write_text("")
     operator = _Operator(answer)
@@ -85,8 +86,11 @@ async def test_rejected_host_key_is_not_trusted(lab: LabInfo, tmp_path: Path) ->
 
 
 async def test_changed_host_key_is_refused(lab: LabInfo, tmp_path: Path) -> None:
-    hosta_key = next(line.split(" ", 1)[1] for line in lab.known_hosts.read_text().splitlines()
-                     if line.startswith("10.213.0.1 "))
+    hosta_key = next(
+        line.split(" ", 1)[1]
+        for line in lab.known_hosts.read_text().splitlines()
+        if line.startswith("10.213.0.1 ")
+    )
     known = tmp_path / "known_hosts"
     known.write_text(f"10.213.0.2 {hosta_key}\n")  # someone else's key for host B
     operator = _Operator(ssh.HostKeyAnswer.SAVE)
@@ -102,10 +106,12 @@ async def test_host_b_through_host_a_as_jump_host(lab: LabInfo, tmp_path: Path) 
         "Host *\n"
         f"  IdentityFile {lab.ssh_key}\n  IdentitiesOnly yes\n"
         f"  UserKnownHostsFile {lab.known_hosts}\n"
-        "Host hostb-via-a\n  HostName 10.213.0.2\n  User root\n  ProxyJump root@10.213.0.1\n")
+        "Host hostb-via-a\n  HostName 10.213.0.2\n  User root\n  ProxyJump root@10.213.0.1\n"
+    )
     operator = _Operator(ssh.HostKeyAnswer.REJECT)
-    link, reason, names = await _guests_over(f"ssh://hostb-via-a?ssh_config={config}",
-                                             operator.prompts)
+    link, reason, names = await _guests_over(
+        f"ssh://hostb-via-a?ssh_config={config}", operator.prompts
+    )
     assert link is Link.CONNECTED, reason
     assert "linux-b1" in names
 
@@ -122,18 +128,23 @@ async def test_jump_host_keys_are_checked_too(lab: LabInfo, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("case", ["rejected", "changed", "jump-host-rejected"])
-async def test_refused_host_keys_raise_host_key_rejected(lab: LabInfo, tmp_path: Path,
-                                                         case: str) -> None:
+async def test_refused_host_keys_raise_host_key_rejected(
+    lab: LabInfo, tmp_path: Path, case: str
+) -> None:
     """HostKeyRejected is what tells a host's reconnect loop to stop asking (a plain
     SshError, a network failure, is retried with back-off)."""
-    hosta_key = next(line.split(" ", 1)[1] for line in lab.known_hosts.read_text().splitlines()
-                     if line.startswith("10.213.0.1 "))
+    hosta_key = next(
+        line.split(" ", 1)[1]
+        for line in lab.known_hosts.read_text().splitlines()
+        if line.startswith("10.213.0.1 ")
+    )
     known = tmp_path / "known_hosts"
     known.write_text(f"10.213.0.2 {hosta_key}\n" if case == "changed" else "")
     operator = _Operator(ssh.HostKeyAnswer.REJECT)
     uri = _uri(lab, known, "&jump=root@10.213.0.1" if case.startswith("jump") else "")
     with pytest.raises(ssh.HostKeyRejected):
         await ssh.open_link(uri, False, operator.prompts)
-    expected = {"rejected": ["10.213.0.2"], "changed": [],
-                "jump-host-rejected": ["10.213.0.1"]}[case]
+    expected = {"rejected": ["10.213.0.2"], "changed": [], "jump-host-rejected": ["10.213.0.1"]}[
+        case
+    ]
     assert [q.host for q in operator.asked] == expected

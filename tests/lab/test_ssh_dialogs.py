@@ -39,10 +39,14 @@ def _ssh_uri(lab: LabInfo, host: str, known: Path) -> str:
 
 def _fingerprint(lab: LabInfo, address: str = "10.213.0.2") -> str:
     """A lab host's key fingerprint as ssh-keygen prints it, to compare with the screen."""
-    line = next(entry for entry in lab.known_hosts.read_text().splitlines()
-                if entry.startswith(f"{address} "))
-    printed = subprocess.run(["ssh-keygen", "-lf", "-"], input=line, text=True,
-                             capture_output=True, check=True).stdout
+    line = next(
+        entry
+        for entry in lab.known_hosts.read_text().splitlines()
+        if entry.startswith(f"{address} ")
+    )
+    printed = subprocess.run(
+        ["ssh-keygen", "-lf", "-"], input=line, text=True, capture_output=True, check=True
+    ).stdout
     return printed.split()[1]
 
 
@@ -79,30 +83,47 @@ def _links(app: KvmTuiApp, name: str = "hostb") -> list[Link]:
     return seen
 
 
-@pytest.mark.parametrize("moves, saved", [(["right"], False), (["right", "right"], True)],
-                         ids=["accept-once", "accept-and-save"])
+@pytest.mark.parametrize(
+    "moves, saved",
+    [(["right"], False), (["right", "right"], True)],
+    ids=["accept-once", "accept-and-save"],
+)
 async def test_unknown_host_key_is_shown_with_its_fingerprint_and_trusted_on_purpose(
-        lab: LabInfo, tmp_path: Path, moves: list[str], saved: bool) -> None:
+    lab: LabInfo, tmp_path: Path, moves: list[str], saved: bool
+) -> None:
     known = tmp_path / "known_hosts"
     app = _app(_ssh_uri(lab, "b", known))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _asking(app) and "Unknown host key" in screen_text(app),
-                       30, "the host-key review")
+        await wait_for(
+            pilot,
+            lambda: _asking(app) and "Unknown host key" in screen_text(app),
+            30,
+            "the host-key review",
+        )
         shown = screen_text(app)
         assert "10.213.0.2: ssh-ed25519 key fingerprint is" in shown
         assert _fingerprint(lab) in shown
-        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "reject",
-                       5, "Reject focused, so that Enter alone refuses")
+        await wait_for(
+            pilot,
+            lambda: app.focused is not None and app.focused.id == "reject",
+            5,
+            "Reject focused, so that Enter alone refuses",
+        )
         await pilot.press(*moves, "enter")
         await wait_for(pilot, lambda: _host(app).link is Link.CONNECTED, 30, "hostb connected")
-        await wait_for(pilot, lambda: any(g.name == "tiny-b1" for g in
-                                          app.fleet.snapshot().guests), 10, "hostb's guests")
+        await wait_for(
+            pilot,
+            lambda: any(g.name == "tiny-b1" for g in app.fleet.snapshot().guests),
+            10,
+            "hostb's guests",
+        )
     assert (known.exists() and "10.213.0.2" in known.read_text()) is saved
 
 
 @pytest.mark.parametrize("answer", ["enter", "escape"], ids=["reject", "esc"])
 async def test_a_rejected_host_key_stays_rejected_until_the_operator_reconnects(
-        lab: LabInfo, tmp_path: Path, answer: str) -> None:
+    lab: LabInfo, tmp_path: Path, answer: str
+) -> None:
     known = tmp_path / "known_hosts"
     app = _app(_ssh_uri(lab, "b", known))
     async with app.run_test(size=SIZE) as pilot:
@@ -111,13 +132,23 @@ async def test_a_rejected_host_key_stays_rejected_until_the_operator_reconnects(
         await wait_for(pilot, lambda: _host(app).link is Link.LOST, 30, "hostb lost")
         assert _host(app).reason == "host key rejected: 10.213.0.2"
         assert _host(app).retry_in is None
-        await wait_for(pilot, lambda: "hostb lost: host key rejected" in screen_text(app)
-                       and "not retried; c on the hosts view retries" in screen_text(app),
-                       5, "the reason on screen")
+        await wait_for(
+            pilot,
+            lambda: (
+                "hostb lost: host key rejected" in screen_text(app)
+                and "not retried; c on the hosts view retries" in screen_text(app)
+            ),
+            5,
+            "the reason on screen",
+        )
         links = _links(app)
         # The back-off would have retried after 1 s and 2 s: nothing may ask again.
-        await _holds(pilot, lambda: _review(app) is None and not links, 4.0,
-                     "a rejected key was asked about again / the host retried on its own")
+        await _holds(
+            pilot,
+            lambda: _review(app) is None and not links,
+            4.0,
+            "a rejected key was asked about again / the host retried on its own",
+        )
         await pilot.press("2")
         await wait_for(pilot, lambda: app.current_mode == "hosts", what="the hosts view")
         await pilot.press("c")
@@ -128,10 +159,10 @@ async def test_a_rejected_host_key_stays_rejected_until_the_operator_reconnects(
 
 
 async def test_a_changed_host_key_is_refused_without_a_prompt_and_not_retried(
-        lab: LabInfo, tmp_path: Path) -> None:
+    lab: LabInfo, tmp_path: Path
+) -> None:
     impostor = tmp_path / "impostor"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)],
-                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)], check=True)
     known = tmp_path / "known_hosts"
     algorithm, blob = impostor.with_suffix(".pub").read_text().split()[:2]
     known.write_text(f"10.213.0.2 {algorithm} {blob}\n")
@@ -140,11 +171,21 @@ async def test_a_changed_host_key_is_refused_without_a_prompt_and_not_retried(
         await wait_for(pilot, lambda: _host(app).link is Link.LOST, 30, "hostb lost")
         assert "host key of 10.213.0.2 has CHANGED" in _host(app).reason
         assert _host(app).retry_in is None
-        await wait_for(pilot, lambda: "hostb lost: WARNING: the host key of 10.213.0.2 has "
-                       "CHANGED" in screen_text(app), 5, "the warning on screen")
+        await wait_for(
+            pilot,
+            lambda: (
+                "hostb lost: WARNING: the host key of 10.213.0.2 has CHANGED" in screen_text(app)
+            ),
+            5,
+            "the warning on screen",
+        )
         links = _links(app)
-        await _holds(pilot, lambda: _review(app) is None and not links, 4.0,
-                     "a changed key prompted or was retried")
+        await _holds(
+            pilot,
+            lambda: _review(app) is None and not links,
+            4.0,
+            "a changed key prompted or was retried",
+        )
     assert known.read_text() == f"10.213.0.2 {algorithm} {blob}\n"
 
 
@@ -154,9 +195,12 @@ async def test_many_new_hosts_are_reviewed_on_one_screen(lab: LabInfo, tmp_path:
     known = tmp_path / "known_hosts"
     app = _app(_ssh_uri(lab, "b", known), ("hosta", _ssh_uri(lab, "a", known)))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _asking(app, 2)
-                       and "2 unknown host keys" in screen_text(app), 30,
-                       "both keys on one review screen")
+        await wait_for(
+            pilot,
+            lambda: _asking(app, 2) and "2 unknown host keys" in screen_text(app),
+            30,
+            "both keys on one review screen",
+        )
         assert sum(isinstance(s, HostKeyReviewScreen) for s in app.screen_stack) == 1
         review = _review(app)
         assert review is not None
@@ -164,14 +208,19 @@ async def test_many_new_hosts_are_reviewed_on_one_screen(lab: LabInfo, tmp_path:
         assert sorted(hosts) == ["10.213.0.1", "10.213.0.2"]
         for _ in range(hosts.index("10.213.0.2")):
             await pilot.press("down")
-        await wait_for(pilot, lambda: _fingerprint(lab, "10.213.0.2") in screen_text(app),
-                       5, "host B's fingerprint shown for the selected row")
+        await wait_for(
+            pilot,
+            lambda: _fingerprint(lab, "10.213.0.2") in screen_text(app),
+            5,
+            "host B's fingerprint shown for the selected row",
+        )
         await pilot.press("enter")  # Reject, for the selected host only
         await wait_for(pilot, lambda: _asking(app, 1), 5, "host A's key still asked")
         assert _fingerprint(lab, "10.213.0.1") in screen_text(app)
         await pilot.press("S")  # accept and save all the rest
-        await wait_for(pilot, lambda: _host(app, "hosta").link is Link.CONNECTED, 30,
-                       "hosta connected")
+        await wait_for(
+            pilot, lambda: _host(app, "hosta").link is Link.CONNECTED, 30, "hosta connected"
+        )
         await wait_for(pilot, lambda: _host(app).link is Link.LOST, 30, "hostb lost")
         assert _host(app).reason == "host key rejected: 10.213.0.2"
         assert _review(app) is None
@@ -183,8 +232,21 @@ async def test_many_new_hosts_are_reviewed_on_one_screen(lab: LabInfo, tmp_path:
 def locked_key(lab: LabInfo, tmp_path: Path) -> Iterator[Path]:
     """A passphrase-protected key that host B's sshd accepts for the length of one test."""
     key = tmp_path / "id_locked"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", PASSPHRASE, "-C",
-                    "kvmtui-test-locked", "-f", str(key)], check=True)
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            PASSPHRASE,
+            "-C",
+            "kvmtui-test-locked",
+            "-f",
+            str(key),
+        ],
+        check=True,
+    )
     authorized = lab.state_dir / "ssh" / "authorized_keys"
     before = authorized.read_text()
     authorized.write_text(before + key.with_suffix(".pub").read_text())
@@ -195,12 +257,17 @@ def locked_key(lab: LabInfo, tmp_path: Path) -> Iterator[Path]:
 
 
 async def test_passphrase_is_asked_hidden_and_unlocks_the_key(
-        lab: LabInfo, locked_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab: LabInfo, locked_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)  # no agent to fall back on
     app = _app(f"ssh://root@10.213.0.2?keyfile={locked_key}&known_hosts={lab.known_hosts}")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen)
-                       and "Passphrase" in screen_text(app), 30, "the passphrase dialog")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, SecretScreen) and "Passphrase" in screen_text(app),
+            30,
+            "the passphrase dialog",
+        )
         assert f"Passphrase for {locked_key}" in screen_text(app)
         await pilot.press(*keys(PASSPHRASE))
         assert PASSPHRASE not in screen_text(app)
@@ -211,19 +278,22 @@ async def test_passphrase_is_asked_hidden_and_unlocks_the_key(
 
 
 async def test_cancelling_the_passphrase_gives_up_with_a_clear_reason(
-        lab: LabInfo, locked_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab: LabInfo, locked_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     app = _app(f"ssh://root@10.213.0.2?keyfile={locked_key}&known_hosts={lab.known_hosts}")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen), 30,
-                       "the passphrase dialog")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, SecretScreen), 30, "the passphrase dialog"
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: _host(app).link is Link.LOST, 30, "hostb lost")
         assert _host(app).reason
 
 
 async def test_password_login_is_asked_hidden_and_asked_again_when_wrong(
-        lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The lab's unprivileged operator logs in with a password (no key, no agent) and
     reaches libvirt through the lab group."""
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
@@ -232,17 +302,31 @@ async def test_password_login_is_asked_hidden_and_asked_again_when_wrong(
     password = Path(lab.raw["password_file"]).read_text().strip()
     app = _app(f"ssh://{user}@10.213.0.2?known_hosts={lab.known_hosts}")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen)
-                       and "Password for" in screen_text(app), 30, "the password dialog")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, SecretScreen) and "Password for" in screen_text(app),
+            30,
+            "the password dialog",
+        )
         assert f"Password for {user}@10.213.0.2" in screen_text(app)
         await pilot.press(*keys("not-the-password"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, SecretScreen)
-                       and not app.screen.query_one("#secret-input").value, 30,
-                       "the dialog again, empty, after a wrong password")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, SecretScreen)
+                and not app.screen.query_one("#secret-input").value
+            ),
+            30,
+            "the dialog again, empty, after a wrong password",
+        )
         await pilot.press(*keys(password))
         assert password not in screen_text(app)
         await pilot.press("enter")
         await wait_for(pilot, lambda: _host(app).link is not Link.CONNECTING, 30, "the login")
         assert _host(app).link is Link.CONNECTED, _host(app).reason
-        await wait_for(pilot, lambda: any(g.name == "linux-b1" for g in
-                                          app.fleet.snapshot().guests), 10, "hostb's guests")
+        await wait_for(
+            pilot,
+            lambda: any(g.name == "linux-b1" for g in app.fleet.snapshot().guests),
+            10,
+            "hostb's guests",
+        )

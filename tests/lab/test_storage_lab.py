@@ -38,9 +38,14 @@ POOL = "kvmtui-storage-test"
 
 
 def _kvmtui(uri: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvmtui", "-c", uri, *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=180,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "kvmtui", "-c", uri, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _ok(uri: str, *args: str) -> str:
@@ -58,8 +63,14 @@ def _refused(uri: str, *args: str) -> str:
 
 
 def _virtual_size(path: Path) -> tuple[str, int]:
-    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", str(path)],
-                                     capture_output=True, text=True, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "-U", "--output=json", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     return info["format"], info["virtual-size"]
 
 
@@ -75,8 +86,9 @@ def pool_dir(lab: LabInfo, tmp_path: Path) -> Iterator[Path]:
         lab.virsh("hosta", "pool-undefine", POOL)
 
 
-def test_a_pool_filled_through_the_command_line_and_removed(lab: LabInfo, pool_dir: Path,
-                                                            tmp_path: Path) -> None:
+def test_a_pool_filled_through_the_command_line_and_removed(
+    lab: LabInfo, pool_dir: Path, tmp_path: Path
+) -> None:
     uri = lab.host("hosta").uri_tcp
     host = "10.213.0.1"  # the name a host given by -c URI goes by
     missing = tmp_path / "no-such-dir"
@@ -85,7 +97,8 @@ def test_a_pool_filled_through_the_command_line_and_removed(lab: LabInfo, pool_d
     assert lab.virsh("hosta", "pool-info", POOL).returncode != 0, "nothing defined"
 
     assert _ok(uri, "pool-define-as", POOL, "dir", "--target", str(pool_dir)) == (
-        f"pool {POOL} (dir, {pool_dir}) defined on {host}")
+        f"pool {POOL} (dir, {pool_dir}) defined on {host}"
+    )
     assert _ok(uri, "pool-start", POOL) == f"pool {POOL} on {host}: started"
 
     _ok(uri, "vol-create-as", POOL, "disk.qcow2", "16M")
@@ -103,8 +116,9 @@ def test_a_pool_filled_through_the_command_line_and_removed(lab: LabInfo, pool_d
     local.write_bytes(os.urandom(9 * 1024**2 + 123))  # several chunks and a ragged end
     lines = _ok(uri, "vol-upload", POOL, "image.raw", str(local)).splitlines()
     assert lines[-1] == f"{local} uploaded to {pool_dir / 'image.raw'} on {host}"
-    assert re.fullmatch(rf"{POOL}/image\.raw@{host}: [\d.]+ MiB of 9\.0 MiB \(\d+%\)",
-                        lines[0]), "a progress line comes first"
+    assert re.fullmatch(rf"{POOL}/image\.raw@{host}: [\d.]+ MiB of 9\.0 MiB \(\d+%\)", lines[0]), (
+        "a progress line comes first"
+    )
     assert (pool_dir / "image.raw").read_bytes() == local.read_bytes()
 
     for name in ("image.raw", "copy.qcow2", "disk.qcow2"):
@@ -117,7 +131,8 @@ def test_a_pool_filled_through_the_command_line_and_removed(lab: LabInfo, pool_d
 
 
 async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
-        lab: LabInfo, pool_dir: Path, tmp_path: Path) -> None:
+    lab: LabInfo, pool_dir: Path, tmp_path: Path
+) -> None:
     local = tmp_path / "big.raw"
     local.write_bytes(os.urandom(64 * 1024**2))
     fleet = Fleet([HostSpec("hosta", lab.host("hosta").uri_tcp)], refresh=60.0)
@@ -147,8 +162,7 @@ async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
 
         service.remove_listener(follow)
         image = tmp_path / "small.qcow2"  # libvirt reads an uploaded image's own format
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"],
-                       check=True)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"], check=True)
         path = await service.upload(host, POOL, "small.qcow2", image)
         assert Path(path).read_bytes() == image.read_bytes()
         volume = next(v for v in service.volumes() if v.name == "small.qcow2")
@@ -159,7 +173,8 @@ async def test_an_upload_shows_progress_and_a_cancelled_one_leaves_nothing(
 
 
 async def test_an_upload_from_the_volumes_view_shows_progress_and_c_cancels_it(
-        lab: LabInfo, pool_dir: Path, tmp_path: Path) -> None:
+    lab: LabInfo, pool_dir: Path, tmp_path: Path
+) -> None:
     """The operator's way: the pool defined and started from the `:` line, the upload's row
     reading `uploading N%`, `c` on it, and the volume gone again."""
     local = tmp_path / "big.raw"
@@ -168,25 +183,38 @@ async def test_an_upload_from_the_volumes_view_shows_progress_and_c_cancels_it(
     hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab.hosts.items())
     app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_for(pilot, lambda: all(h.connected for h in app.fleet.hosts), 30,
-                       "both hosts")
-        for line in (f"pool-define-as {POOL} dir --target {pool_dir} --host hosta",
-                     f"pool-start {POOL} --host hosta", "vols",
-                     f"vol-upload {POOL} big.raw {local} --host hosta"):
+        await wait_for(pilot, lambda: all(h.connected for h in app.fleet.hosts), 30, "both hosts")
+        for line in (
+            f"pool-define-as {POOL} dir --target {pool_dir} --host hosta",
+            f"pool-start {POOL} --host hosta",
+            "vols",
+            f"vol-upload {POOL} big.raw {local} --host hosta",
+        ):
             await pilot.press("colon", *keys(line), "enter")
             await pilot.pause(0.3)
         key = f"{POOL}/big.raw@hosta"
         table = app.screen.table
-        await wait_for(pilot, lambda: key in table.shown_texts() and "uploading" in
-                       " ".join(table.shown_texts()[key]), 30, "the upload's row")
+        await wait_for(
+            pilot,
+            lambda: (
+                key in table.shown_texts() and "uploading" in " ".join(table.shown_texts()[key])
+            ),
+            30,
+            "the upload's row",
+        )
         table.select_key(key)
-        await wait_for(pilot, lambda: re.search(r"uploading [1-9]\d?%",
-                                                " ".join(table.shown_texts()[key])),
-                       30, "some progress")
+        await wait_for(
+            pilot,
+            lambda: re.search(r"uploading [1-9]\d?%", " ".join(table.shown_texts()[key])),
+            30,
+            "some progress",
+        )
         await pilot.press("c")
-        await wait_for(pilot, lambda: any("cancelled" in n for n in notifications(app)), 30,
-                       "the cancel")
+        await wait_for(
+            pilot, lambda: any("cancelled" in n for n in notifications(app)), 30, "the cancel"
+        )
         assert notifications(app)[-1] == (
-            "vol-upload big.raw: cancelled; the partial volume was deleted")
+            "vol-upload big.raw: cancelled; the partial volume was deleted"
+        )
         await wait_for(pilot, lambda: key not in table.shown_texts(), 10, "the row to go")
         assert not (pool_dir / "big.raw").exists()

@@ -32,8 +32,9 @@ def frozen_hosts() -> Iterator[tuple[HostSpec, ...]]:
 
 
 @pytest.fixture
-def frozen_settings(frozen_hosts: tuple[HostSpec, ...], monkeypatch: pytest.MonkeyPatch
-                    ) -> Settings:
+def frozen_settings(
+    frozen_hosts: tuple[HostSpec, ...], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
     """The demo fleet as `kvmtui --demo` shows it, frozen. The test driver keeps no CPU,
     disk or network counters (those columns read "-"), so a rate never moves; the one
     figure it takes from the clock, a guest's CPU time in `virDomainGetInfo` (the detail
@@ -45,5 +46,6 @@ def frozen_settings(frozen_hosts: tuple[HostSpec, ...], monkeypatch: pytest.Monk
         return [state, max_memory, memory, vcpus, FROZEN_CPU_TIME_NS]
 
     monkeypatch.setattr(libvirt.virDomain, "info", frozen_info)
-    return Settings(hosts=frozen_hosts, readonly=False, refresh=FROZEN_REFRESH, theme=None,
-                    demo=True)
+    return Settings(
+        hosts=frozen_hosts, readonly=False, refresh=FROZEN_REFRESH, theme=None, demo=True
+    )

@@ -121,7 +121,9 @@ SCENES: dict[str, Scene] = {
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("scene", SCENES)
-def test_screen(snap_compare: Callable[..., bool], frozen_settings: Settings,
-                scene: str, size: str) -> None:
-    assert snap_compare(KvmTuiApp(frozen_settings), terminal_size=SIZES[size],
-                        run_before=SCENES[scene])
+def test_screen(
+    snap_compare: Callable[..., bool], frozen_settings: Settings, scene: str, size: str
+) -> None:
+    assert snap_compare(
+        KvmTuiApp(frozen_settings), terminal_size=SIZES[size], run_before=SCENES[scene]
+    )

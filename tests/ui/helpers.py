@@ -71,8 +71,9 @@ async def fleet_ready(pilot: Pilot, guests: int = 30) -> None:
 
 
 @asynccontextmanager
-async def started(settings: Settings, size: tuple[int, int],
-                  notifications: bool = False) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
+async def started(
+    settings: Settings, size: tuple[int, int], notifications: bool = False
+) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
     """The app running with the demo fleet listed: a key pressed before the guest table
     fills acts on nothing, so every test that drives the fleet starts from here.
     `notifications` draws the toasts (Textual's test mode leaves them out)."""

@@ -34,8 +34,9 @@ class Terminal:
         self.session = session
 
     def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", str(self.socket), *args], check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["tmux", "-S", str(self.socket), *args], check=True, capture_output=True, text=True
+        ).stdout
 
     def press(self, *keys: str) -> None:
         """tmux key names: `e`, `Escape`, `C-c`."""
@@ -44,8 +45,7 @@ class Terminal:
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", self.session)
 
-    def wait_for(self, predicate: Callable[[str], object], what: str,
-                 timeout: float = 20.0) -> str:
+    def wait_for(self, predicate: Callable[[str], object], what: str, timeout: float = 20.0) -> str:
         """The screen once `predicate(screen)` holds; fails naming `what`, with the screen."""
         deadline = time.monotonic() + timeout
         while not predicate(screen := self.screen()):
@@ -57,8 +57,9 @@ class Terminal:
     def kvmtui_pid(self) -> int:
         """kvmtui's process: the one child of the pane's shell."""
         shell = self._tmux("display-message", "-p", "-t", self.session, "#{pane_pid}").strip()
-        children = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True,
-                                  check=True).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-P", shell], capture_output=True, text=True, check=True
+        ).stdout.split()
         return int(children[0])
 
     def hang_up(self) -> None:
@@ -73,25 +74,48 @@ class Terminal:
 
 def toasts(screen: str) -> str:
     """The notifications' text, their wrapped lines joined (a toast's lines start with ▌)."""
-    return " ".join(line.split("▌", 1)[1].strip() for line in screen.splitlines()
-                    if "▌" in line)
+    return " ".join(line.split("▌", 1)[1].strip() for line in screen.splitlines() if "▌" in line)
 
 
 @contextmanager
-def kvmtui_in_tmux(tmp_path: Path, args: list[str], env: Mapping[str, str],
-                   size: tuple[int, int] = (100, 30)) -> Iterator[Terminal]:
+def kvmtui_in_tmux(
+    tmp_path: Path, args: list[str], env: Mapping[str, str], size: tuple[int, int] = (100, 30)
+) -> Iterator[Terminal]:
     """`kvmtui ARGS` in a fresh tmux server, with `env` on top of the test's environment
     (XDG dirs in tmp_path); the pane stays after kvmtui ends and shows its exit status and
     the terminal's modes."""
     socket = tmp_path / "tmux.sock"
     session = f"kvmtui-{os.getpid()}-{tmp_path.name}"[:60]
-    environ = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-               "XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color", **env}
-    command = (f"{sys.executable} -m kvmtui {shlex.join(args)}; "
-               f"echo {EXITED}$?; stty -a; sleep 600")
-    subprocess.run(["tmux", "-S", str(socket), "-f", "/dev/null", "new-session", "-d",
-                    "-s", session, "-x", str(size[0]), "-y", str(size[1]), command],
-                   check=True, env=environ, cwd=REPO)
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "TERM": "xterm-256color",
+        **env,
+    }
+    command = f"{sys.executable} -m kvmtui {shlex.join(args)}; echo {EXITED}$?; stty -a; sleep 600"
+    subprocess.run(
+        [
+            "tmux",
+            "-S",
+            str(socket),
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            str(size[0]),
+            "-y",
+            str(size[1]),
+            command,
+        ],
+        check=True,
+        env=environ,
+        cwd=REPO,
+    )
     try:
         yield Terminal(socket, session)
     finally:

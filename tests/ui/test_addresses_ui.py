@@ -20,9 +20,12 @@ async def _row_line(pilot, key: str) -> str:
 async def _addressed(pilot):
     """The table's rows once every running guest shows its address."""
     table = pilot.app.screen.table
-    await wait_for(pilot, lambda: all(r.addresses for r in table.visible_rows()
-                                      if r.state.is_active), timeout=10,
-                   what="every running guest's address")
+    await wait_for(
+        pilot,
+        lambda: all(r.addresses for r in table.visible_rows() if r.state.is_active),
+        timeout=10,
+        what="every running guest's address",
+    )
     return table.visible_rows()
 
 
@@ -60,24 +63,39 @@ async def test_domifaddr_names_addresses_with_their_sources(demo_settings):
         target = next(r for r in rows if r.state is GuestState.RUNNING and r.name != "shared-tools")
         await pilot.press("colon", *keys(f"domifaddr {target.name}"), "enter")
         expected = f"{target.name} on {target.host}: {target.macs[0]}"
-        await wait_for(pilot, lambda: any(n.startswith(expected) for n in notifications(app)),
-                       what="the domifaddr line")
+        await wait_for(
+            pilot,
+            lambda: any(n.startswith(expected) for n in notifications(app)),
+            what="the domifaddr line",
+        )
         line = next(n for n in notifications(app) if n.startswith(expected))
         assert f"{target.addresses[0]}/24 (lease+agent+arp)" in line
         await pilot.press("colon", *keys(f"domifaddr {target.name} --source arp"), "enter")
-        await wait_for(pilot, lambda: any(f"{target.addresses[0]}/24 (arp)" in n
-                                          for n in notifications(app)), what="arp only")
+        await wait_for(
+            pilot,
+            lambda: any(f"{target.addresses[0]}/24 (arp)" in n for n in notifications(app)),
+            what="arp only",
+        )
 
 
 async def test_domifaddr_refuses_a_bad_source_and_a_stopped_guest(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         rows = await _addressed(pilot)
         up = next(r for r in rows if r.state is GuestState.RUNNING and r.name != "shared-tools")
-        down = next(r for r in rows if r.state is GuestState.SHUTOFF
-                    and r.name != "shared-tools")
+        down = next(r for r in rows if r.state is GuestState.SHUTOFF and r.name != "shared-tools")
         await pilot.press("colon", *keys(f"domifaddr {up.name} --source dns"), "enter")
-        await wait_for(pilot, lambda: any("--source must be one of lease, agent, arp" in n
-                                          for n in notifications(app)), what="the refusal")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "--source must be one of lease, agent, arp" in n for n in notifications(app)
+            ),
+            what="the refusal",
+        )
         await pilot.press("colon", *keys(f"domifaddr {down.name}"), "enter")
-        await wait_for(pilot, lambda: any(f"{down.name} on {down.host} is not running" in n
-                                          for n in notifications(app)), what="not running")
+        await wait_for(
+            pilot,
+            lambda: any(
+                f"{down.name} on {down.host} is not running" in n for n in notifications(app)
+            ),
+            what="not running",
+        )

@@ -24,8 +24,9 @@ async def test_the_tables_say_whether_kvm_is_there(demo_settings):
         virt = column(app, "virt")
         assert virt and set(virt.values()) == {"test"}  # the test driver's own domain type
         await pilot.press("2")
-        await wait_for(pilot, lambda: isinstance(app.screen, HostsScreen)
-                       and len(column(app, "kvm")) == 3)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, HostsScreen) and len(column(app, "kvm")) == 3
+        )
         assert column(app, "kvm") == {"kvm01": "NO", "kvm02": "NO", "kvm03": "NO"}
 
 

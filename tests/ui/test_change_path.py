@@ -38,8 +38,11 @@ async def test_pin_keys_follow_the_controller(demo_settings):
     hosts = tuple(dataclasses.replace(h, readonly=h.name == "kvm02") for h in demo_settings.hosts)
     async with started(dataclasses.replace(demo_settings, hosts=hosts), SIZE) as (app, pilot):
         for host, shown in (("kvm01", True), ("kvm02", None)):
-            target = next(g for g in app.fleet.snapshot().guests
-                          if g.host == host and g.state is GuestState.RUNNING)
+            target = next(
+                g
+                for g in app.fleet.snapshot().guests
+                if g.host == host and g.state is GuestState.RUNNING
+            )
             app.open_detail(target, tab="vcpus")
             await wait_for(pilot, lambda h=host: f"on {h}, which has" in screen_text(app))
             panel = app.screen.query_one("#vcpu-panel")

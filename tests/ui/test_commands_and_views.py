@@ -30,8 +30,11 @@ async def test_command_line_runs_virsh_verbs(demo_settings):
     app = KvmTuiApp(demo_settings)
     async with app.run_test(size=SIZE) as pilot:
         await fleet_ready(pilot)
-        target = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.SHUTOFF
-                      and g.name != "shared-tools")
+        target = next(
+            g
+            for g in app.fleet.snapshot().guests
+            if g.state is GuestState.SHUTOFF and g.name != "shared-tools"
+        )
         await command(pilot, f"start {target.name}")
         await wait_for(pilot, lambda: guest(app, target.name).state is GuestState.RUNNING)
         assert any(f"{target.name} on {target.host}: started" in n for n in notifications(app))
@@ -71,14 +74,22 @@ async def test_host_command_narrows_the_table(demo_settings):
     async with app.run_test(size=SIZE) as pilot:
         await fleet_ready(pilot)
         await command(pilot, "host kvm03")
-        await wait_for(pilot, lambda: {g.host for g in app.screen.table.visible_rows()}
-                       == {"kvm03"}, what="only kvm03's guests")
+        await wait_for(
+            pilot,
+            lambda: {g.host for g in app.screen.table.visible_rows()} == {"kvm03"},
+            what="only kvm03's guests",
+        )
         rows = app.screen.table.visible_rows()
         assert rows and {g.host for g in rows} == {"kvm03"}
         assert "host: kvm03" in status(app)
         await command(pilot, "host")
-        await wait_for(pilot, lambda: {g.host for g in app.screen.table.visible_rows()}
-                       == {"kvm01", "kvm02", "kvm03"}, what="every host's guests again")
+        await wait_for(
+            pilot,
+            lambda: (
+                {g.host for g in app.screen.table.visible_rows()} == {"kvm01", "kvm02", "kvm03"}
+            ),
+            what="every host's guests again",
+        )
 
 
 async def test_list_shows_running_guests_as_virsh_list(demo_settings):
@@ -103,8 +114,11 @@ async def test_list_shows_running_guests_as_virsh_list(demo_settings):
 
 
 async def test_readonly_hides_actions_and_refuses_commands(demo_settings):
-    settings = dataclasses.replace(demo_settings, readonly=True, hosts=tuple(
-        dataclasses.replace(h, readonly=True) for h in demo_settings.hosts))
+    settings = dataclasses.replace(
+        demo_settings,
+        readonly=True,
+        hosts=tuple(dataclasses.replace(h, readonly=True) for h in demo_settings.hosts),
+    )
     app = KvmTuiApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await fleet_ready(pilot)
@@ -144,8 +158,11 @@ async def test_hosts_view_shows_each_host(demo_settings):
         assert [h.name for h in hosts] == ["kvm01", "kvm02", "kvm03"]
         assert all(h.info.libvirt_version == "9.0.0" and h.info.cpus for h in hosts)
         await pilot.press("enter")  # a host's guests
-        await wait_for(pilot, lambda: {g.host for g in app.screen.table.visible_rows()}
-                       == {"kvm01"}, what="kvm01's guests")
+        await wait_for(
+            pilot,
+            lambda: {g.host for g in app.screen.table.visible_rows()} == {"kvm01"},
+            what="kvm01's guests",
+        )
 
 
 async def test_detail_shows_dominfo_and_xml(demo_settings):
@@ -164,8 +181,9 @@ async def test_detail_shows_dominfo_and_xml(demo_settings):
 
 
 async def test_lost_host_is_shown_with_its_reason_and_others_work(demo_settings):
-    bad = dataclasses.replace(demo_settings.hosts[0], name="deadhost",
-                              uri="qemu+tcp://127.0.0.1:1/system")
+    bad = dataclasses.replace(
+        demo_settings.hosts[0], name="deadhost", uri="qemu+tcp://127.0.0.1:1/system"
+    )
     settings = dataclasses.replace(demo_settings, hosts=(*demo_settings.hosts, bad))
     app = KvmTuiApp(settings)
     async with app.run_test(size=SIZE) as pilot:

@@ -17,8 +17,13 @@ async def test_esc_while_attaching_then_a_failure_leaves_the_guest_list(demo_set
         await app.push_screen(ConsoleScreen(running))  # `c`, and the console attaching
         app.pop_screen()  # Esc before the test driver's refusal comes back
         # Closing the screen cancels its attach; a refusal already on its way still lands.
-        await wait_for(pilot, lambda: any("not supported" in n for n in notifications(app))
-                       or not any(w.group == "console" for w in app.workers),
-                       what="the console failure, or the attach cancelled")
+        await wait_for(
+            pilot,
+            lambda: (
+                any("not supported" in n for n in notifications(app))
+                or not any(w.group == "console" for w in app.workers)
+            ),
+            what="the console failure, or the attach cancelled",
+        )
         await pilot.pause(0.2)
         assert app.is_running and isinstance(app.screen, GuestsScreen)

@@ -59,8 +59,11 @@ async def open_wizard(pilot: Pilot) -> CreateScreen:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, CreateScreen), what="the wizard")
     screen = pilot.app.screen
     assert isinstance(screen, CreateScreen)
-    await wait_for(pilot, lambda: "1. kvm" in text_of(screen.query_one("#create-advice")),
-                   what="the host ranking")
+    await wait_for(
+        pilot,
+        lambda: "1. kvm" in text_of(screen.query_one("#create-advice")),
+        what="the host ranking",
+    )
     return screen
 
 
@@ -98,16 +101,20 @@ async def test_the_wizard_ranks_hosts_previews_the_xml_and_creates_the_guest(nod
         await type_into(pilot, "disk", "1G")
         await type_into(pilot, "kernel", "/lab/vmlinuz")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen),
-                       what="the confirmation")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation"
+        )
         shown = text_of(app.screen.query_one("#detail", Static))
         assert f"<name>{HOSTILE}</name>" in shown.replace("\n", "")
         assert "<kernel>/lab/vmlinuz</kernel>" in shown
         assert '<console type="pty">' in shown
         assert f"volume {HOSTILE}.qcow2 in pool images" in shown
         await pilot.press("tab", "enter")  # Cancel is focused: the action is one Tab away
-        await wait_for(pilot, lambda: HOSTILE in names_on(app, "kvm1")
-                       or HOSTILE in names_on(app, "kvm2"), what="the new guest listed")
+        await wait_for(
+            pilot,
+            lambda: HOSTILE in names_on(app, "kvm1") or HOSTILE in names_on(app, "kvm2"),
+            what="the new guest listed",
+        )
         assert not isinstance(app.screen, CreateScreen | ConfirmScreen)
         made = next(g for g in app.fleet.snapshot().guests if g.name == HOSTILE)
         assert made.state.is_active  # "start" is ticked by default
@@ -122,8 +129,11 @@ async def test_a_name_that_exists_is_explained_on_the_form_and_nothing_is_made(n
         await type_into(pilot, "disk", "1G")
         await type_into(pilot, "kernel", "/lab/vmlinuz")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: "already has a guest named web" in why(wizard),
-                       what="the refusal under the form")
+        await wait_for(
+            pilot,
+            lambda: "already has a guest named web" in why(wizard),
+            what="the refusal under the form",
+        )
         assert app.screen is wizard  # still open, to fix the name
         assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
         await pilot.press("escape")
@@ -131,20 +141,26 @@ async def test_a_name_that_exists_is_explained_on_the_form_and_nothing_is_made(n
         assert sorted(g.name for g in app.fleet.snapshot().guests).count("web") == 2
 
 
-@pytest.mark.parametrize(("line", "said"), [
-    ("create x --memory 10QB --pxe", "create: --memory: unknown size unit 'QB' in '10QB'"),
-    ("create x --memory 1T --pxe --host kvm1", "is more memory than kvm1 has free"),
-    ("create x --memory 1T --pxe", "create x: no host can take it (best: kvm"),
-    ("create x --memory 1G --cdrom /srv/none.iso --disk 1G --host kvm2",
-     "no ISO /srv/none.iso on kvm2"),
-    ("create x --memory 1G", "no boot source"),
-])
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("create x --memory 10QB --pxe", "create: --memory: unknown size unit 'QB' in '10QB'"),
+        ("create x --memory 1T --pxe --host kvm1", "is more memory than kvm1 has free"),
+        ("create x --memory 1T --pxe", "create x: no host can take it (best: kvm"),
+        (
+            "create x --memory 1G --cdrom /srv/none.iso --disk 1G --host kvm2",
+            "no ISO /srv/none.iso on kvm2",
+        ),
+        ("create x --memory 1G", "no boot source"),
+    ],
+)
 async def test_bad_create_lines_say_why_in_one_line(node_settings, line, said):
     async with running(node_settings) as (app, pilot):
         before = sorted(g.key for g in app.fleet.snapshot().guests)
         await command(pilot, line)
-        await wait_for(pilot, lambda: any(said in n for n in notifications(app)),
-                       what=f"the refusal of {line}")
+        await wait_for(
+            pilot, lambda: any(said in n for n in notifications(app)), what=f"the refusal of {line}"
+        )
         assert all("\n" not in n for n in notifications(app))
         assert not isinstance(app.screen, ConfirmScreen)
         assert sorted(g.key for g in app.fleet.snapshot().guests) == before
@@ -154,8 +170,9 @@ async def test_evacuate_shows_the_plan_and_cancel_moves_nothing(node_settings):
     async with running(node_settings) as (app, pilot):
         await command(pilot, "evacuate kvm1")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
-        assert "Evacuate kvm1: live-migrate 2 guests?" in text_of(app.screen.query_one(
-            "#question", Static))
+        assert "Evacuate kvm1: live-migrate 2 guests?" in text_of(
+            app.screen.query_one("#question", Static)
+        )
         plan = text_of(app.screen.query_one("#detail", Static))
         assert "web -> kvm2" in plan and "bare -> kvm2" in plan
         await pilot.press("enter")  # on the focused Cancel
@@ -169,7 +186,6 @@ async def test_the_migrate_dialog_ranks_the_destinations(node_settings):
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
         advice = app.screen.query_one("#migrate-advice", Static)
-        await wait_for(pilot, lambda: text_of(advice).startswith("1. kvm2: "),
-                       what="the ranking")
+        await wait_for(pilot, lambda: text_of(advice).startswith("1. kvm2: "), what="the ranking")
         assert "CPU compatible" in text_of(advice)
         assert guest(app, "web", "kvm1")  # nothing moved by looking

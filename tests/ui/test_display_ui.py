@@ -31,8 +31,13 @@ NODE = """<node>
 def settings(tmp_path: Path) -> Settings:
     node = tmp_path / "win.xml"
     node.write_text(NODE)
-    return Settings(hosts=(HostSpec("win", f"test://{node}"),), readonly=False, refresh=0.5,
-                    theme=None, demo=False)
+    return Settings(
+        hosts=(HostSpec("win", f"test://{node}"),),
+        readonly=False,
+        refresh=0.5,
+        theme=None,
+        demo=False,
+    )
 
 
 @pytest.fixture
@@ -49,8 +54,9 @@ async def _command(pilot, line: str) -> None:
 
 
 async def _ready(pilot) -> None:
-    await wait_for(pilot, lambda: len(pilot.app.screen.table.visible_rows()) == 2,
-                   what="both guests listed")
+    await wait_for(
+        pilot, lambda: len(pilot.app.screen.table.visible_rows()) == 2, what="both guests listed"
+    )
 
 
 async def test_vncdisplay_says_where_the_display_listens(settings):
@@ -61,8 +67,7 @@ async def test_vncdisplay_says_where_the_display_listens(settings):
         await wait_for(pilot, lambda: any("VNC display" in n for n in notifications(app)))
         assert "VNC display of win1 on win: 127.0.0.1:5907 (display :7)" in notifications(app)
         await _command(pilot, "vncdisplay plain")
-        await wait_for(pilot, lambda: any("no graphical display" in n
-                                          for n in notifications(app)))
+        await wait_for(pilot, lambda: any("no graphical display" in n for n in notifications(app)))
 
 
 async def test_help_lists_v_and_v_shows_the_display_under_the_cursor(settings):
@@ -76,8 +81,11 @@ async def test_help_lists_v_and_v_shows_the_display_under_the_cursor(settings):
         win1 = next(g for g in app.fleet.snapshot().guests if g.name == "win1")
         app.screen.table.select_key(win1.key)
         await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, DisplayScreen)
-                       and "127.0.0.1:5907" in screen_text(app), what="the display screen")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, DisplayScreen) and "127.0.0.1:5907" in screen_text(app),
+            what="the display screen",
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DisplayScreen))
 
@@ -96,19 +104,21 @@ async def test_viewer_on_a_jump_box_shows_and_copies_the_commands(settings, jump
         assert app.clipboard == f"{ssh_line}\nremote-viewer vnc://localhost:5907\n"
 
 
-async def test_viewer_on_a_desktop_starts_the_configured_viewer(settings, tmp_path,
-                                                                monkeypatch):
+async def test_viewer_on_a_desktop_starts_the_configured_viewer(settings, tmp_path, monkeypatch):
     monkeypatch.setenv("DISPLAY", ":99")
     seen = tmp_path / "viewer-args"
     fake_viewer = tmp_path / "viewer.py"
-    fake_viewer.write_text("import sys, pathlib\n"
-                           f"pathlib.Path({str(seen)!r}).write_text(' '.join(sys.argv[1:]))\n")
-    app = KvmTuiApp(dataclasses.replace(
-        settings, viewer=f"{sys.executable} {fake_viewer} --title win {{url}}"))
+    fake_viewer.write_text(
+        f"import sys, pathlib\npathlib.Path({str(seen)!r}).write_text(' '.join(sys.argv[1:]))\n"
+    )
+    app = KvmTuiApp(
+        dataclasses.replace(settings, viewer=f"{sys.executable} {fake_viewer} --title win {{url}}")
+    )
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot)
         await _command(pilot, "viewer win1")
         await wait_for(pilot, lambda: "Viewer started" in screen_text(app), what="the viewer")
-        await wait_for(pilot, lambda: seen.exists() and seen.read_text() != "",
-                       what="the viewer to run")
+        await wait_for(
+            pilot, lambda: seen.exists() and seen.read_text() != "", what="the viewer to run"
+        )
         assert seen.read_text() == "--title win vnc://127.0.0.1:5907"

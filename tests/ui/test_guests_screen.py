@@ -52,11 +52,18 @@ async def test_cursor_and_sort_survive_refreshes(demo_settings):
         # Ticks that change nothing, and one that does (another guest is paused).
         version = app.fleet.snapshot().version
         ticks = sum(h.poller.ticks for h in app.fleet.hosts)
-        other = next(g for g in table.visible_rows()
-                     if g.key != chosen and g.state is GuestState.RUNNING)
+        other = next(
+            g for g in table.visible_rows() if g.key != chosen and g.state is GuestState.RUNNING
+        )
         await app.fleet.perform(other, "suspend")
-        await wait_for(pilot, lambda: sum(h.poller.ticks for h in app.fleet.hosts) > ticks + 6
-                       and app.fleet.snapshot().version > version, what="several refresh ticks")
+        await wait_for(
+            pilot,
+            lambda: (
+                sum(h.poller.ticks for h in app.fleet.hosts) > ticks + 6
+                and app.fleet.snapshot().version > version
+            ),
+            what="several refresh ticks",
+        )
         await wait_for(pilot, lambda: _table_is_current(app), what="the table to catch up")
         assert table.current.key == chosen
         assert [r.name.lower() for r in table.visible_rows()] == sorted(names, reverse=True)
@@ -127,8 +134,11 @@ async def test_each_action_changes_the_state_shown(demo_settings, key, confirm, 
             await pilot.press("tab", "enter")  # Tab to the action, Enter
         await wait_for(pilot, lambda: notifications(app), what="the outcome notice")
         assert any(target.name in n and target.host in n for n in notifications(app))
-        await wait_for(pilot, lambda: app.screen.table.current.state is after,
-                       what=f"{target.name} to show {after.value}")
+        await wait_for(
+            pilot,
+            lambda: app.screen.table.current.state is after,
+            what=f"{target.name} to show {after.value}",
+        )
 
 
 async def _state_reason(app, target) -> int:
@@ -144,9 +154,13 @@ async def test_reboot_boots_the_guest_again(demo_settings):
         assert await _state_reason(app, target) == libvirt.VIR_DOMAIN_RUNNING_UNKNOWN
         await select(pilot, target.ref)
         await pilot.press("b")
-        await wait_for(pilot, lambda: any(f"{target.name} on {target.host}: reboot requested"
-                                          in n for n in notifications(app)),
-                       what="the reboot notice")
+        await wait_for(
+            pilot,
+            lambda: any(
+                f"{target.name} on {target.host}: reboot requested" in n for n in notifications(app)
+            ),
+            what="the reboot notice",
+        )
         assert await _state_reason(app, target) == libvirt.VIR_DOMAIN_RUNNING_BOOTED
 
 
@@ -160,8 +174,11 @@ async def test_reset_reaches_libvirt_and_its_answer_is_shown(demo_settings):
         await pilot.press("ctrl+e")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("tab", "enter")
-        await wait_for(pilot, lambda: f"{running.name} on {running.host}: reset"
-                       in notifications(app), what="reset done")
+        await wait_for(
+            pilot,
+            lambda: f"{running.name} on {running.host}: reset" in notifications(app),
+            what="reset done",
+        )
         off = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.SHUTOFF)
         await select(pilot, off.ref)
         await pilot.press("ctrl+e")
@@ -196,8 +213,11 @@ async def test_undefine_asks_then_removes_the_guest(demo_settings):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
         await pilot.press("tab", "enter")
-        await wait_for(pilot, lambda: target.ref not in table_names(app),
-                       what="the undefined guest to leave the table")
+        await wait_for(
+            pilot,
+            lambda: target.ref not in table_names(app),
+            what="the undefined guest to leave the table",
+        )
 
 
 async def test_autostart_toggles(demo_settings):

@@ -42,8 +42,11 @@ def _back_and_working(term: Terminal, row: str) -> None:
 #: (variable, program or script body, what kvmtui says); a body is run as a script.
 EDITORS = {
     "false": ("EDITOR", "false", "editor `false` exited with status 1"),
-    "not found": ("VISUAL", "/nonexistent/editor",
-                  "editor `/nonexistent/editor` cannot start: No such file or directory"),
+    "not found": (
+        "VISUAL",
+        "/nonexistent/editor",
+        "editor `/nonexistent/editor` cannot start: No such file or directory",
+    ),
     "exits 3": ("VISUAL", "script:exit 3", "exited with status 3"),
     "killed": ("VISUAL", "script:stty raw -echo; kill -KILL $$", "was killed by SIGKILL"),
     "hangs, Ctrl+C": ("VISUAL", "script:sleep 600", "was killed by SIGINT"),
@@ -62,8 +65,9 @@ def test_the_guest_list_comes_back_after_the_editor(tmp_path, case):
         if case == "hangs, Ctrl+C":
             term.wait_for(lambda screen: GUEST_ROW not in screen, what="the editor's turn")
             term.press("C-c")
-        screen = term.wait_for(lambda screen: "left unchanged" in toasts(screen),
-                               what="the editor's report")
+        screen = term.wait_for(
+            lambda screen: "left unchanged" in toasts(screen), what="the editor's report"
+        )
         assert f"{said}; test on test left unchanged" in toasts(screen)
         _back_and_working(term, GUEST_ROW)
         # The modes it set (raw, no echo) are undone, not left behind for the shell.
@@ -80,11 +84,13 @@ def test_keys_typed_ahead_start_one_editor_at_a_time(tmp_path):
         term.press("e", "e")
         term.wait_for(lambda screen: GUEST_ROW not in screen, what="the editor's turn")
         term.press("C-c")
-        screen = term.wait_for(lambda screen: toasts(screen).count("left unchanged") == 2,
-                               what="both edits' reports")
+        screen = term.wait_for(
+            lambda screen: toasts(screen).count("left unchanged") == 2, what="both edits' reports"
+        )
         assert toasts(screen).count("was killed by SIGINT") == 1
-        assert ("editor not started: the terminal is already handed over; test on test left "
-                "unchanged") in toasts(screen)
+        assert (
+            "editor not started: the terminal is already handed over; test on test left unchanged"
+        ) in toasts(screen)
         _back_and_working(term, GUEST_ROW)
 
 
@@ -92,18 +98,21 @@ def test_a_viewer_that_fails_says_so_and_the_screen_stays(tmp_path):
     node = tmp_path / "win.xml"
     node.write_text(GRAPHICS_NODE)
     _script(tmp_path, "exit 3", "failing-viewer")  # found on PATH: a name short enough
-    viewer = "failing-viewer"                       # not to wrap inside the toast
+    viewer = "failing-viewer"  # not to wrap inside the toast
     config = tmp_path / "kvmtui.toml"
-    config.write_text(f'viewer = "{viewer}"\n[[host]]\nname = "win"\n'
-                      f'uri = "test://{node}"\n')
-    with kvmtui_in_tmux(tmp_path, ["--config", str(config)], {"DISPLAY": ":99",
-                        "PATH": f"{tmp_path}:{os.environ['PATH']}"}) as term:
+    config.write_text(f'viewer = "{viewer}"\n[[host]]\nname = "win"\nuri = "test://{node}"\n')
+    with kvmtui_in_tmux(
+        tmp_path,
+        ["--config", str(config)],
+        {"DISPLAY": ":99", "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+    ) as term:
         term.wait_for(lambda screen: "win1" in screen, what="the guest list")
         term.press("Down", "v")  # win1, below plain
         term.wait_for(lambda screen: "127.0.0.1:5907" in screen, what="the display")
         term.press("o")
-        screen = term.wait_for(lambda screen: "win1 on win" in toasts(screen),
-                               what="the viewer's failure")
+        screen = term.wait_for(
+            lambda screen: "win1 on win" in toasts(screen), what="the viewer's failure"
+        )
         assert f"viewer `{viewer}` exited with status 3; win1 on win" in toasts(screen)
         term.press("Escape")
         term.wait_for(lambda screen: "Graphical console" not in screen, what="it closed")
@@ -117,7 +126,8 @@ def test_the_console_hand_over_comes_back_when_virsh_console_fails(tmp_path):
     with kvmtui_in_tmux(tmp_path, ["-c", "test:///default"], {}) as term:
         term.wait_for(lambda screen: GUEST_ROW in screen, what="the guest list")
         term.press("c", "C-o")
-        screen = term.wait_for(lambda screen: "console `virsh`" in toasts(screen),
-                               what="the console's report")
+        screen = term.wait_for(
+            lambda screen: "console `virsh`" in toasts(screen), what="the console's report"
+        )
         assert "console `virsh` exited with status 1; test on test" in toasts(screen)
         _back_and_working(term, GUEST_ROW)

@@ -33,14 +33,20 @@ SIZE = (100, 32)
 
 
 @asynccontextmanager
-async def node_app(tmp_path: Path, readonly: bool = False
-                   ) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
+async def node_app(
+    tmp_path: Path, readonly: bool = False
+) -> AsyncIterator[tuple[KvmTuiApp, Pilot]]:
     """The app on one test:/// host holding the node; yields its URI too."""
     path = tmp_path / "kvm1.xml"
     path.write_text(NODE_XML)
     uri = f"test://{path}"
-    settings = Settings(hosts=(HostSpec("kvm1", uri, readonly),), readonly=False,
-                        refresh=0.5, theme=None, demo=False)
+    settings = Settings(
+        hosts=(HostSpec("kvm1", uri, readonly),),
+        readonly=False,
+        refresh=0.5,
+        theme=None,
+        demo=False,
+    )
     app = KvmTuiApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await fleet_ready(pilot, guests=3)
@@ -76,52 +82,93 @@ async def test_devices_tab_shows_disks_cdrom_nics_boot_order_and_what_waits(tmp_
         answer = await answer_to(pilot, "setvcpus web 1 --config")
         assert answer == "web on kvm1: 1 vCPU (persistent, takes effect after a restart)"
         await pilot.press("enter", "l")
-        await wait_for(pilot, lambda: "Takes effect after a restart" in screen_text(app),
-                       what="the difference marked")
+        await wait_for(
+            pilot,
+            lambda: "Takes effect after a restart" in screen_text(app),
+            what="the difference marked",
+        )
         text = lines(app)
         assert "vCPUs 2 of 4 maximum *" in text
         assert "vCPUs 2 1" in text
 
 
-@pytest.mark.parametrize(("line", "answer"), [
-    ("setvcpus web 3", "web on kvm1: 3 vCPUs (live)"),
-    ("setvcpus web 5", "setvcpus web on kvm1: 5 vCPUs is more than its maximum of 4 "
-                       "(raise it with --maximum --config)"),
-    ("setvcpus off 2 --maximum --config", "off on kvm1: at most 2 vCPUs (persistent)"),
-    ("setvcpus off 1 --live", "setvcpus off on kvm1: the guest is not running: a live change "
-                              "needs a running guest"),
-    ("setvcpus web 2 --live --current", "setvcpus: --current cannot go with --live or "
-                                        "--config"),
-    ("setmem web 512M", "web on kvm1: memory 512.0 MiB (live)"),
-    ("setmem web 3G", "setmem web on kvm1: 3.0 GiB is more than its maximum of 2.0 GiB "
-                      "(raise it with setmaxmem first)"),
-    ("setmem web 12QB", "setmem: unknown size unit 'QB' in '12QB': use K, M, G, T, P or E "
-     "(KiB ... for 1024, KB ... for 1000)"),
-    ("setmaxmem off 1048576", "off on kvm1: memory maximum 1.0 GiB (persistent)"),
-    ("attach-disk web /var/lib/images/missing.qcow2 vdf",
-     'attach-disk web on kvm1: no storage volume "/var/lib/images/missing.qcow2" on this '
-     "host (the file does not exist, or lies outside every storage pool)"),
-    ("attach-disk web images/data.raw vdb", 'attach-disk web on kvm1: it already has a disk '
-                                            '"vdb"'),
-    ("detach-disk web vdq", 'detach-disk web on kvm1: no disk "vdq" (it has vda, vdb, vdc, '
-                            'sda)'),
-    ("attach-interface web network nowhere", 'attach-interface web on kvm1: no network '
-                                             '"nowhere" on this host'),
-    ("attach-interface web bridge br1 --mac 52:54:00:00:00:01",
-     "attach-interface web on kvm1: it already has a NIC with MAC 52:54:00:00:00:01"),
-    ("attach-interface web direct eth0", 'attach-interface: '
-                                         'type must be network or bridge, not "direct"'),
-    ("detach-interface web bridge --mac 52:54:00:00:00:09",
-     "detach-interface web on kvm1: no bridge interface with MAC 52:54:00:00:00:09"),
-    ("change-media web sda --eject", "change-media web on kvm1: there is no medium in sda"),
-    ("change-media web vdb images/web.qcow2", "change-media web on kvm1: vdb is a disk, not "
-                                              "a CD-ROM or floppy: use attach-disk/detach-disk"),
-    ("change-media web sda --eject --insert", "change-media: say one of --eject, --insert or "
-                                              "--update"),
-    ("boot-order off net0,hda", "off on kvm1: boots from net0, hda (persistent)"),
-    ("boot-order web vda,vdz", 'boot-order web on kvm1: no device "vdz" to boot from (it has '
-                               'vda, vdb, vdc, sda, net0, net1)'),
-])
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("setvcpus web 3", "web on kvm1: 3 vCPUs (live)"),
+        (
+            "setvcpus web 5",
+            "setvcpus web on kvm1: 5 vCPUs is more than its maximum of 4 "
+            "(raise it with --maximum --config)",
+        ),
+        ("setvcpus off 2 --maximum --config", "off on kvm1: at most 2 vCPUs (persistent)"),
+        (
+            "setvcpus off 1 --live",
+            "setvcpus off on kvm1: the guest is not running: a live change needs a running guest",
+        ),
+        (
+            "setvcpus web 2 --live --current",
+            "setvcpus: --current cannot go with --live or --config",
+        ),
+        ("setmem web 512M", "web on kvm1: memory 512.0 MiB (live)"),
+        (
+            "setmem web 3G",
+            "setmem web on kvm1: 3.0 GiB is more than its maximum of 2.0 GiB "
+            "(raise it with setmaxmem first)",
+        ),
+        (
+            "setmem web 12QB",
+            "setmem: unknown size unit 'QB' in '12QB': use K, M, G, T, P or E "
+            "(KiB ... for 1024, KB ... for 1000)",
+        ),
+        ("setmaxmem off 1048576", "off on kvm1: memory maximum 1.0 GiB (persistent)"),
+        (
+            "attach-disk web /var/lib/images/missing.qcow2 vdf",
+            'attach-disk web on kvm1: no storage volume "/var/lib/images/missing.qcow2" on this '
+            "host (the file does not exist, or lies outside every storage pool)",
+        ),
+        (
+            "attach-disk web images/data.raw vdb",
+            'attach-disk web on kvm1: it already has a disk "vdb"',
+        ),
+        (
+            "detach-disk web vdq",
+            'detach-disk web on kvm1: no disk "vdq" (it has vda, vdb, vdc, sda)',
+        ),
+        (
+            "attach-interface web network nowhere",
+            'attach-interface web on kvm1: no network "nowhere" on this host',
+        ),
+        (
+            "attach-interface web bridge br1 --mac 52:54:00:00:00:01",
+            "attach-interface web on kvm1: it already has a NIC with MAC 52:54:00:00:00:01",
+        ),
+        (
+            "attach-interface web direct eth0",
+            'attach-interface: type must be network or bridge, not "direct"',
+        ),
+        (
+            "detach-interface web bridge --mac 52:54:00:00:00:09",
+            "detach-interface web on kvm1: no bridge interface with MAC 52:54:00:00:00:09",
+        ),
+        ("change-media web sda --eject", "change-media web on kvm1: there is no medium in sda"),
+        (
+            "change-media web vdb images/web.qcow2",
+            "change-media web on kvm1: vdb is a disk, not "
+            "a CD-ROM or floppy: use attach-disk/detach-disk",
+        ),
+        (
+            "change-media web sda --eject --insert",
+            "change-media: say one of --eject, --insert or --update",
+        ),
+        ("boot-order off net0,hda", "off on kvm1: boots from net0, hda (persistent)"),
+        (
+            "boot-order web vda,vdz",
+            'boot-order web on kvm1: no device "vdz" to boot from (it has '
+            "vda, vdb, vdc, sda, net0, net1)",
+        ),
+    ],
+)
 async def test_every_hardware_verb_answers_in_one_line(tmp_path, line, answer):
     async with node_app(tmp_path) as (_app, pilot):
         assert await answer_to(pilot, line) == answer
@@ -143,7 +190,7 @@ def _editor(tmp_path: Path, *steps: str) -> str:
     script.write_text(f"""
 import re, sys
 from pathlib import Path
-count = Path({str(tmp_path / 'runs')!r})
+count = Path({str(tmp_path / "runs")!r})
 run = int(count.read_text()) if count.exists() else 0
 count.write_text(str(run + 1))
 step = {list(steps)!r}[run]
@@ -189,8 +236,7 @@ async def test_a_refused_edit_offers_to_edit_again_keeping_the_text(tmp_path, mo
         await wait_for(pilot, lambda: len(notifications(app)) == 2, what="the second save")
         assert notifications(app)[-1] == "off on kvm1: definition saved"
         assert memory_after_restart(app, OFF_UUID) == 1024**2
-        await wait_for(pilot, lambda: "1048576" in screen_text(app),
-                       what="the XML tab read again")
+        await wait_for(pilot, lambda: "1048576" in screen_text(app), what="the XML tab read again")
 
 
 async def test_a_refused_edit_discarded_changes_nothing(tmp_path, monkeypatch):
@@ -208,7 +254,8 @@ async def test_an_editor_that_fails_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("VISUAL", "false")
     async with node_app(tmp_path) as (_app, pilot):
         assert await answer_to(pilot, "edit off") == (
-            "editor `false` exited with status 1; off on kvm1 left unchanged")
+            "editor `false` exited with status 1; off on kvm1 left unchanged"
+        )
 
 
 async def test_a_read_only_host_dims_edit_and_refuses_changes(tmp_path):
@@ -217,4 +264,3 @@ async def test_a_read_only_host_dims_edit_and_refuses_changes(tmp_path):
         assert app.screen.check_action("edit", ()) is None  # dimmed
         assert await answer_to(pilot, "setvcpus off 1") == "setvcpus: host kvm1 is read-only"
         assert await answer_to(pilot, "edit off") == "edit: host kvm1 is read-only"
-

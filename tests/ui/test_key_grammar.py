@@ -59,17 +59,26 @@ def test_a_key_means_one_thing_on_the_guest_list_the_detail_and_its_vcpu_tab():
 
 async def test_list_keys_open_the_detail_and_mean_the_same_there(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
-        off = next(g for g in app.fleet.snapshot().guests if g.state is GuestState.SHUTOFF
-                   and g.name != "shared-tools")
+        off = next(
+            g
+            for g in app.fleet.snapshot().guests
+            if g.state is GuestState.SHUTOFF and g.name != "shared-tools"
+        )
         await select(pilot, off.ref)
         await pilot.press("y")  # k9s's YAML key: the XML
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen)
-                       and app.screen._active_tab() == "xml", what="y: the XML tab")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, GuestDetailScreen) and app.screen._active_tab() == "xml",
+            what="y: the XML tab",
+        )
         await pilot.press("d")  # describe
         await wait_for(pilot, lambda: app.screen._active_tab() == "info", what="d: Info")
         await pilot.press("s")  # Start, as on the list (not Snapshots)
-        await wait_for(pilot, lambda: app.fleet.find_guest(off.key).state
-                       is GuestState.RUNNING, what="s on the detail to start the guest")
+        await wait_for(
+            pilot,
+            lambda: app.fleet.find_guest(off.key).state is GuestState.RUNNING,
+            what="s on the detail to start the guest",
+        )
         assert isinstance(app.screen, GuestDetailScreen)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
@@ -78,15 +87,17 @@ async def test_list_keys_open_the_detail_and_mean_the_same_there(demo_settings):
         assert "The key map" in text and "guests.clone" in text
 
 
-async def test_a_hosts_guests_show_a_scope_chip_esc_goes_back_a_digit_shows_all(
-        demo_settings):
+async def test_a_hosts_guests_show_a_scope_chip_esc_goes_back_a_digit_shows_all(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         every = set(table_names(app))
         await pilot.press("2")
         await wait_for(pilot, lambda: app.current_mode == "hosts" and app.screen.table.current)
         await pilot.press("enter")  # kvm01, the first host: its guests
-        await wait_for(pilot, lambda: app.current_mode == "guests"
-                       and " host: kvm01 ✕Esc " in status(app), what="the host chip")
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "guests" and " host: kvm01 ✕Esc " in status(app),
+            what="the host chip",
+        )
         assert {name.rsplit("@")[1] for name in table_names(app)} == {"kvm01"}
         await pilot.press("escape")  # back where Enter was pressed, the scope gone
         await wait_for(pilot, lambda: app.current_mode == "hosts", what="Esc: the hosts")
@@ -100,28 +111,39 @@ async def test_a_hosts_guests_show_a_scope_chip_esc_goes_back_a_digit_shows_all(
                 await pilot.press("colon", *keys("guests"), "enter")
             else:
                 await pilot.press(again)
-            await wait_for(pilot, lambda: set(table_names(app)) == every,
-                           what=f"{again}: every guest")
+            await wait_for(
+                pilot, lambda: set(table_names(app)) == every, what=f"{again}: every guest"
+            )
             assert "host:" not in status(app)
 
 
 async def test_a_pools_volumes_scope_ends_with_a_digit(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("5")
-        await wait_for(pilot, lambda: app.current_mode == "pools" and app.screen.table.current,
-                       what="the pools")
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "pools" and app.screen.table.current,
+            what="the pools",
+        )
         pool = app.screen.table.current
         await pilot.press("enter")
         chip = f" pool: {pool.name}@{pool.host} ✕Esc "
-        await wait_for(pilot, lambda: app.current_mode == "vols" and chip in status(app),
-                       what="the pool chip")
+        await wait_for(
+            pilot, lambda: app.current_mode == "vols" and chip in status(app), what="the pool chip"
+        )
         await wait_for(pilot, lambda: app.screen.table.visible_rows(), what="its volumes")
         assert {v.pool_key for v in app.screen.table.visible_rows()} == {pool.key}
         await pilot.press("5", "6")
-        await wait_for(pilot, lambda: app.current_mode == "vols" and "pool:" not in status(app),
-                       what="6: every volume")
-        await wait_for(pilot, lambda: len({v.pool_key for v in app.screen.table.visible_rows()})
-                       > 1, what="more than one pool's volumes")
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "vols" and "pool:" not in status(app),
+            what="6: every volume",
+        )
+        await wait_for(
+            pilot,
+            lambda: len({v.pool_key for v in app.screen.table.visible_rows()}) > 1,
+            what="more than one pool's volumes",
+        )
 
 
 async def test_esc_on_a_guests_snapshots_goes_back_to_its_detail(demo_settings):
@@ -129,19 +151,37 @@ async def test_esc_on_a_guests_snapshots_goes_back_to_its_detail(demo_settings):
         target = app.fleet.snapshot().guests[0]
         await select(pilot, target.ref)
         await pilot.press("enter", "g")  # the detail, its History tab
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen)
-                       and app.screen._active_tab() == "history", what="the history tab")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, GuestDetailScreen) and app.screen._active_tab() == "history"
+            ),
+            what="the history tab",
+        )
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and f" guest: {target.ref} ✕Esc " in status(app), what="its snapshots")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, SnapshotsScreen)
+                and f" guest: {target.ref} ✕Esc " in status(app)
+            ),
+            what="its snapshots",
+        )
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen)
-                       and app.screen.guest.key == target.key
-                       and app.screen._active_tab() == "history",
-                       what="Esc: back to the detail, same tab")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, GuestDetailScreen)
+                and app.screen.guest.key == target.key
+                and app.screen._active_tab() == "history"
+            ),
+            what="Esc: back to the detail, same tab",
+        )
         await pilot.press("escape")  # and from there to the list
-        await wait_for(pilot, lambda: app.current_mode == "guests"
-                       and not isinstance(app.screen, GuestDetailScreen))
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "guests" and not isinstance(app.screen, GuestDetailScreen),
+        )
         await pilot.press("4")
         await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen))
         assert "guest:" not in status(app)
@@ -155,8 +195,14 @@ async def test_a_refused_key_is_dimmed_and_says_why_in_one_line(demo_settings):
         await select(pilot, off.ref)
         start = app.screen.active_bindings["s"]
         assert start.binding.description == "Start" and start.enabled is False  # dimmed
-        for key, what in (("s", "start"), ("ctrl+k", "destroy"), ("f", "clone"),
-                          ("m", "migrate"), ("e", "edit"), ("ctrl+d", "undefine")):
+        for key, what in (
+            ("s", "start"),
+            ("ctrl+k", "destroy"),
+            ("f", "clone"),
+            ("m", "migrate"),
+            ("e", "edit"),
+            ("ctrl+d", "undefine"),
+        ):
             await pilot.press(key)
             line = f"{what}: {refusal}"
             await wait_for(pilot, lambda line=line: line in notifications(app), what=line)
@@ -173,8 +219,11 @@ async def test_a_refused_key_is_dimmed_and_says_why_in_one_line(demo_settings):
 async def test_a_read_only_hosts_guest_refuses_in_one_line_on_the_detail(demo_settings):
     hosts = tuple(dataclasses.replace(h, readonly=h.name == "kvm02") for h in demo_settings.hosts)
     async with started(dataclasses.replace(demo_settings, hosts=hosts), SIZE) as (app, pilot):
-        running = next(g for g in app.fleet.snapshot().guests
-                       if g.host == "kvm02" and g.state is GuestState.RUNNING)
+        running = next(
+            g
+            for g in app.fleet.snapshot().guests
+            if g.host == "kvm02" and g.state is GuestState.RUNNING
+        )
         await select(pilot, running.ref)
         await pilot.press("enter", "ctrl+k")
         line = "destroy: host kvm02 is read-only"

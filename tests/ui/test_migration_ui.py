@@ -30,8 +30,11 @@ SIZE = (80, 24)
 
 
 def _running_guest(app: KvmTuiApp):
-    return next(g for g in app.fleet.snapshot().guests
-                if g.state is GuestState.RUNNING and g.host == "kvm01")
+    return next(
+        g
+        for g in app.fleet.snapshot().guests
+        if g.state is GuestState.RUNNING and g.host == "kvm01"
+    )
 
 
 async def _dialog_for_running_guest(app: KvmTuiApp, pilot: Pilot) -> GuestSnapshot:
@@ -71,10 +74,12 @@ async def test_dialog_starts_a_job_whose_failure_is_explained(demo_settings):
         while app.focused is not app.screen.query_one("#migrate-bandwidth"):
             await pilot.press("tab")
         await pilot.press(*keys("15"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
-                       what="the progress screen")
-        await wait_for(pilot, lambda: "migration failed" in screen_text(app),
-                       what="the outcome")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, MigrationProgressScreen),
+            what="the progress screen",
+        )
+        await wait_for(pilot, lambda: "migration failed" in screen_text(app), what="the outcome")
         text = screen_text(app)
         assert f"{guest.name}  kvm01 -> kvm03" in text
         assert f"{guest.name} is still running on kvm01" in text
@@ -92,24 +97,36 @@ async def test_command_line_migrate_and_unknown_host(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         guest = _running_guest(app)
         await pilot.press("colon", *keys(f"migrate {guest.ref} nowhere --live"), "enter")
-        await wait_for(pilot, lambda: any("nowhere" in n for n in notifications(app)),
-                       what="the refusal")
+        await wait_for(
+            pilot, lambda: any("nowhere" in n for n in notifications(app)), what="the refusal"
+        )
         for line, refusal in [
-            (f"migrate {guest.ref} kvm02 --bandwidth 99999999999",
-             "migrate: --bandwidth must be a whole number from 0 to 2147483647"),
-            (f"migrate {guest.ref} kvm02 --bandwidth 2000000",
-             "migrate: bandwidth 2000000 MiB/s is outside 0 (no cap) to 1048576"),
-            (f"migrate-setspeed {guest.ref} 2000000",
-             "migrate-setspeed: bandwidth must be 1 to 1048576 MiB/s, not 2000000"),
-            (f"migrate-setmaxdowntime {guest.ref} 0",
-             "migrate-setmaxdowntime: downtime must be 1 to 2000000 ms, not 0"),
+            (
+                f"migrate {guest.ref} kvm02 --bandwidth 99999999999",
+                "migrate: --bandwidth must be a whole number from 0 to 2147483647",
+            ),
+            (
+                f"migrate {guest.ref} kvm02 --bandwidth 2000000",
+                "migrate: bandwidth 2000000 MiB/s is outside 0 (no cap) to 1048576",
+            ),
+            (
+                f"migrate-setspeed {guest.ref} 2000000",
+                "migrate-setspeed: bandwidth must be 1 to 1048576 MiB/s, not 2000000",
+            ),
+            (
+                f"migrate-setmaxdowntime {guest.ref} 0",
+                "migrate-setmaxdowntime: downtime must be 1 to 2000000 ms, not 0",
+            ),
         ]:
             await pilot.press("colon", *keys(line), "enter")
             await wait_for(pilot, lambda r=refusal: r in notifications(app), what=refusal)
         assert not app.services.migrations.jobs()
         await pilot.press("colon", *keys(f"migrate {guest.ref} kvm02 --bandwidth 5"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
-                       what="the progress screen")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, MigrationProgressScreen),
+            what="the progress screen",
+        )
 
 
 async def test_readonly_refuses_migration(demo_hosts):
@@ -117,8 +134,9 @@ async def test_readonly_refuses_migration(demo_hosts):
     async with started(settings, SIZE) as (app, pilot):
         guest = _running_guest(app)
         await pilot.press("colon", *keys(f"migrate {guest.ref} kvm02"), "enter")
-        await wait_for(pilot, lambda: any("read-only" in n for n in notifications(app)),
-                       what="the refusal")
+        await wait_for(
+            pilot, lambda: any("read-only" in n for n in notifications(app)), what="the refusal"
+        )
         assert not isinstance(app.screen, MigrationProgressScreen)
 
 
@@ -137,8 +155,13 @@ async def _type_into(pilot: Pilot, field: Input, text: str) -> None:
 #: What an operator might type by mistake, and why the dialog refuses each: the field's
 #: integer type drops letters and markup as they are typed, the range check does the rest.
 HOSTILE_BANDWIDTH = [
-    ("-", "-"), ("1_", "1_"), ("0", "0"), ("+-", "+"), ("9" * 40, "9" * 40),
-    ("1048577", "1048577"), ("-5", "-5"),
+    ("-", "-"),
+    ("1_", "1_"),
+    ("0", "0"),
+    ("+-", "+"),
+    ("9" * 40, "9" * 40),
+    ("1048577", "1048577"),
+    ("-5", "-5"),
 ]
 
 
@@ -152,8 +175,9 @@ async def test_migrate_dialog_refuses_a_bad_bandwidth_and_says_why(demo_settings
             await pilot.press("enter")
             await pilot.pause()
             assert app.is_running and isinstance(app.screen, MigrateDialog), typed
-            assert _why(app) == ("Bandwidth: a whole number from 1 to 1048576, "
-                                 "or empty for no cap"), typed
+            assert _why(app) == (
+                "Bandwidth: a whole number from 1 to 1048576, or empty for no cap"
+            ), typed
             await _type_into(pilot, bandwidth, "25")
             assert _why(app) == ""  # the reason goes as soon as the value is good
         assert not app.services.migrations.jobs()
@@ -181,10 +205,12 @@ async def test_migrate_dialog_refuses_a_bad_uri_and_says_why(demo_settings):
 async def test_ask_number_refuses_out_of_range_values_and_keeps_asking(demo_settings):
     answers: list[int | None] = []
     async with started(demo_settings, SIZE) as (app, pilot):
-        app.push_screen(AskNumberScreen("Maximum tolerable downtime, ms", 1, 2000),
-                        answers.append)
-        await wait_for(pilot, lambda: isinstance(app.screen, AskNumberScreen)
-                       and bool(app.screen.query(Input)), what="the prompt")
+        app.push_screen(AskNumberScreen("Maximum tolerable downtime, ms", 1, 2000), answers.append)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, AskNumberScreen) and bool(app.screen.query(Input)),
+            what="the prompt",
+        )
         field = app.screen.query_one(Input)
         for typed in ["-", "1_", "0", "2001", "9" * 40, "-7"]:
             await _type_into(pilot, field, typed)

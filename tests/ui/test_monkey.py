@@ -57,18 +57,69 @@ SIZE = (80, 24)
 
 #: What an operator (or a cat) might type or paste into any field.
 HOSTILE = [
-    "-", "1_", "-1", "0-", "99999999999999999999999", "1e309", "nan", "'", '"', "\\", "%s",
-    "[reverse]", "[bold]x[\\bold]", "[link=x]y", "[/]", "x@y", "../../etc", "a" * 300,
-    "ünïcödé ñame", "名前", "💥🔥", "", "  ", "--live", "start [b]x", "migrate - -",
-    "vcpupin x 0 99999999999", "emulatorpin x 1_", "migrate-setspeed x -5", "vcpupin x ² 0",
-    "\x1b[2J\x1b[31mred", "nul\x00byte",
+    "-",
+    "1_",
+    "-1",
+    "0-",
+    "99999999999999999999999",
+    "1e309",
+    "nan",
+    "'",
+    '"',
+    "\\",
+    "%s",
+    "[reverse]",
+    "[bold]x[\\bold]",
+    "[link=x]y",
+    "[/]",
+    "x@y",
+    "../../etc",
+    "a" * 300,
+    "ünïcödé ñame",
+    "名前",
+    "💥🔥",
+    "",
+    "  ",
+    "--live",
+    "start [b]x",
+    "migrate - -",
+    "vcpupin x 0 99999999999",
+    "emulatorpin x 1_",
+    "migrate-setspeed x -5",
+    "vcpupin x ² 0",
+    "\x1b[2J\x1b[31mred",
+    "nul\x00byte",
 ]
 #: Keys every screen may see whatever its bindings say.
 NAVIGATION = [
-    "enter", "enter", "escape", "escape", "tab", "shift+tab", "up", "down", "left", "right",
-    "pageup", "pagedown", "home", "end", "backspace", "delete", "space", "ctrl+p", "ctrl+a",
-    "ctrl+e", "ctrl+k", "ctrl+d", "ctrl+right_square_bracket", "ctrl+o", "f1",
-    "colon", "slash", "question_mark",
+    "enter",
+    "enter",
+    "escape",
+    "escape",
+    "tab",
+    "shift+tab",
+    "up",
+    "down",
+    "left",
+    "right",
+    "pageup",
+    "pagedown",
+    "home",
+    "end",
+    "backspace",
+    "delete",
+    "space",
+    "ctrl+p",
+    "ctrl+a",
+    "ctrl+e",
+    "ctrl+k",
+    "ctrl+d",
+    "ctrl+right_square_bracket",
+    "ctrl+o",
+    "f1",
+    "colon",
+    "slash",
+    "question_mark",
     *(str(digit) for digit in range(1, len(VIEWS) + 1)),  # every view's digit
 ]
 PRINTABLE = string.ascii_letters + string.digits + "-_+.,:/[]@'\"\\ "
@@ -99,7 +150,8 @@ def _key_event(key: str) -> events.Key:
         key = _character_to_key(key)
     try:
         char: str | None = unicodedata.lookup(
-            _get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+            _get_unicode_name_from_key(REPLACED_KEYS.get(key, key))
+        )
     except KeyError:
         char = key if len(key) == 1 else None
     return events.Key(key, char)
@@ -127,8 +179,9 @@ async def _settled(app: KvmTuiApp) -> None:
     deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
     while waiting and any(not (w._closing or w._closed) for w in waiting):
         if asyncio.get_running_loop().time() > deadline:
-            raise Unsettled(f"no answer in {SETTLE_TIMEOUT:.0f} s from "
-                            f"{sorted(repr(w) for w in waiting)[:5]}")
+            raise Unsettled(
+                f"no answer in {SETTLE_TIMEOUT:.0f} s from {sorted(repr(w) for w in waiting)[:5]}"
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(answered.wait(), 0.1)
 
@@ -146,10 +199,15 @@ async def _send(app: KvmTuiApp, pilot: Pilot, key: str) -> None:
 
 
 def _crash(seed: int, sent: int, history: deque[str], app: KvmTuiApp, why: str) -> MonkeyCrash:
-    details = "".join(traceback.format_exception(app.unexpected_errors[0])) \
-        if app.unexpected_errors else ""
-    return MonkeyCrash(f"monkey seed={seed} crashed after {sent} keys: {why}\n"
-                       f"last {len(history)} keys: {list(history)}\n{details}")
+    details = (
+        "".join(traceback.format_exception(app.unexpected_errors[0]))
+        if app.unexpected_errors
+        else ""
+    )
+    return MonkeyCrash(
+        f"monkey seed={seed} crashed after {sent} keys: {why}\n"
+        f"last {len(history)} keys: {list(history)}\n{details}"
+    )
 
 
 async def monkey(settings: Settings, seed: int, count: int) -> int:
@@ -186,12 +244,16 @@ async def test_monkey(demo_settings, seed):
 
 # ---- every input line, fed every hostile string ------------------------------------------
 
+
 async def _home(pilot: Pilot, view: str = "guests") -> None:
     """Back on a view with nothing on top of it, as `1`/`2`/`3` leave it."""
     app = pilot.app
     app.show_view(view)
-    await wait_for(pilot, lambda: len(app.screen_stack) == 1 and app.current_mode == view
-                   and app.screen.is_mounted, what=f"the {view} view")
+    await wait_for(
+        pilot,
+        lambda: len(app.screen_stack) == 1 and app.current_mode == view and app.screen.is_mounted,
+        what=f"the {view} view",
+    )
     await pilot.pause()
 
 
@@ -236,8 +298,9 @@ async def _new_snapshot(pilot: Pilot) -> None:
     """The new-snapshot dialog, from the snapshots view of the guest under the cursor."""
     await _home(pilot)
     await pilot.press("t")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SnapshotsScreen),
-                   what="the snapshots view")
+    await wait_for(
+        pilot, lambda: isinstance(pilot.app.screen, SnapshotsScreen), what="the snapshots view"
+    )
     await pilot.press("n")
 
 
@@ -271,9 +334,12 @@ def _screens_with_inputs() -> set[type[Screen[Any]]]:
     for module_info in pkgutil.iter_modules(kvmtui.screens.__path__):
         module = importlib.import_module(f"kvmtui.screens.{module_info.name}")
         for value in vars(module).values():
-            if (inspect.isclass(value) and issubclass(value, Screen)
-                    and value.__module__ == module.__name__
-                    and re.search(r"\b(Input|PromptLine)\(", inspect.getsource(value))):
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Screen)
+                and value.__module__ == module.__name__
+                and re.search(r"\b(Input|PromptLine)\(", inspect.getsource(value))
+            ):
                 found.add(value)
     return found
 
@@ -282,8 +348,11 @@ def test_every_screen_with_an_input_is_walked():
     """A new dialog with an input line joins OPENERS, or its inputs never meet the hostile
     strings."""
     opened = {screen for _, screen in OPENERS.values()}
-    missing = {screen.__name__ for screen in _screens_with_inputs()
-               if not any(issubclass(o, screen) for o in opened)}
+    missing = {
+        screen.__name__
+        for screen in _screens_with_inputs()
+        if not any(issubclass(o, screen) for o in opened)
+    }
     assert not missing, f"no opener in OPENERS for {sorted(missing)}"
 
 
@@ -300,15 +369,21 @@ async def test_every_input_takes_hostile_strings(demo_settings, where):
     async with started(demo_settings, SIZE) as (app, pilot):
         opener, screen = OPENERS[where]
         await opener(pilot)
-        await wait_for(pilot, lambda: isinstance(app.screen, screen) and _inputs(app),
-                       what=f"an input on {where}")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, screen) and _inputs(app),
+            what=f"an input on {where}",
+        )
         count = len(_inputs(app))
         for index in range(count):
             for text in HOSTILE:
                 if len(_inputs(app)) != count:
                     await opener(pilot)
-                    await wait_for(pilot, lambda: len(_inputs(app)) == count,
-                                   what=f"the inputs of {where} after {text!r}")
+                    await wait_for(
+                        pilot,
+                        lambda: len(_inputs(app)) == count,
+                        what=f"the inputs of {where} after {text!r}",
+                    )
                 field = _inputs(app)[index]
                 field.focus()
                 field.value = ""
@@ -316,7 +391,8 @@ async def test_every_input_takes_hostile_strings(demo_settings, where):
                 await pilot.press("enter")  # and wait until what Enter set off has settled
                 assert not app.unexpected_errors, (
                     f"{where}, input {field.id or index}, {text!r} + Enter: "
-                    + "".join(traceback.format_exception(app.unexpected_errors[0])))
+                    + "".join(traceback.format_exception(app.unexpected_errors[0]))
+                )
                 assert app.return_code is None, f"{where}: {text!r} + Enter ended kvmtui"
 
 
@@ -325,8 +401,24 @@ async def test_every_input_takes_hostile_strings(demo_settings, where):
 #: The real-terminal monkey's keys (tmux names): the hand-overs (`e` the editor, `v` and `o`
 #: the viewer, `c` then Ctrl+O the console's `virsh console`) among the keys that reach them
 #: from anywhere. `run_test()` has no terminal to hand over, so the monkey above cannot.
-HANDOVER_KEYS = ["e", "e", "v", "o", "o", "c", "C-o", "C-o", "Escape", "Enter", "Down", "Up",
-                 "1", "2", "t", "Tab"]
+HANDOVER_KEYS = [
+    "e",
+    "e",
+    "v",
+    "o",
+    "o",
+    "c",
+    "C-o",
+    "C-o",
+    "Escape",
+    "Enter",
+    "Down",
+    "Up",
+    "1",
+    "2",
+    "t",
+    "Tab",
+]
 #: Keys between two checks that the guest list comes back.
 HANDOVER_BATCH = 10
 
@@ -341,8 +433,10 @@ def test_monkey_hands_over_in_a_real_terminal(tmp_path, seed):
     node = tmp_path / "win.xml"
     node.write_text(GRAPHICS_NODE)
     config = tmp_path / "kvmtui.toml"
-    config.write_text(f'viewer = "false"\n[[host]]\nname = "win"\nuri = "test://{node}"\n'
-                      '[[host]]\nname = "test"\nuri = "test:///default"\n')
+    config.write_text(
+        f'viewer = "false"\n[[host]]\nname = "win"\nuri = "test://{node}"\n'
+        '[[host]]\nname = "test"\nuri = "test:///default"\n'
+    )
     rng = random.Random(seed)
     history: deque[str] = deque(maxlen=40)
     env = {"VISUAL": "false", "EDITOR": "", "DISPLAY": ":99"}
@@ -356,6 +450,8 @@ def test_monkey_hands_over_in_a_real_terminal(tmp_path, seed):
                 time.sleep(0.3)
                 term.press(key)
             why = f"seed={seed} after {sent + HANDOVER_BATCH} keys, the last {list(history)}"
-            term.wait_for(lambda screen: "kvmtui: guests" in screen and "Name" in screen,
-                          what=f"guest list ({why})")
+            term.wait_for(
+                lambda screen: "kvmtui: guests" in screen and "Name" in screen,
+                what=f"guest list ({why})",
+            )
             assert term.exit_status() is None, f"kvmtui ended ({why})"

@@ -34,17 +34,23 @@ def _parameters(function: object) -> list[tuple[str, object]]:
     return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
 
 
-@pytest.mark.parametrize(("ours", "textuals"),
-                         [(NeverCrash, App), (SafeCommandPalette, CommandPalette)])
+@pytest.mark.parametrize(
+    ("ours", "textuals"), [(NeverCrash, App), (SafeCommandPalette, CommandPalette)]
+)
 def test_every_private_textual_method_overridden_is_still_textuals(ours: type, textuals: type):
     """NeverCrash catches errors by overriding Textual's private methods (safety.py's module
     doc says why there is no public way). Should an upgrade rename or reshape one, Textual
     would stop calling the override and the net would be off without a word: this fails
     instead, for every method safety.py marks @override."""
-    overridden = {name: value for name, value in vars(ours).items()
-                  if getattr(value, "__override__", False)}  # marked @override
-    assert {"_handle_exception", "_dispatch_message", "_gather_commands",
-            "_action_command_list"} & set(overridden)
+    overridden = {
+        name: value for name, value in vars(ours).items() if getattr(value, "__override__", False)
+    }  # marked @override
+    assert {
+        "_handle_exception",
+        "_dispatch_message",
+        "_gather_commands",
+        "_action_command_list",
+    } & set(overridden)
     for name, value in overridden.items():
         original = getattr(textuals, name, None)
         assert original is not None, f"Textual's {textuals.__name__} has no {name} any more"
@@ -78,7 +84,8 @@ async def test_a_failing_key_handler_is_reported_and_the_app_goes_on(state_dir: 
         await pilot.press("x")
         await wait_for(pilot, lambda: len(app.unexpected_errors) == 1, what="the report")
         assert notifications(app) == [
-            f"internal error: key handler bug (details in {state_dir}/kvmtui/kvmtui.log)"]
+            f"internal error: key handler bug (details in {state_dir}/kvmtui/kvmtui.log)"
+        ]
         await pilot.press("x", "y")
         await wait_for(pilot, lambda: app.keys_seen == ["x", "x", "y"], what="every key")
         assert len(app.unexpected_errors) == 2
@@ -113,15 +120,19 @@ async def test_an_error_while_quitting_as_asked_keeps_the_exit_clean(state_dir: 
 
 
 async def test_a_failing_key_action_is_reported_and_the_app_goes_on(
-        demo_settings, state_dir, monkeypatch: pytest.MonkeyPatch):
+    demo_settings, state_dir, monkeypatch: pytest.MonkeyPatch
+):
     def broken(self: KvmTuiApp) -> None:
         raise RuntimeError("boom in an action")
 
     monkeypatch.setattr(KvmTuiApp, "action_help", broken)
     async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: any("boom in an action" in n for n in notifications(app)),
-                       what="the error line")
+        await wait_for(
+            pilot,
+            lambda: any("boom in an action" in n for n in notifications(app)),
+            what="the error line",
+        )
         assert "RuntimeError: boom in an action" in _log(state_dir)
         assert "Traceback" in _log(state_dir)
         await pilot.press("2")  # still answering keys
@@ -135,24 +146,28 @@ async def test_a_failing_worker_is_reported_and_the_app_goes_on(demo_settings, s
 
     async with started(demo_settings, SIZE) as (app, pilot):
         app.run_worker(broken())
-        await wait_for(pilot, lambda: any("worker bug" in n for n in notifications(app)),
-                       what="the error line")
+        await wait_for(
+            pilot, lambda: any("worker bug" in n for n in notifications(app)), what="the error line"
+        )
         assert "ValueError: worker bug" in _log(state_dir)
         assert app.is_running and app.unexpected_errors
 
 
-async def test_a_screen_whose_handler_fails_is_closed(demo_settings, state_dir,
-                                                      monkeypatch: pytest.MonkeyPatch):
+async def test_a_screen_whose_handler_fails_is_closed(
+    demo_settings, state_dir, monkeypatch: pytest.MonkeyPatch
+):
     def broken(self: GuestDetailScreen) -> None:
         raise RuntimeError("detail bug")
 
     monkeypatch.setattr(GuestDetailScreen, "on_mount", broken)
     async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("detail bug" in n for n in notifications(app)),
-                       what="the error line")
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen),
-                       what="back on the guest list")
+        await wait_for(
+            pilot, lambda: any("detail bug" in n for n in notifications(app)), what="the error line"
+        )
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, GuestsScreen), what="back on the guest list"
+        )
         await pilot.press("down")  # the guest list still works
         assert app.is_running
 
@@ -162,8 +177,7 @@ async def test_the_guest_detail_copes_with_its_parts_gone(demo_settings, state_d
     done; the detail's first show then found `#live` missing (CI, monkey seed 202)."""
     async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen),
-                       what="the detail")
+        await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen), what="the detail")
         detail = app.screen
         await detail.query_one(TabbedContent).remove()
         detail.show_guest(detail.guest)
@@ -173,8 +187,9 @@ async def test_the_guest_detail_copes_with_its_parts_gone(demo_settings, state_d
         assert not notifications(app)
         assert app.screen is detail
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen),
-                       what="back on the guest list")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, GuestsScreen), what="back on the guest list"
+        )
 
 
 @pytest.mark.parametrize("opener", ["action_command_palette", "search_themes"])

@@ -32,28 +32,36 @@ async def test_a_pasted_line_completes_what_was_pasted(demo_settings):
         for key, char in (("colon", ":"), ("s", "s"), ("t", "t"), ("a", "a"), ("tab", "\t")):
             app.post_message(events.Key(key, char))
         line = app.screen.query_one(PromptLine)
-        await wait_for(pilot, lambda: line.value not in ("", "s", "st", "sta"),
-                       what="the completion")
+        await wait_for(
+            pilot, lambda: line.value not in ("", "s", "st", "sta"), what="the completion"
+        )
         assert line.has_focus
         assert line.value == "start"
 
 
 def footer(app) -> list[str]:
     """The footer's entries as shown, `key description`, greyed-out ones included."""
-    return [f"{entry.key_display} {entry.description}"
-            for entry in app.screen.query(FooterKey) if entry.display]
+    return [
+        f"{entry.key_display} {entry.description}"
+        for entry in app.screen.query(FooterKey)
+        if entry.display
+    ]
 
 
 async def _failed_migration(app, pilot) -> GuestSnapshot:
     """`m` on a running guest, then Migrate: the test driver cannot migrate, so it fails."""
-    moving = next(g for g in app.fleet.snapshot().guests
-                  if g.state is GuestState.RUNNING and g.host == "kvm01")
+    moving = next(
+        g
+        for g in app.fleet.snapshot().guests
+        if g.state is GuestState.RUNNING and g.host == "kvm01"
+    )
     await select(pilot, moving.ref)
     await pilot.press("m")
     await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
     app.screen.query_one("#migrate-go", Button).press()
-    await wait_for(pilot, lambda: isinstance(app.screen, MigrationProgressScreen),
-                   what="the progress screen")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, MigrationProgressScreen), what="the progress screen"
+    )
     await wait_for(pilot, lambda: "migration failed" in screen_text(app), what="the outcome")
     return moving
 
@@ -61,8 +69,11 @@ async def _failed_migration(app, pilot) -> GuestSnapshot:
 async def test_an_ended_migration_offers_no_steering(demo_settings):
     async with started(demo_settings, SMALL) as (app, pilot):
         guest = await _failed_migration(app, pilot)
-        await wait_for(pilot, lambda: not any("Abort" in entry for entry in footer(app)),
-                       what="Abort gone from the footer")
+        await wait_for(
+            pilot,
+            lambda: not any("Abort" in entry for entry in footer(app)),
+            what="Abort gone from the footer",
+        )
         await pilot.pause()
         shown = " ".join(footer(app))
         for gone in ("Abort", "Max speed", "Max downtime", "Post-copy"):
@@ -79,8 +90,9 @@ async def test_an_ended_migration_offers_no_steering(demo_settings):
 async def test_undefine_of_a_running_guest_says_it_lives_on_and_tabs_in_reading_order(tmp_path):
     async with node_app(tmp_path) as (app, pilot):
         await pilot.press("colon", *keys("start tmpl"), "enter")
-        await wait_for(pilot, lambda: guest(app, "tmpl").state is GuestState.RUNNING,
-                       what="tmpl running")
+        await wait_for(
+            pilot, lambda: guest(app, "tmpl").state is GuestState.RUNNING, what="tmpl running"
+        )
         await select(pilot, "tmpl@kvm1")
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, UndefineDialog), what="the dialog")
@@ -90,8 +102,13 @@ async def test_undefine_of_a_running_guest_says_it_lives_on_and_tabs_in_reading_
         for _ in range(5):
             reached.append(str(app.focused.label))
             await pilot.press("tab")
-        assert reached == ["vda /var/lib/images/tmpl.qcow2", "vdb /var/lib/images/tmpl-data.raw",
-                           "vdc /var/lib/images/data.raw (read-only)", "Cancel", "Undefine ..."]
+        assert reached == [
+            "vda /var/lib/images/tmpl.qcow2",
+            "vdb /var/lib/images/tmpl-data.raw",
+            "vdc /var/lib/images/data.raw (read-only)",
+            "Cancel",
+            "Undefine ...",
+        ]
         await pilot.press("escape")
 
 
@@ -135,8 +152,11 @@ async def test_a_long_answer_is_a_page_a_short_one_a_notification(demo_settings)
     async with started(demo_settings, SMALL) as (app, pilot):
         long = " ".join(f"line{n}" for n in range(35))  # six lines of a notification
         await pilot.press("colon", *keys(f"desc web-101@kvm01 {long}"), "enter")
-        await wait_for(pilot, lambda: any("description set" in n for n in notifications(app)),
-                       what="the short answer")
+        await wait_for(
+            pilot,
+            lambda: any("description set" in n for n in notifications(app)),
+            what="the short answer",
+        )
         await pilot.press("colon", *keys("desc web-101@kvm01"), "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TextPanel), what="the page")
         assert f"web-101 description: {long}" in " ".join(screen_text(app).split())
@@ -152,8 +172,9 @@ async def _palette(pilot, query: str) -> list[str]:
     found = app.screen.query_one(CommandList)
     await wait_for(pilot, lambda: found.option_count > 0, what="entries")
     await pilot.pause()
-    return [str(found.get_option_at_index(i).prompt).split("\n")[0]
-            for i in range(found.option_count)]
+    return [
+        str(found.get_option_at_index(i).prompt).split("\n")[0] for i in range(found.option_count)
+    ]
 
 
 async def _pick(pilot, entries: list[str], entry: str) -> None:
@@ -171,8 +192,11 @@ async def test_the_palette_holds_views_actions_and_verbs_and_nothing_of_textual(
         assert "Guests view (1)" in everything and "Jobs view (3)" in everything
         assert ":migrate" in everything and ":help" in everything
         await pilot.press("escape")
-        off = next(g for g in app.fleet.snapshot().guests
-                   if g.state is GuestState.SHUTOFF and g.host == "kvm01")
+        off = next(
+            g
+            for g in app.fleet.snapshot().guests
+            if g.state is GuestState.SHUTOFF and g.host == "kvm01"
+        )
         await select(pilot, off.ref)
         entries = await _palette(pilot, "start")
         assert "Start (s)" in entries and ":start" in entries, entries
@@ -186,8 +210,11 @@ async def test_the_palette_holds_views_actions_and_verbs_and_nothing_of_textual(
 
 async def test_a_palette_action_runs_as_its_key_with_its_question(demo_settings):
     async with started(demo_settings, SMALL) as (app, pilot):
-        running = next(g for g in app.fleet.snapshot().guests
-                       if g.state is GuestState.RUNNING and g.host == "kvm01")
+        running = next(
+            g
+            for g in app.fleet.snapshot().guests
+            if g.state is GuestState.RUNNING and g.host == "kvm01"
+        )
         await select(pilot, running.ref)
         entries = await _palette(pilot, "destroy")
         await _pick(pilot, entries, "Destroy (^k)")
@@ -226,15 +253,29 @@ async def test_at_120_columns_every_guest_column_shows(demo_settings):
     async with started(demo_settings, LARGE) as (app, pilot):
         await pilot.pause()
         assert table_lines(app)[0].split() == [
-            "Name", "Host▲", "State", "CPU%", "Mem", "IP", "vCPU", "Disk", "r/w", "Net", "rx/tx",
-            "Virt"]
+            "Name",
+            "Host▲",
+            "State",
+            "CPU%",
+            "Mem",
+            "IP",
+            "vCPU",
+            "Disk",
+            "r/w",
+            "Net",
+            "rx/tx",
+            "Virt",
+        ]
 
 
 async def test_the_migrate_dialog_ticks_what_the_config_says_and_says_so(demo_settings):
     settings = dataclasses.replace(demo_settings, migrate_flags=frozenset({"live", "p2p"}))
     async with started(settings, SMALL) as (app, pilot):
-        running = next(g for g in app.fleet.snapshot().guests
-                       if g.state is GuestState.RUNNING and g.host == "kvm01")
+        running = next(
+            g
+            for g in app.fleet.snapshot().guests
+            if g.state is GuestState.RUNNING and g.host == "kvm01"
+        )
         await select(pilot, running.ref)
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), what="the dialog")
@@ -248,8 +289,11 @@ async def test_a_palette_verb_over_the_detail_screen_fills_in_its_guest(demo_set
     async with started(demo_settings, SMALL) as (app, pilot):
         shown = app.screen.table.current
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "GuestDetailScreen",
-                       what="the detail screen")
+        await wait_for(
+            pilot,
+            lambda: app.screen.__class__.__name__ == "GuestDetailScreen",
+            what="the detail screen",
+        )
         entries = await _palette(pilot, "migrate")
         await _pick(pilot, entries, ":migrate")
         line = app.screen.query_one(PromptLine)

@@ -27,8 +27,13 @@ async def command(pilot, line: str) -> None:
 def smp_guest(app: KvmTuiApp) -> GuestSnapshot:
     """A running multi-vCPU guest whose name is unique in the fleet."""
     guests = app.fleet.snapshot().guests
-    return next(g for g in guests if g.state is GuestState.RUNNING and g.vcpus >= 2
-                and sum(1 for o in guests if o.name == g.name) == 1)
+    return next(
+        g
+        for g in guests
+        if g.state is GuestState.RUNNING
+        and g.vcpus >= 2
+        and sum(1 for o in guests if o.name == g.name) == 1
+    )
 
 
 def rows(table: LiveTable) -> dict[str, list[str]]:
@@ -43,8 +48,11 @@ def vcpu_rows(app: KvmTuiApp) -> dict[str, list[str]]:
 async def vcpu_table_shown(pilot: Pilot) -> None:
     """Both `:vcpuinfo` and a bare `:vcpupin` open the guest on its vCPUs tab."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen)
-                   and bool(app.screen.query("#vcpu-table")), what="the vCPU table")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, GuestDetailScreen) and bool(app.screen.query("#vcpu-table")),
+        what="the vCPU table",
+    )
 
 
 async def open_vcpus(pilot: Pilot, name: str) -> None:
@@ -76,17 +84,22 @@ async def test_vcpupin_command_pins_and_bad_list_changes_nothing(demo_settings):
         await command(pilot, f"vcpupin {target.name} 0 1-2")
         await wait_for(pilot, lambda: any("pinned" in n for n in notifications(app)))
         assert f"{target.name} on {target.host}: vCPU 0 pinned to CPUs 1-2 (live)" in (
-            notifications(app))
+            notifications(app)
+        )
         await command(pilot, f"vcpupin {target.name} 0 9")
         await wait_for(pilot, lambda: any("does not exist" in n for n in notifications(app)))
-        assert (f"vcpupin {target.name}: CPU 9 does not exist on {target.host} "
-                "(it has 8 CPUs: 0-7)") in notifications(app)
+        assert (
+            f"vcpupin {target.name}: CPU 9 does not exist on {target.host} (it has 8 CPUs: 0-7)"
+        ) in notifications(app)
         await command(pilot, f"vcpupin {target.name} 0 3-1")
         await wait_for(pilot, lambda: any('bad range "3-1"' in n for n in notifications(app)))
         await command(pilot, f"vcpupin {target.name}")  # only the name: shows the pinning
         await vcpu_table_shown(pilot)
-        await wait_for(pilot, lambda: vcpu_rows(app).get("0", ["", ""])[3:4] == ["1-2"],
-                       what="vCPU 0 shown pinned to 1-2, untouched by the bad lists")
+        await wait_for(
+            pilot,
+            lambda: vcpu_rows(app).get("0", ["", ""])[3:4] == ["1-2"],
+            what="vCPU 0 shown pinned to 1-2, untouched by the bad lists",
+        )
         assert vcpu_rows(app)["0"][5] == ".##....."
         assert vcpu_rows(app)["1"][3] == "0,2,4"
 
@@ -131,17 +144,26 @@ async def test_cpu_map_shows_vcpus_per_cpu_and_overcommit(demo_settings):
         await command(pilot, f"vcpupin {target.name} 0 4")  # an online CPU of the test node
         await wait_for(pilot, lambda: any("pinned" in n for n in notifications(app)))
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.current_mode == "hosts"
-                       and app.screen.table.row_count == 3, what="the hosts table")
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "hosts" and app.screen.table.row_count == 3,
+            what="the hosts table",
+        )
         app.screen.table.select_key(target.host)
         await pilot.pause()
         assert app.screen.table.current.name == target.host
         await pilot.press("k")
-        await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)
-                       and app.screen.cpu_map is not None, what="the CPU map")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, CpuMapScreen) and app.screen.cpu_map is not None,
+            what="the CPU map",
+        )
         cpu_map = app.screen.cpu_map
-        running = sum(g.vcpus for g in app.fleet.snapshot().guests
-                      if g.host == target.host and g.state.is_active)
+        running = sum(
+            g.vcpus
+            for g in app.fleet.snapshot().guests
+            if g.host == target.host and g.state.is_active
+        )
         assert cpu_map.running_vcpus == running
         headline = text_of(app.screen.query_one("#status"))
         assert f"CPU map: {target.host}" in headline
@@ -155,13 +177,17 @@ async def test_cpu_map_shows_vcpus_per_cpu_and_overcommit(demo_settings):
         assert table_rows[f"{target.uuid}:0"][3] == "4"
         assert app.fleet.host_load_seen()  # its host history: the load read every tick
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.current_mode == "hosts"
-                       and not isinstance(app.screen, CpuMapScreen), what="the hosts view")
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "hosts" and not isinstance(app.screen, CpuMapScreen),
+            what="the hosts view",
+        )
         assert app.fleet.host_load_seen()  # the hosts view's own CPU% column
         await pilot.press("1")
         await wait_for(pilot, lambda: app.current_mode == "guests", what="the guests view")
-        await wait_for(pilot, lambda: not app.fleet.host_load_seen(),
-                       what="no view showing the hosts' load")
+        await wait_for(
+            pilot, lambda: not app.fleet.host_load_seen(), what="no view showing the hosts' load"
+        )
 
 
 async def test_contended_cpu_reads_without_colour():
@@ -170,8 +196,12 @@ async def test_contended_cpu_reads_without_colour():
     from tests.ui.helpers import Console, io
 
     refs = tuple(VcpuRef("g", "u", n, "running", 0, frozenset({0})) for n in range(2))
-    cpu_map = HostCpuMap("h", HostCpus("h", 2, frozenset({0, 1})),
-                         (PcpuInfo(0, True, 50.0, refs), PcpuInfo(1, True, 0.0, ())), refs)
+    cpu_map = HostCpuMap(
+        "h",
+        HostCpus("h", 2, frozenset({0, 1})),
+        (PcpuInfo(0, True, 50.0, refs), PcpuInfo(1, True, 0.0, ())),
+        refs,
+    )
     console = Console(width=100, record=True, file=io.StringIO(), color_system=None)
     console.print(pcpu_table(cpu_map))
     lines = console.export_text().splitlines()
@@ -183,8 +213,14 @@ async def test_contended_cpu_reads_without_colour():
 async def test_cpu_map_pins_the_chosen_vcpu(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         app.open_cpu_map("kvm02")
-        await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)
-                       and app.screen.table is not None and app.screen.table.row_count > 0)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, CpuMapScreen)
+                and app.screen.table is not None
+                and app.screen.table.row_count > 0
+            ),
+        )
         chosen = app.screen.table.current
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PinEditor))
@@ -195,8 +231,11 @@ async def test_cpu_map_pins_the_chosen_vcpu(demo_settings):
 
 
 async def test_readonly_hides_pin_keys_and_refuses_pin_commands(demo_settings):
-    settings = dataclasses.replace(demo_settings, readonly=True, hosts=tuple(
-        dataclasses.replace(h, readonly=True) for h in demo_settings.hosts))
+    settings = dataclasses.replace(
+        demo_settings,
+        readonly=True,
+        hosts=tuple(dataclasses.replace(h, readonly=True) for h in demo_settings.hosts),
+    )
     async with started(settings, SIZE) as (app, pilot):
         target = smp_guest(app)
         await command(pilot, f"vcpupin {target.name} 0 1")
@@ -205,28 +244,38 @@ async def test_readonly_hides_pin_keys_and_refuses_pin_commands(demo_settings):
         await wait_for(pilot, lambda: sum("read-only" in n for n in notifications(app)) == 2)
         await open_vcpus(pilot, target.name)
         await pilot.press("enter", "j")
-        await wait_for(pilot, lambda: sum("read-only" in n for n in notifications(app)) == 4,
-                       what="Enter and j each to say why")
+        await wait_for(
+            pilot,
+            lambda: sum("read-only" in n for n in notifications(app)) == 4,
+            what="Enter and j each to say why",
+        )
         assert not isinstance(app.screen, PinEditor)
-        footer_keys = {b.binding.key for b in app.screen.active_bindings.values()
-                       if b.enabled}
+        footer_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.enabled}
         assert "j" not in footer_keys
         assert vcpu_rows(app)["0"][3] == "0,2,4"
         app.open_cpu_map(target.host)
-        await wait_for(pilot, lambda: isinstance(app.screen, CpuMapScreen)
-                       and app.screen.table is not None and app.screen.table.row_count > 0)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, CpuMapScreen)
+                and app.screen.table is not None
+                and app.screen.table.row_count > 0
+            ),
+        )
         await pilot.press("enter", "p")
         await pilot.pause()  # until the keys have been handled
         assert isinstance(app.screen, CpuMapScreen)
-        assert "p" not in {b.binding.key for b in app.screen.active_bindings.values()
-                           if b.enabled}
+        assert "p" not in {b.binding.key for b in app.screen.active_bindings.values() if b.enabled}
 
 
 async def test_history_tab_draws_sparklines(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         target = smp_guest(app)
-        await wait_for(pilot, lambda: len(app.history.guest(target.key, "cpu")) >= 3,
-                       what="three ticks of history")
+        await wait_for(
+            pilot,
+            lambda: len(app.history.guest(target.key, "cpu")) >= 3,
+            what="three ticks of history",
+        )
         app.open_detail(target)
         await wait_for(pilot, lambda: app.screen.query("#guest-history"), what="the detail")
         await pilot.press("g")  # the History tab's key

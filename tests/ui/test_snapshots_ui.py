@@ -29,16 +29,18 @@ SIZE = (120, 30)
 
 
 def _running(app, host: str = "kvm01") -> GuestSnapshot:
-    return next(g for g in app.fleet.snapshot().guests
-                if g.host == host and g.state is GuestState.RUNNING)
+    return next(
+        g for g in app.fleet.snapshot().guests if g.host == host and g.state is GuestState.RUNNING
+    )
 
 
 async def _line(pilot, text: str, answers: int = 1) -> str:
     """Types a `:` line and returns the line it is answered with (the last of `answers`)."""
     pilot.app.clear_notifications()  # they expire: count from none
     await pilot.press("colon", *keys(text), "enter")
-    await wait_for(pilot, lambda: len(notifications(pilot.app)) >= answers,
-                   what=f"the answer to :{text}")
+    await wait_for(
+        pilot, lambda: len(notifications(pilot.app)) >= answers, what=f"the answer to :{text}"
+    )
     return notifications(pilot.app)[-1]
 
 
@@ -70,8 +72,14 @@ async def test_verbs_create_list_mark_current_revert_and_delete(demo_settings):
         assert said == f"{web.name} on kvm01: current snapshot before"
 
         await pilot.press("colon", *keys(f"snapshot-list {web.ref}"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and len(app.screen.table.visible_rows()) == 2, what="the guest's rows")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, SnapshotsScreen)
+                and len(app.screen.table.visible_rows()) == 2
+            ),
+            what="the guest's rows",
+        )
         assert _rows(app) == [(web.name, "before", True), (web.name, "after", False)]
         assert f" guest: {web.ref} ✕Esc " in status(app)
         described = app.screen.table.visible_rows()[0]
@@ -87,15 +95,20 @@ async def test_verbs_create_list_mark_current_revert_and_delete(demo_settings):
         assert question[0] == f"Revert {web.name} on kvm01 to snapshot after?"
         assert "everything it wrote since is lost" in question[1]
         await pilot.press("tab", "enter")
-        await wait_for(pilot, lambda: app.fleet.find_guest(web.key).state is GuestState.PAUSED,
-                       what="the guest paused at the snapshot")
-        await wait_for(pilot, lambda: _rows(app) == [(web.name, "before", False),
-                                                     (web.name, "after", True)])
+        await wait_for(
+            pilot,
+            lambda: app.fleet.find_guest(web.key).state is GuestState.PAUSED,
+            what="the guest paused at the snapshot",
+        )
+        await wait_for(
+            pilot, lambda: _rows(app) == [(web.name, "before", False), (web.name, "after", True)]
+        )
 
         await pilot.press("colon", *keys(f"snapshot-delete {web.ref} before"), "enter")
         await _answer(pilot, confirm=True)
-        await wait_for(pilot, lambda: _rows(app) == [(web.name, "after", True)],
-                       what="the deleted row gone")
+        await wait_for(
+            pilot, lambda: _rows(app) == [(web.name, "after", True)], what="the deleted row gone"
+        )
         assert notifications(app)[-1] == f"{web.name} on kvm01: snapshot before deleted"
         assert await _names(app, web) == ["after"]
 
@@ -111,18 +124,28 @@ async def test_bad_input_is_one_line_and_changes_nothing(demo_settings):
         web = _running(app)
         await _line(pilot, f"snapshot-create-as {web.ref} one --description first")
         for line, answer in [
-            (f"snapshot-revert {web.ref} nope",
-             f'snapshot-revert {web.name} on kvm01: no snapshot "nope" (it has one)'),
-            (f"snapshot-delete {web.ref} onr",
-             f'snapshot-delete {web.name} on kvm01: no snapshot "onr" (did you mean "one"?)'
-             " (it has one)"),
-            (f"snapshot-revert {web.ref} one --running --paused",
-             "snapshot-revert: choose --running or --paused, not both"),
+            (
+                f"snapshot-revert {web.ref} nope",
+                f'snapshot-revert {web.name} on kvm01: no snapshot "nope" (it has one)',
+            ),
+            (
+                f"snapshot-delete {web.ref} onr",
+                f'snapshot-delete {web.name} on kvm01: no snapshot "onr" (did you mean "one"?)'
+                " (it has one)",
+            ),
+            (
+                f"snapshot-revert {web.ref} one --running --paused",
+                "snapshot-revert: choose --running or --paused, not both",
+            ),
             (f"snapshot-revert {web.ref}", "snapshot-revert: missing snapshot name"),
-            (f"snapshot-create-as {web.ref} 'a/b'",
-             "snapshot-create-as: a snapshot name cannot hold '/'"),
-            (f"snapshot-create-as {web.ref} one --description second",
-             f"snapshot-create-as {web.name} on kvm01: "),
+            (
+                f"snapshot-create-as {web.ref} 'a/b'",
+                "snapshot-create-as: a snapshot name cannot hold '/'",
+            ),
+            (
+                f"snapshot-create-as {web.ref} one --description second",
+                f"snapshot-create-as {web.name} on kvm01: ",
+            ),
             ("snapshot-list nosuchguest", 'no guest named "nosuchguest"'),
         ]:
             said = await _line(pilot, line)
@@ -143,8 +166,11 @@ async def test_keys_in_the_view_take_revert_and_delete(demo_settings):
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, SnapshotDialog), what="the dialog")
         await pilot.press(*keys("[b]pre"), "tab", *keys("<desc> & 'x'"), "enter")
-        await wait_for(pilot, lambda: _rows(app) == [(web.name, "[b]pre", True)],
-                       what="the new snapshot listed")
+        await wait_for(
+            pilot,
+            lambda: _rows(app) == [(web.name, "[b]pre", True)],
+            what="the new snapshot listed",
+        )
         assert app.screen.table.visible_rows()[0].description == "<desc> & 'x'"
         # Shown as typed, never read as markup.
         assert "[b]pre" in app.screen.table.render_line(1).text
@@ -164,8 +190,11 @@ async def test_keys_in_the_view_take_revert_and_delete(demo_settings):
         first, second = app.screen.table.visible_rows()
         app.screen.table.select_key(second.key)
         await pilot.press("c")  # marked current, nothing reverted: not asked
-        await wait_for(pilot, lambda: [r[2] for r in _rows(app)] == [False, True],
-                       what="the second snapshot current")
+        await wait_for(
+            pilot,
+            lambda: [r[2] for r in _rows(app)] == [False, True],
+            what="the second snapshot current",
+        )
         assert notifications(app)[-1].endswith(f"snapshot {second.name} is now current")
 
         app.screen.table.select_key(first.key)
@@ -175,8 +204,9 @@ async def test_keys_in_the_view_take_revert_and_delete(demo_settings):
         assert len(_rows(app)) == 2
         await pilot.press("ctrl+d")
         await _answer(pilot, confirm=True)
-        await wait_for(pilot, lambda: _rows(app) == [(web.name, second.name, True)],
-                       what="[b]pre deleted")
+        await wait_for(
+            pilot, lambda: _rows(app) == [(web.name, second.name, True)], what="[b]pre deleted"
+        )
         assert await _names(app, web) == [second.name]
 
         # Esc widens the view to the whole fleet.
@@ -216,14 +246,20 @@ async def test_bulk_snapshot_of_marked_guests_reports_what_succeeded_where(demo_
         assert isinstance(app.screen, SnapshotDialog)
         app.clear_notifications()
         await pilot.press(*keys("pre-patch"), "enter")
-        await wait_for(pilot, lambda: len(notifications(app)) >= 2,
-                       what="the failure and the summary")
+        await wait_for(
+            pilot, lambda: len(notifications(app)) >= 2, what="the failure and the summary"
+        )
         failure, summary = notifications(app)[-2:]
         assert failure.startswith(f"snapshot-create-as {taken.name} on kvm03:")
-        assert summary.startswith("snapshot pre-patch: 2 of 3 guests on 2 hosts; failed: "
-                                  f"snapshot-create-as {taken.name} on kvm03:")
-        await wait_for(pilot, lambda: sorted(_rows(app)) == sorted(
-            (g.name, "pre-patch", True) for g in chosen), what="three rows")
+        assert summary.startswith(
+            "snapshot pre-patch: 2 of 3 guests on 2 hosts; failed: "
+            f"snapshot-create-as {taken.name} on kvm03:"
+        )
+        await wait_for(
+            pilot,
+            lambda: sorted(_rows(app)) == sorted((g.name, "pre-patch", True) for g in chosen),
+            what="three rows",
+        )
 
 
 async def test_detail_key_fleet_view_and_a_read_only_host(demo_settings):
@@ -236,22 +272,35 @@ async def test_detail_key_fleet_view_and_a_read_only_host(demo_settings):
         app.open_detail(guest(app, web.name, "kvm01"))
         await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen))
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and _rows(app) == [(web.name, "s1", True)], what="the guest's snapshots")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, SnapshotsScreen) and _rows(app) == [(web.name, "s1", True)]
+            ),
+            what="the guest's snapshots",
+        )
         assert app.screen.check_action("revert", ()) is True
         await pilot.press("escape")  # back to the detail the key was pressed on
         await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen))
         await pilot.press("4")  # the whole view
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and {r[0] for r in _rows(app)} == {web.name, other.name},
-                       what="the whole fleet's snapshots")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, SnapshotsScreen)
+                and {r[0] for r in _rows(app)} == {web.name, other.name}
+            ),
+            what="the whole fleet's snapshots",
+        )
 
         app.show_snapshots([locked])
         await wait_for(pilot, lambda: _rows(app) == [], what="the read-only guest's (none)")
         assert app.screen.check_action("take", ()) is None  # dimmed
         await pilot.press("n")
-        await wait_for(pilot, lambda: notifications(app)[-1:]
-                       == ["snapshot-create-as: host kvm02 is read-only"], what="n to say why")
+        await wait_for(
+            pilot,
+            lambda: notifications(app)[-1:] == ["snapshot-create-as: host kvm02 is read-only"],
+            what="n to say why",
+        )
         said = await _line(pilot, f"snapshot-create-as {locked.ref} s2")
         assert said == "snapshot-create-as: host kvm02 is read-only"
         said = await _line(pilot, f"snapshot-delete {locked.ref} s1")
@@ -260,8 +309,11 @@ async def test_detail_key_fleet_view_and_a_read_only_host(demo_settings):
 
         await pilot.press("colon", *keys("guests"), "enter")
         await pilot.press("colon", *keys("snapshots"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and len(_rows(app)) == 2, what="the whole view again")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, SnapshotsScreen) and len(_rows(app)) == 2,
+            what="the whole view again",
+        )
         assert "guest:" not in status(app)  # `:snapshots` shows the whole view
 
 

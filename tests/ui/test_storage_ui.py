@@ -25,8 +25,14 @@ async def command(pilot, line: str) -> None:
     app = pilot.app
     before = {n.identity for n in app._notifications}  # old ones expire: count new ones
     await pilot.press("colon", *line, "enter")
-    await wait_for(pilot, lambda: {n.identity for n in app._notifications} - before or
-                   isinstance(app.screen, ConfirmScreen), what=f"the outcome of {line}")
+    await wait_for(
+        pilot,
+        lambda: (
+            {n.identity for n in app._notifications} - before
+            or isinstance(app.screen, ConfirmScreen)
+        ),
+        what=f"the outcome of {line}",
+    )
 
 
 async def reread(pilot) -> None:
@@ -58,8 +64,9 @@ async def test_pools_lead_to_their_volumes_and_say_who_uses_them(demo_settings) 
         texts = app.screen.table.shown_texts()
         assert "unused" in texts["images/old-web.qcow2@kvm02"]
         await pilot.press("escape")  # the pool chosen goes: every host's volumes again
-        await wait_for(pilot, lambda: {row.host for row in rows(app)} == {
-            "kvm01", "kvm02", "kvm03"})
+        await wait_for(
+            pilot, lambda: {row.host for row in rows(app)} == {"kvm01", "kvm02", "kvm03"}
+        )
 
 
 async def test_a_volume_created_cloned_and_deleted_with_its_path_shown(demo_settings) -> None:
@@ -67,7 +74,8 @@ async def test_a_volume_created_cloned_and_deleted_with_its_path_shown(demo_sett
         await show(pilot, "vols", 30)
         await command(pilot, "vol-create-as images new.qcow2 1G --host kvm01")
         assert notifications(app)[-1] == (
-            "volume /var/lib/libvirt/images/new.qcow2 (qcow2, 1G) created on kvm01")
+            "volume /var/lib/libvirt/images/new.qcow2 (qcow2, 1G) created on kvm01"
+        )
         await wait_for(pilot, lambda: "new.qcow2@kvm01" in names(app))
         await command(pilot, "vol-clone new.qcow2 copy.qcow2 --host kvm01")
         await wait_for(pilot, lambda: "copy.qcow2@kvm01" in names(app))
@@ -75,11 +83,13 @@ async def test_a_volume_created_cloned_and_deleted_with_its_path_shown(demo_sett
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "/var/lib/libvirt/images/copy.qcow2 on kvm01. No guest uses it." in text_of(
-            app.screen.query_one("#detail"))
+            app.screen.query_one("#detail")
+        )
         await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: "copy.qcow2@kvm01" not in names(app))
-        assert notifications(app)[-1] == "volume /var/lib/libvirt/images/copy.qcow2 " \
-                                         "deleted on kvm01"
+        assert (
+            notifications(app)[-1] == "volume /var/lib/libvirt/images/copy.qcow2 deleted on kvm01"
+        )
 
 
 async def test_a_volume_a_guest_uses_is_not_deleted_unless_forced(demo_settings) -> None:
@@ -90,7 +100,8 @@ async def test_a_volume_a_guest_uses_is_not_deleted_unless_forced(demo_settings)
         await wait_for(pilot, lambda: notifications(app))
         assert notifications(app)[-1] == (
             "vol-delete: /var/lib/libvirt/images/backup-208.qcow2 on kvm02 is used by "
-            "backup-208 (add --force to delete it anyway)")
+            "backup-208 (add --force to delete it anyway)"
+        )
         assert not isinstance(app.screen, ConfirmScreen)
         await pilot.press("c")  # cancel an upload: there is none into this volume
         await wait_for(pilot, lambda: notifications(app)[-1].startswith("no upload"))
@@ -102,34 +113,49 @@ async def test_a_volume_a_guest_uses_is_not_deleted_unless_forced(demo_settings)
         assert "backup-208.qcow2@kvm02" in names(app)
 
 
-async def test_bad_input_says_one_line_and_creates_nothing(demo_settings,
-                                                          tmp_path: Path) -> None:
+async def test_bad_input_says_one_line_and_creates_nothing(demo_settings, tmp_path: Path) -> None:
     local = tmp_path / "image.raw"
     local.write_bytes(b"\0" * 65536)
     async with started(demo_settings, SIZE) as (app, pilot):
         await show(pilot, "vols", 30)
         before = names(app)
         for line, said in [
-            ("vol-create-as images big 10QB --host kvm01",
-             "vol-create-as: unknown size unit 'QB' in '10QB': use K, M, G, T, P or E "
-             "(KiB ... for 1024, KB ... for 1000)"),
-            ("vol-create-as images old-web.qcow2 1G --host kvm01",
-             "vol-create-as old-web.qcow2 in images on kvm01: operation failed: "
-             "storage vol already exists"),
-            ("vol-create-as images x 1G",
-             'vol-create-as: pool "images" is on several hosts (kvm01, kvm02, kvm03): '
-             "say images@kvm01"),
-            ("vol-create-as imgs x 1G --host kvm01",
-             'vol-create-as: no pool "imgs" on host kvm01 (did you mean "images"?)'),
-            ("vol-upload images up.raw /nonexistent/file --host kvm01",
-             'vol-upload: no file "/nonexistent/file" here'),
-            (f"vol-upload images up.raw {local} --host kvm01",
-             "vol-upload up.raw to images on kvm01: this function is not supported by the "
-             "connection driver: virStorageVolUpload"),
-            ("pool-define-as p zfs --target /x --host kvm01",
-             'pool-define-as: unsupported pool type "zfs" (use dir, netfs, logical)'),
-            ("pool-define-as p netfs --target /mnt/p --host kvm01",
-             "pool-define-as: a netfs pool needs --source-host, --source-path"),
+            (
+                "vol-create-as images big 10QB --host kvm01",
+                "vol-create-as: unknown size unit 'QB' in '10QB': use K, M, G, T, P or E "
+                "(KiB ... for 1024, KB ... for 1000)",
+            ),
+            (
+                "vol-create-as images old-web.qcow2 1G --host kvm01",
+                "vol-create-as old-web.qcow2 in images on kvm01: operation failed: "
+                "storage vol already exists",
+            ),
+            (
+                "vol-create-as images x 1G",
+                'vol-create-as: pool "images" is on several hosts (kvm01, kvm02, kvm03): '
+                "say images@kvm01",
+            ),
+            (
+                "vol-create-as imgs x 1G --host kvm01",
+                'vol-create-as: no pool "imgs" on host kvm01 (did you mean "images"?)',
+            ),
+            (
+                "vol-upload images up.raw /nonexistent/file --host kvm01",
+                'vol-upload: no file "/nonexistent/file" here',
+            ),
+            (
+                f"vol-upload images up.raw {local} --host kvm01",
+                "vol-upload up.raw to images on kvm01: this function is not supported by the "
+                "connection driver: virStorageVolUpload",
+            ),
+            (
+                "pool-define-as p zfs --target /x --host kvm01",
+                'pool-define-as: unsupported pool type "zfs" (use dir, netfs, logical)',
+            ),
+            (
+                "pool-define-as p netfs --target /mnt/p --host kvm01",
+                "pool-define-as: a netfs pool needs --source-host, --source-path",
+            ),
         ]:
             await command(pilot, line)
             assert notifications(app)[-1] == said
@@ -146,8 +172,8 @@ async def test_hostile_names_are_shown_as_typed(demo_settings) -> None:
         assert texts[0] == "[red]x [b]" and texts[3] == "raw"
         await command(pilot, "vol-create-as images a/../../etc/x 1M --host kvm03")
         assert notifications(app)[-1] == (
-            'vol-create-as: "a/../../etc/x" is not a volume name (no \'/\', no control '
-            "characters)")
+            "vol-create-as: \"a/../../etc/x\" is not a volume name (no '/', no control characters)"
+        )
 
 
 async def test_a_pool_defined_started_stopped_and_undefined_by_keys(demo_settings) -> None:
@@ -161,8 +187,11 @@ async def test_a_pool_defined_started_stopped_and_undefined_by_keys(demo_setting
         assert table.shown_texts()["scratch@kvm03"][3] == "inactive"
         for key, shows in (("s", "running"), ("a", "yes")):
             await pilot.press(key)
-            await wait_for(pilot, lambda s=shows: s in table.shown_texts()["scratch@kvm03"],
-                           what=f"the pool to show {shows}")
+            await wait_for(
+                pilot,
+                lambda s=shows: s in table.shown_texts()["scratch@kvm03"],
+                what=f"the pool to show {shows}",
+            )
         await pilot.press("ctrl+k")  # stopping a pool asks first
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("tab", "enter")
@@ -181,8 +210,11 @@ async def test_a_readonly_host_dims_its_storage_keys(demo_settings) -> None:
         await pilot.pause()
         assert app.screen.check_action("delete", ()) is None  # dimmed
         await pilot.press("ctrl+d")  # says why, asks nothing
-        await wait_for(pilot, lambda: notifications(app)[-1:]
-                       == ["vol-delete: host kvm02 is read-only"], what="Ctrl+D to say why")
+        await wait_for(
+            pilot,
+            lambda: notifications(app)[-1:] == ["vol-delete: host kvm02 is read-only"],
+            what="Ctrl+D to say why",
+        )
         assert not isinstance(app.screen, ConfirmScreen)
         app.screen.table.select_key("images/old-web.qcow2@kvm01")
         await pilot.pause()

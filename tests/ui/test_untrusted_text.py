@@ -21,9 +21,11 @@ LONG_NAME = "long-" + "n" * 295
 
 
 def _domain(name: str) -> str:
-    return (f"<domain type='test'><name>{escape(name)}</name><uuid>{uuid.uuid4()}</uuid>"
-            "<memory unit='MiB'>256</memory><vcpu>1</vcpu>"
-            "<os><type arch='x86_64'>hvm</type></os></domain>")
+    return (
+        f"<domain type='test'><name>{escape(name)}</name><uuid>{uuid.uuid4()}</uuid>"
+        "<memory unit='MiB'>256</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64'>hvm</type></os></domain>"
+    )
 
 
 async def _define(app, pilot, names: list[str]) -> None:
@@ -33,8 +35,11 @@ async def _define(app, pilot, names: list[str]) -> None:
     for name in names:
         xml = _domain(name)
         await host.run(lambda conn, xml=xml: conn.defineXML(xml))
-    await wait_for(pilot, lambda: {g.name for g in app.fleet.snapshot().guests} >= set(names),
-                   what="the new guests")
+    await wait_for(
+        pilot,
+        lambda: {g.name for g in app.fleet.snapshot().guests} >= set(names),
+        what="the new guests",
+    )
 
 
 def _listed(app, key: str) -> bool:
@@ -65,8 +70,11 @@ async def test_markup_in_a_name_is_shown_as_typed(demo_settings, name):
         await select(pilot, f"{name}@kvm01")
         await pilot.press("s")  # start: the notification quotes the name
         await wait_for(pilot, lambda: guest(app, name).state is GuestState.RUNNING)
-        await wait_for(pilot, lambda: f"{name} on kvm01: started" in _toasts(app),
-                       what="the started notification")
+        await wait_for(
+            pilot,
+            lambda: f"{name} on kvm01: started" in _toasts(app),
+            what="the started notification",
+        )
         await pilot.press("ctrl+k")  # destroy asks first, naming the guest
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert f"Destroy {name} on kvm01?" in text_of(app.screen.query_one("#question", Static))
@@ -74,8 +82,11 @@ async def test_markup_in_a_name_is_shown_as_typed(demo_settings, name):
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, GuestDetailScreen))
-        await wait_for(pilot, lambda: name in text_of(app.screen.query_one("#dominfo", Static)),
-                       what="dominfo naming the guest")
+        await wait_for(
+            pilot,
+            lambda: name in text_of(app.screen.query_one("#dominfo", Static)),
+            what="dominfo naming the guest",
+        )
         assert name in text_of(app.screen.query_one("#status", Static))
         assert not app.unexpected_errors
 

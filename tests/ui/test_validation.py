@@ -46,8 +46,11 @@ async def test_filter_refuses_control_characters_and_says_so(demo_settings):
         assert len(app.screen.table.visible_rows()) == total  # not applied
         await _paste(pilot, line, "kvm02")
         assert not line.border_subtitle
-        await wait_for(pilot, lambda: {g.host for g in app.screen.table.visible_rows()}
-                       == {"kvm02"}, what="the filter applied")
+        await wait_for(
+            pilot,
+            lambda: {g.host for g in app.screen.table.visible_rows()} == {"kvm02"},
+            what="the filter applied",
+        )
 
 
 async def test_command_numbers_are_checked_before_use(demo_settings):
@@ -56,8 +59,13 @@ async def test_command_numbers_are_checked_before_use(demo_settings):
         await pilot.press("colon")
         await _paste(pilot, app.screen.query_one(PromptLine), f"vcpupin {target.name} ² 0")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("must be a whole number from 0 to 2147483647" in n
-                                          for n in notifications(app)), what="the refusal")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "must be a whole number from 0 to 2147483647" in n for n in notifications(app)
+            ),
+            what="the refusal",
+        )
         assert not app.unexpected_errors
 
 

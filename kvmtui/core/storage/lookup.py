@@ -18,8 +18,9 @@ from kvmtui.core.uri import quoted
 from kvmtui.core.words import did_you_mean
 
 
-async def _per_host(fleet: Fleet, host: str | None, what: str,
-                    fn: Callable[[libvirt.virConnect], list[str]]) -> dict[str, list[str]]:
+async def _per_host(
+    fleet: Fleet, host: str | None, what: str, fn: Callable[[libvirt.virConnect], list[str]]
+) -> dict[str, list[str]]:
     """`fn` on `host` or on every connected host, by host name; hosts that fail are left
     out (a lost host has no pools to offer), unless it is the one named."""
     if host is not None:
@@ -28,18 +29,17 @@ async def _per_host(fleet: Fleet, host: str | None, what: str,
             raise CommandError(f"{what}: host {host} is not connected")
         return {host: await chosen.run(fn, what=what)}
     hosts = [h for h in fleet.hosts if h.connected]
-    answers = await asyncio.gather(*(h.run(fn, what=what) for h in hosts),
-                                   return_exceptions=True)
+    answers = await asyncio.gather(*(h.run(fn, what=what) for h in hosts), return_exceptions=True)
     return {h.name: a for h, a in zip(hosts, answers, strict=True) if isinstance(a, list)}
 
 
-async def find_pool(fleet: Fleet, token: str, host: str | None, what: str
-                    ) -> tuple[Host, str]:
+async def find_pool(fleet: Fleet, token: str, host: str | None, what: str) -> tuple[Host, str]:
     """The host of the pool `token` names (`NAME`, `NAME@HOST`, or NAME on `host`), and
     the pool's name: one clear line when there is no such pool or it is on several hosts."""
     name, host = split_ref(token, host)
-    listed = await _per_host(fleet, host, what,
-                             lambda conn: [p.name() for p in conn.listAllStoragePools(0)])
+    listed = await _per_host(
+        fleet, host, what, lambda conn: [p.name() for p in conn.listAllStoragePools(0)]
+    )
     found = sorted(h for h, names in listed.items() if name in names)
     if not found:
         where = f" on host {host}" if host else ""
@@ -60,8 +60,11 @@ class VolumeRef:
 
 def _matching_volumes(conn: libvirt.virConnect, token: str, pool: str | None) -> list[str]:
     """`pool\\0name\\0path` of the volumes `token` (a name or a path) may mean."""
-    pools = [conn.storagePoolLookupByName(pool)] if pool else conn.listAllStoragePools(
-        libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    pools = (
+        [conn.storagePoolLookupByName(pool)]
+        if pool
+        else conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    )
     matches = []
     for each in pools:
         if not each.isActive():
@@ -72,8 +75,9 @@ def _matching_volumes(conn: libvirt.virConnect, token: str, pool: str | None) ->
     return matches
 
 
-async def find_volume(fleet: Fleet, token: str, pool: str | None, host: str | None,
-                      what: str) -> VolumeRef:
+async def find_volume(
+    fleet: Fleet, token: str, pool: str | None, host: str | None, what: str
+) -> VolumeRef:
     """The volume `token` names (its name, with --pool when several pools hold one, or its
     path; `@HOST` or `host` for the host), else on whichever one connected host holds it."""
     if not token.startswith("/"):
@@ -85,19 +89,23 @@ async def find_volume(fleet: Fleet, token: str, pool: str | None, host: str | No
     def match(conn: libvirt.virConnect) -> list[str]:
         return _matching_volumes(conn, token, pool)
 
-    found = [VolumeRef(name, *match.split("\0"))
-             for name, matches in (await _per_host(fleet, host, what, match)).items()
-             for match in matches]
+    found = [
+        VolumeRef(name, *match.split("\0"))
+        for name, matches in (await _per_host(fleet, host, what, match)).items()
+        for match in matches
+    ]
     if not found:
         where = f" in pool {pool}" if pool else ""
-        raise CommandError(f"{what}: no volume {quoted(token)}{where}"
-                           f"{f' on host {host}' if host else ''}")
+        raise CommandError(
+            f"{what}: no volume {quoted(token)}{where}{f' on host {host}' if host else ''}"
+        )
     if len(found) > 1:
         places = ", ".join(sorted(f"{v.pool}@{v.host}" for v in found))
         if len({v.pool for v in found}) == 1:
             raise CommandError(f"{what}: {ambiguous('volume', token, (v.host for v in found))}")
-        raise CommandError(f"{what}: volume {quoted(token)} is in several pools ({places}): "
-                           "add --pool POOL")
+        raise CommandError(
+            f"{what}: volume {quoted(token)} is in several pools ({places}): add --pool POOL"
+        )
     return found[0]
 
 
@@ -106,13 +114,15 @@ async def volume_users(fleet: Fleet, volume: VolumeRef) -> list[str]:
     by path or `pool/volume`, and `NAME@HOST` for guests of other connected hosts whose disk
     has the same path, since a pool on shared storage (NFS, a cluster file system) shows the
     same file to every host and deleting it from one breaks the guests of all."""
+
     def read(conn: libvirt.virConnect) -> list[str]:
         users = disk_users(conn, inactive_too=True)
         return sorted(set(users.get(volume.path, [])))
 
     own = await fleet.host(volume.host).run(
         lambda conn: disk_users(conn, inactive_too=True),
-        what=f"guests of {volume.path} on {volume.host}")
+        what=f"guests of {volume.path} on {volume.host}",
+    )
     found = {*own.get(volume.path, []), *own.get(f"{volume.pool}/{volume.name}", [])}
     others = [h for h in fleet.hosts if h.connected and h.name != volume.host]
     answers = await asyncio.gather(*(h.run(read) for h in others), return_exceptions=True)

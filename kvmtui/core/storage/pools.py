@@ -32,20 +32,26 @@ def pool_xml(name: str, kind: str, source: PoolSource) -> str:
     """The XML of a new pool, after checking it has what its type needs; every value goes
     through ElementTree, so a hostile string stays a string."""
     if not name or "/" in name or not name.isprintable():
-        raise CommandError(f"pool-define-as: {quoted(name)} is not a pool name "
-                           "(no '/', no control characters)")
+        raise CommandError(
+            f"pool-define-as: {quoted(name)} is not a pool name (no '/', no control characters)"
+        )
     if kind not in POOL_TYPES:
-        raise CommandError(f"pool-define-as: unsupported pool type {quoted(kind)} "
-                           f"(use {', '.join(POOL_TYPES)})")
-    needs = {"dir": ("target",), "netfs": ("target", "source_host", "source_path"),
-             "logical": ("source_dev",)}[kind]
+        raise CommandError(
+            f"pool-define-as: unsupported pool type {quoted(kind)} (use {', '.join(POOL_TYPES)})"
+        )
+    needs = {
+        "dir": ("target",),
+        "netfs": ("target", "source_host", "source_path"),
+        "logical": ("source_dev",),
+    }[kind]
     missing = [field for field in needs if not getattr(source, field)]
     if missing:
         words = ", ".join("--" + field.replace("_", "-") for field in missing)
         raise CommandError(f"pool-define-as: a {kind} pool needs {words}")
     if source.target and not source.target.startswith("/"):
-        raise CommandError(f"pool-define-as: --target must be an absolute path, "
-                           f"not {quoted(source.target)}")
+        raise CommandError(
+            f"pool-define-as: --target must be an absolute path, not {quoted(source.target)}"
+        )
     root = ET.Element("pool", type=kind)
     ET.SubElement(root, "name").text = name
     src = ET.SubElement(root, "source")
@@ -79,11 +85,14 @@ def _define_pool(conn: libvirt.virConnect, xml: str, kind: str, build: bool) -> 
     return xml_text(ET.fromstring(pool.XMLDesc(0)), "target/path")
 
 
-async def define_pool(host: Host, name: str, kind: str, source: PoolSource, *,
-                      build: bool = False) -> str:
+async def define_pool(
+    host: Host, name: str, kind: str, source: PoolSource, *, build: bool = False
+) -> str:
     xml = pool_xml(name, kind, source)
-    target = await host.run(lambda conn: _define_pool(conn, xml, kind, build),
-                            what=f"pool-define-as {name} on {host.name}")
+    target = await host.run(
+        lambda conn: _define_pool(conn, xml, kind, build),
+        what=f"pool-define-as {name} on {host.name}",
+    )
     built = " and built" if build else ""
     return f"pool {name} ({kind}, {target}) defined{built} on {host.name}"
 
@@ -96,13 +105,17 @@ POOL_ACTIONS: dict[str, tuple[Callable[[libvirt.virStoragePool], object], str]] 
     "pool-refresh": (lambda pool: pool.refresh(0), "refreshed"),
     "pool-undefine": (lambda pool: pool.undefine(), "undefined"),
     "pool-autostart": (lambda pool: pool.setAutostart(1), "marked to start with its host"),
-    "pool-autostart --disable": (lambda pool: pool.setAutostart(0),
-                                 "no longer starts with its host"),
+    "pool-autostart --disable": (
+        lambda pool: pool.setAutostart(0),
+        "no longer starts with its host",
+    ),
 }
 
 
 async def pool_action(host: Host, name: str, action: str) -> str:
     call, done = POOL_ACTIONS[action]
-    await host.run(lambda conn: call(conn.storagePoolLookupByName(name)),
-                   what=f"{action.split()[0]} {name} on {host.name}")
+    await host.run(
+        lambda conn: call(conn.storagePoolLookupByName(name)),
+        what=f"{action.split()[0]} {name} on {host.name}",
+    )
     return f"pool {name} on {host.name}: {done}"

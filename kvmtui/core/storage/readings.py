@@ -107,18 +107,25 @@ def disk_users(conn: libvirt.virConnect, *, inactive_too: bool = False) -> dict[
     return users
 
 
-def _volume(vol: libvirt.virStorageVol, host: str, pool: str,
-            users: dict[str, list[str]]) -> tuple[VolumeSnapshot, str]:
+def _volume(
+    vol: libvirt.virStorageVol, host: str, pool: str, users: dict[str, list[str]]
+) -> tuple[VolumeSnapshot, str]:
     """The volume and the path of its backing file ("" when it has none)."""
     root = ET.fromstring(vol.XMLDesc(0))
     name, path = xml_text(root, "name"), xml_text(root, "target/path")
     fmt = root.find("target/format")
     used = [*users.get(path, []), *users.get(f"{pool}/{name}", [])]
     volume = VolumeSnapshot(
-        host=host, pool=pool, name=name, path=path,
+        host=host,
+        pool=pool,
+        name=name,
+        path=path,
         format=fmt.get("type", "") if fmt is not None else "",
-        capacity=xml_bytes(root, "capacity"), allocation=xml_bytes(root, "allocation"),
-        used_by=tuple(sorted(set(used))), backs=())
+        capacity=xml_bytes(root, "capacity"),
+        allocation=xml_bytes(root, "allocation"),
+        used_by=tuple(sorted(set(used))),
+        backs=(),
+    )
     return volume, xml_text(root, "backingStore/path")
 
 
@@ -126,10 +133,18 @@ def _pool(pool: libvirt.virStoragePool, host: str, volumes: int | None) -> PoolS
     state, capacity, allocation, available = pool.info()
     root = ET.fromstring(pool.XMLDesc(0))
     return PoolSnapshot(
-        host=host, name=pool.name(), type=root.get("type", ""),
-        state=POOL_STATES.get(state, str(state)), autostart=bool(pool.autostart()),
-        persistent=bool(pool.isPersistent()), capacity=capacity, allocation=allocation,
-        available=available, target=xml_text(root, "target/path"), volumes=volumes)
+        host=host,
+        name=pool.name(),
+        type=root.get("type", ""),
+        state=POOL_STATES.get(state, str(state)),
+        autostart=bool(pool.autostart()),
+        persistent=bool(pool.isPersistent()),
+        capacity=capacity,
+        allocation=allocation,
+        available=available,
+        target=xml_text(root, "target/path"),
+        volumes=volumes,
+    )
 
 
 def read_storage(conn: libvirt.virConnect, host: str) -> HostStorage:
@@ -154,6 +169,10 @@ def read_storage(conn: libvirt.virConnect, host: str) -> HostStorage:
     for volume, backing in found:
         if backing:
             backs.setdefault(backing, []).append(volume.name)
-    return HostStorage(tuple(pools), tuple(
-        replace(volume, backs=tuple(sorted(backs.get(volume.path, []))))
-        for volume, _backing in found))
+    return HostStorage(
+        tuple(pools),
+        tuple(
+            replace(volume, backs=tuple(sorted(backs.get(volume.path, []))))
+            for volume, _backing in found
+        ),
+    )

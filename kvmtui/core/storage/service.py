@@ -28,8 +28,9 @@ class StorageService(ResourceService[HostStorage]):
         self._uploads: dict[str, Upload] = {}
 
     async def read_host(self, host: Host) -> HostStorage:
-        return await host.run(lambda conn: read_storage(conn, host.name),
-                              what=f"storage of {host.name}")
+        return await host.run(
+            lambda conn: read_storage(conn, host.name), what=f"storage of {host.name}"
+        )
 
     # ---- what the views read ----------------------------------------------------------
 
@@ -39,8 +40,11 @@ class StorageService(ResourceService[HostStorage]):
     def volumes(self) -> list[VolumeSnapshot]:
         """Every volume as last read, with the progress of uploads into them."""
         uploads = self._uploads
-        return [replace(vol, uploading=uploads[vol.key].percent) if vol.key in uploads else vol
-                for storage in self.readings() for vol in storage.volumes]
+        return [
+            replace(vol, uploading=uploads[vol.key].percent) if vol.key in uploads else vol
+            for storage in self.readings()
+            for vol in storage.volumes
+        ]
 
     def uploads(self) -> dict[str, Upload]:
         """Uploads under way, by the key of the volume they fill."""
@@ -78,8 +82,9 @@ class StorageService(ResourceService[HostStorage]):
                 upload.cancel()
                 await asyncio.wait([upload.task])  # until its volume is deleted
                 raise
-            raise CommandError(f"vol-upload {name}: cancelled; the partial volume was "
-                               "deleted") from None
+            raise CommandError(
+                f"vol-upload {name}: cancelled; the partial volume was deleted"
+            ) from None
         finally:
             del self._uploads[key]
             await self.refresh([host.name])

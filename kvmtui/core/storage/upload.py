@@ -26,8 +26,13 @@ class UploadCancelled(Exception):
     """The upload was stopped between chunks; its volume is deleted."""
 
 
-def _send(stream: libvirt.virStream, local: Path, total: int, cancel: threading.Event,
-          progress: Callable[[int], None]) -> None:
+def _send(
+    stream: libvirt.virStream,
+    local: Path,
+    total: int,
+    cancel: threading.Event,
+    progress: Callable[[int], None],
+) -> None:
     done = 0
     with local.open("rb") as source:
         while chunk := source.read(UPLOAD_CHUNK):
@@ -43,8 +48,15 @@ def _send(stream: libvirt.virStream, local: Path, total: int, cancel: threading.
         raise OSError(f"{local} changed size during the upload ({done} of {total} bytes)")
 
 
-def _upload(conn: libvirt.virConnect, pool: str, name: str, local: Path, total: int,
-            cancel: threading.Event, progress: Callable[[int], None]) -> str:
+def _upload(
+    conn: libvirt.virConnect,
+    pool: str,
+    name: str,
+    local: Path,
+    total: int,
+    cancel: threading.Event,
+    progress: Callable[[int], None],
+) -> str:
     found = conn.storagePoolLookupByName(pool)
     vol = found.createXML(volume_xml(name, total, "raw"), 0)
     try:
@@ -64,8 +76,13 @@ def _upload(conn: libvirt.virConnect, pool: str, name: str, local: Path, total: 
         raise
 
 
-async def upload_volume(host: Host, pool: str, name: str, local: Path,
-                        progress: Callable[[int, int], None] | None = None) -> str:
+async def upload_volume(
+    host: Host,
+    pool: str,
+    name: str,
+    local: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
     """Creates volume `name` in `pool` as large as the local file and sends the file into
     it over the host's own libvirt connection (a virStream, in chunks), returning its path.
     `progress(done, total)` runs on the event loop after each chunk. Cancelling the
@@ -76,8 +93,9 @@ async def upload_volume(host: Host, pool: str, name: str, local: Path,
         total = local.stat().st_size
         local.open("rb").close()
     except OSError as error:
-        raise CommandError(f"vol-upload {name}: cannot read {local}: "
-                           f"{error.strerror or error}") from None
+        raise CommandError(
+            f"vol-upload {name}: cannot read {local}: {error.strerror or error}"
+        ) from None
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()  # the caller's, which its listeners expect
     cancel = threading.Event()
@@ -86,9 +104,12 @@ async def upload_volume(host: Host, pool: str, name: str, local: Path,
         if progress is not None:
             loop.call_soon_threadsafe(progress, done, total, context=context)
 
-    work = asyncio.ensure_future(host.run_long(
-        lambda conn: _upload(conn, pool, name, local, total, cancel, report),
-        what=f"vol-upload {name} to {pool} on {host.name}"))
+    work = asyncio.ensure_future(
+        host.run_long(
+            lambda conn: _upload(conn, pool, name, local, total, cancel, report),
+            what=f"vol-upload {name} to {pool} on {host.name}",
+        )
+    )
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:
