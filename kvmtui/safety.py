@@ -209,6 +209,11 @@ class NeverCrash(App[Any]):
         if isinstance(error, WorkerFailed):
             # What the worker raised (an Exception: Textual lets BaseExceptions through).
             error = error.error  # type: ignore[assignment]  # WorkerFailed.error is typed wider
+        elif node is not None and not self.is_running and self._on_closed_screen(node):
+            # A part of a screen the shutdown has already taken down (a tab bar mounting as
+            # its screen goes): nobody can see it, and the exit is not this error's.
+            _write_log(error)
+            return
         elif node is None or not self.is_running:
             # Only start-up and shutdown errors land here: nothing left to recover.
             if self.return_code is not None:
