@@ -199,9 +199,10 @@ class KvmTuiApp(NeverCrash):
         """Shows the registry view `name`, closing whatever was opened on top of it, limited
         to `scope` (None: the whole view, so a digit or `:view` clears any scope). The one
         way every caller shows a view; returns it (None when quitting)."""
-        if not self.is_running:
+        if not self.is_running or self.return_code is not None:
             # Quitting: Textual's shutdown walks the views' stacks, and a view opened now
-            # (a key typed ahead of `q`, a dialog's answer) would add one under its feet.
+            # (a key typed ahead of `q` or Ctrl+C, a dialog's answer) would add one under
+            # its feet.
             return None
         while len(self.screen_stack) > 1:  # dismissed, so a worker awaiting a dialog ends
             self.screen.dismiss(None)

@@ -206,9 +206,17 @@ class NeverCrash(App[Any]):
         worker = active_worker.get(None)
         node = worker.node if worker is not None else active_message_pump.get(None)
         screen = _screen_of(node)
+        in_worker = isinstance(error, WorkerFailed)
         if isinstance(error, WorkerFailed):
             # What the worker raised (an Exception: Textual lets BaseExceptions through).
             error = error.error  # type: ignore[assignment]  # WorkerFailed.error is typed wider
+        if self.return_code is not None:
+            # Quitting as asked (q, Ctrl+C): a part failing on the way out (a view a key
+            # typed ahead opens as the app closes) is logged; the exit stays the operator's.
+            _write_log(error)
+            return
+        if in_worker:
+            pass  # only the worker ended: reported below, the app goes on
         elif node is not None and not self.is_running and self._on_closed_screen(node):
             # A part of a screen the shutdown has already taken down (a tab bar mounting as
             # its screen goes): nobody can see it, and the exit is not this error's.
@@ -216,11 +224,6 @@ class NeverCrash(App[Any]):
             return
         elif node is None or not self.is_running:
             # Only start-up and shutdown errors land here: nothing left to recover.
-            if self.return_code is not None:
-                # Quitting as asked (q, Ctrl+C): a part failing on the way out (a tab bar
-                # mounting as its screen goes) is logged; the exit stays the operator's.
-                _write_log(error)
-                return
             path = _write_log(error)
             if path is None:
                 super()._handle_exception(error)

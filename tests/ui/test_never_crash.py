@@ -269,3 +269,13 @@ async def test_a_view_asked_for_while_quitting_does_not_break_the_shutdown(demo_
         await app.push_screen(OpensAViewWhenClosed("Undefine?", "", "Undefine"))
         app.exit()
     assert opened == ["guests"] and app.return_code == 0
+
+
+async def test_a_view_typed_ahead_of_a_quit_is_not_opened(demo_settings, state_dir):
+    """Ctrl+C then `5` typed at once (monkey seed 404 in CI): the pools view began to
+    mount as the app closed, failed, and its stack broke Textual's shutdown."""
+    async with started(demo_settings, SIZE) as (app, _pilot):
+        app.exit()
+        assert app.show_view("pools") is None
+        assert app.current_mode == "guests"
+    assert app.return_code == 0 and not app.unexpected_errors
