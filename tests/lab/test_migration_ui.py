@@ -20,9 +20,19 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _lab_app(lab: LabInfo) -> KvmTuiApp:
-    """kvmtui on both lab hosts over TCP."""
+    """kvmtui on both lab hosts over TCP; the migrate dialog ticks a live move that keeps
+    the guest defined on its destination only, as the config's `[migrate] flags` can ask."""
     hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab.hosts.items())
-    return KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
+    return KvmTuiApp(
+        Settings(
+            hosts=hosts,
+            readonly=False,
+            refresh=1.0,
+            theme=None,
+            demo=False,
+            migrate_flags=frozenset({"live", "persistent", "undefinesource"}),
+        )
+    )
 
 
 async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
