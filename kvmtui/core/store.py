@@ -1,0 +1,228 @@
+"""kvmtui's own memory: one SQLite database for what must outlive a run.
+
+The event timeline, the audit trail and the backup catalogue are rows kvmtui keeps across
+runs and crashes, on a jump box that may have two kvmtuis open at once. They share one
+database file under the XDG state directory (`$XDG_STATE_HOME/kvmtui/kvmtui.db`), in WAL
+mode, so a reader never waits for a writer and a crash loses at most the last transaction.
+
+Each owner of rows declares its `Table` (the statements that create it and a version), and
+the store applies them once. Every statement runs on the store's own thread, never on the
+event loop. The database is bounded: `prune` removes the oldest rows of a table by age and
+by count, which the owners call on their own schedule.
+
+A database that cannot be used (locked past the timeout, corrupt, on a full disk, a
+directory that cannot be written) never stops kvmtui: the store says why in `problem`, one
+line naming the file, drops writes and answers reads with nothing, so kvmtui runs on without
+history and says so. A statement that succeeds again (the lock released, space freed)
+clears `problem`; a file that would not open stays unused for the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from platformdirs import user_state_dir
+
+T = TypeVar("T")
+
+FILE_NAME = "kvmtui.db"
+#: Milliseconds a statement waits for another process's write before it gives up.
+BUSY_TIMEOUT_MS = 3000
+
+
+def default_path() -> Path:
+    """`$XDG_STATE_HOME/kvmtui/kvmtui.db` (~/.local/state/kvmtui/kvmtui.db)."""
+    return Path(user_state_dir("kvmtui")) / FILE_NAME
+
+
+@dataclass(frozen=True)
+class Table:
+    """What one owner of rows needs in the database.
+
+    `statements` create the table and its indexes (`CREATE ... IF NOT EXISTS`); a new
+    `version` with more statements appends them (an `ALTER TABLE ... ADD COLUMN`), never
+    rewriting the old ones, so a database written by an older kvmtui opens in a newer one.
+    """
+
+    name: str
+    version: int
+    statements: tuple[str, ...]
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message names the file and says why."""
+
+
+class Store:
+    """See the module docstring. `path=None` keeps the rows in memory only (tests, and
+    `--no-history`)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        #: Why the database cannot be used, or "" while it can.
+        self.problem = ""
+        self._db: sqlite3.Connection | None = None
+        self._tables: dict[str, Table] = {}
+        # One thread: sqlite3 connections are not shared between threads, and statements
+        # from one process then never contend with each other.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="kvmtui-store")
+        self._lock = threading.Lock()
+
+    # ---- opening -------------------------------------------------------------------------
+
+    async def open(self, tables: Iterable[Table] = ()) -> None:
+        """Opens the file (creating its directory) and applies `tables`; a failure becomes
+        `problem`, never an exception."""
+        for table in tables:
+            self._tables[table.name] = table
+        with contextlib.suppress(StoreError):
+            await self._call(self._open_sync)
+
+    def _open_sync(self) -> None:
+        if self._db is None:
+            target = ":memory:"
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                target = str(self.path)
+            db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS kvmtui_tables (name TEXT PRIMARY KEY, version INTEGER)"
+            )
+            db.commit()
+            self._db = db
+        for table in self._tables.values():
+            self._apply(self._db, table)
+
+    @staticmethod
+    def _apply(db: sqlite3.Connection, table: Table) -> None:
+        row = db.execute(
+            "SELECT version FROM kvmtui_tables WHERE name = ?", (table.name,)
+        ).fetchone()
+        if row is not None and row[0] >= table.version:
+            return
+        with db:
+            for statement in table.statements:
+                try:
+                    db.execute(statement)
+                except sqlite3.OperationalError as error:
+                    if "duplicate column" not in str(error):  # an ALTER applied before
+                        raise
+            db.execute(
+                "INSERT OR REPLACE INTO kvmtui_tables (name, version) VALUES (?, ?)",
+                (table.name, table.version),
+            )
+
+    async def add_table(self, table: Table) -> None:
+        """A table declared after `open` (an owner started later)."""
+        await self.open([table])
+
+    # ---- statements ----------------------------------------------------------------------
+
+    async def write(self, sql: str, rows: Sequence[Sequence[Any]] | Sequence[Any] = ()) -> None:
+        """One statement, or one per row when `rows` is a sequence of sequences, in one
+        transaction. Dropped while unusable (`problem` says why)."""
+
+        def run(db: sqlite3.Connection) -> None:
+            with db:
+                if rows and isinstance(rows[0], list | tuple):
+                    db.executemany(sql, rows)
+                else:
+                    db.execute(sql, rows)
+
+        await self._call(lambda: self._with_db(run, None))
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """The rows a query finds; none while the database is unusable."""
+        return await self._call(
+            lambda: self._with_db(lambda db: db.execute(sql, params).fetchall(), [])
+        )
+
+    async def prune(
+        self,
+        table: str,
+        time_column: str,
+        *,
+        older_than: float | None = None,
+        keep_rows: int | None = None,
+    ) -> int:
+        """Removes the rows of `table` whose `time_column` (seconds since the epoch) is below
+        `older_than`, then all but the newest `keep_rows`; how many went."""
+        if table not in self._tables:
+            raise StoreError(f"no table {table!r} in the store")
+
+        def run(db: sqlite3.Connection) -> int:
+            removed = 0
+            with db:
+                if older_than is not None:
+                    removed += db.execute(
+                        f"DELETE FROM {table} WHERE {time_column} < ?", (older_than,)
+                    ).rowcount
+                if keep_rows is not None:
+                    removed += db.execute(
+                        f"DELETE FROM {table} WHERE rowid NOT IN "
+                        f"(SELECT rowid FROM {table} ORDER BY {time_column} DESC LIMIT ?)",
+                        (keep_rows,),
+                    ).rowcount
+            return removed
+
+        return await self._call(lambda: self._with_db(run, 0))
+
+    async def size(self) -> int:
+        """Bytes the database holds (pages in use), for retention by size."""
+
+        def run(db: sqlite3.Connection) -> int:
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            free = db.execute("PRAGMA freelist_count").fetchone()[0]
+            page = db.execute("PRAGMA page_size").fetchone()[0]
+            return int((pages - free) * page)
+
+        return await self._call(lambda: self._with_db(run, 0))
+
+    async def close(self) -> None:
+        def run() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await self._call(run)
+        self._thread.shutdown(wait=False)
+
+    # ---- the one thread and the one failure path -----------------------------------------
+
+    def _with_db(self, work: Callable[[sqlite3.Connection], T], unusable: T) -> T:
+        with self._lock:
+            if self._db is None:
+                return unusable
+            try:
+                result = work(self._db)
+            except sqlite3.Error as error:  # locked, full disk: may pass, so try next time
+                self._fail(error)
+                return unusable
+            self.problem = ""
+            return result
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._thread, work)
+        except (sqlite3.Error, OSError) as error:
+            self._fail(error)
+            raise StoreError(self.problem) from error
+
+    def _fail(self, error: BaseException) -> None:
+        where = self.path if self.path is not None else "memory"
+        text = str(error) or type(error).__name__
+        if isinstance(error, sqlite3.DatabaseError) and "not a database" in text:
+            text = "the file is corrupt (not an SQLite database); move it aside to start anew"
+        self.problem = f"history database {where}: {text}; kvmtui runs without history"
