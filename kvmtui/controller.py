@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kvmtui.core import actions
-from kvmtui.core.capabilities import Check, HostCaps
 from kvmtui.core.commands import VERBS, Command, CommandError, parse
 from kvmtui.core.errors import describe
 from kvmtui.core.host import HostError
-from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.names import resolve_guest
-from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.numbers import plural
+from kvmtui.core.results import Result
 from kvmtui.core.services import Services
 
 
@@ -40,9 +38,9 @@ class Question:
 class Operator(Protocol):
     """The person at the other end, as a front-end reaches them.
 
-    The first three carry the controller's policy (ask, report); the rest are what the
-    `:` verbs that show rather than change ask for. A front-end without a screen raises
-    CommandError from those it cannot show.
+    `confirm`, `ok` and `error` carry the controller's policy (ask, report); `show` is what
+    a verb that shows rather than changes hands over (`kvmtui.core.results`). A front-end
+    without a screen raises CommandError from `show` for what it cannot show.
     """
 
     async def confirm(self, question: Question) -> bool: ...
@@ -51,49 +49,7 @@ class Operator(Protocol):
 
     def error(self, message: str) -> None: ...
 
-    async def show_list(self, which: str) -> None:
-        """The guests: `which` is "running", "all" or "inactive", as `virsh list` takes."""
-
-    async def show_host(self, name: str) -> None:
-        """One host (its guests), or every host when `name` is empty."""
-
-    async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
-        """A guest's "info", "xml" or "vcpus"."""
-
-    async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
-        """A job kvmtui did not start (or None: no job runs)."""
-
-    async def show_help(self, verb: str) -> None: ...
-
-    async def show_snapshots(self, guest: GuestSnapshot) -> None:
-        """The guest's snapshots (`snapshot-list`)."""
-
-    def show_view(self, name: str) -> None: ...
-
-    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None: ...
-
-    def open_display(self, guest: GuestSnapshot) -> None:
-        """The guest's graphical display, opened in a viewer (or how to open it)."""
-
-    async def run_editor(self, command: list[str]) -> None:
-        """Runs an editor on the operator's terminal until it exits (`:edit`); ValueError
-        when it cannot run or fails."""
-
-    def open_create(self) -> None:
-        """The create wizard (`:create` with no arguments)."""
-
-    async def follow_job(self, job_id: int) -> None:
-        """A migration kvmtui started: the screen shows its progress and returns; a terminal
-        prints progress lines until it ends."""
-
-    async def quit(self) -> None: ...
-
-    async def show_network(self, network: NetworkSnapshot) -> None:
-        """A network's DHCP leases (`:net-dhcp-leases`)."""
-
-    async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
-        """Hosts' capabilities (`:caps`; none for `:validate`) and the fleet check's
-        findings."""
+    async def show(self, result: Result) -> None: ...
 
 
 def _hosts_phrase(guests: Sequence[GuestSnapshot]) -> str:

@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn, assert_never
 
 from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
@@ -38,6 +38,24 @@ from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
 from kvmtui.core.networks import NetworkSnapshot
 from kvmtui.core.placement import GuestPlacementReader
+from kvmtui.core.results import (
+    CapsReport,
+    Console,
+    CreateWizard,
+    Display,
+    Editor,
+    GuestList,
+    GuestPage,
+    HostGuests,
+    JobProgress,
+    JobReport,
+    Leases,
+    Quit,
+    Result,
+    SnapshotList,
+    VerbHelp,
+    View,
+)
 from kvmtui.core.services import Services
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage.service import StorageService
@@ -102,10 +120,50 @@ class CliOperator:
 
     # ---- what the show verbs print ------------------------------------------------------
 
+    async def show(self, result: Result) -> None:
+        """What virsh would print for it (or JSON); a view or a screen's dialog needs the
+        full screen: a CommandError, exit status 2."""
+        match result:
+            case GuestList(which):
+                await self._list(which)
+            case HostGuests(name):
+                await self._hosts(name)
+            case GuestPage(guest, tab):
+                await self._guest(guest, tab)
+            case JobReport(guest, progress):
+                await self._job(guest, progress)
+            case JobProgress(job_id):
+                await self._follow(job_id)
+            case VerbHelp(verb):
+                self._help(verb)
+            case SnapshotList(guest):
+                await self._snapshots(guest)
+            case Leases(network):
+                self._leases(network)
+            case CapsReport(caps, findings):
+                self._caps(caps, findings)
+            case Console(guest, devname, _):
+                # virsh's console, in this terminal, once kvmtui has closed its connections
+                # (`main` hands the process over to it): `kvmtui console web1` as virsh's.
+                self.handover = handover_command(self.fleet, guest, devname)
+            case Editor(command):
+                # The terminal kvmtui was started on is the editor's, as with virsh edit.
+                await run_editor(list(command))
+            case View(name):
+                _needs_screen(f"the {name} view")
+            case Display():
+                _needs_screen("a graphical console")
+            case CreateWizard():
+                _needs_screen("the create wizard (give the guest's NAME and options)")
+            case Quit():
+                _needs_screen("quit")
+            case _:
+                assert_never(result)
+
     def _print(self, data: Any, text: str) -> None:
         print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
 
-    async def show_list(self, which: str) -> None:
+    async def _list(self, which: str) -> None:
         guests = sorted(
             (g for g in self.fleet.snapshot().guests if listed(which, g.state)),
             key=lambda g: (g.name, g.host),
@@ -115,7 +173,7 @@ class CliOperator:
             _table(("Name", "Host", "State"), [(g.name, g.host, g.state.value) for g in guests]),
         )
 
-    async def show_host(self, name: str) -> None:
+    async def _hosts(self, name: str) -> None:
         hosts = [h for h in self.fleet.snapshot().hosts if not name or h.name == name]
         self._print(
             [_host_json(h) for h in hosts],
@@ -135,7 +193,7 @@ class CliOperator:
             ),
         )
 
-    async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
+    async def _guest(self, guest: GuestSnapshot, tab: str) -> None:
         host = self.fleet.host(guest.host)
         if tab == "xml":
             print(await host.domain_xml(guest.uuid), file=self.stdout, end="")
@@ -178,7 +236,7 @@ class CliOperator:
             "\n\n".join([*blocks, f"Emulator threads: {emulator_text}"]),
         )
 
-    async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
+    async def _job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
         figures = asdict(progress) if progress is not None else {}
         text = _fields(
             [
@@ -188,13 +246,13 @@ class CliOperator:
         )
         self._print({"guest": guest.name, "host": guest.host, "job": figures or None}, text)
 
-    async def show_help(self, verb: str) -> None:
+    def _help(self, verb: str) -> None:
         verbs = [lookup_verb(verb)] if verb else list(VERBS.values())
         for each in verbs:
             note = "  (in the full screen only)" if each.screen else ""
             print(f"{each.usage}\n    {each.summary}{note}", file=self.stdout)
 
-    async def show_snapshots(self, guest: GuestSnapshot) -> None:
+    async def _snapshots(self, guest: GuestSnapshot) -> None:
         """`virsh snapshot-list`'s table, with the parent, the kind and the description."""
         snaps = await list_snapshots(self.fleet.host(guest.host), guest.uuid)
         self._print(
@@ -216,7 +274,7 @@ class CliOperator:
             ),
         )
 
-    async def follow_job(self, job_id: int) -> None:
+    async def _follow(self, job_id: int) -> None:
         """A progress line at most every PROGRESS_EVERY seconds, then the outcome: so a
         script's log shows the migration moving, and its exit status says how it ended.
         Interrupting kvmtui aborts the migration (closing the fleet does)."""
@@ -251,11 +309,7 @@ class CliOperator:
         else:
             self.error(job.message)
 
-    async def run_editor(self, command: list[str]) -> None:
-        """The terminal kvmtui was started on is the editor's, as with virsh edit."""
-        await run_editor(command)
-
-    async def show_network(self, network: NetworkSnapshot) -> None:
+    def _leases(self, network: NetworkSnapshot) -> None:
         """`virsh net-dhcp-leases`, with the guest that holds each lease."""
         leases = network.leases or ()
         if network.leases is None:
@@ -269,7 +323,7 @@ class CliOperator:
             ),
         )
 
-    async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
+    def _caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
         data = {
             "hosts": [asdict(c) | {"kvm": c.kvm} for c in caps],
             "findings": [asdict(c) | {"level": c.level.value} for c in findings],
@@ -281,25 +335,6 @@ class CliOperator:
         self._print(data, "\n\n".join(blocks))
         if any(c.level is Level.FAIL for c in findings):
             self.failed = True  # the FAIL lines above say what: exit 1, as on a failure
-
-    # ---- what needs the full screen -----------------------------------------------------
-
-    def show_view(self, name: str) -> NoReturn:
-        _needs_screen(f"the {name} view")
-
-    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None:
-        """The console is virsh's, in this terminal, once kvmtui has closed its connections
-        (`main` hands the process over to it): `kvmtui console web1` as `virsh console`."""
-        self.handover = handover_command(self.fleet, guest, devname)
-
-    def open_display(self, guest: GuestSnapshot) -> NoReturn:
-        _needs_screen("a graphical console")
-
-    def open_create(self) -> NoReturn:
-        _needs_screen("the create wizard (give the guest's NAME and options)")
-
-    async def quit(self) -> NoReturn:
-        _needs_screen("quit")
 
 
 def _needs_screen(what: str) -> NoReturn:

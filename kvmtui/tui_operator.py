@@ -3,19 +3,32 @@ views and screens to show."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from rich.text import Text
 
 from kvmtui import format as fmt
 from kvmtui.controller import Question
-from kvmtui.core.capabilities import Check, HostCaps
 from kvmtui.core.commands import lookup_verb
 from kvmtui.core.edit import run_editor
-from kvmtui.core.migration import MigrationProgress
-from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.networks import NetworkSnapshot
+from kvmtui.core.results import (
+    CapsReport,
+    Console,
+    CreateWizard,
+    Display,
+    Editor,
+    GuestList,
+    GuestPage,
+    HostGuests,
+    JobProgress,
+    JobReport,
+    Leases,
+    Quit,
+    Result,
+    SnapshotList,
+    VerbHelp,
+    View,
+)
 from kvmtui.handover import handed_over
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.fleet_view import Scope
@@ -46,76 +59,67 @@ class TuiOperator:
     def error(self, message: str) -> None:
         self.app.notify(message, severity="error", timeout=8)
 
-    async def show_list(self, which: str) -> None:
-        """The guest list scoped as `virsh list` narrows: running guests, shut-off ones
-        (`--inactive`); `--all` every guest (no scope)."""
-        self.app.show_view("guests", None if which == "all" else Scope.listed(which))
+    async def show(self, result: Result) -> None:
+        """A view, a screen or a page for what a verb shows. The screens opened rarely are
+        imported when first opened, as the app's are (kvmtui.app)."""
+        app = self.app
+        match result:
+            case GuestList(which):
+                # `virsh list` narrows: running guests, shut-off ones (`--inactive`); `--all`
+                # is every guest (no scope).
+                app.show_view("guests", None if which == "all" else Scope.listed(which))
+            case HostGuests(name):
+                app.show_view("guests", Scope.host(name) if name else None)
+            case GuestPage(guest, tab):
+                app.open_detail(guest, tab)
+            case JobReport(guest, progress):
+                where = f"{guest.name} on {guest.host}"
+                summary = (
+                    fmt.migration_summary(progress) if progress is not None else "no job running"
+                )
+                self.ok(f"{where}: {summary}")
+            case JobProgress(job_id):
+                from kvmtui.screens import migration_progress
 
-    async def show_host(self, name: str) -> None:
-        """`:host NAME`: the guest list scoped to that host; `:host` alone: all of them."""
-        self.app.show_view("guests", Scope.host(name) if name else None)
+                migration_progress.open_progress(app, job_id)
+            case VerbHelp(verb):
+                # A page on the verb that stays until Esc; alone, the help screen.
+                if verb:
+                    found = lookup_verb(verb)
+                    app.push_screen(TextPanel(f":help {found.name}", verb_page(found)))
+                else:
+                    app.action_help()
+            case SnapshotList(guest):
+                app.show_snapshots([guest])
+            case Leases(network):
+                from kvmtui.screens.networks import LeasesScreen
 
-    async def show_guest(self, guest: GuestSnapshot, tab: str) -> None:
-        self.app.open_detail(guest, tab)
+                app.push_screen(LeasesScreen(network.key))
+            case CapsReport(caps, findings):
+                from kvmtui.screens.caps import CapsScreen
 
-    async def show_job(self, guest: GuestSnapshot, progress: MigrationProgress | None) -> None:
-        where = f"{guest.name} on {guest.host}"
-        self.ok(
-            f"{where}: {fmt.migration_summary(progress)}"
-            if progress is not None
-            else f"{where}: no job running"
-        )
+                app.push_screen(CapsScreen(caps, findings))
+            case Console(guest, devname, force):
+                app.open_console(guest, devname, force)
+            case Display(guest):
+                app.open_display(guest, open_now=True)
+            case Editor(command):
+                await self._edit(list(command))
+            case View(name):
+                app.show_view(name)
+            case CreateWizard():
+                from kvmtui.screens.create import CreateScreen
 
-    async def show_help(self, verb: str) -> None:
-        """`:help VERB` opens a page on the verb (usage, summary, arguments, options) that
-        stays until Esc; `:help` alone opens the help screen."""
-        if verb:
-            found = lookup_verb(verb)
-            self.app.push_screen(TextPanel(f":help {found.name}", verb_page(found)))
-        else:
-            self.app.action_help()
+                app.push_screen(CreateScreen())
+            case Quit():
+                await app.action_quit()
+            case _:
+                assert_never(result)
 
-    async def show_snapshots(self, guest: GuestSnapshot) -> None:
-        self.app.show_snapshots([guest])
-
-    def show_view(self, name: str) -> None:
-        self.app.show_view(name)
-
-    def open_console(self, guest: GuestSnapshot, devname: str | None, force: bool) -> None:
-        self.app.open_console(guest, devname, force)
-
-    def open_display(self, guest: GuestSnapshot) -> None:
-        self.app.open_display(guest, open_now=True)
-
-    async def run_editor(self, command: list[str]) -> None:
+    async def _edit(self, command: list[str]) -> None:
         """The terminal is handed over to the editor, and comes back however it ends."""
         if self.app.is_headless:  # no terminal to hand over (tests): the editor runs as is
             await run_editor(command)
             return
         with handed_over(self.app, "editor"):
             await run_editor(command)
-
-    # The screens below are imported when first opened, as the app's are (kvmtui.app).
-
-    def open_create(self) -> None:
-        from kvmtui.screens.create import CreateScreen
-
-        self.app.push_screen(CreateScreen())
-
-    async def follow_job(self, job_id: int) -> None:
-        from kvmtui.screens import migration_progress
-
-        migration_progress.open_progress(self.app, job_id)
-
-    async def quit(self) -> None:
-        await self.app.action_quit()
-
-    async def show_network(self, network: NetworkSnapshot) -> None:
-        from kvmtui.screens.networks import LeasesScreen
-
-        self.app.push_screen(LeasesScreen(network.key))
-
-    async def show_caps(self, caps: Sequence[HostCaps], findings: Sequence[Check]) -> None:
-        from kvmtui.screens.caps import CapsScreen
-
-        self.app.push_screen(CapsScreen(caps, findings))

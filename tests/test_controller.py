@@ -18,6 +18,7 @@ from kvmtui.core.commands import VERBS, Command, CommandError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestState, HostSpec, Link
+from kvmtui.core.results import GuestList, GuestPage, Result
 from kvmtui.core.services import Services
 
 
@@ -29,6 +30,7 @@ class Recorder:
         self.questions: list[Question] = []
         self.oks: list[str] = []
         self.errors: list[str] = []
+        self.shown: list[Result] = []
 
     async def confirm(self, question: Question) -> bool:
         self.questions.append(question)
@@ -40,13 +42,16 @@ class Recorder:
     def error(self, message: str) -> None:
         self.errors.append(message)
 
+    async def show(self, result: Result) -> None:
+        self.shown.append(result)
+
 
 def _controller(hosts: tuple[HostSpec, ...], operator: Recorder, readonly: bool = False):
     fleet = Fleet(hosts, 0.5)
     return Controller(
         Services(fleet),
         operator,
-        readonly=readonly,  # type: ignore[arg-type]  # partial Operator
+        readonly=readonly,
         spawn=asyncio.ensure_future,
     )
 
@@ -264,3 +269,20 @@ async def test_a_verb_that_shows_or_changes_is_refused_only_when_it_changes(
     await controller.command(line)
     said_read_only = any("runs read-only" in e for e in operator.errors)
     assert said_read_only is refused
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("list --all", lambda web: GuestList("all")),
+        ("dominfo web-101@kvm01", lambda web: GuestPage(web, "info")),
+        ("dumpxml web-101@kvm01", lambda web: GuestPage(web, "xml")),
+    ],
+)
+async def test_a_show_verb_hands_the_operator_what_to_show(started, line, shown):
+    """A verb that shows something knows no front-end: it hands over a result, which the
+    app and the one-shot line each render."""
+    controller, operator = started
+    web = controller.guest("web-101@kvm01")
+    await controller.command(line)
+    assert operator.shown == [shown(web)] and not operator.errors

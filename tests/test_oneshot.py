@@ -16,6 +16,7 @@ from kvmtui.cli import parse_settings
 from kvmtui.config import Settings
 from kvmtui.core import snapshots
 from kvmtui.core.migration import MigrationManager
+from kvmtui.core.results import SnapshotList
 from kvmtui.oneshot import CliOperator, Finished, run_command, run_to_end
 from tests.nodes import WEB_UUID, connected_fleet, guest, node_specs
 
@@ -260,7 +261,7 @@ async def test_snapshot_list_prints_virsh_columns_and_json(tmp_path):
                 stdout=out,
                 stderr=io.StringIO(),
             )
-            await operator.show_snapshots(guest(host, WEB_UUID))
+            await operator.show(SnapshotList(guest(host, WEB_UUID)))
             printed[as_json] = out.getvalue()
     lines = printed[False].splitlines()
     assert lines[2].split()[:1] == ["one"] and lines[2].rstrip().endswith("first")

@@ -9,6 +9,7 @@ from kvmtui.controller import Controller
 from kvmtui.core import capabilities
 from kvmtui.core.commands import Command, verb
 from kvmtui.core.host import Host
+from kvmtui.core.results import CapsReport
 
 
 async def _show(controller: Controller, hosts: Sequence[Host], *, facts: bool) -> None:
@@ -16,7 +17,7 @@ async def _show(controller: Controller, hosts: Sequence[Host], *, facts: bool) -
     caps = await capabilities.read_all(hosts)
     guests = controller.fleet.snapshot().guests
     findings = [c for host in caps for c in capabilities.checks(host, guests)]
-    await controller.operator.show_caps(caps if facts else [], findings)
+    await controller.operator.show(CapsReport(caps if facts else [], findings))
 
 
 @verb("caps", "show a host's capabilities: CPU, KVM, NUMA, hugepages, IOMMU", optional=("HOST",))

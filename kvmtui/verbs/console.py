@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kvmtui.controller import Controller
 from kvmtui.core.commands import Command, verb
+from kvmtui.core.results import Console
 
 
 @verb(
@@ -12,4 +13,4 @@ from kvmtui.core.commands import Command, verb
 async def _console(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     devname = command.args[1] if len(command.args) > 1 else None
-    controller.operator.open_console(guest, devname, force=command.flag("force"))
+    await controller.operator.show(Console(guest, devname, force=command.flag("force")))

@@ -24,6 +24,7 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core import advice, provision
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.migration import JobSnapshot, JobState, MigrationOptions
+from kvmtui.core.results import Console, CreateWizard, View
 from kvmtui.core.sizes import MAX_SIZE, parse_size
 from kvmtui.core.uri import quoted
 
@@ -196,7 +197,7 @@ async def _create(controller: Controller, command: Command) -> None:
     elif command.options:
         raise CommandError("create: missing guest name")
     else:
-        controller.operator.open_create()
+        await controller.operator.show(CreateWizard())
 
 
 async def create_guest(controller: Controller, command: Command) -> tuple[str, str] | None:
@@ -237,7 +238,7 @@ async def open_new_console(controller: Controller, host: str, uuid: str) -> None
         if loop.time() > deadline:
             raise CommandError(f"create: the new guest did not appear on {host}")
         await asyncio.sleep(0.05)
-    controller.operator.open_console(guest, None, False)
+    await controller.operator.show(Console(guest))
 
 
 @verb(
@@ -282,7 +283,7 @@ async def _evacuate(controller: Controller, command: Command) -> None:
     ):
         return
     with contextlib.suppress(CommandError):  # a terminal has no jobs view: it waits
-        controller.operator.show_view("jobs")
+        await controller.operator.show(View("jobs"))
     done = await asyncio.gather(*(manager.wait(job.id) for job in jobs))
     failed = [job for job in done if job.state is not JobState.SUCCEEDED]
     for job in failed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from kvmtui.controller import Controller
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.display import DisplayError, one_display, read_displays
+from kvmtui.core.results import Display
 
 
 @verb("vncdisplay", "show where a guest's graphical display listens", guest=True)
@@ -22,4 +23,4 @@ async def _vncdisplay(controller: Controller, command: Command) -> None:
     "viewer", "open a guest's graphical display (VNC or SPICE) in a viewer", guest=True, screen=True
 )
 async def _viewer(controller: Controller, command: Command) -> None:
-    controller.operator.open_display(controller.guest(command.args[0]))
+    await controller.operator.show(Display(controller.guest(command.args[0])))

@@ -16,6 +16,7 @@ from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.errors import describe
 from kvmtui.core.hardware import Where
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.results import Editor
 from kvmtui.core.sizes import parse_size
 from kvmtui.verbs.shared import change
 
@@ -255,7 +256,7 @@ async def _edit(controller: Controller, command: Command) -> None:
     with edit.draft(guest.name, original) as path:
         for _attempt in range(EDIT_ATTEMPTS):
             try:
-                await controller.operator.run_editor(edit.editor_command(path))
+                await controller.operator.show(Editor(edit.editor_command(path)))
             except ValueError as error:  # it did not start, failed, or was killed
                 raise CommandError(f"{error}; {where} left unchanged") from None
             text = path.read_text(encoding="utf-8")

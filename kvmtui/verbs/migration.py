@@ -10,6 +10,7 @@ from __future__ import annotations
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.migration import FLAG_WORDS, MigrationOptions
+from kvmtui.core.results import JobProgress, JobReport
 
 
 @verb(
@@ -41,7 +42,7 @@ async def _migrate(controller: Controller, command: Command) -> None:
         return f"migrating {guest.name} from {guest.host} to {job.dest}"
 
     if await controller.change("migrate", start, guests=[guest], hosts=[command.args[1]]):
-        await controller.operator.follow_job(started[0])
+        await controller.operator.show(JobProgress(started[0]))
 
 
 @verb("domjobabort", "abort a guest's running job (e.g. a migration)", guest=True, mutating=True)
@@ -112,6 +113,6 @@ async def _jobinfo(controller: Controller, command: Command) -> None:
     manager = controller.services.migrations
     job = manager.active_job_for(guest.host, guest.uuid)
     if job is not None:
-        await controller.operator.follow_job(job.id)
+        await controller.operator.show(JobProgress(job.id))
         return
-    await controller.operator.show_job(guest, await manager.job_info(guest.host, guest.uuid))
+    await controller.operator.show(JobReport(guest, await manager.job_info(guest.host, guest.uuid)))

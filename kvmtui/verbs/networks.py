@@ -12,6 +12,7 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core import networks
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.networks import NetworkSnapshot
+from kvmtui.core.results import Leases
 from kvmtui.verbs.shared import change, one_host
 
 _HOST = ("host",)
@@ -156,4 +157,4 @@ async def _net_autostart(controller: Controller, command: Command) -> None:
     valued=_HOST,
 )
 async def _net_dhcp_leases(controller: Controller, command: Command) -> None:
-    await controller.operator.show_network(await _network(controller, command))
+    await controller.operator.show(Leases(await _network(controller, command)))

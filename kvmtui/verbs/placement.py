@@ -12,6 +12,7 @@ from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.cpulist import CpuListError, format_cpulist, parse_cpulist
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.placement import GuestPlacementReader, host_cpus, pin_emulator, pin_vcpu
+from kvmtui.core.results import GuestPage
 
 _PIN_FLAGS = ("live", "config")
 
@@ -61,7 +62,7 @@ async def _vcpupin(controller: Controller, command: Command) -> None:
     elif len(command.args) == 2:
         await _show_vcpu(controller, guest, int(command.args[1]))
     else:
-        await controller.operator.show_guest(guest, "vcpus")
+        await controller.operator.show(GuestPage(guest, "vcpus"))
 
 
 async def _show_vcpu(controller: Controller, guest: GuestSnapshot, number: int) -> None:
@@ -92,9 +93,9 @@ async def _emulatorpin(controller: Controller, command: Command) -> None:
     if len(command.args) == 2:
         await _pin(controller, command, guest, command.args[1], None)
     else:
-        await controller.operator.show_guest(guest, "vcpus")
+        await controller.operator.show(GuestPage(guest, "vcpus"))
 
 
 @verb("vcpuinfo", "show where each vCPU runs", guest=True)
 async def _vcpuinfo(controller: Controller, command: Command) -> None:
-    await controller.operator.show_guest(controller.guest(command.args[0]), "vcpus")
+    await controller.operator.show(GuestPage(controller.guest(command.args[0]), "vcpus"))

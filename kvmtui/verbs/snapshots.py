@@ -16,6 +16,7 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError, verb, with_more_than
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.results import SnapshotList
 from kvmtui.core.snapshots import Snapshot, created_sentence, current_snapshot
 
 
@@ -172,7 +173,7 @@ async def _create(controller: Controller, command: Command) -> None:
 
 @verb("snapshot-list", "list a guest's snapshots", guest=True)
 async def _list(controller: Controller, command: Command) -> None:
-    await controller.operator.show_snapshots(controller.guest(command.args[0]))
+    await controller.operator.show(SnapshotList(controller.guest(command.args[0])))
 
 
 @verb(
