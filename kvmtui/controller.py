@@ -203,10 +203,6 @@ class Controller:
 
     # ---- lifecycle actions --------------------------------------------------------------
 
-    def act(self, verb: str, guests: Sequence[GuestSnapshot], **options: Any) -> None:
-        """A lifecycle action from a key or the palette, run in the background."""
-        self._spawn(self.lifecycle(verb, list(guests), **options))
-
     async def lifecycle(self, verb: str, guests: Sequence[GuestSnapshot], **options: Any) -> bool:
         """One lifecycle action on one or many guests, through `change`: on those of them
         it fits (`sort_out`); a guest in a state it does not fit is passed over, and said
@@ -269,17 +265,22 @@ class Controller:
         await self.run(parsed)
 
     async def run(self, command: Command) -> None:
-        """Runs a command by its registered handler, reporting any failure. A command
-        that changes something is refused before its handler runs when kvmtui is
-        read-only: every key, dialog, palette entry and typed line comes through here."""
-        verb = VERBS[command.verb]
-        if self.readonly and verb.changes(command):
-            self.operator.error(f"{command.verb}: {self.refusal()}")
-            return
+        """Runs a command by its registered handler, reporting any failure."""
         try:
-            await verb.handler(self, command)
+            await self.attempt(command)
         except Exception as error:
             self.failed(command.verb, error)
+
+    async def attempt(self, command: Command) -> object:
+        """Runs a command as `run` does, for a dialog that keeps a failure on its form: a
+        failure raised by the handler comes back to the caller instead of being reported,
+        and so does what the handler returns (create: the new guest). A command that
+        changes something is refused before its handler runs when kvmtui is read-only:
+        every key, dialog, palette entry and typed line comes through here."""
+        verb = VERBS[command.verb]
+        if self.readonly and verb.changes(command):
+            raise CommandError(f"{command.verb}: {self.refusal()}")
+        return await verb.handler(self, command)
 
     def guest(self, token: str) -> GuestSnapshot:
         """The guest a command names (`NAME` or `NAME@HOST`), as it is now."""
@@ -290,3 +291,15 @@ class Controller:
             hosts=[h.name for h in snapshot.hosts],
         )
         return next(g for g in snapshot.guests if g.name == name and g.host == host)
+
+    def guests(self, tokens: Sequence[str]) -> list[GuestSnapshot]:
+        """The guests a command names, one per token, in order. A key's bulk action names
+        each marked guest `NAME@HOST`; those are found in one pass over the fleet however
+        many there are, and anything else the way `guest` finds it."""
+        by_ref = {(g.name, g.host): g for g in self.fleet.snapshot().guests}
+        found = []
+        for token in tokens:
+            name, _, host = token.rpartition("@")
+            guest = by_ref.get((name, host))
+            found.append(guest if guest is not None else self.guest(token))
+        return found

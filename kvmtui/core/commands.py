@@ -21,7 +21,7 @@ from kvmtui.core.words import did_you_mean
 
 #: What runs a verb: `await handler(controller, command)`. The core stores it without
 #: knowing the controller, so parsing and completion stay free of any front-end.
-Handler = Callable[..., Awaitable[None]]
+Handler = Callable[..., Awaitable[object]]
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Each field is one option of the one-line `create` verb, so the form and the line share
 every check: the form writes the line (quoted, the name after `--` so no name is read as
-an option), the command parser checks it, and `verbs.create.create_guest` checks it
-against the host and asks with the XML it will define. A refusal is shown under the form
+an option), the command parser checks it, and the controller runs it as it runs a typed
+line (`Controller.attempt`): the `create` verb checks it against the host and asks with
+the XML it will define. A refusal is shown under the form
 and the form stays open to fix it; the guest once created closes it.
 
 The hosts are offered in the placement advice's order, each with its figures for a guest
@@ -25,16 +26,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from kvmtui.core import advice
-from kvmtui.core.commands import CommandError, parse
+from kvmtui.core.commands import Command, CommandError, parse
 from kvmtui.core.errors import HostError
+from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.sizes import parse_size
 from kvmtui.screens.closing import ClosesOnce
-from kvmtui.verbs.create import create_guest, open_new_console
 from kvmtui.widgets.toggles import TickBox
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
-    from kvmtui.controller import Controller
 
 #: Boot sources: (label, value); the path field means --import or --cdrom by this choice.
 BOOT_SOURCES = (
@@ -268,19 +268,21 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
 
     @work(exclusive=True, group="create-submit")
     async def _submit(self) -> None:
-        """Parses the line, then hands it to the verb; a refusal stays on the form."""
+        """The form's line through the controller; a refusal stays on the form. The
+        console, when asked, opens once the form has closed (it would close over it)."""
         self._why("")
         controller = self.kvm_app.controller
         try:
-            command = parse(self.command_line())
-            created = await create_guest(controller, command)
+            typed = parse(self.command_line())
+            options = {k: v for k, v in typed.options.items() if k != "console"}
+            created = await controller.attempt(Command(typed.verb, typed.args, options))
         except (CommandError, HostError) as error:
             self._why(str(error))
             return
-        if created:
-            if command.flag("console"):  # on the app: this screen's workers end with it
-                self.app.run_worker(_console(controller, *created), group="create-console")
+        if isinstance(created, GuestSnapshot):
             self.dismiss(True)
+            if typed.flag("console"):
+                controller.submit(Command("console", (created.ref,)))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "create-go":
@@ -293,11 +295,3 @@ class CreateScreen(ModalScreen[bool], ClosesOnce[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
-
-
-async def _console(controller: Controller, host: str, uuid: str) -> None:
-    """The new guest's console; a guest that does not show up is reported, not raised."""
-    try:
-        await open_new_console(controller, host, uuid)
-    except CommandError as error:
-        controller.failed("console", error)

@@ -113,12 +113,17 @@ class GuestActions(GuardsChanges):
         self.app.run_worker(work, group=group)
 
     def action_act(self, verb: str) -> None:
-        self.app.controller.act(verb, self.selected())
+        self.submit_on(verb, self.selected())
 
     def action_toggle_autostart(self) -> None:
         guests = self.selected()
         disable = bool(guests) and all(g.autostart for g in guests)
-        self.app.controller.act("autostart", guests, **({"disable": True} if disable else {}))
+        self.submit_on("autostart", guests, **({"disable": True} if disable else {}))
+
+    def submit_on(self, verb: str, guests: Sequence[GuestSnapshot], **options: str | bool) -> None:
+        """A key's verb on `guests`: the command a typed line would be, without its words
+        being written out and parsed again."""
+        self.app.controller.submit(Command(verb, tuple(g.ref for g in guests), options))
 
     # The dialogs (and the core modules behind them) are imported when first opened: the
     # guest list is the first screen, and nothing of them is needed to show it.
@@ -137,7 +142,7 @@ class GuestActions(GuardsChanges):
         shows its volumes to choose from."""
         guests = self.selected()
         if len(guests) != 1:
-            self.app.controller.act("undefine", guests)
+            self.submit_on("undefine", guests)
         else:
             self.run_worker_of(self._ask_undefine(guests[0]), "undefine-dialog")
 

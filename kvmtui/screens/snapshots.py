@@ -30,7 +30,6 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.snapshots import Snapshot, SnapshotJob
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.screens.form import CheckedForm
-from kvmtui.verbs import snapshots as changes
 from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.live_table import Column, LiveTable
 from kvmtui.widgets.toggles import TickBox
@@ -254,18 +253,23 @@ class SnapshotsScreen(GuardsChanges, FleetView):
             return
 
         def taken(request: SnapshotRequest | None) -> None:
-            if request is not None:
-                self.app.run_worker(
-                    changes.take(
-                        self.app.controller,
-                        guests,
-                        request.name,
-                        description=request.description,
-                        disk_only=request.disk_only,
-                        atomic=request.atomic,
-                    ),
-                    group="changes",
+            if request is None:
+                return
+            options: dict[str, str | bool] = {
+                "disk-only": request.disk_only,
+                "atomic": request.atomic,
+            }
+            if request.name is not None:
+                options["name"] = request.name
+            if request.description:
+                options["description"] = request.description
+            self.app.controller.submit(
+                Command(
+                    "snapshot-create-as",
+                    tuple(g.ref for g in guests),
+                    {key: value for key, value in options.items() if value},
                 )
+            )
 
         self.app.push_screen(SnapshotDialog(guests), taken)
 

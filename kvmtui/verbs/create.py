@@ -24,6 +24,7 @@ from kvmtui.controller import Controller, Question
 from kvmtui.core import advice, provision
 from kvmtui.core.commands import Command, CommandError, verb
 from kvmtui.core.migration import JobSnapshot, JobState, MigrationOptions
+from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.results import Console, CreateWizard, View
 from kvmtui.core.sizes import MAX_SIZE, parse_size
 from kvmtui.core.uri import quoted
@@ -189,19 +190,22 @@ async def _choose_host(controller: Controller, command: Command, memory: int, vc
     numeric=("vcpus",),
     mutating=True,
 )
-async def _create(controller: Controller, command: Command) -> None:
+async def _create(controller: Controller, command: Command) -> GuestSnapshot | None:
+    """The new guest, once the fleet lists it (the wizard opens its console itself once it
+    has closed, so it asks without --console)."""
     if command.args:
-        created = await create_guest(controller, command)
-        if created and command.flag("console"):
-            await open_new_console(controller, *created)
-    elif command.options:
+        guest = await create_guest(controller, command)
+        if guest is not None and command.flag("console"):
+            await controller.operator.show(Console(guest))
+        return guest
+    if command.options:
         raise CommandError("create: missing guest name")
-    else:
-        await controller.operator.show(CreateWizard())
+    await controller.operator.show(CreateWizard())
+    return None
 
 
-async def create_guest(controller: Controller, command: Command) -> tuple[str, str] | None:
-    """Checks, asks with the XML, creates; (host, uuid) once the guest exists, None when
+async def create_guest(controller: Controller, command: Command) -> GuestSnapshot | None:
+    """Checks, asks with the XML, creates; the guest once the fleet lists it, None when
     refused or declined (`change` said why) or when creating failed. A check that fails
     raises CommandError or HostError (nothing is created); the wizard shows it under its
     fields and stays open, the `:` line reports it."""
@@ -226,19 +230,19 @@ async def create_guest(controller: Controller, command: Command) -> tuple[str, s
     )
     if not await controller.change("create", create, hosts=[host_name], question=question):
         return None
-    return host_name, made[0]
+    return await _listed(controller, host_name, made[0])
 
 
-async def open_new_console(controller: Controller, host: str, uuid: str) -> None:
-    """`--console`: the new guest's serial console, once the fleet lists the guest (its
-    lifecycle event arrives shortly after the definition)."""
+async def _listed(controller: Controller, host: str, uuid: str) -> GuestSnapshot:
+    """The new guest as the fleet lists it: its lifecycle event arrives shortly after the
+    definition, and a console or a key on it needs it listed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _APPEAR_TIMEOUT
     while (guest := controller.fleet.host(host).guest(uuid)) is None:
         if loop.time() > deadline:
             raise CommandError(f"create: the new guest did not appear on {host}")
         await asyncio.sleep(0.05)
-    await controller.operator.show(Console(guest))
+    return guest
 
 
 @verb(

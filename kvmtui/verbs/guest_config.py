@@ -77,13 +77,18 @@ def _progress(controller: Controller, what: str) -> clone.Progress:
     flags=("remove-all-storage",),
     valued=("storage",),
     mutating=True,
+    variadic=True,
 )
 async def _undefine(controller: Controller, command: Command) -> None:
-    guest = controller.guest(command.args[0])
+    """Several guests are undefined together keeping their storage; removing storage is
+    asked for one guest at a time, naming its volumes."""
     storage = command.value("storage")
     if storage is None and not command.flag("remove-all-storage"):
-        await controller.lifecycle("undefine", [guest])
+        await controller.lifecycle("undefine", controller.guests(command.args))
         return
+    if len(command.args) > 1:
+        raise CommandError("undefine: storage is removed for one guest at a time")
+    guest = controller.guest(command.args[0])
     if storage is not None and command.flag("remove-all-storage"):
         raise CommandError("undefine: --storage and --remove-all-storage exclude each other")
     if controller.refused("undefine", [guest]):

@@ -1,5 +1,6 @@
 """The lifecycle verbs (`start`, `destroy`, `autostart [--disable]` ...): one handler for
-the whole table in `kvmtui.core.actions`, registered once per verb."""
+the whole table in `kvmtui.core.actions`, registered once per verb. Each takes one guest or
+several (`start web1 web2@kvm02`): a key on marked guests submits the same command."""
 
 from __future__ import annotations
 
@@ -27,10 +28,15 @@ _FLAGS = {"autostart": ("disable",)}
 
 async def _lifecycle(controller: Controller, command: Command) -> None:
     options = {name: True for name in _FLAGS.get(command.verb, ()) if command.flag(name)}
-    await controller.lifecycle(command.verb, [controller.guest(command.args[0])], **options)
+    await controller.lifecycle(command.verb, controller.guests(command.args), **options)
 
 
 for _verb in [v for v in actions.ACTIONS if v not in _OWN_VERBS]:
-    verb(_verb, _SUMMARIES[_verb], guest=True, flags=_FLAGS.get(_verb, ()), mutating=True)(
-        _lifecycle
-    )
+    verb(
+        _verb,
+        _SUMMARIES[_verb],
+        guest=True,
+        flags=_FLAGS.get(_verb, ()),
+        mutating=True,
+        variadic=True,
+    )(_lifecycle)

@@ -1,6 +1,6 @@
 """virsh's snapshot verbs (`snapshot-create-as`, `-list`, `-revert`, `-delete`, `-current`)
-and the same changes for the snapshots view's keys: one function per change, each through
-`Controller.change` and the app's `SnapshotBook`, so a key and a typed line ask the same
+which the snapshots view's keys submit as commands: one function per change, each through
+`Controller.change` and the fleet's `SnapshotBook`, so a key and a typed line ask the same
 question and report the same line.
 
 Reverting and deleting lose state, so both name the snapshot as libvirt has it (read first:
@@ -152,19 +152,30 @@ async def make_current(controller: Controller, guest: GuestSnapshot, name: str) 
 
 @verb(
     "snapshot-create-as",
-    "take a snapshot of a guest (libvirt names it if you do not)",
+    "take a snapshot of a guest (libvirt names it if you do not); of several with --name",
     guest=True,
     optional=("SNAPSHOT",),
-    valued=("description",),
+    valued=("description", "name"),
     flags=("disk-only", "atomic"),
     mutating=True,
+    variadic=True,
 )
 async def _create(controller: Controller, command: Command) -> None:
-    guest = controller.guest(command.args[0])
+    """virsh's two spellings of the name: `snapshot-create-as web1 snap1` and
+    `snapshot-create-as web1 --name snap1`. With `--name` every word is a guest (the
+    snapshots view's `n` on marked guests submits that), so one name goes to all of them."""
+    name = command.value("name")
+    if name is not None:
+        guests = controller.guests(command.args)
+    elif len(command.args) > 2:
+        raise CommandError("snapshot-create-as: a snapshot of several guests needs --name NAME")
+    else:
+        guests = [controller.guest(command.args[0])]
+        name = command.args[1] if len(command.args) > 1 else None
     await take(
         controller,
-        [guest],
-        command.args[1] if len(command.args) > 1 else None,
+        guests,
+        name,
         description=command.value("description") or "",
         disk_only=command.flag("disk-only"),
         atomic=command.flag("atomic"),
