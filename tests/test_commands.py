@@ -334,7 +334,7 @@ def test_command_options_cannot_be_changed_after_parsing() -> None:
         ("vcpupin web1 0 two", "vcpupin: CPU list must look like"),
         ("list --all=yes", "list: --all takes no value"),
         ("list --all --all", "list: --all given twice"),
-        ("start web1 web2", 'start: too many arguments (unexpected "web2"); usage: start NAME'),
+        ("dominfo a b", 'dominfo: too many arguments (unexpected "b"); usage: dominfo NAME'),
         ("quit now", 'quit: too many arguments (unexpected "now")'),
         ('start "web1', "cannot parse the line: no closing quotation"),
     ],
