@@ -92,3 +92,11 @@ def migration_summary(progress: MigrationProgress) -> str:
         f"{size(progress.data_remaining)} left at {speed(progress.throughput_bps)}, "
         f"iteration {progress.iteration or DASH}, elapsed {duration(progress.elapsed)}"
     )
+
+
+def used_inside(used_kib: int | None, memory_kib: int) -> str:
+    """The memory a guest uses by its own balloon statistics, beside what it was given:
+    `312.4 MiB of 1.0 GiB`; `-` without balloon statistics (never a guess)."""
+    if used_kib is None:
+        return DASH
+    return f"{numbers.size_kib(used_kib)} of {numbers.size_kib(memory_kib)}"

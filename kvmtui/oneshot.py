@@ -34,6 +34,8 @@ from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
 from kvmtui.core.fleet import Fleet
+from kvmtui.core.guestinfo import GuestInfo, GuestInfoBook, guest_info
+from kvmtui.core.host import HostError
 from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, Link
 from kvmtui.core.networks import NetworkSnapshot
@@ -59,6 +61,7 @@ from kvmtui.core.results import (
 from kvmtui.core.services import Services
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage.service import StorageService
+from kvmtui.core.words import visible
 
 if TYPE_CHECKING:
     from kvmtui.config import Settings
@@ -85,9 +88,12 @@ class CliOperator:
         stdin: IO[str],
         stdout: IO[str],
         stderr: IO[str],
+        guestinfo: GuestInfoBook | None = None,
     ) -> None:
         self.fleet = fleet
         self.migrations = migrations
+        #: What the guest agents say (`list` shows each guest's hostname and OS from it).
+        self.guestinfo = guestinfo
         self.yes = yes
         self.as_json = as_json
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
@@ -112,10 +118,10 @@ class CliOperator:
         return False
 
     def ok(self, message: str) -> None:
-        print(message, file=self.stdout)
+        print(_visible_lines(message), file=self.stdout)
 
     def error(self, message: str) -> None:
-        print(f"kvmtui: {message}", file=self.stderr)
+        print(f"kvmtui: {_visible_lines(message)}", file=self.stderr)
         self.failed = True
 
     # ---- what the show verbs print ------------------------------------------------------
@@ -164,14 +170,24 @@ class CliOperator:
         print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
 
     async def _list(self, which: str) -> None:
-        guests = sorted(
-            (g for g in self.fleet.snapshot().guests if listed(which, g.state)),
-            key=lambda g: (g.name, g.host),
+        """`virsh list`'s table; with the hostname and OS that the guests' agents give, when
+        any of them answers."""
+        guests = tuple(self.fleet.snapshot().guests)
+        if self.guestinfo is not None and any(g.agent_channel for g in guests):
+            await self.guestinfo.refresh()
+            guests = self.guestinfo.annotate(guests)
+        guests = tuple(
+            sorted((g for g in guests if listed(which, g.state)), key=lambda g: (g.name, g.host))
         )
-        self._print(
-            [_guest_json(g) for g in guests],
-            _table(("Name", "Host", "State"), [(g.name, g.host, g.state.value) for g in guests]),
-        )
+        header: tuple[str, ...] = ("Name", "Host", "State")
+        rows: list[tuple[str, ...]] = [(g.name, g.host, g.state.value) for g in guests]
+        if any(g.inside is not None and g.inside.answered for g in guests):
+            header += ("Hostname", "OS")
+            rows = [
+                (*row, *(_inside_cells(g.inside) if g.inside else (fmt.DASH, fmt.DASH)))
+                for row, g in zip(rows, guests, strict=True)
+            ]
+        self._print([_guest_json(g) for g in guests], _table(header, rows))
 
     async def _hosts(self, name: str) -> None:
         hosts = [h for h in self.fleet.snapshot().hosts if not name or h.name == name]
@@ -200,6 +216,12 @@ class CliOperator:
             return
         if tab == "vcpus":
             await self._show_vcpus(guest)
+            return
+        if tab == "guest":
+            info = await guest_info(host, guest.uuid)
+            if not info.answered:
+                raise HostError(info.problem)
+            self._print(_guest_info_json(info), _fields(info.fields()))
             return
         fields = [("Host", guest.host), *await host.dominfo(guest.uuid)]
         self._print(dict(fields), _fields(fields))
@@ -337,6 +359,18 @@ class CliOperator:
             self.failed = True  # the FAIL lines above say what: exit 1, as on a failure
 
 
+def _visible_lines(message: str) -> str:
+    """`message` with control characters made visible, line by line (its own line breaks
+    stay): a guest's name or an agent's words may hold an escape sequence."""
+    return "\n".join(visible(line) for line in message.split("\n"))
+
+
+def _inside_cells(inside: GuestInfo) -> tuple[str, str]:
+    if not inside.answered:
+        return (fmt.DASH, fmt.DASH)
+    return (inside.hostname or fmt.DASH, inside.os_name or fmt.DASH)
+
+
 def _needs_screen(what: str) -> NoReturn:
     raise CommandError(f"{what} needs the full screen: run kvmtui without a command")
 
@@ -352,6 +386,39 @@ def _guest_json(guest: GuestSnapshot) -> dict[str, Any]:
         "max_memory_kib": guest.max_memory_kib,
         "persistent": guest.persistent,
         "autostart": guest.autostart,
+        "memory_used_kib": guest.memory_used_kib,
+        **({"agent": _guest_info_json(guest.inside)} if guest.inside is not None else {}),
+    }
+
+
+def _guest_info_json(info: GuestInfo) -> dict[str, Any]:
+    """As the agent said it: JSON escapes control characters itself."""
+    if not info.answered:
+        return {"reason": info.reason}
+    return {
+        "os": info.os_name,
+        "os_id": info.os_id,
+        "kernel": info.kernel,
+        "machine": info.machine,
+        "hostname": info.hostname,
+        "timezone": info.timezone,
+        "users": [
+            {"name": u.name, "domain": u.domain, "login_time": u.login_time} for u in info.users
+        ],
+        "filesystems": [
+            {
+                "mountpoint": fs.mountpoint,
+                "name": fs.name,
+                "fstype": fs.fstype,
+                "used_bytes": fs.used_bytes,
+                "total_bytes": fs.total_bytes,
+            }
+            for fs in info.filesystems
+        ],
+        "interfaces": [
+            {"name": nic.name, "hwaddr": nic.hwaddr, "addresses": list(nic.addresses)}
+            for nic in info.interfaces
+        ],
     }
 
 
@@ -383,7 +450,9 @@ def _host_json(host: HostSnapshot) -> dict[str, Any]:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """`virsh list`'s layout: a header, a rule, left-aligned columns."""
+    """`virsh list`'s layout: a header, a rule, left-aligned columns; control characters
+    made visible (a cell may come from inside a guest)."""
+    rows = [[visible(cell) for cell in row] for row in rows]
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
     lines = [
         " " + "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
@@ -394,7 +463,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _fields(pairs: Sequence[tuple[str, str]]) -> str:
-    """`virsh dominfo`'s layout: `Key:` padded to one column, then the value."""
+    """`virsh dominfo`'s layout: `Key:` padded to one column, then the value; control
+    characters made visible (a value may come from inside a guest)."""
+    pairs = [(visible(key), visible(value)) for key, value in pairs]
     width = max((len(key) for key, _ in pairs), default=0) + 2
     return "\n".join(f"{key + ':':<{width}}{value}" for key, value in pairs)
 
@@ -491,6 +562,7 @@ async def run_to_end(
     operator = CliOperator(
         fleet,
         services.migrations,
+        guestinfo=services.guestinfo,
         yes=settings.yes,
         as_json=settings.json,
         stdin=stdin,

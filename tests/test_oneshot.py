@@ -307,3 +307,16 @@ async def test_create_with_console_hands_over_to_the_new_guests_console(demo_set
     )
     assert finished.status == 0
     assert finished.handover is not None and finished.handover[-2:] == ["fresh", "--force"]
+
+
+async def test_guestinfo_where_the_driver_has_no_agent_is_one_line_naming_guest_and_host(
+    demo_settings,
+):
+    _, out, _ = await _run(demo_settings, "list", "--json")
+    first = json.loads(out)[0]
+    status, out, err = await _run(demo_settings, "guestinfo", f"{first['name']}@{first['host']}")
+    assert status == 1 and out == ""
+    assert err == (
+        f"kvmtui: guestinfo {first['name']} on {first['host']}: this function is not supported"
+        " by the connection driver: virDomainGetGuestInfo\n"
+    )

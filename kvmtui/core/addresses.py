@@ -28,7 +28,7 @@ import libvirt
 from kvmtui.core.host import Host, HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.poller import DomainEvent
-from kvmtui.core.resource import ResourceService
+from kvmtui.core.resource import GuestAnnotations, ResourceService
 
 if TYPE_CHECKING:
     from kvmtui.core.fleet import Fleet
@@ -315,15 +315,15 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
         super().__init__(fleet, period)
         self._follow_ups = follow_ups
         self._no_agent: dict[str, set[str]] = {}  # host -> guests whose agent did not answer
-        self._version = 0
-        self._annotated: dict[
-            tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]
-        ] = {}
-        self._last: tuple[tuple[GuestSnapshot, ...], int, tuple[GuestSnapshot, ...]] | None = None
+        self._annotations = GuestAnnotations[GuestAddresses](
+            lambda guest, got: replace(
+                guest, addresses=tuple(a.address for a in got.addresses), macs=got.macs
+            )
+        )
         self._reads: set[asyncio.Task[None]] = set()  # follow-ups of guests that started
 
     def publish(self) -> None:
-        self._version += 1  # what `annotate` made is out of date
+        self._annotations.outdate()
         super().publish()
 
     def ready(self, host: Host) -> bool:
@@ -407,28 +407,9 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
         """`guests` with each running guest's addresses and MACs on it. A row that did not
         change comes back as the same object (the table redraws only changed rows), and the
         same tuple given again costs nothing."""
-        if self._last is not None and self._last[0] is guests and self._last[1] == self._version:
-            return self._last[2]
-        annotated: dict[tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, GuestAddresses]] = {}
-        out = []
-        known_rows = self._annotated
-        for guest in guests:
-            book = self.reading(guest.host)
-            got = book.get(guest.uuid) if book and guest.state.is_active else None
-            if got is None or not got.interfaces:
-                out.append(guest)
-                continue
-            key = (guest.host, guest.uuid)
-            known = known_rows.get(key)
-            if known is not None and known[0] is guest and (known[2] is got or known[2] == got):
-                row = known[1]
-            else:
-                row = replace(
-                    guest, addresses=tuple(a.address for a in got.addresses), macs=got.macs
-                )
-            annotated[key] = (guest, row, got)
-            out.append(row)
-        self._annotated = annotated
-        result = tuple(out)
-        self._last = (guests, self._version, result)
-        return result
+        return self._annotations.apply(guests, self._addresses_of)
+
+    def _addresses_of(self, guest: GuestSnapshot) -> GuestAddresses | None:
+        book = self.reading(guest.host)
+        got = book.get(guest.uuid) if book and guest.state.is_active else None
+        return got if got is not None and got.interfaces else None

@@ -70,7 +70,8 @@ class Series:
 
 
 #: The figures kept per guest and per host, in the order of their samples.
-GUEST_SERIES = ("cpu", "memory", "disk", "net")
+#: "used" is the memory the guest itself uses (its balloon statistics), None without them.
+GUEST_SERIES = ("cpu", "memory", "used", "disk", "net")
 HOST_SERIES = ("cpu", "memory")
 
 
@@ -86,6 +87,7 @@ def _guest_sample(guest: GuestSnapshot) -> tuple[float | None, ...]:
     return (
         r.cpu_percent,
         float(guest.memory_kib * 1024 if guest.state.is_active else 0),
+        None if guest.memory_used_kib is None else float(guest.memory_used_kib * 1024),
         _total(r.disk_read_bps, r.disk_write_bps),
         _total(r.net_rx_bps, r.net_tx_bps),
     )

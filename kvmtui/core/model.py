@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kvmtui.core.guestinfo import GuestInfo
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,12 @@ class GuestSnapshot:
     #: address service (core/addresses.py) on its own slower cadence, empty until then.
     addresses: tuple[str, ...] = ()
     macs: tuple[str, ...] = ()
+    #: What the guest agent said of the inside (OS, users, filesystems): laid on by the
+    #: guest-info service (core/guestinfo.py) on its own cadence; None until then.
+    inside: GuestInfo | None = None
+    #: The memory the guest itself uses (its balloon statistics: available less usable),
+    #: None when the guest gives no balloon statistics.
+    memory_used_kib: int | None = None
     #: `uuid@host`, made once: every delivery to the screens keys every guest of the fleet
     #: by it (the table, the history), tens of thousands of times at 10,000 guests.
     key: str = field(init=False, repr=False, compare=False)

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from kvmtui.core.errors import HostError, describe
@@ -34,8 +34,10 @@ from kvmtui.core.publish import Publisher
 if TYPE_CHECKING:
     from kvmtui.core.fleet import Fleet
     from kvmtui.core.host import DomainEvent, Host
+    from kvmtui.core.model import GuestSnapshot
 
 R = TypeVar("R")
+V = TypeVar("V")
 
 #: Seconds a burst of events (or of changes made here) is gathered before the reading.
 SETTLE = 0.2
@@ -246,3 +248,48 @@ class ResourceService(Publisher, Generic[R]):
     def _host_event(self, event: DomainEvent) -> None:
         if event.kind in self.EVENTS and self._watchers:
             self.on_event(event)
+
+
+class GuestAnnotations(Generic[V]):
+    """What a service lays onto the guest rows (addresses, the agent's answer): `apply`
+    gives the rows with each guest's value on it. A row whose guest and value did not
+    change comes back as the same object (the table redraws only changed rows), and the
+    same tuple given again, with nothing new read meanwhile (`outdate`), costs nothing."""
+
+    def __init__(self, lay: Callable[[GuestSnapshot, V], GuestSnapshot]) -> None:
+        """`lay(guest, value)`: the row of `guest` with `value` on it."""
+        self._lay = lay
+        self._version = 0
+        self._rows: dict[tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, V]] = {}
+        self._last: tuple[tuple[GuestSnapshot, ...], int, tuple[GuestSnapshot, ...]] | None = None
+
+    def outdate(self) -> None:
+        """The service read something new: what `apply` made is out of date."""
+        self._version += 1
+
+    def apply(
+        self, guests: tuple[GuestSnapshot, ...], value: Callable[[GuestSnapshot], V | None]
+    ) -> tuple[GuestSnapshot, ...]:
+        """`guests` with `value(guest)` laid on each guest that has one."""
+        if self._last is not None and self._last[0] is guests and self._last[1] == self._version:
+            return self._last[2]
+        rows: dict[tuple[str, str], tuple[GuestSnapshot, GuestSnapshot, V]] = {}
+        out = []
+        known_rows = self._rows
+        for guest in guests:
+            got = value(guest)
+            if got is None:
+                out.append(guest)
+                continue
+            key = (guest.host, guest.uuid)
+            known = known_rows.get(key)
+            if known is not None and known[0] is guest and (known[2] is got or known[2] == got):
+                row = known[1]
+            else:
+                row = self._lay(guest, got)
+            rows[key] = (guest, row, got)
+            out.append(row)
+        self._rows = rows
+        result = tuple(out)
+        self._last = (guests, self._version, result)
+        return result

@@ -36,7 +36,7 @@ class HostGuests:
 
 @dataclass(frozen=True)
 class GuestPage:
-    """A guest's "info", "xml" or "vcpus"."""
+    """A guest's "info", "xml", "vcpus" or "guest" (what its agent says)."""
 
     guest: GuestSnapshot
     tab: str

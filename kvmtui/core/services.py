@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from kvmtui.core.addresses import AddressBook
 from kvmtui.core.fleet import Fleet
+from kvmtui.core.guestinfo import GuestInfoBook
 from kvmtui.core.migration import MigrationManager
 from kvmtui.core.networks import NetworkService
 from kvmtui.core.publish import Publisher
@@ -33,6 +34,7 @@ class Services:
         self.storage = StorageService(fleet)
         self.networks = NetworkService(fleet)
         self.addresses = AddressBook(fleet)
+        self.guestinfo = GuestInfoBook(fleet)
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
@@ -44,6 +46,7 @@ class Services:
                 "storage": self.storage,
                 "networks": self.networks,
                 "addresses": self.addresses,
+                "guestinfo": self.guestinfo,
             }
         )
 

@@ -125,3 +125,22 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """` (did you mean "x"?)` for a near miss among `choices`, else nothing."""
     close = difflib.get_close_matches(word, sorted(choices), n=1)
     return f" (did you mean {quoted(close[0])}?)" if close else ""
+
+
+def visible(text: str) -> str:
+    """`text` with every character a terminal would act on instead of print (controls such
+    as ESC, C1 controls, line and paragraph separators, bidi overrides and other format
+    characters) written as a Python escape: `\\x1b]52;c;...` reads as those characters and
+    never reaches the operator's terminal as a sequence. For text from inside a guest (its
+    hostname, OS name, users, filesystem paths), which anyone with root in the guest
+    chooses: both the screen and every text output show it through this."""
+    if text.isprintable():
+        return text  # the common case, in one C loop
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -1,7 +1,8 @@
 """One guest up close, a tab each: what `virsh dominfo` says with its live figures (d or
-i), its XML (y or x), its vCPUs and their pinning (k), its recent figures as sparklines (g)
-and its devices (l); `e` edits its persistent XML like `virsh edit`. Every key of the guest
-list means the same here (`kvmtui.screens.guests.guest_bindings`): `s` starts this guest."""
+i), its XML (y or x), its vCPUs and their pinning (k), its recent figures as sparklines (g),
+its devices (l) and what its guest agent says of the inside (o); `e` edits its persistent
+XML like `virsh edit`. Every key of the guest list means the same here
+(`kvmtui.screens.guests.guest_bindings`): `s` starts this guest."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from kvmtui import format as fmt
 from kvmtui.core.devices import guest_devices
+from kvmtui.core.guestinfo import guest_info
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.words import visible
 from kvmtui.feed import Published
 from kvmtui.screens.guests import GuestActions, guest_bindings
 from kvmtui.screens.pin_editor import edit_and_pin
@@ -42,6 +45,7 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
         ("vCPUs", str(guest.vcpus)),
         ("CPU", fmt.DASH if r.cpu_percent is None else f"{fmt.share(r.cpu_percent)} of its vCPUs"),
         ("Memory", f"{fmt.size_kib(guest.memory_kib)} of {fmt.size_kib(guest.max_memory_kib)}"),
+        ("Used inside", fmt.used_inside(guest.memory_used_kib, guest.memory_kib)),
         ("Disk read/write", f"{fmt.speed(r.disk_read_bps)} / {fmt.speed(r.disk_write_bps)}"),
         ("Net rx/tx", f"{fmt.speed(r.net_rx_bps)} / {fmt.speed(r.net_tx_bps)}"),
         ("Autostart", "yes" if guest.autostart else "no"),
@@ -53,7 +57,8 @@ class GuestDetailScreen(GuestActions, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
         *guest_bindings(
-            "detail", frozenset({"info", "xml", "vcpus", "history", "devices", "edit", "snapshots"})
+            "detail",
+            frozenset({"info", "xml", "vcpus", "history", "devices", "guest", "edit", "snapshots"}),
         ),
         Binding("r", "reload", "Reload", id="detail.reload"),
     ]
@@ -86,6 +91,8 @@ class GuestDetailScreen(GuestActions, Screen[None]):
                 yield HistoryPanel(GUEST_TRACES, id="guest-history")
             with TabPane("Devices", id="devices"), VerticalScroll():
                 yield Static("loading ...", id="devices-text")
+            with TabPane("Guest", id="guest"), VerticalScroll():
+                yield Static("loading ...", id="guest-text")
         yield KeysFooter()
 
     def on_mount(self) -> None:
@@ -109,12 +116,15 @@ class GuestDetailScreen(GuestActions, Screen[None]):
         self._show_placement_and_history()
 
     def _show_placement_and_history(self) -> None:
-        """The vCPU and devices tabs read libvirt only while they are the tab on screen."""
+        """The vCPU, devices and guest tabs read libvirt only while they are the tab on
+        screen."""
         active = self._active_tab()
         if active == "vcpus":
             self.query_one(VcpuPanel).read()
         elif active == "devices":
             self.read_devices()
+        elif active == "guest":
+            self.read_guest_info()
         elif active == "history":
             self.query_one(HistoryPanel).show(
                 lambda series: self.app.history.guest(self.guest.key, series),
@@ -185,10 +195,30 @@ class GuestDetailScreen(GuestActions, Screen[None]):
             return
         self._put("#devices-text", devices_view(devices))
 
+    @work(exclusive=True, group="detail-guest")
+    async def read_guest_info(self) -> None:
+        """What the guest agent says, read now (the guest list's columns come from the
+        guest-info service's rounds; this tab asks at once). Guest-controlled text: shown
+        with its control characters made visible."""
+        if not self.guest.state.is_active:
+            self._put("#guest-text", Text(f"{self.guest.name} is not running: no agent to ask"))
+            return
+        try:
+            info = await guest_info(self.app.fleet.host(self.guest.host), self.guest.uuid)
+        except HostError as error:
+            self._put("#guest-text", Text(str(error), style="red"))
+            return
+        if not info.answered:
+            self._put("#guest-text", Text(visible(info.problem), style="red"))
+            return
+        self._put("#guest-text", pairs_table([(k, visible(v)) for k, v in info.fields()]))
+
     @work(exclusive=True, group="detail-load")
     async def action_reload(self) -> None:
         if self._active_tab() == "devices":
             self.read_devices()
+        elif self._active_tab() == "guest":
+            self.read_guest_info()
         host = self.app.fleet.host(self.guest.host)
         try:
             info = await host.dominfo(self.guest.uuid)

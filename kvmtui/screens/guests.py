@@ -49,6 +49,7 @@ FEATURE_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("k", "tab('vcpus')", "vCPUs", "vcpus"),
     ("g", "tab('history')", "History", "history"),
     ("l", "tab('devices')", "Devices", "devices"),
+    ("o", "tab('guest')", "Guest agent", "guest"),
     ("e", "edit", "Edit XML", "edit"),
     ("c", "console", "Console", "console"),
     ("v", "display", "Graphical console", "display"),

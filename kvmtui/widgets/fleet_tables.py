@@ -8,7 +8,9 @@ import ipaddress
 from rich.text import Text
 
 from kvmtui import format as fmt
+from kvmtui.core.guestinfo import GuestInfo
 from kvmtui.core.model import GuestSnapshot, GuestState, HostSnapshot, Link
+from kvmtui.core.words import visible
 from kvmtui.widgets.live_table import Column, LiveTable
 
 # Words, not only colours: the state must read on a monochrome terminal too.
@@ -81,6 +83,14 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
         numeric=True,
     ),
     Column(
+        "used",
+        "Used",
+        lambda g: _memory_cell(g.memory_used_kib),
+        lambda g: g.memory_used_kib,
+        "E",
+        numeric=True,
+    ),
+    Column(
         "ip",
         "IP",
         lambda g: g.addresses[0] if g.addresses else fmt.DASH,
@@ -107,10 +117,48 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
         "X",
         numeric=True,
     ),
+    # What the guest agent says of the inside (core/guestinfo.py): guest-controlled text,
+    # shown with its control characters made visible.
+    Column(
+        "os",
+        "OS",
+        lambda g: visible(g.inside.os_name) if g.inside and g.inside.os_name else fmt.DASH,
+        lambda g: g.inside.os_name if g.inside else "",
+        "O",
+        max_width=20,
+    ),
+    Column(
+        "users",
+        "Users",
+        lambda g: _users(g.inside),
+        lambda g: len(g.inside.users) if g.inside else -1,
+        "U",
+        max_width=16,
+    ),
+    Column(
+        "fs",
+        "FS%",
+        lambda g: fmt.percent(_fullest(g.inside)),
+        lambda g: _fullest(g.inside),
+        "F",
+        numeric=True,
+    ),
     # Last: seen on a wider terminal or by scrolling right, and `:validate` names the TCG
     # guests of every host.
     Column("virt", "Virt", lambda g: _virt_cell(g.virt_type), lambda g: g.virt_type, None),
 ]
+
+
+def _users(inside: GuestInfo | None) -> str:
+    """The logged-in users' names; `-` when the agent did not say."""
+    if inside is None or not inside.answered:
+        return fmt.DASH
+    return visible(",".join(inside.user_names)) or "none"
+
+
+def _fullest(inside: GuestInfo | None) -> float | None:
+    fullest = inside.fullest if inside is not None else None
+    return fullest.percent if fullest is not None else None
 
 
 def _ip_sort(addresses: tuple[str, ...]) -> tuple[int, int]:
@@ -193,11 +241,17 @@ def _hypervisor(h: HostSnapshot) -> str:
     return f"{h.info.hypervisor} {h.info.hypervisor_version}"
 
 
+def _inside_words(inside: GuestInfo | None) -> tuple[str, ...]:
+    return inside.words if inside is not None else ()
+
+
 def guest_table() -> LiveTable[GuestSnapshot]:
     return LiveTable(
         GUEST_COLUMNS,
         lambda g: g.key,
-        lambda g: " ".join((g.name, g.host, g.state.value, *g.addresses, *g.macs)),
+        lambda g: " ".join(
+            (g.name, g.host, g.state.value, *g.addresses, *g.macs, *_inside_words(g.inside))
+        ),
         markable=True,
         sort_column="host",
         id="guests",

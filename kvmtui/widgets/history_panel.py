@@ -24,6 +24,7 @@ class Trace:
 GUEST_TRACES = (
     Trace("cpu", "CPU", fmt.share),
     Trace("memory", "Memory", fmt.size),
+    Trace("used", "Used inside", fmt.size),
     Trace("disk", "Disk r+w", fmt.speed),
     Trace("net", "Net rx+tx", fmt.speed),
 )

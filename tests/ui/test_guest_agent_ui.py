@@ -1,0 +1,71 @@
+"""The inside of a guest as the operator meets it on libvirt's test:/// driver, which has no
+guest agent and no balloon statistics: the OS, Users, FS% and Used columns say `-` (never a
+guess), `:guestinfo` says in one line, naming guest and host, that the driver cannot ask, and
+an agent's answer holding an escape sequence shows as its characters."""
+
+from __future__ import annotations
+
+from kvmtui.core.guestinfo import Filesystem, GuestInfo, GuestUser
+from kvmtui.core.model import GuestState
+from tests.ui.helpers import keys, screen_text, started, wait_for
+
+SIZE = (200, 30)
+
+
+async def _line_of(pilot, key: str) -> str:
+    table = pilot.app.screen.table
+    table.select_key(key)
+    await pilot.pause()
+    return table.render_line(table.cursor_row - int(table.scroll_offset.y) + 1).text
+
+
+async def test_without_agent_and_balloon_statistics_the_inside_columns_say_dash(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        header = app.screen.table.render_line(0).text.split()
+        assert header[header.index("Mem") + 1] == "Used"
+        assert {"OS", "Users", "FS%"} <= set(header)
+        running = next(g for g in app.screen.table.visible_rows() if g.state.is_active)
+        cells = (await _line_of(pilot, running.key)).split()
+        columns = app.screen.table.render_line(0).text.split()
+        assert cells[columns.index("Used")] == "-"
+        assert cells[-4:-1] == ["-", "-", "-"]  # OS, Users, FS% (then Virt)
+
+
+async def test_guestinfo_without_an_agent_is_one_line_naming_guest_and_host(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        running = next(g for g in app.screen.table.visible_rows() if g.state.is_active)
+        await pilot.press("colon", *keys(f"guestinfo {running.ref}"), "enter")
+        expected = (
+            f"guestinfo {running.name} on {running.host}: this function is not supported by"
+            " the connection driver: virDomainGetGuestInfo"
+        )
+        await wait_for(pilot, lambda: expected in screen_text(app), what="the refusal line")
+        assert app.screen.VIEW_NAME == "Guest detail"
+
+
+async def test_an_agent_answer_with_an_escape_sequence_shows_as_its_characters(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        target = next(g for g in app.screen.table.visible_rows() if g.state is GuestState.RUNNING)
+        book = app.services.guestinfo
+        answer = GuestInfo(
+            target.host,
+            target.uuid,
+            target.name,
+            os_name="Evil\x1b]52;c;Zm9v\x07OS",
+            hostname="evil\x1b[2J",
+            users=(GuestUser("root"), GuestUser("ops\x1b[31m")),
+            filesystems=(Filesystem("/", "vda1", "ext4", 75, 100),),
+        )
+        book.hold(target.host, book.reading_begins(), {target.uuid: answer})
+        book.publish()
+        await wait_for(
+            pilot,
+            lambda: any(g.inside for g in app.screen.table.visible_rows()),
+            what="the answer on the row",
+        )
+        line = await _line_of(pilot, target.key)
+        assert "Evil\\x1b]52;c;Zm9v\\…" in line  # the OS cell, cut at its width
+        assert "root,ops\\x1b[31m" in line and " 75.0 " in line
+        assert "\x1b" not in line
+        await pilot.press("slash", *keys("Evil"), "enter")
+        assert [g.key for g in app.screen.table.visible_rows()] == [target.key]
