@@ -372,7 +372,8 @@ class KvmTuiApp(NeverCrash):
 
     def _palette_verb(self, screen: Screen, verb: Verb) -> None:
         """A verb that takes no argument runs; one that needs some opens the `:` line with
-        the verb and the selected guest written in, to finish and check before Enter."""
+        the verb and the selected guest (or, for a verb of several, every marked one)
+        written in, to finish and check before Enter."""
         if not verb.positionals:
             self.run_line(verb.name)
             return
@@ -383,8 +384,10 @@ class KvmTuiApp(NeverCrash):
         guests: list[GuestSnapshot] = (
             selected() if selected else [shown] if isinstance(shown, GuestSnapshot) else []
         )
-        if verb.guest_arg and len(guests) == 1:
-            words.append(guests[0].ref)
+        # A verb of several guests (NAME...) gets every marked one.
+        several = verb.variadic and verb.positionals == ("NAME",)
+        if verb.guest_arg and (len(guests) == 1 or several):
+            words.extend(g.ref for g in guests)
         line = " ".join(words) + (" " if len(words) <= len(verb.positionals) else "")
         self.show_view(self.current_mode)  # its `:` line, whatever was open over it
         self.screen.query_one(PromptLine).open(":", line)

@@ -38,12 +38,16 @@ class Question:
 class Operator(Protocol):
     """The person at the other end, as a front-end reaches them.
 
-    `confirm`, `ok` and `error` carry the controller's policy (ask, report); `show` is what
-    a verb that shows rather than changes hands over (`kvmtui.core.results`). A front-end
+    `confirm`, `secret`, `ok` and `error` carry the controller's policy (ask, report); `show`
+    is what a verb that shows rather than changes hands over (`kvmtui.core.results`). A front-end
     without a screen raises CommandError from `show` for what it cannot show.
     """
 
     async def confirm(self, question: Question) -> bool: ...
+
+    async def secret(self, prompt: str) -> str | None:
+        """A secret typed by the operator (a password), never shown, echoed or kept; None
+        when they cancel."""
 
     def ok(self, message: str) -> None: ...
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 import os
 import shlex
@@ -116,6 +117,19 @@ class CliOperator:
             return True
         self.error("cancelled")
         return False
+
+    async def secret(self, prompt: str) -> str | None:
+        """Typed without echo on a terminal (getpass, on the controlling terminal); from a
+        pipe, one line of stdin (a script hands the password over that way, never on the
+        command line). None at the end of input or on Ctrl+C."""
+        loop = asyncio.get_running_loop()
+        if self.stdin.isatty():
+            try:
+                return await loop.run_in_executor(None, getpass.getpass, f"{prompt} ")
+            except (EOFError, KeyboardInterrupt):
+                return None
+        line = await loop.run_in_executor(None, self.stdin.readline)
+        return line.removesuffix("\n") if line else None
 
     def ok(self, message: str) -> None:
         print(_visible_lines(message), file=self.stdout)

@@ -48,6 +48,12 @@ class TuiOperator:
         )
         return bool(confirmed)
 
+    async def secret(self, prompt: str) -> str | None:
+        """A hidden field in a dialog; Esc answers None."""
+        from kvmtui.screens.secret import ask_secret
+
+        return await ask_secret(self.app, prompt)
+
     def ok(self, message: str) -> None:
         """A short answer is a notification; a long one (a description, a list of moved
         guests) a page that stays until Esc, as a notification is gone before it is read."""

@@ -127,6 +127,19 @@ PARSE_CASES = [
     ("boot-order web1 vda,net0", "boot-order", ("web1", "vda,net0"), {}),
     ("edit web1", "edit", ("web1",), {}),
     ("domifaddr web1 --source lease", "domifaddr", ("web1",), {"source": "lease"}),
+    ("guestinfo web1", "guestinfo", ("web1",), {}),
+    ("domfsfreeze web1 db1@kvm2", "domfsfreeze", ("web1", "db1@kvm2"), {}),
+    ("domfsthaw web1", "domfsthaw", ("web1",), {}),
+    ("domfstrim web1", "domfstrim", ("web1",), {}),
+    ("domtime web1 --sync", "domtime", ("web1",), {"sync": True}),
+    ("set-user-password web1 root", "set-user-password", ("web1", "root"), {}),
+    (
+        "set-user-password web1 db1 --user ops",
+        "set-user-password",
+        ("web1", "db1"),
+        {"user": "ops"},
+    ),
+    ("shutdown web1 --mode agent", "shutdown", ("web1",), {"mode": "agent"}),
     ("help", "help", (), {}),
     ("help migrate", "help", ("migrate",), {}),
     ("quit", "quit", (), {}),
@@ -263,7 +276,7 @@ def test_read_only_verbs_are_not_mutating() -> None:
         "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo",
         "help", "quit", "vncdisplay", "viewer", "snapshot-list",
         "net-dhcp-leases", "caps", "validate",
-        "domifaddr",
+        "domifaddr", "guestinfo",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 

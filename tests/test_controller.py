@@ -28,6 +28,8 @@ class Recorder:
     def __init__(self, answer: bool = True) -> None:
         self.answer = answer
         self.questions: list[Question] = []
+        #: What the person types when asked for a secret, in order.
+        self.typed: list[str] = []
         self.oks: list[str] = []
         self.errors: list[str] = []
         self.shown: list[Result] = []
@@ -35,6 +37,10 @@ class Recorder:
     async def confirm(self, question: Question) -> bool:
         self.questions.append(question)
         return self.answer
+
+    async def secret(self, prompt: str) -> str | None:
+        self.questions.append(Question(prompt, "", "secret"))
+        return self.typed.pop(0) if self.typed else None
 
     def ok(self, message: str) -> None:
         self.oks.append(message)

@@ -54,7 +54,37 @@ class GuestAction:
     def done(self, options: Mapping[str, Any]) -> str:
         if self.verb == "autostart" and options.get("disable"):
             return "autostart disabled"
+        if options.get("mode"):
+            return f"{self.past} ({options['mode']})"
         return self.past
+
+
+#: virsh's `shutdown --mode` / `reboot --mode` words: the flags for shutdownFlags, reboot.
+#: `agent` asks the QEMU guest agent; `acpi` presses the power button. Several may be given,
+#: separated by commas (libvirt tries them in its own order).
+MODES: Mapping[str, tuple[int, int]] = {
+    "acpi": (
+        libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN,
+        libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN,
+    ),
+    "agent": (libvirt.VIR_DOMAIN_SHUTDOWN_GUEST_AGENT, libvirt.VIR_DOMAIN_REBOOT_GUEST_AGENT),
+    "initctl": (libvirt.VIR_DOMAIN_SHUTDOWN_INITCTL, libvirt.VIR_DOMAIN_REBOOT_INITCTL),
+    "signal": (libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL, libvirt.VIR_DOMAIN_REBOOT_SIGNAL),
+    "paravirt": (libvirt.VIR_DOMAIN_SHUTDOWN_PARAVIRT, libvirt.VIR_DOMAIN_REBOOT_PARAVIRT),
+}
+
+
+def mode_flags(mode: str | None, reboot: bool) -> int:
+    """The flags of `--mode MODE[,MODE...]` (0: the hypervisor's choice); an unknown word is
+    a ValueError naming the words there are."""
+    flags = 0
+    for word in (mode or "").split(","):
+        if not word:
+            continue
+        if word not in MODES:
+            raise ValueError(f"unknown mode {word!r} (one of {', '.join(MODES)})")
+        flags |= MODES[word][int(reboot)]
+    return flags
 
 
 def _autostart(dom: libvirt.virDomain, disable: bool = False) -> None:
@@ -104,7 +134,7 @@ ACTIONS: dict[str, GuestAction] = {
             "shutdown",
             "shutdown requested",
             False,
-            lambda d: d.shutdown(),
+            lambda d, mode=None: d.shutdownFlags(mode_flags(mode, reboot=False)),
             "Shut down",
             frozenset({S.RUNNING, S.BLOCKED}),
         ),
@@ -112,7 +142,7 @@ ACTIONS: dict[str, GuestAction] = {
             "reboot",
             "reboot requested",
             False,
-            lambda d: d.reboot(0),
+            lambda d, mode=None: d.reboot(mode_flags(mode, reboot=True)),
             "Reboot",
             frozenset({S.RUNNING, S.BLOCKED}),
         ),

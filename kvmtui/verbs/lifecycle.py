@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from kvmtui.controller import Controller
 from kvmtui.core import actions
-from kvmtui.core.commands import Command, verb
+from kvmtui.core.commands import Command, CommandError, verb
 
 _SUMMARIES = {
     "start": "start a shut-off guest",
-    "shutdown": "ask a guest to shut down",
-    "reboot": "ask a guest to reboot",
+    "shutdown": "ask a guest to shut down (--mode agent: through its guest agent)",
+    "reboot": "ask a guest to reboot (--mode agent: through its guest agent)",
     "reset": "reset a guest at once, like the reset button",
     "destroy": "stop a guest at once, like pulling the plug",
     "suspend": "pause a guest's vCPUs",
@@ -24,10 +24,23 @@ _SUMMARIES = {
 _OWN_VERBS = {"undefine"}
 #: The flags a lifecycle verb takes, passed on to the action as keyword options.
 _FLAGS = {"autostart": ("disable",)}
+#: Its valued options, passed on the same way: `shutdown --mode agent` asks the guest agent.
+_VALUED = {"shutdown": ("mode",), "reboot": ("mode",)}
 
 
 async def _lifecycle(controller: Controller, command: Command) -> None:
-    options = {name: True for name in _FLAGS.get(command.verb, ()) if command.flag(name)}
+    options: dict[str, object] = {
+        name: True for name in _FLAGS.get(command.verb, ()) if command.flag(name)
+    }
+    for name in _VALUED.get(command.verb, ()):
+        value = command.value(name)
+        if value is not None:
+            options[name] = value
+    if "mode" in options:
+        try:
+            actions.mode_flags(command.value("mode"), reboot=command.verb == "reboot")
+        except ValueError as error:
+            raise CommandError(f"{command.verb}: {error}") from None
     await controller.lifecycle(command.verb, controller.guests(command.args), **options)
 
 
@@ -37,6 +50,7 @@ for _verb in [v for v in actions.ACTIONS if v not in _OWN_VERBS]:
         _SUMMARIES[_verb],
         guest=True,
         flags=_FLAGS.get(_verb, ()),
+        valued=_VALUED.get(_verb, ()),
         mutating=True,
         variadic=True,
     )(_lifecycle)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kvmtui.core.guestinfo import Filesystem, GuestInfo, GuestUser
 from kvmtui.core.model import GuestState
-from tests.ui.helpers import keys, screen_text, started, wait_for
+from tests.ui.helpers import keys, notifications, screen_text, started, wait_for
 
 SIZE = (200, 30)
 
@@ -69,3 +69,21 @@ async def test_an_agent_answer_with_an_escape_sequence_shows_as_its_characters(d
         assert "\x1b" not in line
         await pilot.press("slash", *keys("Evil"), "enter")
         assert [g.key for g in app.screen.table.visible_rows()] == [target.key]
+
+
+async def test_set_user_password_asks_twice_in_hidden_fields(demo_settings):
+    """The password is typed into a password field twice (shown as dots, never as typed)
+    and goes nowhere but to libvirt: not into the `:` line, not into a notification."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        running = next(g for g in app.screen.table.visible_rows() if g.state.is_active)
+        await pilot.press("colon", *keys(f"set-user-password {running.ref} root"), "enter")
+        for prompt in (f"New password for root on {running.name}", "The same password again"):
+            await wait_for(pilot, lambda: app.screen.query("#secret-input"), what="the dialog")
+            assert prompt in screen_text(app)
+            field = app.screen.query_one("#secret-input")
+            assert field.password
+            await pilot.press(*keys("Hunter2pw"), "enter")
+            await pilot.pause()
+        expected = f"{running.name} on {running.host}: password of root set"
+        await wait_for(pilot, lambda: expected in notifications(app), what="the outcome")
+        assert not any("Hunter2" in n for n in notifications(app))
