@@ -190,13 +190,29 @@ class LabInfo:
 
             lab.guest_shell("linux-a1", "echo data > /mnt/disk/f && sync")
         """
-        host = self.where(guest)
-        if host is None:
-            raise RuntimeError(f"{guest} is defined on no lab host")
         tag = secrets.token_hex(4)
         # The markers are built by the guest's shell (printf), so the echoed command line,
         # which contains '%s', never matches them.
         line = f"printf '%s\\n' B{tag}; {command}; printf '%s:%s\\n' E{tag} $?\r"
+        out = self.guest_console(guest, [(line, rf"\bB{tag}\r?\n(.*?)E{tag}:(\d+)")], timeout)
+        m = re.search(rf"\bB{tag}\r?\n(.*?)E{tag}:(\d+)", out, re.S)
+        assert m is not None
+        return m.group(1).replace("\r\n", "\n")
+
+    def guest_console(
+        self, guest: str, exchanges: list[tuple[str, str]], timeout: float = 30
+    ) -> str:
+        """Types on a running linux guest's serial console (`virsh console --force` in a
+        PTY) one text after another, each once the previous one's pattern (a regex, over
+        what came since that text was typed) has come; returns all the console printed.
+        For a dialog with the guest: a login, a password prompt. Raises TimeoutError when a
+        pattern does not come, RuntimeError when the guest runs nowhere.
+
+            lab.guest_console("linux-a1", [("login kvmtui\\r", "Password: "), ("pw\\r", "~ ")])
+        """
+        host = self.where(guest)
+        if host is None:
+            raise RuntimeError(f"{guest} is defined on no lab host")
         pid, fd = pty.fork()
         if pid == 0:  # the child: virsh owns the PTY, as in a terminal
             os.execvp(
@@ -205,25 +221,27 @@ class LabInfo:
         out = b""
         try:
             deadline = time.monotonic() + timeout
-            sent = False
-            while time.monotonic() < deadline:
-                # virsh flushes what was typed before it put the PTY in raw mode: wait for it
-                if not sent and not termios.tcgetattr(fd)[3] & termios.ICANON:
-                    os.write(fd, line.encode())
-                    sent = True
-                ready, _, _ = select.select([fd], [], [], 0.2)
-                if ready:
-                    try:
-                        out += os.read(fd, 65536)
-                    except OSError:
-                        break
-                m = re.search(rf"\bB{tag}\r?\n(.*?)E{tag}:(\d+)".encode(), out, re.S)
-                if m:
-                    return m.group(1).decode(errors="replace").replace("\r\n", "\n")
-            raise TimeoutError(
-                f"no answer from {guest}'s console in {timeout:.0f}s:\n"
-                f"{out[-2000:].decode(errors='replace')}"
-            )
+            # virsh flushes what was typed before it put the PTY in raw mode: wait for it
+            while termios.tcgetattr(fd)[3] & termios.ICANON:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{guest}'s console did not open in {timeout:.0f}s")
+                time.sleep(0.05)
+            for text, pattern in exchanges:
+                os.write(fd, text.encode())
+                since = len(out)
+                while not re.search(pattern.encode(), out[since:], re.S):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(
+                            f"no {pattern!r} from {guest}'s console in {timeout:.0f}s:\n"
+                            f"{out[-2000:].decode(errors='replace')}"
+                        )
+                    ready, _, _ = select.select([fd], [], [], 0.2)
+                    if ready:
+                        try:
+                            out += os.read(fd, 65536)
+                        except OSError:
+                            break
+            return out.decode(errors="replace")
         finally:
             os.write(fd, b"\x1d")  # Ctrl+], virsh detaches
             try:
