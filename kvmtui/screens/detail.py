@@ -58,7 +58,8 @@ class GuestDetailScreen(GuestActions, Screen[None]):
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
         *guest_bindings(
             "detail",
-            frozenset({"info", "xml", "vcpus", "history", "devices", "guest", "edit", "snapshots"}),
+            # The Guest tab (o) is in the tab bar and `?`: the footer is full at 100 columns.
+            frozenset({"info", "xml", "vcpus", "history", "devices", "edit", "snapshots"}),
         ),
         Binding("r", "reload", "Reload", id="detail.reload"),
     ]
