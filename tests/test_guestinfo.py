@@ -4,9 +4,16 @@ and guest-controlled text with its control characters made visible."""
 
 from __future__ import annotations
 
+from kvmtui.core import guestinfo
 from kvmtui.core.guestinfo import parse
+from kvmtui.core.model import HostSpec
 from kvmtui.core.poller import used_inside_kib
 from kvmtui.core.words import visible
+from tests.nodes import NODE_XML, WEB_UUID, connected_fleet, guest, until
+
+AGENT_CHANNEL = (
+    "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+)
 
 #: What libvirt 9.0 gave for a lab guest running qemu-ga 7.2 (virsh guestinfo linux-a1).
 ANSWER = {
@@ -77,3 +84,33 @@ def test_used_inside_comes_from_the_balloon_statistics_or_is_not_there():
     assert used_inside_kib(record) == 94508 - 64692
     assert used_inside_kib({"balloon.available": 1000, "balloon.unused": 400}) == 600
     assert used_inside_kib({"balloon.current": 131072}) is None  # no balloon driver: no guess
+
+
+async def test_an_agent_that_cannot_answer_is_asked_again_only_every_few_rounds(
+    tmp_path, monkeypatch
+):
+    """libvirt's test:/// driver has no guestInfo: a guest with an agent channel there is a
+    guest whose agent never answers. Its reason is laid on its row, and it costs one call
+    every RETRY_ROUNDS rounds, not one a round."""
+    node = tmp_path / "kvm1.xml"
+    node.write_text(NODE_XML.replace("<devices>", f"<devices>{AGENT_CHANNEL}", 1))
+    asked: list[str] = []
+    real = guestinfo._read_one
+    monkeypatch.setattr(
+        guestinfo,
+        "_read_one",
+        lambda conn, host, uuid: asked.append(uuid) or real(conn, host, uuid),
+    )
+    async with connected_fleet([HostSpec("kvm1", f"test://{node}")]) as fleet:
+        host = fleet.hosts[0]
+        await until(lambda: host.poller.described_all, "the definitions")
+        assert guest(host, WEB_UUID).agent_channel
+        book = guestinfo.GuestInfoBook(fleet)
+        for _ in range(guestinfo.RETRY_ROUNDS + 1):
+            await book.refresh()
+        assert asked == [WEB_UUID, WEB_UUID]  # the first round, then the RETRY_ROUNDS-th
+        web = next(g for g in book.annotate(tuple(host.guests())) if g.uuid == WEB_UUID)
+        assert web.inside is not None and web.inside.problem == (
+            "guestinfo web on kvm1: this function is not supported by the connection driver:"
+            " virDomainGetGuestInfo"
+        )

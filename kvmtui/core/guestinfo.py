@@ -15,13 +15,14 @@ asked again only every few rounds, and says why in the Guest tab meanwhile.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import libvirt
 
-from kvmtui.core.host import Host
+from kvmtui.core.errors import describe
+from kvmtui.core.host import Host, HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.numbers import size
 from kvmtui.core.resource import GuestAnnotations, ResourceService
@@ -210,19 +211,14 @@ def _read(dom: libvirt.virDomain, host: str) -> GuestInfo:
     return parse(host, dom.UUIDString(), dom.name(), info)
 
 
-def _read_chunk(conn: libvirt.virConnect, host: str, uuids: Sequence[str]) -> list[GuestInfo]:
-    found = []
-    for uuid in uuids:
-        try:
-            found.append(_read(conn.lookupByUUIDString(uuid), host))
-        except libvirt.libvirtError as error:
-            if error.get_error_code() in (
-                libvirt.VIR_ERR_NO_DOMAIN,
-                libvirt.VIR_ERR_OPERATION_INVALID,
-            ):
-                continue  # gone or stopped since the fleet saw it running
-            raise
-    return found
+def _read_one(conn: libvirt.virConnect, host: str, uuid: str) -> GuestInfo | None:
+    """One guest's answer; None when it went away or stopped since the fleet saw it run."""
+    try:
+        return _read(conn.lookupByUUIDString(uuid), host)
+    except libvirt.libvirtError as error:
+        if error.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID):
+            return None
+        raise
 
 
 async def guest_info(host: Host, uuid: str) -> GuestInfo:
@@ -236,8 +232,9 @@ async def guest_info(host: Host, uuid: str) -> GuestInfo:
 #: Seconds between rounds while the guest list shows the columns: logins and filling disks
 #: announce themselves by no event.
 GUESTINFO_PERIOD = 30.0
-#: Guests asked per trip to a host's threads (the stats tick goes on between trips).
-CHUNK = 20
+#: Seconds one guest's agent may take: libvirt gives up on an agent that does not answer
+#: its guest-sync after 5 s; past this the guest counts as not answering this round.
+AGENT_TIMEOUT = 10.0
 #: A guest whose agent did not answer is asked again only every this many rounds.
 RETRY_ROUNDS = 4
 
@@ -245,12 +242,13 @@ RETRY_ROUNDS = 4
 class GuestInfoBook(ResourceService[dict[str, GuestInfo]]):
     """Every running guest's agent answer, read per host on a cadence of its own while the
     guest list shows it, laid onto the guest rows by `annotate` (the OS, Users and FS%
-    columns and the `/` filter). Only guests with an agent channel are asked; one whose agent
-    did not answer keeps its reason and is asked again every RETRY_ROUNDS rounds, so a guest
-    without a working agent costs one failed call (or one timeout) per RETRY_ROUNDS rounds,
-    never a stall of the others (their answers are read in chunks)."""
+    columns and the `/` filter). Only guests with an agent channel are asked, each in a trip
+    of its own with a timeout of its own; one whose agent did not answer keeps its reason and
+    is asked again every RETRY_ROUNDS rounds, so a guest without a working agent costs one
+    failed call (or one timeout) per RETRY_ROUNDS rounds, never a stall of the others. No
+    event wakes it: a guest that starts has no agent up for a while anyway, and one that
+    stops loses its answer at once (`annotate` lays answers on running guests only)."""
 
-    EVENTS = frozenset({"lifecycle"})
     CADENCE = GUESTINFO_PERIOD
 
     def __init__(self, fleet: Fleet, period: float = GUESTINFO_PERIOD) -> None:
@@ -281,12 +279,18 @@ class GuestInfoBook(ResourceService[dict[str, GuestInfo]]):
                     found[guest.uuid] = known  # its agent did not answer lately
                 else:
                     asked.append(guest.uuid)
-        for start in range(0, len(asked), CHUNK):
-            call = functools.partial(
-                _read_chunk, host=host.name, uuids=asked[start : start + CHUNK]
-            )
-            for info in await host.run(call, what=f"guestinfo on {host.name}"):
-                found[info.uuid] = info
+        for uuid in asked:  # one trip each: the stats tick goes on between them
+            call = functools.partial(_read_one, host=host.name, uuid=uuid)
+            try:
+                info = await host.run(call, AGENT_TIMEOUT, f"guestinfo on {host.name}")
+            except HostError as error:
+                if not error.timed_out:
+                    raise
+                known_guest = host.guest(uuid)
+                name = known_guest.name if known_guest else uuid
+                info = GuestInfo(host.name, uuid, name, reason=describe(error))
+            if info is not None:
+                found[uuid] = info
         return found
 
     def annotate(self, guests: tuple[GuestSnapshot, ...]) -> tuple[GuestSnapshot, ...]:
