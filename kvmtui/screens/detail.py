@@ -212,7 +212,7 @@ class GuestDetailScreen(GuestActions, Screen[None]):
         if not info.answered:
             self._put("#guest-text", Text(visible(info.problem), style="red"))
             return
-        self._put("#guest-text", pairs_table([(k, visible(v)) for k, v in info.fields()]))
+        self._put("#guest-text", pairs_table([(visible(k), visible(v)) for k, v in info.fields()]))
 
     @work(exclusive=True, group="detail-load")
     async def action_reload(self) -> None:
