@@ -22,6 +22,7 @@ from kvmtui import format as fmt
 from kvmtui.core.commands import Command
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.networks import Lease, NetworkSnapshot
+from kvmtui.core.words import visible
 from kvmtui.feed import Published
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.command_line import PromptLine
@@ -138,7 +139,8 @@ LEASE_COLUMNS: list[Column[Lease]] = [
     Column(
         "hostname",
         "Hostname",
-        lambda x: x.hostname or fmt.DASH,
+        # the name the guest sent in its DHCP request: chosen inside the guest
+        lambda x: visible(x.hostname) if x.hostname else fmt.DASH,
         lambda x: x.hostname,
         "H",
         max_width=20,
