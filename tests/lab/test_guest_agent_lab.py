@@ -19,7 +19,7 @@ from pathlib import Path
 from kvmtui.app import KvmTuiApp
 from kvmtui.config import Settings
 from kvmtui.core.model import GuestSnapshot, HostSpec
-from tests.ui.helpers import keys, screen_text, wait_for
+from tests.ui.helpers import keys, row_line, screen_text, wait_for
 
 from .labinfo import LabInfo
 
@@ -92,9 +92,7 @@ async def test_the_agents_os_a_logged_in_user_and_the_fs_fill_reach_the_table(
                 assert fullest is not None and fullest.mountpoint == "/mnt/disk"
                 assert fullest.percent is not None and 40 <= fullest.percent <= 60
                 table = app.screen.table
-                table.select_key(row.key)
-                await pilot.pause()
-                line = table.render_line(table.cursor_row - int(table.scroll_offset.y) + 1).text
+                line = await row_line(pilot, row.key)
                 cells = re.split(r"\s{2,}", line.strip())
                 assert "kvmtui" in cells and f"{fullest.percent:.1f}" in cells
                 assert any(c.startswith("kvmtui lab guest") for c in cells)

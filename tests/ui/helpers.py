@@ -83,6 +83,14 @@ async def started(
         yield app, pilot
 
 
+async def row_line(pilot: Pilot, key: str) -> str:
+    """The table's line for the row `key`, as drawn (the cursor put on it)."""
+    table = pilot.app.screen.table
+    table.select_key(key)
+    await pilot.pause()
+    return table.render_line(table.cursor_row - int(table.scroll_offset.y) + 1).text
+
+
 def guest(app: KvmTuiApp, name: str, host: str | None = None) -> GuestSnapshot:
     for g in app.fleet.snapshot().guests:
         if g.name == name and (host is None or g.host == host):

@@ -4,17 +4,9 @@
 from __future__ import annotations
 
 from kvmtui.core.model import GuestState
-from tests.ui.helpers import keys, notifications, started, status, wait_for
+from tests.ui.helpers import keys, notifications, row_line, started, status, wait_for
 
 SIZE = (100, 30)
-
-
-async def _row_line(pilot, key: str) -> str:
-    """The guest table's line for `key`, as drawn (cursor put on it)."""
-    table = pilot.app.screen.table
-    table.select_key(key)
-    await pilot.pause()
-    return table.render_line(table.cursor_row - int(table.scroll_offset.y) + 1).text
 
 
 async def _addressed(pilot):
@@ -36,8 +28,8 @@ async def test_ip_column_shows_the_first_address_and_a_dash_when_stopped(demo_se
         assert header.index("IP") < header.index("vCPU")  # before the figures, within 80
         up = next(r for r in rows if r.state is GuestState.RUNNING)
         down = next(r for r in rows if r.state is GuestState.SHUTOFF)
-        assert up.addresses[0] in await _row_line(pilot, up.key)
-        line = await _row_line(pilot, down.key)
+        assert up.addresses[0] in await row_line(pilot, up.key)
+        line = await row_line(pilot, down.key)
         assert down.name in line and "10." not in line
         await pilot.press("I")  # sort by address: as numbers, guests without one last
         shown = [r.addresses[0] if r.addresses else None for r in app.screen.table.visible_rows()]

@@ -7,16 +7,9 @@ from __future__ import annotations
 
 from kvmtui.core.guestinfo import Filesystem, GuestInfo, GuestUser
 from kvmtui.core.model import GuestState
-from tests.ui.helpers import keys, notifications, screen_text, started, wait_for
+from tests.ui.helpers import keys, notifications, row_line, screen_text, started, wait_for
 
 SIZE = (200, 30)
-
-
-async def _line_of(pilot, key: str) -> str:
-    table = pilot.app.screen.table
-    table.select_key(key)
-    await pilot.pause()
-    return table.render_line(table.cursor_row - int(table.scroll_offset.y) + 1).text
 
 
 async def test_without_agent_and_balloon_statistics_the_inside_columns_say_dash(demo_settings):
@@ -25,7 +18,7 @@ async def test_without_agent_and_balloon_statistics_the_inside_columns_say_dash(
         assert header[header.index("Mem") + 1] == "Used"
         assert {"OS", "Users", "FS%"} <= set(header)
         running = next(g for g in app.screen.table.visible_rows() if g.state.is_active)
-        cells = (await _line_of(pilot, running.key)).split()
+        cells = (await row_line(pilot, running.key)).split()
         columns = app.screen.table.render_line(0).text.split()
         assert cells[columns.index("Used")] == "-"
         assert cells[-4:-1] == ["-", "-", "-"]  # OS, Users, FS% (then Virt)
@@ -63,7 +56,7 @@ async def test_an_agent_answer_with_an_escape_sequence_shows_as_its_characters(d
             lambda: any(g.inside for g in app.screen.table.visible_rows()),
             what="the answer on the row",
         )
-        line = await _line_of(pilot, target.key)
+        line = await row_line(pilot, target.key)
         assert "Evil\\x1b]52;c;Zm9v\\…" in line  # the OS cell, cut at its width
         assert "root,ops\\x1b[31m" in line and " 75.0 " in line
         assert "\x1b" not in line
