@@ -117,8 +117,11 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
         "X",
         numeric=True,
     ),
-    # What the guest agent says of the inside (core/guestinfo.py): guest-controlled text,
-    # shown with its control characters made visible.
+    # Seen on a wider terminal or by scrolling right, and `:validate` names the TCG guests
+    # of every host.
+    Column("virt", "Virt", lambda g: _virt_cell(g.virt_type), lambda g: g.virt_type, None),
+    # What the guest agent says of the inside (core/guestinfo.py), past Virt: on a wide
+    # terminal or by scrolling right. Guest-controlled text, control characters visible.
     Column(
         "os",
         "OS",
@@ -143,9 +146,6 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
         "F",
         numeric=True,
     ),
-    # Last: seen on a wider terminal or by scrolling right, and `:validate` names the TCG
-    # guests of every host.
-    Column("virt", "Virt", lambda g: _virt_cell(g.virt_type), lambda g: g.virt_type, None),
 ]
 
 

@@ -21,7 +21,7 @@ async def test_without_agent_and_balloon_statistics_the_inside_columns_say_dash(
         cells = (await row_line(pilot, running.key)).split()
         columns = app.screen.table.render_line(0).text.split()
         assert cells[columns.index("Used")] == "-"
-        assert cells[-4:-1] == ["-", "-", "-"]  # OS, Users, FS% (then Virt)
+        assert cells[-3:] == ["-", "-", "-"]  # OS, Users, FS% (after Virt)
 
 
 async def test_guestinfo_without_an_agent_is_one_line_naming_guest_and_host(demo_settings):
