@@ -230,8 +230,10 @@ async def guest_info(host: Host, uuid: str) -> GuestInfo:
 # ---- the columns' service --------------------------------------------------------------
 
 #: Seconds between rounds while the guest list shows the columns: logins and filling disks
-#: announce themselves by no event.
-GUESTINFO_PERIOD = 30.0
+#: announce themselves by no event. As the address rounds: a round costs a trip and several
+#: agent commands per guest, where the stats cost one call per host. The Guest tab and
+#: `guestinfo NAME` ask at once.
+GUESTINFO_PERIOD = 60.0
 #: Seconds one guest's agent may take: libvirt gives up on an agent that does not answer
 #: its guest-sync after 5 s; past this the guest counts as not answering this round.
 AGENT_TIMEOUT = 10.0
