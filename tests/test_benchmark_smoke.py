@@ -26,7 +26,12 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
     for row in (
         "bare Textual app",
         "kvmtui 2x20",
+        "kvmtui 5x4",
         "first rows",
+        "every host up",
+        "libvirt opens in flight",
+        "opens refused or failed",
+        "open file descriptors",
         "first full table",
         "idle CPU",
         "raw polling",
@@ -41,8 +46,18 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
         assert row in done.stdout
     figures = json.loads(out.read_text())
     assert figures["bare"]["first_paint_s"] > 0
-    # The same fleet served by the benchmark's own libvirtd, then in-process.
-    assert [f["libvirt"] for f in figures["fleets"]] == ["daemon", "in-process"]
+    # Each fleet served by the benchmark's own libvirtds, then in-process: 2x20 one daemon
+    # per host, 5x4 five hosts sharing two daemons (the shape of 1,000 hosts x 10).
+    assert [(f["fleet"], f["libvirt"]) for f in figures["fleets"]] == [
+        ("2x20", "daemon"),
+        ("2x20", "in-process"),
+        ("5x4", "daemon"),
+        ("5x4", "in-process"),
+    ]
     for fleet in figures["fleets"]:
-        assert fleet["guests"] == 42 and fleet["stats_calls_per_host_tick"] > 0
+        assert fleet["guests"] == fleet["hosts"] * int(fleet["fleet"].split("x")[1]) + 2
+        assert fleet["stats_calls_per_host_tick"] > 0
         assert 0 < fleet["first_rows_s"] <= fleet["first_table_s"]
+        assert 0 < fleet["all_up_s"] <= fleet["first_table_s"]
+        assert fleet["open_failures"] == 0 and fleet["opens_max_in_flight"] >= 1
+        assert fleet["fds"] > 0

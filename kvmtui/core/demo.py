@@ -80,12 +80,14 @@ def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.
 def _networks_xml(host: int) -> str:
     """A NAT network on every host (the guests' NICs are on it, so the address column has
     leases to show; a subnet per host, as real hosts have) and, on the first host, an
-    isolated one for storage traffic."""
+    isolated one for storage traffic. Host n's subnet is 10.(n mod 256).(n div 256).0/24:
+    10.n.0.0 up to the 255th host, and still an address libvirt takes beyond (1,000 hosts)."""
+    subnet = f"10.{(host + 1) % 256}.{(host + 1) // 256}"
     default = f"""
   <network>
     <name>default</name><forward mode='nat'/><bridge name='virbr0'/>
-    <ip address='10.{host + 1}.0.1' netmask='255.255.255.0'>
-      <dhcp><range start='10.{host + 1}.0.10' end='10.{host + 1}.0.250'/></dhcp>
+    <ip address='{subnet}.1' netmask='255.255.255.0'>
+      <dhcp><range start='{subnet}.10' end='{subnet}.250'/></dhcp>
     </ip>
   </network>"""
     if host:
