@@ -35,14 +35,17 @@ def ticks(fleet: Fleet) -> int:
 
 
 @contextlib.asynccontextmanager
-async def connected_fleet(hosts, refresh: float = 0.1):
-    """A fleet on `hosts`, every host connected; closed at the end."""
-    fleet = Fleet(hosts, refresh=refresh)
+async def connected_fleet(
+    hosts, refresh: float = 0.1, opens_in_flight: int = 16, expect_up: int | None = None
+):
+    """A fleet on `hosts`, every host (or `expect_up` of them) connected; closed at the end."""
+    fleet = Fleet(hosts, refresh=refresh, opens_in_flight=opens_in_flight)
     await fleet.start()
+    want = len(hosts) if expect_up is None else expect_up
     try:
         await until(
-            lambda: all(h.link is Link.CONNECTED for h in fleet.snapshot().hosts),
-            what="every host connected",
+            lambda: sum(h.link is Link.CONNECTED for h in fleet.snapshot().hosts) == want,
+            what=f"{want} hosts connected",
         )
         yield fleet
     finally:

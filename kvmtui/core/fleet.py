@@ -8,6 +8,7 @@ import gc
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from kvmtui.core.connection import OPENS_IN_FLIGHT
 from kvmtui.core.events import ensure_libvirt_events
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec, Link
@@ -36,7 +37,11 @@ class Fleet(Publisher):
     """
 
     def __init__(
-        self, specs: Iterable[HostSpec], refresh: float, prompts: SshPrompts | None = None
+        self,
+        specs: Iterable[HostSpec],
+        refresh: float,
+        prompts: SshPrompts | None = None,
+        opens_in_flight: int = OPENS_IN_FLIGHT,
     ) -> None:
         super().__init__()
         self._event_listeners: list[Callable[[DomainEvent], None]] = []
@@ -49,6 +54,8 @@ class Fleet(Publisher):
         self._first_tables_wait: asyncio.TimerHandle | None = None
         self._settled: set[str] = set()  # hosts whose first table came, or that failed
         self._load_watchers = 0  # views on screen that show the hosts' load
+        #: The gate every host opens its connection through (see core/connection.py).
+        self.opens = asyncio.Semaphore(opens_in_flight)
         self._hosts: dict[str, Host] = {
             spec.name: Host(
                 spec,
@@ -58,6 +65,7 @@ class Fleet(Publisher):
                 prompts,
                 later=self._first_tables.wait,
                 load_seen=self.host_load_seen,
+                opens=self.opens,
             )
             for spec in specs
         }

@@ -43,9 +43,11 @@ class Host:
         prompts: ssh.SshPrompts | None = None,
         later: Callable[[], Awaitable[object]] | None = None,
         load_seen: Callable[[], bool] | None = None,
+        opens: asyncio.Semaphore | None = None,
     ) -> None:
         """`later` is awaited before reads that can wait; `load_seen()` says whether a view
-        shows the host's load (see Poller)."""
+        shows the host's load (see Poller); `opens` is the fleet's gate for opening
+        connections (see core/connection.py)."""
         self.spec = spec
         self.name = spec.name
         self.refresh = refresh
@@ -58,6 +60,7 @@ class Host:
             on_lost=lambda reason: on_event(
                 DomainEvent(self.name, "", "", "host-lost", params=reason)
             ),
+            opens=opens,
         )
         self.poller = Poller(
             self._connection, refresh, self.run, self._changed, on_event, later, load_seen
