@@ -118,6 +118,7 @@ class ResourceService(Publisher, Generic[R]):
         self._watchers += 1
         if self._watchers > 1:
             return
+        self._connected = frozenset(self._connected_names())  # unwatched, not followed
         if self.cadence is None or self._since_round() >= self.cadence:
             self.refresh_soon()
         else:
@@ -234,7 +235,11 @@ class ResourceService(Publisher, Generic[R]):
 
     def _fleet_changed(self) -> None:
         """A host that becomes ready while watched is read at once; one that goes takes
-        its rows with it."""
+        its rows with it. Unwatched and holding nothing, there is nothing to do: the
+        fleet's every notice (a thousand hosts connecting) cost each service a pass over
+        the hosts."""
+        if not (self._watchers or self._readings or self.errors):
+            return
         connected = frozenset(self._connected_names())
         if connected == self._connected:
             return

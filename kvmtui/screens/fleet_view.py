@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from kvmtui.views import View
 
 
+#: Lines of the host banner: as many as its max-height (kvmtui.tcss) shows.
+BANNER_LINES = 5
+
+
 def sort_bindings(view: str, table_columns: list[Any]) -> list[Binding]:
     """Shift+letter sorts by a column, as in k9s; shown in help, not in the footer.
     Their ids are `VIEW.sort_COLUMN`."""
@@ -215,11 +219,15 @@ class FleetView(Screen[None]):
         return line
 
     def _show_banner(self, snapshot: FleetSnapshot) -> None:
-        """Hosts that are not connected, each on a line with the reason: never hidden."""
+        """Hosts that are not connected, each on a line with the reason, the lost first:
+        never hidden. As many lines as the banner shows (BANNER_LINES), the last saying how
+        many more: a thousand hosts connecting at start were a thousand lines wrapped at
+        every change, most of the start-up's CPU, for five lines on screen."""
+        waiting = [host for host in snapshot.hosts if host.link is not Link.CONNECTED]
+        waiting.sort(key=lambda host: host.link is Link.CONNECTING)  # stable: lost first
+        more = waiting[BANNER_LINES - 1 :] if len(waiting) > BANNER_LINES else []
         lines = Text()
-        for host in snapshot.hosts:
-            if host.link is Link.CONNECTED:
-                continue
+        for host in waiting[: len(waiting) - len(more)]:
             if lines:
                 lines.append("\n")
             if host.link is Link.CONNECTING:
@@ -231,6 +239,13 @@ class FleetView(Screen[None]):
                 else " (not retried; c on the hosts view retries)"
             )
             lines.append(f" {host.name} lost: {host.reason}{retry}", style="bold red")
+        if more:
+            lost = sum(1 for host in more if host.link is Link.LOST)
+            lines.append(
+                f"\n ... and {len(more)} more hosts: {lost} lost, {len(more) - lost} connecting"
+                " (2, the hosts view, lists each)",
+                style="bold red" if lost else "yellow",
+            )
         if self._update("#banner", lines):
             self.query_one("#banner", Static).display = bool(lines)
 
