@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 import libvirt
+import pytest
 
 from kvmtui.core import fleet as fleet_module
 from kvmtui.core import poller as poller_module
@@ -478,3 +479,11 @@ async def test_every_host_waits_for_the_same_beat_on_a_multiple_of_the_refresh()
     await first
     assert abs(loop.time() / 0.2 - round(loop.time() / 0.2)) < 0.1
     assert poller_module._beat(0.2) is not first  # the next beat
+
+
+def test_a_large_fleet_ticks_on_beats_of_at_most_a_hundred_hosts():
+    small = {poller_module.beat_offset(i, 100, 2.0) for i in range(100)}
+    assert small == {0.0}  # one beat, as before: one wake-up a refresh
+    offsets = [poller_module.beat_offset(i, 1000, 2.0) for i in range(1000)]
+    assert sorted(set(offsets)) == pytest.approx([n * 0.2 for n in range(10)])
+    assert max(offsets.count(offset) for offset in set(offsets)) == 100

@@ -12,6 +12,7 @@ from kvmtui.core.connection import OPENS_IN_FLIGHT
 from kvmtui.core.events import ensure_libvirt_events
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot, HostSnapshot, HostSpec, Link
+from kvmtui.core.poller import beat_offset
 from kvmtui.core.publish import Publisher
 from kvmtui.core.ssh import SshPrompts
 
@@ -56,6 +57,7 @@ class Fleet(Publisher):
         self._load_watchers = 0  # views on screen that show the hosts' load
         #: The gate every host opens its connection through (see core/connection.py).
         self.opens = asyncio.Semaphore(opens_in_flight)
+        specs = list(specs)
         self._hosts: dict[str, Host] = {
             spec.name: Host(
                 spec,
@@ -66,8 +68,9 @@ class Fleet(Publisher):
                 later=self._first_tables.wait,
                 load_seen=self.host_load_seen,
                 opens=self.opens,
+                beat_offset=beat_offset(index, len(specs), refresh),
             )
-            for spec in specs
+            for index, spec in enumerate(specs)
         }
         self._version = 0
         self._snapshot: FleetSnapshot | None = None

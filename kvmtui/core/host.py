@@ -44,10 +44,11 @@ class Host:
         later: Callable[[], Awaitable[object]] | None = None,
         load_seen: Callable[[], bool] | None = None,
         opens: asyncio.Semaphore | None = None,
+        beat_offset: float = 0.0,
     ) -> None:
         """`later` is awaited before reads that can wait; `load_seen()` says whether a view
         shows the host's load (see Poller); `opens` is the fleet's gate for opening
-        connections (see core/connection.py)."""
+        connections (see core/connection.py); `beat_offset` its beat's (see Poller)."""
         self.spec = spec
         self.name = spec.name
         self.refresh = refresh
@@ -63,7 +64,14 @@ class Host:
             opens=opens,
         )
         self.poller = Poller(
-            self._connection, refresh, self.run, self._changed, on_event, later, load_seen
+            self._connection,
+            refresh,
+            self.run,
+            self._changed,
+            on_event,
+            later,
+            load_seen,
+            beat_offset,
         )
         self._connection.handlers = self.poller.handlers()
 

@@ -50,28 +50,46 @@ LOAD_UNSEEN_EVERY = 10.0
 
 #: Per event loop and refresh: the next beat's moment and the future it resolves.
 _beats: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[float, tuple[float, asyncio.Future[None]]]
+    asyncio.AbstractEventLoop, dict[tuple[float, float], tuple[float, asyncio.Future[None]]]
 ] = weakref.WeakKeyDictionary()
 
 
-def _beat(refresh: float) -> asyncio.Future[None]:
-    """The next multiple of `refresh` on the loop's clock, as a future every host awaits.
+def _beat(refresh: float, offset: float = 0.0) -> asyncio.Future[None]:
+    """The next multiple of `refresh` (plus `offset`) on the loop's clock, as a future every
+    host of that offset awaits.
 
     Every host ticks on this common beat, whenever it connected, so 200 hosts wake the loop
     and the worker threads in one batch a refresh instead of 200 times at scattered moments
     (each wake-up and thread hand-off costs more than a small host's tick); and one timer
     serves them all, where a timeout per host cost a timer, a cancellation and two
-    exceptions per host and tick. Awaited through asyncio.wait, which never cancels it."""
+    exceptions per host and tick. Awaited through asyncio.wait, which never cancels it.
+    A fleet of more than BEAT_HOSTS hosts spreads them over beats of several offsets (see
+    `beat_offset`)."""
     loop = asyncio.get_running_loop()
-    due = (math.floor(loop.time() / refresh) + 1) * refresh
+    due = (math.floor((loop.time() - offset) / refresh) + 1) * refresh + offset
     beats = _beats.setdefault(loop, {})
-    known = beats.get(refresh)
+    known = beats.get((refresh, offset))
     if known is not None and known[0] == due:
         return known[1]
     future: asyncio.Future[None] = loop.create_future()
     loop.call_at(due, _ring, future)
-    beats[refresh] = (due, future)
+    beats[(refresh, offset)] = (due, future)
     return future
+
+
+#: Hosts one beat wakes at most. A beat's ticks queue at once on the shared pool, which
+#: adds a thread once a call has waited a quarter of a second (core/workers.py): a thousand
+#: hosts' ticks on one beat kept eight threads fighting over the GIL every beat (1000x10
+#: served: 3.2x the CPU of the bulk calls alone), where a hundred take one thread well
+#: under that.
+BEAT_HOSTS = 100
+
+
+def beat_offset(index: int, hosts: int, refresh: float) -> float:
+    """The offset of the beat of the fleet's `index`th host of `hosts`: groups of
+    BEAT_HOSTS, spread evenly over the refresh (0 for every host of a smaller fleet)."""
+    groups = -(-hosts // BEAT_HOSTS)
+    return (index // BEAT_HOSTS) * refresh / groups
 
 
 def _ring(future: asyncio.Future[None]) -> None:
@@ -283,13 +301,16 @@ class Poller:
         on_event: Callable[[DomainEvent], None],
         later: Callable[[], Awaitable[object]] | None = None,
         load_seen: Callable[[], bool] | None = None,
+        offset: float = 0.0,
     ) -> None:
         """`later()` is awaited before the definitions a first table left out are read:
         the fleet's other hosts may still be loading theirs. `load_seen()` says whether a
         view shows the host's load; when it does not, the load counters are read every
-        `LOAD_UNSEEN_EVERY` seconds instead of every tick."""
+        `LOAD_UNSEEN_EVERY` seconds instead of every tick. `offset` is its beat's (see
+        `beat_offset`)."""
         self.name = connection.name
         self.refresh = refresh
+        self._offset = offset
         self._connection = connection
         self._run = run
         self._on_change = on_change
@@ -350,7 +371,10 @@ class Poller:
         assert lost is not None  # set as the connection opened
         while True:
             if not lost.done():
-                await asyncio.wait((_beat(self.refresh), lost), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    (_beat(self.refresh, self._offset), lost),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
             if lost.done():
                 return self._connection.lost_reason
             try:
