@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmtui.cli import UsageError, main, parse_settings
+from kvmtui.cli import UsageError, main, open_files_for, parse_settings
 from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
 
@@ -368,3 +368,18 @@ def test_the_app_starts_without_what_only_a_feature_needs(module: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     assert result.stdout.split() == ["False", "True"], result.stderr
+
+
+def test_a_thousand_hosts_get_the_open_files_they_need_up_to_the_hard_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        open_files_for(10)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1024  # enough already
+        open_files_for(1000)
+        raised = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert raised == (4256 if hard == resource.RLIM_INFINITY else min(4256, hard))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
