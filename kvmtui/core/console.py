@@ -69,9 +69,18 @@ class ConsoleSession(abc.ABC):
         fleet.add_event_listener(self._lifecycle)
 
     async def read(self) -> bytes | None:
+        """What came since the last read, in one piece: a guest printing fast sends many
+        small chunks, and each read is a terminal feed and a redraw request."""
         if self.ended is not None and self._queue.empty():
             return None
-        return await self._queue.get()
+        data = await self._queue.get()
+        while data is not None and not self._queue.empty():
+            more = self._queue.get_nowait()
+            if more is None:
+                self._queue.put_nowait(None)  # the end, for the next read
+                break
+            data += more
+        return data
 
     @abc.abstractmethod
     def write(self, data: bytes) -> None:

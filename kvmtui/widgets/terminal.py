@@ -9,6 +9,8 @@ every key while the widget is not `live` bubble up to the screen's bindings inst
 from __future__ import annotations
 
 import functools
+import math
+import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -68,6 +70,10 @@ def key_bytes(key: str, character: str | None) -> bytes | None:
     return None
 
 
+#: Redraws a second at most while a guest's output floods in.
+FRAMES_PER_SECOND = 30
+
+
 def _colour(name: str) -> str | None:
     """pyte's colour names (`red`, `brightred`, hex `ff8700`) in Rich's spelling."""
     if name == "default":
@@ -123,9 +129,27 @@ class TerminalView(Widget, can_focus=True):
         self._on_size = on_size
         self._passthrough = frozenset(passthrough)
         self.live = False
+        self._drawn_at = -math.inf  # when output was last drawn (see feed)
+        self._draw_pending = False
 
     def feed(self, data: bytes) -> None:
+        """Feeds the screen and draws it: at once after a quiet spell (an echoed key shows
+        without delay), at most FRAMES_PER_SECOND times a second while output floods in
+        (a guest printing `seq 1 20000` was redrawn at the app's full rate, each frame CPU
+        the guest's own emulation wanted on a busy machine)."""
         self._stream.feed(data)
+        if self._draw_pending:
+            return
+        due = self._drawn_at + 1 / FRAMES_PER_SECOND - time.monotonic()
+        if due <= 0:
+            self._draw()
+        else:
+            self._draw_pending = True
+            self.set_timer(due, self._draw)
+
+    def _draw(self) -> None:
+        self._draw_pending = False
+        self._drawn_at = time.monotonic()
         self.refresh()
 
     def display_lines(self) -> list[str]:
