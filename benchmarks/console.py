@@ -3,10 +3,12 @@
 `seq 1 20000` is typed in lab guest linux-b1's serial console, once through kvmtui (its
 own process in a pty at 100x30, the console opened with `:console linux-b1 --force`) and
 once through `virsh console linux-b1 --force` in the same kind of pty, in turn, `--rounds`
-times each. Each time is from the Enter that runs the command to the marker the command
-prints after its last line (`DONE-42`, computed by the guest's shell, so the echo of the
-typed line never matches) reaching the terminal. The pty's output is searched as raw
-bytes, not fed to a terminal emulator here, so the reading side costs both the same.
+times each, with the CPU each terminal's process spent meanwhile (on a busy machine, CPU
+the guest's own emulation wants). Each time is from the Enter that runs the command to
+the marker the command prints after its last line (`DONE-42`, computed by the guest's
+shell, so the echo of the typed line never matches) reaching the terminal. The pty's
+output is searched as raw bytes, not fed to a terminal emulator here, so the reading side
+costs both the same.
 
 The lab is one shared instance: run this only under its lock, lab up (`scripts/lab up`):
 
@@ -90,6 +92,11 @@ class Pty:
                 self._arrived.wait(min(left, 0.5))
             return time.monotonic()
 
+    def cpu_seconds(self) -> float:
+        """The process's CPU (user + system) so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -101,15 +108,17 @@ class Pty:
         os.close(self._fd)
 
 
-def timed_seq(term: Pty) -> float:
-    """Seconds from the Enter of COMMAND to its marker, once the shell answers."""
+def timed_seq(term: Pty) -> tuple[float, float]:
+    """Seconds from the Enter of COMMAND to its marker, once the shell answers, and the
+    CPU seconds the terminal's process spent meanwhile."""
     since = term.mark()
     term.write("echo READY-$((6*7))\r")
     term.wait(b"READY-42", since, timeout=60)
     time.sleep(0.5)  # what the shell prints after (its prompt) is not in the timing
-    since = term.mark()
+    since, cpu = term.mark(), term.cpu_seconds()
     sent = term.write(COMMAND)
-    return term.wait(DONE, since, timeout=300) - sent
+    done = term.wait(DONE, since, timeout=300) - sent
+    return done, term.cpu_seconds() - cpu
 
 
 def environment() -> dict[str, str]:
@@ -118,7 +127,7 @@ def environment() -> dict[str, str]:
     return env
 
 
-def with_virsh(uri: str) -> float:
+def with_virsh(uri: str) -> tuple[float, float]:
     term = Pty(["virsh", "-c", uri, "console", GUEST, "--force"], environment())
     try:
         term.wait(b"Escape character", timeout=30)
@@ -128,7 +137,7 @@ def with_virsh(uri: str) -> float:
         term.stop()
 
 
-def with_kvmtui(config: Path, state: Path) -> float:
+def with_kvmtui(config: Path, state: Path) -> tuple[float, float]:
     env = environment()
     env.update(PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(state), XDG_CONFIG_HOME=str(state))
     term = Pty([sys.executable, "-m", "kvmtui", "--config", str(config)], env)
@@ -156,6 +165,8 @@ class Result:
     load_average: list[float]
     virsh_s: list[float]
     kvmtui_s: list[float]
+    virsh_cpu_s: list[float]
+    kvmtui_cpu_s: list[float]
 
     @property
     def ratio(self) -> float:
@@ -169,20 +180,32 @@ def main() -> None:
     args = parser.parse_args()
     lab = LabInfo.load()
     uri = lab.host(HOST).uri_tcp
-    result = Result(args.rounds, [round(x, 2) for x in os.getloadavg()], [], [])
+    result = Result(args.rounds, [round(x, 2) for x in os.getloadavg()], [], [], [], [])
     with tempfile.TemporaryDirectory(prefix="kvmtui-console-bench-") as directory:
         config = Path(directory) / "kvmtui.toml"
         config.write_text(f'refresh = 2.0\n[[host]]\nname = "{HOST}"\nuri = "{uri}"\n')
+        state = Path(directory)
         for _ in range(args.rounds):
-            result.virsh_s.append(with_virsh(uri))
-            result.kvmtui_s.append(with_kvmtui(config, Path(directory)))
+            for times, cpus, measured in (
+                (result.virsh_s, result.virsh_cpu_s, lambda: with_virsh(uri)),
+                (result.kvmtui_s, result.kvmtui_cpu_s, lambda: with_kvmtui(config, state)),
+            ):
+                seconds, cpu = measured()
+                times.append(seconds)
+                cpus.append(cpu)
     print(
         f"seq 1 20000 in {GUEST}'s serial console at {COLUMNS}x{LINES}, {args.rounds} rounds, "
         f"load average before the run {result.load_average}"
     )
-    for label, times in (("virsh console", result.virsh_s), ("kvmtui", result.kvmtui_s)):
+    for label, times, cpus in (
+        ("virsh console", result.virsh_s, result.virsh_cpu_s),
+        ("kvmtui", result.kvmtui_s, result.kvmtui_cpu_s),
+    ):
         shown = ", ".join(f"{t:.2f}" for t in times)
-        print(f"  {label:<14} median {statistics.median(times):.2f} s  ({shown})")
+        print(
+            f"  {label:<14} median {statistics.median(times):.2f} s  ({shown}), "
+            f"its CPU meanwhile {statistics.median(cpus):.2f} s"
+        )
     print(f"  kvmtui / virsh {result.ratio:.2f}x   (target <= 1.05x)")
     args.json.write_text(json.dumps({**asdict(result), "ratio": result.ratio}, indent=2) + "\n")
 
