@@ -220,14 +220,21 @@ class FleetView(Screen[None]):
 
     def _show_banner(self, snapshot: FleetSnapshot) -> None:
         """Hosts that are not connected, each on a line with the reason, the lost first:
-        never hidden. As many lines as the banner shows (BANNER_LINES), the last saying how
-        many more: a thousand hosts connecting at start were a thousand lines wrapped at
+        never hidden. Beyond BANNER_LINES hosts, a first line counts them all and the
+        first few follow (a narrow terminal wraps a long reason, and the banner's last rows
+        are cut): a thousand hosts connecting at start were a thousand lines wrapped at
         every change, most of the start-up's CPU, for five lines on screen."""
         waiting = [host for host in snapshot.hosts if host.link is not Link.CONNECTED]
         waiting.sort(key=lambda host: host.link is Link.CONNECTING)  # stable: lost first
-        more = waiting[BANNER_LINES - 1 :] if len(waiting) > BANNER_LINES else []
         lines = Text()
-        for host in waiting[: len(waiting) - len(more)]:
+        if len(waiting) > BANNER_LINES:
+            lost = sum(1 for host in waiting if host.link is Link.LOST)
+            lines.append(
+                f" {len(waiting)} hosts not connected: {lost} lost, {len(waiting) - lost}"
+                " connecting (2, the hosts view, lists each)",
+                style="bold red" if lost else "yellow",
+            )
+        for host in waiting[: BANNER_LINES - 1 if lines else BANNER_LINES]:
             if lines:
                 lines.append("\n")
             if host.link is Link.CONNECTING:
@@ -239,13 +246,6 @@ class FleetView(Screen[None]):
                 else " (not retried; c on the hosts view retries)"
             )
             lines.append(f" {host.name} lost: {host.reason}{retry}", style="bold red")
-        if more:
-            lost = sum(1 for host in more if host.link is Link.LOST)
-            lines.append(
-                f"\n ... and {len(more)} more hosts: {lost} lost, {len(more) - lost} connecting"
-                " (2, the hosts view, lists each)",
-                style="bold red" if lost else "yellow",
-            )
         if self._update("#banner", lines):
             self.query_one("#banner", Static).display = bool(lines)
 
