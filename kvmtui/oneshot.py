@@ -35,6 +35,7 @@ from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
 from kvmtui.core.fleet import Fleet
+from kvmtui.core.foresight import Foresight
 from kvmtui.core.guestinfo import GuestInfo, GuestInfoBook, guest_info
 from kvmtui.core.host import HostError
 from kvmtui.core.migration import JobState, MigrationManager, MigrationProgress
@@ -47,12 +48,14 @@ from kvmtui.core.results import (
     CreateWizard,
     Display,
     Editor,
+    Forecasts,
     GuestList,
     GuestPage,
     HostGuests,
     JobProgress,
     JobReport,
     Leases,
+    Measuring,
     Quit,
     Result,
     SnapshotList,
@@ -154,6 +157,14 @@ class CliOperator:
                 await self._job(guest, progress)
             case JobProgress(job_id):
                 await self._follow(job_id)
+            case Measuring() as measuring:
+                if not self.as_json:  # a wait explained, not data
+                    print(measuring.line, file=self.stdout, flush=True)
+            case Forecasts(foresights):
+                self._print(
+                    [_foresight_json(seen) for seen in foresights],
+                    "\n".join(seen.line for seen in foresights),
+                )
             case VerbHelp(verb):
                 self._help(verb)
             case SnapshotList(guest):
@@ -387,6 +398,21 @@ def _inside_cells(inside: GuestInfo) -> tuple[str, str]:
 
 def _needs_screen(what: str) -> NoReturn:
     raise CommandError(f"{what} needs the full screen: run kvmtui without a command")
+
+
+def _foresight_json(seen: Foresight) -> dict[str, Any]:
+    """A forecast's figures in bytes, seconds and ms (None where there is none)."""
+    f = seen.forecast
+    return {
+        "guest": seen.guest,
+        "line": seen.describe(),
+        "converges": f.converges if f else None,
+        "seconds": f.seconds if f else None,
+        "downtime_ms": f.downtime_ms if f else None,
+        "dirty_bytes_per_second": f.dirty_bps if f else None,
+        "bandwidth_mib": f.bandwidth_mib if f else None,
+        "suggested_bandwidth_mib": f.suggested_mib if f and not f.converges else None,
+    }
 
 
 def _guest_json(guest: GuestSnapshot) -> dict[str, Any]:

@@ -17,12 +17,14 @@ from kvmtui.core.results import (
     CreateWizard,
     Display,
     Editor,
+    Forecasts,
     GuestList,
     GuestPage,
     HostGuests,
     JobProgress,
     JobReport,
     Leases,
+    Measuring,
     Quit,
     Result,
     SnapshotList,
@@ -88,6 +90,12 @@ class TuiOperator:
                 from kvmtui.screens import migration_progress
 
                 migration_progress.open_progress(app, job_id)
+            case Measuring(_, seconds) as measuring:
+                app.notify(measuring.line, timeout=seconds + 2)
+            case Forecasts(foresights):
+                for seen in foresights:
+                    never = seen.forecast is not None and not seen.forecast.converges
+                    app.notify(seen.line, severity="warning" if never else "information", timeout=8)
             case VerbHelp(verb):
                 # A page on the verb that stays until Esc; alone, the help screen.
                 if verb:

@@ -109,6 +109,23 @@ async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
     assert (status, out, err) == (1, "", "kvmtui: destroy: kvmtui runs read-only (--readonly)\n")
 
 
+async def test_migrate_says_the_dirty_rate_cannot_be_measured_and_still_migrates(
+    demo_settings,
+):
+    """test:/// has no dirty rate: one line where the forecast would be, then the migration
+    as before (which that driver cannot do either: it fails, the guest stays)."""
+    status, out, err = await _run(demo_settings, "migrate", "build-104", "kvm02")
+    assert out.splitlines() == [
+        "measuring the dirty rate of build-104 on kvm01 (1 s)",
+        "build-104: dirty rate: not measurable on kvm01 (this function is not supported by "
+        "the connection driver: virDomainStartDirtyRateCalc)",
+        "migrating build-104 from kvm01 to kvm02",
+    ]
+    assert status == 1 and "build-104 is still running on kvm01" in err
+    status, out, _ = await _run(demo_settings, "migrate", "build-104", "kvm02", "--skip-forecast")
+    assert out.splitlines()[0] == "build-104: dirty rate: not measured (skipped)"
+
+
 @pytest.mark.parametrize(
     ("words", "line"),
     [

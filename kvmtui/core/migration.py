@@ -26,6 +26,7 @@ import libvirt
 
 from kvmtui.core.errors import describe
 from kvmtui.core.fleet import Fleet
+from kvmtui.core.foresight import Foresight
 from kvmtui.core.host import DomainEvent, Host, HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
@@ -287,6 +288,8 @@ class JobSnapshot:
     message: str
     started: float | None
     finished: float | None
+    #: What was foreseen before it started (None: nobody asked), beside what happened.
+    foresight: Foresight | None = None
 
     @property
     def key(self) -> str:
@@ -322,9 +325,15 @@ class MigrationJob:
     """One guest's migration, from queued to its outcome. Owned by the manager."""
 
     def __init__(
-        self, job_id: int, guest: GuestSnapshot, dest: str, options: MigrationOptions
+        self,
+        job_id: int,
+        guest: GuestSnapshot,
+        dest: str,
+        options: MigrationOptions,
+        foresight: Foresight | None = None,
     ) -> None:
         self.id = job_id
+        self.foresight = foresight
         self.guest = guest.name
         self.uuid = guest.uuid
         self.source = guest.host
@@ -366,6 +375,7 @@ class MigrationJob:
             message=self.message,
             started=self.started,
             finished=self.finished,
+            foresight=self.foresight,
         )
 
 
@@ -443,14 +453,21 @@ class MigrationManager(Publisher):
             if host.connected and not host.readonly and host.name not in sources
         ]
 
-    def start(self, guest: GuestSnapshot, dest: str, options: MigrationOptions) -> JobSnapshot:
-        """Queues a migration and returns at once; it runs when a slot is free."""
+    def start(
+        self,
+        guest: GuestSnapshot,
+        dest: str,
+        options: MigrationOptions,
+        foresight: Foresight | None = None,
+    ) -> JobSnapshot:
+        """Queues a migration and returns at once; it runs when a slot is free. `foresight`
+        is kept with the job, so what happens can be set beside it."""
         if dest == guest.host:
             raise HostError(f"migrate {guest.name}: it is already on {dest}")
         self.fleet.host(dest)  # an unknown host fails here, by name
         if self.active_job_for(guest.host, guest.uuid):
             raise HostError(f"migrate {guest.ref}: a migration of it is already under way")
-        job = MigrationJob(next(self._ids), guest, dest, options)
+        job = MigrationJob(next(self._ids), guest, dest, options, foresight)
         self._jobs[job.id] = job
         task = asyncio.get_running_loop().create_task(self._run(job), name=f"migrate-{job.id}")
         self._tasks.add(task)

@@ -38,3 +38,18 @@ def plural(count: int, word: str, many: str = "") -> str:
     """`1 vCPU`, `2 vCPUs`, `0 guests`: the count and its noun in the right number; `many`
     where adding an s is not it (`plural(n, "entry", "entries")`)."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def duration(seconds: float) -> str:
+    """A span said as an operator rounds it: `300 ms` under a second, `40 s` under a
+    minute, `2 min 30 s` under an hour, `1 h 5 min` beyond; the forecasts' one spelling."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

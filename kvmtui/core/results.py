@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kvmtui.core.capabilities import Check, HostCaps
+from kvmtui.core.foresight import Foresight
 from kvmtui.core.migration import MigrationProgress
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.networks import NetworkSnapshot
+from kvmtui.core.numbers import plural
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,29 @@ class JobProgress:
     prints progress lines until it ends."""
 
     job_id: int
+
+
+@dataclass(frozen=True)
+class Measuring:
+    """Guests' dirty rates being measured before they migrate, for `seconds`: shown as it
+    starts, so the wait is explained."""
+
+    guests: Sequence[GuestSnapshot]
+    seconds: int
+
+    @property
+    def line(self) -> str:
+        """`measuring the dirty rate of web1 on kvm01 (1 s)`: both front-ends' words."""
+        what = self.guests[0].name if len(self.guests) == 1 else plural(len(self.guests), "guest")
+        hosts = ", ".join(sorted({g.host for g in self.guests}))
+        return f"measuring the dirty rate of {what} on {hosts} ({self.seconds} s)"
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """What migrating each guest is foreseen to do (or why there is no forecast)."""
+
+    foresights: Sequence[Foresight]
 
 
 @dataclass(frozen=True)
@@ -134,6 +159,8 @@ Result = (
     | GuestPage
     | JobReport
     | JobProgress
+    | Measuring
+    | Forecasts
     | VerbHelp
     | SnapshotList
     | Leases

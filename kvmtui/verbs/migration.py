@@ -2,15 +2,34 @@
 
 Starting and steering are changes, so each goes through `Controller.change`; how a
 front-end follows a job (a progress screen, progress lines) is the operator's business.
-The flags come from the one definition in `core/migration.py`.
+The flags come from the one definition in `core/migration.py`. Before a guest moves, its
+dirty rate is measured and the forecast said (`core/foresight.py`); `--skip-forecast` goes
+without.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.foresight import CALC_SECONDS, Foresight, measure_guests
 from kvmtui.core.migration import FLAG_WORDS, MigrationOptions
-from kvmtui.core.results import JobProgress, JobReport
+from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.results import Forecasts, JobProgress, JobReport, Measuring
+
+#: `:migrate`'s one flag that is not a migration flag.
+SKIP_FORECAST = "skip-forecast"
+
+
+async def foresee(
+    controller: Controller, guests: Sequence[GuestSnapshot], options: MigrationOptions
+) -> dict[str, Foresight]:
+    """Each guest's forecast for a migration with `options`, by `guest.key`: the measuring
+    is shown as it starts (it takes CALC_SECONDS), for every guest at once."""
+    await controller.operator.show(Measuring(tuple(guests), CALC_SECONDS))
+    rates = await measure_guests(controller.fleet, guests)
+    return {g.key: Foresight.of(g, rates[g.key], options) for g in guests}
 
 
 @verb(
@@ -18,7 +37,7 @@ from kvmtui.core.results import JobProgress, JobReport
     "move a guest to another host",
     guest=True,
     positionals=("DESTHOST",),
-    flags=sorted(FLAG_WORDS),
+    flags=sorted(FLAG_WORDS | {SKIP_FORECAST}),
     valued=("bandwidth", "migrateuri"),
     numeric=("bandwidth",),
     mutating=True,
@@ -26,18 +45,29 @@ from kvmtui.core.results import JobProgress, JobReport
 async def _migrate(controller: Controller, command: Command) -> None:
     guest = controller.guest(command.args[0])
     try:
-        # Every boolean option given is a migration flag: the grammar accepts no other.
+        # Every boolean option given but one is a migration flag: the grammar accepts no other.
         options = MigrationOptions.from_flags(
-            {name for name, value in command.options.items() if value is True},
+            {
+                name
+                for name, value in command.options.items()
+                if value is True and name != SKIP_FORECAST
+            },
             bandwidth_mib=int(command.value("bandwidth") or 0),
             migrate_uri=command.value("migrateuri") or "",
         )
     except ValueError as error:  # a bandwidth out of range
         raise CommandError(f"migrate: {error}") from error
     started: list[int] = []
+    if controller.refused("migrate", [guest], [command.args[1]]):
+        return
+    if command.flag(SKIP_FORECAST):
+        seen = Foresight.skipped(guest)
+    else:
+        seen = (await foresee(controller, [guest], options))[guest.key]
+    await controller.operator.show(Forecasts((seen,)))
 
     async def start() -> str:
-        job = controller.services.migrations.start(guest, command.args[1], options)
+        job = controller.services.migrations.start(guest, command.args[1], options, seen)
         started.append(job.id)
         return f"migrating {guest.name} from {guest.host} to {job.dest}"
 
