@@ -2,6 +2,11 @@
 
 Every field is checked before its value is used: a refused value says why under the field
 and keeps the dialog open, so nothing unchecked reaches `int()` or libvirt.
+
+The migrate dialog measures the guests' dirty rate as it opens (`core/foresight.py`) and
+forecasts the migration with the options as they are ticked and typed; Migrate does not wait
+for it. A forecast that does not converge comes with its fix, one button: the bandwidth it
+needs, or auto-converge when no cap is set.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioSet, Static
 
 from kvmtui.core import advice
 from kvmtui.core.errors import HostError
+from kvmtui.core.foresight import CALC_SECONDS, DirtyRate, Foresight, measure_guests
 from kvmtui.core.migration import (
     MAX_BANDWIDTH_MIB,
     MIGRATION_FLAGS,
@@ -47,11 +53,19 @@ class MigrateUri(Validator):
         return self.success()
 
 
-class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
+#: What the migrate dialog answers: the destination, the options, and each guest's forecast
+#: by `guest.key` (skipped when Migrate came before the measurement).
+MigrateAnswer = tuple[str, MigrationOptions, dict[str, Foresight]]
+#: Guests whose forecast the dialog lists one per line; the rest are counted.
+FORECAST_LINES = 4
+
+
+class MigrateDialog(CheckedForm[MigrateAnswer]):
     """Destination and virsh's options; Enter in a field or on Migrate starts (when every
     field is valid), Esc cancels. The options ticked first are virsh migrate's own (none)
     unless the config's `[migrate] flags` names others, and the dialog says which: an
-    operator who knows `virsh migrate` must not find `undefinesource` ticked unasked."""
+    operator who knows `virsh migrate` must not find `undefinesource` ticked unasked.
+    Under the ranking, the forecast (see the module docstring)."""
 
     SUBMIT = "migrate-go"
 
@@ -72,6 +86,9 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
         self.uris = uris
         #: The config's `[migrate] flags`; None: virsh's defaults.
         self.configured = configured
+        #: The measured dirty rates by `guest.key`; None while measuring.
+        self.rates: dict[str, DirtyRate] | None = None
+        self.foresights: dict[str, Foresight] = {}
 
     def compose(self) -> ComposeResult:
         if len(self.guests) == 1:
@@ -84,6 +101,14 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
                 for index, name in enumerate(self.destinations):
                     yield RadioChoice(Text(name), value=index == 0)
             yield Static(Text("Ranking the hosts..."), id="migrate-advice")
+            yield Static(
+                Text(
+                    f"Forecast: measuring the dirty rate ({CALC_SECONDS} s); "
+                    "Migrate goes without waiting",
+                    style="dim",
+                ),
+                id="migrate-forecast",
+            )
             ticked = self.configured or frozenset()
             with Grid(id="migrate-options"):
                 for flag in MIGRATION_FLAGS:
@@ -129,15 +154,76 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
             yield Static(id="why")
             with Horizontal(id="migrate-buttons"):
                 yield Button("Cancel", id="migrate-cancel")
+                yield Button("", id="migrate-fix", variant="warning")
                 yield Button("Migrate", id="migrate-go", variant="primary")
 
     def on_mount(self) -> None:
         # Keys typed ahead may have closed the dialog before it mounted: then nothing is here.
-        for why in self.query("#why"):
-            why.display = False
+        for hidden in self.query("#why, #migrate-fix"):
+            hidden.display = False
         for choices in self.query(RadioSet):
             choices.focus()
             self._advise()
+            self._measure()
+
+    @work(exclusive=True, group="migrate-forecast")
+    async def _measure(self) -> None:
+        """The guests' dirty rates, measured once; the forecast follows the form from then."""
+        self.rates = await measure_guests(self.app.fleet, self.guests)  # type: ignore[attr-defined]
+        self._foresee()
+
+    def _foresee(self) -> None:
+        """The forecast for the options as the form has them now (a bandwidth being typed
+        that is not valid yet leaves the last one), and the fix it calls for."""
+        if self.rates is None or not self.query_one("#migrate-bandwidth", Input).is_valid:
+            return
+        options = self._options()
+        self.foresights = {g.key: Foresight.of(g, self.rates[g.key], options) for g in self.guests}
+        said = list(self.foresights.values())
+        never = [f for f in said if f.forecast is not None and not f.forecast.converges]
+        text = Text()
+        text.append("Forecast: ", style="bold")
+        if len(said) == 1:
+            text.append(said[0].describe(), style="bold yellow" if never else "")
+        else:
+            for each in said[:FORECAST_LINES]:
+                text.append(f"\n{each.line}", style="bold yellow" if each in never else "")
+            if len(said) > FORECAST_LINES:
+                text.append(f"\nand {len(said) - FORECAST_LINES} more")
+        self.query_one("#migrate-forecast", Static).update(text)
+        fix = self.query_one("#migrate-fix", Button)
+        fix.label = self._fix_label(never, options)
+        fix.display = bool(fix.label)
+
+    @staticmethod
+    def _fix_label(never: list[Foresight], options: MigrationOptions) -> str:
+        """What the fix button does: the bandwidth every guest needs, or, with no cap (the
+        link is the limit), auto-converge; empty when nothing needs fixing or it is on."""
+        if not never:
+            return ""
+        if options.bandwidth_mib:
+            return f"Use {max(f.forecast.suggested_mib for f in never if f.forecast)} MiB/s"
+        return "" if "auto-converge" in options else "Tick auto-converge"
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """The fix button applies its fix; the others are the form's (Textual runs the
+        form's handler after this one unless told not to)."""
+        if event.button.id != "migrate-fix":
+            return
+        event.prevent_default()
+        event.stop()
+        label = str(event.button.label)
+        if label.startswith("Use "):
+            self.query_one("#migrate-bandwidth", Input).value = label.split()[1]
+        else:
+            self.query_one("#opt-auto-converge", Checkbox).value = True
+
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        # The form's own handler (the reasons under the fields) runs after this one.
+        self._foresee()
+
+    def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
+        self._foresee()
 
     @work(exclusive=True, group="migrate-advice")
     async def _advise(self) -> None:
@@ -175,16 +261,21 @@ class MigrateDialog(CheckedForm[tuple[str, MigrationOptions]]):
     def on_radio_set_changed(self, _event: RadioSet.Changed) -> None:
         self.query_one("#migrate-uri", Input).placeholder = self._uri_hint(self.destination)
 
-    def options(self) -> MigrationOptions:
-        """What the form says; only called once every field is valid."""
+    def _options(self, uri: str = "") -> MigrationOptions:
+        """The ticks and the bandwidth; only called once the bandwidth is valid."""
         ticked = frozenset(str(box.name) for box in self.query(Checkbox) if box.value)
         bandwidth = self.query_one("#migrate-bandwidth", Input).value.strip()
-        uri = self.query_one("#migrate-uri", Input).value.strip()
         return MigrationOptions(ticked, bandwidth_mib=int(bandwidth or 0), migrate_uri=uri)
+
+    def options(self) -> MigrationOptions:
+        """What the form says; only called once every field is valid."""
+        return self._options(self.query_one("#migrate-uri", Input).value.strip())
 
     def submit(self) -> None:
         if self.show_why():
-            self.dismiss((self.destination, self.options()))
+            if self.rates is None:  # Migrate before the measurement: it goes without
+                self.foresights = {g.key: Foresight.skipped(g) for g in self.guests}
+            self.dismiss((self.destination, self.options(), self.foresights))
 
 
 class AskNumberScreen(CheckedForm[int]):

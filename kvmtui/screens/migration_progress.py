@@ -8,7 +8,7 @@ controller's one mutation path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from kvmtui.controller import Question
+from kvmtui.core.foresight import Foresight
 from kvmtui.core.host import HostError
 from kvmtui.core.migration import (
     MAX_BANDWIDTH_MIB,
@@ -27,7 +28,7 @@ from kvmtui.core.migration import (
     MigrationOptions,
 )
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
+from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateAnswer, MigrateDialog
 from kvmtui.widgets.footer import KeysFooter
 from kvmtui.widgets.migration import (
     OUTCOME_STYLE,
@@ -58,7 +59,7 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
         return
     uris = {name: app.fleet.host(name).spec.uri for name in destinations}
 
-    def start(answer: tuple[str, MigrationOptions] | None) -> None:
+    def start(answer: MigrateAnswer | None) -> None:
         if answer is not None:
             app.run_worker(start_migrations(app, guests, *answer), group="migration")
 
@@ -66,11 +67,15 @@ def open_migration(app: KvmTuiApp, guests: list[GuestSnapshot]) -> None:
 
 
 async def start_migrations(
-    app: KvmTuiApp, guests: Sequence[GuestSnapshot], dest: str, options: MigrationOptions
+    app: KvmTuiApp,
+    guests: Sequence[GuestSnapshot],
+    dest: str,
+    options: MigrationOptions,
+    foresights: Mapping[str, Foresight],
 ) -> None:
-    """Queues one job per guest through the controller, then shows the one job's progress,
-    or the jobs view for several. A guest that cannot go is reported by name; the others
-    still go."""
+    """Queues one job per guest through the controller, each with its forecast (by
+    `guest.key`), then shows the one job's progress, or the jobs view for several. A guest
+    that cannot go is reported by name; the others still go."""
     manager = app.services.migrations
     started: list[JobSnapshot] = []
 
@@ -78,7 +83,7 @@ async def start_migrations(
         refused: list[str] = []
         for guest in guests:
             try:
-                started.append(manager.start(guest, dest, options))
+                started.append(manager.start(guest, dest, options, foresights.get(guest.key)))
             except HostError as error:
                 refused.append(str(error))
         if not started:

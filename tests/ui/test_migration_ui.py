@@ -7,12 +7,14 @@ with the guest still running on its source.
 from __future__ import annotations
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Input, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, RadioSet, Static
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.config import Settings
+from kvmtui.core.foresight import DirtyRate
 from kvmtui.core.migration import FLAG_WORDS
 from kvmtui.core.model import GuestSnapshot, GuestState
+from kvmtui.screens import migrate_dialog
 from kvmtui.screens.jobs import JobsScreen
 from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
 from kvmtui.screens.migration_progress import MigrationProgressScreen
@@ -127,6 +129,10 @@ async def test_command_line_migrate_and_unknown_host(demo_settings):
             lambda: isinstance(app.screen, MigrationProgressScreen),
             what="the progress screen",
         )
+        # Where the forecast would be, one line: the demo's driver cannot measure.
+        assert f"{guest.name}: dirty rate: not measurable on kvm01 (this function is not " in (
+            " ".join(notifications(app))
+        )
 
 
 async def test_readonly_refuses_migration(demo_hosts):
@@ -223,3 +229,64 @@ async def test_ask_number_refuses_out_of_range_values_and_keeps_asking(demo_sett
         await pilot.press("enter")
         await wait_for(pilot, lambda: answers == [2000], what="the answer")
         assert app.is_running
+
+
+def _said(app: KvmTuiApp) -> str:
+    """The screen's words, however the dialog wraps its lines."""
+    return " ".join(screen_text(app).split())
+
+
+async def test_the_dialog_says_the_demo_cannot_measure_and_still_migrates(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        guest = await _dialog_for_running_guest(app, pilot)
+        await wait_for(pilot, lambda: "not measurable on kvm01" in _said(app), what="the forecast")
+        assert "Forecast: dirty rate: not measurable on kvm01 (this function is not" in _said(app)
+        assert not app.screen.query_one("#migrate-fix").display  # nothing to fix
+        app.screen.query_one("#migrate-go", Button).press()
+        await wait_for(pilot, lambda: app.services.migrations.jobs(), what="the job")
+        [job] = app.services.migrations.jobs()
+        assert job.guest == guest.name and job.foresight is not None
+        assert job.foresight.problem.startswith("dirty rate: not measurable on kvm01")
+
+
+async def _measured(monkeypatch, rate_mib: float) -> None:
+    """The guests write `rate_mib` MiB/s: what a QEMU host would measure (test:/// cannot)."""
+
+    async def measure(_fleet, guests):
+        return {g.key: DirtyRate(rate_mib * 2**20) for g in guests}
+
+    monkeypatch.setattr(migrate_dialog, "measure_guests", measure)
+
+
+async def test_the_dialog_forecasts_as_the_options_change_and_offers_the_fix(
+    demo_settings, monkeypatch
+):
+    await _measured(monkeypatch, 30)
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await _dialog_for_running_guest(app, pilot)
+        dialog = app.screen
+        assert "no forecast: not live" in _said(app)
+        dialog.query_one("#opt-live", Checkbox).value = True
+        await _type_into(pilot, dialog.query_one("#migrate-bandwidth", Input), "8")
+        await wait_for(pilot, lambda: "will not converge at 8 MiB/s" in _said(app), what="no")
+        assert "dirties 30.0 MiB/s; use bandwidth >= 60 MiB/s" in _said(app)
+        fix = dialog.query_one("#migrate-fix", Button)
+        assert fix.display and str(fix.label) == "Use 60 MiB/s"
+        fix.press()
+        await wait_for(pilot, lambda: "converges in about" in _said(app), what="yes")
+        assert dialog.query_one("#migrate-bandwidth", Input).value == "60"
+        assert isinstance(app.screen, MigrateDialog) and not fix.display
+        # No cap: the link is the limit, so the fix is auto-converge.
+        await pilot.press("escape")
+        await _measured(monkeypatch, 300)
+        await _dialog_for_running_guest(app, pilot)
+        dialog = app.screen
+        dialog.query_one("#opt-live", Checkbox).value = True
+        fix = dialog.query_one("#migrate-fix", Button)
+        await wait_for(pilot, lambda: fix.display, what="the fix")
+        assert "(no cap: a 1 Gb/s link assumed)" in _said(app)
+        assert str(fix.label) == "Tick auto-converge"
+        fix.press()
+        await wait_for(pilot, lambda: not fix.display, what="the fix applied")
+        assert dialog.query_one("#opt-auto-converge", Checkbox).value
+        assert "auto-converge is on" in _said(app)
