@@ -102,6 +102,7 @@ async def migrate_dialog(pilot: Pilot) -> None:
     await select(pilot, RUNNING_GUEST)
     await settled(pilot)
     await press(pilot, "guests.migrate")
+    await settled(pilot)  # the ranking and the forecast come a moment after the dialog
 
 
 async def cpu_map(pilot: Pilot) -> None:
