@@ -8,7 +8,9 @@ form and the dialog share every check. Without `--host`, the host the placement 
 ranks first takes the guest.
 
 `evacuate` plans live migrations of every running guest of a host to the ranked hosts,
-asks with the plan, and runs them through the migration manager.
+measures their dirty rates, asks with the plan in the order it will run (the quickest
+forecast first, those that will not converge last and flagged), and runs them through the
+migration manager.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from kvmtui import format as fmt
 from kvmtui.controller import Controller, Question
 from kvmtui.core import advice, provision
 from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.foresight import Foresight
 from kvmtui.core.migration import JobSnapshot, JobState, MigrationOptions
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.results import Console, CreateWizard, View
 from kvmtui.core.sizes import MAX_SIZE, parse_size
 from kvmtui.core.uri import quoted
+from kvmtui.verbs.shared import SKIP_FORECAST, foresee
 
 #: How long `--console` waits for the new guest to appear in the fleet's table.
 _APPEAR_TIMEOUT = 10.0
@@ -245,10 +249,30 @@ async def _listed(controller: Controller, host: str, uuid: str) -> GuestSnapshot
     return guest
 
 
+def _plan_text(
+    plan: advice.Evacuation, moved: list[advice.Move], seen: dict[str, Foresight]
+) -> str:
+    """The plan as it will run: each move with its forecast under it (`!` where it will not
+    converge), then the guests that stay. When none has a forecast for one reason (a host
+    that cannot measure, skipped), the reason is said once, first."""
+    reasons = {f.problem for f in seen.values() if f.forecast is None}
+    once = len(reasons) == 1 and all(f.forecast is None for f in seen.values())
+    lines = [reasons.pop()] if once else []
+    for move in moved:
+        foresight = seen[move.guest.key]
+        never = foresight.forecast is not None and not foresight.forecast.converges
+        lines.append(f"{move.guest.name} -> {move.dest}  ({move.why})")
+        if not once:
+            lines.append(f"  {'! ' if never else ''}{foresight.describe()}")
+    lines.extend(f"{m.guest.name} stays: {m.why}" for m in plan.moves if m.dest is None)
+    return "\n".join(lines)
+
+
 @verb(
     "evacuate",
     "live-migrate every running guest of a host to the ranked hosts",
     positionals=("HOST",),
+    flags=(SKIP_FORECAST,),
     mutating=True,
 )
 async def _evacuate(controller: Controller, command: Command) -> None:
@@ -261,21 +285,31 @@ async def _evacuate(controller: Controller, command: Command) -> None:
     if not plan.placed:
         raise CommandError(f"evacuate {source}: {plan.describe('; ')}")
     manager = controller.services.migrations
+    options = MigrationOptions()
+    if controller.refused("evacuate", [m.guest for m in plan.placed]):
+        return
+    if command.flag(SKIP_FORECAST):
+        seen = {m.guest.key: Foresight.skipped(m.guest) for m in plan.placed}
+    else:
+        seen = await foresee(controller, [m.guest for m in plan.placed], options)
+    # The manager runs them in this order, a few at a time: the quick ones leave first.
+    moved = sorted(plan.placed, key=lambda m: seen[m.guest.key].order)
     jobs: list[JobSnapshot] = []
 
     async def start() -> str:
-        for move in plan.placed:
+        for move in moved:
             assert move.dest is not None
-            jobs.append(manager.start(move.guest, move.dest, MigrationOptions()))
+            jobs.append(manager.start(move.guest, move.dest, options, seen[move.guest.key]))
         return (
             f"evacuating {fmt.plural(len(jobs), 'guest')} from {source}, "
             f"{manager.concurrency} at a time"
         )
 
-    moved = plan.placed
+    never = sum(1 for f in seen.values() if f.forecast is not None and not f.forecast.converges)
     question = Question(
-        f"Evacuate {source}: live-migrate {fmt.plural(len(moved), 'guest')}?",
-        plan.describe(),
+        f"Evacuate {source}: live-migrate {fmt.plural(len(moved), 'guest')}"
+        + (f" ({never} will not converge)?" if never else "?"),
+        _plan_text(plan, moved, seen),
         "Evacuate",
     )
     if not await controller.change(

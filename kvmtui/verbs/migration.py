@@ -9,27 +9,12 @@ without.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError, verb
-from kvmtui.core.foresight import CALC_SECONDS, Foresight, measure_guests
+from kvmtui.core.foresight import Foresight
 from kvmtui.core.migration import FLAG_WORDS, MigrationOptions
-from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.results import Forecasts, JobProgress, JobReport, Measuring
-
-#: `:migrate`'s one flag that is not a migration flag.
-SKIP_FORECAST = "skip-forecast"
-
-
-async def foresee(
-    controller: Controller, guests: Sequence[GuestSnapshot], options: MigrationOptions
-) -> dict[str, Foresight]:
-    """Each guest's forecast for a migration with `options`, by `guest.key`: the measuring
-    is shown as it starts (it takes CALC_SECONDS), for every guest at once."""
-    await controller.operator.show(Measuring(tuple(guests), CALC_SECONDS))
-    rates = await measure_guests(controller.fleet, guests)
-    return {g.key: Foresight.of(g, rates[g.key], options) for g in guests}
+from kvmtui.core.results import Forecasts, JobProgress, JobReport
+from kvmtui.verbs.shared import SKIP_FORECAST, foresee
 
 
 @verb(

@@ -1,5 +1,6 @@
-"""What the verb modules share: the path of a verb's change, and the host a verb that
-creates something on one host is for. It registers no verb of its own."""
+"""What the verb modules share: the path of a verb's change, the host a verb that
+creates something on one host is for, and the forecast of the verbs that migrate guests
+(`migrate`, `evacuate`). It registers no verb of its own."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from kvmtui.controller import Controller, Question
 from kvmtui.core.commands import Command, CommandError
+from kvmtui.core.foresight import CALC_SECONDS, Foresight, measure_guests
 from kvmtui.core.host import Host
+from kvmtui.core.migration import MigrationOptions
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.results import Measuring
 
 
 async def change(
@@ -44,3 +48,17 @@ def one_host(controller: Controller, command: Command) -> Host:
         names = ", ".join(h.name for h in hosts)
         raise CommandError(f"{command.verb}: say which host with --host ({names})")
     return hosts[0]
+
+
+#: The flag of the verbs that migrate that goes without the forecast (and its wait).
+SKIP_FORECAST = "skip-forecast"
+
+
+async def foresee(
+    controller: Controller, guests: Sequence[GuestSnapshot], options: MigrationOptions
+) -> dict[str, Foresight]:
+    """Each guest's forecast for a migration with `options`, by `guest.key`: the measuring
+    is shown as it starts (it takes CALC_SECONDS), for every guest at once."""
+    await controller.operator.show(Measuring(tuple(guests), CALC_SECONDS))
+    rates = await measure_guests(controller.fleet, guests)
+    return {g.key: Foresight.of(g, rates[g.key], options) for g in guests}

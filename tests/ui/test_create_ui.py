@@ -13,10 +13,12 @@ from textual.widgets import Input, Static
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.config import Settings
+from kvmtui.core.foresight import MIB, DirtyRate
 from kvmtui.core.model import HostSpec
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.create import CreateScreen
 from kvmtui.screens.migrate_dialog import MigrateDialog
+from kvmtui.verbs import shared as shared_verbs
 from tests.nodes import NODE_XML
 from tests.ui.helpers import (
     fleet_ready,
@@ -175,9 +177,41 @@ async def test_evacuate_shows_the_plan_and_cancel_moves_nothing(node_settings):
         )
         plan = text_of(app.screen.query_one("#detail", Static))
         assert "web -> kvm2" in plan and "bare -> kvm2" in plan
+        # Where each forecast would be, one line: the test driver cannot measure.
+        assert plan.startswith("dirty rate: not measurable on kvm1 (this function is not")
+        assert plan.count("not measurable") == 1  # said once for the host, not per guest
         await pilot.press("enter")  # on the focused Cancel
         assert not isinstance(app.screen, ConfirmScreen)
         assert not app.services.migrations.jobs()
+
+
+async def test_the_evacuation_plan_runs_the_quickest_first_and_flags_the_hopeless(
+    node_settings, monkeypatch
+):
+    """As a QEMU host would measure them (test:/// cannot): web writes 300 MiB/s, more
+    than a 1 Gb/s link carries, bare hardly anything."""
+    rates = {"web": 300 * MIB, "bare": 1 * MIB}
+
+    async def measure(_fleet, guests):
+        return {g.key: DirtyRate(rates[g.name]) for g in guests}
+
+    monkeypatch.setattr(shared_verbs, "measure_guests", measure)
+    async with running(node_settings) as (app, pilot):
+        await command(pilot, "evacuate kvm1")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
+        assert "Evacuate kvm1: live-migrate 2 guests (1 will not converge)?" in text_of(
+            app.screen.query_one("#question", Static)
+        )
+        plan = text_of(app.screen.query_one("#detail", Static)).splitlines()
+        assert plan[0].startswith("bare -> kvm2")
+        assert plan[1].startswith("  converges in about ")
+        assert plan[2].startswith("web -> kvm2")
+        assert plan[3].startswith("  ! will not converge at 110 MiB/s (no cap: a 1 Gb/s link")
+        await pilot.press("tab", "enter")  # Evacuate: the jobs start in the plan's order
+        await wait_for(pilot, lambda: len(app.services.migrations.jobs()) == 2, what="jobs")
+        jobs = app.services.migrations.jobs()
+        assert [j.guest for j in jobs] == ["bare", "web"]
+        assert all(j.foresight is not None and j.foresight.forecast for j in jobs)
 
 
 async def test_the_migrate_dialog_ranks_the_destinations(node_settings):
