@@ -22,6 +22,15 @@ def _downtime(job: JobSnapshot) -> str:
     return f"{figures.downtime_ms} ms"
 
 
+def _forecast(job: JobSnapshot) -> Text:
+    """What was foreseen, beside Elapsed and Downtime (what happened), so the model can be
+    judged: `40 s, 300 ms`, `never at 8 MiB/s`, or `-` (none: skipped, or not measurable)."""
+    seen = job.foresight
+    if seen is None or seen.forecast is None:
+        return Text(fmt.DASH)
+    return Text(seen.forecast.brief())
+
+
 def _outcome(job: JobSnapshot) -> Text:
     return Text(job.message or job.options.describe(), style="dim" if not job.message else "")
 
@@ -56,6 +65,13 @@ JOB_COLUMNS: list[Column[JobSnapshot]] = [
         lambda j: j.figures.downtime_ms if j.figures else None,
         None,
         numeric=True,
+    ),
+    Column(
+        "forecast",
+        "Forecast",
+        _forecast,
+        lambda j: j.foresight.order if j.foresight else None,
+        None,
     ),
     Column("outcome", "Outcome", _outcome, lambda j: j.message, None),
 ]

@@ -93,6 +93,8 @@ def figure_rows(job: JobSnapshot) -> list[tuple[str, str | Text]]:
         ("Options", Text(job.describe_options() or fmt.DASH)),
         ("Samples", f"{job.samples}" + (" (final figures from libvirt)" if final else "")),
     ]
+    if job.foresight is not None:  # what was foreseen, to set beside the figures above
+        rows.append(("Forecast", Text(job.foresight.describe())))
     return rows
 
 

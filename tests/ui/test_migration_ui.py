@@ -290,3 +290,29 @@ async def test_the_dialog_forecasts_as_the_options_change_and_offers_the_fix(
         await wait_for(pilot, lambda: not fix.display, what="the fix applied")
         assert dialog.query_one("#opt-auto-converge", Checkbox).value
         assert "auto-converge is on" in _said(app)
+
+
+async def test_the_forecast_stays_beside_what_happened(demo_settings, monkeypatch):
+    await _measured(monkeypatch, 30)
+    async with started(demo_settings, (120, 30)) as (app, pilot):
+        await _dialog_for_running_guest(app, pilot)
+        dialog = app.screen
+        dialog.query_one("#opt-live", Checkbox).value = True
+        await _type_into(pilot, dialog.query_one("#migrate-bandwidth", Input), "60")
+        await wait_for(pilot, lambda: "converges in about" in _said(app), what="the forecast")
+        foreseen = dialog.foresights[_running_guest(app).key]
+        assert foreseen.forecast is not None
+        brief = foreseen.forecast.brief()
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, MigrationProgressScreen), what="progress"
+        )
+        await wait_for(pilot, lambda: "migration failed" in _said(app), what="the outcome")
+        assert f"Forecast {foreseen.describe()}" in _said(app)
+        await pilot.press("escape", "3")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="jobs view")
+        await wait_for(pilot, lambda: app.screen.table.visible_rows(), what="a job row")
+        table = app.screen.table
+        header, row = table.render_line(0).text, table.render_line(1).text
+        assert header.index("Elapsed") < header.index("Downtime") < header.index("Forecast")
+        assert brief in row  # e.g. "3 s, 250 ms": what was foreseen, beside what happened
