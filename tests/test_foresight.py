@@ -116,4 +116,6 @@ async def test_a_driver_without_dirty_rates_says_so_in_one_line(tmp_path):
             "web: dirty rate: not measurable on kvm1 (this function is not supported by the "
             "connection driver: virDomainStartDirtyRateCalc)"
         )
-        assert rates[off.key].problem == "none: off is not running"
+        assert Foresight.of(off, rates[off.key], MigrationOptions()).line == (
+            "off: dirty rate: none, it is not running"
+        )

@@ -281,7 +281,7 @@ async def measure_guests(
         if guest.state.is_active:
             by_host.setdefault(guest.host, []).append(guest)
         else:
-            rates[guest.key] = DirtyRate(None, problem=f"none: {guest.name} is not running")
+            rates[guest.key] = DirtyRate(None, problem="none, it is not running")
     readings = await asyncio.gather(
         *(measure(fleet.host(h), [g.uuid for g in gs], seconds) for h, gs in by_host.items())
     )

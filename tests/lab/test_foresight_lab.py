@@ -2,21 +2,16 @@
 forecast not to converge at 8 MiB/s, indeed does not, and at the suggested bandwidth does,
 within twice the forecast.
 
-The guest image is not changed for it: a busybox loop, typed on the serial console, writes
-BLOCK_MIB blocks into a file on the guest's tmpfs (/tmp) ten times a second at most, cycling
-over a ring of RING_MIB, so a second's writes land on pages not written the second before;
-the blocks alternate between two random sources, so every write changes its pages (QEMU's
-page sampling compares hashes, and a zero page costs a migration almost nothing). Under TCG
-on a busy two-core machine that is 12 to 32 MiB/s as measured (QEMU samples 64 pages of a
-128 MiB guest: a reading moves in steps of 2 MiB/s).
+The guest writes its memory through `LabInfo.dirtying` (a busybox loop on its console,
+no change to the guest image); QEMU samples 64 pages of a 128 MiB guest, so a reading moves
+in steps of 2 MiB/s and can be a third off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,31 +23,8 @@ from kvmtui.core.model import GuestSnapshot, HostSpec
 from .labinfo import LabInfo
 
 GUEST = "linux-a1"
-#: MiB per write, at most ten writes a second (the loop's own cost under TCG slows it).
-BLOCK_MIB = 3
-#: The ring the writes cycle over: a second's worth, within the guest's 46 MiB /tmp.
-RING_MIB = 30
 SLOW_MIB = 8
 pytestmark = pytest.mark.timeout(180)
-
-
-@contextmanager
-def dirtying(lab: LabInfo, guest: str) -> Iterator[None]:
-    """The guest writes fresh data to its tmpfs, BLOCK_MIB at a time, until the end."""
-    slots = RING_MIB // BLOCK_MIB
-    lab.guest_shell(
-        guest,
-        f"head -c {BLOCK_MIB * MIB} /dev/urandom > /tmp/a; "
-        f"head -c {BLOCK_MIB * MIB} /dev/urandom > /tmp/b; "
-        f"(i=0; while :; do if [ $(( i / {slots} % 2 )) = 0 ]; then f=/tmp/a; else f=/tmp/b; fi; "
-        f"dd if=$f of=/tmp/dirt bs=1M count={BLOCK_MIB} seek=$(( i % {slots} * {BLOCK_MIB} )) "
-        "conv=notrunc 2>/dev/null; i=$((i+1)); sleep 0.1; done) "
-        "</dev/null >/dev/null 2>&1 & echo $! > /tmp/dirt.pid",
-    )
-    try:
-        yield
-    finally:
-        lab.guest_shell(guest, "kill $(cat /tmp/dirt.pid); rm -f /tmp/dirt /tmp/a /tmp/b")
 
 
 @pytest.fixture
@@ -85,7 +57,7 @@ async def test_a_forecast_of_no_convergence_holds_and_the_suggested_bandwidth_wo
     guest = _guest(fleet)
     assert guest is not None
     manager = MigrationManager(fleet)
-    with dirtying(lab_fresh, GUEST):
+    with lab_fresh.dirtying(GUEST):
         await asyncio.sleep(2)  # the loop's first bursts
         rate = (await measure_guests(fleet, [guest]))[guest.key]
         assert rate.bytes_per_second is not None, rate.problem
