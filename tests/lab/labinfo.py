@@ -281,7 +281,7 @@ class LabInfo:
         try:
             yield
         finally:
-            self.guest_shell(guest, "kill $(cat /tmp/dirt.pid); rm -f /tmp/dirt /tmp/a /tmp/b")
+            self.guest_shell(guest, "kill $(cat /tmp/dirt.pid); rm -f /tmp/dirt* /tmp/a /tmp/b")
 
     # --- lifecycle (all through scripts/lab, so there is one implementation) -----------
     def stop_host(self, name: str) -> None:
