@@ -10,8 +10,9 @@ that a migration never finishes after minutes of watching the remaining data not
 
 Two parts: `measure` asks libvirt for the dirty rate of some guests of one host (a short
 calculation, through `host.run`; a driver without it, such as `test:///`, says so once per
-host), and `forecast` is the model, pure arithmetic, tested on its own. `foresee` puts them
-together for the guests a migration (or an evacuation) is about to move.
+host; `measure_guests` does it for guests on any hosts at once), and `forecast` is the
+model, pure arithmetic, tested on its own. `Foresight.of` puts them together for one guest
+and the options a migration (or an evacuation) is about to use.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class Forecast:
         return "; ".join(words)
 
     def brief(self) -> str:
-        """A narrow column's form: `40 s, 300 ms` or `no (8 MiB/s)`."""
+        """A narrow column's form: `40 s, 300 ms` or `never at 8 MiB/s`."""
         if self.seconds is None or self.downtime_ms is None:
             return f"never at {self.bandwidth_mib} MiB/s"
         return f"{numbers.duration(self.seconds)}, {numbers.duration(self.downtime_ms / 1000)}"

@@ -52,7 +52,14 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
         assert app.screen.query_one("#migrate-uri").placeholder == "tcp://10.213.0.2"
         while app.focused is not app.screen.query_one("#migrate-bandwidth"):
             await pilot.press("tab")
-        await pilot.press(*keys("20"), "enter")
+        await pilot.press(*keys("20"))
+        # The idle guest writes little: the measured forecast says it converges at 20 MiB/s.
+        await wait_for(
+            pilot,
+            lambda: "Forecast: converges in about" in " ".join(screen_text(app).split()),
+            what="the forecast",
+        )
+        await pilot.press("enter")
         await wait_for(
             pilot,
             lambda: isinstance(app.screen, MigrationProgressScreen),
@@ -73,6 +80,8 @@ async def test_migrate_with_keys_and_watch_progress(lab_fresh: LabInfo):
         job = app.services.migrations.jobs()[0]
         assert job.final is not None and job.final.downtime_ms is not None
         assert f"{job.final.downtime_ms} ms" in text
+        assert job.foresight is not None and job.foresight.forecast is not None
+        assert "Forecast converges in about" in " ".join(text.split())
 
 
 async def test_quitting_mid_migration_asks_then_aborts_it(lab_fresh: LabInfo):
