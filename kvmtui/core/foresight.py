@@ -48,11 +48,14 @@ DEFAULT_MAX_DOWNTIME_MS = 300
 #: The bandwidth a forecast assumes when the migration sets no cap: what a 1 Gb/s link
 #: carries once framing is paid (about 117 MiB/s at best; 110 leaves room for the rest).
 ASSUMED_LINK_MIB = 110
-#: The bandwidth suggested for a guest that would not converge, as a multiple of its dirty
-#: rate: with each pass at most half the one before, the whole migration takes at most twice
-#: a single pass over memory; and a dirty rate measured by sampling pages can be a third off
-#: (QEMU samples 512 pages per GiB: 64 on a 128 MiB guest), which a factor of 2 absorbs.
-SUGGESTED_FACTOR = 2.0
+#: The bandwidth suggested for a guest that would not converge, as a multiple of the highest
+#: dirty rate its measurement allows (`sampled_bound`): each pass at most two thirds of the
+#: one before, so the whole migration takes at most three single passes over memory.
+SUGGESTED_FACTOR = 1.5
+#: What one sampled page stands for: QEMU's page sampling reads 512 pages per GiB of guest
+#: memory (its default; libvirt cannot change it) and counts those that changed, so a rate
+#: is a whole number of 2 MiB per second of the calculation (a 128 MiB guest: 64 pages).
+SAMPLED_BYTES = 1024 * MIB // 512
 #: A forecast that needs more passes than this rests on a dirty rate within a few per cent
 #: of the bandwidth, closer than a one-second sample can tell apart: not converging.
 MAX_PASSES = 100
@@ -66,6 +69,9 @@ class Forecast:
     dirty_bps: float
     bandwidth_bps: float
     max_downtime_ms: int
+    #: The highest dirty rate the measurement allows (`sampled_bound`); what the suggested
+    #: bandwidth is made from, so a low sample does not suggest too little.
+    dirty_bound_bps: float
     #: Seconds from start to the guest running on the destination; None: never converges.
     seconds: float | None
     #: The final pause, ms; None when it never converges.
@@ -88,8 +94,8 @@ class Forecast:
     @property
     def suggested_mib(self) -> int:
         """The bandwidth, whole MiB/s as `--bandwidth` takes it, that lets it converge with
-        room to spare (SUGGESTED_FACTOR times the dirty rate)."""
-        return max(1, math.ceil(SUGGESTED_FACTOR * self.dirty_bps / MIB))
+        room to spare (SUGGESTED_FACTOR times the highest rate the measurement allows)."""
+        return max(1, math.ceil(SUGGESTED_FACTOR * self.dirty_bound_bps / MIB))
 
     def describe(self) -> str:
         """`converges in about 40 s, downtime about 300 ms (...)` or `will not converge at
@@ -105,6 +111,8 @@ class Forecast:
                 f"{numbers.size(self.memory_bytes)} at {at})"
             )
         link = "a link of" if self.assumed else "bandwidth >="
+        if self.dirty_bound_bps > self.dirty_bps:
+            dirties += f" (up to {numbers.speed(self.dirty_bound_bps)} as sampled)"
         words = [
             f"will not converge at {at}: {dirties}; use {link} {self.suggested_mib} MiB/s, "
             "auto-converge or post-copy"
@@ -128,6 +136,7 @@ def forecast(
     bandwidth_bps: float,
     max_downtime_ms: int = DEFAULT_MAX_DOWNTIME_MS,
     *,
+    dirty_bound_bps: float | None = None,
     assumed: bool = False,
     auto_converge: bool = False,
     postcopy: bool = False,
@@ -142,12 +151,15 @@ def forecast(
       the bandwidth the passes never shrink (and it never converges);
     - QEMU stops the guest once what is left fits in the tolerable downtime at the link's
       speed (left <= bandwidth x downtime); that last send is the downtime.
+
+    `dirty_bound_bps`: the highest rate the measurement allows (default: `dirty_bps`, exact).
     """
     never = Forecast(
         memory_bytes,
         dirty_bps,
         bandwidth_bps,
         max_downtime_ms,
+        dirty_bps if dirty_bound_bps is None else max(dirty_bps, dirty_bound_bps),
         seconds=None,
         downtime_ms=None,
         passes=0,
@@ -172,6 +184,17 @@ def forecast(
     return replace(never, seconds=elapsed + pause, downtime_ms=pause * 1000, passes=passes)
 
 
+def sampled_bound(dirty_bps: float, seconds: float) -> float:
+    """The highest dirty rate a page-sampled measurement of `dirty_bps` over `seconds` is
+    consistent with, about two standard deviations up: QEMU counts k changed pages among
+    those it sampled, each standing for SAMPLED_BYTES, and such a count varies by about its
+    square root (the lab's readings of one steady writer spread 12 to 32 MiB/s). At a few
+    MiB/s that is twice the reading; at hundreds, a few per cent more."""
+    step = SAMPLED_BYTES / seconds
+    changed = dirty_bps / step
+    return (changed + 2 * math.sqrt(changed) + 1) * step
+
+
 # ---- measuring ---------------------------------------------------------------------------
 
 #: Seconds between reads of a calculation's result once it should have ended.
@@ -186,6 +209,8 @@ class DirtyRate:
 
     bytes_per_second: float | None
     max_downtime_ms: int = DEFAULT_MAX_DOWNTIME_MS
+    #: How long it was measured: the longer, the more pages changed, the surer the figure.
+    seconds: float = CALC_SECONDS
     #: Why there is no rate (`not measurable on HOST (libvirt's words)`), else empty.
     problem: str = ""
 
@@ -260,7 +285,7 @@ async def measure(
         with contextlib.suppress(HostError):
             measured = await host.run(_read(list(downtimes)), what="domstats --dirtyrate")
             for uuid, mib in measured.items():
-                rates[uuid] = DirtyRate(mib * MIB, downtimes.pop(uuid))
+                rates[uuid] = DirtyRate(mib * MIB, downtimes.pop(uuid), seconds)
         if downtimes and loop.time() > deadline:
             problem = f"not measured on {host.name} (no result in {seconds + CALC_GRACE:.0f} s)"
             rates.update({uuid: DirtyRate(None, problem=problem) for uuid in downtimes})
@@ -320,6 +345,7 @@ class Foresight:
                 rate.bytes_per_second,
                 (cap or ASSUMED_LINK_MIB) * MIB,
                 rate.max_downtime_ms,
+                dirty_bound_bps=sampled_bound(rate.bytes_per_second, rate.seconds),
                 assumed=not cap,
                 auto_converge="auto-converge" in options,
                 postcopy="postcopy" in options,
