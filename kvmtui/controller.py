@@ -23,7 +23,9 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.names import resolve_guest
 from kvmtui.core.numbers import plural
 from kvmtui.core.results import Result
+from kvmtui.core.selectors import by_selector, choose, chosen_phrase
 from kvmtui.core.services import Services
+from kvmtui.core.uri import quoted
 
 
 @dataclass(frozen=True)
@@ -92,15 +94,18 @@ def misfit_line(verb: str, guests: Sequence[GuestSnapshot]) -> str:
     return f"{verb}: none of the {len(guests)} guests fits ({skipped})"
 
 
-def lifecycle_question(verb: str, guests: Sequence[GuestSnapshot]) -> Question | None:
+def lifecycle_question(
+    verb: str, guests: Sequence[GuestSnapshot], *, chosen: bool = False
+) -> Question | None:
     """The confirmation policy for lifecycle actions: destructive ones (reset, destroy,
-    undefine) and every bulk action ask; a single harmless one does not. A bulk question
-    counts only the guests the action fits and says which it skips, and why."""
+    undefine), every bulk action and every action on guests a selector `chosen` ask; a
+    single harmless one named by the operator does not. A bulk question counts only the
+    guests the action fits and says which it skips, and why."""
     action = actions.ACTIONS[verb]
     fit, skipped = sort_out(verb, guests)
-    if not action.destructive and len(guests) == 1:
+    if not action.destructive and len(guests) == 1 and not chosen:
         return None
-    if len(guests) == 1:
+    if len(guests) == 1 and not chosen:
         title = f"{action.label} {guests[0].name} on {guests[0].host}?"
     else:
         states = {g.state.value for g in fit}
@@ -207,10 +212,13 @@ class Controller:
 
     # ---- lifecycle actions --------------------------------------------------------------
 
-    async def lifecycle(self, verb: str, guests: Sequence[GuestSnapshot], **options: Any) -> bool:
+    async def lifecycle(
+        self, verb: str, guests: Sequence[GuestSnapshot], *, chosen: bool = False, **options: Any
+    ) -> bool:
         """One lifecycle action on one or many guests, through `change`: on those of them
         it fits (`sort_out`); a guest in a state it does not fit is passed over, and said
-        so, rather than handed to libvirt to fail."""
+        so, rather than handed to libvirt to fail. Guests a selector `chosen` are always
+        asked about, by their count and hosts."""
         if not guests:
             self.operator.error(f"{verb}: no guest selected")
             return False
@@ -220,7 +228,7 @@ class Controller:
         if not fit:
             self.operator.error(misfit_line(verb, guests))
             return False
-        question = lifecycle_question(verb, guests)
+        question = lifecycle_question(verb, guests, chosen=chosen)
         if len(guests) == 1:
             guest = guests[0]
             return await self.change(
@@ -231,21 +239,27 @@ class Controller:
             )
 
         async def on_all() -> str:
-            results = await asyncio.gather(
-                *(self.fleet.perform(g, verb, **options) for g in fit), return_exceptions=True
-            )
-            failures = [r for r in results if isinstance(r, BaseException)]
-            for failure in failures:
-                self.failed(verb, failure)
-            if len(failures) == len(fit):
-                raise CommandError(f"{verb}: failed on all {len(fit)} guests")
-            done = (
-                f"{actions.ACTIONS[verb].past}: {len(fit) - len(failures)} of "
-                f"{plural(len(guests), 'guest')}"
-            )
-            return done + (f"; {skipped_phrase(skipped)} skipped" if skipped else "")
+            done = await self.each(verb, fit, lambda g: self.fleet.perform(g, verb, **options))
+            said = f"{actions.ACTIONS[verb].past}: {done} of {plural(len(guests), 'guest')}"
+            return said + (f"; {skipped_phrase(skipped)} skipped" if skipped else "")
 
         return await self.change(verb, on_all, guests=guests, question=question)
+
+    async def each(
+        self,
+        what: str,
+        guests: Sequence[GuestSnapshot],
+        work: Callable[[GuestSnapshot], Awaitable[object]],
+    ) -> int:
+        """`work` on every guest at once, inside a bulk change: one error line per guest
+        that failed, CommandError when all did; how many succeeded."""
+        results = await asyncio.gather(*(work(g) for g in guests), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            self.failed(what, failure)
+        if failures and len(failures) == len(guests):
+            raise CommandError(f"{what}: failed on all {len(guests)} guests")
+        return len(guests) - len(failures)
 
     # ---- the `:` command line -----------------------------------------------------------
 
@@ -287,23 +301,39 @@ class Controller:
         return await verb.handler(self, command)
 
     def guest(self, token: str) -> GuestSnapshot:
-        """The guest a command names (`NAME` or `NAME@HOST`), as it is now."""
+        """The guest a command names (`NAME`, `NAME@HOST`, or a selector choosing one), as
+        it is now."""
+        chosen = self.chosen(token)
+        if len(chosen) != 1:
+            raise CommandError(
+                f"selector {quoted(token)} chooses {chosen_phrase(chosen)}: name one guest"
+            )
+        return chosen[0]
+
+    def chosen(self, token: str) -> list[GuestSnapshot]:
+        """The guests a command's guest argument means: the one it names, or those a
+        selector (`tag:web`, `tier=db host:kvm01`; core/selectors.py) chooses. A guest
+        whose name merely looks like a selector is still found by its name."""
         snapshot = self.fleet.snapshot()
+        if by_selector(token, snapshot.guests):
+            return choose(token, snapshot.guests, [h.name for h in snapshot.hosts])
         name, host = resolve_guest(
             token,
             [(g.name, g.host) for g in snapshot.guests],
             hosts=[h.name for h in snapshot.hosts],
         )
-        return next(g for g in snapshot.guests if g.name == name and g.host == host)
+        return [next(g for g in snapshot.guests if g.name == name and g.host == host)]
 
     def guests(self, tokens: Sequence[str]) -> list[GuestSnapshot]:
-        """The guests a command names, one per token, in order. A key's bulk action names
-        each marked guest `NAME@HOST`; those are found in one pass over the fleet however
-        many there are, and anything else the way `guest` finds it."""
+        """The guests a command names, in order, each once: a token is a guest or a
+        selector. A key's bulk action names each marked guest `NAME@HOST`; those are found
+        in one pass over the fleet however many there are, and anything else the way
+        `chosen` finds it."""
         by_ref = {(g.name, g.host): g for g in self.fleet.snapshot().guests}
-        found = []
+        found: dict[str, GuestSnapshot] = {}
         for token in tokens:
             name, _, host = token.rpartition("@")
             guest = by_ref.get((name, host))
-            found.append(guest if guest is not None else self.guest(token))
-        return found
+            for one in [guest] if guest is not None else self.chosen(token):
+                found.setdefault(one.key, one)
+        return list(found.values())

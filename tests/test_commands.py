@@ -252,6 +252,16 @@ PARSE_CASES = [
         {"memory": "1G", "kernel": "/k", "start": True},
     ),
     ("evacuate hosta", "evacuate", ("hosta",), {}),
+    ("tag web1 web tier=web", "tag", ("web1", "web", "tier=web"), {}),
+    ("untag tag:web,host:a tier", "untag", ("tag:web,host:a", "tier"), {}),
+    # A selector's terms are one guest argument where the verb has room for no more words.
+    ("shutdown tag:web state:running", "shutdown", ("tag:web state:running",), {}),
+    (
+        "autostart tier=db host:kvm01 --disable",
+        "autostart",
+        ("tier=db host:kvm01",),
+        {"disable": True},
+    ),
 ]
 
 

@@ -101,6 +101,19 @@ async def test_destroy_asks_on_a_terminal(demo_settings):
     assert status == 0 and out == "web-101 on kvm01: destroyed (forced off)\n"
 
 
+async def test_a_selector_chooses_the_guests_and_is_asked_about_by_count(demo_settings):
+    """`kvmtui start tier=db --yes`: the demo's tier=db guests, one of them shut off."""
+    status, out, err = await _run(demo_settings, "start", "tier=db", "host:kvm01")
+    assert status == 1 and out == ""
+    assert err.startswith("kvmtui: Start 1 shut off guest on 1 host? 1 already running is skip")
+    status, out, err = await _run(demo_settings, "start", "tier=db", "--yes")
+    assert (status, err) == (0, "")
+    assert out == "started: 1 of 4 guests; 3 already running skipped\n"
+    status, out, err = await _run(demo_settings, "start", "tier=dbb", "--yes")
+    assert (status, out) == (1, "")
+    assert err == 'kvmtui: no guest is tagged "tier=dbb" (did you mean "tier=db"?)\n'
+
+
 async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
     status, out, _ = await _run(demo_settings, "destroy", "web-101", "--yes")
     assert status == 0 and out == "web-101 on kvm01: destroyed (forced off)\n"

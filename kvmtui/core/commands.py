@@ -231,6 +231,7 @@ def parse(line: str) -> Command:
         raise CommandError("no command given")
     verb = lookup_verb(words[0])
     args, options = _parse_words(verb, words[1:])
+    args = _selector_words(verb, args)
     _check_args(verb, args)
     _check_numbers(verb, args, options)
     return Command(verb.name, tuple(args), options)
@@ -252,6 +253,30 @@ def _parse_words(verb: Verb, words: list[str]) -> tuple[list[str], dict[str, str
         else:
             args.append(word)
     return args, options
+
+
+def _selector_words(verb: Verb, args: list[str]) -> list[str]:
+    """`:shutdown tag:web state:running`: a selector's terms next to each other are one
+    selector (space = AND, as in the `/` filter) where every word is a guest (`start NAME...`)
+    or where the verb has no room for more words. A verb that takes other words after the
+    guest (`tag NAME TAG...`) needs them as one word: quoted, or joined with commas
+    (`tag:web,state:running`)."""
+    from kvmtui.core.selectors import is_selector  # it imports CommandError from here
+
+    if not verb.guest_arg or not args:
+        return args
+    if verb.variadic and verb.positionals == ("NAME",):
+        folded: list[str] = []
+        for word in args:
+            if folded and is_selector(word) and is_selector(folded[-1]):
+                folded[-1] = f"{folded[-1]} {word}"
+            else:
+                folded.append(word)
+        return folded
+    room = len(verb.positionals) + len(verb.optional_positionals)
+    while not verb.variadic and len(args) > room and is_selector(args[0]) and is_selector(args[1]):
+        args[0:2] = [f"{args[0]} {args[1]}"]
+    return args
 
 
 def _parse_option(verb: Verb, word: str, pending: Iterator[str]) -> tuple[str, str | bool]:

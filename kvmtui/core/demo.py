@@ -21,6 +21,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from kvmtui.core.model import HostSpec
+from kvmtui.core.tags import NAMESPACE
 
 _ROLES = (
     "web",
@@ -40,6 +41,16 @@ _ROLES = (
     "ldap",
     "log",
 )
+#: kvmtui's tags (core/tags.py) of the guests of some roles, so that selectors, the Tags
+#: column and the groups have something to show.
+_ROLE_TAGS = {
+    "web": ("tier=web",),
+    "proxy": ("tier=web",),
+    "db": ("backup", "tier=db"),
+    "cache": ("tier=db",),
+    "build": ("ci",),
+    "ci-runner": ("ci",),
+}
 # libvirt's VIR_DOMAIN_* state codes, weighted like a real fleet: mostly running.
 _STATES = (1,) * 7 + (3,) + (5,) * 2
 _VCPUS = (1, 1, 2, 2, 2, 4, 4, 8)
@@ -52,13 +63,27 @@ _ONLINE_CPUS = "0,2,4"
 _ARCH = "i686"
 
 
-def _domain_xml(name: str, state: int, vcpus: int, memory_mib: int, rng: random.Random) -> str:
+def _domain_xml(
+    name: str,
+    state: int,
+    vcpus: int,
+    memory_mib: int,
+    rng: random.Random,
+    tags: tuple[str, ...] = (),
+) -> str:
     guest_uuid = uuid.UUID(int=rng.getrandbits(128), version=4)
     mac = "52:54:00:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
+    metadata = (
+        f"<metadata><kvmtui:tags xmlns:kvmtui='{NAMESPACE}'>"
+        + "".join(f"<kvmtui:tag>{escape(t)}</kvmtui:tag>" for t in tags)
+        + "</kvmtui:tags></metadata>"
+        if tags
+        else ""
+    )
     return f"""
   <domain type='test' xmlns:test='{_TEST_NS}'>
     <name>{escape(name)}</name>
-    <uuid>{guest_uuid}</uuid>
+    <uuid>{guest_uuid}</uuid>{metadata}
     <memory unit='MiB'>{memory_mib}</memory>
     <currentMemory unit='MiB'>{memory_mib}</currentMemory>
     <vcpu placement='static' cpuset='{_ONLINE_CPUS}'>{vcpus}</vcpu>
@@ -131,7 +156,12 @@ def write_fleet(
             name = f"{role}-{h + 1}{g + 1:02d}"
             guests.append(
                 _domain_xml(
-                    name, rng.choice(_STATES), rng.choice(_VCPUS), rng.choice(_MEMORY_MIB), rng
+                    name,
+                    rng.choice(_STATES),
+                    rng.choice(_VCPUS),
+                    rng.choice(_MEMORY_MIB),
+                    rng,
+                    _ROLE_TAGS.get(role, ()),
                 )
             )
         if h < 2:

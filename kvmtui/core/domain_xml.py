@@ -1,5 +1,5 @@
 """The facts of a domain XML that the guest table needs and a bulk stats record may lack:
-its domain type, whether it has a guest agent channel, its memory and vCPUs.
+its domain type, whether it has a guest agent channel, its memory and vCPUs, its tags.
 
 Pure parsing, shared by the poller (which reads them for thousands of guests, so it parses
 each document once and nothing else) and the hardware views.
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+
+from kvmtui.core.tags import read_tags
 
 #: The channel a QEMU guest agent talks through, as named in a domain's XML.
 _AGENT_CHANNEL = "org.qemu.guest_agent.0"
@@ -68,8 +70,10 @@ class TableFacts:
     virt_type: str  # "kvm" runs accelerated, "qemu" under TCG emulation, "test" ...
     agent: bool  # has a QEMU guest agent channel
     sizes: Sizes
+    tags: tuple[str, ...] = ()  # kvmtui's tags in its <metadata> (core/tags.py)
 
 
 def table_facts(xml: str) -> TableFacts:
     root = ET.fromstring(xml)
-    return TableFacts(root.get("type") or "", _AGENT_CHANNEL in xml, sizes(root))
+    tags = read_tags(root) if "<metadata" in xml else ()
+    return TableFacts(root.get("type") or "", _AGENT_CHANNEL in xml, sizes(root), tags)

@@ -132,6 +132,9 @@ class GuestSnapshot:
     #: The memory the guest itself uses (its balloon statistics: available less usable),
     #: None when the guest gives no balloon statistics.
     memory_used_kib: int | None = None
+    #: kvmtui's tags in its definition's <metadata> (`web`, `tier=web`; core/tags.py),
+    #: sorted; read with the definition and again on a metadata-change event.
+    tags: tuple[str, ...] = ()
     #: `uuid@host`, made once: every delivery to the screens keys every guest of the fleet
     #: by it (the table, the history), tens of thousands of times at 10,000 guests.
     key: str = field(init=False, repr=False, compare=False)

@@ -148,6 +148,7 @@ class _Described:
     autostart: bool
     virt_type: str  # "" and agent None: the definition is still to be read
     agent: bool | None
+    tags: tuple[str, ...]
     #: False while memory and vCPUs are unknown (0): the record lacked them and the
     #: definition, which has them too, is still to be read.
     sized: bool = True
@@ -240,6 +241,7 @@ def _describe(
         autostart=uuid in flags.autostart if flags else bool(dom.autostart()),
         virt_type=facts.virt_type if facts else "",
         agent=facts.agent if facts else None,
+        tags=facts.tags if facts else (),
         sized=sized,
     )
 
@@ -347,6 +349,7 @@ class Poller:
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._job_completed_event),
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration_event),
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, self._tunable_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, self._metadata_event),
             # Pools and networks are not the poller's, but their services read on these
             # (kvmtui.core.resource): the events of a host come from one place.
             (
@@ -544,6 +547,7 @@ class Poller:
             autostart=described.autostart if described else False,
             virt_type=described.virt_type if described else "",
             agent_channel=described.agent if described else None,
+            tags=described.tags if described else (),
             rates=rates if state.is_active else NO_RATES,
             memory_used_kib=used_inside_kib(record) if state.is_active else None,
         )
@@ -610,8 +614,12 @@ class Poller:
         if described is None or guest is None:
             return False
         sized = not described.sized
-        described = replace(described, virt_type=facts.virt_type, agent=facts.agent)
-        guest = replace(guest, virt_type=facts.virt_type, agent_channel=facts.agent)
+        described = replace(
+            described, virt_type=facts.virt_type, agent=facts.agent, tags=facts.tags
+        )
+        guest = replace(
+            guest, virt_type=facts.virt_type, agent_channel=facts.agent, tags=facts.tags
+        )
         if sized:
             size = facts.sizes
             described = replace(
@@ -655,6 +663,7 @@ class Poller:
                 autostart=described.autostart,
                 virt_type=described.virt_type,
                 agent_channel=described.agent,
+                tags=described.tags,
             )
             self._on_change()
 
@@ -719,6 +728,18 @@ class Poller:
     ) -> None:
         """A pool's or a network's lifecycle event (defined, started, stopped ...)."""
         self._on_event(DomainEvent(self.name, obj.UUIDString(), obj.name(), kind, event, detail))
+
+    def _metadata_event(
+        self, _conn: Any, dom: libvirt.virDomain, kind: int, nsuri: str | None, _opaque: Any
+    ) -> None:
+        """A guest's title, description or metadata element changed (by kvmtui or anyone
+        else, `virsh metadata` included): its definition is read again, for its tags."""
+        uuid = dom.UUIDString()
+        if uuid in self.guests:
+            self.describe_later(uuid)
+        self._on_event(
+            DomainEvent(self.name, uuid, dom.name(), "metadata-change", detail=kind, params=nsuri)
+        )
 
     def _tunable_event(self, _conn: Any, dom: libvirt.virDomain, params: Any, _opaque: Any) -> None:
         self._on_event(

@@ -3,7 +3,7 @@ table, the `:`/`/` prompt and the keys that work everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,6 +16,7 @@ from textual.widgets import Input, Static
 from kvmtui.core.commands import listed
 from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot, GuestState, Link
+from kvmtui.core.selectors import SelectorError, state_term
 from kvmtui.feed import Published
 from kvmtui.widgets.command_line import PromptLine
 from kvmtui.widgets.footer import KeysFooter
@@ -61,7 +62,8 @@ class Scope:
 
     @classmethod
     def host(cls, name: str, back: Callable[[], object] | None = None) -> Scope:
-        return cls(f"host: {name}", frozenset({name}), back)
+        """A host's guests: the selector term `host:NAME` (core/selectors.py)."""
+        return cls(f"host: {name}", frozenset({f"host:{name.lower()}"}), back)
 
     @classmethod
     def guests(
@@ -77,13 +79,8 @@ class Scope:
     def listed(cls, which: str) -> Scope:
         """`:list` (running guests) or `:list --inactive`, as `virsh list` narrows."""
         return cls(
-            f"list: {which}", frozenset(state_key(s) for s in GuestState if listed(which, s))
+            f"list: {which}", frozenset(state_term(s) for s in GuestState if listed(which, s))
         )
-
-
-def state_key(state: GuestState) -> str:
-    """A guest's state as a scope key (apart from host names)."""
-    return f"state:{state.value}"
 
 
 class FleetView(Screen[None]):
@@ -166,7 +163,7 @@ class FleetView(Screen[None]):
 
     # ---- scope --------------------------------------------------------------------------
 
-    def scope_keys(self, row: Any) -> tuple[str, ...]:
+    def scope_keys(self, row: Any) -> Collection[str]:
         """What a scope matches a row by (its host, pool, guest, state); a view that is
         never scoped keeps the default, which no scope names."""
         return ()
@@ -281,7 +278,10 @@ class FleetView(Screen[None]):
         if event.input is line and line.mode == "/":
             line.border_subtitle = refusal(event.validation_result)
             if not line.border_subtitle:
-                self.apply_filter(event.value)
+                try:
+                    self.apply_filter(event.value)
+                except SelectorError as error:  # `tag:` half typed: the filter stays
+                    line.border_subtitle = str(error)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = self.query_one(PromptLine)
@@ -290,7 +290,10 @@ class FleetView(Screen[None]):
         text = event.value.strip()
         mode = line.mode
         reason = refusal(event.validation_result)
+        refused = str(line.border_subtitle or "")  # the filter as typed was not applied
         self._close_prompt()
+        if mode == "/" and refused:
+            self.app.controller.operator.error(f"filter: {refused}")
         if mode == ":" and text:
             line.remember(text)
             if reason and self.app.view_alias(text) is None:  # the parser's own words

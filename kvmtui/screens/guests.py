@@ -13,7 +13,8 @@ from kvmtui.core import actions
 from kvmtui.core.commands import Command
 from kvmtui.core.errors import HostError
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.screens.fleet_view import FleetView, sort_bindings, state_key
+from kvmtui.core.selectors import guest_terms
+from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
 from kvmtui.widgets.guards import GuardsChanges
 
@@ -93,6 +94,7 @@ class GuestActions(GuardsChanges):
             "clone": "clone",
             "migrate": "migrate",
             "edit": "edit",
+            "tag": "tag",
         }
     )
 
@@ -192,20 +194,41 @@ class GuestActions(GuardsChanges):
     async def _edit(self, guest: GuestSnapshot) -> None:
         await self.app.controller.run(Command("edit", (guest.ref,)))
 
+    def action_tag(self) -> None:
+        """`#`: tags to add or remove on the selected guests, asked in a dialog; then the
+        path of `:tag` and `:untag`."""
+        from kvmtui.screens.tags import TagDialog, TagRequest
+        from kvmtui.verbs.tags import tag_guests
+
+        guests = self.selected()
+        if not guests:
+            self.app.controller.operator.error("tag: no guest selected")
+            return
+
+        def tagged(request: TagRequest | None) -> None:
+            if request is not None:
+                self.run_worker_of(
+                    tag_guests(self.app.controller, guests, request.add, request.remove),
+                    "changes",
+                )
+
+        self.app.push_screen(TagDialog(guests), tagged)
+
 
 class GuestsScreen(GuestActions, FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "detail", "Detail", id="guests.detail"),
+        Binding("number_sign", "tag", "Tag", key_display="#", show=False, id="guests.tag"),
         *guest_bindings(
             "guests", frozenset({"migrate", "console", "start", "shutdown", "destroy"})
         ),
         *sort_bindings("guests", GUEST_COLUMNS),
     ]
 
-    def scope_keys(self, row: GuestSnapshot) -> tuple[str, ...]:
+    def scope_keys(self, row: GuestSnapshot) -> frozenset[str]:
         """A scope limits the guest list to a host's guests, or to the states `:list`
-        names."""
-        return row.host, state_key(row.state)
+        names: by the selector terms the filter matches too."""
+        return guest_terms(row)
 
     def selected(self) -> list[GuestSnapshot]:
         """The marked guests, else the one under the cursor, as the fleet knows them now

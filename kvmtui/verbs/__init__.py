@@ -8,7 +8,7 @@ is first looked up; neither this package nor its modules import Textual.
 
 # In this order, which is the order `help` lists them in.
 from kvmtui.verbs import views, lifecycle, migration, console, display, placement  # noqa: F401, I001
-from kvmtui.verbs import guest_config  # noqa: F401
+from kvmtui.verbs import guest_config, tags  # noqa: F401
 from kvmtui.verbs import snapshots  # noqa: F401
 from kvmtui.verbs import hardware  # noqa: F401
 from kvmtui.verbs import storage  # noqa: F401

@@ -7,6 +7,7 @@ from __future__ import annotations
 from kvmtui.controller import Controller
 from kvmtui.core import actions
 from kvmtui.core.commands import Command, CommandError, verb
+from kvmtui.core.selectors import by_selector
 
 _SUMMARIES = {
     "start": "start a shut-off guest",
@@ -41,7 +42,9 @@ async def _lifecycle(controller: Controller, command: Command) -> None:
             actions.mode_flags(command.value("mode"), reboot=command.verb == "reboot")
         except ValueError as error:
             raise CommandError(f"{command.verb}: {error}") from None
-    await controller.lifecycle(command.verb, controller.guests(command.args), **options)
+    guests = controller.guests(command.args)
+    chosen = any(by_selector(token, guests) for token in command.args)
+    await controller.lifecycle(command.verb, guests, chosen=chosen, **options)
 
 
 for _verb in [v for v in actions.ACTIONS if v not in _OWN_VERBS]:

@@ -10,6 +10,7 @@ from rich.text import Text
 from kvmtui import format as fmt
 from kvmtui.core.guestinfo import GuestInfo
 from kvmtui.core.model import GuestSnapshot, GuestState, HostSnapshot, Link
+from kvmtui.core.selectors import guest_terms
 from kvmtui.core.words import visible
 from kvmtui.widgets.live_table import Column, LiveTable
 
@@ -58,6 +59,13 @@ def kvm_text(kvm: bool | None) -> Text:
 _STATE_CELLS = {state: state_text(state) for state in GuestState}
 _virt_cell = functools.lru_cache(maxsize=16)(virt_text)
 _memory_cell = functools.lru_cache(maxsize=1024)(fmt.kib)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tags_cell(tags: tuple[str, ...]) -> str:
+    """A guest's tags, as `:tag` takes them; one string per distinct set of tags."""
+    return " ".join(tags) or fmt.DASH
+
 
 #: In the order an operator reads a guest: which, where, is it up, how busy, how big, its
 #: address; then the rest. At 80 columns the table scrolls sideways (Right) by whole
@@ -146,6 +154,9 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
         "F",
         numeric=True,
     ),
+    # kvmtui's tags (core/tags.py), last: the `/` filter and `z` groups use them wherever
+    # the column is; a wide terminal or Right shows them.
+    Column("tags", "Tags", lambda g: _tags_cell(g.tags), lambda g: g.tags, "G", max_width=24),
 ]
 
 
@@ -250,8 +261,17 @@ def guest_table() -> LiveTable[GuestSnapshot]:
         GUEST_COLUMNS,
         lambda g: g.key,
         lambda g: " ".join(
-            (g.name, g.host, g.state.value, *g.addresses, *g.macs, *_inside_words(g.inside))
+            (
+                g.name,
+                g.host,
+                g.state.value,
+                *g.tags,
+                *g.addresses,
+                *g.macs,
+                *_inside_words(g.inside),
+            )
         ),
+        terms=guest_terms,
         markable=True,
         sort_column="host",
         id="guests",

@@ -36,6 +36,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from kvmtui.core.selectors import Selector
+from kvmtui.core.selectors import parse as parse_selector
+
 R = TypeVar("R")
 Cell = str | Text
 
@@ -127,6 +130,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         row_key: Callable[[R], str],
         search_text: Callable[[R], str],
         *,
+        terms: Callable[[R], frozenset[str]] | None = None,
         markable: bool = False,
         sort_column: str | None = None,
         id: str | None = None,
@@ -135,6 +139,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.columns_spec = list(columns)
         self._row_key = row_key
         self._search_text = search_text
+        #: A row's selector terms (`tag:web`, `host:kvm01` ...; core/selectors.py): given,
+        #: the filter is a selector; else its words are matched within the row's text.
+        self._terms_of = terms
+        self._terms: dict[str, frozenset[str]] = {}
+        self._selector = Selector("")
         self._markable = markable
         self._all: dict[str, R] = {}
         # What each row reads per column, as rendered: plain strings stay strings (a Text
@@ -222,9 +231,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 redraw.append(key)
             self._cells[key] = cells
             self._haystacks[key] = haystack
+            if self._terms_of is not None:
+                terms = self._terms_of(row)
+                refilter = refilter or terms is not self._terms.get(key)
+                self._terms[key] = terms
         for gone in previous.keys() - self._all.keys():
             gone_cells = self._cells.pop(gone, None) or []
             self._haystacks.pop(gone, None)
+            self._terms.pop(gone, None)
             shrunk.update(
                 index for index, cell in enumerate(gone_cells) if _cell_len(cell) == widest[index]
             )
@@ -244,12 +258,22 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 self._refresh_row(key)
 
     def set_filter(self, text: str) -> None:
-        """Narrows the rows to those whose name, host or state hold every word of `text`."""
+        """Narrows the rows to those whose name, host or state hold every word of `text`;
+        on a table with selector terms, `text` is a selector (`tag:web host:kvm01 db`),
+        and a malformed one is a SelectorError, the filter left as it was."""
         text = text.strip().lower()
         if text == self.filter_text:
             return
-        narrower = self.filter_text and text.startswith(self.filter_text)
+        selector = parse_selector(text) if self._terms_of is not None else Selector(text)
+        # Typing on narrows, unless it changed a term (`tag:w` to `tag:we`, or the plain
+        # `st` to `state:shutoff`): a term is matched whole.
+        narrower = (
+            self.filter_text
+            and text.startswith(self.filter_text)
+            and (text[len(self.filter_text)].isspace() or selector.terms == self._selector.terms)
+        )
         self.filter_text = text
+        self._selector = selector
         # Typing on narrows what is shown already: only those rows need looking at.
         self._arrange(self.current_key, self._order if narrower else None)
 
@@ -470,7 +494,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         words = self.filter_text.split()
         source = self._sorted_keys if among is None else among
         haystacks = self._haystacks
-        if words:
+        selector = self._selector
+        if selector.terms:
+            terms = self._terms
+            self._order = [key for key in source if selector.matches(terms[key], haystacks[key])]
+        elif words:
             self._order = [key for key in source if all(word in haystacks[key] for word in words)]
         else:
             self._order = list(source)

@@ -1,0 +1,150 @@
+"""Tags and selectors on the demo fleet (libvirt's test:/// driver, whose guests of some roles
+carry tags in their XML): the `:tag`/`:untag` verbs, the `#` dialog, the Tags column, the
+`/` filter and the verbs that take a selector for a name, and one line for each bad input."""
+
+from __future__ import annotations
+
+from kvmtui.core.model import GuestState
+from kvmtui.screens.confirm import ConfirmScreen
+from kvmtui.screens.tags import TagDialog
+from kvmtui.widgets.command_line import PromptLine
+from tests.ui.helpers import (
+    answer_to,
+    guest,
+    keys,
+    notifications,
+    screen_text,
+    select,
+    started,
+    status,
+    table_names,
+    wait_for,
+)
+
+SIZE = (140, 40)
+TIER_WEB = ["web-101@kvm01", "proxy-106@kvm01", "proxy-201@kvm02", "web-307@kvm03"]
+
+
+def _tags_cell(app, ref: str) -> str:
+    name, host = ref.split("@")
+    table = app.screen.table
+    column = [c.key for c in table.columns_spec].index("tags")
+    return table.shown_texts()[guest(app, name, host).key][column]
+
+
+async def _question(pilot) -> str:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="a question")
+    return screen_text(pilot.app)
+
+
+async def test_tag_and_untag_show_in_the_tags_column(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        said = await answer_to(pilot, "tag mail-105 owner=alice pager")
+        assert said == "mail-105 on kvm01: tags owner=alice pager"
+        await wait_for(pilot, lambda: _tags_cell(app, "mail-105@kvm01") == "owner=alice pager")
+
+        said = await answer_to(pilot, "tag mail-105 owner=bob")  # one value per key
+        assert said == "mail-105 on kvm01: tags owner=bob pager"
+        said = await answer_to(pilot, "untag mail-105 owner")  # a bare key: any value
+        assert said == "mail-105 on kvm01: tags pager"
+        await wait_for(pilot, lambda: _tags_cell(app, "mail-105@kvm01") == "pager")
+        assert _tags_cell(app, "db-102@kvm01") == "backup tier=db"  # read from the XML
+
+
+async def test_bad_tags_and_unknown_tags_are_one_line_and_change_nothing(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        said = await answer_to(pilot, "untag mail-105 pager")
+        assert said == 'untag: mail-105 on kvm01 has no tag "pager"'
+        said = await answer_to(pilot, 'tag mail-105 "two words"')
+        assert said.startswith('tag: tag "two words" is not a tag')
+        said = await answer_to(pilot, "tag mail-105 tier=")
+        assert said.startswith('tag: tag "tier=" is not a tag')
+        assert guest(app, "mail-105").tags == ()
+
+
+async def test_the_filter_takes_selectors_and_says_what_is_malformed(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("slash", *keys("tier=web"))
+        await wait_for(pilot, lambda: sorted(table_names(app)) == sorted(TIER_WEB))
+        await pilot.press(*keys(" state:running"))
+        await wait_for(pilot, lambda: len(table_names(app)) == 3)
+        assert "proxy-106@kvm01" not in table_names(app)
+        await pilot.press(*keys(" host:kvm02"))
+        await wait_for(pilot, lambda: table_names(app) == ["proxy-201@kvm02"])
+
+        # Typed on from a plain word to a term: not a narrowing of the plain word's rows.
+        await pilot.press("escape", "slash", *keys("tag:ci st"))
+        await pilot.press(*keys("ate:shutoff"))
+        await wait_for(
+            pilot, lambda: sorted(table_names(app)) == ["build-310@kvm03", "ci-runner-204@kvm02"]
+        )
+
+        await pilot.press("escape", "slash", *keys("state:sleeping"))
+        line = app.screen.query_one(PromptLine)
+        await wait_for(pilot, lambda: 'no state "sleeping"' in str(line.border_subtitle))
+        assert "sleeping" not in status(app)  # the filter stays as it was
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("filter: selector" in n for n in notifications(app)))
+
+
+async def test_a_verb_takes_a_selector_and_asks_with_counts(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("colon", *keys("shutdown tier=web"), "enter")
+        text = await _question(pilot)
+        assert "Shut down 3 running guests on 3 hosts? 1 shut off is skipped" in text
+        await pilot.press("tab", "enter")
+        await wait_for(
+            pilot,
+            lambda: all(
+                guest(app, *r.split("@")).state is not GuestState.RUNNING for r in TIER_WEB
+            ),
+            what="the web tier down",
+        )
+
+        # One guest chosen by a selector is still asked about, by its count.
+        await pilot.press("colon", *keys("start tier=web,host:kvm02"), "enter")
+        assert "Start 1 guest on 1 host?" in await _question(pilot)
+        await pilot.press("enter")  # Cancel is focused
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert guest(app, "proxy-201").state is GuestState.SHUTOFF
+
+
+async def test_selectors_that_choose_nothing_or_are_malformed_are_one_line(demo_settings):
+    async with started(demo_settings, SIZE) as (_app, pilot):
+        said = await answer_to(pilot, "start tag:tier=wbe")
+        assert said == 'no guest is tagged "tier=wbe" (did you mean "tier=web"?)'
+        said = await answer_to(pilot, "start host:kvm9")
+        assert said.startswith('no host named "kvm9"')
+        said = await answer_to(pilot, "start tag:")
+        assert said == 'selector "tag:" names no tag'
+        said = await answer_to(pilot, "start tier=web state:crashed")
+        assert said == 'selector "tier=web state:crashed" matches no guest'
+        said = await answer_to(pilot, "console tier=web")
+        assert said == 'selector "tier=web" chooses 4 guests on 3 hosts: name one guest'
+
+
+async def test_the_tag_key_tags_the_marked_guests(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await select(pilot, "mail-105@kvm01")
+        await pilot.press("space")
+        await select(pilot, "dns-207@kvm02")
+        await pilot.press("space", "number_sign")
+        await wait_for(pilot, lambda: isinstance(app.screen, TagDialog), what="the tag dialog")
+        assert "Tag 2 guests on 2 hosts" in screen_text(app)
+        await pilot.press(*keys("bad,tag"))
+        await wait_for(pilot, lambda: "is not a tag" in screen_text(app))
+        await pilot.press(*(["backspace"] * 7), *keys("team=infra"), "enter")
+        assert "Tag 2 guests on 2 hosts?" in await _question(pilot)
+        await pilot.press("tab", "enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                guest(app, "mail-105").tags == ("team=infra",)
+                and guest(app, "dns-207").tags == ("team=infra",)
+            ),
+            what="both tagged",
+        )
+        assert "+team=infra: 2 of 2 guests" in notifications(app)
+        await pilot.press("slash", *keys("team=infra"), "enter")
+        await wait_for(pilot, lambda: len(table_names(app)) == 2)
+        assert "filter: team=infra" in status(app)
