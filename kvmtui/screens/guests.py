@@ -7,16 +7,19 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from kvmtui.core import actions
 from kvmtui.core.commands import Command
 from kvmtui.core.errors import HostError
+from kvmtui.core.fleet import FleetSnapshot
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.selectors import guest_terms
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
 from kvmtui.widgets.fleet_tables import GUEST_COLUMNS
 from kvmtui.widgets.guards import GuardsChanges
+from kvmtui.widgets.guest_groups import group_of, groupings, order, summary
 
 if TYPE_CHECKING:
     from kvmtui.app import KvmTuiApp
@@ -219,11 +222,36 @@ class GuestsScreen(GuestActions, FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "detail", "Detail", id="guests.detail"),
         Binding("number_sign", "tag", "Tag", key_display="#", show=False, id="guests.tag"),
+        Binding("z", "group", "Group by", show=False, id="guests.group"),
         *guest_bindings(
             "guests", frozenset({"migrate", "console", "start", "shutdown", "destroy"})
         ),
         *sort_bindings("guests", GUEST_COLUMNS),
     ]
+
+    #: What the list is grouped by (`kvmtui.widgets.guest_groups`), or None.
+    grouped_by: str | None = None
+
+    def action_group(self) -> None:
+        """`z`: no groups, then by host, by state, by each tag key of the fleet, and back
+        to none; Enter on a group's header folds it, a lifecycle key acts on its guests."""
+        choices = [None, *groupings(self.app.fleet.snapshot().guests)]
+        at = choices.index(self.grouped_by) if self.grouped_by in choices else 0
+        self.group_by(choices[(at + 1) % len(choices)])
+
+    def group_by(self, by: str | None) -> None:
+        self.grouped_by = by
+        if by is None:
+            self.table.group_by(None)
+        else:
+            self.table.group_by(group_of(by), summary(by), order(by))
+        self._update("#status", self.status_line(self.app.fleet.snapshot()))
+
+    def status_line(self, snapshot: FleetSnapshot) -> Text:
+        line = super().status_line(snapshot)
+        if self.grouped_by is not None:
+            line.append(f"   grouped by {self.grouped_by} (z)", style="bold cyan")
+        return line
 
     def scope_keys(self, row: GuestSnapshot) -> frozenset[str]:
         """A scope limits the guest list to a host's guests, or to the states `:list`
@@ -231,9 +259,11 @@ class GuestsScreen(GuestActions, FleetView):
         return guest_terms(row)
 
     def selected(self) -> list[GuestSnapshot]:
-        """The marked guests, else the one under the cursor, as the fleet knows them now
-        (the table may be a fraction of a second behind)."""
-        chosen = self.table.marked_rows() or ([self.table.current] if self.table.current else [])
+        """The marked guests, else the one under the cursor (a group's, on its header), as
+        the fleet knows them now (the table may be a fraction of a second behind)."""
+        group = self.table.current_group
+        current = self.table.group_rows(group) if group is not None else [self.table.current]
+        chosen = self.table.marked_rows() or [g for g in current if g is not None]
         fresh = (self.app.fleet.find_guest(g.key) for g in chosen)
         return [g for g in fresh if g is not None]
 

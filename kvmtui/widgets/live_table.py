@@ -16,6 +16,11 @@ Column widths are kept row by row as rows come, change and go (a cell wider than
 column widens it; only when the widest cell narrows or leaves is that one column measured
 again), so neither a tick nor a sort measures ten thousand rows; and a drawn line is kept
 by what it reads, so moving the cursor or scrolling back lays out no Text again.
+
+Rows may be grouped (`group_by`): a header line per group, which its `summary` writes
+from the group's rows that the filter lets through, its rows under it in sort order, or
+none while it is folded (Enter on the header folds and unfolds it). A header's key is
+`GROUP` + its name; `current` is None on it and `current_group` names it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ Cell = str | Text
 
 MARK = "●"
 PADDING = 1
+#: What a group header's key starts with: no row key does (they are `uuid@host`, names).
+GROUP = "\0group:"
 #: Drawn lines kept: a few screenfuls of a tall terminal.
 LINE_CACHE = 1000
 
@@ -84,6 +91,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         "live-table--header",
         "live-table--cursor",
         "live-table--marked",
+        "live-table--group",
     }
     DEFAULT_CSS = """
     LiveTable {
@@ -92,6 +100,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         & > .live-table--header { text-style: bold; background: $panel; color: $foreground; }
         &:ansi > .live-table--header { background: ansi_bright_blue; color: ansi_default; }
         & > .live-table--marked { color: $accent; text-style: bold; }
+        & > .live-table--group { text-style: bold; background: $panel; }
         & > .live-table--cursor {
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
@@ -163,6 +172,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.sort_column = sort_column
         self.sort_reverse = False
         self.cursor_row = 0
+        #: The group of a row (None: no groups), each group header's text from its rows,
+        #: the folded groups, and the rows of each group shown as last arranged.
+        self._group_of: Callable[[R], str] | None = None
+        self._summary: Callable[[str, list[R], bool], Text] | None = None
+        self._group_order: Callable[[str], Any] = str
+        self.folded: set[str] = set()
+        self._groups: dict[str, list[str]] = {}
+        self._group_lines: dict[str, Text] = {}
         self._layout_widths()
 
     # ---- what callers ask -------------------------------------------------------------
@@ -180,13 +197,35 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         key = self.current_key
         return self._all.get(key) if key else None
 
+    @property
+    def current_group(self) -> str | None:
+        """The group whose header the cursor is on, or None."""
+        key = self.current_key
+        return key.removeprefix(GROUP) if key and key.startswith(GROUP) else None
+
+    def group_rows(self, group: str) -> list[R]:
+        """The rows of a group that the filter lets through, folded or not."""
+        return [self._all[key] for key in self._groups.get(group, ())]
+
+    def group_lines(self) -> list[str]:
+        """Each group header as it reads, in screen order."""
+        return [
+            self._group_lines[k.removeprefix(GROUP)].plain
+            for k in self._order
+            if k.startswith(GROUP)
+        ]
+
     def visible_rows(self) -> list[R]:
-        """The rows in screen order (those the filter lets through)."""
-        return [self._all[key] for key in self._order]
+        """The rows in screen order (those the filter lets through, out of folded groups)."""
+        return [self._all[key] for key in self._order if key in self._all]
 
     def shown_texts(self) -> dict[str, list[str]]:
         """What each visible row reads in each column, by row key: the screen in words."""
-        return {key: [_plain(cell) for cell in self._cells[key]] for key in self._order}
+        return {
+            key: [_plain(cell) for cell in self._cells[key]]
+            for key in self._order
+            if key in self._all
+        }
 
     def marked_rows(self) -> list[R]:
         return [self._all[key] for key in self.marks if key in self._all]
@@ -249,6 +288,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             )
         if self._layout_widths():
             refilter = True  # a column moved: every line changed, and the width with it
+        if redraw and self._group_of is not None:
+            refilter = True  # a group's figures (running, memory) follow its rows
         if resort:
             self._sorted_keys = self._sorted(list(self._all))
         if resort or refilter:
@@ -275,7 +316,26 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.filter_text = text
         self._selector = selector
         # Typing on narrows what is shown already: only those rows need looking at.
-        self._arrange(self.current_key, self._order if narrower else None)
+        among = (
+            [k for k in self._order if k in self._all] if narrower and not self._group_of else None
+        )
+        self._arrange(self.current_key, among)
+
+    def group_by(
+        self,
+        group_of: Callable[[R], str] | None,
+        summary: Callable[[str, list[R], bool], Text] | None = None,
+        order: Callable[[str], Any] = str,
+    ) -> None:
+        """Groups the rows by `group_of(row)` (None: no groups), each under a header line
+        `summary(group, rows, folded)` writes; the groups sort by `order(name)`."""
+        self._group_of, self._summary, self._group_order = group_of, summary, order
+        self.folded = set()
+        self._arrange(self.current_key)
+
+    def toggle_fold(self, group: str) -> None:
+        self.folded.symmetric_difference_update({group})
+        self._arrange(GROUP + group)
 
     def sort_by(self, column_key: str) -> None:
         """Sorts by a column; asking again for the same column reverses the order."""
@@ -330,15 +390,26 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.scroll_to(x=next((stop for stop in reversed(stops) if stop < x), 0), animate=False)
 
     def action_select_cursor(self) -> None:
+        """Enter: a row is selected (its screen opens it); a group header folds or unfolds."""
+        group = self.current_group
+        if group is not None:
+            self.toggle_fold(group)
+            return
         key = self.current_key
         if key is not None:
             self.post_message(self.RowSelected(self, key))
 
     def action_toggle_mark(self) -> None:
+        """Space marks the row (on a group header: all its rows, or none if all were)."""
         key = self.current_key
         if not self._markable or key is None:
             return
-        self.marks.symmetric_difference_update({key})
+        group = self.current_group
+        if group is not None:
+            members = set(self._groups.get(group, ()))
+            self.marks = self.marks - members if members <= self.marks else self.marks | members
+        else:
+            self.marks.symmetric_difference_update({key})
         self.post_message(self.MarksChanged(self))
         if self.cursor_row < self.row_count - 1:
             self._move_to(self.cursor_row + 1)
@@ -348,7 +419,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def action_mark_all(self) -> None:
         if not self._markable:
             return
-        visible = set(self._order)
+        visible = {key for key in self._order if key in self._all}
         self.marks = set() if visible <= self.marks else self.marks | visible
         self.refresh()
         self.post_message(self.MarksChanged(self))
@@ -379,6 +450,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                     return self._placeholder(width)
                 return Strip.blank(width, self.rich_style)
             key = self._order[row]
+            if key.startswith(GROUP):
+                return self._group_line(key, row, width)
             style = self.rich_style
             if key in self.marks:
                 style += self.get_component_rich_style("live-table--marked")
@@ -395,6 +468,16 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
                 strip.crop_extend(frozen + scroll_x, scroll_x + width, self.rich_style),
             ]
         )
+
+    def _group_line(self, key: str, row: int, width: int) -> Strip:
+        """A group's header: its summary across the table, never scrolled sideways."""
+        style = self.rich_style + self.get_component_rich_style("live-table--group")
+        if row == self.cursor_row:
+            style += self.get_component_rich_style("live-table--cursor")
+        line = self._group_lines[key.removeprefix(GROUP)].copy()
+        line.truncate(width, overflow="ellipsis", pad=True)
+        segments = list(line.render(self.app.console))
+        return Strip(Segment.apply_style(segments, post_style=None, style=style))
 
     def placeholder_text(self) -> str:
         """What the first line under the header reads when no row is shown."""
@@ -502,6 +585,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             self._order = [key for key in source if all(word in haystacks[key] for word in words)]
         else:
             self._order = list(source)
+        if self._group_of is not None:
+            self._order = self._grouped(self._order)
         self._position = {key: index for index, key in enumerate(self._order)}
         total_width = sum(self._widths) + 2 * PADDING * len(self._widths)
         self.virtual_size = Size(total_width, self.row_count + 1)
@@ -510,6 +595,25 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.cursor_row = max(0, min(self.cursor_row, self.row_count - 1))
         self._scroll_to_cursor()
         self.refresh()
+
+    def _grouped(self, keys: list[str]) -> list[str]:
+        """`keys` under their group headers, groups in order, folded groups' rows left out."""
+        assert self._group_of is not None and self._summary is not None
+        group_of, rows = self._group_of, self._all
+        groups: dict[str, list[str]] = {}
+        for key in keys:
+            if key in rows:
+                groups.setdefault(group_of(rows[key]), []).append(key)
+        self._groups = {name: groups[name] for name in sorted(groups, key=self._group_order)}
+        self._group_lines = {}
+        order: list[str] = []
+        for group, members in self._groups.items():
+            folded = group in self.folded
+            self._group_lines[group] = self._summary(group, [rows[k] for k in members], folded)
+            order.append(GROUP + group)
+            if not folded:
+                order += members
+        return order
 
     def _sort_column(self) -> Column[R] | None:
         return next((c for c in self.columns_spec if c.key == self.sort_column), None)

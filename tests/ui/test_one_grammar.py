@@ -241,11 +241,11 @@ async def test_at_80_columns_help_is_in_the_footer_and_every_column_is_reachable
         header = table_lines(app)[0]
         assert header.split()[:5] == ["Name", "Host▲", "State", "CPU%", "Mem"]
         assert "Virt" not in header
-        await pilot.press("right", "right", "right")
+        await pilot.press(*["right"] * 5)
         header = table_lines(app)[0]
         assert header.split()[0] == "Name" and header.split()[-1] == "Virt"
         assert table_lines(app)[1].split()[0] == app.screen.table.current.name
-        await pilot.press("left", "left", "left")
+        await pilot.press(*["left"] * 5)
         assert table_lines(app)[0].split()[:2] == ["Name", "Host▲"]
 
 
@@ -261,6 +261,7 @@ async def test_at_120_columns_every_guest_column_shows(demo_settings):
             "Mem",
             "Used",
             "IP",
+            "Tags",
             "vCPU",
             "Disk",
             "r/w",

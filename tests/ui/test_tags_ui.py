@@ -4,6 +4,7 @@ carry tags in their XML): the `:tag`/`:untag` verbs, the `#` dialog, the Tags co
 
 from __future__ import annotations
 
+from kvmtui import format as fmt
 from kvmtui.core.model import GuestState
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.tags import TagDialog
@@ -148,3 +149,46 @@ async def test_the_tag_key_tags_the_marked_guests(demo_settings):
         await pilot.press("slash", *keys("team=infra"), "enter")
         await wait_for(pilot, lambda: len(table_names(app)) == 2)
         assert "filter: team=infra" in status(app)
+
+
+async def test_groups_by_host_state_and_tag_key_with_their_figures(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        table = app.screen.table
+        await pilot.press("z")
+        await wait_for(pilot, lambda: len(table.group_lines()) == 3)
+        assert "grouped by host (z)" in status(app)
+        kvm01 = [g for g in app.fleet.snapshot().guests if g.host == "kvm01"]
+        running = [g for g in kvm01 if g.state.is_active]
+        assert table.group_lines()[0] == (
+            f" ▾ kvm01   {len(kvm01)} guests, {len(running)} running, "
+            f"{sum(g.vcpus for g in running)} vCPUs, "
+            f"{fmt.kib(sum(g.memory_kib for g in running))} in use"
+        )
+        await pilot.press("z")
+        await wait_for(pilot, lambda: "grouped by state" in status(app))
+        assert {line.split()[1] for line in table.group_lines()} >= {"running", "shut"}
+
+        await pilot.press("z")  # the fleet's one tag key: tier
+        await wait_for(pilot, lambda: "grouped by tag:tier" in status(app))
+        assert [line.split("   ")[0] for line in table.group_lines()] == [
+            " ▾ tier=db",
+            " ▾ tier=web",
+            " ▾ no tier",
+        ]
+        # Enter on a header folds its group; the figures stay on the header.
+        await pilot.press("home", "enter")
+        await wait_for(pilot, lambda: table.group_lines()[0].startswith(" ▸ tier=db   4 guests"))
+        assert "db-102@kvm01" not in table_names(app)
+
+        # A lifecycle key on a header acts on its guests: the shut-off one of the four.
+        await pilot.press("s")
+        assert "Start 1 shut off guest on 1 host? 3 already running are skipped" in (
+            await _question(pilot)
+        )
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: guest(app, "db-102").state is GuestState.RUNNING)
+
+        await pilot.press("z")
+        await wait_for(pilot, lambda: table.group_lines() == [] and "grouped" not in status(app))
+        assert len(table_names(app)) == 35
+
