@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kvmtui.core import actions
+from kvmtui.core import actions, start_order
 from kvmtui.core.commands import VERBS, Command, CommandError, parse
 from kvmtui.core.errors import describe
 from kvmtui.core.host import HostError
@@ -239,8 +239,22 @@ class Controller:
             )
 
         async def on_all() -> str:
-            done = await self.each(verb, fit, lambda g: self.fleet.perform(g, verb, **options))
+            # In `start-order` steps, each waited for (core/start_order.py); else all at once.
+            ordered = start_order.steps(verb, fit)
+            done = 0
+            for at, step in enumerate(ordered):
+                done += await self.each(
+                    verb, step, lambda g: self.fleet.perform(g, verb, **options)
+                )
+                if at + 1 < len(ordered):
+                    timeout = start_order.STEP_TIMEOUT
+                    late = await start_order.until_reached(self.fleet, verb, step, timeout)
+                    if late:
+                        left = sum(len(s) for s in ordered[at + 1 :])
+                        raise CommandError(start_order.late_line(verb, late, left, timeout))
             said = f"{actions.ACTIONS[verb].past}: {done} of {plural(len(guests), 'guest')}"
+            if len(ordered) > 1:
+                said += f" in {len(ordered)} {start_order.KEY} steps"
             return said + (f"; {skipped_phrase(skipped)} skipped" if skipped else "")
 
         return await self.change(verb, on_all, guests=guests, question=question)

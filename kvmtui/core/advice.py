@@ -6,6 +6,10 @@ physical CPU after placing it (the overcommit the CPU map shows, `HostCpuMap.ove
 comes first, then more free memory. Memory and vCPUs come from the fleet snapshot the
 tables show (no extra calls); only the CPU check asks libvirt (`compareHypervisorCPU`),
 and a driver that cannot answer leaves the CPU "unknown", which rules nothing out.
+
+Guests tagged with the same `anti=NAME` (core/tags.py) are kept apart: a host that runs
+one of them is ruled out for another, in the advice, the migrate dialog and evacuation,
+whose plan then says that a guest stays for that reason.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import Host
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.numbers import size
+from kvmtui.core.tags import value_of
+
+#: The tag key whose guests sharing a value are kept on different hosts.
+ANTI = "anti"
+
+
+def anti_of(guest: GuestSnapshot) -> frozenset[str]:
+    """The guest's `anti=NAME` group, as a set (empty without one)."""
+    value = value_of(guest.tags, ANTI)
+    return frozenset({value}) if value else frozenset()
+
 
 #: What compareHypervisorCPU's answer means for the guest.
 _CPU_WORDS = {
@@ -40,11 +55,16 @@ class HostRoom:
     free_memory: int
     cpus: int
     running_vcpus: int
+    #: The `anti=` groups its running guests are in.
+    anti: frozenset[str] = frozenset()
 
-    def taking(self, memory: int, vcpus: int) -> HostRoom:
+    def taking(self, memory: int, vcpus: int, anti: frozenset[str] = frozenset()) -> HostRoom:
         """The room left once a guest of this size runs here (for planning several)."""
         return replace(
-            self, free_memory=self.free_memory - memory, running_vcpus=self.running_vcpus + vcpus
+            self,
+            free_memory=self.free_memory - memory,
+            running_vcpus=self.running_vcpus + vcpus,
+            anti=self.anti | anti,
         )
 
 
@@ -56,6 +76,7 @@ class HostFit:
     memory: int
     vcpus: int
     cpu: str = "unknown"
+    anti: frozenset[str] = frozenset()  # the guest's `anti=` group
 
     @property
     def host(self) -> str:
@@ -72,6 +93,9 @@ class HostFit:
             return f"only {size(max(self.room.free_memory, 0))} free"
         if self.cpu == "incompatible":
             return "CPU incompatible"
+        shared = self.anti & self.room.anti
+        if shared:
+            return f"runs another {ANTI}={min(shared)} guest"
         return ""
 
     @property
@@ -104,9 +128,13 @@ def room(host: Host) -> HostRoom | None:
     total = snapshot.load.memory_total_kib or snapshot.info.memory_kib
     if not total or not snapshot.info.cpus:
         return None
-    running = sum(g.vcpus for g in host.guests() if g.state.is_active)
+    active = [g for g in host.guests() if g.state.is_active]
     return HostRoom(
-        host.name, (total - snapshot.load.memory_used_kib) * 1024, snapshot.info.cpus, running
+        host.name,
+        (total - snapshot.load.memory_used_kib) * 1024,
+        snapshot.info.cpus,
+        sum(g.vcpus for g in active),
+        frozenset().union(*(anti_of(g) for g in active)),
     )
 
 
@@ -164,13 +192,16 @@ async def advise(
     *,
     cpu: CpuWanted | None = None,
     exclude: Sequence[str] = (),
+    anti: frozenset[str] = frozenset(),
 ) -> list[HostFit]:
-    """Every connected, writable host but `exclude`, ranked for a guest of this size."""
+    """Every connected, writable host but `exclude`, ranked for a guest of this size (in
+    the `anti` group)."""
     hosts = [h for h in fleet.hosts if h.name not in exclude and not h.readonly]
     rooms = [(h, r) for h in hosts if (r := room(h)) is not None]
     verdicts = await asyncio.gather(*(cpu_verdict(h, cpu) for h, _ in rooms))
     return rank(
-        HostFit(r, memory, vcpus, verdict) for (_, r), verdict in zip(rooms, verdicts, strict=True)
+        HostFit(r, memory, vcpus, verdict, anti)
+        for (_, r), verdict in zip(rooms, verdicts, strict=True)
     )
 
 
@@ -178,7 +209,12 @@ async def advise_for(fleet: Fleet, guest: GuestSnapshot) -> list[HostFit]:
     """The other hosts ranked for an existing guest (the migrate dialog, evacuation)."""
     xml = await fleet.host(guest.host).domain_xml(guest.uuid)
     return await advise(
-        fleet, guest.memory_kib * 1024, guest.vcpus, cpu=guest_cpu(xml), exclude=[guest.host]
+        fleet,
+        guest.memory_kib * 1024,
+        guest.vcpus,
+        cpu=guest_cpu(xml),
+        exclude=[guest.host],
+        anti=anti_of(guest),
     )
 
 
@@ -212,7 +248,8 @@ class Evacuation:
 async def plan_evacuation(fleet: Fleet, source: str) -> Evacuation:
     """Live migrations of every running guest of `source`, each to the best host left
     once the guests placed before it are counted (largest memory first, as bin packing
-    does). A guest no host can take stays, and the plan says why."""
+    does), no two of one `anti=` group on one host. A guest no host can take stays, and
+    the plan says why."""
     host = fleet.host(source)
     guests = sorted(
         (g for g in host.guests() if g.state.is_active), key=lambda g: (-g.memory_kib, g.name)
@@ -226,8 +263,9 @@ async def plan_evacuation(fleet: Fleet, source: str) -> Evacuation:
     for guest, xml in zip(guests, xmls, strict=True):
         cpu = guest_cpu(xml)
         verdicts = await asyncio.gather(*(cpu_verdict(fleet.host(name), cpu) for name in rooms))
+        anti = anti_of(guest)
         ranked = rank(
-            HostFit(r, guest.memory_kib * 1024, guest.vcpus, v)
+            HostFit(r, guest.memory_kib * 1024, guest.vcpus, v, anti)
             for r, v in zip(rooms.values(), verdicts, strict=True)
         )
         best = ranked[0]
@@ -237,5 +275,5 @@ async def plan_evacuation(fleet: Fleet, source: str) -> Evacuation:
             )
             continue
         moves.append(Move(guest, best.host, best.summary()))
-        rooms[best.host] = best.room.taking(best.memory, best.vcpus)
+        rooms[best.host] = best.room.taking(best.memory, best.vcpus, anti)
     return Evacuation(source, tuple(moves))

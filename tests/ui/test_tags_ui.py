@@ -4,6 +4,8 @@ carry tags in their XML): the `:tag`/`:untag` verbs, the `#` dialog, the Tags co
 
 from __future__ import annotations
 
+import libvirt
+
 from kvmtui import format as fmt
 from kvmtui.core.model import GuestState
 from kvmtui.screens.confirm import ConfirmScreen
@@ -192,3 +194,91 @@ async def test_groups_by_host_state_and_tag_key_with_their_figures(demo_settings
         await wait_for(pilot, lambda: table.group_lines() == [] and "grouped" not in status(app))
         assert len(table_names(app)) == 35
 
+
+async def test_start_order_starts_step_by_step_and_shutdown_in_reverse(demo_settings):
+    """Three shut-off guests, ordered against their names and hosts: each step is up (or
+    down) before the next begins, the unordered guests last up and first down."""
+    order = {"search-108": 1, "backup-208": 2, "git-209": 3}
+    async with started(demo_settings, SIZE) as (app, pilot):
+        for name, n in order.items():
+            await answer_to(pilot, f"tag {name} stack=a start-order={n}")
+        await answer_to(pilot, "tag monitor-110 stack=a")
+        await wait_for(pilot, lambda: all(guest(app, n).tags for n in order))
+        seen: list[tuple[str, int]] = []
+        app.fleet.add_event_listener(
+            lambda e: seen.append((e.name, e.event)) if e.kind == "lifecycle" else None
+        )
+        await pilot.press("colon", *keys("start stack=a"), "enter")
+        assert "Start 4 guests on 2 hosts?" in await _question(pilot)
+        await pilot.press("tab", "enter")
+        await wait_for(
+            pilot, lambda: "started: 4 of 4 guests in 4 start-order steps" in notifications(app)
+        )
+        started_order = [name for name, event in seen if event == libvirt.VIR_DOMAIN_EVENT_STARTED]
+        assert started_order == ["search-108", "backup-208", "git-209", "monitor-110"]
+
+        seen.clear()
+        await pilot.press("colon", *keys("shutdown stack=a"), "enter")
+        await _question(pilot)
+        await pilot.press("tab", "enter")
+        await wait_for(
+            pilot, lambda: any("shutdown requested: 4 of 4" in n for n in notifications(app))
+        )
+        stopped = [name for name, event in seen if event == libvirt.VIR_DOMAIN_EVENT_STOPPED]
+        assert stopped == ["monitor-110", "git-209", "backup-208", "search-108"]
+
+
+async def test_a_step_that_does_not_come_up_stops_the_sequence(demo_settings, monkeypatch):
+    from kvmtui.core import start_order
+
+    monkeypatch.setattr(start_order, "STEP_TIMEOUT", 0.3)
+    monkeypatch.setitem(start_order.WAITS, "start", lambda state: False)  # never "up"
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await answer_to(pilot, "tag search-108 stack=b start-order=1")
+        await answer_to(pilot, "tag git-209 stack=b start-order=2")
+        await wait_for(pilot, lambda: guest(app, "git-209").tags)
+        await pilot.press("colon", *keys("start stack=b"), "enter")
+        await _question(pilot)
+        await pilot.press("tab", "enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                (
+                    "start: search-108@kvm01 not running after 0s; stopped before the next "
+                    "start-order step (1 more guests)"
+                )
+                in notifications(app)
+            ),
+        )
+        assert guest(app, "git-209").state is GuestState.SHUTOFF
+
+
+async def test_anti_keeps_guests_apart_in_the_evacuation_plan_and_says_when_it_cannot(
+    demo_settings,
+):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        for ref in ("mail-105", "web-101"):
+            await answer_to(pilot, f"tag {ref} anti=pair")
+        for ref in ("dns-207", "web-307", "queue-107"):
+            await answer_to(pilot, f"tag {ref} anti=trio")
+        await wait_for(pilot, lambda: guest(app, "queue-107").tags == ("anti=trio",))
+        await pilot.press("colon", *keys("evacuate kvm01"), "enter")
+        text = await _question(pilot)
+        pair = [line for line in text.splitlines() if "mail-105 ->" in line or "web-101 ->" in line]
+        assert len(pair) == 2 and len({line.split("->")[1].split()[0] for line in pair}) == 2
+        assert "queue-107 stays: no host can take it" in text
+        assert "runs another anti=trio guest" in text
+        await pilot.press("enter")  # Cancel
+
+
+async def test_the_migrate_advice_rules_out_a_host_with_the_same_anti_group(demo_settings):
+    from kvmtui.core import advice
+
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await answer_to(pilot, "tag web-101 anti=web")
+        await answer_to(pilot, "tag web-307 anti=web")
+        await wait_for(pilot, lambda: guest(app, "web-307").tags == ("anti=web", "tier=web"))
+        ranked = await advice.advise_for(app.fleet, guest(app, "web-101"))
+        kvm03 = next(fit for fit in ranked if fit.host == "kvm03")
+        assert not kvm03.fits and kvm03.problem == "runs another anti=web guest"
+        assert ranked[0].host == "kvm02" and ranked[0].fits
