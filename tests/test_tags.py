@@ -10,6 +10,7 @@ import pytest
 
 from kvmtui.core import selectors, tags
 from kvmtui.core.commands import CommandError
+from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.core.selectors import SelectorError, choose, guest_terms
 from tests.nodes import OFF_UUID, WEB_UUID, guest, node_host, until
@@ -128,3 +129,12 @@ async def test_tags_set_by_someone_else_are_read_on_the_metadata_event(tmp_path)
 def test_a_guest_without_kvmtui_metadata_has_no_tags():
     root = ET.fromstring("<domain><metadata><other xmlns='urn:x'/></metadata></domain>")
     assert tags.read_tags(root) == ()
+
+
+async def test_a_host_that_refuses_metadata_is_one_line_naming_guest_and_host(tmp_path):
+    """libvirt's own refusal (here: a read-only connection, past the controller's check)."""
+    async with node_host(tmp_path, readonly=True) as host:
+        with pytest.raises(HostError) as raised:
+            await tags.change_tags(host, WEB_UUID, ["web"])
+    said = str(raised.value)
+    assert said.startswith("tag web on kvm1: ") and "read only" in said and "\n" not in said
