@@ -364,3 +364,33 @@ async def test_the_one_shot_create_takes_virt_installs_disk(tmp_path):
     disk = ET.fromstring(xml).find("devices/disk")
     assert disk.find("target").attrib == {"dev": "sda", "bus": "sata"}
     assert disk.find("source").attrib == {"pool": "images", "volume": "vi.qcow2"}
+
+
+async def test_create_with_tags_writes_them_and_keeps_its_anti_group_apart(tmp_path):
+    """`--tags anti=web,tier=web`: the host running the other anti=web guest is passed
+    over, and the new guest's XML carries the tags."""
+    tagged = NODE_XML.replace(
+        "<name>web</name>",
+        "<name>web</name><metadata><kvmtui:tags xmlns:kvmtui='https://kvmtui.dev/xmlns/tags/1'>"
+        "<kvmtui:tag>anti=web</kvmtui:tag></kvmtui:tags></metadata>",
+    )
+    hosts = []
+    for name, xml in (("kvm1", tagged), ("kvm2", NODE_XML)):
+        (tmp_path / f"{name}.xml").write_text(xml)
+        hosts.append(HostSpec(name, f"test://{tmp_path / name}.xml"))
+    words = ("create", "web2", "--memory", "256M", "--kernel", "/k")
+
+    async def asked(*more: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        settings = Settings(tuple(hosts), False, 60.0, None, False, command=words + more)
+        answer = Terminal("n\n", tty=True)
+        assert await run_command(settings, stdin=answer, stdout=out, stderr=err) == 1
+        return err.getvalue()
+
+    # The two hosts alike, the first by name; with the tag, the other.
+    assert "Create web2 on kvm1 (ranked first" in await asked()
+    said = await asked("--tags", "anti=web,tier=web")
+    assert "Create web2 on kvm2 (ranked first by the placement advice)?" in said
+    assert (
+        "<kvmtui:tag>anti=web</kvmtui:tag>" in said and "<kvmtui:tag>tier=web</kvmtui:tag>" in said
+    )

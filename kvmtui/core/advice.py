@@ -32,9 +32,9 @@ from kvmtui.core.tags import value_of
 ANTI = "anti"
 
 
-def anti_of(guest: GuestSnapshot) -> frozenset[str]:
-    """The guest's `anti=NAME` group, as a set (empty without one)."""
-    value = value_of(guest.tags, ANTI)
+def anti_of(tags: Iterable[str]) -> frozenset[str]:
+    """The `anti=NAME` group among a guest's tags, as a set (empty without one)."""
+    value = value_of(tags, ANTI)
     return frozenset({value}) if value else frozenset()
 
 
@@ -134,7 +134,7 @@ def room(host: Host) -> HostRoom | None:
         (total - snapshot.load.memory_used_kib) * 1024,
         snapshot.info.cpus,
         sum(g.vcpus for g in active),
-        frozenset().union(*(anti_of(g) for g in active)),
+        frozenset().union(*(anti_of(g.tags) for g in active)),
     )
 
 
@@ -214,7 +214,7 @@ async def advise_for(fleet: Fleet, guest: GuestSnapshot) -> list[HostFit]:
         guest.vcpus,
         cpu=guest_cpu(xml),
         exclude=[guest.host],
-        anti=anti_of(guest),
+        anti=anti_of(guest.tags),
     )
 
 
@@ -263,7 +263,7 @@ async def plan_evacuation(fleet: Fleet, source: str) -> Evacuation:
     for guest, xml in zip(guests, xmls, strict=True):
         cpu = guest_cpu(xml)
         verdicts = await asyncio.gather(*(cpu_verdict(fleet.host(name), cpu) for name in rooms))
-        anti = anti_of(guest)
+        anti = anti_of(guest.tags)
         ranked = rank(
             HostFit(r, guest.memory_kib * 1024, guest.vcpus, v, anti)
             for r, v in zip(rooms.values(), verdicts, strict=True)

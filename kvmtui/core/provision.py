@@ -30,6 +30,7 @@ from kvmtui.core.host import Host
 from kvmtui.core.numbers import size
 from kvmtui.core.storage.upload import upload_volume
 from kvmtui.core.storage.volumes import VOLUME_FORMATS, create_volume, delete_volume
+from kvmtui.core.tags import metadata_element
 
 FIRMWARES = ("bios", "uefi")
 VIRT_TYPES = ("kvm", "qemu")
@@ -76,6 +77,8 @@ class GuestRequest:
     virt_type: str | None = None
     pool: str | None = None
     cloud_init: CloudInit | None = None
+    #: kvmtui's tags for it (core/tags.py), written into its definition's <metadata>.
+    tags: tuple[str, ...] = ()
 
     @property
     def boot_source(self) -> str:
@@ -192,6 +195,8 @@ def domain_xml(
     hostile name or path stays text. `backing`: the disk is an overlay on that image."""
     dom = ET.Element("domain", type=virt_type)
     ET.SubElement(dom, "name").text = request.name
+    if request.tags:
+        dom.append(metadata_element(request.tags))
     ET.SubElement(dom, "memory", unit="KiB").text = str(request.memory // 1024)
     ET.SubElement(dom, "vcpu").text = str(request.vcpus)
     os_ = (

@@ -94,6 +94,23 @@ def read_tags(root: ET.Element) -> tuple[str, ...]:
     return tuple(sorted(t.text.strip() for t in found.iter(_TAG) if t.text and t.text.strip()))
 
 
+ET.register_namespace(PREFIX, NAMESPACE)  # written as kvmtui:tags, as libvirt writes it
+
+
+def metadata_element(tags: Sequence[str]) -> ET.Element:
+    """`<metadata>` holding `tags`, for a new guest's definition (`:create --tags`)."""
+    metadata = ET.Element("metadata")
+    found = ET.SubElement(metadata, _TAGS)
+    for tag in tags:
+        ET.SubElement(found, _TAG).text = tag
+    return metadata
+
+
+def tag_list(text: str) -> tuple[str, ...]:
+    """`tier=web,anti=web` (or space-separated) as checked tags."""
+    return tuple(check_tag(t) for t in re.split(r"[\s,]+", text.strip()) if t)
+
+
 def _tags_xml(tags: Sequence[str]) -> str:
     root = ET.Element("tags")
     for tag in tags:

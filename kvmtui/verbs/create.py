@@ -30,6 +30,7 @@ from kvmtui.core.migration import JobSnapshot, JobState, MigrationOptions
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.results import Console, CreateWizard, View
 from kvmtui.core.sizes import MAX_SIZE, parse_size
+from kvmtui.core.tags import tag_list
 from kvmtui.core.uri import quoted
 from kvmtui.verbs.shared import SKIP_FORECAST, foresee
 
@@ -38,6 +39,7 @@ _APPEAR_TIMEOUT = 10.0
 
 CREATE_VALUED = (
     "host",
+    "tags",
     "vcpus",
     "memory",
     "disk",
@@ -168,16 +170,21 @@ def request_from(command: Command, host: str) -> provision.GuestRequest:
         virt_type=command.value("virt-type"),
         pool=_pool(command, disk),
         cloud_init=_cloud_init(command),
+        tags=tag_list(command.value("tags") or ""),
     )
 
 
-async def _choose_host(controller: Controller, command: Command, memory: int, vcpus: int) -> str:
-    """`--host`, else the host the advice ranks first (said in the confirmation)."""
+async def _choose_host(
+    controller: Controller, command: Command, request: provision.GuestRequest
+) -> str:
+    """`--host`, else the host the advice ranks first (said in the confirmation): one
+    without a guest of its `anti=` tag, if it has one."""
     named = command.value("host")
     if named:
         controller.fleet.host(named)  # an unknown host fails here, by name
         return named
-    ranked = await advice.advise(controller.fleet, memory, vcpus)
+    anti = advice.anti_of(request.tags)
+    ranked = await advice.advise(controller.fleet, request.memory, request.vcpus, anti=anti)
     if not ranked or not ranked[0].fits:
         best = f" (best: {ranked[0].host}, {ranked[0].problem})" if ranked else ""
         raise CommandError(f"create {command.args[0]}: no host can take it{best}")
@@ -214,7 +221,7 @@ async def create_guest(controller: Controller, command: Command) -> GuestSnapsho
     raises CommandError or HostError (nothing is created); the wizard shows it under its
     fields and stays open, the `:` line reports it."""
     probe = request_from(command, "")
-    host_name = await _choose_host(controller, command, probe.memory, probe.vcpus)
+    host_name = await _choose_host(controller, command, probe)
     if controller.refused("create", hosts=[host_name]):
         return None
     host = controller.fleet.host(host_name)
