@@ -23,7 +23,7 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.names import resolve_guest
 from kvmtui.core.numbers import plural
 from kvmtui.core.results import Result
-from kvmtui.core.selectors import by_selector, choose, chosen_phrase
+from kvmtui.core.selectors import SelectorError, by_selector, choose, chosen_phrase
 from kvmtui.core.services import Services
 from kvmtui.core.uri import quoted
 
@@ -330,7 +330,15 @@ class Controller:
         whose name merely looks like a selector is still found by its name."""
         snapshot = self.fleet.snapshot()
         if by_selector(token, snapshot.guests):
-            return choose(token, snapshot.guests, [h.name for h in snapshot.hosts])
+            try:
+                return choose(token, snapshot.guests, [h.name for h in snapshot.hosts])
+            except SelectorError as error:
+                reading = [h.name for h in self.fleet.hosts if not h.settled]
+                if reading:  # a first table comes before the definitions, and the tags
+                    raise SelectorError(
+                        f"{error}; still reading the tags of {', '.join(reading)}"
+                    ) from None
+                raise
         name, host = resolve_guest(
             token,
             [(g.name, g.host) for g in snapshot.guests],

@@ -41,8 +41,10 @@ async def tag_guests(
     except CommandError as error:
         controller.operator.error(f"{what}: {error}")
         return False
+    # Before a host's definitions are read its guests show no tags yet: libvirt decides.
+    known = all(controller.fleet.host(g.host).settled for g in guests)
     for tag in remove:
-        if not any(has_tag(g.tags, tag) for g in guests):
+        if known and not any(has_tag(g.tags, tag) for g in guests):
             whose = (
                 f"{guests[0].name} on {guests[0].host} has no tag"
                 if len(guests) == 1
