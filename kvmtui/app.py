@@ -19,6 +19,7 @@ from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.selectors import fleet_terms
 from kvmtui.core.services import Services
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion, SshPrompts
 from kvmtui.feed import ScreenFeed
@@ -307,9 +308,14 @@ class KvmTuiApp(NeverCrash):
         )
 
     def complete_command(self, line: str) -> list[str]:
-        """Verbs, their options, guest and host names, and the views' aliases."""
+        """Verbs, their options, guest and host names and selector terms, and the views'
+        aliases."""
         snapshot = self.fleet.snapshot()
-        names = sorted({g.name for g in snapshot.guests} | {g.ref for g in snapshot.guests})
+        names = sorted(
+            {g.name for g in snapshot.guests}
+            | {g.ref for g in snapshot.guests}
+            | fleet_terms(snapshot.guests)  # selectors: tag:web, tier=web, host:kvm01 ...
+        )
         found = complete(line, names, [h.name for h in snapshot.hosts])
         word = line.lstrip().removeprefix(":")
         if not word[-1:].isspace() and " " not in word:

@@ -125,6 +125,14 @@ def guest_terms(guest: GuestSnapshot) -> frozenset[str]:
     return _terms(guest.host, guest.state, guest.tags)
 
 
+def fleet_terms(guests: Iterable[GuestSnapshot]) -> set[str]:
+    """Every selector term some guest has: what Tab offers where a guest is named."""
+    found: set[str] = set()
+    for terms in {guest_terms(g) for g in guests}:  # shared: a few hundred at most
+        found |= terms
+    return found
+
+
 def choose(
     token: str, guests: Sequence[GuestSnapshot], hosts: Iterable[str] = ()
 ) -> list[GuestSnapshot]:

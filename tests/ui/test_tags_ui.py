@@ -282,3 +282,13 @@ async def test_the_migrate_advice_rules_out_a_host_with_the_same_anti_group(demo
         kvm03 = next(fit for fit in ranked if fit.host == "kvm03")
         assert not kvm03.fits and kvm03.problem == "runs another anti=web guest"
         assert ranked[0].host == "kvm02" and ranked[0].fits
+
+
+async def test_tab_completes_selector_terms_where_a_guest_is_named(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        await pilot.press("colon", *keys("start tier="), "tab")
+        line = app.screen.query_one(PromptLine)
+        await wait_for(pilot, lambda: line.value == "start tier=db")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: line.value == "start tier=web")
+        assert "host:kvm02" in app.complete_command("shutdown host:")
