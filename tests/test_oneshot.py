@@ -114,6 +114,17 @@ async def test_a_selector_chooses_the_guests_and_is_asked_about_by_count(demo_se
     assert err == 'kvmtui: no guest is tagged "tier=dbb" (did you mean "tier=db"?)\n'
 
 
+async def test_tag_and_untag_from_the_shell(demo_settings):
+    status, out, err = await _run(demo_settings, "tag", "web-101", "owner=alice")
+    assert (status, out, err) == (0, "web-101 on kvm01: tags owner=alice tier=web\n", "")
+    status, out, err = await _run(demo_settings, "untag", "web-101", "nosuch")
+    assert (status, out) == (1, "")
+    assert err == 'kvmtui: untag: web-101 on kvm01 has no tag "nosuch"\n'
+    readonly = dataclasses.replace(demo_settings, readonly=True)
+    status, out, err = await _run(readonly, "tag", "web-101", "x")
+    assert (status, err) == (1, "kvmtui: tag: kvmtui runs read-only (--readonly)\n")
+
+
 async def test_destroy_yes_runs_and_readonly_refuses(demo_settings):
     status, out, _ = await _run(demo_settings, "destroy", "web-101", "--yes")
     assert status == 0 and out == "web-101 on kvm01: destroyed (forced off)\n"
