@@ -292,3 +292,19 @@ async def test_tab_completes_selector_terms_where_a_guest_is_named(demo_settings
         await pilot.press("tab")
         await wait_for(pilot, lambda: line.value == "start tier=web")
         assert "host:kvm02" in app.complete_command("shutdown host:")
+
+
+async def test_space_on_a_group_header_marks_its_guests(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        table = app.screen.table
+        await pilot.press("z", "z", "z", "home", "space")  # tier=db's header
+        await wait_for(pilot, lambda: len(table.marks) == 4)
+        assert {g.name for g in table.marked_rows()} == {
+            "db-102",
+            "cache-103",
+            "cache-309",
+            "db-308",
+        }
+        assert "marked: 4" in status(app)
+        await pilot.press("up", "space")  # again: unmarked
+        await wait_for(pilot, lambda: not table.marks)
