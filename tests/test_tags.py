@@ -8,11 +8,12 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
-from kvmtui.core import selectors, tags
+from kvmtui.core import clone, selectors, tags
 from kvmtui.core.commands import CommandError
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.core.selectors import SelectorError, choose, guest_terms
+from tests.clone_node import TMPL_UUID, clone_host
 from tests.nodes import OFF_UUID, WEB_UUID, guest, node_host, until
 
 
@@ -138,3 +139,16 @@ async def test_a_host_that_refuses_metadata_is_one_line_naming_guest_and_host(tm
             await tags.change_tags(host, WEB_UUID, ["web"])
     said = str(raised.value)
     assert said.startswith("tag web on kvm1: ") and "read only" in said and "\n" not in said
+
+
+async def test_a_clone_carries_its_sources_tags(tmp_path):
+    """They are in the XML, which a clone copies."""
+    async with clone_host(tmp_path) as host:
+        await tags.change_tags(host, TMPL_UUID, ["tier=web", "anti=web"])
+        await clone.clone_guest(host, TMPL_UUID, "copy", linked=True)
+        root = ET.fromstring(
+            await host.run(
+                lambda c: c.lookupByName("copy").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            )
+        )
+    assert tags.read_tags(root) == ("anti=web", "tier=web")
