@@ -48,6 +48,7 @@ from kvmtui.screens.migrate_dialog import AskNumberScreen, MigrateDialog
 from kvmtui.screens.pin_editor import PinEditor
 from kvmtui.screens.secret import SecretScreen, ask_secret
 from kvmtui.screens.snapshots import SnapshotDialog, SnapshotsScreen
+from kvmtui.screens.tags import TagDialog
 from kvmtui.views import VIEWS
 from tests.ui.helpers import fleet_ready, started, wait_for
 from tests.ui.terminal import kvmtui_in_tmux, needs_tmux
@@ -322,6 +323,7 @@ OPENERS: dict[str, tuple[Callable[[Pilot], Awaitable[None]], type[Screen[Any]]]]
     "migrate": (_migrate, MigrateDialog),
     "migration number": (_ask_number, AskNumberScreen),
     "clone": (lambda pilot: _prompt(pilot, "guests", "f"), CloneDialog),
+    "tags": (lambda pilot: _prompt(pilot, "guests", "number_sign"), TagDialog),
     "new snapshot": (_new_snapshot, SnapshotDialog),
     "command palette": (_palette, CommandPalette),
     "create wizard": (_create, CreateScreen),
