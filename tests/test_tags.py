@@ -3,6 +3,7 @@ test:/// driver: what is stored, what the poller reads back, and each bad input'
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 
 import libvirt
@@ -10,6 +11,7 @@ import pytest
 
 from kvmtui.core import clone, selectors, tags
 from kvmtui.core.commands import CommandError
+from kvmtui.core.guestinfo import GuestInfo
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.core.selectors import SelectorError, choose, guest_terms
@@ -81,6 +83,23 @@ def test_each_bad_selector_is_one_line(selector: str, said: str):
         choose(selector, FLEET, ["kvm01", "kvm02"])
     assert str(raised.value).startswith(said)
     assert "\n" not in str(raised.value)
+
+
+def test_os_chooses_by_what_the_guest_agent_says():
+    """`os:debian` matches the agent's OS id or the first word of its name; a guest whose
+    agent has not answered has no OS to match."""
+    debian = GuestInfo("kvm01", "d", "deb", os_name="Debian GNU/Linux 12 (bookworm)")
+    lab = GuestInfo("kvm02", "l", "lab", os_name="kvmtui lab guest", os_id="kvmtui-lab")
+    fleet = [
+        dataclasses.replace(_guest("deb"), inside=debian),
+        dataclasses.replace(_guest("lab", host="kvm02"), inside=lab),
+        _guest("silent"),
+    ]
+    assert [g.name for g in choose("os:debian", fleet)] == ["deb"]
+    assert [g.name for g in choose("os:kvmtui-lab", fleet)] == ["lab"]
+    assert [g.name for g in choose("os:KVMTUI", fleet)] == ["lab"]
+    with pytest.raises(SelectorError, match='selector "os:windows" matches no guest'):
+        choose("os:windows", fleet)
 
 
 def test_guests_alike_share_their_terms():

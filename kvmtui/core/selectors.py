@@ -2,7 +2,8 @@
 
 `tag:web` (a guest tagged `web`, or with any `web=...` tag), `tier=web` (tagged exactly
 `tier=web`), `host:kvm01`, `state:running` (`virsh list`'s states without spaces, and
-`state:active` / `state:inactive`); terms separated by spaces or commas must all hold. The
+`state:active` / `state:inactive`), `os:debian` (the OS the guest agent reports: its id, or
+the first word of its name); terms separated by spaces or commas must all hold. The
 `/` filter, the guest argument of every verb (`:shutdown tag:web`, `kvmtui start
 tier=db --yes`) and a view's scope (`:list`, a host's guests) choose through this one
 parser and matcher.
@@ -28,7 +29,7 @@ from kvmtui.core.uri import quoted
 from kvmtui.core.words import did_you_mean
 
 #: The `KEY:` terms a selector knows; any other `word:` is a plain filter word.
-KEYS = ("tag", "host", "state")
+KEYS = ("tag", "host", "state", "os")
 
 #: `state:WORD` for each state: the enum's name (`shutoff`, `pmsuspended`), and the two
 #: sides `virsh list` and `--inactive` take.
@@ -109,8 +110,11 @@ def by_selector(token: str, guests: Sequence[GuestSnapshot]) -> bool:
 
 
 @functools.lru_cache(maxsize=8192)
-def _terms(host: str, state: GuestState, tags: tuple[str, ...]) -> frozenset[str]:
+def _terms(
+    host: str, state: GuestState, tags: tuple[str, ...], os_words: tuple[str, ...]
+) -> frozenset[str]:
     found = {f"host:{host.lower()}", state_term(state), ACTIVE if state.is_active else INACTIVE}
+    found.update(f"os:{word}" for word in os_words)
     for tag in tags:
         tag = tag.lower()
         key, equals, _value = tag.partition("=")
@@ -122,7 +126,17 @@ def _terms(host: str, state: GuestState, tags: tuple[str, ...]) -> frozenset[str
 
 def guest_terms(guest: GuestSnapshot) -> frozenset[str]:
     """What a selector term matches a guest by; shared by every guest alike."""
-    return _terms(guest.host, guest.state, guest.tags)
+    return _terms(guest.host, guest.state, guest.tags, _os_words(guest))
+
+
+def _os_words(guest: GuestSnapshot) -> tuple[str, ...]:
+    """`os:` matches the agent's OS id (`debian`) and the first word of the OS name
+    (`Debian GNU/Linux 12`: `debian`), lower case, without spaces; none without an agent."""
+    inside = guest.inside
+    if inside is None:
+        return ()
+    first = inside.os_name.split(maxsplit=1)[0] if inside.os_name.strip() else ""
+    return tuple(dict.fromkeys(w.lower() for w in (inside.os_id, first) if w))
 
 
 def fleet_terms(guests: Iterable[GuestSnapshot]) -> set[str]:
@@ -142,7 +156,7 @@ def choose(
     if selector.words:
         raise SelectorError(
             f"selector {quoted(token)}: {quoted(selector.words[0])} is not a term "
-            "(tag:TAG, KEY=VALUE, host:HOST, state:STATE)"
+            "(tag:TAG, KEY=VALUE, host:HOST, state:STATE, os:OS)"
         )
     known_hosts = {h.lower() for h in hosts} | {g.host.lower() for g in guests}
     for term in sorted(selector.terms):
