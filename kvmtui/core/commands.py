@@ -265,7 +265,7 @@ def _selector_words(verb: Verb, args: list[str]) -> list[str]:
 
     if not verb.guest_arg or not args:
         return args
-    if verb.variadic and verb.positionals == ("NAME",):
+    if verb.variadic and verb.positionals == ("NAME",) and not verb.optional_positionals:
         folded: list[str] = []
         for word in args:
             if folded and is_selector(word) and is_selector(folded[-1]):

@@ -201,7 +201,6 @@ class GuestActions(GuardsChanges):
         """`#`: tags to add or remove on the selected guests, asked in a dialog; then the
         path of `:tag` and `:untag`."""
         from kvmtui.screens.tags import TagDialog, TagRequest
-        from kvmtui.verbs.tags import tag_guests
 
         guests = self.selected()
         if not guests:
@@ -210,10 +209,8 @@ class GuestActions(GuardsChanges):
 
         def tagged(request: TagRequest | None) -> None:
             if request is not None:
-                self.run_worker_of(
-                    tag_guests(self.app.controller, guests, request.add, request.remove),
-                    "changes",
-                )
+                changes = {"add": ",".join(request.add), "remove": ",".join(request.remove)}
+                self.submit_on("tag", guests, **{k: v for k, v in changes.items() if v})
 
         self.app.push_screen(TagDialog(guests), tagged)
 

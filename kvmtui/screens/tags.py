@@ -1,6 +1,6 @@
 """The guest list's tag dialog (`#`): tags to add and, prefixed with `-`, to remove, for
-the guest under the cursor or every marked guest. It ends in `tag_guests`, the path of
-`:tag` and `:untag`, so the checks, question and report are the verbs' own."""
+the guest under the cursor or every marked guest. It submits `tag NAME... --add TAGS
+--remove TAGS`, so the checks, question and report are the verb's own."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """`tag NAME TAG...` and `untag NAME TAG...`: a guest's tags, kept in its own XML
 (`kvmtui.core.tags`). NAME may be a selector (`:tag tag:web owner=alice` tags every guest
-tagged web); the guest list's `#` key tags the marked guests through `tag_guests`, the
-same path."""
+tagged web). `tag NAME... --add TAGS --remove TAGS` (comma-separated) names several guests
+and changes both ways at once: the guest list's `#` key submits that for the marked
+guests."""
 
 from __future__ import annotations
 
@@ -80,9 +81,11 @@ async def tag_guests(
 
 @verb(
     "tag",
-    "tag a guest (or the guests a selector chooses): web, tier=web ...",
+    "tag a guest (or the guests a selector chooses): web, tier=web ...; "
+    "with --add/--remove, every word is a guest",
     guest=True,
-    positionals=("TAG",),
+    optional=("TAG",),
+    valued=("add", "remove"),
     mutating=True,
     variadic=True,
 )
@@ -95,10 +98,22 @@ async def tag_guests(
     variadic=True,
 )
 async def _tag(controller: Controller, command: Command) -> None:
+    add_list, remove_list = command.value("add"), command.value("remove")
+    if add_list is not None or remove_list is not None:
+        guests = controller.guests(command.args)
+        chosen = len(command.args) == 1 and by_selector(command.args[0], guests)
+        await tag_guests(controller, guests, _split(add_list), _split(remove_list), chosen=chosen)
+        return
     token, *tags = command.args
+    if not tags:
+        raise CommandError(f"{command.verb}: missing tag")
     guests = controller.chosen(token)
     chosen = by_selector(token, guests)
     if command.verb == "tag":
         await tag_guests(controller, guests, add=tags, chosen=chosen)
     else:
         await tag_guests(controller, guests, remove=tags, chosen=chosen)
+
+
+def _split(tags: str | None) -> list[str]:
+    return [tag for tag in (tags or "").split(",") if tag]
