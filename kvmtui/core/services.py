@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from kvmtui.core.addresses import AddressBook
+from kvmtui.core.backups import BackupService
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.guestinfo import GuestInfoBook
 from kvmtui.core.migration import MigrationManager
@@ -21,20 +22,24 @@ from kvmtui.core.publish import Publisher
 from kvmtui.core.resource import ResourceService
 from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.core.storage.service import StorageService
+from kvmtui.core.store import Store
 
 
 class Services:
     """Every service of `fleet`, by name; a name is also its topic for the views
     (`View.topics`)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, store: Store | None = None) -> None:
         self.fleet = fleet
+        #: kvmtui's one database (`core/store.py`); in memory when none is given (tests).
+        self.store = store if store is not None else Store(None)
         self.migrations = MigrationManager(fleet)
         self.snapshots = SnapshotBook(fleet)
         self.storage = StorageService(fleet)
         self.networks = NetworkService(fleet)
         self.addresses = AddressBook(fleet)
         self.guestinfo = GuestInfoBook(fleet)
+        self.backups = BackupService(fleet, self.store)
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
@@ -47,6 +52,7 @@ class Services:
                 "networks": self.networks,
                 "addresses": self.addresses,
                 "guestinfo": self.guestinfo,
+                "backups": self.backups,
             }
         )
 

@@ -1,0 +1,119 @@
+"""Live backups of a real running Linux guest on QEMU, through the service the backups view
+and the `backup` / `restore` verbs use.
+
+linux-a1 writes file A, is backed up in full, writes B, is backed up incrementally, writes
+C. The incremental point restored as a new guest boots and has A and B and not C; the full
+point restored has A only (read in the guests over their serial consoles). An aborted backup
+leaves the chain and the guest's checkpoints as they were. Everything made is removed at the
+end: the restored guests, the points' volumes, linux-a1's checkpoints and files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from kvmtui.core.backups import BackupService
+from kvmtui.core.migration import JobState
+from kvmtui.core.model import HostSpec
+from kvmtui.core.store import Store
+from tests.lab.labinfo import READY_LINE, LabInfo
+from tests.nodes import connected_fleet
+
+pytestmark = pytest.mark.timeout(300)
+
+GUEST = "linux-a1"
+FILES = "/mnt/disk/kvmtui-backup"
+RESTORED = ("kvmtui-restored-inc", "kvmtui-restored-full")
+
+
+async def _shell(lab: LabInfo, guest: str, command: str) -> str:
+    """The command's output; typed again once when a console still booting ate it."""
+    try:
+        return await asyncio.to_thread(lab.guest_shell, guest, command, 20)
+    except TimeoutError:
+        return await asyncio.to_thread(lab.guest_shell, guest, command, 40)
+
+
+def _wait_ready(lab: LabInfo, guest: str, timeout: float = 120) -> None:
+    log = lab.state_dir / "serial" / f"{guest}.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and READY_LINE in log.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{guest} did not boot in {timeout:.0f}s")
+
+
+def _remove_guest(lab: LabInfo, name: str) -> None:
+    lab.virsh("hosta", "destroy", name)
+    lab.virsh("hosta", "undefine", "--remove-all-storage", name)
+    (lab.state_dir / "serial" / f"{name}.log").unlink(missing_ok=True)
+
+
+async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
+    lab = lab_fresh
+    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)
+    async with connected_fleet([spec]) as fleet:
+        service = BackupService(fleet, Store(None), sample_interval=0.05)
+        (host,) = fleet.hosts
+        guest = next(g for g in host.guests() if g.name == GUEST)
+        try:
+            await _shell(lab, GUEST, f"echo A > {FILES}-a && sync")
+            said = await service.backup(guest, pool=lab.pool_name)
+            assert said.startswith(f"{GUEST} on hosta: full backup ")
+            await _shell(lab, GUEST, f"echo B > {FILES}-b && sync")
+            said = await service.backup(guest, pool=lab.pool_name)
+            assert said.startswith(f"{GUEST} on hosta: incremental backup ")
+            await _shell(lab, GUEST, f"echo C > {FILES}-c && sync")
+            full, inc = service.chain_of(guest.uuid, "hosta")
+            assert (full.kind, inc.kind) == ("full", "incremental")
+            assert inc.size < full.size  # only the blocks written since
+
+            # An abort leaves the chain and the checkpoints as they were.
+            checkpoints = lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout
+            volumes = lab.virsh("hosta", "vol-list", lab.pool_name).stdout
+
+            aborts: list[asyncio.Future[str]] = []
+
+            def abort_when_running() -> None:
+                job = service.active_job_for("hosta", guest.uuid)
+                if job is not None and job.state is JobState.RUNNING and not aborts:
+                    aborts.append(asyncio.ensure_future(service.abort("hosta", guest.uuid)))
+
+            service.add_listener(abort_when_running)
+            with pytest.raises(Exception, match="abort"):
+                await service.backup(guest, pool=lab.pool_name, incremental=False)
+            service.remove_listener(abort_when_running)
+            assert "aborting" in await aborts[0]
+            assert service.chain_of(guest.uuid, "hosta") == [full, inc]
+            assert service.jobs()[-1].state is JobState.ABORTED
+            assert lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout == checkpoints
+            assert lab.virsh("hosta", "vol-list", lab.pool_name).stdout == volumes
+
+            # Each point restored as a new guest boots with what was on disk then.
+            for point, name in zip((inc, full), RESTORED, strict=True):
+                said = await service.restore(point, name)
+                assert said == f"{GUEST} backup {point.name} restored as {name} on hosta"
+                assert lab.virsh("hosta", "start", name).returncode == 0
+            for name in RESTORED:
+                await asyncio.to_thread(_wait_ready, lab, name)
+            seen = await _shell(lab, RESTORED[0], f"cat {FILES}-a {FILES}-b; ls {FILES}-c")
+            assert "A\nB\n" in seen and "No such file" in seen
+            seen = await _shell(lab, RESTORED[1], f"cat {FILES}-a; ls {FILES}-b")
+            assert "A\n" in seen and "No such file" in seen
+        finally:
+            for name in RESTORED:
+                await asyncio.to_thread(_remove_guest, lab, name)
+            await service.prune(guest.uuid, "hosta", 1)
+            for point in service.chain_of(guest.uuid, "hosta"):
+                for file in point.files:
+                    lab.virsh("hosta", "vol-delete", file.path)
+                lab.virsh(
+                    "hosta", "vol-delete", f"{GUEST}-{point.name}.xml", "--pool", lab.pool_name
+                )
+            for name in lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout.split():
+                lab.virsh("hosta", "checkpoint-delete", GUEST, name)
+            await _shell(lab, GUEST, f"rm -f {FILES}-* && sync")
