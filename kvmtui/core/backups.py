@@ -71,6 +71,16 @@ TABLE = Table(
 )
 
 
+@dataclass(frozen=True)
+class BackupSettings:
+    """The config's backup keys (`backup_pool`, `backup_per_host`, `backup_max_age`)."""
+
+    pool: str = DEFAULT_POOL
+    per_host: int = DEFAULT_PER_HOST
+    #: A guest whose newest point is older than this is stale: a nightly backup plus slack.
+    max_age_hours: float = 26.0
+
+
 class BackupUnsupported(HostError):
     """The host's hypervisor (or libvirt driver) has no live backups."""
 
@@ -368,14 +378,19 @@ class BackupService(Publisher):
         self,
         fleet: Fleet,
         store: Store,
+        settings: BackupSettings | None = None,
         *,
-        per_host: int = DEFAULT_PER_HOST,
         sample_interval: float = SAMPLE_INTERVAL,
     ) -> None:
         super().__init__()
+        self.settings = settings or BackupSettings()
+        #: Where a backup goes when `--to` does not say.
+        self.pool = self.settings.pool
+        #: Seconds after which a guest's newest point is stale (flagged in the view).
+        self.max_age = self.settings.max_age_hours * 3600
+        self.per_host = self.settings.per_host
         self.fleet = fleet
         self.store = store
-        self.per_host = per_host
         self.sample_interval = sample_interval
         self._points: list[BackupPoint] = []
         self._loaded = False
@@ -503,14 +518,15 @@ class BackupService(Publisher):
         guest: GuestSnapshot,
         *,
         pool: str = DEFAULT_POOL,
-        incremental: bool = True,
+        incremental: bool | None = None,
         quiesce: bool = False,
         keep: int | None = None,
     ) -> str:
         """Backs the running guest up into `pool` and returns the sentence saying so:
-        incremental against its last point when that point's checkpoint is still there
-        (unless `incremental` is False), else full. At most `per_host` run at once per host;
-        the others wait in the jobs view. HostError says why not, and leaves nothing."""
+        incremental against its last point when that point's checkpoint is still there,
+        else full (`incremental` False: full anyway; True: incremental or nothing). At
+        most `per_host` run at once per host; the others wait in the jobs view. HostError
+        says why not, and leaves nothing."""
         await self.load()
         what = f"backup {guest.name} on {guest.host}"
         if guest.state not in (GuestState.RUNNING, GuestState.PAUSED):
@@ -525,7 +541,9 @@ class BackupService(Publisher):
         chain = self.chain_of(guest.uuid, guest.host)
         base: BackupPoint | None = None
         why_full = ""
-        if chain and incremental:
+        if not chain:
+            why_full = " (its first)"
+        elif incremental is not False:
             last = chain[-1]
             if last.checkpoint not in plan.checkpoints:
                 why_full = f" (checkpoint {last.checkpoint} of the last backup is gone)"
@@ -533,6 +551,8 @@ class BackupService(Publisher):
                 why_full = " (its disks changed since the last backup)"
             else:
                 base = last
+        if incremental and base is None:
+            raise HostError(f"{what}: no incremental backup possible{why_full}; back up in full")
         job = _Job(next(self._ids), guest, pool, "incremental" if base else "full")
         self._jobs[job.id] = job
         self.publish()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from kvmtui.core.addresses import AddressBook
-from kvmtui.core.backups import BackupService
+from kvmtui.core.backups import BackupService, BackupSettings
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.guestinfo import GuestInfoBook
 from kvmtui.core.migration import MigrationManager
@@ -29,7 +29,9 @@ class Services:
     """Every service of `fleet`, by name; a name is also its topic for the views
     (`View.topics`)."""
 
-    def __init__(self, fleet: Fleet, store: Store | None = None) -> None:
+    def __init__(
+        self, fleet: Fleet, store: Store | None = None, backups: BackupSettings | None = None
+    ) -> None:
         self.fleet = fleet
         #: kvmtui's one database (`core/store.py`); in memory when none is given (tests).
         self.store = store if store is not None else Store(None)
@@ -39,7 +41,7 @@ class Services:
         self.networks = NetworkService(fleet)
         self.addresses = AddressBook(fleet)
         self.guestinfo = GuestInfoBook(fleet)
-        self.backups = BackupService(fleet, self.store)
+        self.backups = BackupService(fleet, self.store, backups)
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
