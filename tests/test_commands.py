@@ -252,6 +252,22 @@ PARSE_CASES = [
         {"memory": "1G", "kernel": "/k", "start": True},
     ),
     ("evacuate hosta", "evacuate", ("hosta",), {}),
+    ("backup web1", "backup", ("web1",), {}),
+    (
+        "backup web1 web2@kvm2 --full --to backups --quiesce --keep 7",
+        "backup",
+        ("web1", "web2@kvm2"),
+        {"full": True, "to": "backups", "quiesce": True, "keep": "7"},
+    ),
+    (
+        "restore web1 20261207-010203 --as web1-copy --host kvm2",
+        "restore",
+        ("web1", "20261207-010203"),
+        {"as": "web1-copy", "host": "kvm2"},
+    ),
+    ("restore web1@kvm1 latest", "restore", ("web1@kvm1", "latest"), {}),
+    ("backup-verify web1", "backup-verify", ("web1",), {}),
+    ("backup-prune web1 --keep 3", "backup-prune", ("web1",), {"keep": "3"}),
 ]
 
 

@@ -153,6 +153,23 @@ class Chain:
         return self.points[-1]
 
 
+@dataclass(frozen=True)
+class BackupRow:
+    """One point as the backups view lists it, with what its guest's chain adds up to."""
+
+    point: BackupPoint
+    position: int  # 1 for the oldest point of the chain
+    points: int  # in the chain
+    total: int  # bytes of the whole chain
+    newest: bool
+    #: The guest's newest point is older than the config's `backup_max_age`.
+    stale: bool
+
+    @property
+    def key(self) -> str:
+        return self.point.key
+
+
 # ---- jobs -------------------------------------------------------------------------------
 
 
@@ -193,6 +210,10 @@ class BackupJobSnapshot:
         if not self.total or self.done is None:
             return None
         return max(0.0, min(100.0, 100.0 * self.done / self.total))
+
+    @property
+    def where(self) -> str:
+        return self.host
 
     @property
     def label(self) -> str:
@@ -402,8 +423,12 @@ class BackupService(Publisher):
 
     async def load(self) -> None:
         """Reads the catalogue from the store, once (every reader may ask)."""
-        if self._loaded:
-            return
+        if not self._loaded:
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Reads the catalogue again: another kvmtui (the nightly one-shot `backup`) may
+        have added points since."""
         self._loaded = True
         await self.store.add_table(TABLE)
         rows = await self.store.read("SELECT * FROM backup_points ORDER BY time, id")
@@ -423,6 +448,19 @@ class BackupService(Publisher):
             for (uuid, host), points in by_guest.items()
         ]
         return sorted(chains, key=lambda c: (c.guest.lower(), c.host))
+
+    def rows(self, now: float | None = None) -> list[BackupRow]:
+        """Every point, each guest's chain together, oldest first: the backups view."""
+        now = time.time() if now is None else now
+        rows = []
+        for chain in self.chains():
+            stale = now - chain.newest.time > self.max_age
+            count = len(chain.points)
+            for position, point in enumerate(chain.points, start=1):
+                rows.append(
+                    BackupRow(point, position, count, chain.total, position == count, stale)
+                )
+        return rows
 
     def chain_of(self, uuid: str, host: str) -> list[BackupPoint]:
         return [p for p in self._points if p.uuid == uuid and p.host == host]
@@ -446,7 +484,8 @@ class BackupService(Publisher):
         names = ", ".join(p.name for p in mine[-5:])
         raise HostError(f"restore: {guest} has no backup {quoted(name)} (newest: {names})")
 
-    async def _add(self, point: BackupPoint) -> BackupPoint:
+    async def record(self, point: BackupPoint) -> BackupPoint:
+        """Adds a point to the catalogue (its `id` is the store's); the backup's last step."""
         await self.store.write(
             "INSERT INTO backup_points (uuid, guest, host, time, kind, size, checkpoint, pool,"
             " files, definition, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -654,7 +693,7 @@ class BackupService(Publisher):
             definition=plan.xml,
             verified=None,
         )
-        return await self._add(point)
+        return await self.record(point)
 
     async def _make_targets(
         self,

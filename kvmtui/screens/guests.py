@@ -56,6 +56,7 @@ FEATURE_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("m", "migrate", "Migrate", "migrate"),
     ("t", "snapshots", "Snapshots", "snapshots"),
     ("f", "clone", "Clone", "clone"),
+    ("B", "backup", "Back up", "backup"),
 )
 
 
@@ -93,6 +94,7 @@ class GuestActions(GuardsChanges):
             "clone": "clone",
             "migrate": "migrate",
             "edit": "edit",
+            "backup": "backup",
         }
     )
 
@@ -182,6 +184,12 @@ class GuestActions(GuardsChanges):
         guests = self.selected()
         if guests:
             self.app.show_snapshots(guests, back=partial(self.app.show_view, self.app.current_mode))
+
+    def action_backup(self) -> None:
+        """`:backup` of the selected guests (the marked ones together, asked first)."""
+        guests = self.selected()
+        if guests:
+            self.app.controller.submit(Command("backup", tuple(g.ref for g in guests)))
 
     def action_edit(self) -> None:
         """`:edit` on the guest: its XML in $VISUAL or $EDITOR."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Sequence
 from kvmtui.controller import Controller, Question
 from kvmtui.core.backups import BackupPoint, disk_paths
 from kvmtui.core.commands import Command, CommandError, verb
-from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.core.names import split_ref
 from kvmtui.core.numbers import plural
 
@@ -85,6 +85,12 @@ async def restore(
         replaced = ", ".join(f.disk for f in point.files)
         current = controller.fleet.host(point.host).guest(point.uuid)
         paths: list[str] = []
+        if current is not None and current.state is not GuestState.SHUTOFF:
+            controller.operator.error(
+                f"restore: {current.name} on {current.host} is {current.state.value}; shut it "
+                "down to restore over it, or restore as a new guest (--as NEWNAME)"
+            )
+            return False
         if current is not None:
             xml = await controller.fleet.host(point.host).domain_xml(point.uuid)
             paths = disk_paths(xml, [f.disk for f in point.files])
