@@ -132,7 +132,7 @@ async def _backup(controller: Controller, command: Command) -> None:
     await controller.services.backups.load()
     await back_up(
         controller,
-        [controller.guest(token) for token in command.args],
+        controller.guests(command.args),
         pool=command.value("to"),
         incremental=_mode(command),
         quiesce=command.flag("quiesce"),
