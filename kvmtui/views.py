@@ -106,11 +106,15 @@ VIEWS: tuple[View, ...] = (
         "jobs",
         ("jobs", "migrations"),
         "Jobs",
-        "Migrations and backups started here, running or done",
+        "Migrations, backups and block jobs started here, running or done",
         "kvmtui.screens.jobs.JobsScreen",
         "kvmtui.screens.jobs.job_table",
-        lambda services, _snapshot: [*services.migrations.jobs(), *services.backups.jobs()],
-        topics=("fleet", "migrations", "backups"),
+        lambda services, _snapshot: [
+            *services.migrations.jobs(),
+            *services.backups.jobs(),
+            *services.blockjobs.jobs(),
+        ],
+        topics=("fleet", "migrations", "backups", "blockjobs"),
         empty=("No jobs started here yet", "job"),
     ),
     View(

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from kvmtui.core.addresses import AddressBook
 from kvmtui.core.backups import BackupService, BackupSettings
+from kvmtui.core.blockjobs import BlockJobs
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.guestinfo import GuestInfoBook
 from kvmtui.core.migration import MigrationManager
@@ -42,6 +43,7 @@ class Services:
         self.addresses = AddressBook(fleet)
         self.guestinfo = GuestInfoBook(fleet)
         self.backups = BackupService(fleet, self.store, backups)
+        self.blockjobs = BlockJobs(fleet)
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
@@ -55,6 +57,7 @@ class Services:
                 "addresses": self.addresses,
                 "guestinfo": self.guestinfo,
                 "backups": self.backups,
+                "blockjobs": self.blockjobs,
             }
         )
 

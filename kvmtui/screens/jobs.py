@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 
 from kvmtui import format as fmt
 from kvmtui.controller import Question
+from kvmtui.core.blockjobs import BlockJobSnapshot
 from kvmtui.core.jobs import Job
 from kvmtui.core.migration import JobSnapshot
 from kvmtui.screens.fleet_view import FleetView, sort_bindings
@@ -98,6 +99,7 @@ class JobsScreen(FleetView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "progress", "Progress", id="jobs.progress"),
         Binding("a", "abort", "Abort", id="jobs.abort"),
+        Binding("p", "pivot", "Pivot", id="jobs.pivot"),
         *sort_bindings("jobs", JOB_COLUMNS),
     ]
 
@@ -118,18 +120,32 @@ class JobsScreen(FleetView):
         if job is None or job.state.finished:
             return
         services = self.app.services
-        migration = isinstance(job, JobSnapshot)
-        manager = services.migrations if migration else services.backups
-        after = (
-            f"the guest stays running on {job.where}."
-            if migration
-            else "no point is kept; the backup chain stays as it was."
-        )
+        if isinstance(job, JobSnapshot):
+            abort = partial(services.migrations.abort, job.where, job.uuid)
+            after = f"the guest stays running on {job.where}."
+        elif isinstance(job, BlockJobSnapshot):
+            abort = partial(services.blockjobs.abort, job.where, job.uuid, job.disk)
+            after = f"{job.disk} stays as it was."
+        else:
+            abort = partial(services.backups.abort, job.where, job.uuid)
+            after = "no point is kept; the backup chain stays as it was."
         await self.app.controller.change(
             "domjobabort",
-            partial(manager.abort, job.where, job.uuid),
+            abort,
             hosts=[job.where],
             question=Question(
                 f"Abort the {job.what} of {job.guest}?", f"{job.route}: {after}", "Abort"
             ),
+        )
+
+    async def action_pivot(self) -> None:
+        """Switches the guest to the copy (or the committed base) under the cursor: at once
+        when in step, else as soon as it is."""
+        job = self.table.current
+        if not isinstance(job, BlockJobSnapshot) or job.state.finished:
+            return
+        await self.app.controller.change(
+            "blockjob",
+            partial(self.app.services.blockjobs.pivot, job.where, job.uuid, job.disk),
+            hosts=[job.where],
         )

@@ -17,3 +17,4 @@ from kvmtui.verbs import create  # noqa: F401
 from kvmtui.verbs import addresses  # noqa: F401
 from kvmtui.verbs import agent  # noqa: F401
 from kvmtui.verbs import backups  # noqa: F401
+from kvmtui.verbs import blockjobs  # noqa: F401

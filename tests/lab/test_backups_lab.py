@@ -16,6 +16,7 @@ import time
 import pytest
 
 from kvmtui.core.backups import BackupService
+from kvmtui.core.blockjobs import BlockJobs
 from kvmtui.core.migration import JobState
 from kvmtui.core.model import HostSpec
 from kvmtui.core.store import Store
@@ -117,3 +118,30 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             for name in lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout.split():
                 lab.virsh("hosta", "checkpoint-delete", GUEST, name)
             await _shell(lab, GUEST, f"rm -f {FILES}-* && sync")
+
+
+async def test_blockcopy_moves_a_running_guests_disk_and_back(lab: LabInfo) -> None:
+    if "running" not in lab.virsh("hosta", "domstate", GUEST).stdout:
+        lab.reset_guests()
+    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)
+    home = str(lab.guests[GUEST].disk)
+    async with connected_fleet([spec]) as fleet:
+        jobs = BlockJobs(fleet, sample_interval=0.1)
+        (host,) = fleet.hosts
+        guest = next(g for g in host.guests() if g.name == GUEST)
+        await _shell(lab, GUEST, f"echo moved > {FILES}-moved && sync")
+        moved = await jobs.wait((await jobs.copy(guest, "vda", pool=lab.pool_name, pivot=True)).key)
+        try:
+            assert moved.state is JobState.SUCCEEDED, moved.message
+            assert moved.target != home
+            assert moved.target in lab.virsh("hosta", "domblklist", GUEST).stdout
+            # Still running, on the new disk, with its data.
+            assert "moved" in await _shell(lab, GUEST, f"cat {FILES}-moved")
+            xml = lab.virsh("hosta", "dumpxml", "--inactive", GUEST).stdout
+            assert moved.target in xml  # the move outlives a restart
+        finally:
+            back = await jobs.wait((await jobs.copy(guest, "vda", dest=home, pivot=True)).key)
+            assert back.state is JobState.SUCCEEDED, back.message
+            assert home in lab.virsh("hosta", "domblklist", GUEST).stdout
+            lab.virsh("hosta", "vol-delete", moved.target)
+            await _shell(lab, GUEST, f"rm -f {FILES}-moved && sync")

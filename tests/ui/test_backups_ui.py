@@ -131,3 +131,21 @@ async def test_the_view_shows_each_chain_and_flags_the_stale_one(demo_settings):
         assert f'a guest named "{stale.name}" already exists' in said
         (said,) = await _line(pilot, f"restore {fresh.ref} 19990101-000000 --as x")
         assert said.startswith(f'restore: {fresh.name} has no backup "19990101-000000"')
+
+
+async def test_block_jobs_the_test_driver_lacks_are_one_line_each(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        g = _guest(app, GuestState.RUNNING)
+        for line, answer in (
+            (
+                f"blockpull {g.ref} vda",
+                "not supported by the connection driver: virDomainBlockPull",
+            ),
+            (f"blockcopy {g.ref} vda --dest /x.qcow2", "virDomainBlockCopy"),
+            (f"blockcopy {g.ref} vda", "say where to: --dest PATH or --pool POOL"),
+            (f"blockjob {g.ref} vda --pivot", "no copy or active commit of that disk runs here"),
+            (f"blockresize {g.ref} vda ten", "'ten' is not a size"),
+        ):
+            (said,) = await _line(pilot, line)
+            assert answer in said
+        assert app.services.blockjobs.jobs() == []
