@@ -128,7 +128,12 @@ class KvmTuiApp(NeverCrash):
         prompts = SshPrompts(self._ask_host_key, self._ask_secret)
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         #: The fleet's services, made once here, for the views, the controller and screens.
-        self.services = Services(self.fleet, Store(default_path()), settings.config.backups())
+        self.services = Services(
+            self.fleet,
+            Store(default_path()),
+            settings.config.backups(),
+            settings.config.disk_threshold,
+        )
         self.controller = Controller(
             self.services,
             TuiOperator(self),
@@ -164,6 +169,7 @@ class KvmTuiApp(NeverCrash):
         )
         await self.fleet.start()
         self.run_worker(self.services.backups.load(), group="store")
+        self.services.thresholds.watch()  # a disk filling matters in every view
         self.switch_mode(VIEWS[0].name)
         self.run_worker(self._show_first_tables(feed), group="feed")
 

@@ -100,6 +100,9 @@ class Config:
     """Backups at once per host when several guests are backed up together (1 to 64)."""
     backup_max_age: float = 26.0
     """Hours after which a guest's newest backup is stale: flagged in the backups view."""
+    disk_threshold: int = 85
+    """Percent of a qcow2 disk's size at which its guest's row is marked (libvirt's block
+    threshold; set again halfway to full each time it is passed); 0 turns it off."""
     path: Path | None = None
     """The file these came from; None when none was read."""
     lines: Mapping[str, int | None] = field(default_factory=dict, compare=False, repr=False)
@@ -361,6 +364,9 @@ class _Checker:
             backup_pool=self._text("backup_pool", data.get("backup_pool", "default")),
             backup_per_host=int(
                 self._number("backup_per_host", data.get("backup_per_host", 2), 1, 64)
+            ),
+            disk_threshold=int(
+                self._number("disk_threshold", data.get("disk_threshold", 85), 0, 99)
             ),
             backup_max_age=self._number(
                 "backup_max_age", data.get("backup_max_age", 26.0), 0.01, 24 * 366

@@ -598,7 +598,12 @@ async def run_to_end(
         )
         return Finished(2)
     fleet = Fleet(settings.hosts, settings.refresh)
-    services = Services(fleet, Store(default_path()), settings.config.backups())
+    services = Services(
+        fleet,
+        Store(default_path()),
+        settings.config.backups(),
+        settings.config.disk_threshold,
+    )
     services.storage.add_listener(_upload_progress(services.storage, stdout))
     operator = CliOperator(
         fleet,

@@ -86,10 +86,10 @@ VIEWS: tuple[View, ...] = (
         "All guests of all hosts",
         "kvmtui.screens.guests.GuestsScreen",
         "kvmtui.widgets.fleet_tables.guest_table",
-        lambda services, snapshot: services.guestinfo.annotate(
-            services.addresses.annotate(snapshot.guests)
+        lambda services, snapshot: services.thresholds.annotate(
+            services.guestinfo.annotate(services.addresses.annotate(snapshot.guests))
         ),
-        topics=("fleet", "addresses", "guestinfo"),
+        topics=("fleet", "addresses", "guestinfo", "thresholds"),
         empty=("No guests on the connected hosts", "guest"),
     ),
     View(

@@ -132,6 +132,9 @@ class GuestSnapshot:
     #: The memory the guest itself uses (its balloon statistics: available less usable),
     #: None when the guest gives no balloon statistics.
     memory_used_kib: int | None = None
+    #: Disks written past their fill mark (`vda 85%`): laid on by the disk threshold
+    #: service (core/thresholds.py) from libvirt's block-threshold events.
+    disk_alerts: tuple[str, ...] = ()
     #: `uuid@host`, made once: every delivery to the screens keys every guest of the fleet
     #: by it (the table, the history), tens of thousands of times at 10,000 guests.
     key: str = field(init=False, repr=False, compare=False)

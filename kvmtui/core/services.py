@@ -24,6 +24,7 @@ from kvmtui.core.resource import ResourceService
 from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.core.storage.service import StorageService
 from kvmtui.core.store import Store
+from kvmtui.core.thresholds import DEFAULT_PERCENT, DiskThresholds
 
 
 class Services:
@@ -31,7 +32,11 @@ class Services:
     (`View.topics`)."""
 
     def __init__(
-        self, fleet: Fleet, store: Store | None = None, backups: BackupSettings | None = None
+        self,
+        fleet: Fleet,
+        store: Store | None = None,
+        backups: BackupSettings | None = None,
+        disk_threshold: int = DEFAULT_PERCENT,
     ) -> None:
         self.fleet = fleet
         #: kvmtui's one database (`core/store.py`); in memory when none is given (tests).
@@ -44,6 +49,7 @@ class Services:
         self.guestinfo = GuestInfoBook(fleet)
         self.backups = BackupService(fleet, self.store, backups)
         self.blockjobs = BlockJobs(fleet)
+        self.thresholds = DiskThresholds(fleet, disk_threshold)
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
@@ -58,6 +64,7 @@ class Services:
                 "guestinfo": self.guestinfo,
                 "backups": self.backups,
                 "blockjobs": self.blockjobs,
+                "thresholds": self.thresholds,
             }
         )
 

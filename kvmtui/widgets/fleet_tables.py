@@ -59,6 +59,15 @@ _STATE_CELLS = {state: state_text(state) for state in GuestState}
 _virt_cell = functools.lru_cache(maxsize=16)(virt_text)
 _memory_cell = functools.lru_cache(maxsize=1024)(fmt.kib)
 
+
+def _disk_cell(guest: GuestSnapshot) -> str | Text:
+    """The disk rates, or, once a thin disk was written past its fill mark (core/
+    thresholds.py), which disk and how full, in words and bold: `vda>85%`."""
+    if guest.disk_alerts:
+        return Text(" ".join(a.replace(" ", ">") for a in guest.disk_alerts), style="bold red")
+    return fmt.pair(guest.rates.disk_read_bps, guest.rates.disk_write_bps)
+
+
 #: In the order an operator reads a guest: which, where, is it up, how busy, how big, its
 #: address; then the rest. At 80 columns the table scrolls sideways (Right) by whole
 #: columns past the name, which stays (LiveTable `_frozen_width`).
@@ -104,7 +113,7 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
     Column(
         "disk",
         "Disk r/w",
-        lambda g: fmt.pair(g.rates.disk_read_bps, g.rates.disk_write_bps),
+        _disk_cell,
         lambda g: _total(g.rates.disk_read_bps, g.rates.disk_write_bps),
         "D",
         numeric=True,

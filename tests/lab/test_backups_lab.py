@@ -20,6 +20,7 @@ from kvmtui.core.blockjobs import BlockJobs
 from kvmtui.core.migration import JobState
 from kvmtui.core.model import HostSpec
 from kvmtui.core.store import Store
+from kvmtui.core.thresholds import DiskThresholds
 from tests.lab.labinfo import READY_LINE, LabInfo
 from tests.nodes import connected_fleet
 
@@ -145,3 +146,35 @@ async def test_blockcopy_moves_a_running_guests_disk_and_back(lab: LabInfo) -> N
             assert home in lab.virsh("hosta", "domblklist", GUEST).stdout
             lab.virsh("hosta", "vol-delete", moved.target)
             await _shell(lab, GUEST, f"rm -f {FILES}-moved && sync")
+
+
+async def test_a_thin_disk_filling_past_its_mark_marks_the_row_and_is_rearmed(
+    lab: LabInfo,
+) -> None:
+    if "running" not in lab.virsh("hosta", "domstate", GUEST).stdout:
+        lab.reset_guests()
+    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)
+    async with connected_fleet([spec]) as fleet:
+        marks = DiskThresholds(fleet, percent=50)
+        marks.watch()
+        try:
+            await marks.refresh()
+            (mark,) = [m for m in marks.reading("hosta") or () if m.guest == GUEST]
+            assert (mark.disk, mark.percent, mark.passed) == ("vda", 50, 0)
+            await _shell(lab, GUEST, f"dd if=/dev/zero of={FILES}-fill bs=1M count=40; sync")
+
+            def row() -> tuple[str, ...]:
+                (guest,) = [g for g in fleet.snapshot().guests if g.name == GUEST]
+                return marks.annotate((guest,))[0].disk_alerts
+
+            deadline = time.monotonic() + 30
+            while not row() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert row() == ("vda 50%",)
+            await marks.refresh()
+            (mark,) = [m for m in marks.reading("hosta") or () if m.guest == GUEST]
+            assert (mark.percent, mark.passed) == (75, 50)  # set again, halfway to full
+        finally:
+            marks.unwatch()
+            lab.virsh("hosta", "domblkthreshold", GUEST, "vda", "0")
+            await _shell(lab, GUEST, f"rm -f {FILES}-fill && sync")

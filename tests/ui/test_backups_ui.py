@@ -9,6 +9,7 @@ import dataclasses
 import time
 
 from kvmtui.core.backups import BackupFile, BackupPoint
+from kvmtui.core.host import DomainEvent
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.backups import BackupsScreen
 from kvmtui.screens.confirm import ConfirmScreen
@@ -149,3 +150,24 @@ async def test_block_jobs_the_test_driver_lacks_are_one_line_each(demo_settings)
             (said,) = await _line(pilot, line)
             assert answer in said
         assert app.services.blockjobs.jobs() == []
+
+
+async def test_a_disk_past_its_fill_mark_shows_on_the_guests_row(demo_settings):
+    """libvirt's test driver sets no thresholds: the event a QEMU host sends is given as
+    it would come (the lab test has the real one)."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        g = _guest(app, GuestState.RUNNING)
+        await select(pilot, g.ref)
+        app.services.thresholds.on_event(
+            DomainEvent(g.host, g.uuid, g.name, "block-threshold", params={"dev": "vda[3]"})
+        )
+        table = app.screen.table
+
+        def row_text() -> str:
+            return next(
+                table.render_line(y).text
+                for y in range(table.size.height)
+                if g.name in table.render_line(y).text
+            )
+
+        await wait_for(pilot, lambda: "vda>85%" in row_text(), what="the row's mark")
