@@ -612,6 +612,8 @@ class BackupService(Publisher):
             f"{guest.name} on {guest.host}: {point.kind} backup {point.name} in pool {pool}"
             f" ({size(point.size)}){why_full}"
         )
+        if quiesce:
+            said += "; its filesystems were frozen through the guest agent as it began"
         if plan.skipped:
             said += f"; not backed up (not qcow2): {', '.join(plan.skipped)}"
         if keep is not None:
@@ -810,15 +812,7 @@ class BackupService(Publisher):
             except HostError as error:
                 if error.code != libvirt.VIR_ERR_NO_DOMAIN_CHECKPOINT:
                     left.append(f"checkpoint {checkpoint}")
-        for path in reversed(made):
-
-            def delete(conn: libvirt.virConnect, path: str = path) -> None:
-                conn.storageVolLookupByPath(path).delete(0)
-
-            try:
-                await host.run(delete)
-            except HostError:
-                left.append(path)
+        left += await self._delete(host, list(reversed(made)))
         return f"; could not remove {', '.join(left)}: remove by hand" if left else ""
 
     def _finish(self, job: _Job, state: JobState, message: str) -> None:
@@ -873,6 +867,32 @@ class BackupService(Publisher):
 
             await host.run_long(flatten, what=f"backup-prune {point.guest}: merging {file.disk}")
 
+    async def _flatten(self, host: Host, file: BackupFile, prefix: str) -> str:
+        """A scratch volume beside the point's file holding the whole disk (its chain read
+        through by libvirt's qemu-img convert); its path."""
+
+        def flatten(conn: libvirt.virConnect) -> str:
+            vol = conn.storageVolLookupByPath(file.path)
+            pool = vol.storagePoolLookupByVolume()
+            xml = _volume_xml(f"{prefix}-{vol.name()}", file.capacity, None)
+            return str(pool.createXMLFrom(xml, vol, 0).path())
+
+        return await host.run_long(flatten, what=f"reading {file.path}")
+
+    async def _delete(self, host: Host, paths: list[str]) -> list[str]:
+        """Deletes the volumes at `paths`; those that would not go."""
+        left = []
+        for path in paths:
+
+            def delete(conn: libvirt.virConnect, path: str = path) -> None:
+                conn.storageVolLookupByPath(path).delete(0)
+
+            try:
+                await host.run(delete)
+            except HostError:
+                left.append(path)
+        return left
+
     async def _size(self, host: Host, point: BackupPoint) -> int:
         return await host.run(
             lambda conn: sum(
@@ -898,18 +918,8 @@ class BackupService(Publisher):
         a scratch volume, which fails on a broken or missing file, then deleted)."""
         host = self.fleet.host(point.host)
         for file in point.files:
-
-            def read_all(conn: libvirt.virConnect, file: BackupFile = file) -> None:
-                vol = conn.storageVolLookupByPath(file.path)
-                pool = vol.storagePoolLookupByVolume()
-                scratch = pool.createXMLFrom(
-                    _volume_xml(f".kvmtui-verify-{vol.name()}", file.capacity, None), vol, 0
-                )
-                scratch.delete(0)
-
-            await host.run_long(
-                read_all, what=f"backup-verify {point.guest} {point.name}: {file.disk}"
-            )
+            scratch = await self._flatten(host, file, ".kvmtui-verify")
+            await self._delete(host, [scratch])
         await self._update(replace(point, verified=time.time()))
         return (
             f"{point.guest} backup {point.name}: every block of "
@@ -927,13 +937,16 @@ class BackupService(Publisher):
         original guest over its own disks when `new_name` is None (it must be shut off; its
         old disk volumes are deleted once the new definition is in, and its checkpoints'
         metadata dropped: the next backup is full). Fresh volumes in each disk's own pool;
-        every volume made is removed again when a step fails."""
+        every volume made is removed again when a step fails. To another host (`dest`, a new
+        guest only), each disk's chain is first made one flat scratch volume beside the
+        point, streamed across as a clone's disks are, and the scratch removed."""
         host = self.fleet.host(point.host)
         target = self.fleet.host(dest) if dest else host
-        if target.name != host.name:
+        across = target.name != host.name
+        if across and new_name is None:
             raise HostError(
-                f"restore {point.guest}: its backup lives on {host.name}; restoring to "
-                f"another host is not supported yet (restore on {host.name}, then migrate)"
+                f"restore {point.guest}: over the guest itself only on {host.name}, where "
+                "it is backed up; to another host as a new guest (--as NEWNAME)"
             )
         over = new_name is None
         name = point.guest if new_name is None else new_name
@@ -941,6 +954,7 @@ class BackupService(Publisher):
         if reason:
             raise HostError(f"restore {point.guest}: {reason}")
         suffix = f"-restored-{point.name}" if over else ""
+        flat: dict[str, str] = {}
         plan = ClonePlan(
             source=point.guest,
             host=point.host,
@@ -949,7 +963,7 @@ class BackupService(Publisher):
             disks=tuple(
                 DiskCopy(
                     f.disk,
-                    f.path,
+                    flat.get(f.disk, f.path),
                     "qcow2",
                     f.home_pool,
                     f"{name}-{f.disk}{suffix}.qcow2",
@@ -968,23 +982,27 @@ class BackupService(Publisher):
                 lambda conn: _shut_off_disks(conn, point), what=f"restore {point.guest}"
             )
         else:
-            await host.run(
+            await target.run(
                 lambda conn: name_free(conn, name, f"restore {point.guest}"),
                 what=f"restore {point.guest}",
             )
-        await make_guest(host, plan, target, None, f"restore {point.guest} {point.name}")
+        what = f"restore {point.guest} {point.name}"
+        if across:
+            try:
+                for file in point.files:
+                    flat[file.disk] = await self._flatten(host, file, f".kvmtui-restore-{name}")
+                plan = replace(
+                    plan,
+                    disks=tuple(replace(d, source=flat[d.target]) for d in plan.disks),
+                )
+                await make_guest(host, plan, target, None, what)
+            finally:
+                await self._delete(host, list(flat.values()))
+        else:
+            await make_guest(host, plan, target, None, what)
         if not over:
             return f"{point.guest} backup {point.name} restored as {name} on {target.name}"
-        left: list[str] = []
-        for path in old_paths:
-
-            def delete(conn: libvirt.virConnect, path: str = path) -> None:
-                conn.storageVolLookupByPath(path).delete(0)
-
-            try:
-                await host.run(delete)
-            except HostError:
-                left.append(path)
+        left = await self._delete(host, old_paths)
 
         def forget(dom: libvirt.virDomain) -> None:
             for checkpoint in dom.listAllCheckpoints():

@@ -50,25 +50,27 @@ def _wait_ready(lab: LabInfo, guest: str, timeout: float = 120) -> None:
 
 
 def _remove_guest(lab: LabInfo, name: str) -> None:
-    lab.virsh("hosta", "destroy", name)
-    lab.virsh("hosta", "undefine", "--remove-all-storage", name)
+    for host in ("hosta", "hostb"):
+        lab.virsh(host, "destroy", name)
+        lab.virsh(host, "undefine", "--remove-all-storage", name)
     (lab.state_dir / "serial" / f"{name}.log").unlink(missing_ok=True)
 
 
 async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
     lab = lab_fresh
-    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)
-    async with connected_fleet([spec]) as fleet:
+    specs = [HostSpec(name, lab.host(name).uri_tcp) for name in ("hosta", "hostb")]
+    async with connected_fleet(specs) as fleet:
         service = BackupService(fleet, Store(None), sample_interval=0.05)
-        (host,) = fleet.hosts
+        host = fleet.host("hosta")
         guest = next(g for g in host.guests() if g.name == GUEST)
         try:
             await _shell(lab, GUEST, f"echo A > {FILES}-a && sync")
             said = await service.backup(guest, pool=lab.pool_name)
             assert said.startswith(f"{GUEST} on hosta: full backup ")
             await _shell(lab, GUEST, f"echo B > {FILES}-b && sync")
-            said = await service.backup(guest, pool=lab.pool_name)
+            said = await service.backup(guest, pool=lab.pool_name, quiesce=True)
             assert said.startswith(f"{GUEST} on hosta: incremental backup ")
+            assert "frozen through the guest agent" in said
             await _shell(lab, GUEST, f"echo C > {FILES}-c && sync")
             full, inc = service.chain_of(guest.uuid, "hosta")
             assert (full.kind, inc.kind) == ("full", "incremental")
@@ -95,11 +97,15 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             assert lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout == checkpoints
             assert lab.virsh("hosta", "vol-list", lab.pool_name).stdout == volumes
 
-            # Each point restored as a new guest boots with what was on disk then.
-            for point, name in zip((inc, full), RESTORED, strict=True):
-                said = await service.restore(point, name)
-                assert said == f"{GUEST} backup {point.name} restored as {name} on hosta"
-                assert lab.virsh("hosta", "start", name).returncode == 0
+            assert "every block of 1 disk read back" in await service.verify(full)
+            assert service.chain_of(guest.uuid, "hosta")[0].verified is not None
+
+            # Each point restored as a new guest boots with what was on disk then: the
+            # incremental one on the other host (its chain streamed across), the full one here.
+            for point, name, where in zip((inc, full), RESTORED, ("hostb", "hosta"), strict=True):
+                said = await service.restore(point, name, dest=where)
+                assert said == f"{GUEST} backup {point.name} restored as {name} on {where}"
+                assert lab.virsh(where, "start", name).returncode == 0
             for name in RESTORED:
                 await asyncio.to_thread(_wait_ready, lab, name)
             seen = await _shell(lab, RESTORED[0], f"cat {FILES}-a {FILES}-b; ls {FILES}-c")
