@@ -579,19 +579,19 @@ class BackupService(Publisher):
         plan = await host.run(lambda conn: _read_plan(conn, guest.uuid, pool, what), what=what)
         chain = self.chain_of(guest.uuid, guest.host)
         base: BackupPoint | None = None
-        why_full = ""
+        reason = ""  # why it is a full one
         if not chain:
-            why_full = " (its first)"
+            reason = "no earlier backup"
         elif incremental is not False:
             last = chain[-1]
             if last.checkpoint not in plan.checkpoints:
-                why_full = f" (checkpoint {last.checkpoint} of the last backup is gone)"
+                reason = f"checkpoint {last.checkpoint} of the last backup is gone"
             elif {f.disk for f in last.files} != {d.target for d in plan.disks}:
-                why_full = " (its disks changed since the last backup)"
+                reason = "its disks changed since the last backup"
             else:
                 base = last
         if incremental and base is None:
-            raise HostError(f"{what}: no incremental backup possible{why_full}; back up in full")
+            raise HostError(f"{what}: no incremental backup possible ({reason}); back up in full")
         job = _Job(next(self._ids), guest, pool, "incremental" if base else "full")
         self._jobs[job.id] = job
         self.publish()
@@ -610,7 +610,7 @@ class BackupService(Publisher):
         self._finish(job, JobState.SUCCEEDED, f"{point.kind} backup {point.name}")
         said = (
             f"{guest.name} on {guest.host}: {point.kind} backup {point.name} in pool {pool}"
-            f" ({size(point.size)}){why_full}"
+            f" ({size(point.size)})" + (f"; full: {reason}" if reason and base is None else "")
         )
         if quiesce:
             said += "; its filesystems were frozen through the guest agent as it began"

@@ -97,6 +97,11 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             assert lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout == checkpoints
             assert lab.virsh("hosta", "vol-list", lab.pool_name).stdout == volumes
 
+            # A checkpoint gone (a restart lost it, someone deleted it): the next is full.
+            lab.virsh("hosta", "checkpoint-delete", GUEST, inc.checkpoint)
+            said = await service.backup(guest, pool=lab.pool_name)
+            assert f"; full: checkpoint {inc.checkpoint} of the last backup is gone" in said
+
             assert "every block of 1 disk read back" in await service.verify(full)
             assert service.chain_of(guest.uuid, "hosta")[0].verified is not None
 
@@ -167,7 +172,7 @@ async def test_a_thin_disk_filling_past_its_mark_marks_the_row_and_is_rearmed(
             await marks.refresh()
             (mark,) = [m for m in marks.reading("hosta") or () if m.guest == GUEST]
             assert (mark.disk, mark.percent, mark.passed) == ("vda", 50, 0)
-            await _shell(lab, GUEST, f"dd if=/dev/zero of={FILES}-fill bs=1M count=40; sync")
+            await _shell(lab, GUEST, f"dd if=/dev/zero of={FILES}-fill bs=1M count=36; sync")
 
             def row() -> tuple[str, ...]:
                 (guest,) = [g for g in fleet.snapshot().guests if g.name == GUEST]
