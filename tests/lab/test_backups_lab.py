@@ -117,6 +117,13 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             assert "A\nB\n" in seen and "No such file" in seen
             seen = await _shell(lab, RESTORED[1], f"cat {FILES}-a; ls {FILES}-b")
             assert "A\n" in seen and "No such file" in seen
+
+            # Keeping two points merges the incremental one into a full point: still whole.
+            said = await service.prune(guest.uuid, "hosta", 2)
+            assert said == f"pruned 1 older point of {GUEST}"
+            merged = service.chain_of(guest.uuid, "hosta")[0]
+            assert (merged.id, merged.kind) == (inc.id, "full")
+            assert "read back through its chain" in await service.verify(merged)
         finally:
             for name in RESTORED:
                 await asyncio.to_thread(_remove_guest, lab, name)
