@@ -137,6 +137,8 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             for name in lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout.split():
                 lab.virsh("hosta", "checkpoint-delete", GUEST, name)
             await _shell(lab, GUEST, f"rm -f {FILES}-* && sync")
+            for name in ("hosta", "hostb"):  # the pool is shared: each host's list in step
+                lab.virsh(name, "pool-refresh", lab.pool_name)
 
 
 async def test_blockcopy_moves_a_running_guests_disk_and_back(lab: LabInfo) -> None:
