@@ -39,11 +39,17 @@ async def _shell(lab: LabInfo, guest: str, command: str) -> str:
         return await asyncio.to_thread(lab.guest_shell, guest, command, 40)
 
 
-def _wait_ready(lab: LabInfo, guest: str, timeout: float = 120) -> None:
+def _log_size(lab: LabInfo, guest: str) -> int:
+    log = lab.state_dir / "serial" / f"{guest}.log"
+    return log.stat().st_size if log.exists() else 0
+
+
+def _wait_ready(lab: LabInfo, guest: str, after: int = 0, timeout: float = 120) -> None:
+    """Until the guest's serial log says it is ready, past `after` bytes (an earlier boot)."""
     log = lab.state_dir / "serial" / f"{guest}.log"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if log.exists() and READY_LINE in log.read_text(errors="replace"):
+        if log.exists() and READY_LINE.encode() in log.read_bytes()[after:]:
             return
         time.sleep(0.5)
     raise TimeoutError(f"{guest} did not boot in {timeout:.0f}s")
@@ -63,6 +69,9 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
         service = BackupService(fleet, Store(None), sample_interval=0.05)
         host = fleet.host("hosta")
         guest = next(g for g in host.guests() if g.name == GUEST)
+        home = lab.guests[GUEST].disk
+        assert home is not None
+        restored_over = False
         try:
             await _shell(lab, GUEST, f"echo A > {FILES}-a && sync")
             said = await service.backup(guest, pool=lab.pool_name)
@@ -124,6 +133,18 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             merged = service.chain_of(guest.uuid, "hosta")[0]
             assert (merged.id, merged.kind) == (inc.id, "full")
             assert "read back through its chain" in await service.verify(merged)
+
+            # Over the guest itself, once shut off: its disk replaced, the old volume gone.
+            lab.virsh("hosta", "destroy", GUEST)
+            said = await service.restore(merged, None)
+            restored_over = True
+            assert said == f"{GUEST} on hosta restored from backup {merged.name}"
+            assert not home.exists()
+            booted = _log_size(lab, GUEST)
+            assert lab.virsh("hosta", "start", GUEST).returncode == 0
+            await asyncio.to_thread(_wait_ready, lab, GUEST, booted)
+            seen = await _shell(lab, GUEST, f"cat {FILES}-a {FILES}-b; ls {FILES}-c")
+            assert "A\nB\n" in seen and "No such file" in seen
         finally:
             for name in RESTORED:
                 await asyncio.to_thread(_remove_guest, lab, name)
@@ -137,6 +158,15 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             for name in lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout.split():
                 lab.virsh("hosta", "checkpoint-delete", GUEST, name)
             await _shell(lab, GUEST, f"rm -f {FILES}-* && sync")
+            if restored_over:  # the lab's reset gives it a fresh disk where it was
+                lab.virsh("hosta", "destroy", GUEST)
+                lab.virsh(
+                    "hosta",
+                    "vol-delete",
+                    f"{GUEST}-vda-restored-{merged.name}.qcow2",
+                    "--pool",
+                    lab.pool_name,
+                )
             for name in ("hosta", "hostb"):  # the pool is shared: each host's list in step
                 lab.virsh(name, "pool-refresh", lab.pool_name)
 
