@@ -11,11 +11,11 @@ import pytest
 
 from kvmtui.core.backups import (
     BackupFile,
+    BackupPlan,
     BackupPoint,
     BackupService,
     BackupSettings,
-    _Disk,
-    _Plan,
+    DiskToSave,
     backup_xml,
     checkpoint_xml,
 )
@@ -94,8 +94,8 @@ async def test_a_point_is_found_by_its_name_or_latest_and_nothing_else() -> None
 
 
 def test_the_backup_and_checkpoint_xml_cover_every_qcow2_disk_and_skip_the_rest() -> None:
-    plan = _Plan(
-        (_Disk("vda", "/p/a.qcow2", "default", 1 << 30),),
+    plan = BackupPlan(
+        (DiskToSave("vda", "/p/a.qcow2", "default", 1 << 30),),
         ("sdb",),
         "<domain/>",
         "/backups",

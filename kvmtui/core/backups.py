@@ -271,7 +271,7 @@ class _Job:
 
 
 @dataclass(frozen=True)
-class _Disk:
+class DiskToSave:
     target: str
     path: str
     home_pool: str
@@ -279,10 +279,10 @@ class _Disk:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class BackupPlan:
     """What a backup will do, read from the host before anything is made."""
 
-    disks: tuple[_Disk, ...]
+    disks: tuple[DiskToSave, ...]
     skipped: tuple[str, ...]  # disks that are not qcow2 files: not backed up
     xml: str  # the persistent definition, saved beside the data
     pool_path: str
@@ -298,7 +298,7 @@ def _supported(conn: libvirt.virConnect, virttype: str) -> bool:
     return backup is not None and backup.get("supported") == "yes"
 
 
-def _read_plan(conn: libvirt.virConnect, uuid: str, pool_name: str, what: str) -> _Plan:
+def _read_plan(conn: libvirt.virConnect, uuid: str, pool_name: str, what: str) -> BackupPlan:
     dom = conn.lookupByUUIDString(uuid)
     live = ET.fromstring(dom.XMLDesc(0))
     if not _supported(conn, live.get("type", "kvm")):
@@ -315,7 +315,7 @@ def _read_plan(conn: libvirt.virConnect, uuid: str, pool_name: str, what: str) -
     if not pool.isActive():
         raise HostError(f"{what}: pool {quoted(pool_name)} is not active (pool-start it)")
     path = ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or ""
-    disks: list[_Disk] = []
+    disks: list[DiskToSave] = []
     skipped: list[str] = []
     for disk in live.iterfind("devices/disk"):
         target = disk.find("target")
@@ -336,11 +336,11 @@ def _read_plan(conn: libvirt.virConnect, uuid: str, pool_name: str, what: str) -
             home = conn.storageVolLookupByPath(file).storagePoolLookupByVolume().name()
         except libvirt.libvirtError:
             home = pool_name
-        disks.append(_Disk(dev, file, home, int(dom.blockInfo(dev)[0])))
+        disks.append(DiskToSave(dev, file, home, int(dom.blockInfo(dev)[0])))
     if not disks:
         raise HostError(f"{what}: it has no qcow2 disk (checkpoints live in qcow2 files)")
     checkpoints = frozenset(c.getName() for c in dom.listAllCheckpoints())
-    return _Plan(
+    return BackupPlan(
         tuple(disks),
         tuple(skipped),
         dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
@@ -349,7 +349,7 @@ def _read_plan(conn: libvirt.virConnect, uuid: str, pool_name: str, what: str) -
     )
 
 
-def backup_xml(plan: _Plan, files: dict[str, str], incremental: str | None) -> str:
+def backup_xml(plan: BackupPlan, files: dict[str, str], incremental: str | None) -> str:
     """The `<domainbackup>` of a push-mode backup into the volumes made for it."""
     root = ET.Element("domainbackup")
     if incremental:
@@ -364,7 +364,7 @@ def backup_xml(plan: _Plan, files: dict[str, str], incremental: str | None) -> s
     return ET.tostring(root, encoding="unicode")
 
 
-def checkpoint_xml(plan: _Plan, name: str) -> str:
+def checkpoint_xml(plan: BackupPlan, name: str) -> str:
     root = ET.Element("domaincheckpoint")
     ET.SubElement(root, "name").text = name
     disks = ET.SubElement(root, "disks")
@@ -626,7 +626,7 @@ class BackupService(Publisher):
         self,
         job: _Job,
         host: Host,
-        plan: _Plan,
+        plan: BackupPlan,
         base: BackupPoint | None,
         quiesce: bool,
         what: str,
@@ -700,7 +700,7 @@ class BackupService(Publisher):
     async def _make_targets(
         self,
         host: Host,
-        plan: _Plan,
+        plan: BackupPlan,
         base: BackupPoint | None,
         job: _Job,
         label: str,
@@ -725,7 +725,7 @@ class BackupService(Publisher):
         return files
 
     async def _save_definition(
-        self, host: Host, job: _Job, plan: _Plan, label: str, what: str
+        self, host: Host, job: _Job, plan: BackupPlan, label: str, what: str
     ) -> str:
         """The guest's definition as a volume beside the data (uploaded through libvirt), so
         the pool alone is enough to rebuild the guest."""
