@@ -128,7 +128,7 @@ class BackupPoint:
     @property
     def name(self) -> str:
         """How the view and `restore` name it: its time, to the second (local time)."""
-        return time.strftime("%Y%m%d-%H%M%S", time.localtime(self.time))
+        return _label(self.time)
 
     @property
     def ref(self) -> str:
@@ -632,10 +632,14 @@ class BackupService(Publisher):
         what: str,
     ) -> BackupPoint:
         job.state = JobState.RUNNING
-        job.started = time.time()
         self.publish()
-        stamp = job.started
-        label = time.strftime("%Y%m%d-%H%M%S", time.localtime(stamp))
+        # A point is named by its second: a second backup of the guest within the same
+        # second waits for the next one (its volumes and checkpoint are named so too).
+        taken = {point.name for point in self.chain_of(job.uuid, job.host)}
+        while _label(time.time()) in taken:
+            await asyncio.sleep(0.1)
+        job.started = stamp = time.time()
+        label = _label(stamp)
         checkpoint = f"{CHECKPOINT_PREFIX}{label}"
         made: list[str] = []
         begun = False
@@ -1042,6 +1046,11 @@ def disk_paths(xml: str, targets: Sequence[str]) -> list[str]:
         ):
             paths.append(source.get("file", ""))
     return paths
+
+
+def _label(when: float) -> str:
+    """`20261207-013458`: a point's name, from its time (local)."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
 
 
 def _escape(text: str) -> str:

@@ -106,10 +106,15 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             assert lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout == checkpoints
             assert lab.virsh("hosta", "vol-list", lab.pool_name).stdout == volumes
 
+            # The checkpoint the aborted backup stood on is still usable.
+            said = await service.backup(guest, pool=lab.pool_name, incremental=True)
+            assert said.startswith(f"{GUEST} on hosta: incremental backup ")
+            again = service.chain_of(guest.uuid, "hosta")[-1]
+
             # A checkpoint gone (a restart lost it, someone deleted it): the next is full.
-            lab.virsh("hosta", "checkpoint-delete", GUEST, inc.checkpoint)
+            lab.virsh("hosta", "checkpoint-delete", GUEST, again.checkpoint)
             said = await service.backup(guest, pool=lab.pool_name)
-            assert f"; full: checkpoint {inc.checkpoint} of the last backup is gone" in said
+            assert f"; full: checkpoint {again.checkpoint} of the last backup is gone" in said
 
             assert "every block of 1 disk read back" in await service.verify(full)
             assert service.chain_of(guest.uuid, "hosta")[0].verified is not None
@@ -127,8 +132,8 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
             seen = await _shell(lab, RESTORED[1], f"cat {FILES}-a; ls {FILES}-b")
             assert "A\n" in seen and "No such file" in seen
 
-            # Keeping two points merges the incremental one into a full point: still whole.
-            said = await service.prune(guest.uuid, "hosta", 2)
+            # Keeping three points merges the first incremental one into a full point.
+            said = await service.prune(guest.uuid, "hosta", 3)
             assert said == f"pruned 1 older point of {GUEST}"
             merged = service.chain_of(guest.uuid, "hosta")[0]
             assert (merged.id, merged.kind) == (inc.id, "full")
