@@ -508,7 +508,8 @@ class BackupService(Publisher):
             (point.uuid, point.host, point.time),
         )
         saved = replace(point, id=int(rows[-1]["id"]) if rows else -len(self._points) - 1)
-        self._points.append(saved)
+        # a refresh meanwhile (another backup of the same run) may have read it already
+        self._points = [p for p in self._points if p.id != saved.id] + [saved]
         self.publish()
         return saved
 
@@ -566,7 +567,7 @@ class BackupService(Publisher):
         else full (`incremental` False: full anyway; True: incremental or nothing). At
         most `per_host` run at once per host; the others wait in the jobs view. HostError
         says why not, and leaves nothing."""
-        await self.load()
+        await self.refresh()  # another kvmtui (cron) may have added the last point
         what = f"backup {guest.name} on {guest.host}"
         if guest.state not in (GuestState.RUNNING, GuestState.PAUSED):
             raise HostError(
@@ -835,7 +836,7 @@ class BackupService(Publisher):
         full point, same volumes), so the chain never breaks. The sentence says what went."""
         if keep < 1:
             raise HostError(f"backup-prune: keep at least 1 point, not {keep}")
-        await self.load()
+        await self.refresh()
         chain = self.chain_of(uuid, host_name)
         if len(chain) <= keep:
             return ""
