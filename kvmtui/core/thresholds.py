@@ -26,7 +26,7 @@ import libvirt
 
 from kvmtui.core.host import DomainEvent, Host
 from kvmtui.core.model import GuestSnapshot
-from kvmtui.core.resource import ResourceService
+from kvmtui.core.resource import GuestAnnotations, ResourceService
 
 if TYPE_CHECKING:
     from kvmtui.core.fleet import Fleet
@@ -64,8 +64,9 @@ class DiskThresholds(ResourceService[tuple[DiskMark, ...]]):
         self._passed: dict[tuple[str, str, str], int] = {}
         #: Disk targets that are qcow2 files, by (host, uuid): a definition read once.
         self._qcow2: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._last: tuple[tuple[GuestSnapshot, ...], int, tuple[GuestSnapshot, ...]] | None = None
-        self._version = 0
+        self._rows: GuestAnnotations[tuple[str, ...]] = GuestAnnotations(
+            lambda guest, alerts: replace(guest, disk_alerts=alerts)
+        )
 
     def on_event(self, event: DomainEvent) -> None:
         if event.kind == "lifecycle":  # started again, maybe with other disks
@@ -76,7 +77,7 @@ class DiskThresholds(ResourceService[tuple[DiskMark, ...]]):
             key = (event.host, event.uuid, disk)
             armed = self._armed(event.host, event.uuid, key[2])
             self._passed[key] = max(self._passed.get(key, 0), armed or self.percent)
-            self._version += 1
+            self._rows.outdate()
             self.publish()
         self.refresh_soon([event.host])
 
@@ -119,23 +120,13 @@ class DiskThresholds(ResourceService[tuple[DiskMark, ...]]):
         return tuple(marks)
 
     def annotate(self, guests: tuple[GuestSnapshot, ...]) -> tuple[GuestSnapshot, ...]:
-        """`guests` with each disk past its mark on its row; the same rows (and the same
-        tuple) when nothing passed a mark."""
+        """`guests` with each disk past its mark on its row (`vda 85%`)."""
         if not self._passed:
             return guests
-        if self._last is not None and self._last[0] is guests and self._last[1] == self._version:
-            return self._last[2]
-        alerts: dict[tuple[str, str], list[str]] = {}
+        alerts: dict[tuple[str, str], tuple[str, ...]] = {}
         for (host, uuid, disk), passed in sorted(self._passed.items()):
-            alerts.setdefault((host, uuid), []).append(f"{disk} {passed}%")
-        result = tuple(
-            replace(guest, disk_alerts=tuple(alerts[(guest.host, guest.uuid)]))
-            if (guest.host, guest.uuid) in alerts
-            else guest
-            for guest in guests
-        )
-        self._last = (guests, self._version, result)
-        return result
+            alerts[(host, uuid)] = (*alerts.get((host, uuid), ()), f"{disk} {passed}%")
+        return self._rows.apply(guests, lambda guest: alerts.get((guest.host, guest.uuid)))
 
 
 def _qcow2_disks(xml: str) -> tuple[str, ...]:
