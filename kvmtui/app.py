@@ -22,6 +22,7 @@ from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.selectors import fleet_terms
 from kvmtui.core.services import Services
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion, SshPrompts
+from kvmtui.core.store import Store, default_path
 from kvmtui.feed import ScreenFeed
 from kvmtui.keys import key_map
 from kvmtui.safety import NeverCrash
@@ -128,7 +129,12 @@ class KvmTuiApp(NeverCrash):
         prompts = SshPrompts(self._ask_host_key, self._ask_secret)
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         #: The fleet's services, made once here, for the views, the controller and screens.
-        self.services = Services(self.fleet)
+        self.services = Services(
+            self.fleet,
+            Store(default_path()),
+            settings.config.backups(),
+            settings.config.disk_threshold,
+        )
         self.controller = Controller(
             self.services,
             TuiOperator(self),
@@ -163,6 +169,8 @@ class KvmTuiApp(NeverCrash):
             readers={"fleet": lambda: self.history.feed(self.fleet.snapshot())},
         )
         await self.fleet.start()
+        self.run_worker(self.services.backups.load(), group="store")
+        self.services.thresholds.watch()  # a disk filling matters in every view
         self.switch_mode(VIEWS[0].name)
         self.run_worker(self._show_first_tables(feed), group="feed")
 
@@ -175,6 +183,7 @@ class KvmTuiApp(NeverCrash):
     async def on_unmount(self) -> None:
         await self.displays.close()
         await self.fleet.close()
+        await self.services.store.close()
 
     def on_key(self, event: events.Key) -> None:
         """A printable key that reaches the app while an input line has focus left for the

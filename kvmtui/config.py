@@ -45,6 +45,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from platformdirs import user_config_dir
 
+from kvmtui.core.backups import BackupSettings
 from kvmtui.core.model import HostSpec
 from kvmtui.core.uri import default_host_name, quoted, validate_uri
 from kvmtui.core.words import did_you_mean
@@ -93,10 +94,23 @@ class Config:
     migrate_flags: frozenset[str] | None = None
     """The options the migrate dialog ticks first, in virsh migrate's words (`live`,
     `persistent` ...). Unset: virsh's own defaults, none ticked."""
+    backup_pool: str = "default"
+    """The storage pool (on each guest's host) backups go to when `--to` does not say."""
+    backup_per_host: int = 2
+    """Backups at once per host when several guests are backed up together (1 to 64)."""
+    backup_max_age: float = 26.0
+    """Hours after which a guest's newest backup is stale: flagged in the backups view."""
+    disk_threshold: int = 85
+    """Percent of a qcow2 disk's size at which its guest's row is marked (libvirt's block
+    threshold; set again halfway to full each time it is passed); 0 turns it off."""
     path: Path | None = None
     """The file these came from; None when none was read."""
     lines: Mapping[str, int | None] = field(default_factory=dict, compare=False, repr=False)
     """Where the file sets `theme` and each `keys.ID`, for `error`."""
+
+    def backups(self) -> BackupSettings:
+        """The backup keys, as the core's backup service takes them."""
+        return BackupSettings(self.backup_pool, self.backup_per_host, self.backup_max_age)
 
     def error(self, key: str, message: str) -> ConfigError:
         """The one-line error for a value of the file (`theme`, `keys.guests.start`) found
@@ -347,7 +361,34 @@ class _Checker:
             keys=keys,
             lines={"theme": self._where.top_key("theme"), **lines},
             migrate_flags=self._migrate(data.get("migrate")),
+            backup_pool=self._text("backup_pool", data.get("backup_pool", "default")),
+            backup_per_host=int(
+                self._number("backup_per_host", data.get("backup_per_host", 2), 1, 64)
+            ),
+            disk_threshold=int(
+                self._number("disk_threshold", data.get("disk_threshold", 85), 0, 99)
+            ),
+            backup_max_age=self._number(
+                "backup_max_age", data.get("backup_max_age", 26.0), 0.01, 24 * 366
+            ),
         )
+
+    def _number(self, key: str, value: object, low: float, high: float) -> float:
+        """A number from `low` to `high`; an integer when `low` is one."""
+        line = self._where.top_key(key)
+        whole = isinstance(low, int)
+        kind = int if whole else int | float
+        if isinstance(value, bool) or not isinstance(value, kind):
+            want = "an integer" if whole else "a number"
+            raise self._fail(line, f'"{key}" must be {want}, not {_type_name(value)}')
+        if not low <= value <= high:
+            raise self._fail(line, f'"{key}" must be {low:g} to {high:g}, got {value}')
+        return float(value)
+
+    def _text(self, key: str, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self._fail(self._where.top_key(key), f'"{key}" must be a non-empty string')
+        return value
 
     def _refresh(self, value: object) -> float:
         line = self._where.top_key("refresh")
@@ -535,7 +576,7 @@ def _toml_type(hint: Any) -> str:
     present = [arg for arg in get_args(hint) if arg is not NoneType]
     if present:  # X | None: an X that may be left out
         return _toml_type(present[0])
-    return {bool: "boolean", float: "number", str: "string"}[hint]
+    return {bool: "boolean", int: "integer", float: "number", str: "string"}[hint]
 
 
 def _default(each: Field[Any]) -> str:

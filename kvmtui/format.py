@@ -66,6 +66,11 @@ def duration(seconds: float | None) -> str:
     return humanize.precisedelta(seconds, minimum_unit="seconds", format="%0.0f")
 
 
+def age(seconds: float | None) -> str:
+    """How long ago, roughly: `3 hours`, `a day`; `-` for no figure."""
+    return DASH if seconds is None else humanize.naturaldelta(max(0.0, seconds))
+
+
 def size(value_bytes: float | None) -> str:
     """`2.0 GiB` (kvmtui.core.numbers), or `-`."""
     return DASH if value_bytes is None else numbers.size(value_bytes)

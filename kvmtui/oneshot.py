@@ -65,6 +65,7 @@ from kvmtui.core.results import (
 from kvmtui.core.services import Services
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage.service import StorageService
+from kvmtui.core.store import Store, default_path
 from kvmtui.core.words import visible
 
 if TYPE_CHECKING:
@@ -597,7 +598,12 @@ async def run_to_end(
         )
         return Finished(2)
     fleet = Fleet(settings.hosts, settings.refresh)
-    services = Services(fleet)
+    services = Services(
+        fleet,
+        Store(default_path()),
+        settings.config.backups(),
+        settings.config.disk_threshold,
+    )
     services.storage.add_listener(_upload_progress(services.storage, stdout))
     operator = CliOperator(
         fleet,
@@ -617,6 +623,7 @@ async def run_to_end(
         await controller.run(command)
     finally:
         await fleet.close()
+        await services.store.close()
     if operator.failed:
         return Finished(1)
     return Finished(0, operator.handover)

@@ -86,10 +86,10 @@ VIEWS: tuple[View, ...] = (
         "All guests of all hosts",
         "kvmtui.screens.guests.GuestsScreen",
         "kvmtui.widgets.fleet_tables.guest_table",
-        lambda services, snapshot: services.guestinfo.annotate(
-            services.addresses.annotate(snapshot.guests)
+        lambda services, snapshot: services.thresholds.annotate(
+            services.guestinfo.annotate(services.addresses.annotate(snapshot.guests))
         ),
-        topics=("fleet", "addresses", "guestinfo"),
+        topics=("fleet", "addresses", "guestinfo", "thresholds"),
         empty=("No guests on the connected hosts", "guest"),
     ),
     View(
@@ -106,12 +106,16 @@ VIEWS: tuple[View, ...] = (
         "jobs",
         ("jobs", "migrations"),
         "Jobs",
-        "Migrations started here, running or done",
+        "Migrations, backups and block jobs started here, running or done",
         "kvmtui.screens.jobs.JobsScreen",
         "kvmtui.screens.jobs.job_table",
-        lambda services, _snapshot: services.migrations.jobs(),
-        topics=("fleet", "migrations"),
-        empty=("No migrations started here yet", "job"),
+        lambda services, _snapshot: [
+            *services.migrations.jobs(),
+            *services.backups.jobs(),
+            *services.blockjobs.jobs(),
+        ],
+        topics=("fleet", "migrations", "backups", "blockjobs"),
+        empty=("No jobs started here yet", "job"),
     ),
     View(
         "snapshots",
@@ -156,6 +160,17 @@ VIEWS: tuple[View, ...] = (
         lambda services, _snapshot: services.networks.networks(),
         topics=("fleet", "networks"),
         empty=("No virtual networks", "network"),
+    ),
+    View(
+        "backups",
+        ("backups", "backup-list"),
+        "Backups",
+        "Every guest's chain of backup points: restore, verify, prune",
+        "kvmtui.screens.backups.BackupsScreen",
+        "kvmtui.screens.backups.backup_table",
+        lambda services, _snapshot: services.backups.rows(),
+        topics=("fleet", "backups"),
+        empty=("No backups yet (:backup NAME, or B on the guest list)", "backup point"),
     ),
 )
 

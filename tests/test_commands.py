@@ -262,6 +262,38 @@ PARSE_CASES = [
         ("tier=db host:kvm01",),
         {"disable": True},
     ),
+    ("backup web1", "backup", ("web1",), {}),
+    (
+        "backup web1 web2@kvm2 --full --to backups --quiesce --keep 7",
+        "backup",
+        ("web1", "web2@kvm2"),
+        {"full": True, "to": "backups", "quiesce": True, "keep": "7"},
+    ),
+    (
+        "restore web1 20261207-010203 --as web1-copy --host kvm2",
+        "restore",
+        ("web1", "20261207-010203"),
+        {"as": "web1-copy", "host": "kvm2"},
+    ),
+    ("restore web1@kvm1 latest", "restore", ("web1@kvm1", "latest"), {}),
+    ("backup-verify web1", "backup-verify", ("web1",), {}),
+    ("backup-prune web1 --keep 3", "backup-prune", ("web1",), {"keep": "3"}),
+    (
+        "blockcopy web1 vda --pool fast --pivot",
+        "blockcopy",
+        ("web1", "vda"),
+        {"pool": "fast", "pivot": True},
+    ),
+    ("blockcopy web1 vda --dest /x.qcow2", "blockcopy", ("web1", "vda"), {"dest": "/x.qcow2"}),
+    ("blockpull web1 vda", "blockpull", ("web1", "vda"), {}),
+    (
+        "blockcommit web1 vda --active --pivot",
+        "blockcommit",
+        ("web1", "vda"),
+        {"active": True, "pivot": True},
+    ),
+    ("blockresize web1 vda 20G", "blockresize", ("web1", "vda", "20G"), {}),
+    ("blockjob web1 vda --pivot", "blockjob", ("web1", "vda"), {"pivot": True}),
 ]
 
 

@@ -74,6 +74,9 @@ class ClonePlan:
     disks: tuple[DiskCopy, ...]
     shared: tuple[str, ...]  # targets the clone uses as they are (read-only, CD-ROMs)
     xml: str  # the source's persistent definition
+    #: A new UUID and new MACs (a clone, a restore as a new guest); False keeps them (a
+    #: restore over the guest itself).
+    fresh_identity: bool = True
 
 
 def check_guest_name(name: str) -> str | None:
@@ -210,13 +213,14 @@ def clone_xml(plan: ClonePlan, paths: dict[str, str]) -> str:
     name = root.find("name")
     assert name is not None
     name.text = plan.new_name
-    for element in root.findall("uuid"):
-        root.remove(element)
-    for interface in root.iterfind("devices/interface"):
-        for mac in interface.findall("mac"):
-            interface.remove(mac)
+    if plan.fresh_identity:
+        for element in root.findall("uuid"):
+            root.remove(element)
+        for interface in root.iterfind("devices/interface"):
+            for mac in interface.findall("mac"):
+                interface.remove(mac)
     os_element = root.find("os")
-    if os_element is not None:
+    if os_element is not None and plan.fresh_identity:
         # Two guests on one NVRAM file corrupt each other's firmware settings; without the
         # element libvirt makes the clone its own from the firmware's template.
         for nvram in os_element.findall("nvram"):
@@ -282,9 +286,22 @@ async def clone_guest(
                 f"it is backed by; clone it in full to {target.name}"
             )
         await target.run(
-            lambda conn: _name_free(conn, new_name, f"{what} to {target.name}"),
+            lambda conn: name_free(conn, new_name, f"{what} to {target.name}"),
             what=f"{what} to {target.name}",
         )
+    await make_guest(host, plan, target, progress, what)
+    where = f" on {target.name}" if across else ""
+    return f"{plan.source} on {plan.host} cloned to {new_name}{where}{_how(plan)}"
+
+
+async def make_guest(
+    host: Host, plan: ClonePlan, target: Host, progress: Progress | None, what: str
+) -> None:
+    """Copies the plan's disks into new volumes on `target` (streamed across when it is
+    another host) and defines the guest there last; on any failure every volume made so
+    far is removed again. A restore from a backup uses it as a clone does."""
+    across = target.name != host.name
+    new_name = plan.new_name
     made: list[str] = []
     try:
         total = sum(copy.allocation for copy in plan.disks)
@@ -309,11 +326,9 @@ async def clone_guest(
         raise
     if progress is not None and plan.disks:
         progress(total, total)
-    where = f" on {target.name}" if across else ""
-    return f"{plan.source} on {plan.host} cloned to {new_name}{where}{_how(plan)}"
 
 
-def _name_free(conn: libvirt.virConnect, name: str, what: str) -> None:
+def name_free(conn: libvirt.virConnect, name: str, what: str) -> None:
     with contextlib.suppress(libvirt.libvirtError):
         conn.lookupByName(name)
         raise HostError(f"{what}: a guest named {quoted(name)} already exists there")

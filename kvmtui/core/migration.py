@@ -295,6 +295,43 @@ class JobSnapshot:
     def key(self) -> str:
         return str(self.id)
 
+    # ---- the jobs view's `Job` shape (core/jobs.py) --------------------------------------
+
+    @property
+    def what(self) -> str:
+        return "migration"
+
+    @property
+    def route(self) -> str:
+        return f"{self.source} -> {self.dest}"
+
+    @property
+    def where(self) -> str:
+        return self.source
+
+    @property
+    def percent(self) -> float | None:
+        """Full once it succeeded, else by what remains to send."""
+        if self.state is JobState.SUCCEEDED:
+            return 100.0
+        return self.figures.percent if self.figures else None
+
+    @property
+    def throughput_bps(self) -> float | None:
+        return self.figures.throughput_bps if self.figures else None
+
+    @property
+    def label(self) -> str:
+        if self.state is JobState.RUNNING and self.postcopy:
+            return "running (post-copy)"
+        if self.stalled:
+            return "running, NOT CONVERGING"
+        return self.state.value
+
+    @property
+    def describe(self) -> str:
+        return self.options.describe()
+
     @property
     def samples(self) -> int:
         return len(self.history)

@@ -135,6 +135,9 @@ class GuestSnapshot:
     #: kvmtui's tags in its definition's <metadata> (`web`, `tier=web`; core/tags.py),
     #: sorted; read with the definition and again on a metadata-change event.
     tags: tuple[str, ...] = ()
+    #: Disks written past their fill mark (`vda 85%`): laid on by the disk threshold
+    #: service (core/thresholds.py) from libvirt's block-threshold events.
+    disk_alerts: tuple[str, ...] = ()
     #: `uuid@host`, made once: every delivery to the screens keys every guest of the fleet
     #: by it (the table, the history), tens of thousands of times at 10,000 guests.
     key: str = field(init=False, repr=False, compare=False)

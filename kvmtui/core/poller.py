@@ -350,6 +350,7 @@ class Poller:
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration_event),
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, self._tunable_event),
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, self._metadata_event),
+            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD, self._threshold_event),
             # Pools and networks are not the poller's, but their services read on these
             # (kvmtui.core.resource): the events of a host come from one place.
             (
@@ -712,6 +713,22 @@ class Poller:
             DomainEvent(
                 self.name, dom.UUIDString(), dom.name(), "job-completed", params=dict(params)
             )
+        )
+
+    def _threshold_event(
+        self,
+        _conn: Any,
+        dom: libvirt.virDomain,
+        dev: str,
+        path: str,
+        threshold: int,
+        excess: int,
+        _opaque: Any,
+    ) -> None:
+        """A disk written past its block threshold (core/thresholds.py arms them)."""
+        params = {"dev": dev, "path": path, "threshold": threshold, "excess": excess}
+        self._on_event(
+            DomainEvent(self.name, dom.UUIDString(), dom.name(), "block-threshold", params=params)
         )
 
     def _iteration_event(

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from kvmtui.core.addresses import AddressBook
+from kvmtui.core.backups import BackupService, BackupSettings
+from kvmtui.core.blockjobs import BlockJobs
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.guestinfo import GuestInfoBook
 from kvmtui.core.migration import MigrationManager
@@ -21,20 +23,33 @@ from kvmtui.core.publish import Publisher
 from kvmtui.core.resource import ResourceService
 from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.core.storage.service import StorageService
+from kvmtui.core.store import Store
+from kvmtui.core.thresholds import DEFAULT_PERCENT, DiskThresholds
 
 
 class Services:
     """Every service of `fleet`, by name; a name is also its topic for the views
     (`View.topics`)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        store: Store | None = None,
+        backups: BackupSettings | None = None,
+        disk_threshold: int = DEFAULT_PERCENT,
+    ) -> None:
         self.fleet = fleet
+        #: kvmtui's one database (`core/store.py`); in memory when none is given (tests).
+        self.store = store if store is not None else Store(None)
         self.migrations = MigrationManager(fleet)
         self.snapshots = SnapshotBook(fleet)
         self.storage = StorageService(fleet)
         self.networks = NetworkService(fleet)
         self.addresses = AddressBook(fleet)
         self.guestinfo = GuestInfoBook(fleet)
+        self.backups = BackupService(fleet, self.store, backups)
+        self.blockjobs = BlockJobs(fleet)
+        self.thresholds = DiskThresholds(fleet, disk_threshold)
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
@@ -47,6 +62,9 @@ class Services:
                 "networks": self.networks,
                 "addresses": self.addresses,
                 "guestinfo": self.guestinfo,
+                "backups": self.backups,
+                "blockjobs": self.blockjobs,
+                "thresholds": self.thresholds,
             }
         )
 

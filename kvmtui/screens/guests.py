@@ -60,6 +60,7 @@ FEATURE_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("m", "migrate", "Migrate", "migrate"),
     ("t", "snapshots", "Snapshots", "snapshots"),
     ("f", "clone", "Clone", "clone"),
+    ("B", "backup", "Back up", "backup"),
 )
 
 
@@ -98,6 +99,7 @@ class GuestActions(GuardsChanges):
             "migrate": "migrate",
             "edit": "edit",
             "tag": "tag",
+            "backup": "backup",
         }
     )
 
@@ -187,6 +189,12 @@ class GuestActions(GuardsChanges):
         guests = self.selected()
         if guests:
             self.app.show_snapshots(guests, back=partial(self.app.show_view, self.app.current_mode))
+
+    def action_backup(self) -> None:
+        """`:backup` of the selected guests (the marked ones together, asked first)."""
+        guests = self.selected()
+        if guests:
+            self.app.controller.submit(Command("backup", tuple(g.ref for g in guests)))
 
     def action_edit(self) -> None:
         """`:edit` on the guest: its XML in $VISUAL or $EDITOR."""

@@ -16,3 +16,5 @@ from kvmtui.verbs import capabilities, networks  # noqa: F401
 from kvmtui.verbs import create  # noqa: F401
 from kvmtui.verbs import addresses  # noqa: F401
 from kvmtui.verbs import agent  # noqa: F401
+from kvmtui.verbs import backups  # noqa: F401
+from kvmtui.verbs import blockjobs  # noqa: F401

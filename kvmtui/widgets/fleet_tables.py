@@ -67,6 +67,14 @@ def _tags_cell(tags: tuple[str, ...]) -> str:
     return " ".join(tags) or fmt.DASH
 
 
+def _disk_cell(guest: GuestSnapshot) -> str | Text:
+    """The disk rates, or, once a thin disk was written past its fill mark (core/
+    thresholds.py), which disk and how full, in words and bold: `vda>85%`."""
+    if guest.disk_alerts:
+        return Text(" ".join(a.replace(" ", ">") for a in guest.disk_alerts), style="bold red")
+    return fmt.pair(guest.rates.disk_read_bps, guest.rates.disk_write_bps)
+
+
 #: In the order an operator reads a guest: which, where, is it up, how busy, how big, its
 #: address; then the rest. At 80 columns the table scrolls sideways (Right) by whole
 #: columns past the name, which stays (LiveTable `_frozen_width`).
@@ -112,7 +120,7 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
     Column(
         "disk",
         "Disk r/w",
-        lambda g: fmt.pair(g.rates.disk_read_bps, g.rates.disk_write_bps),
+        _disk_cell,
         lambda g: _total(g.rates.disk_read_bps, g.rates.disk_write_bps),
         "D",
         numeric=True,

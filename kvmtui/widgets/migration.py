@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from kvmtui import format as fmt
+from kvmtui.core.jobs import Job
 from kvmtui.core.migration import JobSnapshot, JobState, MigrationProgress
 
 OUTCOME_STYLE = {
@@ -30,13 +31,8 @@ _LEVELS = "▁▂▃▄▅▆▇█"
 # ---- words for the figures ------------------------------------------------------------------
 
 
-def state_text(job: JobSnapshot) -> Text:
-    label = job.state.value
-    if job.state is JobState.RUNNING and job.postcopy:
-        label = "running (post-copy)"
-    elif job.stalled:
-        label = "running, NOT CONVERGING"
-    return Text(label, style=OUTCOME_STYLE[job.state])
+def state_text(job: Job) -> Text:
+    return Text(job.label, style=OUTCOME_STYLE[job.state])
 
 
 def clock(seconds: float | None) -> str:
@@ -48,12 +44,10 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def bar_text(job: JobSnapshot, width: int = 10) -> Text:
+def bar_text(job: Job, width: int = 10) -> Text:
     """`██████░░░░ 60%`: done by what remains; full once the job succeeded. Block
     characters, not only colour, so it reads on any terminal."""
-    percent = (
-        100.0 if job.state is JobState.SUCCEEDED else (job.figures.percent if job.figures else None)
-    )
+    percent = job.percent
     if percent is None:
         return Text("░" * width + "    ", style="dim")
     filled = round(width * percent / 100)

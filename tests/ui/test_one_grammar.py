@@ -129,7 +129,7 @@ async def test_an_empty_view_or_filter_says_so_in_the_table(demo_settings):
         await pilot.press("3")
         await wait_for(pilot, lambda: app.current_mode == "jobs", what="the jobs view")
         await pilot.pause()
-        assert table_lines(app)[1].strip() == "No migrations started here yet"
+        assert table_lines(app)[1].strip() == "No jobs started here yet"
 
 
 async def test_help_verb_opens_a_page_that_stays_until_esc(demo_settings):

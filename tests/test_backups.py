@@ -1,0 +1,117 @@
+"""The backup catalogue and what is built from it, without a hypervisor: points kept in the
+store across runs, points found by name or `latest`, chains with their size and staleness,
+and the XML handed to libvirt. (Backups themselves run on QEMU only: tests/lab.)"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from kvmtui.core.backups import (
+    BackupFile,
+    BackupPlan,
+    BackupPoint,
+    BackupService,
+    BackupSettings,
+    DiskToSave,
+    backup_xml,
+    checkpoint_xml,
+)
+from kvmtui.core.errors import HostError
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.store import Store
+from kvmtui.core.thresholds import next_mark
+
+
+def _point(guest: str, hours_ago: float, kind: str = "full", host: str = "kvm1") -> BackupPoint:
+    return BackupPoint(
+        id=0,
+        uuid=f"uuid-{guest}",
+        guest=guest,
+        host=host,
+        time=time.time() - hours_ago * 3600,
+        kind=kind,
+        size=1 << 20,
+        checkpoint=f"kvmtui-{guest}-{hours_ago}",
+        pool="backups",
+        files=(BackupFile("vda", f"/b/{guest}-{hours_ago}.qcow2", "default", 1 << 30),),
+        definition="<domain/>",
+        verified=None,
+    )
+
+
+def _service(store: Store, max_age_hours: float = 26.0) -> BackupService:
+    return BackupService(Fleet([], 1.0), store, BackupSettings(max_age_hours=max_age_hours))
+
+
+async def test_points_outlive_the_run_in_the_one_store(tmp_path: Path) -> None:
+    path = tmp_path / "kvmtui.db"
+    first = Store(path)
+    await first.open()
+    service = _service(first)
+    await service.load()
+    saved = await service.record(_point("web1", 2))
+    await first.close()
+
+    again = Store(path)
+    await again.open()
+    later = _service(again)
+    await later.load()
+    assert later.points() == [saved]
+    await again.close()
+
+
+async def test_chains_add_up_and_the_old_one_is_stale() -> None:
+    service = _service(Store(None), max_age_hours=24)
+    await service.load()
+    for point in (_point("web1", 30), _point("web1", 1, "incremental"), _point("db1", 48)):
+        await service.record(point)
+    rows = service.rows()
+    assert [(r.point.guest, r.position, r.points, r.newest, r.stale) for r in rows] == [
+        ("db1", 1, 1, True, True),
+        ("web1", 1, 2, False, False),
+        ("web1", 2, 2, True, False),
+    ]
+    assert rows[-1].total == 2 << 20
+
+
+async def test_a_point_is_found_by_its_name_or_latest_and_nothing_else() -> None:
+    service = _service(Store(None))
+    await service.load()
+    old = await service.record(_point("web1", 5))
+    new = await service.record(_point("web1", 1, "incremental"))
+    await service.record(_point("web1", 3, host="kvm2"))
+    assert service.find_point("web1", "kvm1", "latest") == new
+    assert service.find_point("web1", "kvm1", old.name) == old
+    with pytest.raises(HostError, match="has backups from kvm1, kvm2: say web1@HOST"):
+        service.find_point("web1", None, "latest")
+    with pytest.raises(HostError, match='no backup of "db1" in the catalogue'):
+        service.find_point("db1", None, "latest")
+    with pytest.raises(HostError, match='has no backup "x"'):
+        service.find_point("web1", "kvm1", "x")
+
+
+def test_the_backup_and_checkpoint_xml_cover_every_qcow2_disk_and_skip_the_rest() -> None:
+    plan = BackupPlan(
+        (DiskToSave("vda", "/p/a.qcow2", "default", 1 << 30),),
+        ("sdb",),
+        "<domain/>",
+        "/backups",
+        frozenset({"kvmtui-1"}),
+    )
+    assert backup_xml(plan, {"vda": "/backups/a-1-vda.qcow2"}, "kvmtui-1") == (
+        "<domainbackup><incremental>kvmtui-1</incremental><disks>"
+        '<disk name="vda" type="file"><target file="/backups/a-1-vda.qcow2" />'
+        '<driver type="qcow2" /></disk><disk name="sdb" backup="no" /></disks></domainbackup>'
+    )
+    assert checkpoint_xml(plan, "kvmtui-2") == (
+        "<domaincheckpoint><name>kvmtui-2</name><disks>"
+        '<disk name="vda" checkpoint="bitmap" /><disk name="sdb" checkpoint="no" />'
+        "</disks></domaincheckpoint>"
+    )
+
+
+def test_a_passed_fill_mark_is_set_again_halfway_to_full() -> None:
+    assert [next_mark(p) for p in (85, 92, 96, 98, 99)] == [92, 96, 98, 99, 99]
