@@ -19,9 +19,11 @@ from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.results import Kept
 from kvmtui.core.selectors import fleet_terms
 from kvmtui.core.services import Services
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion, SshPrompts
+from kvmtui.core.store import Store
 from kvmtui.feed import ScreenFeed
 from kvmtui.keys import key_map
 from kvmtui.safety import NeverCrash
@@ -128,7 +130,13 @@ class KvmTuiApp(NeverCrash):
         prompts = SshPrompts(self._ask_host_key, self._ask_secret)
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         #: The fleet's services, made once here, for the views, the controller and screens.
-        self.services = Services(self.fleet)
+        config = settings.config
+        self.services = Services(
+            self.fleet,
+            Store(settings.history_path),
+            config.history.retention(),
+            config.alerts.alert_rules(),
+        )
         self.controller = Controller(
             self.services,
             TuiOperator(self),
@@ -162,6 +170,9 @@ class KvmTuiApp(NeverCrash):
             UI_REFRESH_DELAY,
             readers={"fleet": lambda: self.history.feed(self.fleet.snapshot())},
         )
+        await self.services.open()
+        if self.services.store.problem:
+            self.notify(self.services.store.problem, severity="warning", markup=False)
         await self.fleet.start()
         self.switch_mode(VIEWS[0].name)
         self.run_worker(self._show_first_tables(feed), group="feed")
@@ -236,6 +247,14 @@ class KvmTuiApp(NeverCrash):
         screen, `:snapshot-list`): their snapshots, and `n` takes theirs. Esc clears the
         scope and goes `back` (to the screen the keys were pressed on) when given."""
         self.show_view("snapshots", Scope.guests(guests, back))
+
+    def show_kept(self, kept: Kept) -> None:
+        """The events or audit view, narrowed as `:events`/`:audit` asked."""
+        from kvmtui.screens.history import KeptView
+
+        screen = self.show_view(kept.view)
+        if isinstance(screen, KeptView):
+            screen.show_kept(kept)
 
     def open_detail(self, guest: GuestSnapshot, tab: str = "info", view: str | None = None) -> None:
         """The guest's detail on `tab`, over the view `view` (shown first) or over what is

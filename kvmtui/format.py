@@ -8,6 +8,7 @@ is `-` (DASH) in every one of them.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import humanize
@@ -64,6 +65,11 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return DASH
     return humanize.precisedelta(seconds, minimum_unit="seconds", format="%0.0f")
+
+
+def moment(epoch: float) -> str:
+    """A moment in local time to the second, as a log line has it: 2026-12-07 01:23:45."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 def size(value_bytes: float | None) -> str:

@@ -157,6 +157,28 @@ VIEWS: tuple[View, ...] = (
         topics=("fleet", "networks"),
         empty=("No virtual networks", "network"),
     ),
+    View(
+        "timeline",
+        ("timeline",),
+        "Timeline",
+        "Every host's events and kvmtui's own, kept; alerts until acknowledged",
+        "kvmtui.screens.history.EventsScreen",
+        "kvmtui.screens.history.event_table",
+        lambda services, _snapshot: services.events.rows(),
+        topics=("events",),
+        empty=("No events kept yet", "event"),
+    ),
+    View(
+        "changes",
+        ("changes", "audit-trail"),
+        "Changes",
+        "Every change made with kvmtui: when, who, what, how it ended",
+        "kvmtui.screens.history.AuditScreen",
+        "kvmtui.screens.history.audit_table",
+        lambda services, _snapshot: services.audit.rows(),
+        topics=("audit",),
+        empty=("No change made with kvmtui yet", "change"),
+    ),
 )
 
 #: Each `:` word that switches view, to the view it shows.

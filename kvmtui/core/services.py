@@ -13,28 +13,58 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from kvmtui.core.addresses import AddressBook
+from kvmtui.core.alerts import AlertRules
+from kvmtui.core.audit import AuditTrail
+from kvmtui.core.eventlog import EventLog
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.guestinfo import GuestInfoBook
+from kvmtui.core.journal import Retention
 from kvmtui.core.migration import MigrationManager
 from kvmtui.core.networks import NetworkService
 from kvmtui.core.publish import Publisher
 from kvmtui.core.resource import ResourceService
 from kvmtui.core.snapshots import SnapshotBook
 from kvmtui.core.storage.service import StorageService
+from kvmtui.core.store import Store
 
 
 class Services:
     """Every service of `fleet`, by name; a name is also its topic for the views
     (`View.topics`)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        store: Store | None = None,
+        retention: Retention | None = None,
+        alert_rules: AlertRules | None = None,
+    ) -> None:
+        """`store`: the one database (default: in memory, as tests and the demo want);
+        `retention` and `alert_rules` from the config's `[history]` and `[alerts]`."""
         self.fleet = fleet
+        #: kvmtui's one database (core/store.py): the event timeline, the audit trail.
+        self.store = store if store is not None else Store(None)
+        self.events = EventLog(fleet, self.store, retention, alert_rules)
+        self.audit = AuditTrail(self.store, retention)
         self.migrations = MigrationManager(fleet)
         self.snapshots = SnapshotBook(fleet)
         self.storage = StorageService(fleet)
         self.networks = NetworkService(fleet)
         self.addresses = AddressBook(fleet)
         self.guestinfo = GuestInfoBook(fleet)
+        fleet.add_close_hook(self._close_store)
+
+    async def open(self) -> None:
+        """Opens the database and reads back what it keeps; before the fleet starts.
+        A database that cannot be used is `store.problem`, never an exception."""
+        await self.store.open()
+        await self.events.open()
+        await self.audit.open()
+
+    async def _close_store(self) -> None:
+        await self.events.close()
+        await self.audit.close()
+        await self.store.close()
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
@@ -47,6 +77,8 @@ class Services:
                 "networks": self.networks,
                 "addresses": self.addresses,
                 "guestinfo": self.guestinfo,
+                "events": self.events,
+                "audit": self.audit,
             }
         )
 

@@ -16,3 +16,4 @@ from kvmtui.verbs import capabilities, networks  # noqa: F401
 from kvmtui.verbs import create  # noqa: F401
 from kvmtui.verbs import addresses  # noqa: F401
 from kvmtui.verbs import agent  # noqa: F401
+from kvmtui.verbs import history  # noqa: F401
