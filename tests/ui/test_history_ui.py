@@ -59,7 +59,7 @@ async def test_events_and_audit_show_what_keys_and_lines_did(demo_settings):
         (destroy, start) = _rows(app)
         assert destroy[2:5] == ["line", running.ref, f"destroy {running.ref}"]
         assert "destroyed" in destroy[5]
-        assert start[2:4] == ["key", off.ref] and "started" in start[5]
+        assert start[2:5] == ["key", off.ref, f"start {off.ref}"] and "started" in start[5]
 
 
 async def test_events_narrow_by_guest_type_and_time(demo_settings):
