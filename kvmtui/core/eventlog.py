@@ -219,9 +219,16 @@ class EventLog(Journal[TimelineEvent]):
             what = self._host_lost_words(event.host, detail)
         guest = "" if kind.startswith("host-") or kind in ("pool", "network") else event.name
         row = TimelineEvent(
-            new_key(), time.time(), event.host, guest, event.uuid, kind, what, detail
+            new_key(),
+            time.time(),
+            event.host,
+            guest,
+            event.uuid,
+            kind,
+            what,
+            detail,
+            self._alerts(what, event),
         )
-        row = replace(row, alert=self._alerts(row, event))
         if kind == "host-lost" and "host-lost" in self.rules.rules:
             self._watch_lost(row)
         elif kind == "host-back":
@@ -241,10 +248,11 @@ class EventLog(Journal[TimelineEvent]):
             return "host key rejected"
         return "host frozen" if _frozen(reason) else "host lost"
 
-    def _alerts(self, row: TimelineEvent, event: DomainEvent) -> bool:
-        """Whether a rule (other than a lost host's, which waits) makes `row` an alert."""
+    def _alerts(self, what: str, event: DomainEvent) -> bool:
+        """Whether a rule (other than a lost host's, which waits) makes the event an
+        alert; `what` is what happened, in words."""
         rules = self.rules.rules
-        if row.what == "crashed":
+        if what == "crashed":
             return "crashed" in rules
         if event.kind == "io-error":
             return "io-error" in rules and event.params[2] == 1  # the guest was paused
