@@ -60,6 +60,8 @@ class TimelineEvent:
     detail: str
     alert: bool = False
     acked: bool = False
+    #: The guest's tags when the event came (`web tier=db`), for the filter's `tag:`.
+    tags: str = ""
 
     @property
     def ref(self) -> str:
@@ -72,7 +74,8 @@ class TimelineEvent:
         of a filter must be in it (`guest:web1@`, `host:kvm01`, `type:lifecycle`)."""
         guest = f"guest:{self.guest}@{self.host} " if self.guest else ""
         alert = " alert" if self.alerting else ""
-        return f"{guest}host:{self.host} type:{self.kind} {self.what} {self.detail}{alert}"
+        tags = "".join(f" tag:{t} {t}" for t in self.tags.split())
+        return f"{guest}host:{self.host} type:{self.kind} {self.what} {self.detail}{alert}{tags}"
 
     @property
     def alerting(self) -> bool:
@@ -86,7 +89,7 @@ EVENTS_TABLE = Table(
     (
         "CREATE TABLE IF NOT EXISTS events (key TEXT PRIMARY KEY, at REAL, host TEXT, "
         "guest TEXT, uuid TEXT, kind TEXT, what TEXT, detail TEXT, alert INTEGER, "
-        "acked INTEGER)",
+        "acked INTEGER, tags TEXT)",
         "CREATE INDEX IF NOT EXISTS events_at ON events (at)",
     ),
 )
@@ -228,6 +231,7 @@ class EventLog(Journal[TimelineEvent]):
             what,
             detail,
             self._alerts(what, event),
+            tags=self._tags(event),
         )
         if kind == "host-lost" and "host-lost" in self.rules.rules:
             self._watch_lost(row)
@@ -236,6 +240,10 @@ class EventLog(Journal[TimelineEvent]):
             if handle is not None:
                 handle.cancel()
         self.add(row)
+
+    def _tags(self, event: DomainEvent) -> str:
+        guest = self.fleet.find_guest(f"{event.uuid}@{event.host}") if event.uuid else None
+        return " ".join(guest.tags) if guest is not None else ""
 
     def _host_lost_words(self, host: str, reason: str) -> str:
         """ "host lost", "host frozen" (it stopped answering) or "host key rejected" (an

@@ -59,10 +59,13 @@ class Row(Protocol):
 
 
 def filter_words(
-    guest: str | None = None, host: str | None = None, kind: str | None = None
+    guest: str | None = None,
+    host: str | None = None,
+    kind: str | None = None,
+    tag: str | None = None,
 ) -> tuple[str, ...]:
-    """The filter words (`Row.words`) of `--guest NAME[@HOST]`, `--host` and `--type`: the
-    one-shot line filters with them, the views put them on their `/` line."""
+    """The filter words (`Row.words`) of `--guest NAME[@HOST]`, `--host`, `--type` and
+    `--tag`: the one-shot line filters with them, the views put them on their `/` line."""
     words = []
     if guest:
         words.append(f"guest:{guest}" if "@" in guest else f"guest:{guest}@")
@@ -70,6 +73,8 @@ def filter_words(
         words.append(f"host:{host}")
     if kind:
         words.append(f"type:{kind}")
+    if tag:
+        words.append(f"tag:{tag}")
     return tuple(words)
 
 

@@ -20,7 +20,9 @@ async def _kept(controller: Controller, view: str, journal: Journal, command: Co
         since = parse_since(since_text) if since_text else None
     except ValueError as error:
         raise CommandError(f"{command.verb}: {error}") from None
-    words = filter_words(command.value("guest"), command.value("host"), command.value("type"))
+    words = filter_words(
+        command.value("guest"), command.value("host"), command.value("type"), command.value("tag")
+    )
     problem = controller.services.store.problem
     if problem:
         controller.operator.error(problem)
@@ -30,8 +32,9 @@ async def _kept(controller: Controller, view: str, journal: Journal, command: Co
 
 @verb(
     "events",
-    "the event timeline of every host, kept across runs (--since 2h, --guest, --host, --type)",
-    valued=("since", "guest", "host", "type"),
+    "the event timeline of every host, kept across runs (--since 2h, --guest, --host, --type, "
+    "--tag)",
+    valued=("since", "guest", "host", "type", "tag"),
 )
 async def _events(controller: Controller, command: Command) -> None:
     await _kept(controller, "timeline", controller.services.events, command)

@@ -125,3 +125,27 @@ async def test_the_detail_has_the_guests_own_events(demo_settings):
             lambda: "stopped: destroyed" in text_of(app.screen.query_one("#events-text")),
             what="the new event on the tab",
         )
+
+
+async def test_events_narrow_by_the_tags_the_guest_had(demo_settings):
+    """A guest's tags when the event came: the tag's own metadata event came before the
+    guest had it, its start after."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        off = _guest_in(app, GuestState.SHUTOFF)
+        other = next(
+            g for g in app.fleet.snapshot().guests if g.state is GuestState.SHUTOFF and g != off
+        )
+        await _line(pilot, f"tag {off.ref} probe=on")
+        await wait_for(pilot, lambda: "probe=on" in app.fleet.find_guest(off.key).tags)
+        for guest in (off, other):
+            await _line(pilot, f"start {guest.ref}")
+        events = app.services.events
+        await wait_for(pilot, lambda: len(_seen_started(events)) == 2, what="both started")
+        await _line(pilot, "events --tag probe=on")
+        await wait_for(pilot, lambda: [row[3] for row in _rows(app)] == [off.name])
+        await _line(pilot, "events --tag probe")
+        await wait_for(pilot, lambda: [row[3] for row in _rows(app)] == [off.name])
+
+
+def _seen_started(events) -> list[str]:
+    return [e.guest for e in events.rows() if e.what == "started"]
