@@ -19,16 +19,17 @@ from kvmtui.core.display import Forwards
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.history import History
 from kvmtui.core.model import GuestSnapshot
+from kvmtui.core.results import Kept
 from kvmtui.core.selectors import fleet_terms
 from kvmtui.core.services import Services
 from kvmtui.core.ssh import HostKeyAnswer, HostKeyQuestion, SshPrompts
-from kvmtui.core.store import Store, default_path
+from kvmtui.core.store import Store
 from kvmtui.feed import ScreenFeed
 from kvmtui.keys import key_map
 from kvmtui.safety import NeverCrash
 from kvmtui.screens.fleet_view import FleetView, Scope
 from kvmtui.tui_operator import TuiOperator
-from kvmtui.views import ALIASES, VIEWS, View
+from kvmtui.views import ALIASES, VIEW_DIGITS, VIEWS, View
 from kvmtui.widgets.command_line import PromptLine
 from kvmtui.widgets.guards import GuardsChanges
 from kvmtui.widgets.key_words import words_of
@@ -112,7 +113,7 @@ class KvmTuiApp(NeverCrash):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         *[
             Binding(str(digit), f"view('{view.name}')", view.title, id=view.binding_id)
-            for digit, view in enumerate(VIEWS[:9], start=1)
+            for digit, view in zip(VIEW_DIGITS, VIEWS, strict=False)
         ],  # beyond nine: `:` aliases
         Binding("q", "quit", "Quit", id="app.quit"),
         # Ctrl+C ends a terminal program (virsh, top, k9s): here it is `q`, with the same
@@ -129,11 +130,14 @@ class KvmTuiApp(NeverCrash):
         prompts = SshPrompts(self._ask_host_key, self._ask_secret)
         self.fleet = Fleet(settings.hosts, settings.refresh, prompts)
         #: The fleet's services, made once here, for the views, the controller and screens.
+        config = settings.config
         self.services = Services(
             self.fleet,
-            Store(default_path()),
-            settings.config.backups(),
-            settings.config.disk_threshold,
+            Store(settings.history_path),
+            retention=config.history.retention(),
+            alert_rules=config.alerts.alert_rules(),
+            backups=config.backups(),
+            disk_threshold=config.disk_threshold,
         )
         self.controller = Controller(
             self.services,
@@ -168,6 +172,9 @@ class KvmTuiApp(NeverCrash):
             UI_REFRESH_DELAY,
             readers={"fleet": lambda: self.history.feed(self.fleet.snapshot())},
         )
+        await self.services.open()
+        if self.services.store.problem:
+            self.notify(self.services.store.problem, severity="warning", markup=False)
         await self.fleet.start()
         self.run_worker(self.services.backups.load(), group="store")
         self.services.thresholds.watch()  # a disk filling matters in every view
@@ -182,8 +189,7 @@ class KvmTuiApp(NeverCrash):
 
     async def on_unmount(self) -> None:
         await self.displays.close()
-        await self.fleet.close()
-        await self.services.store.close()
+        await self.fleet.close()  # and, by its close hooks, the database
 
     def on_key(self, event: events.Key) -> None:
         """A printable key that reaches the app while an input line has focus left for the
@@ -245,6 +251,14 @@ class KvmTuiApp(NeverCrash):
         screen, `:snapshot-list`): their snapshots, and `n` takes theirs. Esc clears the
         scope and goes `back` (to the screen the keys were pressed on) when given."""
         self.show_view("snapshots", Scope.guests(guests, back))
+
+    def show_kept(self, kept: Kept) -> None:
+        """The events or audit view, narrowed as `:events`/`:audit` asked."""
+        from kvmtui.screens.history import KeptView
+
+        screen = self.show_view(kept.view)
+        if isinstance(screen, KeptView):
+            screen.show_kept(kept)
 
     def open_detail(self, guest: GuestSnapshot, tab: str = "info", view: str | None = None) -> None:
         """The guest's detail on `tab`, over the view `view` (shown first) or over what is

@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="with a command: print JSON")
     parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="keep no event timeline or audit trail on disk (only for this run)",
+    )
+    parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,
         metavar="COMMAND ...",
@@ -153,7 +158,17 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         yes=yes,
         json=as_json,
         config=config,
+        history_path=None if options.demo or options.no_history else history_path(config),
     )
+
+
+def history_path(config: Config) -> Path:
+    """The database of the event timeline and audit trail: the file's `[history]
+    database`, else the XDG state directory's."""
+    from kvmtui.core.store import default_path
+
+    given = config.history.database
+    return Path(given).expanduser() if given else default_path()
 
 
 def _command_words(words: list[str]) -> tuple[tuple[str, ...], bool, bool]:

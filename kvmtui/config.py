@@ -15,6 +15,14 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
     [migrate]                # optional: the migrate dialog's ticked options
     flags = ["live", "persistent", "undefinesource"]   # none: virsh's (nothing ticked)
 
+    [history]                # optional: the event timeline and audit trail kept
+    max_age_days = 30        # rows older go
+    max_size_mb = 64         # the database is kept under this
+
+    [alerts]                 # optional: which events raise an alert
+    rules = ["crashed", "io-error", "watchdog", "block-threshold", "host-lost"]
+    host_lost_after = 60     # seconds a host is lost before that is an alert
+
     [keys]                   # optional: binding id = keys (see kvmtui.keys)
     "guests.start" = "S"
     guests.destroy = "ctrl+x"   # a dotted key means the same
@@ -38,14 +46,16 @@ import re
 import shlex
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import NoneType
 from typing import Any, get_args, get_origin, get_type_hints
 
 from platformdirs import user_config_dir
 
+from kvmtui.core.alerts import ALERT_RULES, AlertRules
 from kvmtui.core.backups import BackupSettings
+from kvmtui.core.journal import Retention
 from kvmtui.core.model import HostSpec
 from kvmtui.core.uri import default_host_name, quoted, validate_uri
 from kvmtui.core.words import did_you_mean
@@ -103,6 +113,10 @@ class Config:
     disk_threshold: int = 85
     """Percent of a qcow2 disk's size at which its guest's row is marked (libvirt's block
     threshold; set again halfway to full each time it is passed); 0 turns it off."""
+    history: HistoryTable = field(default_factory=lambda: HistoryTable())
+    """How much of the event timeline and the audit trail is kept: the keys below."""
+    alerts: AlertsTable = field(default_factory=lambda: AlertsTable())
+    """Which events raise an alert, counted on the status line until acknowledged."""
     path: Path | None = None
     """The file these came from; None when none was read."""
     lines: Mapping[str, int | None] = field(default_factory=dict, compare=False, repr=False)
@@ -130,6 +144,36 @@ class HostTable:
     Unset: the URI's host name."""
     readonly: bool = False
     """Never offer to change anything on this host."""
+
+
+@dataclass(frozen=True)
+class HistoryTable:
+    """The keys of `[history]`: where and how much kvmtui keeps of what happened."""
+
+    database: str | None = None
+    """The database file. Unset: `$XDG_STATE_HOME/kvmtui/kvmtui.db`; `--no-history`
+    keeps nothing."""
+    max_age_days: float = 30.0
+    """Events and audit rows older than this many days are removed."""
+    max_size_mb: float = 64.0
+    """The oldest rows are removed while the database holds more than this many MiB."""
+
+    def retention(self) -> Retention:
+        return Retention(self.max_age_days * 86400, int(self.max_size_mb * 1024 * 1024))
+
+
+@dataclass(frozen=True)
+class AlertsTable:
+    """The keys of `[alerts]`: the rules that make an event an alert."""
+
+    rules: frozenset[str] = frozenset(ALERT_RULES)
+    """The events that raise one: `crashed`, `io-error` (a guest paused on it),
+    `watchdog`, `block-threshold`, `host-lost`; `[]`: none."""
+    host_lost_after: float = 60.0
+    """Seconds a host must stay lost before that is an alert."""
+
+    def alert_rules(self) -> AlertRules:
+        return AlertRules(self.rules, self.host_lost_after)
 
 
 @dataclass(frozen=True)
@@ -162,6 +206,9 @@ class Settings:
     config: Config = field(default_factory=Config, compare=False, repr=False)
     """The file as read: its `theme` and `[keys]` are checked when the UI starts, and a
     mistake found then names its line."""
+    history_path: Path | None = None
+    """The database the event timeline and audit trail are kept in; None: in memory only
+    (`--demo`, `--no-history`, tests)."""
 
 
 #: Config fields the file does not set, and the one whose key differs from its name.
@@ -229,6 +276,8 @@ def parse_config(text: str, path: Path) -> Config:
 
 _TOP_KEYS = tuple(key for key, _ in _file_fields(Config))
 _HOST_KEYS = tuple(key for key, _ in _file_fields(HostTable))
+#: The small tables of plain keys, by their key in the file.
+_TABLES: Mapping[str, type[Any]] = {"history": HistoryTable, "alerts": AlertsTable}
 
 _TOML_POSITION_RE = re.compile(
     r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$"
@@ -371,6 +420,8 @@ class _Checker:
             backup_max_age=self._number(
                 "backup_max_age", data.get("backup_max_age", 26.0), 0.01, 24 * 366
             ),
+            history=self._plain_table("history", data.get("history")),
+            alerts=self._plain_table("alerts", data.get("alerts")),
         )
 
     def _number(self, key: str, value: object, low: float, high: float) -> float:
@@ -389,6 +440,40 @@ class _Checker:
         if not isinstance(value, str) or not value.strip():
             raise self._fail(self._where.top_key(key), f'"{key}" must be a non-empty string')
         return value
+
+    def _plain_table(self, name: str, table: object) -> Any:
+        """`[history]` or `[alerts]`: each key one of its schema's fields, a positive
+        number, a string, or (`rules`) an array of known words."""
+        schema = _TABLES[name]
+        if table is None:
+            return schema()
+        if not isinstance(table, dict):
+            raise self._fail(self._where.top_key(name), f'"{name}" must be a table')
+        hints = get_type_hints(schema)
+        values: dict[str, object] = {}
+        for key, value in table.items():
+            line = self._where.table_key(name, key)
+            if key not in hints:
+                hint = did_you_mean(key, hints)
+                raise self._fail(line, f"[{name}]: unknown key {quoted(key)}{hint}")
+            kind = _toml_type(hints[key])
+            if kind == "number":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise self._fail(line, f'[{name}]: "{key}" must be a number above 0')
+                values[key] = float(value)
+            elif kind == "string":
+                if not isinstance(value, str) or not value.strip():
+                    raise self._fail(line, f'[{name}]: "{key}" must be a string')
+                values[key] = value
+            else:  # the alert rules
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise self._fail(line, f'[{name}]: "{key}" must be an array of strings')
+                for each in value:
+                    if each not in ALERT_RULES:
+                        hint = did_you_mean(each, ALERT_RULES)
+                        raise self._fail(line, f"[{name}]: unknown rule {quoted(each)}{hint}")
+                values[key] = frozenset(value)
+        return schema(**values)
 
     def _refresh(self, value: object) -> float:
         line = self._where.top_key("refresh")
@@ -536,7 +621,9 @@ def reference() -> str:
     name, TOML type, default and docstring, so the docs cannot drift from the code
     (tests/test_config.py compares; `python -m kvmtui.config` prints it)."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for schema, prefix in ((Config, ""), (HostTable, "[[host]] ")):
+    tables = ((Config, ""), (HostTable, "[[host]] "))
+    tables += tuple((schema, f"[{key}] ") for key, schema in _TABLES.items())
+    for schema, prefix in tables:
         hints, docs = get_type_hints(schema), _field_docs(schema)
         for key, each in _file_fields(schema):
             kind = _toml_type(hints[each.name])
@@ -569,6 +656,8 @@ def _toml_type(hint: Any) -> str:
     """How the file writes a value of the Python type `hint`."""
     if get_origin(hint) is tuple:
         return "tables"
+    if is_dataclass(hint):
+        return "table"
     if get_origin(hint) is frozenset:
         return "array"
     if get_origin(hint) is Mapping:
@@ -589,6 +678,10 @@ def _default(each: Field[Any]) -> str:
         return "required"
     if value is None or value in ((), {}):
         return "unset"
+    if is_dataclass(value):
+        return "see below"
+    if isinstance(value, frozenset):
+        return "`[" + ", ".join(f'"{v}"' for v in sorted(value)) + "]`"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     return f"`{value}`"

@@ -11,6 +11,7 @@ so both run the same policy code.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -119,6 +120,20 @@ def lifecycle_question(
     return Question(title, names + warning, action.label)
 
 
+#: The command being run (`Controller.attempt`) and how it was asked ("key", "line"):
+#: what the audit trail records of a change (`Controller.change`) beside its outcome.
+_ASKED: contextvars.ContextVar[tuple[Command | None, str]] = contextvars.ContextVar(
+    "kvmtui_asked", default=(None, "key")
+)
+
+
+def failure_line(what: str, error: BaseException) -> str:
+    """A failure in one line: our own errors already say what failed."""
+    if isinstance(error, HostError | CommandError):
+        return str(error)
+    return f"{what}: {describe(error)}"
+
+
 class Controller:
     """See the module docstring. `spawn` runs a coroutine in the background the way the
     front-end wants (the Textual app: a worker), for callers that must not wait."""
@@ -130,13 +145,17 @@ class Controller:
         *,
         readonly: bool,
         spawn: Callable[[Coroutine[Any, Any, Any]], object],
+        via: str = "",
     ) -> None:
+        """`via`: how every change through this controller is asked, for the audit trail
+        ("cli" on the one-shot line); "" tells a key from the `:` line."""
         #: The fleet's one services container, shared with the front-end's views.
         self.services = services
         self.fleet = services.fleet
         self.operator = operator
         self.readonly = readonly
         self._spawn = spawn
+        self._via = via
 
     # ---- the read-only decision ---------------------------------------------------------
 
@@ -199,16 +218,34 @@ class Controller:
             done = await work()
         except Exception as error:
             self.failed(what, error)
+            self._audit(what, guests, hosts, False, failure_line(what, error))
             return False
         self.operator.ok(done)
+        self._audit(what, guests, hosts, True, done)
         return True
 
+    def _audit(
+        self,
+        what: str,
+        guests: Sequence[GuestSnapshot],
+        hosts: Sequence[str],
+        ok: bool,
+        message: str,
+    ) -> None:
+        command, via = _ASKED.get()
+        self.services.audit.record(
+            what,
+            command=command,
+            via=self._via or via,
+            guests=guests,
+            hosts=hosts,
+            ok=ok,
+            message=message,
+        )
+
     def failed(self, what: str, error: BaseException) -> None:
-        """Reports a failure as one line: our own errors already say what failed."""
-        if isinstance(error, HostError | CommandError):
-            self.operator.error(str(error))
-        else:
-            self.operator.error(f"{what}: {describe(error)}")
+        """Reports a failure as one line (`failure_line`)."""
+        self.operator.error(failure_line(what, error))
 
     # ---- lifecycle actions --------------------------------------------------------------
 
@@ -294,16 +331,17 @@ class Controller:
         except CommandError as error:
             self.operator.error(str(error))
             return
-        await self.run(parsed)
+        await self.run(parsed, via="line")
 
-    async def run(self, command: Command) -> None:
-        """Runs a command by its registered handler, reporting any failure."""
+    async def run(self, command: Command, via: str = "key") -> None:
+        """Runs a command by its registered handler, reporting any failure. `via`: typed
+        on the `:` line ("line") or built by a key or dialog ("key"), for the audit."""
         try:
-            await self.attempt(command)
+            await self.attempt(command, via)
         except Exception as error:
             self.failed(command.verb, error)
 
-    async def attempt(self, command: Command) -> object:
+    async def attempt(self, command: Command, via: str = "key") -> object:
         """Runs a command as `run` does, for a dialog that keeps a failure on its form: a
         failure raised by the handler comes back to the caller instead of being reported,
         and so does what the handler returns (create: the new guest). A command that
@@ -312,7 +350,11 @@ class Controller:
         verb = VERBS[command.verb]
         if self.readonly and verb.changes(command):
             raise CommandError(f"{command.verb}: {self.refusal()}")
-        return await verb.handler(self, command)
+        asked = _ASKED.set((command, via))
+        try:
+            return await verb.handler(self, command)
+        finally:
+            _ASKED.reset(asked)
 
     def guest(self, token: str) -> GuestSnapshot:
         """The guest a command names (`NAME`, `NAME@HOST`, or a selector choosing one), as

@@ -8,6 +8,7 @@ is `-` (DASH) in every one of them.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import humanize
@@ -69,6 +70,11 @@ def duration(seconds: float | None) -> str:
 def age(seconds: float | None) -> str:
     """How long ago, roughly: `3 hours`, `a day`; `-` for no figure."""
     return DASH if seconds is None else humanize.naturaldelta(max(0.0, seconds))
+
+
+def moment(epoch: float) -> str:
+    """A moment in local time to the second, as a log line has it: 2026-12-07 01:23:45."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 def size(value_bytes: float | None) -> str:

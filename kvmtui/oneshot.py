@@ -34,6 +34,7 @@ from kvmtui.core.commands import VERBS, CommandError, listed, lookup_verb, parse
 from kvmtui.core.console import handover_command
 from kvmtui.core.cpulist import format_cpulist
 from kvmtui.core.edit import run_editor
+from kvmtui.core.eventlog import TimelineEvent
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.foresight import Foresight
 from kvmtui.core.guestinfo import GuestInfo, GuestInfoBook, guest_info
@@ -54,6 +55,7 @@ from kvmtui.core.results import (
     HostGuests,
     JobProgress,
     JobReport,
+    Kept,
     Leases,
     Measuring,
     Quit,
@@ -65,7 +67,7 @@ from kvmtui.core.results import (
 from kvmtui.core.services import Services
 from kvmtui.core.snapshots import Snapshot, list_snapshots
 from kvmtui.core.storage.service import StorageService
-from kvmtui.core.store import Store, default_path
+from kvmtui.core.store import Store
 from kvmtui.core.words import visible
 
 if TYPE_CHECKING:
@@ -75,6 +77,8 @@ verbs_from("kvmtui.verbs")
 
 #: How long to wait for every host's first connection attempt to end, either way.
 CONNECT_WAIT = 60.0
+#: Seconds a change waits, before kvmtui closes, for the events it caused (core/eventlog.py).
+EVENTS_SETTLE = 0.2
 #: Seconds between the progress lines of a migration.
 PROGRESS_EVERY = 1.0
 
@@ -187,10 +191,36 @@ class CliOperator:
                 _needs_screen("a graphical console")
             case CreateWizard():
                 _needs_screen("the create wizard (give the guest's NAME and options)")
+            case Kept():
+                self._kept(result)
             case Quit():
                 _needs_screen("quit")
             case _:
                 assert_never(result)
+
+    def _kept(self, kept: Kept) -> None:
+        """The rows kept, oldest first: a time, then each row's own columns."""
+        rows = [asdict(row) for row in kept.rows]
+        if kept.view == "timeline":
+            header: tuple[str, ...] = ("Time", "Host", "Guest", "Event", "Detail", "Alert")
+            lines = [
+                (fmt.moment(e.at), e.host, e.guest or "-", e.what, e.detail, _alert_word(e))
+                for e in kept.rows
+            ]
+        else:
+            header = ("Time", "User", "Via", "Guests", "Command", "Outcome")
+            lines = [
+                (
+                    fmt.moment(a.at),
+                    a.user,
+                    a.via,
+                    a.guests or a.hosts or "-",
+                    a.args,
+                    ("ok: " if a.ok else "failed: ") + a.message,
+                )
+                for a in kept.rows
+            ]
+        self._print(rows, _table(header, lines))
 
     def _print(self, data: Any, text: str) -> None:
         print(json.dumps(data, indent=2) if self.as_json else text, file=self.stdout)
@@ -416,6 +446,10 @@ def _foresight_json(seen: Foresight) -> dict[str, Any]:
     }
 
 
+def _alert_word(event: TimelineEvent) -> str:
+    return ("acknowledged" if event.acked else "ALERT") if event.alert else ""
+
+
 def _guest_json(guest: GuestSnapshot) -> dict[str, Any]:
     return {
         "name": guest.name,
@@ -598,11 +632,14 @@ async def run_to_end(
         )
         return Finished(2)
     fleet = Fleet(settings.hosts, settings.refresh)
+    config = settings.config
     services = Services(
         fleet,
-        Store(default_path()),
-        settings.config.backups(),
-        settings.config.disk_threshold,
+        Store(settings.history_path),
+        retention=config.history.retention(),
+        alert_rules=config.alerts.alert_rules(),
+        backups=config.backups(),
+        disk_threshold=config.disk_threshold,
     )
     services.storage.add_listener(_upload_progress(services.storage, stdout))
     operator = CliOperator(
@@ -616,14 +653,18 @@ async def run_to_end(
         stderr=stderr,
     )
     controller = Controller(
-        services, operator, readonly=settings.readonly, spawn=asyncio.ensure_future
+        services, operator, readonly=settings.readonly, spawn=asyncio.ensure_future, via="cli"
     )
     try:
+        await services.open()
         await _connected(fleet, operator)
         await controller.run(command)
+        if VERBS[command.verb].changes(command):
+            # The events a change causes come just after libvirt's answer: the timeline
+            # keeps them only if they arrive before the connections close.
+            await asyncio.sleep(EVENTS_SETTLE)
     finally:
-        await fleet.close()
-        await services.store.close()
+        await fleet.close()  # and, by its close hooks, the database
     if operator.failed:
         return Finished(1)
     return Finished(0, operator.handover)

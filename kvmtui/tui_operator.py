@@ -23,6 +23,7 @@ from kvmtui.core.results import (
     HostGuests,
     JobProgress,
     JobReport,
+    Kept,
     Leases,
     Measuring,
     Quit,
@@ -125,6 +126,9 @@ class TuiOperator:
                 from kvmtui.screens.create import CreateScreen
 
                 app.push_screen(CreateScreen())
+            case Kept():
+                # The view, live, narrowed as asked (the rows found are the one-shot line's).
+                app.show_kept(result)
             case Quit():
                 await app.action_quit()
             case _:

@@ -172,7 +172,32 @@ VIEWS: tuple[View, ...] = (
         topics=("fleet", "backups"),
         empty=("No backups yet (:backup NAME, or B on the guest list)", "backup point"),
     ),
+    View(
+        "timeline",
+        ("timeline",),
+        "Timeline",
+        "Every host's events and kvmtui's own, kept; alerts until acknowledged",
+        "kvmtui.screens.history.EventsScreen",
+        "kvmtui.screens.history.event_table",
+        lambda services, _snapshot: services.events.rows(),
+        topics=("events",),
+        empty=("No events kept yet", "event"),
+    ),
+    View(
+        "changes",
+        ("changes", "audit-trail"),
+        "Changes",
+        "Every change made with kvmtui: when, who, what, how it ended",
+        "kvmtui.screens.history.AuditScreen",
+        "kvmtui.screens.history.audit_table",
+        lambda services, _snapshot: services.audit.rows(),
+        topics=("audit",),
+        empty=("No change made with kvmtui yet", "change"),
+    ),
 )
+
+#: The keys that show the views, in VIEWS' order: 1 to 9, then 0 for the tenth.
+VIEW_DIGITS = "1234567890"
 
 #: Each `:` word that switches view, to the view it shows.
 ALIASES: Mapping[str, View] = MappingProxyType(

@@ -14,6 +14,7 @@ import pytest
 from kvmtui.cli import UsageError, main, open_files_for, parse_settings
 from kvmtui.config import Settings
 from kvmtui.core.model import HostSpec
+from kvmtui.core.store import default_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +58,21 @@ def test_no_hosts_anywhere_means_local_system() -> None:
         refresh=2.0,
         theme=None,
         demo=False,
+        history_path=default_path(),
     )
+
+
+def test_history_is_kept_in_the_state_dir_unless_asked_or_the_demo(tmp_path: Path) -> None:
+    """The event timeline and audit trail: the XDG state dir's database, the file's own,
+    or none at all (in memory: --no-history, and the demo's play fleet)."""
+    assert parse_settings([], {}).history_path == default_path()
+    assert parse_settings(["--no-history"], {}).history_path is None
+    assert parse_settings(["--demo"], {}).history_path is None
+    config = tmp_path / "config.toml"
+    config.write_text('[history]\ndatabase = "~/kept.db"\nmax_age_days = 7\n')
+    settings = parse_settings(["--config", str(config)], {})
+    assert settings.history_path == Path("~/kept.db").expanduser()
+    assert settings.config.history.retention().max_age == 7 * 86400
 
 
 def test_libvirt_default_uri_beats_the_fallback() -> None:
@@ -238,6 +253,7 @@ def test_main_runs_the_app_with_the_settings(monkeypatch: pytest.MonkeyPatch) ->
             refresh=3.0,
             theme=None,
             demo=False,
+            history_path=default_path(),
         )
     ]
 

@@ -21,6 +21,7 @@ from kvmtui.config import (
     load_config,
     reference,
 )
+from kvmtui.core.alerts import AlertRules
 from kvmtui.core.model import HostSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -391,3 +392,36 @@ def test_bad_migrate_flags_name_the_line_and_the_mistake(
     tmp_path: Path, text: str, ending: str
 ) -> None:
     assert error_for(tmp_path, text).endswith(ending)
+
+
+def test_history_and_alerts_tables_set_retention_and_rules(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""))
+    assert config.alerts.alert_rules().rules == {
+        "crashed", "io-error", "watchdog", "block-threshold", "host-lost"
+    }  # fmt: skip
+    path = write(
+        tmp_path,
+        '[history]\nmax_size_mb = 1\n[alerts]\nrules = ["crashed"]\nhost_lost_after = 5\n',
+    )
+    config = load_config(path)
+    assert config.history.retention().max_bytes == 1024 * 1024
+    assert config.alerts.alert_rules() == AlertRules(frozenset({"crashed"}), 5.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "ending"),
+    [
+        ("[history]\nmax_age = 3\n", 'line 2: [history]: unknown key "max_age"'),
+        (
+            "[history]\nmax_size_mb = 0\n",
+            'line 2: [history]: "max_size_mb" must be a number above 0',
+        ),
+        (
+            '[alerts]\nrules = ["crash"]\n',
+            'line 2: [alerts]: unknown rule "crash" (did you mean "crashed"?)',
+        ),
+        ("history = 1\n", 'line 1: "history" must be a table'),
+    ],
+)
+def test_bad_history_and_alerts_keys_name_the_line(tmp_path: Path, text: str, ending: str) -> None:
+    assert ending in error_for(tmp_path, text)

@@ -35,7 +35,9 @@ class Verb:
     against `desc NAME TEXT`), what tells from the command. `screen`
     verbs need the full-screen UI (a console, a progress screen), so the one-shot command
     line refuses them before they start anything. A `variadic` verb's last positional takes
-    every word left (`send-key NAME KEY...`), as virsh's argv arguments do.
+    every word left (`send-key NAME KEY...`), as virsh's argv arguments do. `secret` names
+    the positionals and options whose value is a secret (a password): the audit trail
+    (core/audit.py) records that one was given, never what.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Verb:
     guest_arg: bool = False
     screen: bool = False
     variadic: bool = False
+    secret: frozenset[str] = frozenset()
 
     def changes(self, command: Command) -> bool:
         """Whether running `command` (one of this verb's) changes anything."""
@@ -125,6 +128,7 @@ def verb(
     mutating: bool | Callable[[Command], bool] = False,
     screen: bool = False,
     variadic: bool = False,
+    secret: Iterable[str] = (),
 ) -> Callable[[Handler], Handler]:
     """Registers a verb's grammar together with its handler: the one call per verb.
 
@@ -139,6 +143,7 @@ def verb(
             ("NAME", *positionals) if guest else positionals, optional,
             frozenset(flags), frozenset(valued), frozenset(numeric),
             mutating=mutating, guest_arg=guest, screen=screen, variadic=variadic,
+            secret=frozenset(secret),
         )  # fmt: skip
         return handler
 

@@ -87,6 +87,7 @@ class Connection:
         prompts: ssh.SshPrompts | None = None,
         on_lost: Callable[[str], None] = lambda _reason: None,
         opens: asyncio.Semaphore | None = None,
+        on_back: Callable[[], None] = lambda: None,
     ) -> None:
         """`opens` is the fleet's gate for opening connections (see the module docstring);
         None opens at once."""
@@ -98,6 +99,9 @@ class Connection:
         #: Told each time the link is lost, with why: whoever holds something of the old
         #: connection (a console stream libvirt never closes) must let go of it.
         self._on_lost = on_lost
+        #: Told when the link is up again after a loss (the event timeline's "back").
+        self._on_back = on_back
+        self._was_lost = False
         self.handlers: Handlers = ()  # the poller's, registered on every new connection
         self.ssh_link: ssh.SshLink | None = None  # set while an ssh:// host is connected
         self._session: Session | None = None
@@ -147,6 +151,9 @@ class Connection:
         self.link = link
         self.reason = reason
         self._on_change()
+        if link is Link.CONNECTED and self._was_lost:
+            self._was_lost = False
+            self._on_back()
 
     def alive(self) -> bool:
         try:
@@ -177,6 +184,7 @@ class Connection:
             await self._drop_connection()
             self.retry_at = None if retry is None else time.monotonic() + retry
             self.set_link(Link.LOST, reason)
+            self._was_lost = True
             self._on_lost(reason)
             self._wake.clear()
             await self._back_off(retry)

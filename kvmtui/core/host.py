@@ -62,6 +62,7 @@ class Host:
                 DomainEvent(self.name, "", "", "host-lost", params=reason)
             ),
             opens=opens,
+            on_back=lambda: on_event(DomainEvent(self.name, "", "", "host-back")),
         )
         self.poller = Poller(
             self._connection,

@@ -118,11 +118,28 @@ _EVENT_STATES = {
 }
 
 
+#: Guest events passed on as they come, by `DomainEvent.kind`; `params` holds libvirt's
+#: arguments: reboot (), watchdog (action,), io-error (path, device, action, reason),
+#: block-threshold (device, path, threshold, excess), device-added and device-removed
+#: (alias,), agent-lifecycle (state, reason). A metadata change has a handler of its own
+#: (`_metadata_event`: the tags are read again): `detail` its type, `params` its URI.
+GUEST_EVENTS: dict[str, int] = {
+    "reboot": libvirt.VIR_DOMAIN_EVENT_ID_REBOOT,
+    "watchdog": libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG,
+    "io-error": libvirt.VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
+    "block-threshold": libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD,
+    "device-added": libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+    "device-removed": libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+    "agent-lifecycle": libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+}
+
+
 @dataclass(frozen=True)
 class DomainEvent:
     """A libvirt event, forwarded to whoever listens (migration jobs, services, logs):
     `kind` is "lifecycle", "job-completed" ... for a domain, "pool" or "network" for their
-    lifecycle events (`uuid` and `name` are then the pool's or network's), "host-lost"."""
+    lifecycle events (`uuid` and `name` are then the pool's or network's), one of
+    GUEST_EVENTS, "host-lost" (`params`: why) and "host-back" (a lost host connected again)."""
 
     host: str
     uuid: str
@@ -350,7 +367,12 @@ class Poller:
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration_event),
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, self._tunable_event),
             (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, self._metadata_event),
-            (DOMAIN_EVENTS, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD, self._threshold_event),
+            # The rest of a guest's events only go to the listeners (the event timeline):
+            # the guest table learns of what they change from the lifecycle event or tick.
+            *(
+                (DOMAIN_EVENTS, event_id, functools.partial(self._domain_event, kind))
+                for kind, event_id in GUEST_EVENTS.items()
+            ),
             # Pools and networks are not the poller's, but their services read on these
             # (kvmtui.core.resource): the events of a host come from one place.
             (
@@ -715,22 +737,6 @@ class Poller:
             )
         )
 
-    def _threshold_event(
-        self,
-        _conn: Any,
-        dom: libvirt.virDomain,
-        dev: str,
-        path: str,
-        threshold: int,
-        excess: int,
-        _opaque: Any,
-    ) -> None:
-        """A disk written past its block threshold (core/thresholds.py arms them)."""
-        params = {"dev": dev, "path": path, "threshold": threshold, "excess": excess}
-        self._on_event(
-            DomainEvent(self.name, dom.UUIDString(), dom.name(), "block-threshold", params=params)
-        )
-
     def _iteration_event(
         self, _conn: Any, dom: libvirt.virDomain, iteration: int, _opaque: Any
     ) -> None:
@@ -757,6 +763,11 @@ class Poller:
         self._on_event(
             DomainEvent(self.name, uuid, dom.name(), "metadata-change", detail=kind, params=nsuri)
         )
+
+    def _domain_event(self, kind: str, _conn: Any, dom: libvirt.virDomain, *args: Any) -> None:
+        """One of GUEST_EVENTS: its arguments (after the domain, before libvirt's opaque
+        value) as the event's `params`."""
+        self._on_event(DomainEvent(self.name, dom.UUIDString(), dom.name(), kind, params=args[:-1]))
 
     def _tunable_event(self, _conn: Any, dom: libvirt.virDomain, params: Any, _opaque: Any) -> None:
         self._on_event(

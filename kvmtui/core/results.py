@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kvmtui.core.capabilities import Check, HostCaps
 from kvmtui.core.foresight import Foresight
@@ -149,6 +150,19 @@ class CreateWizard:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What `events` and `audit` found: the rows since `since` (`since_text` as the
+    operator gave it) that hold every filter word of `words` (core/journal.py), for the
+    registry view `view` ("timeline", "changes")."""
+
+    view: str
+    rows: tuple[Any, ...]
+    words: tuple[str, ...] = ()
+    since: float | None = None
+    since_text: str = ""
+
+
+@dataclass(frozen=True)
 class Quit:
     """The end of the session, as asked (`quit`)."""
 
@@ -170,5 +184,6 @@ Result = (
     | Editor
     | View
     | CreateWizard
+    | Kept
     | Quit
 )

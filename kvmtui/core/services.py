@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from kvmtui.core.addresses import AddressBook
+from kvmtui.core.alerts import AlertRules
+from kvmtui.core.audit import AuditTrail
 from kvmtui.core.backups import BackupService, BackupSettings
 from kvmtui.core.blockjobs import BlockJobs
+from kvmtui.core.eventlog import EventLog
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.guestinfo import GuestInfoBook
+from kvmtui.core.journal import Retention
 from kvmtui.core.migration import MigrationManager
 from kvmtui.core.networks import NetworkService
 from kvmtui.core.publish import Publisher
@@ -35,12 +39,20 @@ class Services:
         self,
         fleet: Fleet,
         store: Store | None = None,
+        *,
+        retention: Retention | None = None,
+        alert_rules: AlertRules | None = None,
         backups: BackupSettings | None = None,
         disk_threshold: int = DEFAULT_PERCENT,
     ) -> None:
+        """`store`: the one database (default: in memory, as tests and the demo want);
+        the rest from the config: `[history]`, `[alerts]`, the backup and disk keys."""
         self.fleet = fleet
-        #: kvmtui's one database (`core/store.py`); in memory when none is given (tests).
+        #: kvmtui's one database (core/store.py): the event timeline, the audit trail, the
+        #: backup catalogue.
         self.store = store if store is not None else Store(None)
+        self.events = EventLog(fleet, self.store, retention, alert_rules)
+        self.audit = AuditTrail(self.store, retention)
         self.migrations = MigrationManager(fleet)
         self.snapshots = SnapshotBook(fleet)
         self.storage = StorageService(fleet)
@@ -50,6 +62,19 @@ class Services:
         self.backups = BackupService(fleet, self.store, backups)
         self.blockjobs = BlockJobs(fleet)
         self.thresholds = DiskThresholds(fleet, disk_threshold)
+        fleet.add_close_hook(self._close_store)
+
+    async def open(self) -> None:
+        """Opens the database and reads back what it keeps; before the fleet starts.
+        A database that cannot be used is `store.problem`, never an exception."""
+        await self.store.open()
+        await self.events.open()
+        await self.audit.open()
+
+    async def _close_store(self) -> None:
+        await self.events.close()
+        await self.audit.close()
+        await self.store.close()
 
     def publishers(self) -> Mapping[str, Publisher]:
         """What the views can follow, by topic: the fleet and each service."""
@@ -65,6 +90,8 @@ class Services:
                 "backups": self.backups,
                 "blockjobs": self.blockjobs,
                 "thresholds": self.thresholds,
+                "events": self.events,
+                "audit": self.audit,
             }
         )
 

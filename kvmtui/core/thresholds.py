@@ -18,7 +18,6 @@ whichever view is up.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -71,9 +70,10 @@ class DiskThresholds(ResourceService[tuple[DiskMark, ...]]):
     def on_event(self, event: DomainEvent) -> None:
         if event.kind == "lifecycle":  # started again, maybe with other disks
             self._qcow2.pop((event.host, event.uuid), None)
-        if event.kind == "block-threshold" and isinstance(event.params, Mapping):
-            # libvirt tells twice: for `vda` and for its image, `vda[6]`
-            disk = str(event.params.get("dev", "")).split("[", 1)[0]
+        if event.kind == "block-threshold" and event.params:
+            # (dev, path, threshold, excess); libvirt tells twice: for `vda` and for its
+            # image, `vda[6]`
+            disk = str(event.params[0]).split("[", 1)[0]
             key = (event.host, event.uuid, disk)
             armed = self._armed(event.host, event.uuid, key[2])
             self._passed[key] = max(self._passed.get(key, 0), armed or self.percent)

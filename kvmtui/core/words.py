@@ -144,3 +144,69 @@ def _escape(ch: str) -> str:
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+#: A lifecycle event (virDomainEventType) and its details, in `virsh event`'s words.
+LIFECYCLE_EVENTS: Mapping[int, tuple[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        libvirt.VIR_DOMAIN_EVENT_DEFINED: (
+            "defined",
+            ("added", "updated", "renamed", "from snapshot"),
+        ),
+        libvirt.VIR_DOMAIN_EVENT_UNDEFINED: ("undefined", ("removed", "renamed")),
+        libvirt.VIR_DOMAIN_EVENT_STARTED: (
+            "started",
+            ("booted", "migrated", "restored", "from snapshot", "event wakeup"),
+        ),
+        libvirt.VIR_DOMAIN_EVENT_SUSPENDED: (
+            "suspended",
+            (
+                "paused",
+                "migrated",
+                "I/O error",
+                "watchdog",
+                "restored",
+                "from snapshot",
+                "api error",
+                "post-copy",
+                "post-copy failed",
+            ),
+        ),
+        libvirt.VIR_DOMAIN_EVENT_RESUMED: (
+            "resumed",
+            ("unpaused", "migrated", "from snapshot", "post-copy", "post-copy failed"),
+        ),
+        libvirt.VIR_DOMAIN_EVENT_STOPPED: (
+            "stopped",
+            ("shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot"),
+        ),
+        libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: (
+            "shutdown",
+            ("finished", "finished after guest request", "finished after host request"),
+        ),
+        libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: ("pmsuspended", ("memory", "disk")),
+        libvirt.VIR_DOMAIN_EVENT_CRASHED: ("crashed", ("panicked", "crashloaded")),
+    }
+)
+
+
+def lifecycle_words(event: int, detail: int) -> tuple[str, str]:
+    """(what happened, why) for a lifecycle event: ("stopped", "destroyed")."""
+    what, details = LIFECYCLE_EVENTS.get(event, (f"event {event}", ()))
+    why = details[detail] if 0 <= detail < len(details) else f"detail {detail}"
+    return what, why
+
+
+#: What the hypervisor did on a watchdog or an I/O error, as `virsh event` says it.
+WATCHDOG_ACTIONS = ("none", "pause", "reset", "poweroff", "shutdown", "debug", "inject-nmi")
+IO_ERROR_ACTIONS = ("none", "pause", "report")
+#: The guest agent's state and why it changed.
+AGENT_STATES = ("", "connected", "disconnected")
+AGENT_REASONS = ("", "domain started", "channel event")
+#: What a metadata change event changed.
+METADATA_TYPES = ("description", "title", "element")
+
+
+def word(words: tuple[str, ...], code: object) -> str:
+    """`words[code]`, or the number itself when libvirt sends one this table lacks."""
+    return words[code] if isinstance(code, int) and 0 <= code < len(words) else str(code)

@@ -1,6 +1,7 @@
 """One guest up close, a tab each: what `virsh dominfo` says with its live figures (d or
 i), its XML (y or x), its vCPUs and their pinning (k), its recent figures as sparklines (g),
-its devices (l) and what its guest agent says of the inside (o); `e` edits its persistent
+its devices (l), what its guest agent says of the inside (o) and its own events from the
+kept timeline (n); `e` edits its persistent
 XML like `virsh edit`. Every key of the guest list means the same here
 (`kvmtui.screens.guests.guest_bindings`): `s` starts this guest."""
 
@@ -20,12 +21,14 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from kvmtui import format as fmt
 from kvmtui.core.devices import guest_devices
+from kvmtui.core.eventlog import TimelineEvent
 from kvmtui.core.guestinfo import guest_info
 from kvmtui.core.host import HostError
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.words import visible
 from kvmtui.feed import Published
 from kvmtui.screens.guests import GuestActions, guest_bindings
+from kvmtui.screens.history import ALERT_STYLE
 from kvmtui.screens.pin_editor import edit_and_pin
 from kvmtui.widgets.devices_panel import devices_view
 from kvmtui.widgets.fleet_tables import state_text
@@ -53,12 +56,34 @@ def live_rows(guest: GuestSnapshot) -> list[tuple[str, str | Text]]:
     ]
 
 
+#: The newest events of a guest its detail shows; `:events` with `/guest:NAME@` has all.
+GUEST_EVENTS_SHOWN = 200
+
+
+def guest_events(events: list[TimelineEvent]) -> Text:
+    """One line per event: when, where, what and why; an open alert in bold red."""
+    if not events:
+        return Text("No events kept for this guest yet.", style="dim")
+    lines = Text()
+    for event in events:
+        line = Text(f"{fmt.moment(event.at)}  {event.host}  {event.what}")
+        if event.detail:
+            line.append(f": {event.detail}")
+        if event.alerting:
+            line.stylize(ALERT_STYLE)
+            line.append("  (alert: a on :events acknowledges)")
+        lines.append_text(line)
+        lines.append("\n")
+    return lines
+
+
 class GuestDetailScreen(GuestActions, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
         *guest_bindings(
             "detail",
-            # The Guest tab (o) is in the tab bar and `?`: the footer is full at 100 columns.
+            # The Guest (o) and Events (n) tabs are in the tab bar and `?`: the footer is
+            # full at 100 columns.
             frozenset({"info", "xml", "vcpus", "history", "devices", "edit", "snapshots"}),
         ),
         Binding("r", "reload", "Reload", id="detail.reload"),
@@ -94,16 +119,21 @@ class GuestDetailScreen(GuestActions, Screen[None]):
                 yield Static("loading ...", id="devices-text")
             with TabPane("Guest", id="guest"), VerticalScroll():
                 yield Static("loading ...", id="guest-text")
+            with TabPane("Events", id="events"), VerticalScroll():
+                yield Static(id="events-text")
         yield KeysFooter()
 
     def on_mount(self) -> None:
         self.show_guest(self.guest)
+        self.show_events()
         self.action_reload()
         # The fleet tells of changes only; the vCPU tab's own figures and the history's
         # time axis move once a refresh.
         self.set_interval(self.app.settings.refresh, self._show_placement_and_history)
 
     def on_published(self, message: Published) -> None:
+        if message.about("events"):
+            self.show_events()
         if not message.about("fleet"):
             return
         current = self.app.fleet.find_guest(self.guest.key)
@@ -142,6 +172,11 @@ class GuestDetailScreen(GuestActions, Screen[None]):
         title.append_text(state_text(guest.state))
         self._put("#status", title)
         self._put("#live", pairs_table(live_rows(guest)))
+
+    def show_events(self) -> None:
+        """This guest's events (by UUID: wherever it ran), newest first."""
+        events = [e for e in self.app.services.events.rows() if e.uuid == self.guest.uuid]
+        self._put("#events-text", guest_events(events[::-1][:GUEST_EVENTS_SHOWN]))
 
     def _put(self, selector: str, content: RenderableType) -> None:
         """Shows `content` in the part `selector` if the screen still has it. Seen once in

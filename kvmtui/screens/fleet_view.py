@@ -133,6 +133,8 @@ class FleetView(Screen[None]):
             self.refill()
         elif message.about("fleet") and "fleet" in self.view.topics:
             self.show_snapshot(self.app.fleet.snapshot())
+        elif message.about("events"):  # an alert raised or acknowledged: the count
+            self._update("#status", self.status_line(self.app.fleet.snapshot()))
 
     # ---- refresh ------------------------------------------------------------------------
 
@@ -209,6 +211,9 @@ class FleetView(Screen[None]):
         line.append(f"  hosts {up}/{len(hosts)} up   guests {running}/{total} running")
         if self.app.readonly:
             line.append("   READ-ONLY", style="bold yellow")
+        alerts = self.app.services.events.open_alerts
+        if alerts:
+            line.append(f"   ALERTS {alerts} (:events, a)", style="bold red")
         if self.table.filter_text:
             line.append(f"   filter: {self.table.filter_text}", style="bold cyan")
         if self.table.marks:

@@ -54,6 +54,7 @@ FEATURE_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("g", "tab('history')", "History", "history"),
     ("l", "tab('devices')", "Devices", "devices"),
     ("o", "tab('guest')", "Guest agent", "guest"),
+    ("n", "tab('events')", "Events", "events"),
     ("e", "edit", "Edit XML", "edit"),
     ("c", "console", "Console", "console"),
     ("v", "display", "Graphical console", "display"),

@@ -18,3 +18,4 @@ from kvmtui.verbs import addresses  # noqa: F401
 from kvmtui.verbs import agent  # noqa: F401
 from kvmtui.verbs import backups  # noqa: F401
 from kvmtui.verbs import blockjobs  # noqa: F401
+from kvmtui.verbs import history  # noqa: F401

@@ -49,7 +49,7 @@ from kvmtui.screens.pin_editor import PinEditor
 from kvmtui.screens.secret import SecretScreen, ask_secret
 from kvmtui.screens.snapshots import SnapshotDialog, SnapshotsScreen
 from kvmtui.screens.tags import TagDialog
-from kvmtui.views import VIEWS
+from kvmtui.views import VIEW_DIGITS, VIEWS
 from tests.ui.helpers import fleet_ready, started, wait_for
 from tests.ui.terminal import kvmtui_in_tmux, needs_tmux
 from tests.ui.test_display_ui import NODE as GRAPHICS_NODE
@@ -121,7 +121,7 @@ NAVIGATION = [
     "colon",
     "slash",
     "question_mark",
-    *(str(digit) for digit in range(1, len(VIEWS) + 1)),  # every view's digit
+    *VIEW_DIGITS[: len(VIEWS)],  # every view's digit
 ]
 PRINTABLE = string.ascii_letters + string.digits + "-_+.,:/[]@'\"\\ "
 

@@ -17,7 +17,7 @@ from kvmtui.core.migration import MigrationOptions
 from kvmtui.core.model import GuestState
 from kvmtui.keys import all_bindings
 from kvmtui.screens.help import HelpScreen
-from kvmtui.views import VIEWS
+from kvmtui.views import VIEW_DIGITS, VIEWS
 from kvmtui.widgets.command_line import PromptLine
 from tests.ui.helpers import guest, keys, screen_text, started, status, wait_for
 
@@ -42,8 +42,8 @@ def own_bindings(view) -> list[Binding]:
 
 async def test_every_view_is_reachable_by_its_digit_and_each_alias(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
-        for digit, view in enumerate(VIEWS, start=1):
-            await pilot.press(str(digit))
+        for digit, view in zip(VIEW_DIGITS, VIEWS, strict=False):
+            await pilot.press(digit)
             await wait_for(
                 pilot,
                 lambda v=view: (
@@ -54,7 +54,7 @@ async def test_every_view_is_reachable_by_its_digit_and_each_alias(demo_settings
         for view in VIEWS:
             for alias in view.aliases:
                 other = next(v for v in VIEWS if v is not view)
-                await pilot.press(str(VIEWS.index(other) + 1))
+                await pilot.press(VIEW_DIGITS[VIEWS.index(other)])
                 await wait_for(pilot, lambda o=other: isinstance(app.screen, o.screen_class))
                 await pilot.press("colon", *keys(alias), "enter")
                 await wait_for(
@@ -73,8 +73,8 @@ DEMO_HAS_ROWS = {"guests", "hosts", "pools", "vols", "networks"}
 
 async def test_help_lists_each_views_keys_and_every_view(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
-        for digit, view in enumerate(VIEWS, start=1):
-            await pilot.press(str(digit))
+        for digit, view in zip(VIEW_DIGITS, VIEWS, strict=False):
+            await pilot.press(digit)
             await wait_for(pilot, lambda v=view: isinstance(app.screen, v.screen_class))
             if view.name in DEMO_HAS_ROWS:
                 # A key that acts on the row under the cursor is shown once there is one.
@@ -85,9 +85,9 @@ async def test_help_lists_each_views_keys_and_every_view(demo_settings):
             assert f"{view.title}: keys" in text
             for binding in own_bindings(view):
                 assert binding.description in text, (view.name, binding.description)
-            for other_digit, other in enumerate(VIEWS, start=1):
+            for other_digit, other in zip(VIEW_DIGITS, VIEWS, strict=False):
                 line = next(li for li in text.splitlines() if f":{other.aliases[0]}" in li)
-                assert line.split()[0] == str(other_digit)
+                assert line.split()[0] == other_digit
                 assert other.summary in line
             await close_help(pilot)
 
@@ -99,7 +99,8 @@ async def test_tab_completes_view_aliases_and_the_palette_lists_views(demo_setti
         await pilot.press("escape")
         titles = [entry.text for entry in app.palette_entries(app.screen)]
         assert all(
-            f"{view.title} view ({digit})" in titles for digit, view in enumerate(VIEWS, start=1)
+            f"{view.title} view ({digit})" in titles
+            for digit, view in zip(VIEW_DIGITS, VIEWS, strict=False)
         )
 
 
