@@ -10,8 +10,9 @@ DataTable would remove and re-add, and re-measure, every row.
 
 Idle cost follows change: rows handed in again unchanged (the same frozen object) cost a
 dictionary look-up; the rows are re-sorted only when a sort value or the set of rows
-changed, re-filtered only when a searched text did; and only the screen lines whose text
-changed are redrawn, so a terminal over a slow link receives just the changed lines.
+changed (sorting the values kept per row), re-filtered only when a searched text did
+while a filter is typed; and only the screen lines whose text or row changed are redrawn,
+so a terminal over a slow link receives just the changed lines.
 Column widths are kept row by row as rows come, change and go (a cell wider than its
 column widens it; only when the widest cell narrows or leaves is that one column measured
 again), so neither a tick nor a sort measures ten thousand rows; and a drawn line is kept
