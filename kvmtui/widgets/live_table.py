@@ -10,8 +10,9 @@ DataTable would remove and re-add, and re-measure, every row.
 
 Idle cost follows change: rows handed in again unchanged (the same frozen object) cost a
 dictionary look-up; the rows are re-sorted only when a sort value or the set of rows
-changed, re-filtered only when a searched text did; and only the screen lines whose text
-changed are redrawn, so a terminal over a slow link receives just the changed lines.
+changed (sorting the values kept per row), re-filtered only when a searched text did
+while a filter is typed; and only the screen lines whose text or row changed are redrawn,
+so a terminal over a slow link receives just the changed lines.
 Column widths are kept row by row as rows come, change and go (a cell wider than its
 column widens it; only when the widest cell narrows or leaves is that one column measured
 again), so neither a tick nor a sort measures ten thousand rows; and a drawn line is kept
@@ -25,8 +26,9 @@ none while it is folded (Enter on the header folds and unfolds it). A header's k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.cells import cell_len
@@ -162,11 +164,16 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self._order: list[str] = []  # the rows shown, in screen order
         self._sorted_keys: list[str] = []  # every row, in sort order
         self._position: dict[str, int] = {}  # row key -> index in _order
+        # Each row's sort value, per column sorted by so far (and the first, the tie-break),
+        # kept row by row by `show`: a sort key pressed at 10,000 rows sorts values at hand
+        # instead of asking every row for two of them again.
+        self._sort_values: dict[str, dict[str, Any]] = {}
         self._widest: list[int] = [0] * len(self.columns_spec)  # widest cell per column
         self._widths: list[int] = []
         # Drawn lines by what they read and how: scrolling back, moving the cursor and
         # repainting the same screenful find them here instead of laying Text out again.
         self._lines: LRUCache[tuple[Any, ...], Strip] = LRUCache(LINE_CACHE)
+        self._frame_styles: dict[str, Style] | None = None  # while a frame is drawn
         self.marks: set[str] = set()
         self.filter_text = ""
         self.sort_column = sort_column
@@ -244,8 +251,12 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         widest = self._widest
         shrunk: set[int] = set()  # columns whose widest cell may have narrowed
         redraw: list[str] = []
-        sort_column = self._sort_column()
-        sort_value = sort_column.sort_value if sort_column else None
+        # The columns whose values order the rows: a change in one of them moves a row.
+        ordering = {self.columns_spec[0].key, self.sort_column}
+        kept = [
+            (column_key in ordering, self._column(column_key).sort_value, values)
+            for column_key, values in self._sort_values.items()
+        ]
         for key, row in self._all.items():
             old = previous.get(key)
             if old is row or (old is not None and key in self._cells and old == row):
@@ -253,9 +264,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             cells = self._render_row(row)
             old_cells = self._cells.get(key)
             haystack = self._search_text(row).lower()
-            if old is None or (sort_value is not None and sort_value(old) != sort_value(row)):
-                resort = True
-            refilter = refilter or haystack != self._haystacks.get(key)
+            resort = resort or old is None
+            for orders, sort_value, values in kept:
+                value = sort_value(row)
+                if orders and not resort and values.get(key) != value:
+                    resort = True
+                values[key] = value
+            # Without a filter a searched text (an address come) moves no row.
+            refilter = refilter or (bool(self.filter_text) and haystack != self._haystacks.get(key))
             for index, cell in enumerate(cells):
                 length = _cell_len(cell)
                 if length > widest[index]:
@@ -278,6 +294,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             gone_cells = self._cells.pop(gone, None) or []
             self._haystacks.pop(gone, None)
             self._terms.pop(gone, None)
+            for values in self._sort_values.values():
+                values.pop(gone, None)
             shrunk.update(
                 index for index, cell in enumerate(gone_cells) if _cell_len(cell) == widest[index]
             )
@@ -286,14 +304,13 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             widest[index] = max(
                 (_cell_len(cells[index]) for cells in self._cells.values()), default=0
             )
-        if self._layout_widths():
-            refilter = True  # a column moved: every line changed, and the width with it
+        moved = self._layout_widths()  # a column moved: every line changed
         if redraw and self._group_of is not None:
-            refilter = True  # a group's figures (running, memory) follow its rows
+            moved = True  # a group's header figures (running, memory) follow its rows
         if resort:
             self._sorted_keys = self._sorted(list(self._all))
-        if resort or refilter:
-            self._arrange(cursor_key)
+        if resort or refilter or moved:
+            self._arrange(cursor_key, redraw=None if moved else redraw)
         else:
             for key in redraw:
                 self._refresh_row(key)
@@ -436,36 +453,55 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     # ---- drawing ------------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The styles are resolved once for the lines of one frame: resolved per line (the
+        widget's style walks its ancestors), they cost more than the lines at 40 rows."""
+        self._frame_styles = self._styles()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_styles = None
+
+    def _styles(self) -> dict[str, Style]:
+        """The base style, then each component's (marked and cursor added to the base)."""
+        base = self.rich_style
+        styles = {"": base}
+        for name in ("header", "marked", "cursor", "marked cursor"):
+            styles[name] = sum(
+                (self.get_component_rich_style(f"live-table--{part}") for part in name.split()),
+                Style() if name == "header" else base,
+            )
+        return styles
+
     def render_line(self, y: int) -> Strip:
+        styles = self._frame_styles or self._styles()
         scroll_x = int(self.scroll_offset.x)
         width = self.scrollable_content_region.width
         if y == 0:
-            strip = self._strip(
-                self._header_texts(), self.get_component_rich_style("live-table--header")
-            )
+            strip = self._strip(self._header_texts(), styles["header"])
         else:
             row = int(self.scroll_offset.y) + y - 1
             if row >= self.row_count:
                 if row == 0:  # no row at all, or none the filter lets through: say so
                     return self._placeholder(width)
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, styles[""])
             key = self._order[row]
             if key.startswith(GROUP):
                 return self._group_line(key, row, width)
-            style = self.rich_style
-            if key in self.marks:
-                style += self.get_component_rich_style("live-table--marked")
-            if row == self.cursor_row:
-                style += self.get_component_rich_style("live-table--cursor")
-            strip = self._strip(self._row_texts(key), style)
+            kind = " ".join(
+                name
+                for name, on in (("marked", key in self.marks), ("cursor", row == self.cursor_row))
+                if on
+            )
+            strip = self._strip(self._row_texts(key), styles[kind])
         if not scroll_x:
-            return strip.crop_extend(0, width, self.rich_style)
+            return strip.crop_extend(0, width, styles[""])
         # The first column (the name) stays; the others slide under it.
         frozen = min(self._frozen_width(), width)
         return Strip.join(
             [
                 strip.crop(0, frozen),
-                strip.crop_extend(frozen + scroll_x, scroll_x + width, self.rich_style),
+                strip.crop_extend(frozen + scroll_x, scroll_x + width, styles[""]),
             ]
         )
 
@@ -571,9 +607,18 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         changed, self._widths = widths != self._widths, widths
         return changed
 
-    def _arrange(self, cursor_key: str | None, among: list[str] | None = None) -> None:
+    def _arrange(
+        self,
+        cursor_key: str | None,
+        among: list[str] | None = None,
+        redraw: Collection[str] | None = None,
+    ) -> None:
         """Filters the sorted keys (or only `among`, already in order), then puts the cursor
-        back on the row it was on and redraws."""
+        back on the row it was on and redraws: every line, or with `redraw` (the rows whose
+        cells changed) only the lines that now show another row, or a changed one. Rows
+        coming or going off screen, as ten hosts' tables and their definitions arrive,
+        rewrite nothing on the terminal."""
+        top, shown = int(self.scroll_offset.y), self._on_screen()
         words = self.filter_text.split()
         source = self._sorted_keys if among is None else among
         haystacks = self._haystacks
@@ -594,7 +639,19 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             self.cursor_row = self._position[cursor_key]
         self.cursor_row = max(0, min(self.cursor_row, self.row_count - 1))
         self._scroll_to_cursor()
-        self.refresh()
+        if redraw is None or int(self.scroll_offset.y) != top:
+            self.refresh()
+            return
+        now = self._on_screen()
+        for y, (was, line) in enumerate(zip_longest(shown, now), start=1):
+            if was != line or (line is not None and line[0] in redraw):
+                self.refresh(Region(0, y, self.size.width, 1))
+
+    def _on_screen(self) -> list[tuple[str, bool]]:
+        """Each line under the header: the row it shows, and whether the cursor is on it."""
+        top = int(self.scroll_offset.y)
+        bottom = min(self.row_count, top + max(0, self.size.height - 1))
+        return [(self._order[row], row == self.cursor_row) for row in range(top, bottom)]
 
     def _grouped(self, keys: list[str]) -> list[str]:
         """`keys` under their group headers, groups in order, folded groups' rows left out."""
@@ -618,16 +675,25 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     def _sort_column(self) -> Column[R] | None:
         return next((c for c in self.columns_spec if c.key == self.sort_column), None)
 
+    def _column(self, key: str) -> Column[R]:
+        return next(c for c in self.columns_spec if c.key == key)
+
+    def _values(self, column: Column[R]) -> dict[str, Any]:
+        """Every row's sort value in `column`, asked of each row once; `show` keeps them."""
+        values = self._sort_values.get(column.key)
+        if values is None:
+            sort_value, rows = column.sort_value, self._all
+            values = self._sort_values[column.key] = {k: sort_value(rows[k]) for k in rows}
+        return values
+
     def _sorted(self, keys: list[str]) -> list[str]:
         column = self._sort_column()
         if column is None:
             return keys
         # Ties fall back to the first column, so equal rows never swap places; rows with
         # no value (None) go last whichever the direction.
-        first = self.columns_spec[0].sort_value
-        rows = self._all
-        keys.sort(key=lambda k: first(rows[k]))
-        values = {k: column.sort_value(rows[k]) for k in keys}
+        keys.sort(key=self._values(self.columns_spec[0]).__getitem__)
+        values = self._values(column)
         valued = [k for k in keys if values[k] is not None]
         empty = [k for k in keys if values[k] is None]
         valued.sort(key=values.__getitem__, reverse=self.sort_reverse)
