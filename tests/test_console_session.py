@@ -24,7 +24,7 @@ def _session() -> _Session:
         add_event_listener=lambda _l: None, remove_event_listener=lambda _l: None
     )
     guest = SimpleNamespace(name="web-1", host="kvm01", uuid="u")
-    return _Session(fleet, guest)  # type: ignore[arg-type]
+    return _Session(fleet, guest)  # type: ignore[arg-type]  # a stand-in fleet and guest
 
 
 async def test_output_that_came_between_reads_is_read_in_one_piece_then_the_end():

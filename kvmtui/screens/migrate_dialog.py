@@ -169,7 +169,7 @@ class MigrateDialog(CheckedForm[MigrateAnswer]):
     @work(exclusive=True, group="migrate-forecast")
     async def _measure(self) -> None:
         """The guests' dirty rates, measured once; the forecast follows the form from then."""
-        self.rates = await measure_guests(self.app.fleet, self.guests)  # type: ignore[attr-defined]
+        self.rates = await measure_guests(self.app.fleet, self.guests)  # type: ignore[attr-defined]  # in KvmTuiApp
         self._foresee()
 
     def _foresee(self) -> None:
