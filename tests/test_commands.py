@@ -128,6 +128,8 @@ PARSE_CASES = [
     ("edit web1", "edit", ("web1",), {}),
     ("domifaddr web1 --source lease", "domifaddr", ("web1",), {"source": "lease"}),
     ("guestinfo web1", "guestinfo", ("web1",), {}),
+    ("events --since 2h --guest web1", "events", (), {"since": "2h", "guest": "web1"}),
+    ("audit --host kvm01", "audit", (), {"host": "kvm01"}),
     ("domfsfreeze web1 db1@kvm2", "domfsfreeze", ("web1", "db1@kvm2"), {}),
     ("domfsthaw web1", "domfsthaw", ("web1",), {}),
     ("domfstrim web1", "domfstrim", ("web1",), {}),
@@ -318,7 +320,7 @@ def test_read_only_verbs_are_not_mutating() -> None:
         "list", "dominfo", "dumpxml", "host", "domjobinfo", "console", "vcpuinfo",
         "help", "quit", "vncdisplay", "viewer", "snapshot-list",
         "net-dhcp-leases", "caps", "validate",
-        "domifaddr", "guestinfo",
+        "domifaddr", "guestinfo", "events", "audit",
     }  # fmt: skip
     assert VERBS["vcpupin"].mutating and VERBS["emulatorpin"].mutating
 

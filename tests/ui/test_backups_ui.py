@@ -159,7 +159,13 @@ async def test_a_disk_past_its_fill_mark_shows_on_the_guests_row(demo_settings):
         g = _guest(app, GuestState.RUNNING)
         await select(pilot, g.ref)
         app.services.thresholds.on_event(
-            DomainEvent(g.host, g.uuid, g.name, "block-threshold", params={"dev": "vda[3]"})
+            DomainEvent(
+                g.host,
+                g.uuid,
+                g.name,
+                "block-threshold",
+                params=("vda[3]", "/pool/x.qcow2", 1 << 30, 4096),
+            )
         )
         table = app.screen.table
 

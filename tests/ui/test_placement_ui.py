@@ -281,7 +281,7 @@ async def test_history_tab_draws_sparklines(demo_settings):
         await pilot.press("g")  # the History tab's key
         await wait_for(pilot, lambda: "CPU:" in screen_text(app))
         sparks = {s.id: s for s in app.screen.query(Sparkline)}
-        assert set(sparks) == {"spark-cpu", "spark-memory", "spark-disk", "spark-net"}
+        assert set(sparks) == {"spark-cpu", "spark-memory", "spark-used", "spark-disk", "spark-net"}
         assert len(sparks["spark-memory"].data) >= 3
         assert "Memory:" in screen_text(app) and "peak over" in screen_text(app)
         # The test driver gives no CPU figure: "-" as in the table's CPU% column, not 0.0 %.
