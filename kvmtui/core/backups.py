@@ -41,7 +41,7 @@ from kvmtui.core.clone import ClonePlan, DiskCopy, check_guest_name, make_guest,
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.host import Host
-from kvmtui.core.migration import JobState
+from kvmtui.core.migration import JobState, elapsed
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.core.numbers import plural, size
 from kvmtui.core.publish import Publisher
@@ -225,9 +225,7 @@ class BackupJobSnapshot:
 
     @property
     def elapsed(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.finished or time.time()) - self.started
+        return elapsed(self.started, self.finished)
 
 
 class _Job:

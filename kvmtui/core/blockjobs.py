@@ -25,7 +25,7 @@ import libvirt
 
 from kvmtui.core.errors import HostError, describe
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.migration import JobState
+from kvmtui.core.migration import JobState, elapsed
 from kvmtui.core.model import GuestSnapshot
 from kvmtui.core.publish import Publisher
 from kvmtui.core.uri import quoted
@@ -89,9 +89,7 @@ class BlockJobSnapshot:
 
     @property
     def elapsed(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.finished or time.time()) - self.started
+        return elapsed(self.started, self.finished)
 
 
 class _Job:

@@ -353,9 +353,15 @@ class JobSnapshot:
 
     @property
     def elapsed(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.finished or time.time()) - self.started
+        return elapsed(self.started, self.finished)
+
+
+def elapsed(started: float | None, finished: float | None) -> float | None:
+    """Seconds a job has run (to now while it runs); None before it started. Every kind
+    of job (migrations, backups, block jobs) answers the jobs view's Elapsed with this."""
+    if started is None:
+        return None
+    return (finished or time.time()) - started
 
 
 class MigrationJob:
