@@ -178,8 +178,8 @@ async def test_an_upload_from_the_volumes_view_shows_progress_and_c_cancels_it(
     """The operator's way: the pool defined and started from the `:` line, the upload's row
     reading `uploading N%`, `c` on it, and the volume gone again."""
     local = tmp_path / "big.raw"
-    with local.open("wb") as sparse:  # reads back as zeros: quick to make, slow to send
-        sparse.truncate(1024**3)
+    with local.open("wb") as sparse:  # reads back as zeros: quick to make, slow to send;
+        sparse.truncate(32 * 1024**3)  # a warm host takes 1 GiB in under a second
     hosts = tuple(HostSpec(name, host.uri_tcp) for name, host in lab.hosts.items())
     app = KvmTuiApp(Settings(hosts=hosts, readonly=False, refresh=1.0, theme=None, demo=False))
     async with app.run_test(size=(120, 30)) as pilot:
