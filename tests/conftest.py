@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,12 @@ def no_real_editor(monkeypatch: pytest.MonkeyPatch) -> None:
     editor fails at once unless a test sets its own."""
     monkeypatch.setenv("VISUAL", "false")
     monkeypatch.delenv("EDITOR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def thawed_collector() -> Iterator[None]:
+    """The fleet takes its first tables out of the garbage collector's sight (`gc.freeze`),
+    which in one long test process would also freeze every earlier test's garbage for
+    good: a worker grew past 1.6 GB. Each test hands what it froze back afterwards."""
+    yield
+    gc.unfreeze()
