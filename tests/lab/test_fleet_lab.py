@@ -133,10 +133,11 @@ async def test_busy_guest_shows_far_more_cpu_than_an_idle_one(lab):
 
         def apart() -> bool:
             busy, idle = cpu("busy-a1"), cpu("tiny-a1")
-            return busy is not None and idle is not None and busy > 40 and busy > idle + 30
+            return busy is not None and idle is not None and busy > 20 and busy > idle + 15
 
-        # The first rates may cover the guests' start-up; a few refreshes settle them.
-        await until(apart, 15, "busy-a1 over 40 % and 30 points over tiny-a1")
+        # The first rates may cover the guests' start-up; a few refreshes settle them. The
+        # lab lets busy-a1 spin 40 % of a host CPU (scripts/lab's BUSY_SHARE).
+        await until(apart, 15, "busy-a1 over 20 % and 15 points over tiny-a1")
         hosta = next(h for h in fleet.snapshot().hosts if h.name == "hosta")
         assert hosta.load.cpu_percent is not None and hosta.load.cpu_percent > 0
 
