@@ -73,6 +73,35 @@ def key_bytes(key: str, character: str | None) -> bytes | None:
 #: Redraws a second at most while a guest's output floods in.
 FRAMES_PER_SECOND = 30
 
+#: The bytes of plain text: they draw, move the cursor or ring, and set no mode, colour,
+#: charset or scrolling region that would outlive the rows they wrote.
+_PLAIN_TEXT = bytes(range(0x20, 0x7F)) + b"\r\n\t\b\x07"
+
+
+def scrolled_off(data: bytes, stream: pyte.ByteStream, screen: pyte.Screen) -> int:
+    """How many leading bytes of `data` the screen may skip because nothing they draw can
+    still be on it afterwards: plain text up to a CR LF, followed by at least twice the
+    screen's height of line feeds (which scroll every row, wherever the cursor was, off
+    the top). A guest printing `seq 1 20000` spent most of kvmtui's CPU in pyte scrolling
+    rows no one would see, CPU the guest's emulation wanted on a small machine. Nothing
+    is skipped unless the stream is between sequences and characters, and the whole
+    screen scrolls (no DECSTBM region)."""
+    if (
+        screen.margins is not None
+        or not getattr(stream, "_taking_plain_text", False)
+        or stream.utf8_decoder.getstate()[0]
+    ):
+        return 0
+    end = len(data)
+    for _ in range(2 * screen.lines + 1):
+        end = data.rfind(b"\n", 0, end)
+        if end < 0:
+            return 0
+    cut = data.rfind(b"\r\n", 0, end + 1) + 2
+    if cut < 2 or data[:cut].translate(None, _PLAIN_TEXT):
+        return 0
+    return cut
+
 
 def _colour(name: str) -> str | None:
     """pyte's colour names (`red`, `brightred`, hex `ff8700`) in Rich's spelling."""
@@ -136,8 +165,12 @@ class TerminalView(Widget, can_focus=True):
         """Feeds the screen and draws it: at once after a quiet spell (an echoed key shows
         without delay), at most FRAMES_PER_SECOND times a second while output floods in
         (a guest printing `seq 1 20000` was redrawn at the app's full rate, each frame CPU
-        the guest's own emulation wanted on a busy machine)."""
-        self._stream.feed(data)
+        the guest's own emulation wanted on a busy machine); what scrolls off within the
+        same read is never drawn (`scrolled_off`)."""
+        try:
+            self._stream.feed(data[scrolled_off(data, self._stream, self.screen_buffer) :])
+        except Exception:  # pyte's parser dies on some output (ESC [ and 5,000 digits)
+            self._stream = pyte.ByteStream(self.screen_buffer)  # the guest's, not ours
         if self._draw_pending:
             return
         due = self._drawn_at + 1 / FRAMES_PER_SECOND - time.monotonic()
