@@ -50,6 +50,16 @@ async def test_a_failed_change_is_kept_with_libvirts_error(tmp_path):
     assert entry["ok"] is False and entry["message"] in err
 
 
+async def test_a_change_refused_read_only_is_kept_as_who_tried(tmp_path):
+    settings = dataclasses.replace(_settings(tmp_path), readonly=True)
+    status, _, err = await _run(settings, "destroy", "web", "--yes")
+    assert status == 1 and "read-only" in err
+    status, out, _ = await _run(settings, "audit", "--json", "--guest", "web")
+    (entry,) = json.loads(out)
+    assert entry["verb"] == "destroy" and entry["guests"] == "web@kvm1"
+    assert entry["ok"] is False and entry["message"] in err and entry["user"]
+
+
 async def test_filters_narrow_and_a_bad_since_is_one_line(tmp_path):
     settings = _settings(tmp_path)
     await _run(settings, "destroy", "web", "--yes")
