@@ -27,6 +27,7 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
         "bare Textual app",
         "kvmtui 2x20",
         "kvmtui 5x4",
+        "event log on, tags on every guest",
         "first rows",
         "every host up",
         "libvirt opens in flight",
@@ -61,3 +62,7 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
         assert 0 < fleet["all_up_s"] <= fleet["first_table_s"]
         assert fleet["open_failures"] == 0 and fleet["opens_max_in_flight"] >= 1
         assert fleet["fds"] > 0
+        # Measured as a user runs it: history on (its database was written) and every
+        # guest tagged.
+        assert fleet["history_kb"] > 0 and fleet["tags_per_guest"] == 2
+
