@@ -8,7 +8,8 @@ mode, so a reader never waits for a writer and a crash loses at most the last tr
 Each owner of rows declares its `Table` (the statements that create it and a version), and
 the store applies them once. Every statement runs on the store's own thread, never on the
 event loop. The database is bounded: `prune` removes the oldest rows of a table by age and
-by count, which the owners call on their own schedule.
+by count, which the owners call on their own schedule, and `limit_wal` keeps the WAL beside
+it small, so the file and its WAL together stay within what the owners allow.
 
 A database that cannot be used (locked past the timeout, corrupt, on a full disk, a
 directory that cannot be written) never stops kvmtui: the store says why in `problem`, one
@@ -155,9 +156,12 @@ class Store:
         *,
         older_than: float | None = None,
         keep_rows: int | None = None,
+        chunk: int = 1000,
     ) -> int:
         """Removes the rows of `table` whose `time_column` (seconds since the epoch) is below
-        `older_than`, then all but the newest `keep_rows`; how many went."""
+        `older_than`, then all but the newest `keep_rows`, the oldest first, `chunk` to a
+        transaction: the WAL holds a transaction whole, and stays small however many go.
+        How many went."""
         if table not in self._tables:
             raise StoreError(f"no table {table!r} in the store")
 
@@ -168,12 +172,16 @@ class Store:
                     removed += db.execute(
                         f"DELETE FROM {table} WHERE {time_column} < ?", (older_than,)
                     ).rowcount
-                if keep_rows is not None:
-                    removed += db.execute(
-                        f"DELETE FROM {table} WHERE rowid NOT IN "
-                        f"(SELECT rowid FROM {table} ORDER BY {time_column} DESC LIMIT ?)",
-                        (keep_rows,),
-                    ).rowcount
+            if keep_rows is not None:
+                excess = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - keep_rows
+                while excess > 0:
+                    with db:
+                        gone = db.execute(
+                            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM "
+                            f"{table} ORDER BY {time_column} LIMIT ?)",
+                            (min(excess, chunk),),
+                        ).rowcount
+                    removed, excess = removed + gone, excess - (gone or excess)
             return removed
 
         return await self._call(lambda: self._with_db(run, 0))
@@ -188,6 +196,18 @@ class Store:
             return int((pages - free) * page)
 
         return await self._call(lambda: self._with_db(run, 0))
+
+    async def limit_wal(self, wal_bytes: int) -> None:
+        """Keeps the write-ahead log near `wal_bytes` on disk: checkpointed once it holds
+        that much, and cut back to it after. SQLite's own default (4 MB, never cut back)
+        would be a tenth of the database beside it, counted by nobody."""
+
+        def run(db: sqlite3.Connection) -> None:
+            page = db.execute("PRAGMA page_size").fetchone()[0]
+            db.execute(f"PRAGMA wal_autocheckpoint = {max(1, wal_bytes // page)}")
+            db.execute(f"PRAGMA journal_size_limit = {int(wal_bytes)}")
+
+        await self._call(lambda: self._with_db(run, None))
 
     async def close(self) -> None:
         def run() -> None:
