@@ -66,6 +66,7 @@ AUDIT_TABLE = Table(
         "via TEXT, hosts TEXT, guests TEXT, verb TEXT, args TEXT, ok INTEGER, message TEXT)",
         "CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",
     ),
+    time_column="at",
 )
 
 

@@ -276,21 +276,22 @@ class Journal(Publisher, Generic[R]):
 
     async def prune(self) -> None:
         """A retention pass now: rows past the age go; while the rows take more than
-        their share of the size (`Retention.rows_bytes`), the oldest go too (a few
-        passes: deleting rows frees whole pages only). Also after any write that took the
-        rows past it, so a burst never waits for the next pass to be cut back."""
+        their share of the size (`Retention.rows_bytes`), the oldest of the database go
+        too, this journal's and the others' alike (`Store.shrink`, a few passes). Also
+        after any write that took the rows past it, so a burst never waits for the next
+        pass to be cut back."""
         self._pruned_at = time.monotonic()
-        table = self.TABLE.name
         with contextlib.suppress(Exception):  # the store says why in `problem`
-            await self.store.prune(table, "at", older_than=time.time() - self.retention.max_age)
-            bound = self.retention.rows_bytes
+            await self.store.prune(
+                self.TABLE.name,
+                "at",
+                older_than=time.time() - self.retention.max_age,
+                chunk=CHUNK_ROWS,
+            )
             for _ in range(PRUNE_PASSES):
-                size = await self.store.size()
-                if size <= bound:
+                bound = self.retention.rows_bytes
+                if not await self.store.shrink(bound, headroom=SIZE_HEADROOM, chunk=CHUNK_ROWS):
                     break
-                count = (await self.store.read(f"SELECT count(*) FROM {table}"))[0][0]
-                keep = int(count * bound / size * SIZE_HEADROOM)
-                await self.store.prune(table, "at", keep_rows=keep, chunk=CHUNK_ROWS)
 
     def _to_db(self, row: R) -> Sequence[Any]:
         return tuple(getattr(row, column) for column in self._columns)
