@@ -11,6 +11,11 @@ all), and the raw polling cost (one getAllDomainStats per host per tick and noth
 Figures are reported beside their targets and as ratios to those floors, because the
 machine is shared and only ratios taken in one run compare.
 
+kvmtui runs as a user has it: with its history on (the event log and the audit in their
+database, under a scratch `XDG_STATE_HOME`), and every guest carries two tags in its
+definition's kvmtui metadata (`write_fleet(tag_every=True)`); the report says how many
+events the log kept and what its database holds on disk.
+
 Stats calls are counted in the kvmtui process by wrapping libvirt's own
 `virConnect.getAllDomainStats` (a sitecustomize put on its PYTHONPATH), not by a counter
 inside the product.
@@ -32,6 +37,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import statistics
 import struct
 import subprocess
@@ -462,6 +468,9 @@ class FleetResult:
     raw_poll_cpu_s_per_min: float
     raw_open_s: float
     raw_rss_mb: float
+    tags_per_guest: float  # kvmtui tags in each guest's definition (metadata)
+    history_events: int  # rows in the event log's database after the run (history on)
+    history_kb: float  # that database on disk, WAL included
     profile: str = ""
     #: --hold: RSS (MB) once a minute while kvmtui ran on with guests changing under it.
     hold_rss_mb: list[float] = field(default_factory=list)
@@ -578,7 +587,11 @@ def measure_fleet(
 ) -> FleetResult:
     hosts, guests = (int(n) for n in spec.split("x"))
     fleet_dir = directory / spec
-    nodes = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests)
+    nodes = write_fleet(fleet_dir, hosts=hosts, guests_per_host=guests, tag_every=True)
+    tags = sum(
+        len(re.findall(r"<kvmtui:tag>", (fleet_dir / f"{s.name}.xml").read_text())) for s in nodes
+    )
+    state = directory / f"{spec}-state"  # the event log's database: history on, as a user has it
     with (
         HostDaemons(directory / f"{spec}-daemons", nodes, per_daemon)
         if served
@@ -602,6 +615,7 @@ def measure_fleet(
                 "PYTHONPATH": f"{site}:{ROOT}",
                 "KVMTUI_BENCH_COUNTS": str(counts),
                 "XDG_CONFIG_HOME": str(directory),
+                "XDG_STATE_HOME": str(state),
             }
         )
         term, (first_rows, all_up, first_table) = started(
@@ -677,6 +691,7 @@ def measure_fleet(
                 held = hold(term, [s.uri for s in specs], hold_minutes)
         finally:
             term.stop()
+        events, history_kb = _history(state)
         raw_cpu, raw_open, raw_rss = raw_poll([s.uri for s in specs], refresh, idle)
         where = "daemon" if daemons is not None else "in-process"
         return FleetResult(
@@ -704,6 +719,9 @@ def measure_fleet(
             raw_cpu,
             raw_open,
             raw_rss,
+            tags / total,
+            events,
+            history_kb,
             profile_path,
             *held,
         )
@@ -738,6 +756,18 @@ def hold(term: Terminal, uris: list[str], minutes: float) -> tuple[list[float], 
         for conn in conns:
             conn.close()
     return rss, changes
+
+
+def _history(state: Path) -> tuple[int, float]:
+    """(events kept, KB on disk with its WAL) of the event log kvmtui kept under `state`:
+    the run had history on, as a user's kvmtui has it (no `--no-history`)."""
+    database = state / "kvmtui" / "kvmtui.db"
+    if not database.exists():
+        return 0, 0.0
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    files = database.parent.glob(f"{database.name}*")
+    return events, sum(f.stat().st_size for f in files) / 1024
 
 
 def _read_counts(path: Path) -> dict[str, Any]:
@@ -779,6 +809,8 @@ def report(run: Run) -> str:
         lines += [
             f"kvmtui {f.fleet}: {f.hosts} hosts, {f.guests} guests, "
             f"libvirt {'in a daemon' if f.libvirt == 'daemon' else 'in-process (test:///)'}",
+            f"  {'event log on, tags on every guest':<34}{f.history_events:>10} events     "
+            f"{f.history_kb:.0f} KB on disk, {f.tags_per_guest:.1f} tags a guest",
             _row("first rows (first host to answer)", f.first_rows_s, "s", ""),
             _row(
                 "every host up",

@@ -156,7 +156,8 @@ class HistoryTable:
     max_age_days: float = 30.0
     """Events and audit rows older than this many days are removed."""
     max_size_mb: float = 64.0
-    """The oldest rows are removed while the database holds more than this many MiB."""
+    """The database file and its WAL stay within this many MiB: the oldest rows are
+    removed to keep them there."""
 
     def retention(self) -> Retention:
         return Retention(self.max_age_days * 86400, int(self.max_size_mb * 1024 * 1024))

@@ -188,10 +188,13 @@ class Controller:
         self, what: str, guests: Sequence[GuestSnapshot] = (), hosts: Sequence[str] = ()
     ) -> bool:
         """True, after one error line saying why, when the change must not run; for a
-        dialog that should not even open (`change` asks the same)."""
+        dialog that should not even open (`change` asks the same). A refusal is kept in
+        the audit trail as a change that did not happen (not ok, the line as its message):
+        the trail answers who tried to destroy a guest, not only who did."""
         reason = self.refusal(guests, hosts)
         if reason:
             self.operator.error(f"{what}: {reason}")
+            self._audit(what, guests, hosts, False, f"{what}: {reason}")
         return bool(reason)
 
     # ---- the one mutation path ----------------------------------------------------------
@@ -209,7 +212,11 @@ class Controller:
         `guests`/`hosts` is read-only; ask `question` when given; await `work()`, whose
         returned sentence is reported as success; any exception is reported as one error line
         (HostError/CommandError text as is, anything else prefixed with `what`) and never
-        propagates. Returns True iff work ran and succeeded."""
+        propagates. Returns True iff work ran and succeeded.
+
+        The audit trail records each change that ran, with its outcome, and each refused
+        for read-only (`refused`). A change the operator declined at the confirmation is
+        not recorded: nothing was asked of a host, and no one tried to change it."""
         if self.refused(what, guests, hosts):
             return False
         if question is not None and not await self.operator.confirm(question):
@@ -348,13 +355,28 @@ class Controller:
         changes something is refused before its handler runs when kvmtui is read-only:
         every key, dialog, palette entry and typed line comes through here."""
         verb = VERBS[command.verb]
-        if self.readonly and verb.changes(command):
-            raise CommandError(f"{command.verb}: {self.refusal()}")
         asked = _ASKED.set((command, via))
         try:
+            if self.readonly and verb.changes(command):
+                line = f"{command.verb}: {self.refusal()}"
+                self._audit(command.verb, self._named(command), (), False, line)
+                raise CommandError(line)
             return await verb.handler(self, command)
         finally:
             _ASKED.reset(asked)
+
+    def _named(self, command: Command) -> list[GuestSnapshot]:
+        """The guests a command names, for the audit of a refusal; none when its guest
+        argument finds nothing (a refusal is kept all the same)."""
+        verb = VERBS[command.verb]
+        if not verb.guest_arg or not command.args:
+            return []
+        # A lifecycle verb's words are all guests (`destroy web1 web2`); others name one.
+        several = verb.variadic and len(verb.positionals) == 1
+        try:
+            return self.guests(command.args if several else command.args[:1])
+        except CommandError:
+            return []
 
     def guest(self, token: str) -> GuestSnapshot:
         """The guest a command names (`NAME`, `NAME@HOST`, or a selector choosing one), as

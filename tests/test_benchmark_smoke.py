@@ -27,6 +27,7 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
         "bare Textual app",
         "kvmtui 2x20",
         "kvmtui 5x4",
+        "event log on, tags on every guest",
         "first rows",
         "every host up",
         "libvirt opens in flight",
@@ -61,3 +62,36 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
         assert 0 < fleet["all_up_s"] <= fleet["first_table_s"]
         assert fleet["open_failures"] == 0 and fleet["opens_max_in_flight"] >= 1
         assert fleet["fds"] > 0
+        # Measured as a user runs it: history on (its database was written) and every
+        # guest tagged.
+        assert fleet["history_kb"] > 0 and fleet["tags_per_guest"] == 2
+
+
+def test_history_benchmark_day_of_churn_prints_each_hour_against_the_bound(tmp_path: Path):
+    """Two simulated hours of the soak's churn into a 1 MiB database (a few seconds)."""
+    out = tmp_path / "day.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "history.py"),
+            "--day",
+            "--hours",
+            "2",
+            "--max-size-mb",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    hours = [line for line in done.stdout.splitlines() if line.startswith("hour")]
+    assert len(hours) == 2 and all("of 1 MiB" in line for line in hours)
+    day = json.loads(out.read_text())
+    assert day["changes_fed"] == 3600  # one change every 2 s, as the soak churns
+    assert day["largest_on_disk_bytes"] <= day["max_bytes"] == 1024 * 1024

@@ -10,7 +10,7 @@ from kvmtui.config import Settings
 from kvmtui.core.audit import command_words
 from kvmtui.core.commands import Command
 from tests.nodes import node_specs
-from tests.test_oneshot import _run
+from tests.test_oneshot import Terminal, _run
 
 
 def _settings(tmp_path) -> Settings:
@@ -48,6 +48,24 @@ async def test_a_failed_change_is_kept_with_libvirts_error(tmp_path):
     status, out, _ = await _run(settings, "audit", "--json")
     (entry,) = json.loads(out)
     assert entry["ok"] is False and entry["message"] in err
+
+
+async def test_a_change_refused_read_only_is_kept_as_who_tried(tmp_path):
+    settings = dataclasses.replace(_settings(tmp_path), readonly=True)
+    status, _, err = await _run(settings, "destroy", "web", "--yes")
+    assert status == 1 and "read-only" in err
+    status, out, _ = await _run(settings, "audit", "--json", "--guest", "web")
+    (entry,) = json.loads(out)
+    assert entry["verb"] == "destroy" and entry["guests"] == "web@kvm1"
+    assert entry["ok"] is False and entry["message"] in err and entry["user"]
+
+
+async def test_a_change_declined_at_its_question_is_not_in_the_audit(tmp_path):
+    settings = _settings(tmp_path)
+    status, _, _ = await _run(settings, "destroy", "web", stdin=Terminal("n\n", tty=True))
+    assert status == 1
+    status, out, _ = await _run(settings, "audit", "--json")
+    assert status == 0 and json.loads(out) == []
 
 
 async def test_filters_narrow_and_a_bad_since_is_one_line(tmp_path):

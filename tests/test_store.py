@@ -34,17 +34,41 @@ async def test_rows_survive_a_new_store_on_the_same_file(tmp_path: Path) -> None
     await second.close()
 
 
-async def test_prune_keeps_the_newest_rows_by_age_and_count() -> None:
+async def test_prune_removes_the_rows_past_their_age() -> None:
     store = Store(None)
     await store.open([EVENTS])
     now = time.time()
     await store.write(
         "INSERT INTO events VALUES (?, ?)", [(now - 100 + i, str(i)) for i in range(10)]
     )
-    assert await store.prune("events", "at", older_than=now - 95) == 5
-    assert await store.prune("events", "at", keep_rows=2) == 3
+    assert await store.prune("events", "at", older_than=now - 95, chunk=2) == 5
     rows = await store.read("SELECT text FROM events ORDER BY at")
-    assert [r[0] for r in rows] == ["8", "9"]
+    assert [r[0] for r in rows] == ["5", "6", "7", "8", "9"]
+    await store.close()
+
+
+async def test_shrink_takes_the_oldest_rows_of_the_database_whichever_table() -> None:
+    """Two kept logs on one file, one far busier: over the size, both keep the same
+    newest span of time (the quiet one is not left holding the whole file), and a table
+    declared without a time column (the backup catalogue) loses nothing."""
+    busy = Table("busy", 1, ("CREATE TABLE busy (at REAL, text TEXT)",), time_column="at")
+    quiet = Table("quiet", 1, ("CREATE TABLE quiet (at REAL, text TEXT)",), time_column="at")
+    points = Table("points", 1, ("CREATE TABLE points (at REAL, text TEXT)",))
+    store = Store(None)
+    await store.open([busy, quiet, points])
+    pad = "x" * 200
+    await store.write("INSERT INTO busy VALUES (?, ?)", [(i, pad) for i in range(6000)])
+    await store.write("INSERT INTO quiet VALUES (?, ?)", [(i, pad) for i in range(0, 6000, 6)])
+    await store.write("INSERT INTO points VALUES (?, ?)", [(i, pad) for i in range(10)])
+    size = await store.size()
+    assert await store.shrink(size // 2, headroom=0.9, chunk=250) > 0
+    assert await store.size() < size * 0.6
+    oldest = [
+        (await store.read(f"SELECT min(at), count(*) FROM {t}"))[0] for t in ("busy", "quiet")
+    ]
+    assert abs(oldest[0][0] - oldest[1][0]) <= 6 and oldest[1][1] > 400
+    assert (await store.read("SELECT count(*) FROM points"))[0][0] == 10
+    assert await store.shrink(size, headroom=0.9) == 0  # within: nothing goes
     await store.close()
 
 

@@ -3,8 +3,9 @@
 Nothing in libvirt records what an operator changed. Every change kvmtui makes goes
 through the controller's one mutation path (`Controller.change`), whether it came from a
 key, a dialog, the `:` line or the one-shot command line, so that is where it is recorded,
-once: when, the local user, how it was asked (`via`), the hosts and guests, the verb and
-its arguments, and the outcome (the success sentence, or libvirt's error). A verb's secret
+once (a change refused there as read-only too, not ok: who tried counts): when, the
+local user, how it was asked (`via`), the hosts and guests, the verb and its arguments,
+and the outcome (the success sentence, or libvirt's error). A verb's secret
 arguments (`Verb.secret`: a password) are never recorded, only that one was given.
 
 The rows go to the one database through the journal (`core/journal.py`), as the events do.
@@ -65,6 +66,7 @@ AUDIT_TABLE = Table(
         "via TEXT, hosts TEXT, guests TEXT, verb TEXT, args TEXT, ok INTEGER, message TEXT)",
         "CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",
     ),
+    time_column="at",
 )
 
 
@@ -112,8 +114,8 @@ class AuditTrail(Journal[AuditEntry]):
         ok: bool,
         message: str,
     ) -> None:
-        """One change that ran, as `Controller.change` saw it: `what` is the verb when no
-        command was parsed (a lifecycle key)."""
+        """One change that ran, or was refused as read-only, as the controller saw it:
+        `what` is the verb when no command was parsed (a lifecycle key)."""
         verb = command.verb if command is not None else what
         args = command_words(command, VERBS[command.verb].secret) if command else what
         self.add(

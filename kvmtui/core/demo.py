@@ -141,13 +141,24 @@ def _node_xml(guests: list[str], memory_gib: int, host: int = 0) -> str:
 
 
 def write_fleet(
-    directory: Path, hosts: int, guests_per_host: int, seed: int = 7, storage: bool = False
+    directory: Path,
+    hosts: int,
+    guests_per_host: int,
+    seed: int = 7,
+    storage: bool = False,
+    tag_every: bool = False,
 ) -> tuple[HostSpec, ...]:
     """Writes one node file per host and returns the hosts that load them; with `storage`,
-    each host also has a pool holding its guests' disks and a few unused volumes."""
+    each host also has a pool holding its guests' disks and a few unused volumes. With
+    `tag_every`, every guest carries two tags (`role=ROLE`, `rack=N`) instead of its role's
+    few: the fleet benchmark measures a fleet organised by tags."""
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     specs: list[HostSpec] = []
+
+    def tags(role: str, h: int) -> tuple[str, ...]:
+        return (f"role={role}", f"rack={h // 4 + 1}") if tag_every else _ROLE_TAGS.get(role, ())
+
     for h in range(hosts):
         host_name = f"kvm{h + 1:02d}"
         guests = []
@@ -161,12 +172,14 @@ def write_fleet(
                     rng.choice(_VCPUS),
                     rng.choice(_MEMORY_MIB),
                     rng,
-                    _ROLE_TAGS.get(role, ()),
+                    tags(role, h),
                 )
             )
         if h < 2:
             # The same guest name on two hosts, as after a copy or a failed migration.
-            guests.append(_domain_xml("shared-tools", 1 if h == 0 else 5, 2, 1024, rng))
+            guests.append(
+                _domain_xml("shared-tools", 1 if h == 0 else 5, 2, 1024, rng, tags("tools", h))
+            )
         if storage:
             guests.append(_images_pool(guests))
         path = directory / f"{host_name}.xml"

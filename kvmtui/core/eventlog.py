@@ -92,6 +92,7 @@ EVENTS_TABLE = Table(
         "acked INTEGER, tags TEXT)",
         "CREATE INDEX IF NOT EXISTS events_at ON events (at)",
     ),
+    time_column="at",
 )
 
 #: Lifecycle (event, detail) words that mean the guest died: its QEMU killed or ended on

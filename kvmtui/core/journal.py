@@ -42,6 +42,13 @@ PRUNE_EVERY = 600.0
 SIZE_HEADROOM = 0.9
 #: Retention passes by size at most, each nearer the size allowed.
 PRUNE_PASSES = 5
+#: Rows written or removed in one transaction at most: a burst's batch is written in
+#: pieces, each followed by a look at the size, so the file never grows a burst past its
+#: bound, and the WAL (which holds a transaction whole) stays within its own.
+CHUNK_ROWS = 250
+#: The WAL beside the database, at most (`Store.limit_wal`): an eighth of the size
+#: allowed, up to this.
+WAL_BYTES = 1024 * 1024
 
 
 class Row(Protocol):
@@ -90,10 +97,24 @@ R = TypeVar("R", bound=Row)
 @dataclass(frozen=True)
 class Retention:
     """How much history is kept: rows older than `max_age` seconds go, and the oldest
-    rows go while the database is over `max_bytes`."""
+    rows go while the database is over its share of `max_bytes`: the file on disk and its
+    WAL together stay within `max_bytes`."""
 
     max_age: float = 30 * 86400.0
     max_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def wal_bytes(self) -> int:
+        """What the WAL may take on disk (`Store.limit_wal`)."""
+        return min(WAL_BYTES, self.max_bytes // 8)
+
+    @property
+    def rows_bytes(self) -> int:
+        """What the rows may take: the rest, less two more WAL's worth for what passes a
+        limit before it is looked at (the file grows by a chunk of rows before the size is
+        read, the WAL by a transaction before it is checkpointed) and the WAL's index
+        file (32 KiB)."""
+        return self.max_bytes - 3 * self.wal_bytes
 
 
 _keys = itertools.count()
@@ -171,6 +192,8 @@ class Journal(Publisher, Generic[R]):
         """Declares the table, reads the newest rows back and prunes: once, before rows
         come (`Services.open`)."""
         await self.store.add_table(self.TABLE)
+        with contextlib.suppress(Exception):  # the store says why in `problem`
+            await self.store.limit_wal(self.retention.wal_bytes)
         found = await self.store.read(
             f"SELECT {', '.join(self._columns)} FROM {self.TABLE.name} "
             f"ORDER BY at DESC LIMIT {KEEP_IN_MEMORY}"
@@ -234,12 +257,14 @@ class Journal(Publisher, Generic[R]):
         columns = self._columns
         marks = ", ".join("?" for _ in columns)
         with contextlib.suppress(Exception):  # the store says why in `problem`
-            if pending:
+            for first in range(0, len(pending), CHUNK_ROWS):
                 await self.store.write(
                     f"INSERT OR REPLACE INTO {self.TABLE.name} ({', '.join(columns)}) "
                     f"VALUES ({marks})",
-                    [self._to_db(row) for row in pending],
+                    [self._to_db(row) for row in pending[first : first + CHUNK_ROWS]],
                 )
+                if await self.store.size() > self.retention.rows_bytes:
+                    await self.prune()
             if changed:
                 sets = ", ".join(f"{c} = ?" for c in columns[1:])
                 await self.store.write(
@@ -250,19 +275,23 @@ class Journal(Publisher, Generic[R]):
                 await self.prune()
 
     async def prune(self) -> None:
-        """A retention pass now: rows past the age go; while the database is over its
-        size, the oldest go too (a few passes: deleting rows frees whole pages only)."""
+        """A retention pass now: rows past the age go; while the rows take more than
+        their share of the size (`Retention.rows_bytes`), the oldest of the database go
+        too, this journal's and the others' alike (`Store.shrink`, a few passes). Also
+        after any write that took the rows past it, so a burst never waits for the next
+        pass to be cut back."""
         self._pruned_at = time.monotonic()
-        table = self.TABLE.name
         with contextlib.suppress(Exception):  # the store says why in `problem`
-            await self.store.prune(table, "at", older_than=time.time() - self.retention.max_age)
+            await self.store.prune(
+                self.TABLE.name,
+                "at",
+                older_than=time.time() - self.retention.max_age,
+                chunk=CHUNK_ROWS,
+            )
             for _ in range(PRUNE_PASSES):
-                size = await self.store.size()
-                if size <= self.retention.max_bytes:
+                bound = self.retention.rows_bytes
+                if not await self.store.shrink(bound, headroom=SIZE_HEADROOM, chunk=CHUNK_ROWS):
                     break
-                count = (await self.store.read(f"SELECT count(*) FROM {table}"))[0][0]
-                keep = int(count * self.retention.max_bytes / size * SIZE_HEADROOM)
-                await self.store.prune(table, "at", keep_rows=keep)
 
     def _to_db(self, row: R) -> Sequence[Any]:
         return tuple(getattr(row, column) for column in self._columns)

@@ -7,8 +7,10 @@ mode, so a reader never waits for a writer and a crash loses at most the last tr
 
 Each owner of rows declares its `Table` (the statements that create it and a version), and
 the store applies them once. Every statement runs on the store's own thread, never on the
-event loop. The database is bounded: `prune` removes the oldest rows of a table by age and
-by count, which the owners call on their own schedule.
+event loop. The database is bounded: `prune` removes a table's rows by age and `shrink`
+the oldest rows of the database by size, which the owners call on their own schedule,
+and `limit_wal` keeps the WAL beside it small, so the file and its WAL together stay
+within what the owners allow.
 
 A database that cannot be used (locked past the timeout, corrupt, on a full disk, a
 directory that cannot be written) never stops kvmtui: the store says why in `problem`, one
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -55,6 +58,10 @@ class Table:
     name: str
     version: int
     statements: tuple[str, ...]
+    #: The column of each row's moment (epoch seconds) when the oldest rows may go to keep
+    #: the database within its size (`Store.shrink`); "" for rows kept whatever the size
+    #: (the backup catalogue).
+    time_column: str = ""
 
 
 class StoreError(Exception):
@@ -149,45 +156,86 @@ class Store:
         )
 
     async def prune(
-        self,
-        table: str,
-        time_column: str,
-        *,
-        older_than: float | None = None,
-        keep_rows: int | None = None,
+        self, table: str, time_column: str, *, older_than: float, chunk: int = 1000
     ) -> int:
         """Removes the rows of `table` whose `time_column` (seconds since the epoch) is below
-        `older_than`, then all but the newest `keep_rows`; how many went."""
+        `older_than`, the oldest first, `chunk` to a transaction: the WAL holds a
+        transaction whole, and stays small however many go. How many went."""
         if table not in self._tables:
             raise StoreError(f"no table {table!r} in the store")
+        return await self._call(
+            lambda: self._with_db(
+                lambda db: self._delete_before(db, table, time_column, older_than, chunk), 0
+            )
+        )
+
+    async def shrink(self, bound: int, *, headroom: float, chunk: int = 1000) -> int:
+        """When the rows take more than `bound` bytes, removes the oldest rows of the tables
+        declared with a `time_column`, whichever table holds them, until about `headroom`
+        of `bound` is left (by count: one pass; deleting rows frees whole pages only). One
+        moment cuts every table, so the event timeline and the audit trail keep the same
+        span of time, and neither is emptied for the other. How many went."""
+        tables = [t for t in self._tables.values() if t.time_column]
 
         def run(db: sqlite3.Connection) -> int:
-            removed = 0
-            with db:
-                if older_than is not None:
-                    removed += db.execute(
-                        f"DELETE FROM {table} WHERE {time_column} < ?", (older_than,)
-                    ).rowcount
-                if keep_rows is not None:
-                    removed += db.execute(
-                        f"DELETE FROM {table} WHERE rowid NOT IN "
-                        f"(SELECT rowid FROM {table} ORDER BY {time_column} DESC LIMIT ?)",
-                        (keep_rows,),
-                    ).rowcount
-            return removed
+            size = self._size(db)
+            if size <= bound or not tables:
+                return 0
+            moments = " UNION ALL ".join(
+                f"SELECT {t.time_column} AS at FROM {t.name}" for t in tables
+            )
+            count = db.execute(f"SELECT count(*) FROM ({moments})").fetchone()[0]
+            drop = count - int(count * bound / size * headroom)
+            if drop <= 0:
+                return 0
+            (cut,) = db.execute(
+                f"SELECT at FROM ({moments}) ORDER BY at LIMIT 1 OFFSET ?", (drop - 1,)
+            ).fetchone()
+            return sum(
+                self._delete_before(db, t.name, t.time_column, math.nextafter(cut, math.inf), chunk)
+                for t in tables
+            )
 
         return await self._call(lambda: self._with_db(run, 0))
+
+    @staticmethod
+    def _delete_before(
+        db: sqlite3.Connection, table: str, time_column: str, before: float, chunk: int
+    ) -> int:
+        removed = 0
+        while True:
+            with db:
+                gone = db.execute(
+                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
+                    f"WHERE {time_column} < ? ORDER BY {time_column} LIMIT ?)",
+                    (before, chunk),
+                ).rowcount
+            removed += gone
+            if gone < chunk:
+                return removed
+
+    @staticmethod
+    def _size(db: sqlite3.Connection) -> int:
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        page = db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * page)
 
     async def size(self) -> int:
         """Bytes the database holds (pages in use), for retention by size."""
+        return await self._call(lambda: self._with_db(self._size, 0))
 
-        def run(db: sqlite3.Connection) -> int:
-            pages = db.execute("PRAGMA page_count").fetchone()[0]
-            free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    async def limit_wal(self, wal_bytes: int) -> None:
+        """Keeps the write-ahead log near `wal_bytes` on disk: checkpointed once it holds
+        that much, and cut back to it after. SQLite's own default (4 MB, never cut back)
+        would be a tenth of the database beside it, counted by nobody."""
+
+        def run(db: sqlite3.Connection) -> None:
             page = db.execute("PRAGMA page_size").fetchone()[0]
-            return int((pages - free) * page)
+            db.execute(f"PRAGMA wal_autocheckpoint = {max(1, wal_bytes // page)}")
+            db.execute(f"PRAGMA journal_size_limit = {int(wal_bytes)}")
 
-        return await self._call(lambda: self._with_db(run, 0))
+        await self._call(lambda: self._with_db(run, None))
 
     async def close(self) -> None:
         def run() -> None:

@@ -4,7 +4,8 @@ Each field is one option of the one-line `create` verb, so the form and the line
 every check: the form writes the line (quoted, the name after `--` so no name is read as
 an option), the command parser checks it, and the controller runs it as it runs a typed
 line (`Controller.attempt`): the `create` verb checks it against the host and asks with
-the XML it will define. A refusal is shown under the form
+the XML it will define. Tags typed go into that XML, so the guest carries them from its
+first definition (a bad tag is refused as `:tag` refuses it). A refusal is shown under the form
 and the form stays open to fix it; the guest once created closes it.
 
 The hosts are offered in the placement advice's order, each with its figures for a guest
@@ -62,6 +63,7 @@ _FIELDS = (
     ("network", "Network", "libvirt network, e.g. default"),
     ("bridge", "Bridge", "or a host bridge, e.g. br0"),
     ("pool", "Pool", "for new volumes (default: 'default' or the only one)"),
+    ("tags", "Tags", "comma-separated, KEY=VALUE too: web,tier=db"),
 )
 _CLOUD_FIELDS = (
     ("user", "User", "login to create"),

@@ -170,8 +170,16 @@ def request_from(command: Command, host: str) -> provision.GuestRequest:
         virt_type=command.value("virt-type"),
         pool=_pool(command, disk),
         cloud_init=_cloud_init(command),
-        tags=tag_list(command.value("tags") or ""),
+        tags=_tags(command),
     )
+
+
+def _tags(command: Command) -> tuple[str, ...]:
+    """`--tags web,tier=db`, each checked as `:tag` checks it."""
+    try:
+        return tag_list(command.value("tags") or "")
+    except CommandError as error:
+        raise CommandError(f"create: --tags: {error}") from None
 
 
 async def _choose_host(

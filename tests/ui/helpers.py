@@ -98,6 +98,14 @@ def guest(app: KvmTuiApp, name: str, host: str | None = None) -> GuestSnapshot:
     raise AssertionError(f"no guest {name}")
 
 
+def tags_cell(app: KvmTuiApp, ref: str) -> str:
+    """The Tags column's text for the guest `name@host`, as the table shows it."""
+    name, host = ref.rsplit("@", 1)
+    table = app.screen.table
+    column = [c.key for c in table.columns_spec].index("tags")
+    return table.shown_texts()[guest(app, name, host).key][column]
+
+
 async def select(pilot: Pilot, ref: str) -> None:
     """Puts the cursor on a guest (`name@host`) the way a user would: filter, then clear."""
     app = pilot.app

@@ -26,6 +26,7 @@ from tests.ui.helpers import (
     keys,
     notifications,
     select,
+    tags_cell,
     text_of,
     wait_for,
 )
@@ -121,6 +122,52 @@ async def test_the_wizard_ranks_hosts_previews_the_xml_and_creates_the_guest(nod
         made = next(g for g in app.fleet.snapshot().guests if g.name == HOSTILE)
         assert made.state.is_active  # "start" is ticked by default
         assert any(f"{HOSTILE} created on {made.host}" in n for n in notifications(app))
+
+
+async def _fill_kernel_guest(pilot: Pilot, name: str, tags: str) -> None:
+    """A small guest booted from a kernel, with `tags` typed in the Tags field."""
+    await type_into(pilot, "name", name)
+    await boot_from_kernel(pilot)
+    await type_into(pilot, "memory", "256M")
+    await type_into(pilot, "disk", "1G")
+    await type_into(pilot, "kernel", "/lab/vmlinuz")
+    await type_into(pilot, "tags", tags)
+
+
+async def test_tags_typed_in_the_wizard_are_in_the_new_guests_definition(node_settings):
+    async with running(node_settings) as (app, pilot):
+        await open_wizard(pilot)
+        await _fill_kernel_guest(pilot, "tagged", "web, tier=db")
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation"
+        )
+        shown = "".join(text_of(app.screen.query_one("#detail", Static)).split())
+        assert "<kvmtui:tag>web</kvmtui:tag><kvmtui:tag>tier=db</kvmtui:tag>" in shown
+        await pilot.press("tab", "enter")
+        await wait_for(
+            pilot,
+            lambda: any(g.name == "tagged" for g in app.fleet.snapshot().guests),
+            what="the new guest listed",
+        )
+        made = guest(app, "tagged")
+        # The Tags column shows them as libvirt hands the definition back, sorted.
+        await wait_for(pilot, lambda: tags_cell(app, f"tagged@{made.host}") == "tier=db web")
+
+
+async def test_a_malformed_tag_is_one_line_on_the_form_and_nothing_is_made(node_settings):
+    async with running(node_settings) as (app, pilot):
+        wizard = await open_wizard(pilot)
+        await _fill_kernel_guest(pilot, "tagged", "web,tier=")
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: why(wizard).startswith('create: --tags: tag "tier=" is not a tag'),
+            what="the refusal under the form",
+        )
+        assert app.screen is wizard  # still open, to fix the tag
+        assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
+        assert "tagged" not in names_on(app, "kvm1") | names_on(app, "kvm2")
 
 
 async def test_a_name_that_exists_is_explained_on_the_form_and_nothing_is_made(node_settings):

@@ -21,18 +21,12 @@ from tests.ui.helpers import (
     started,
     status,
     table_names,
+    tags_cell,
     wait_for,
 )
 
 SIZE = (140, 40)
 TIER_WEB = ["web-101@kvm01", "proxy-106@kvm01", "proxy-201@kvm02", "web-307@kvm03"]
-
-
-def _tags_cell(app, ref: str) -> str:
-    name, host = ref.split("@")
-    table = app.screen.table
-    column = [c.key for c in table.columns_spec].index("tags")
-    return table.shown_texts()[guest(app, name, host).key][column]
 
 
 async def _question(pilot) -> str:
@@ -44,14 +38,14 @@ async def test_tag_and_untag_show_in_the_tags_column(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         said = await answer_to(pilot, "tag mail-105 owner=alice pager")
         assert said == "mail-105 on kvm01: tags owner=alice pager"
-        await wait_for(pilot, lambda: _tags_cell(app, "mail-105@kvm01") == "owner=alice pager")
+        await wait_for(pilot, lambda: tags_cell(app, "mail-105@kvm01") == "owner=alice pager")
 
         said = await answer_to(pilot, "tag mail-105 owner=bob")  # one value per key
         assert said == "mail-105 on kvm01: tags owner=bob pager"
         said = await answer_to(pilot, "untag mail-105 owner")  # a bare key: any value
         assert said == "mail-105 on kvm01: tags pager"
-        await wait_for(pilot, lambda: _tags_cell(app, "mail-105@kvm01") == "pager")
-        assert _tags_cell(app, "db-102@kvm01") == "backup tier=db"  # read from the XML
+        await wait_for(pilot, lambda: tags_cell(app, "mail-105@kvm01") == "pager")
+        assert tags_cell(app, "db-102@kvm01") == "backup tier=db"  # read from the XML
 
 
 async def test_bad_tags_and_unknown_tags_are_one_line_and_change_nothing(demo_settings):
