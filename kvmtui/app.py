@@ -220,14 +220,20 @@ class KvmTuiApp(NeverCrash):
             # (a key typed ahead of `q` or Ctrl+C, a dialog's answer) would add one under
             # its feet.
             return None
-        while len(self.screen_stack) > 1:  # dismissed, so a worker awaiting a dialog ends
-            self.screen.dismiss(None)
+        self._close_pushed()
         if self.current_mode != name:
             self.switch_mode(name)
+            self._close_pushed()  # what was opened on it while another view was shown
         screen = self.screen
         assert isinstance(screen, FleetView)
         screen.set_scope(scope)
         return screen
+
+    def _close_pushed(self) -> None:
+        """Closes every screen over the current view's, each dismissed so that a worker
+        awaiting a dialog ends."""
+        while len(self.screen_stack) > 1:
+            self.screen.dismiss(None)
 
     def action_view(self, name: str) -> None:
         self.show_view(name)

@@ -44,6 +44,7 @@ from textual._context import active_message_pump
 from textual.app import App
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
 from textual.css.query import NoMatches
+from textual.events import Mount
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -118,6 +119,18 @@ class SafeCommandPalette(CommandPalette, ClosesOnce[Any]):
             await search(self, search_value)
         except NoMatches:
             return
+
+    def _on_mount(self, event: Mount) -> None:
+        """Runs before Textual's own, which takes the screen under the palette to be
+        `app.screen_stack[-2]`: a palette whose stack changed before it mounted (a view
+        switched, the screen under it closed) found no such screen (IndexError, monkey
+        seed 101) or searched the wrong one. Such a palette has nothing to search (Esc
+        closes it, and so does showing its view again); Textual's handler is skipped."""
+        stack = self.app.screen_stack
+        if len(stack) >= 2 and stack[-1] is self:
+            return
+        event.prevent_default()
+        self._providers = []
 
     @override
     def _action_command_list(self, action: str) -> None:

@@ -237,6 +237,25 @@ async def test_ctrl_p_over_a_dialog_over_the_palette_opens_no_second_one(demo_se
         await wait_for(pilot, lambda: isinstance(app.screen, SafeCommandPalette))
 
 
+async def test_a_palette_whose_view_changed_before_it_showed_closes_quietly(demo_settings):
+    """Ctrl+P and, before the palette was up, another view: Textual's palette took the
+    screen under it from the new view's stack, which had none (IndexError, monkey seed
+    101). It closes; the view asked for is on screen, and Ctrl+P works there."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        app.action_command_palette()
+        app.switch_mode("hosts")  # as a view key does, the palette not yet mounted
+        await pilot.pause(0.2)
+        assert not app.unexpected_errors
+        assert isinstance(app.screen, HostsScreen)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, SafeCommandPalette))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, HostsScreen))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, GuestsScreen))
+        assert not app.unexpected_errors
+
+
 async def test_a_palette_search_that_finds_its_list_gone_is_dropped(demo_settings):
     """A key or paste that starts a search just as the palette closes: the search found its
     result list already removed, and the NoMatches inside its worker ended the app
