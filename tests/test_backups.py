@@ -4,6 +4,7 @@ and the XML handed to libvirt. (Backups themselves run on QEMU only: tests/lab.)
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from kvmtui.core.backups import (
 )
 from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import Fleet
+from kvmtui.core.model import GuestState
 from kvmtui.core.store import Store
 from kvmtui.core.thresholds import next_mark
+from tests.nodes import connected_fleet, node_specs
 
 
 def _point(guest: str, hours_ago: float, kind: str = "full", host: str = "kvm1") -> BackupPoint:
@@ -111,6 +114,21 @@ def test_the_backup_and_checkpoint_xml_cover_every_qcow2_disk_and_skip_the_rest(
         '<disk name="vda" checkpoint="bitmap" /><disk name="sdb" checkpoint="no" />'
         "</disks></domaincheckpoint>"
     )
+
+
+async def test_a_guest_neither_running_paused_nor_shut_off_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    async with connected_fleet(node_specs(tmp_path)) as fleet:
+        service = BackupService(fleet, Store(None))
+        guest = dataclasses.replace(fleet.snapshot().guests[0], state=GuestState.CRASHED)
+        with pytest.raises(HostError) as refused:
+            await service.backup(guest)
+        assert str(refused.value) == (
+            f"backup {guest.name} on kvm1: it is crashed; kvmtui backs up running, paused "
+            "and shut-off guests only"
+        )
+        assert service.jobs() == []
 
 
 def test_a_passed_fill_mark_is_set_again_halfway_to_full() -> None:

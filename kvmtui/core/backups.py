@@ -1,4 +1,4 @@
-"""Live backups of running guests: full, then incremental against the last checkpoint.
+"""Live backups of guests: full, then incremental against the last checkpoint.
 
 A backup is libvirt's push-mode `virDomainBackupBegin` of every qcow2 disk, with a checkpoint
 (a dirty bitmap in each qcow2) made at the same instant, so the next backup copies only the
@@ -17,6 +17,11 @@ failed backup deletes its volumes and its new checkpoint (libvirt merges that ch
 bitmap into the previous one, which stays usable), so the chain is as it was. A point whose
 checkpoint is gone from the guest (its host restarted it, a restore replaced its disks)
 cannot be followed by an incremental: the next backup is a full one, and says so.
+
+libvirt backs up (and makes checkpoints of) running domains only: a shut-off guest is
+started paused for its backup (its CPUs never run) and destroyed again, whatever the end, so
+its points are made as a running guest's and its checkpoint's bitmap, kept in the qcow2,
+serves the next backup, shut off or not.
 
 While it runs a backup is a job of the jobs view beside the migrations: progress and speed
 from `jobStats()`, abort with `abortJob()`.
@@ -56,6 +61,10 @@ DEFAULT_PER_HOST = 2
 DEFAULT_POOL = "default"
 #: Checkpoints kvmtui makes are named so, and only those are its own to delete.
 CHECKPOINT_PREFIX = "kvmtui-"
+#: The states a guest is backed up in (a shut-off one is started paused for it).
+BACKED_UP_STATES = frozenset(
+    {GuestState.RUNNING, GuestState.BLOCKED, GuestState.PAUSED, GuestState.SHUTOFF}
+)
 
 TABLE = Table(
     "backup_points",
@@ -560,17 +569,17 @@ class BackupService(Publisher):
         quiesce: bool = False,
         keep: int | None = None,
     ) -> str:
-        """Backs the running guest up into `pool` and returns the sentence saying so:
-        incremental against its last point when that point's checkpoint is still there,
-        else full (`incremental` False: full anyway; True: incremental or nothing). At
-        most `per_host` run at once per host; the others wait in the jobs view. HostError
-        says why not, and leaves nothing."""
+        """Backs the guest (running, paused or shut off) up into `pool` and returns the
+        sentence saying so: incremental against its last point when that point's
+        checkpoint is still there, else full (`incremental` False: full anyway; True:
+        incremental or nothing). At most `per_host` run at once per host; the others wait
+        in the jobs view. HostError says why not, and leaves nothing."""
         await self.refresh()  # another kvmtui (cron) may have added the last point
         what = f"backup {guest.name} on {guest.host}"
-        if guest.state not in (GuestState.RUNNING, GuestState.PAUSED):
+        if guest.state not in BACKED_UP_STATES:
             raise HostError(
-                f"{what}: it is {guest.state.value}; libvirt backs up running guests only "
-                "(start it first)"
+                f"{what}: it is {guest.state.value}; kvmtui backs up running, paused and "
+                "shut-off guests only"
             )
         if self.active_job_for(guest.host, guest.uuid):
             raise HostError(f"{what}: a backup of it is already under way")
@@ -600,7 +609,7 @@ class BackupService(Publisher):
                 if job.abort_requested:
                     self._finish(job, JobState.ABORTED, "cancelled before it started")
                     raise HostError(f"{what}: cancelled before it started")
-                point = await self._run(job, host, plan, base, quiesce, what)
+                point, cold = await self._run_started(job, host, plan, base, quiesce, what)
         except BaseException as error:
             if not job.state.finished:
                 state = JobState.ABORTED if job.abort_requested else JobState.FAILED
@@ -611,7 +620,9 @@ class BackupService(Publisher):
             f"{guest.name} on {guest.host}: {point.kind} backup {point.name} in pool {pool}"
             f" ({size(point.size)})" + (f"; full: {reason}" if reason and base is None else "")
         )
-        if quiesce:
+        if cold:
+            said += "; it was shut off: started paused for the backup and stopped again"
+        elif quiesce:
             said += "; its filesystems were frozen through the guest agent as it began"
         if plan.skipped:
             said += f"; not backed up (not qcow2): {', '.join(plan.skipped)}"
@@ -620,6 +631,39 @@ class BackupService(Publisher):
             if removed:
                 said += f"; {removed}"
         return said
+
+    async def _run_started(
+        self,
+        job: _Job,
+        host: Host,
+        plan: BackupPlan,
+        base: BackupPoint | None,
+        quiesce: bool,
+        what: str,
+    ) -> tuple[BackupPoint, bool]:
+        """`_run`, on a guest that runs: a shut-off one is started paused for it (libvirt
+        backs up, and makes checkpoints of, running domains only; its CPUs never run) and
+        destroyed again however the backup ends, so one mechanism makes every point and the
+        checkpoint's bitmap is kept in the qcow2 for the next, incremental, backup. Started
+        with AUTODESTROY: should kvmtui's connection go meanwhile, libvirt stops it. Whether
+        it was started so comes back with the point."""
+
+        def start(dom: libvirt.virDomain) -> bool:
+            if dom.isActive():
+                return False
+            dom.createWithFlags(
+                libvirt.VIR_DOMAIN_START_PAUSED | libvirt.VIR_DOMAIN_START_AUTODESTROY
+            )
+            return True
+
+        cold = await host.run_on_guest(job.uuid, start, "start --paused")
+        try:
+            # a paused guest's agent does not answer; a shut-off one's filesystems are at rest
+            return await self._run(job, host, plan, base, quiesce and not cold, what), cold
+        finally:
+            if cold:
+                with contextlib.suppress(HostError):  # a host lost took it down with it
+                    await host.run_on_guest(job.uuid, lambda dom: dom.destroy(), "destroy")
 
     async def _run(
         self,

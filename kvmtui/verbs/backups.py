@@ -1,5 +1,6 @@
-"""`backup`, `restore`, `backup-verify` and `backup-prune`: live backups of running guests
-and their catalogue (`core/backups.py`), each change through `Controller.change`.
+"""`backup`, `restore`, `backup-verify` and `backup-prune`: live backups of guests (a shut-off
+one started paused for it) and their catalogue (`core/backups.py`), each change through
+`Controller.change`.
 
 A backup of several guests (the guest list's `B` on marked guests, or several NAMEs) asks
 once, naming how many on how many hosts, and runs at most the configured number at a time
@@ -114,7 +115,7 @@ async def restore(
 
 @verb(
     "backup",
-    "back up running guests: full, then incremental against the last checkpoint",
+    "back up guests (running or shut off): full, then incremental since the last checkpoint",
     guest=True,
     optional=("NAME",),
     flags=("incremental", "full", "quiesce"),

@@ -17,8 +17,9 @@ import pytest
 
 from kvmtui.core.backups import BackupService
 from kvmtui.core.blockjobs import BlockJobs
+from kvmtui.core.fleet import Fleet
 from kvmtui.core.migration import JobState
-from kvmtui.core.model import HostSpec
+from kvmtui.core.model import GuestSnapshot, GuestState, HostSpec
 from kvmtui.core.store import Store
 from kvmtui.core.thresholds import DiskThresholds
 from tests.lab.labinfo import READY_LINE, LabInfo
@@ -174,6 +175,66 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
                 )
             for name in ("hosta", "hostb"):  # the pool is shared: each host's list in step
                 lab.virsh(name, "pool-refresh", lab.pool_name)
+
+
+async def _wait_state(fleet: Fleet, name: str, state: GuestState) -> GuestSnapshot:
+    """The guest as kvmtui sees it once it is in `state`."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = [g for g in fleet.snapshot().guests if g.name == name and g.state is state]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{name} not {state.value} in 30 s")
+
+
+async def test_a_shut_off_guest_is_backed_up_started_paused_and_stopped_again(
+    lab_fresh: LabInfo,
+) -> None:
+    """Its first point full, its second incremental (the checkpoint outlived the stop);
+    restored as a new guest, it boots with what was written before the shutdown."""
+    lab = lab_fresh
+    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)
+    name = RESTORED[0]
+    async with connected_fleet([spec]) as fleet:
+        service = BackupService(fleet, Store(None), sample_interval=0.05)
+        await _shell(lab, GUEST, f"echo cold > {FILES}-cold && sync")
+        lab.virsh("hosta", "destroy", GUEST)
+        try:
+            guest = await _wait_state(fleet, GUEST, GuestState.SHUTOFF)
+            said = await service.backup(guest, pool=lab.pool_name)
+            assert said.startswith(f"{GUEST} on hosta: full backup ")
+            assert said.endswith(
+                "; it was shut off: started paused for the backup and stopped again"
+            )
+            assert lab.virsh("hosta", "domstate", GUEST).stdout.strip() == "shut off"
+            said = await service.backup(guest, pool=lab.pool_name)
+            assert said.startswith(f"{GUEST} on hosta: incremental backup "), said
+            assert lab.virsh("hosta", "domstate", GUEST).stdout.strip() == "shut off"
+            full, inc = service.chain_of(guest.uuid, "hosta")
+            assert (full.kind, inc.kind) == ("full", "incremental")
+
+            said = await service.restore(inc, name)
+            assert said == f"{GUEST} backup {inc.name} restored as {name} on hosta"
+            assert lab.virsh("hosta", "start", name).returncode == 0
+            await asyncio.to_thread(_wait_ready, lab, name)
+            assert "cold\n" in await _shell(lab, name, f"cat {FILES}-cold")
+        finally:
+            await asyncio.to_thread(_remove_guest, lab, name)
+            for point in service.chain_of(guest.uuid, "hosta"):
+                for file in point.files:
+                    lab.virsh("hosta", "vol-delete", file.path)
+                lab.virsh(
+                    "hosta", "vol-delete", f"{GUEST}-{point.name}.xml", "--pool", lab.pool_name
+                )
+            booted = _log_size(lab, GUEST)
+            lab.virsh("hosta", "start", GUEST)  # its checkpoints' bitmaps go with them
+            for checkpoint in lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout.split():
+                lab.virsh("hosta", "checkpoint-delete", GUEST, checkpoint)
+            await asyncio.to_thread(_wait_ready, lab, GUEST, booted)
+            await _shell(lab, GUEST, f"rm -f {FILES}-* && sync")
+            for host in ("hosta", "hostb"):
+                lab.virsh(host, "pool-refresh", lab.pool_name)
 
 
 async def test_blockcopy_moves_a_running_guests_disk_and_back(lab: LabInfo) -> None:

@@ -60,9 +60,10 @@ async def test_a_host_without_live_backups_is_one_line(demo_settings):
             f"backup {running.name} on {running.host}: this host has no live backups "
             "(its libvirt driver or QEMU lacks virDomainBackupBegin)"
         ]
-        off = _guest(app, GuestState.SHUTOFF)
+        off = _guest(app, GuestState.SHUTOFF)  # it would be started paused for it
         (said,) = await _line(pilot, f"backup {off.ref}")
-        assert "libvirt backs up running guests only" in said
+        assert said.startswith(f"backup {off.name} on {off.host}: this host has no live backups")
+        assert app.fleet.find_guest(off.key).state is GuestState.SHUTOFF  # never started
         (said,) = await _line(pilot, f"backup {running.ref} --full --incremental")
         assert said == "backup: choose --incremental or --full, not both"
         (said,) = await _line(pilot, f"restore {running.ref} latest --as copy")
