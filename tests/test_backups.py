@@ -23,9 +23,10 @@ from kvmtui.core.backups import (
 from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import Fleet
 from kvmtui.core.model import GuestState
+from kvmtui.core.services import Services
 from kvmtui.core.store import Store
 from kvmtui.core.thresholds import next_mark
-from tests.nodes import connected_fleet, node_specs
+from tests.nodes import connected_fleet, node_specs, until
 
 
 def _point(guest: str, hours_ago: float, kind: str = "full", host: str = "kvm1") -> BackupPoint:
@@ -94,6 +95,52 @@ async def test_a_point_is_found_by_its_name_or_latest_and_nothing_else() -> None
         service.find_point("db1", None, "latest")
     with pytest.raises(HostError, match='has no backup "x"'):
         service.find_point("web1", "kvm1", "x")
+
+
+def _stale_alerts(services: Services) -> list[tuple[str, str, str]]:
+    return [(e.ref, e.what, e.detail) for e in services.events.alerts() if e.kind == "backup-stale"]
+
+
+async def test_a_stale_chain_raises_one_alert_per_newest_point_across_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kvmtui.db"
+    settings = BackupSettings(max_age_hours=24)
+    async with connected_fleet(node_specs(tmp_path)) as fleet:
+        services = Services(fleet, Store(path), backups=settings)
+        await services.open()
+        await services.backups.load()
+        old = await services.backups.record(_point("web1", 30))
+        await services.backups.record(_point("db1", 2))  # fresh: no alert
+        ((ref, what, detail),) = _stale_alerts(services)
+        assert (ref, what) == ("web1@kvm1", "backup stale")
+        assert detail == f"newest point {old.name} is 30 h old, over backup_max_age (24 h)"
+        await services.backups.refresh()  # looked at again: not raised again
+        assert len(_stale_alerts(services)) == 1
+    async with connected_fleet(node_specs(tmp_path)) as fleet:  # the next run
+        services = Services(fleet, Store(path), backups=settings)
+        await services.open()
+        await services.backups.load()
+        assert len(_stale_alerts(services)) == 1
+        services.events.acknowledge(services.events.alerts())
+        await services.backups.refresh()
+        assert services.events.open_alerts == 0  # acknowledged, and not raised anew
+        # a newer point, stale too: its own alert
+        newer = await services.backups.record(_point("web1", 25, "incremental"))
+        ((_, _, detail),) = _stale_alerts(services)
+        assert detail.startswith(f"newest point {newer.name} is 25 h old")
+
+
+async def test_a_chain_going_stale_later_raises_its_alert_then(tmp_path: Path) -> None:
+    """No view on screen and nothing done: the service's own timer notices it."""
+    async with connected_fleet(node_specs(tmp_path)) as fleet:
+        services = Services(fleet, backups=BackupSettings(max_age_hours=1 / 3600))
+        await services.open()
+        await services.backups.load()
+        await services.backups.record(_point("web1", 0))
+        assert not _stale_alerts(services)
+        await until(lambda: _stale_alerts(services), "the alert once the point is stale")
+        assert services.events.open_alerts == 1
 
 
 def test_the_backup_and_checkpoint_xml_cover_every_qcow2_disk_and_skip_the_rest() -> None:

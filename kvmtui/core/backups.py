@@ -44,11 +44,12 @@ import libvirt
 
 from kvmtui.core.clone import ClonePlan, DiskCopy, check_guest_name, make_guest, name_free
 from kvmtui.core.errors import HostError, describe
+from kvmtui.core.eventlog import EventLog
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.host import Host
+from kvmtui.core.host import DomainEvent, Host
 from kvmtui.core.migration import JobState, elapsed
 from kvmtui.core.model import GuestSnapshot, GuestState
-from kvmtui.core.numbers import plural, size
+from kvmtui.core.numbers import duration, plural, size
 from kvmtui.core.publish import Publisher
 from kvmtui.core.store import Store, Table
 from kvmtui.core.uri import quoted
@@ -61,6 +62,8 @@ DEFAULT_PER_HOST = 2
 DEFAULT_POOL = "default"
 #: Checkpoints kvmtui makes are named so, and only those are its own to delete.
 CHECKPOINT_PREFIX = "kvmtui-"
+#: Seconds between two looks for stale chains at most (the clock may jump).
+STALE_CHECK_MAX = 3600.0
 #: The states a guest is backed up in (a shut-off one is started paused for it).
 BACKED_UP_STATES = frozenset(
     {GuestState.RUNNING, GuestState.BLOCKED, GuestState.PAUSED, GuestState.SHUTOFF}
@@ -409,6 +412,7 @@ class BackupService(Publisher):
         settings: BackupSettings | None = None,
         *,
         sample_interval: float = SAMPLE_INTERVAL,
+        events: EventLog | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or BackupSettings()
@@ -425,6 +429,12 @@ class BackupService(Publisher):
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
         self._slots: dict[str, asyncio.Semaphore] = {}
+        #: Where a stale chain raises its alert (`backup-stale`); None: nowhere (tests).
+        self.events = events
+        #: The newest points whose staleness is noted (this run, or found in the log).
+        self._noted: set[int] = set()
+        self._stale_timer: asyncio.TimerHandle | None = None
+        self._stale_check: asyncio.Task[None] | None = None
 
     # ---- the catalogue ------------------------------------------------------------------
 
@@ -441,6 +451,63 @@ class BackupService(Publisher):
         rows = await self.store.read("SELECT * FROM backup_points ORDER BY time, id")
         self._points = [_point(row) for row in rows]
         self.publish()
+        await self.note_stale()
+
+    # ---- staleness ----------------------------------------------------------------------
+
+    async def note_stale(self, now: float | None = None) -> None:
+        """Raises the `backup-stale` event (an alert, by the config's `[alerts]`) for each
+        chain whose newest point is older than `max_age`, once per newest point: not again
+        while no newer point comes, nor at the next start (the log says it was noted). Then
+        sets the service's one timer for the moment the next chain goes stale. Run as the
+        catalogue is read or changes, and by that timer; the views need not be on screen."""
+        if self.events is None:
+            return
+        now = time.time() if now is None else now
+        due: list[float] = []
+        for chain in self.chains():
+            newest = chain.newest
+            stale_at = newest.time + self.max_age
+            if stale_at > now:
+                due.append(stale_at)
+                continue
+            if newest.id in self._noted:
+                continue
+            self._noted.add(newest.id)
+            about = f"newest point {newest.name} "
+            if await self.events.noted("backup-stale", chain.uuid, chain.host, newest.time, about):
+                continue
+            detail = (
+                f"{about}is {duration(now - newest.time)} old, over backup_max_age "
+                f"({self.max_age / 3600:g} h)"
+            )
+            self.events.note(
+                DomainEvent(chain.host, chain.uuid, chain.guest, "backup-stale", params=detail)
+            )
+        self._set_stale_timer(min(due, default=None))
+
+    def _set_stale_timer(self, when: float | None) -> None:
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
+            self._stale_timer = None
+        if when is None:
+            return
+
+        def check() -> None:
+            self._stale_timer = None
+            if self._stale_check is None or self._stale_check.done():
+                self._stale_check = asyncio.ensure_future(self.note_stale())
+
+        delay = min(max(1.0, when - time.time()), STALE_CHECK_MAX)
+        self._stale_timer = asyncio.get_running_loop().call_later(delay, check)
+
+    async def close(self) -> None:
+        """Stops the staleness timer (the fleet closes)."""
+        self._set_stale_timer(None)
+        if self._stale_check is not None and not self._stale_check.done():
+            self._stale_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stale_check
 
     def points(self) -> list[BackupPoint]:
         return list(self._points)
@@ -518,12 +585,14 @@ class BackupService(Publisher):
         # a refresh meanwhile (another backup of the same run) may have read it already
         self._points = [p for p in self._points if p.id != saved.id] + [saved]
         self.publish()
+        await self.note_stale()
         return saved
 
     async def _drop(self, point: BackupPoint) -> None:
         await self.store.write("DELETE FROM backup_points WHERE id = ?", (point.id,))
         self._points = [p for p in self._points if p.id != point.id]
         self.publish()
+        await self.note_stale()
 
     async def _update(self, point: BackupPoint) -> None:
         await self.store.write(

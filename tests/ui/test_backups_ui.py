@@ -13,7 +13,8 @@ from kvmtui.core.host import DomainEvent
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.backups import BackupsScreen
 from kvmtui.screens.confirm import ConfirmScreen
-from tests.ui.helpers import keys, notifications, screen_text, select, started, wait_for
+from kvmtui.screens.history import EventsScreen
+from tests.ui.helpers import keys, notifications, screen_text, select, started, status, wait_for
 
 SIZE = (120, 30)
 
@@ -133,6 +134,22 @@ async def test_the_view_shows_each_chain_and_flags_the_stale_one(demo_settings):
         assert f'a guest named "{stale.name}" already exists' in said
         (said,) = await _line(pilot, f"restore {fresh.ref} 19990101-000000 --as x")
         assert said.startswith(f'restore: {fresh.name} has no backup "19990101-000000"')
+
+
+async def test_a_stale_backup_is_an_alert_on_every_view_and_in_the_timeline(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        guest = _guest(app, GuestState.RUNNING)
+        assert "ALERTS" not in status(app)
+        old = await _seed(app, guest, 50, "full")  # backup_max_age: 26 h
+        await wait_for(pilot, lambda: "ALERTS 1" in status(app), what="the alert counted")
+        await pilot.press("colon", *keys("events"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen), what="the timeline")
+        (row,) = app.screen.table.shown_texts().values()
+        assert row[0] == "!" and row[2:5] == [guest.host, guest.name, "backup stale"]
+        assert row[5] == f"newest point {old.name} is 50 h old, over backup_max_age (26 h)"
+        # Read again (the view comes up, another run starts): not raised a second time.
+        await app.services.backups.refresh()
+        assert "ALERTS 1" in status(app) and len(app.screen.table.shown_texts()) == 1
 
 
 async def test_block_jobs_the_test_driver_lacks_are_one_line_each(demo_settings):
