@@ -18,10 +18,12 @@ from kvmtui.core.backups import (
     BackupSettings,
     DiskToSave,
     backup_xml,
+    check_complaint,
     checkpoint_xml,
 )
 from kvmtui.core.errors import HostError
 from kvmtui.core.fleet import Fleet
+from kvmtui.core.host_shell import NoShell, Ran, Way, _is_this_machine, run_on_host, way
 from kvmtui.core.model import GuestState
 from kvmtui.core.services import Services
 from kvmtui.core.store import Store
@@ -176,6 +178,37 @@ async def test_a_guest_neither_running_paused_nor_shut_off_is_refused_in_one_lin
             "and shut-off guests only"
         )
         assert service.jobs() == []
+
+
+def test_qemu_img_checks_complaint_names_what_it_found() -> None:
+    clean = '{"check-errors": 0, "filename": "a.qcow2", "format": "qcow2"}'
+    assert check_complaint(Ran(0, clean, "")) == ""
+    assert check_complaint(Ran(3, '{"check-errors": 0, "leaks": 4}', "Leaked cluster 9")) == ""
+    broken = '{"corruptions": 3, "check-errors": 0, "leaks": 1}'
+    err = "Leaked cluster 9\nERROR cluster 0 refcount=0 reference=1\nERROR cluster 5\n"
+    assert check_complaint(Ran(2, broken, err)) == (
+        "3 corruptions (ERROR cluster 0 refcount=0 reference=1)"
+    )
+    unopened = "qemu-img: Could not open 'a.qcow2': Image is not in qcow2 format\n"
+    assert check_complaint(Ran(1, "", unopened)) == (
+        "Could not open 'a.qcow2': Image is not in qcow2 format"
+    )
+
+
+def test_a_program_reaches_the_hosts_machine_only_where_kvmtui_has_a_way() -> None:
+    assert way("qemu:///system") == (Way.HERE, "")
+    assert way("qemu+unix:///system?socket=/s") == (Way.HERE, "")
+    assert way("qemu+ssh://root@kvm1/system") == (Way.OPENSSH, "")
+    assert way("ssh://root@kvm1") == (Way.SSH_LINK, "")
+    assert way("qemu+tcp://10.0.0.5/system") == (Way.NONE, "10.0.0.5")  # this machine's?
+    assert way("test:///default") == (Way.NONE, "")
+    assert _is_this_machine("127.0.0.1") and not _is_this_machine("192.0.2.1")
+
+
+async def test_no_shell_on_a_test_driver_host(tmp_path: Path) -> None:
+    async with connected_fleet(node_specs(tmp_path)) as fleet:
+        with pytest.raises(NoShell, match=r"^no shell on kvm1$"):
+            await run_on_host(fleet.host("kvm1"), ["true"])
 
 
 def test_a_passed_fill_mark_is_set_again_halfway_to_full() -> None:

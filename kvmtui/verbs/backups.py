@@ -163,7 +163,7 @@ async def _restore(controller: Controller, command: Command) -> None:
 
 @verb(
     "backup-verify",
-    "read every block of a backup point through its chain",
+    "check a backup point: qemu-img check of its files, a read of every block",
     positionals=("NAME",),
     optional=("POINT",),
     mutating=True,

@@ -33,7 +33,10 @@ async def _line(pilot, text: str, answers: int = 1) -> list[str]:
     return notifications(pilot.app)
 
 
-async def _seed(app, guest: GuestSnapshot, hours_ago: float, kind: str) -> BackupPoint:
+async def _seed(
+    app, guest: GuestSnapshot, hours_ago: float, kind: str, path: str = ""
+) -> BackupPoint:
+    """A point in the catalogue, its file at `path` (default: a file nowhere)."""
     await app.services.backups.load()
     return await app.services.backups.record(
         BackupPoint(
@@ -46,7 +49,11 @@ async def _seed(app, guest: GuestSnapshot, hours_ago: float, kind: str) -> Backu
             size=3 << 20,
             checkpoint=f"kvmtui-{kind}-{hours_ago}",
             pool="default",
-            files=(BackupFile("vda", f"/pool/{guest.name}-{hours_ago}.qcow2", "default", 1 << 30),),
+            files=(
+                BackupFile(
+                    "vda", path or f"/pool/{guest.name}-{hours_ago}.qcow2", "default", 1 << 30
+                ),
+            ),
             definition="<domain/>",
             verified=None,
         )
@@ -150,6 +157,26 @@ async def test_a_stale_backup_is_an_alert_on_every_view_and_in_the_timeline(demo
         # Read again (the view comes up, another run starts): not raised a second time.
         await app.services.backups.refresh()
         assert "ALERTS 1" in status(app) and len(app.screen.table.shown_texts()) == 1
+
+
+async def test_v_verifies_a_point_and_says_qemu_img_could_not_run_there(demo_settings):
+    """The demo host is libvirt's test driver: no machine to run qemu-img on, so the check
+    is skipped, said so, and every block is still read (the point's file is a volume of the
+    demo's pool: the guest's own disk)."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        guest = _guest(app, GuestState.RUNNING)
+        await _seed(app, guest, 1, "full", f"/var/lib/libvirt/images/{guest.name}.qcow2")
+        await pilot.press("colon", *keys("backups"), "enter")
+        await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) == 1, what="rows")
+        app.clear_notifications()
+        await pilot.press("v")
+        await wait_for(pilot, lambda: notifications(app), what="the answer")
+        assert notifications(app) == [
+            f"{guest.name} backup {app.services.backups.points()[0].name}: qemu-img check "
+            f"skipped: no shell on {guest.host}; every block of 1 disk read back through "
+            "its chain"
+        ]
+        assert app.services.backups.points()[0].verified is not None
 
 
 async def test_block_jobs_the_test_driver_lacks_are_one_line_each(demo_settings):
