@@ -63,6 +63,10 @@ DEFAULT_PER_HOST = 2
 DEFAULT_POOL = "default"
 #: Checkpoints kvmtui makes are named so, and only those are its own to delete.
 CHECKPOINT_PREFIX = "kvmtui-"
+#: Tenths of a second a failed call waits for the host's connection to be marked lost.
+LOST_SETTLE = 20
+#: Seconds an aborted backup job left by a lost host may take to end.
+END_WAIT = 30
 #: Seconds between two looks for stale chains at most (the clock may jump).
 STALE_CHECK_MAX = 3600.0
 #: The states a guest is backed up in (a shut-off one is started paused for it).
@@ -96,6 +100,22 @@ class BackupSettings:
 
 class BackupUnsupported(HostError):
     """The host's hypervisor (or libvirt driver) has no live backups."""
+
+
+class HostLost(HostError):
+    """The guest's host was lost while its backup ran."""
+
+
+@dataclass(frozen=True)
+class _Leftover:
+    """What a backup cut off by its host's loss made (its checkpoint, which may not exist,
+    and its volumes): nothing can be removed while the host is away, and QEMU may finish
+    the job meanwhile, so it is removed once the host is back (`_tidy_soon`): the chain
+    keeps no half point and the previous checkpoint stays the one to follow."""
+
+    uuid: str
+    checkpoint: str
+    paths: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -259,6 +279,11 @@ class _Job:
         self.abort_requested = False
         #: QEMU's job exists (backupBegin returned): an abort goes to libvirt from then on.
         self.begun = False
+
+    def unless_aborted(self, what: str) -> None:
+        """HostError when an abort was asked for."""
+        if self.abort_requested:
+            raise HostError(f"{what}: aborted before it began")
 
     def snapshot(self) -> BackupJobSnapshot:
         return BackupJobSnapshot(
@@ -436,6 +461,10 @@ class BackupService(Publisher):
         self._noted: set[int] = set()
         self._stale_timer: asyncio.TimerHandle | None = None
         self._stale_check: asyncio.Task[None] | None = None
+        #: Per host, what backups cut off by its loss made, removed once it is back.
+        self._leftovers: dict[str, list[_Leftover]] = defaultdict(list)
+        self._tidying: dict[str, asyncio.Task[None]] = {}
+        fleet.add_event_listener(self._host_event)
 
     # ---- the catalogue ------------------------------------------------------------------
 
@@ -503,12 +532,14 @@ class BackupService(Publisher):
         self._stale_timer = asyncio.get_running_loop().call_later(delay, check)
 
     async def close(self) -> None:
-        """Stops the staleness timer (the fleet closes)."""
+        """Stops the staleness timer and what runs in the background (the fleet closes)."""
         self._set_stale_timer(None)
-        if self._stale_check is not None and not self._stale_check.done():
-            self._stale_check.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stale_check
+        self.fleet.remove_event_listener(self._host_event)
+        for task in [self._stale_check, *self._tidying.values()]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def points(self) -> list[BackupPoint]:
         return list(self._points)
@@ -654,6 +685,9 @@ class BackupService(Publisher):
         if self.active_job_for(guest.host, guest.uuid):
             raise HostError(f"{what}: a backup of it is already under way")
         host = self.fleet.host(guest.host)
+        tidying = self._tidy_soon(guest.host)  # a backup cut off earlier: its checkpoint first
+        if tidying is not None:
+            await asyncio.shield(tidying)
         plan = await host.run(lambda conn: _read_plan(conn, guest.uuid, pool, what), what=what)
         chain = self.chain_of(guest.uuid, guest.host)
         base: BackupPoint | None = None
@@ -779,9 +813,10 @@ class BackupService(Publisher):
                         with contextlib.suppress(libvirt.libvirtError):
                             dom.fsThaw()
 
+            job.unless_aborted(what)  # asked while the volumes were made: QEMU starts nothing
             await host.run_on_guest(job.uuid, begin, "backup-begin")
             begun = job.begun = True
-            if job.abort_requested:  # asked while the volumes were made
+            if job.abort_requested:  # asked while backupBegin ran
                 await host.run_on_guest(job.uuid, lambda dom: dom.abortJob(), "domjobabort")
             await self._follow(job, host, what)
             sizes = await host.run(
@@ -790,9 +825,13 @@ class BackupService(Publisher):
                 ),
                 what=what,
             )
-        except BaseException as error:
-            job.state = JobState.ABORTED if job.abort_requested else JobState.FAILED
-            left = await self._discard(host, job, checkpoint if begun else None, made)
+        except BaseException as error:  # the job is finished (failed, aborted) by `backup`
+            if isinstance(error, HostLost) or not host.connected:
+                # nothing can be removed now; QEMU may even finish the job meanwhile
+                self._leftovers[host.name].append(_Leftover(job.uuid, checkpoint, tuple(made)))
+                left = f"; what it made is removed once {host.name} is back"
+            else:
+                left = await self._discard(host, job.uuid, checkpoint if begun else None, made)
             if isinstance(error, HostError):
                 raise HostError(f"{error}{left}", error.code) from error
             raise
@@ -881,11 +920,13 @@ class BackupService(Publisher):
                     job.uuid, lambda dom: dom.jobStats(), "domjobinfo", timeout=10
                 )
             except HostError as error:
-                if not host.connected:
-                    raise HostError(
-                        f"{what}: lost {host.name} mid-backup ({describe(error)}); the point "
-                        "is discarded, the next backup is a full one if its checkpoint is gone"
-                    ) from error
+                for _ in range(LOST_SETTLE):  # a dead daemon: its connection is marked lost
+                    if not host.connected:
+                        raise HostLost(
+                            f"{what}: failed: {host.name} was lost mid-backup "
+                            f"({describe(error)}); no point is kept"
+                        ) from error
+                    await asyncio.sleep(0.1)
                 raise
             if stats.get("type", 0) == libvirt.VIR_DOMAIN_JOB_NONE:
                 break
@@ -915,7 +956,7 @@ class BackupService(Publisher):
             job.total = final["disk_total"]
             job.done = final.get("disk_processed", job.total)
 
-    async def _discard(self, host: Host, job: _Job, checkpoint: str | None, made: list[str]) -> str:
+    async def _discard(self, host: Host, uuid: str, checkpoint: str | None, made: list[str]) -> str:
         """Removes what a backup that did not succeed made: its checkpoint (libvirt merges
         its bitmap into the previous checkpoint's) and its volumes. "" when all went."""
         left: list[str] = []
@@ -925,12 +966,47 @@ class BackupService(Publisher):
                 dom.checkpointLookupByName(checkpoint).delete(0)
 
             try:
-                await host.run_on_guest(job.uuid, drop, "checkpoint-delete")
+                await host.run_on_guest(uuid, drop, "checkpoint-delete")
             except HostError as error:
                 if error.code != libvirt.VIR_ERR_NO_DOMAIN_CHECKPOINT:
                     left.append(f"checkpoint {checkpoint}")
         left += await self._delete(host, list(reversed(made)))
         return f"; could not remove {', '.join(left)}: remove by hand" if left else ""
+
+    def _tidy_soon(self, host_name: str) -> asyncio.Task[None] | None:
+        """Removes, in the background, what backups cut off by the host's loss made (their
+        `_Leftover`s), once it is connected; the task doing it (one at a time per host), or
+        None when there is nothing to remove."""
+        task = self._tidying.get(host_name)
+        if task is not None and not task.done():
+            return task
+        if not self._leftovers.get(host_name) or not self.fleet.host(host_name).connected:
+            return None
+        task = self._tidying[host_name] = asyncio.ensure_future(self._tidy(host_name))
+        return task
+
+    async def _tidy(self, host_name: str) -> None:
+        """What `_tidy_soon` does: the backup job QEMU may still run for a leftover (libvirt
+        takes it up again as it comes back) is aborted, then its checkpoint and volumes go,
+        as after any failed backup; what will not go yet waits for the next time."""
+        host = self.fleet.host(host_name)
+        leftovers, self._leftovers[host_name] = self._leftovers[host_name], []
+        for leftover in leftovers:
+            try:
+                await host.run_on_guest(leftover.uuid, _end_backup_job, "domjobabort", timeout=60)
+            except HostError as error:
+                if error.code != libvirt.VIR_ERR_NO_DOMAIN:
+                    self._leftovers[host_name].append(leftover)
+                    continue
+            left = await self._discard(
+                host, leftover.uuid, leftover.checkpoint, list(leftover.paths)
+            )
+            if left:
+                self._leftovers[host_name].append(leftover)
+
+    def _host_event(self, event: DomainEvent) -> None:
+        if event.kind == "host-back":
+            self._tidy_soon(event.host)
 
     def _finish(self, job: _Job, state: JobState, message: str) -> None:
         job.state = state
@@ -1156,6 +1232,21 @@ class BackupService(Publisher):
             await host.run_on_guest(point.uuid, forget, "checkpoint-delete")
         said = f"{point.guest} on {host.name} restored from backup {point.name}"
         return said + (f"; old disks left: {', '.join(left)}" if left else "")
+
+
+def _end_backup_job(dom: libvirt.virDomain) -> None:
+    """Aborts the guest's backup job, if one runs, and waits (up to `END_WAIT` s) for its
+    end: a checkpoint is not deleted under a running job."""
+    for _ in range(END_WAIT * 10):
+        stats = dom.jobStats()
+        if stats.get("type", 0) == libvirt.VIR_DOMAIN_JOB_NONE:
+            return
+        if stats.get("operation") != libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP:
+            raise HostError("another job runs on it")
+        with contextlib.suppress(libvirt.libvirtError):  # it may have just ended
+            dom.abortJob()
+        time.sleep(0.1)
+    raise HostError(f"its backup job did not end in {END_WAIT} s")
 
 
 def check_complaint(ran: Ran) -> str:
