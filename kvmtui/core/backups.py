@@ -1060,7 +1060,7 @@ class BackupService(Publisher):
 
             await host.run_long(flatten, what=f"backup-prune {point.guest}: merging {file.disk}")
 
-    async def _flatten(self, host: Host, file: BackupFile, prefix: str) -> str:
+    async def _flatten(self, host: Host, file: BackupFile, prefix: str, what: str) -> str:
         """A scratch volume beside the point's file holding the whole disk (its chain read
         through by libvirt's qemu-img convert); its path."""
 
@@ -1070,7 +1070,7 @@ class BackupService(Publisher):
             xml = _volume_xml(f"{prefix}-{vol.name()}", file.capacity, None)
             return str(pool.createXMLFrom(xml, vol, 0).path())
 
-        return await host.run_long(flatten, what=f"reading {file.path}")
+        return await host.run_long(flatten, what=f"{what}: reading {file.path}")
 
     async def _delete(self, host: Host, paths: list[str]) -> list[str]:
         """Deletes the volumes at `paths`; those that would not go."""
@@ -1114,10 +1114,10 @@ class BackupService(Publisher):
         which fails on a broken or missing file, then deleted). A complaint of qemu-img's is
         the error, naming the file; the point is then no longer marked verified."""
         host = self.fleet.host(point.host)
-        what = f"backup-verify {point.guest} {point.name}"
+        what = f"backup-verify {point.guest} {point.name} on {point.host}"
         checked = await self._check(host, point, what)
         for file in point.files:
-            scratch = await self._flatten(host, file, ".kvmtui-verify")
+            scratch = await self._flatten(host, file, ".kvmtui-verify", what)
             await self._delete(host, [scratch])
         await self._update(replace(point, verified=time.time()))
         return (
@@ -1210,7 +1210,9 @@ class BackupService(Publisher):
         if across:
             try:
                 for file in point.files:
-                    flat[file.disk] = await self._flatten(host, file, f".kvmtui-restore-{name}")
+                    flat[file.disk] = await self._flatten(
+                        host, file, f".kvmtui-restore-{name}", f"{what} on {host.name}"
+                    )
                 plan = replace(
                     plan,
                     disks=tuple(replace(d, source=flat[d.target]) for d in plan.disks),

@@ -288,7 +288,7 @@ async def test_verify_runs_qemu_img_check_and_a_corrupt_point_fails_naming_the_f
                 await service.verify(bad)
             said = str(failed.value)
             assert said.startswith(
-                f"backup-verify {GUEST} {bad.name}: qemu-img check of {copy}: "
+                f"backup-verify {GUEST} {bad.name} on hosta: qemu-img check of {copy}: "
             ), said
             assert re.search(r": \d+ corruptions? \(ERROR", said), said  # its first ERROR line
             assert service.chain_of(guest.uuid, "hosta")[-1].verified is None

@@ -177,6 +177,14 @@ async def test_v_verifies_a_point_and_says_qemu_img_could_not_run_there(demo_set
             "its chain"
         ]
         assert app.services.backups.points()[0].verified is not None
+        # A point whose file is gone: one line naming the guest, the host and the file.
+        other = [g for g in app.fleet.snapshot().guests if g.state is GuestState.RUNNING][1]
+        gone = await _seed(app, other, 2, "full")
+        (said,) = await _line(pilot, f"backup-verify {other.ref} {gone.name}")
+        assert said.startswith(
+            f"backup-verify {other.name} {gone.name} on {other.host}: reading "
+            f"{gone.files[0].path}: "
+        )
 
 
 async def test_block_jobs_the_test_driver_lacks_are_one_line_each(demo_settings):
