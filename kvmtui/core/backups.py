@@ -713,7 +713,7 @@ class BackupService(Publisher):
                 if job.abort_requested:
                     self._finish(job, JobState.ABORTED, "cancelled before it started")
                     raise HostError(f"{what}: cancelled before it started")
-                point, cold = await self._run_started(job, host, plan, base, quiesce, what)
+                point, started = await self._run_started(job, host, plan, base, quiesce, what)
         except BaseException as error:
             if not job.state.finished:
                 state = JobState.ABORTED if job.abort_requested else JobState.FAILED
@@ -724,8 +724,8 @@ class BackupService(Publisher):
             f"{guest.name} on {guest.host}: {point.kind} backup {point.name} in pool {pool}"
             f" ({size(point.size)})" + (f"; full: {reason}" if reason and base is None else "")
         )
-        if cold:
-            said += "; it was shut off: started paused for the backup and stopped again"
+        if started:
+            said += f"; {started}"
         elif quiesce:
             said += "; its filesystems were frozen through the guest agent as it began"
         if plan.skipped:
@@ -744,13 +744,13 @@ class BackupService(Publisher):
         base: BackupPoint | None,
         quiesce: bool,
         what: str,
-    ) -> tuple[BackupPoint, bool]:
+    ) -> tuple[BackupPoint, str]:
         """`_run`, on a guest that runs: a shut-off one is started paused for it (libvirt
         backs up, and makes checkpoints of, running domains only; its CPUs never run) and
         destroyed again however the backup ends, so one mechanism makes every point and the
         checkpoint's bitmap is kept in the qcow2 for the next, incremental, backup. Started
-        with AUTODESTROY: should kvmtui's connection go meanwhile, libvirt stops it. Whether
-        it was started so comes back with the point."""
+        with AUTODESTROY: should kvmtui's connection go meanwhile, libvirt stops it. What to
+        say of that ("" for a running guest) comes back with the point."""
 
         def start(dom: libvirt.virDomain) -> bool:
             if dom.isActive():
@@ -760,14 +760,32 @@ class BackupService(Publisher):
             )
             return True
 
-        cold = await host.run_on_guest(job.uuid, start, "start --paused")
+        cold = await host.run(
+            lambda conn: start(conn.lookupByUUIDString(job.uuid)),
+            what=f"{what}: starting it paused",
+        )
+        if not cold:
+            return await self._run(job, host, plan, base, quiesce, what), ""
         try:
             # a paused guest's agent does not answer; a shut-off one's filesystems are at rest
-            return await self._run(job, host, plan, base, quiesce and not cold, what), cold
+            point = await self._run(job, host, plan, base, False, what)
         finally:
-            if cold:
-                with contextlib.suppress(HostError):  # a host lost took it down with it
-                    await host.run_on_guest(job.uuid, lambda dom: dom.destroy(), "destroy")
+            stuck = await self._stop_again(host, job.uuid)
+        return point, stuck or "it was shut off: started paused for the backup and stopped again"
+
+    @staticmethod
+    async def _stop_again(host: Host, uuid: str) -> str:
+        """Destroys the guest started paused for its backup; what to say when it would not
+        stop ("" when it did, or when the host's loss took it down: AUTODESTROY)."""
+        try:
+            await host.run_on_guest(uuid, lambda dom: dom.destroy())
+        except HostError as error:
+            if host.connected:
+                return (
+                    "it was shut off and started paused for the backup, but would not stop "
+                    f"again ({describe(error)}): destroy it"
+                )
+        return ""
 
     async def _run(
         self,
