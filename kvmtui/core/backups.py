@@ -485,7 +485,7 @@ class BackupService(Publisher):
 
     # ---- staleness ----------------------------------------------------------------------
 
-    async def note_stale(self, now: float | None = None) -> None:
+    async def note_stale(self) -> None:
         """Raises the `backup-stale` event (an alert, by the config's `[alerts]`) for each
         chain whose newest point is older than `max_age`, once per newest point: not again
         while no newer point comes, nor at the next start (the log says it was noted). Then
@@ -493,7 +493,7 @@ class BackupService(Publisher):
         catalogue is read or changes, and by that timer; the views need not be on screen."""
         if self.events is None:
             return
-        now = time.time() if now is None else now
+        now = time.time()
         due: list[float] = []
         for chain in self.chains():
             newest = chain.newest

@@ -11,9 +11,9 @@ Alerts are rows an operator must see even if nothing was on screen when they cam
 of the config (`AlertRules`) marks an event as an alert (a guest crashed, paused on an I/O
 error, a watchdog fired, a disk crossed its block threshold, a host lost for longer than
 `host_lost_after`, a guest's newest backup older than `backup_max_age`: the backup service
-notes that one, once per point), and it stays one, counted on every view's status line, until it is
-acknowledged; the unacknowledged ones of the last run come back at start. They are the
-core's state, not a screen's: none is lost while another view is on screen.
+notes that one, once per point), and it stays one, counted on every view's status line,
+until it is acknowledged; the unacknowledged ones of the last run come back at start. They
+are the core's state, not a screen's: none is lost while another view is on screen.
 """
 
 from __future__ import annotations
