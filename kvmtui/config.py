@@ -20,7 +20,7 @@ because the operator reads it on a jump box terminal and fixes it with `vi +LINE
     max_size_mb = 64         # the database is kept under this
 
     [alerts]                 # optional: which events raise an alert
-    rules = ["crashed", "io-error", "watchdog", "block-threshold", "host-lost"]
+    rules = ["crashed", "io-error", "watchdog", "block-threshold", "host-lost", "backup-stale"]
     host_lost_after = 60     # seconds a host is lost before that is an alert
 
     [keys]                   # optional: binding id = keys (see kvmtui.keys)
@@ -109,7 +109,8 @@ class Config:
     backup_per_host: int = 2
     """Backups at once per host when several guests are backed up together (1 to 64)."""
     backup_max_age: float = 26.0
-    """Hours after which a guest's newest backup is stale: flagged in the backups view."""
+    """Hours after which a guest's newest backup is stale: flagged in the backups view, and
+    an alert (`backup-stale`)."""
     disk_threshold: int = 85
     """Percent of a qcow2 disk's size at which its guest's row is marked (libvirt's block
     threshold; set again halfway to full each time it is passed); 0 turns it off."""
@@ -169,7 +170,8 @@ class AlertsTable:
 
     rules: frozenset[str] = frozenset(ALERT_RULES)
     """The events that raise one: `crashed`, `io-error` (a guest paused on it),
-    `watchdog`, `block-threshold`, `host-lost`; `[]`: none."""
+    `watchdog`, `block-threshold`, `host-lost`, `backup-stale` (a guest's newest backup
+    older than `backup_max_age`); `[]`: none."""
     host_lost_after: float = 60.0
     """Seconds a host must stay lost before that is an alert."""
 

@@ -397,7 +397,7 @@ def test_bad_migrate_flags_name_the_line_and_the_mistake(
 def test_history_and_alerts_tables_set_retention_and_rules(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ""))
     assert config.alerts.alert_rules().rules == {
-        "crashed", "io-error", "watchdog", "block-threshold", "host-lost"
+        "crashed", "io-error", "watchdog", "block-threshold", "host-lost", "backup-stale"
     }  # fmt: skip
     path = write(
         tmp_path,

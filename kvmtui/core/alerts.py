@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: The rules an alert can come from: a guest crashed, paused on an I/O error, its watchdog
-#: fired, a disk crossed its block threshold, a host stayed lost.
-ALERT_RULES = ("crashed", "io-error", "watchdog", "block-threshold", "host-lost")
+#: fired, a disk crossed its block threshold, a host stayed lost, a guest's newest backup
+#: grew older than `backup_max_age`.
+ALERT_RULES = ("crashed", "io-error", "watchdog", "block-threshold", "host-lost", "backup-stale")
 
 
 @dataclass(frozen=True)

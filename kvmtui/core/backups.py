@@ -1,4 +1,4 @@
-"""Live backups of running guests: full, then incremental against the last checkpoint.
+"""Live backups of guests: full, then incremental against the last checkpoint.
 
 A backup is libvirt's push-mode `virDomainBackupBegin` of every qcow2 disk, with a checkpoint
 (a dirty bitmap in each qcow2) made at the same instant, so the next backup copies only the
@@ -17,6 +17,11 @@ failed backup deletes its volumes and its new checkpoint (libvirt merges that ch
 bitmap into the previous one, which stays usable), so the chain is as it was. A point whose
 checkpoint is gone from the guest (its host restarted it, a restore replaced its disks)
 cannot be followed by an incremental: the next backup is a full one, and says so.
+
+libvirt backs up (and makes checkpoints of) running domains only: a shut-off guest is
+started paused for its backup (its CPUs never run) and destroyed again, whatever the end, so
+its points are made as a running guest's and its checkpoint's bitmap, kept in the qcow2,
+serves the next backup, shut off or not.
 
 While it runs a backup is a job of the jobs view beside the migrations: progress and speed
 from `jobStats()`, abort with `abortJob()`.
@@ -39,11 +44,13 @@ import libvirt
 
 from kvmtui.core.clone import ClonePlan, DiskCopy, check_guest_name, make_guest, name_free
 from kvmtui.core.errors import HostError, describe
+from kvmtui.core.eventlog import EventLog
 from kvmtui.core.fleet import Fleet
-from kvmtui.core.host import Host
+from kvmtui.core.host import DomainEvent, Host
+from kvmtui.core.host_shell import NOT_FOUND, NoShell, Ran, run_on_host
 from kvmtui.core.migration import JobState, elapsed
 from kvmtui.core.model import GuestSnapshot, GuestState
-from kvmtui.core.numbers import plural, size
+from kvmtui.core.numbers import duration, plural, size
 from kvmtui.core.publish import Publisher
 from kvmtui.core.store import Store, Table
 from kvmtui.core.uri import quoted
@@ -56,6 +63,16 @@ DEFAULT_PER_HOST = 2
 DEFAULT_POOL = "default"
 #: Checkpoints kvmtui makes are named so, and only those are its own to delete.
 CHECKPOINT_PREFIX = "kvmtui-"
+#: Tenths of a second a failed call waits for the host's connection to be marked lost.
+LOST_SETTLE = 20
+#: Seconds an aborted backup job left by a lost host may take to end.
+END_WAIT = 30
+#: Seconds between two looks for stale chains at most (the clock may jump).
+STALE_CHECK_MAX = 3600.0
+#: The states a guest is backed up in (a shut-off one is started paused for it).
+BACKED_UP_STATES = frozenset(
+    {GuestState.RUNNING, GuestState.BLOCKED, GuestState.PAUSED, GuestState.SHUTOFF}
+)
 
 TABLE = Table(
     "backup_points",
@@ -83,6 +100,22 @@ class BackupSettings:
 
 class BackupUnsupported(HostError):
     """The host's hypervisor (or libvirt driver) has no live backups."""
+
+
+class HostLost(HostError):
+    """The guest's host was lost while its backup ran."""
+
+
+@dataclass(frozen=True)
+class _Leftover:
+    """What a backup cut off by its host's loss made (its checkpoint, which may not exist,
+    and its volumes): nothing can be removed while the host is away, and QEMU may finish
+    the job meanwhile, so it is removed once the host is back (`_tidy_soon`): the chain
+    keeps no half point and the previous checkpoint stays the one to follow."""
+
+    uuid: str
+    checkpoint: str
+    paths: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -247,6 +280,11 @@ class _Job:
         #: QEMU's job exists (backupBegin returned): an abort goes to libvirt from then on.
         self.begun = False
 
+    def unless_aborted(self, what: str) -> None:
+        """HostError when an abort was asked for."""
+        if self.abort_requested:
+            raise HostError(f"{what}: aborted before it began")
+
     def snapshot(self) -> BackupJobSnapshot:
         return BackupJobSnapshot(
             self.id,
@@ -400,6 +438,7 @@ class BackupService(Publisher):
         settings: BackupSettings | None = None,
         *,
         sample_interval: float = SAMPLE_INTERVAL,
+        events: EventLog | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or BackupSettings()
@@ -416,6 +455,16 @@ class BackupService(Publisher):
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
         self._slots: dict[str, asyncio.Semaphore] = {}
+        #: Where a stale chain raises its alert (`backup-stale`); None: nowhere (tests).
+        self.events = events
+        #: The newest points whose staleness is noted (this run, or found in the log).
+        self._noted: set[int] = set()
+        self._stale_timer: asyncio.TimerHandle | None = None
+        self._stale_check: asyncio.Task[None] | None = None
+        #: Per host, what backups cut off by its loss made, removed once it is back.
+        self._leftovers: dict[str, list[_Leftover]] = defaultdict(list)
+        self._tidying: dict[str, asyncio.Task[None]] = {}
+        fleet.add_event_listener(self._host_event)
 
     # ---- the catalogue ------------------------------------------------------------------
 
@@ -432,6 +481,65 @@ class BackupService(Publisher):
         rows = await self.store.read("SELECT * FROM backup_points ORDER BY time, id")
         self._points = [_point(row) for row in rows]
         self.publish()
+        await self.note_stale()
+
+    # ---- staleness ----------------------------------------------------------------------
+
+    async def note_stale(self) -> None:
+        """Raises the `backup-stale` event (an alert, by the config's `[alerts]`) for each
+        chain whose newest point is older than `max_age`, once per newest point: not again
+        while no newer point comes, nor at the next start (the log says it was noted). Then
+        sets the service's one timer for the moment the next chain goes stale. Run as the
+        catalogue is read or changes, and by that timer; the views need not be on screen."""
+        if self.events is None:
+            return
+        now = time.time()
+        due: list[float] = []
+        for chain in self.chains():
+            newest = chain.newest
+            stale_at = newest.time + self.max_age
+            if stale_at > now:
+                due.append(stale_at)
+                continue
+            if newest.id in self._noted:
+                continue
+            self._noted.add(newest.id)
+            about = f"newest point {newest.name} "
+            if await self.events.noted("backup-stale", chain.uuid, chain.host, newest.time, about):
+                continue
+            detail = (
+                f"{about}is {duration(now - newest.time)} old, over backup_max_age "
+                f"({self.max_age / 3600:g} h)"
+            )
+            self.events.note(
+                DomainEvent(chain.host, chain.uuid, chain.guest, "backup-stale", params=detail)
+            )
+        self._set_stale_timer(min(due, default=None))
+
+    def _set_stale_timer(self, when: float | None) -> None:
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
+            self._stale_timer = None
+        if when is None:
+            return
+
+        def check() -> None:
+            self._stale_timer = None
+            if self._stale_check is None or self._stale_check.done():
+                self._stale_check = asyncio.ensure_future(self.note_stale())
+
+        delay = min(max(1.0, when - time.time()), STALE_CHECK_MAX)
+        self._stale_timer = asyncio.get_running_loop().call_later(delay, check)
+
+    async def close(self) -> None:
+        """Stops the staleness timer and what runs in the background (the fleet closes)."""
+        self._set_stale_timer(None)
+        self.fleet.remove_event_listener(self._host_event)
+        for task in [self._stale_check, *self._tidying.values()]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def points(self) -> list[BackupPoint]:
         return list(self._points)
@@ -509,12 +617,14 @@ class BackupService(Publisher):
         # a refresh meanwhile (another backup of the same run) may have read it already
         self._points = [p for p in self._points if p.id != saved.id] + [saved]
         self.publish()
+        await self.note_stale()
         return saved
 
     async def _drop(self, point: BackupPoint) -> None:
         await self.store.write("DELETE FROM backup_points WHERE id = ?", (point.id,))
         self._points = [p for p in self._points if p.id != point.id]
         self.publish()
+        await self.note_stale()
 
     async def _update(self, point: BackupPoint) -> None:
         await self.store.write(
@@ -560,21 +670,24 @@ class BackupService(Publisher):
         quiesce: bool = False,
         keep: int | None = None,
     ) -> str:
-        """Backs the running guest up into `pool` and returns the sentence saying so:
-        incremental against its last point when that point's checkpoint is still there,
-        else full (`incremental` False: full anyway; True: incremental or nothing). At
-        most `per_host` run at once per host; the others wait in the jobs view. HostError
-        says why not, and leaves nothing."""
+        """Backs the guest (running, paused or shut off) up into `pool` and returns the
+        sentence saying so: incremental against its last point when that point's
+        checkpoint is still there, else full (`incremental` False: full anyway; True:
+        incremental or nothing). At most `per_host` run at once per host; the others wait
+        in the jobs view. HostError says why not, and leaves nothing."""
         await self.refresh()  # another kvmtui (cron) may have added the last point
         what = f"backup {guest.name} on {guest.host}"
-        if guest.state not in (GuestState.RUNNING, GuestState.PAUSED):
+        if guest.state not in BACKED_UP_STATES:
             raise HostError(
-                f"{what}: it is {guest.state.value}; libvirt backs up running guests only "
-                "(start it first)"
+                f"{what}: it is {guest.state.value}; kvmtui backs up running, paused and "
+                "shut-off guests only"
             )
         if self.active_job_for(guest.host, guest.uuid):
             raise HostError(f"{what}: a backup of it is already under way")
         host = self.fleet.host(guest.host)
+        tidying = self._tidy_soon(guest.host)  # a backup cut off earlier: its checkpoint first
+        if tidying is not None:
+            await asyncio.shield(tidying)
         plan = await host.run(lambda conn: _read_plan(conn, guest.uuid, pool, what), what=what)
         chain = self.chain_of(guest.uuid, guest.host)
         base: BackupPoint | None = None
@@ -600,7 +713,7 @@ class BackupService(Publisher):
                 if job.abort_requested:
                     self._finish(job, JobState.ABORTED, "cancelled before it started")
                     raise HostError(f"{what}: cancelled before it started")
-                point = await self._run(job, host, plan, base, quiesce, what)
+                point, started = await self._run_started(job, host, plan, base, quiesce, what)
         except BaseException as error:
             if not job.state.finished:
                 state = JobState.ABORTED if job.abort_requested else JobState.FAILED
@@ -611,7 +724,9 @@ class BackupService(Publisher):
             f"{guest.name} on {guest.host}: {point.kind} backup {point.name} in pool {pool}"
             f" ({size(point.size)})" + (f"; full: {reason}" if reason and base is None else "")
         )
-        if quiesce:
+        if started:
+            said += f"; {started}"
+        elif quiesce:
             said += "; its filesystems were frozen through the guest agent as it began"
         if plan.skipped:
             said += f"; not backed up (not qcow2): {', '.join(plan.skipped)}"
@@ -620,6 +735,57 @@ class BackupService(Publisher):
             if removed:
                 said += f"; {removed}"
         return said
+
+    async def _run_started(
+        self,
+        job: _Job,
+        host: Host,
+        plan: BackupPlan,
+        base: BackupPoint | None,
+        quiesce: bool,
+        what: str,
+    ) -> tuple[BackupPoint, str]:
+        """`_run`, on a guest that runs: a shut-off one is started paused for it (libvirt
+        backs up, and makes checkpoints of, running domains only; its CPUs never run) and
+        destroyed again however the backup ends, so one mechanism makes every point and the
+        checkpoint's bitmap is kept in the qcow2 for the next, incremental, backup. Started
+        with AUTODESTROY: should kvmtui's connection go meanwhile, libvirt stops it. What to
+        say of that ("" for a running guest) comes back with the point."""
+
+        def start(dom: libvirt.virDomain) -> bool:
+            if dom.isActive():
+                return False
+            dom.createWithFlags(
+                libvirt.VIR_DOMAIN_START_PAUSED | libvirt.VIR_DOMAIN_START_AUTODESTROY
+            )
+            return True
+
+        cold = await host.run(
+            lambda conn: start(conn.lookupByUUIDString(job.uuid)),
+            what=f"{what}: starting it paused",
+        )
+        if not cold:
+            return await self._run(job, host, plan, base, quiesce, what), ""
+        try:
+            # a paused guest's agent does not answer; a shut-off one's filesystems are at rest
+            point = await self._run(job, host, plan, base, False, what)
+        finally:
+            stuck = await self._stop_again(host, job.uuid)
+        return point, stuck or "it was shut off: started paused for the backup and stopped again"
+
+    @staticmethod
+    async def _stop_again(host: Host, uuid: str) -> str:
+        """Destroys the guest started paused for its backup; what to say when it would not
+        stop ("" when it did, or when the host's loss took it down: AUTODESTROY)."""
+        try:
+            await host.run_on_guest(uuid, lambda dom: dom.destroy())
+        except HostError as error:
+            if host.connected:
+                return (
+                    "it was shut off and started paused for the backup, but would not stop "
+                    f"again ({describe(error)}): destroy it"
+                )
+        return ""
 
     async def _run(
         self,
@@ -665,9 +831,10 @@ class BackupService(Publisher):
                         with contextlib.suppress(libvirt.libvirtError):
                             dom.fsThaw()
 
+            job.unless_aborted(what)  # asked while the volumes were made: QEMU starts nothing
             await host.run_on_guest(job.uuid, begin, "backup-begin")
             begun = job.begun = True
-            if job.abort_requested:  # asked while the volumes were made
+            if job.abort_requested:  # asked while backupBegin ran
                 await host.run_on_guest(job.uuid, lambda dom: dom.abortJob(), "domjobabort")
             await self._follow(job, host, what)
             sizes = await host.run(
@@ -676,9 +843,13 @@ class BackupService(Publisher):
                 ),
                 what=what,
             )
-        except BaseException as error:
-            job.state = JobState.ABORTED if job.abort_requested else JobState.FAILED
-            left = await self._discard(host, job, checkpoint if begun else None, made)
+        except BaseException as error:  # the job is finished (failed, aborted) by `backup`
+            if isinstance(error, HostLost) or not host.connected:
+                # nothing can be removed now; QEMU may even finish the job meanwhile
+                self._leftovers[host.name].append(_Leftover(job.uuid, checkpoint, tuple(made)))
+                left = f"; what it made is removed once {host.name} is back"
+            else:
+                left = await self._discard(host, job.uuid, checkpoint if begun else None, made)
             if isinstance(error, HostError):
                 raise HostError(f"{error}{left}", error.code) from error
             raise
@@ -767,11 +938,13 @@ class BackupService(Publisher):
                     job.uuid, lambda dom: dom.jobStats(), "domjobinfo", timeout=10
                 )
             except HostError as error:
-                if not host.connected:
-                    raise HostError(
-                        f"{what}: lost {host.name} mid-backup ({describe(error)}); the point "
-                        "is discarded, the next backup is a full one if its checkpoint is gone"
-                    ) from error
+                for _ in range(LOST_SETTLE):  # a dead daemon: its connection is marked lost
+                    if not host.connected:
+                        raise HostLost(
+                            f"{what}: failed: {host.name} was lost mid-backup "
+                            f"({describe(error)}); no point is kept"
+                        ) from error
+                    await asyncio.sleep(0.1)
                 raise
             if stats.get("type", 0) == libvirt.VIR_DOMAIN_JOB_NONE:
                 break
@@ -801,7 +974,7 @@ class BackupService(Publisher):
             job.total = final["disk_total"]
             job.done = final.get("disk_processed", job.total)
 
-    async def _discard(self, host: Host, job: _Job, checkpoint: str | None, made: list[str]) -> str:
+    async def _discard(self, host: Host, uuid: str, checkpoint: str | None, made: list[str]) -> str:
         """Removes what a backup that did not succeed made: its checkpoint (libvirt merges
         its bitmap into the previous checkpoint's) and its volumes. "" when all went."""
         left: list[str] = []
@@ -811,12 +984,47 @@ class BackupService(Publisher):
                 dom.checkpointLookupByName(checkpoint).delete(0)
 
             try:
-                await host.run_on_guest(job.uuid, drop, "checkpoint-delete")
+                await host.run_on_guest(uuid, drop, "checkpoint-delete")
             except HostError as error:
                 if error.code != libvirt.VIR_ERR_NO_DOMAIN_CHECKPOINT:
                     left.append(f"checkpoint {checkpoint}")
         left += await self._delete(host, list(reversed(made)))
         return f"; could not remove {', '.join(left)}: remove by hand" if left else ""
+
+    def _tidy_soon(self, host_name: str) -> asyncio.Task[None] | None:
+        """Removes, in the background, what backups cut off by the host's loss made (their
+        `_Leftover`s), once it is connected; the task doing it (one at a time per host), or
+        None when there is nothing to remove."""
+        task = self._tidying.get(host_name)
+        if task is not None and not task.done():
+            return task
+        if not self._leftovers.get(host_name) or not self.fleet.host(host_name).connected:
+            return None
+        task = self._tidying[host_name] = asyncio.ensure_future(self._tidy(host_name))
+        return task
+
+    async def _tidy(self, host_name: str) -> None:
+        """What `_tidy_soon` does: the backup job QEMU may still run for a leftover (libvirt
+        takes it up again as it comes back) is aborted, then its checkpoint and volumes go,
+        as after any failed backup; what will not go yet waits for the next time."""
+        host = self.fleet.host(host_name)
+        leftovers, self._leftovers[host_name] = self._leftovers[host_name], []
+        for leftover in leftovers:
+            try:
+                await host.run_on_guest(leftover.uuid, _end_backup_job, "domjobabort", timeout=60)
+            except HostError as error:
+                if error.code != libvirt.VIR_ERR_NO_DOMAIN:
+                    self._leftovers[host_name].append(leftover)
+                    continue
+            left = await self._discard(
+                host, leftover.uuid, leftover.checkpoint, list(leftover.paths)
+            )
+            if left:
+                self._leftovers[host_name].append(leftover)
+
+    def _host_event(self, event: DomainEvent) -> None:
+        if event.kind == "host-back":
+            self._tidy_soon(event.host)
 
     def _finish(self, job: _Job, state: JobState, message: str) -> None:
         job.state = state
@@ -870,7 +1078,7 @@ class BackupService(Publisher):
 
             await host.run_long(flatten, what=f"backup-prune {point.guest}: merging {file.disk}")
 
-    async def _flatten(self, host: Host, file: BackupFile, prefix: str) -> str:
+    async def _flatten(self, host: Host, file: BackupFile, prefix: str, what: str) -> str:
         """A scratch volume beside the point's file holding the whole disk (its chain read
         through by libvirt's qemu-img convert); its path."""
 
@@ -880,7 +1088,7 @@ class BackupService(Publisher):
             xml = _volume_xml(f"{prefix}-{vol.name()}", file.capacity, None)
             return str(pool.createXMLFrom(xml, vol, 0).path())
 
-        return await host.run_long(flatten, what=f"reading {file.path}")
+        return await host.run_long(flatten, what=f"{what}: reading {file.path}")
 
     async def _delete(self, host: Host, paths: list[str]) -> list[str]:
         """Deletes the volumes at `paths`; those that would not go."""
@@ -917,17 +1125,44 @@ class BackupService(Publisher):
     # ---- verifying and restoring --------------------------------------------------------
 
     async def verify(self, point: BackupPoint) -> str:
-        """Reads every block of the point through its chain (libvirt's qemu-img convert into
-        a scratch volume, which fails on a broken or missing file, then deleted)."""
+        """Checks the point twice: `qemu-img check` of each file it reads through (its own
+        and those of the points it stands on, down to the full one), where kvmtui can run a
+        program on the host (`core/host_shell.py`; libvirt has no API for it), and a read of
+        every block through its chain (libvirt's qemu-img convert into a scratch volume,
+        which fails on a broken or missing file, then deleted). A complaint of qemu-img's is
+        the error, naming the file; the point is then no longer marked verified."""
         host = self.fleet.host(point.host)
+        what = f"backup-verify {point.guest} {point.name} on {point.host}"
+        checked = await self._check(host, point, what)
         for file in point.files:
-            scratch = await self._flatten(host, file, ".kvmtui-verify")
+            scratch = await self._flatten(host, file, ".kvmtui-verify", what)
             await self._delete(host, [scratch])
         await self._update(replace(point, verified=time.time()))
         return (
-            f"{point.guest} backup {point.name}: every block of "
+            f"{point.guest} backup {point.name}: {checked}; every block of "
             f"{plural(len(point.files), 'disk')} read back through its chain"
         )
+
+    async def _check(self, host: Host, point: BackupPoint, what: str) -> str:
+        """`qemu-img check` of every file the point reads through: what to say of it, or
+        HostError naming the file and qemu-img's complaint."""
+        chain = self.chain_of(point.uuid, point.host)
+        under = chain[: chain.index(point) + 1] if point in chain else [point]
+        full = max((i for i, p in enumerate(under) if p.kind == "full"), default=0)
+        paths = [f.path for p in under[full:] for f in p.files]
+        for path in paths:
+            try:
+                ran = await run_on_host(host, ["qemu-img", "check", "--output=json", "-U", path])
+            except NoShell as error:
+                return f"qemu-img check skipped: {error}"
+            if ran.status == NOT_FOUND:
+                return f"qemu-img check skipped: no qemu-img on {host.name}"
+            complaint = check_complaint(ran)
+            if complaint:
+                if point.verified is not None:
+                    await self._update(replace(point, verified=None))
+                raise HostError(f"{what}: qemu-img check of {path}: {complaint}")
+        return f"qemu-img check passed on {plural(len(paths), 'file')}"
 
     async def restore(
         self,
@@ -993,7 +1228,9 @@ class BackupService(Publisher):
         if across:
             try:
                 for file in point.files:
-                    flat[file.disk] = await self._flatten(host, file, f".kvmtui-restore-{name}")
+                    flat[file.disk] = await self._flatten(
+                        host, file, f".kvmtui-restore-{name}", f"{what} on {host.name}"
+                    )
                 plan = replace(
                     plan,
                     disks=tuple(replace(d, source=flat[d.target]) for d in plan.disks),
@@ -1015,6 +1252,43 @@ class BackupService(Publisher):
             await host.run_on_guest(point.uuid, forget, "checkpoint-delete")
         said = f"{point.guest} on {host.name} restored from backup {point.name}"
         return said + (f"; old disks left: {', '.join(left)}" if left else "")
+
+
+def _end_backup_job(dom: libvirt.virDomain) -> None:
+    """Aborts the guest's backup job, if one runs, and waits (up to `END_WAIT` s) for its
+    end: a checkpoint is not deleted under a running job."""
+    for _ in range(END_WAIT * 10):
+        stats = dom.jobStats()
+        if stats.get("type", 0) == libvirt.VIR_DOMAIN_JOB_NONE:
+            return
+        if stats.get("operation") != libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP:
+            raise HostError("another job runs on it")
+        with contextlib.suppress(libvirt.libvirtError):  # it may have just ended
+            dom.abortJob()
+        time.sleep(0.1)
+    raise HostError(f"its backup job did not end in {END_WAIT} s")
+
+
+def check_complaint(ran: Ran) -> str:
+    """What `qemu-img check --output=json` found wrong, in a few words ("" when nothing):
+    its count of corruptions or errors and its first ERROR line, or why it could not check
+    (the file would not open). Leaked clusters waste space only: no complaint."""
+    try:
+        report = json.loads(ran.out)
+    except ValueError:
+        report = None
+    lines = [line.strip() for line in ran.err.splitlines() if line.strip()]
+    if not isinstance(report, dict):
+        said = lines[0].removeprefix("qemu-img: ") if lines else f"exit status {ran.status}"
+        return said
+    corruptions = int(report.get("corruptions", 0))
+    errors = int(report.get("check-errors", 0))
+    if not corruptions and not errors and ran.status in (0, 3):
+        return ""
+    found = [plural(corruptions, "corruption")] if corruptions else []
+    found += [plural(errors, "check error")] if errors else []
+    first = next((line for line in lines if line.startswith("ERROR")), "")
+    return ", ".join(found or [f"exit status {ran.status}"]) + (f" ({first})" if first else "")
 
 
 def _shut_off_disks(conn: libvirt.virConnect, point: BackupPoint) -> list[str]:

@@ -197,14 +197,14 @@ def route(uri: str, display: Display) -> Route:
     if not parts.hostname or transport == "unix":
         return Route(Via.LOCAL if _is_loopback(on_host) else Via.RELAY, on_host, display.port)
     if transport in ("ssh", "libssh", "libssh2"):
-        return Route(Via.OPENSSH, on_host, display.port, ssh_args=_openssh_args(uri))
+        return Route(Via.OPENSSH, on_host, display.port, ssh_args=openssh_args(uri))
     if _is_loopback(listen):
         # Only the host itself can reach it: over SSH, as the operator's ssh config allows.
-        return Route(Via.OPENSSH, listen, display.port, ssh_args=_openssh_args(uri))
+        return Route(Via.OPENSSH, listen, display.port, ssh_args=openssh_args(uri))
     return Route(Via.RELAY, parts.hostname if _is_wildcard(listen) else listen, display.port)
 
 
-def _openssh_args(uri: str) -> tuple[str, ...]:
+def openssh_args(uri: str) -> tuple[str, ...]:
     """`ssh` and its options and target for a libvirt URI, as libvirt's ssh transport would
     run it: the URI's user, port and the `command`, `keyfile` and `no_verify` parameters."""
     parts = urlsplit(uri)

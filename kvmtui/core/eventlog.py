@@ -10,9 +10,10 @@ the next start.
 Alerts are rows an operator must see even if nothing was on screen when they came: a rule
 of the config (`AlertRules`) marks an event as an alert (a guest crashed, paused on an I/O
 error, a watchdog fired, a disk crossed its block threshold, a host lost for longer than
-`host_lost_after`), and it stays one, counted on every view's status line, until it is
-acknowledged; the unacknowledged ones of the last run come back at start. They are the
-core's state, not a screen's: none is lost while another view is on screen.
+`host_lost_after`, a guest's newest backup older than `backup_max_age`: the backup service
+notes that one, once per point), and it stays one, counted on every view's status line,
+until it is acknowledged; the unacknowledged ones of the last run come back at start. They
+are the core's state, not a screen's: none is lost while another view is on screen.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def describe(event: DomainEvent) -> tuple[str, str]:
         return "host lost", str(p or "")
     if event.kind == "host-back":
         return "host back", ""
+    if event.kind == "backup-stale":
+        return "backup stale", str(p or "")
     return event.kind, str(p or "")
 
 
@@ -192,6 +195,28 @@ class EventLog(Journal[TimelineEvent]):
         acked = [replace(row, acked=True) for row in rows if row.alerting]
         self.replace(acked)
         return len(acked)
+
+    async def noted(self, kind: str, uuid: str, host: str, since: float, detail: str) -> bool:
+        """Whether an event of `kind` about the guest `uuid` on `host`, its detail starting
+        with `detail`, came at or after `since`, in this run or an earlier one (the
+        database): what kvmtui observes on a timer of its own (a stale backup) is noted
+        once, not at every look or start."""
+        if any(
+            r.kind == kind
+            and r.uuid == uuid
+            and r.host == host
+            and r.at >= since
+            and r.detail.startswith(detail)
+            for r in self._rows
+        ):
+            return True
+        await self.flush()
+        found = await self.store.read(
+            f"SELECT 1 FROM {self.TABLE.name} WHERE at >= ? AND kind = ? AND uuid = ? "
+            "AND host = ? AND substr(detail, 1, ?) = ? LIMIT 1",
+            (since, kind, uuid, host, len(detail), detail),
+        )
+        return bool(found)
 
     # ---- the journal's, counting the open alerts -----------------------------------------
 
@@ -265,7 +290,7 @@ class EventLog(Journal[TimelineEvent]):
             return "crashed" in rules
         if event.kind == "io-error":
             return "io-error" in rules and event.params[2] == 1  # the guest was paused
-        return event.kind in ("watchdog", "block-threshold") and event.kind in rules
+        return event.kind in ("watchdog", "block-threshold", "backup-stale") and event.kind in rules
 
     def _watch_lost(self, row: TimelineEvent) -> None:
         """A lost host raises its alert only when it has stayed lost `host_lost_after`

@@ -59,7 +59,7 @@ class Services:
         self.networks = NetworkService(fleet)
         self.addresses = AddressBook(fleet)
         self.guestinfo = GuestInfoBook(fleet)
-        self.backups = BackupService(fleet, self.store, backups)
+        self.backups = BackupService(fleet, self.store, backups, events=self.events)
         self.blockjobs = BlockJobs(fleet)
         self.thresholds = DiskThresholds(fleet, disk_threshold)
         fleet.add_close_hook(self._close_store)
@@ -72,6 +72,7 @@ class Services:
         await self.audit.open()
 
     async def _close_store(self) -> None:
+        await self.backups.close()
         await self.events.close()
         await self.audit.close()
         await self.store.close()

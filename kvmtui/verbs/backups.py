@@ -1,5 +1,6 @@
-"""`backup`, `restore`, `backup-verify` and `backup-prune`: live backups of running guests
-and their catalogue (`core/backups.py`), each change through `Controller.change`.
+"""`backup`, `restore`, `backup-verify` and `backup-prune`: live backups of guests (a shut-off
+one started paused for it) and their catalogue (`core/backups.py`), each change through
+`Controller.change`.
 
 A backup of several guests (the guest list's `B` on marked guests, or several NAMEs) asks
 once, naming how many on how many hosts, and runs at most the configured number at a time
@@ -114,7 +115,7 @@ async def restore(
 
 @verb(
     "backup",
-    "back up running guests: full, then incremental against the last checkpoint",
+    "back up guests (running or shut off): full, then incremental since the last checkpoint",
     guest=True,
     optional=("NAME",),
     flags=("incremental", "full", "quiesce"),
@@ -162,7 +163,7 @@ async def _restore(controller: Controller, command: Command) -> None:
 
 @verb(
     "backup-verify",
-    "read every block of a backup point through its chain",
+    "check a backup point: qemu-img check of its files, a read of every block",
     positionals=("NAME",),
     optional=("POINT",),
     mutating=True,

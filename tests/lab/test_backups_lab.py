@@ -11,14 +11,22 @@ end: the restored guests, the points' volumes, linux-a1's checkpoints and files.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
+import shutil
+import struct
 import time
+from pathlib import Path
 
 import pytest
 
 from kvmtui.core.backups import BackupService
 from kvmtui.core.blockjobs import BlockJobs
+from kvmtui.core.errors import HostError
+from kvmtui.core.fleet import Fleet
+from kvmtui.core.host_shell import NoShell, run_on_host
 from kvmtui.core.migration import JobState
-from kvmtui.core.model import HostSpec
+from kvmtui.core.model import GuestSnapshot, GuestState, HostSpec
 from kvmtui.core.store import Store
 from kvmtui.core.thresholds import DiskThresholds
 from tests.lab.labinfo import READY_LINE, LabInfo
@@ -174,6 +182,149 @@ async def test_full_incremental_restore_and_abort(lab_fresh: LabInfo) -> None:
                 )
             for name in ("hosta", "hostb"):  # the pool is shared: each host's list in step
                 lab.virsh(name, "pool-refresh", lab.pool_name)
+
+
+async def _wait_state(fleet: Fleet, name: str, state: GuestState) -> GuestSnapshot:
+    """The guest as kvmtui sees it once it is in `state`."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = [g for g in fleet.snapshot().guests if g.name == name and g.state is state]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{name} not {state.value} in 30 s")
+
+
+async def test_a_shut_off_guest_is_backed_up_started_paused_and_stopped_again(
+    lab_fresh: LabInfo,
+) -> None:
+    """Its first point full, its second incremental (the checkpoint outlived the stop);
+    restored as a new guest, it boots with what was written before the shutdown."""
+    lab = lab_fresh
+    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)
+    name = RESTORED[0]
+    async with connected_fleet([spec]) as fleet:
+        service = BackupService(fleet, Store(None), sample_interval=0.05)
+        await _shell(lab, GUEST, f"echo cold > {FILES}-cold && sync")
+        lab.virsh("hosta", "destroy", GUEST)
+        try:
+            guest = await _wait_state(fleet, GUEST, GuestState.SHUTOFF)
+            said = await service.backup(guest, pool=lab.pool_name)
+            assert said.startswith(f"{GUEST} on hosta: full backup ")
+            assert said.endswith(
+                "; it was shut off: started paused for the backup and stopped again"
+            )
+            assert lab.virsh("hosta", "domstate", GUEST).stdout.strip() == "shut off"
+            said = await service.backup(guest, pool=lab.pool_name)
+            assert said.startswith(f"{GUEST} on hosta: incremental backup "), said
+            assert lab.virsh("hosta", "domstate", GUEST).stdout.strip() == "shut off"
+            full, inc = service.chain_of(guest.uuid, "hosta")
+            assert (full.kind, inc.kind) == ("full", "incremental")
+
+            said = await service.restore(inc, name)
+            assert said == f"{GUEST} backup {inc.name} restored as {name} on hosta"
+            assert lab.virsh("hosta", "start", name).returncode == 0
+            await asyncio.to_thread(_wait_ready, lab, name)
+            assert "cold\n" in await _shell(lab, name, f"cat {FILES}-cold")
+        finally:
+            await asyncio.to_thread(_remove_guest, lab, name)
+            for point in service.chain_of(guest.uuid, "hosta"):
+                for file in point.files:
+                    lab.virsh("hosta", "vol-delete", file.path)
+                lab.virsh(
+                    "hosta", "vol-delete", f"{GUEST}-{point.name}.xml", "--pool", lab.pool_name
+                )
+            booted = _log_size(lab, GUEST)
+            lab.virsh("hosta", "start", GUEST)  # its checkpoints' bitmaps go with them
+            for checkpoint in lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout.split():
+                lab.virsh("hosta", "checkpoint-delete", GUEST, checkpoint)
+            await asyncio.to_thread(_wait_ready, lab, GUEST, booted)
+            await _shell(lab, GUEST, f"rm -f {FILES}-* && sync")
+            for host in ("hosta", "hostb"):
+                lab.virsh(host, "pool-refresh", lab.pool_name)
+
+
+def _corrupt_l1(path: Path) -> None:
+    """Its first L1 table entry made to point off every cluster boundary (a bit flipped on
+    the disk would do as much): qemu-img check counts corruptions, naming the entry."""
+    with path.open("r+b") as image:
+        image.seek(40)  # the qcow2 header's l1_table_offset
+        (l1,) = struct.unpack(">Q", image.read(8))
+        image.seek(l1)
+        (entry,) = struct.unpack(">Q", image.read(8))
+        image.seek(l1)
+        image.write(struct.pack(">Q", entry ^ 0x100200))
+
+
+async def test_verify_runs_qemu_img_check_and_a_corrupt_point_fails_naming_the_file(
+    lab: LabInfo,
+) -> None:
+    if "running" not in lab.virsh("hosta", "domstate", GUEST).stdout:
+        lab.reset_guests()
+    spec = HostSpec("hosta", lab.host("hosta").uri_tcp)  # an address of this machine
+    copy = lab.pool_path / f"{GUEST}-corrupt.qcow2"
+    async with connected_fleet([spec]) as fleet:
+        service = BackupService(fleet, Store(None), sample_interval=0.05)
+        guest = next(g for g in fleet.host("hosta").guests() if g.name == GUEST)
+        try:
+            await service.backup(guest, pool=lab.pool_name)
+            (point,) = service.chain_of(guest.uuid, "hosta")
+            assert await service.verify(point) == (
+                f"{GUEST} backup {point.name}: qemu-img check passed on 1 file; every block "
+                "of 1 disk read back through its chain"
+            )
+            # A copy of its file, corrupt, as the catalogue's next point.
+            shutil.copyfile(point.files[0].path, copy)
+            _corrupt_l1(copy)
+            lab.virsh("hosta", "pool-refresh", lab.pool_name)
+            bad = await service.record(
+                dataclasses.replace(
+                    point,
+                    time=point.time + 1,
+                    files=(dataclasses.replace(point.files[0], path=str(copy)),),
+                )
+            )
+            with pytest.raises(HostError) as failed:
+                await service.verify(bad)
+            said = str(failed.value)
+            assert said.startswith(
+                f"backup-verify {GUEST} {bad.name} on hosta: qemu-img check of {copy}: "
+            ), said
+            assert re.search(r": \d+ corruptions? \(ERROR", said), said  # its first ERROR line
+            assert service.chain_of(guest.uuid, "hosta")[-1].verified is None
+        finally:
+            copy.unlink(missing_ok=True)
+            for each in service.chain_of(guest.uuid, "hosta")[:1]:
+                lab.virsh("hosta", "vol-delete", each.files[0].path)
+                lab.virsh(
+                    "hosta", "vol-delete", f"{GUEST}-{each.name}.xml", "--pool", lab.pool_name
+                )
+            for name in lab.virsh("hosta", "checkpoint-list", "--name", GUEST).stdout.split():
+                lab.virsh("hosta", "checkpoint-delete", GUEST, name)
+            for host in ("hosta", "hostb"):
+                lab.virsh(host, "pool-refresh", lab.pool_name)
+
+
+async def test_qemu_img_reaches_host_b_over_each_ssh_route_and_not_over_tcp(lab: LabInfo) -> None:
+    """Host B is another machine (its own network and UTS namespaces): over kvmtui's own
+    ssh:// connection and over OpenSSH for qemu+ssh://, a program runs there (`hostname`
+    says which machine); over qemu+tcp:// kvmtui has no way there."""
+    b = lab.host("hostb")
+    known = lab.known_hosts
+    specs = [
+        HostSpec("b-link", f"ssh://root@{b.address}?keyfile={lab.ssh_key}&known_hosts={known}"),
+        HostSpec("b-openssh", b.uri_ssh),
+        HostSpec("b-tcp", b.uri_tcp),
+    ]
+    disk = str(lab.guests["linux-b1"].disk)
+    async with connected_fleet(specs) as fleet:
+        for name in ("b-link", "b-openssh"):
+            ran = await run_on_host(fleet.host(name), ["hostname"])
+            assert (ran.status, ran.out.strip()) == (0, b.hostname), (name, ran)
+            ran = await run_on_host(fleet.host(name), ["qemu-img", "check", "-U", disk])
+            assert ran.status == 0 and "No errors were found" in ran.out, (name, ran)
+        with pytest.raises(NoShell, match=r"^no shell on b-tcp$"):
+            await run_on_host(fleet.host("b-tcp"), ["hostname"])
 
 
 async def test_blockcopy_moves_a_running_guests_disk_and_back(lab: LabInfo) -> None:

@@ -10,8 +10,9 @@ action works, in the same kvmtui, without a restart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 from textual.pilot import Pilot
@@ -19,6 +20,7 @@ from textual.widgets import Static
 
 from kvmtui.app import KvmTuiApp
 from kvmtui.config import Settings
+from kvmtui.core.migration import JobState
 from kvmtui.core.model import GuestState, HostSpec, Link
 from kvmtui.screens.console import ConsoleScreen
 from kvmtui.screens.cpumap import CpuMapScreen
@@ -314,3 +316,108 @@ async def test_bulk_action_while_one_host_is_down(lab_fresh: LabInfo) -> None:
         assert not any("hostb" in e for e in _errors(app)), _errors(app)
     for name in ("tiny-b1", "linux-b1"):
         assert lab_fresh.virsh("hostb", "domstate", name).stdout.strip() == "paused"
+
+
+BIG = "kvmtui-dies"
+
+
+@contextmanager
+def _big_guest(lab: LabInfo) -> Iterator[None]:
+    """An os-less guest on host B whose 2 GiB disk is full of data: a full backup of it
+    takes seconds (about 200 MiB/s on the lab), time to kill the daemon mid-way. Removed
+    afterwards with everything its backups left."""
+    disk = lab.pool_path / f"{BIG}.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "2G"], check=True)
+    writes = ["-c", "write -P 0x5a 0 1G", "-c", "write -P 0xa5 1G 1G"]
+    subprocess.run(["qemu-io", "-f", "qcow2", *writes, str(disk)], check=True, capture_output=True)
+    xml = lab.state_dir / f"{BIG}.xml"
+    xml.write_text(
+        f"<domain type='{lab.domain_type_os_less}'><name>{BIG}</name>"
+        "<memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os>"
+        "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
+    )
+    try:
+        for host in ("hosta", "hostb"):
+            lab.virsh(host, "pool-refresh", lab.pool_name)
+        assert lab.virsh("hostb", "define", str(xml)).returncode == 0
+        assert lab.virsh("hostb", "start", BIG).returncode == 0
+        yield
+    finally:
+        lab.start_host("b")  # a test failing mid-way may leave it stopped
+        lab.virsh("hostb", "destroy", BIG)
+        lab.virsh("hostb", "undefine", "--checkpoints-metadata", BIG)
+        for path in lab.pool_path.glob(f"{BIG}*"):
+            path.unlink()
+        xml.unlink(missing_ok=True)
+        for host in ("hosta", "hostb"):
+            lab.virsh(host, "pool-refresh", lab.pool_name)
+
+
+def _made(lab: LabInfo) -> tuple[list[str], list[str]]:
+    """The big guest's checkpoints and its backups' files, as host B has them."""
+    checkpoints = lab.virsh("hostb", "checkpoint-list", "--name", BIG).stdout.split()
+    files = sorted(p.name for p in lab.pool_path.glob(f"{BIG}-*"))
+    return checkpoints, files
+
+
+async def test_backup_while_its_host_dies(lab_fresh: LabInfo) -> None:
+    """The daemon dies mid-backup: the backup is one error line naming the guest and the
+    host, its jobs view row ends failed, the chain keeps no half point; once the host is
+    back what the cut-off backup made is removed and the next backup follows the last
+    checkpoint (incremental) again."""
+    lab = lab_fresh
+    with _big_guest(lab):
+        async with _running(lab) as (app, pilot):
+            backups = app.services.backups
+            await wait_for(
+                pilot,
+                lambda: any(g.name == BIG for g in app.fleet.snapshot().guests),
+                30,
+                "the big guest listed",
+            )
+            await _command(pilot, f"backup {BIG} --to {lab.pool_name}")
+            await wait_for(
+                pilot, lambda: any("full backup" in m for m in _infos(app)), 60, "a full point"
+            )
+            (first,) = backups.points()
+            before = _made(lab)
+            assert before[0] == [first.checkpoint]
+
+            await _command(pilot, f"backup {BIG} --to {lab.pool_name} --full")
+            await wait_for(
+                pilot,
+                lambda: any(j.state is JobState.RUNNING and j.done for j in backups.jobs()),
+                30,
+                "the second backup under way",
+            )
+            await _kill_b(lab)
+            said = await _error_naming_hostb(pilot, "the backup")
+            assert said.startswith(f"backup {BIG} on hostb: failed: hostb was lost mid-backup")
+            assert said.endswith("; no point is kept; what it made is removed once hostb is back")
+            assert [j.state for j in backups.jobs()] == [JobState.SUCCEEDED, JobState.FAILED]
+            assert backups.jobs()[-1].finished is not None  # its time stops: no hang
+            await pilot.press("3")  # the jobs view
+            await wait_for(pilot, lambda: app.current_mode == "jobs", 5, "the jobs view")
+            await wait_for(
+                pilot,
+                lambda: any(
+                    BIG in cells and "failed" in cells and "hostb" in cells[-1]  # outcome
+                    for cells in app.screen.table.shown_texts().values()
+                ),
+                10,
+                "its row failed",
+            )
+            assert backups.points() == [first]
+
+            await _revive_b(pilot, lab)
+            await wait_for(pilot, lambda: _made(lab) == before, 60, "what it made removed")
+            await _command(pilot, f"backup {BIG} --to {lab.pool_name}")
+            await wait_for(
+                pilot,
+                lambda: any("incremental backup" in m for m in _infos(app)),
+                60,
+                "an incremental point on the first",
+            )
+            assert not _errors(app), _errors(app)
+            assert [p.kind for p in backups.points()] == ["full", "incremental"]

@@ -13,7 +13,8 @@ from kvmtui.core.host import DomainEvent
 from kvmtui.core.model import GuestSnapshot, GuestState
 from kvmtui.screens.backups import BackupsScreen
 from kvmtui.screens.confirm import ConfirmScreen
-from tests.ui.helpers import keys, notifications, screen_text, select, started, wait_for
+from kvmtui.screens.history import EventsScreen
+from tests.ui.helpers import keys, notifications, screen_text, select, started, status, wait_for
 
 SIZE = (120, 30)
 
@@ -32,7 +33,10 @@ async def _line(pilot, text: str, answers: int = 1) -> list[str]:
     return notifications(pilot.app)
 
 
-async def _seed(app, guest: GuestSnapshot, hours_ago: float, kind: str) -> BackupPoint:
+async def _seed(
+    app, guest: GuestSnapshot, hours_ago: float, kind: str, path: str = ""
+) -> BackupPoint:
+    """A point in the catalogue, its file at `path` (default: a file nowhere)."""
     await app.services.backups.load()
     return await app.services.backups.record(
         BackupPoint(
@@ -45,7 +49,11 @@ async def _seed(app, guest: GuestSnapshot, hours_ago: float, kind: str) -> Backu
             size=3 << 20,
             checkpoint=f"kvmtui-{kind}-{hours_ago}",
             pool="default",
-            files=(BackupFile("vda", f"/pool/{guest.name}-{hours_ago}.qcow2", "default", 1 << 30),),
+            files=(
+                BackupFile(
+                    "vda", path or f"/pool/{guest.name}-{hours_ago}.qcow2", "default", 1 << 30
+                ),
+            ),
             definition="<domain/>",
             verified=None,
         )
@@ -60,9 +68,10 @@ async def test_a_host_without_live_backups_is_one_line(demo_settings):
             f"backup {running.name} on {running.host}: this host has no live backups "
             "(its libvirt driver or QEMU lacks virDomainBackupBegin)"
         ]
-        off = _guest(app, GuestState.SHUTOFF)
+        off = _guest(app, GuestState.SHUTOFF)  # it would be started paused for it
         (said,) = await _line(pilot, f"backup {off.ref}")
-        assert "libvirt backs up running guests only" in said
+        assert said.startswith(f"backup {off.name} on {off.host}: this host has no live backups")
+        assert app.fleet.find_guest(off.key).state is GuestState.SHUTOFF  # never started
         (said,) = await _line(pilot, f"backup {running.ref} --full --incremental")
         assert said == "backup: choose --incremental or --full, not both"
         (said,) = await _line(pilot, f"restore {running.ref} latest --as copy")
@@ -132,6 +141,50 @@ async def test_the_view_shows_each_chain_and_flags_the_stale_one(demo_settings):
         assert f'a guest named "{stale.name}" already exists' in said
         (said,) = await _line(pilot, f"restore {fresh.ref} 19990101-000000 --as x")
         assert said.startswith(f'restore: {fresh.name} has no backup "19990101-000000"')
+
+
+async def test_a_stale_backup_is_an_alert_on_every_view_and_in_the_timeline(demo_settings):
+    async with started(demo_settings, SIZE) as (app, pilot):
+        guest = _guest(app, GuestState.RUNNING)
+        assert "ALERTS" not in status(app)
+        old = await _seed(app, guest, 50, "full")  # backup_max_age: 26 h
+        await wait_for(pilot, lambda: "ALERTS 1" in status(app), what="the alert counted")
+        await pilot.press("colon", *keys("events"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen), what="the timeline")
+        (row,) = app.screen.table.shown_texts().values()
+        assert row[0] == "!" and row[2:5] == [guest.host, guest.name, "backup stale"]
+        assert row[5] == f"newest point {old.name} is 50 h old, over backup_max_age (26 h)"
+        # Read again (the view comes up, another run starts): not raised a second time.
+        await app.services.backups.refresh()
+        assert "ALERTS 1" in status(app) and len(app.screen.table.shown_texts()) == 1
+
+
+async def test_v_verifies_a_point_and_says_qemu_img_could_not_run_there(demo_settings):
+    """The demo host is libvirt's test driver: no machine to run qemu-img on, so the check
+    is skipped, said so, and every block is still read (the point's file is a volume of the
+    demo's pool: the guest's own disk)."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        guest = _guest(app, GuestState.RUNNING)
+        await _seed(app, guest, 1, "full", f"/var/lib/libvirt/images/{guest.name}.qcow2")
+        await pilot.press("colon", *keys("backups"), "enter")
+        await wait_for(pilot, lambda: len(app.screen.table.visible_rows()) == 1, what="rows")
+        app.clear_notifications()
+        await pilot.press("v")
+        await wait_for(pilot, lambda: notifications(app), what="the answer")
+        assert notifications(app) == [
+            f"{guest.name} backup {app.services.backups.points()[0].name}: qemu-img check "
+            f"skipped: no shell on {guest.host}; every block of 1 disk read back through "
+            "its chain"
+        ]
+        assert app.services.backups.points()[0].verified is not None
+        # A point whose file is gone: one line naming the guest, the host and the file.
+        other = [g for g in app.fleet.snapshot().guests if g.state is GuestState.RUNNING][1]
+        gone = await _seed(app, other, 2, "full")
+        (said,) = await _line(pilot, f"backup-verify {other.ref} {gone.name}")
+        assert said.startswith(
+            f"backup-verify {other.name} {gone.name} on {other.host}: reading "
+            f"{gone.files[0].path}: "
+        )
 
 
 async def test_block_jobs_the_test_driver_lacks_are_one_line_each(demo_settings):
