@@ -111,9 +111,16 @@ class Pty:
 def timed_seq(term: Pty) -> tuple[float, float]:
     """Seconds from the Enter of COMMAND to its marker, once the shell answers, and the
     CPU seconds the terminal's process spent meanwhile."""
-    since = term.mark()
-    term.write("echo READY-$((6*7))\r")
-    term.wait(b"READY-42", since, timeout=60)
+    for _attempt in range(12):  # a line typed before the console was raw is thrown away
+        since = term.mark()
+        term.write("echo READY-$((6*7))\r")
+        try:
+            term.wait(b"READY-42", since, timeout=5)
+            break
+        except TimeoutError:
+            continue
+    else:
+        term.wait(b"READY-42", since, timeout=0)  # raises, with the output's tail
     time.sleep(0.5)  # what the shell prints after (its prompt) is not in the timing
     since, cpu = term.mark(), term.cpu_seconds()
     sent = term.write(COMMAND)
@@ -131,6 +138,7 @@ def with_virsh(uri: str) -> tuple[float, float]:
     term = Pty(["virsh", "-c", uri, "console", GUEST, "--force"], environment())
     try:
         term.wait(b"Escape character", timeout=30)
+        time.sleep(0.5)  # virsh makes the pty raw after this line, flushing what came first
         term.write("\r")
         return timed_seq(term)
     finally:
