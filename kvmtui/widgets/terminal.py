@@ -8,6 +8,7 @@ every key while the widget is not `live` bubble up to the screen's bindings inst
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import time
@@ -160,17 +161,16 @@ class TerminalView(Widget, can_focus=True):
         self.live = False
         self._drawn_at = -math.inf  # when output was last drawn (see feed)
         self._draw_pending = False
+        self._unparsed = bytearray()  # what came since the last frame
 
     def feed(self, data: bytes) -> None:
-        """Feeds the screen and draws it: at once after a quiet spell (an echoed key shows
-        without delay), at most FRAMES_PER_SECOND times a second while output floods in
-        (a guest printing `seq 1 20000` was redrawn at the app's full rate, each frame CPU
-        the guest's own emulation wanted on a busy machine); what scrolls off within the
-        same read is never drawn (`scrolled_off`)."""
-        try:
-            self._stream.feed(data[scrolled_off(data, self._stream, self.screen_buffer) :])
-        except Exception:  # pyte's parser dies on some output (ESC [ and 5,000 digits)
-            self._stream = pyte.ByteStream(self.screen_buffer)  # the guest's, not ours
+        """Takes output for the screen and draws it: at once after a quiet spell (an echoed
+        key shows without delay), at most FRAMES_PER_SECOND times a second while output
+        floods in (a guest printing `seq 1 20000` was redrawn at the app's full rate, each
+        frame CPU the guest's own emulation wanted on a busy machine). What comes between
+        two frames is parsed in one piece when the frame is drawn, and what of it scrolls
+        off unseen is never parsed (`scrolled_off`)."""
+        self._unparsed += data
         if self._draw_pending:
             return
         due = self._drawn_at + 1 / FRAMES_PER_SECOND - time.monotonic()
@@ -183,6 +183,12 @@ class TerminalView(Widget, can_focus=True):
     def _draw(self) -> None:
         self._draw_pending = False
         self._drawn_at = time.monotonic()
+        data = bytes(self._unparsed)
+        self._unparsed.clear()
+        try:
+            self._stream.feed(data[scrolled_off(data, self._stream, self.screen_buffer) :])
+        except Exception:  # pyte's parser dies on some output (ESC [ and 5,000 digits)
+            self._stream = pyte.ByteStream(self.screen_buffer)  # the guest's, not ours
         self.refresh()
 
     def display_lines(self) -> list[str]:
@@ -216,25 +222,38 @@ class TerminalView(Widget, can_focus=True):
             self._send(event.text.replace("\n", "\r").encode("utf-8"))
 
     def render_line(self, y: int) -> Strip:
+        """The row as runs of cells of one kind (attributes, cursor), a Style per run.
+        pyte keeps only the cells written (a row of `seq` output holds a handful); the
+        rest of the row is its blank, drawn as one run instead of asked cell by cell."""
         screen = self.screen_buffer
         width = self.size.width
         if y >= screen.lines:
             return Strip.blank(width)
         row = screen.buffer[y]
+        columns = min(screen.columns, width)
         show_cursor = self.live and self.has_focus and not screen.cursor.hidden
         cursor_x = screen.cursor.x if show_cursor and screen.cursor.y == y else -1
-        segments: list[Segment] = []
-        text, style, kind = "", None, None
-        for x in range(min(screen.columns, width)):
-            char = row[x]
-            cursor = x == cursor_x
-            char_kind = (char[1:], cursor)  # compared as tuples: no Style made per cell
-            if char_kind != kind:
-                if text:
-                    segments.append(Segment(text, style))
-                    text = ""
-                kind, style = char_kind, _style(*char_kind)
-            text += char.data  # "" is the right half of a wide character
-        if text:
-            segments.append(Segment(text, style))
+        places = sorted(x for x in row if x < columns)
+        if 0 <= cursor_x < columns and cursor_x not in row:
+            bisect.insort(places, cursor_x)
+        blank = row.default
+        blank_kind = (blank[1:], False)
+        runs: list[tuple[tuple[tuple[Any, ...], bool], list[str]]] = []
+
+        def put(kind: tuple[tuple[Any, ...], bool], text: str) -> None:
+            if runs and runs[-1][0] == kind:  # compared as tuples: no Style made per cell
+                runs[-1][1].append(text)
+            else:
+                runs.append((kind, [text]))
+
+        x = 0
+        for place in places:
+            if place > x:
+                put(blank_kind, blank.data * (place - x))
+            char = row[place]
+            put((char[1:], place == cursor_x), char.data)  # "": a wide character's right half
+            x = place + 1
+        if x < columns:
+            put(blank_kind, blank.data * (columns - x))
+        segments = [Segment("".join(texts), _style(*kind)) for kind, texts in runs]
         return Strip(segments).adjust_cell_length(width)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 
-from kvmtui.widgets.terminal import TerminalView
+from kvmtui.widgets.terminal import TerminalView, _style
 
 
 class _OneTerminal(App[None]):
@@ -23,3 +24,28 @@ async def test_a_sequence_pyte_cannot_parse_is_dropped_and_what_follows_shows():
         assert shown[0].rstrip() == "before"
         assert "after" in [line.rstrip() for line in shown]
     assert app.return_code in (None, 0)
+
+
+async def test_each_row_draws_every_cell_with_its_own_attributes_and_the_cursor():
+    """A row is drawn in runs of cells alike: the text is pyte's row as the operator
+    reads it, and each cell keeps its colour, reverse video and the cursor's mark."""
+    app = _OneTerminal()
+    async with app.run_test(size=(40, 6)) as pilot:
+        terminal = app.query_one(TerminalView)
+        terminal.set_live(True)
+        terminal.focus()
+        terminal.feed("plain \x1b[31mred\x1b[0m  \x1b[7mrev\x1b[0m 名前 end\r\n".encode())
+        terminal.feed(b"\x1b[4;10Hx\x1b[4;3H")  # a lone cell mid-row, the cursor left of it
+        await pilot.pause(0.1)
+        screen = terminal.screen_buffer
+        for y in range(screen.lines):
+            strip = terminal.render_line(y)
+            shown = screen.display[y]
+            assert strip.text == shown + " " * (40 - cell_len(shown))
+            x = 0
+            for segment in strip:
+                for character in segment.text:
+                    char = screen.buffer[y][x]
+                    cursor = (x, y) == (screen.cursor.x, screen.cursor.y)
+                    assert segment.style == _style(char[1:], cursor), (x, y, segment)
+                    x += cell_len(character)
