@@ -72,7 +72,7 @@ def key_bytes(key: str, character: str | None) -> bytes | None:
 
 
 #: Redraws a second at most while a guest's output floods in.
-FRAMES_PER_SECOND = 30
+FRAMES_PER_SECOND = 20
 
 #: The bytes of plain text: they draw, move the cursor or ring, and set no mode, colour,
 #: charset or scrolling region that would outlive the rows they wrote.
