@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from textual import events
 from textual.binding import Binding, BindingType
@@ -97,6 +97,17 @@ _NOT_ACTIONS = frozenset(
 )
 
 
+class _MadeWhenAwaited:
+    """An awaitable that makes its coroutine only once awaited: a worker cancelled before
+    it starts (the app quitting) leaves no coroutine that was never awaited."""
+
+    def __init__(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self._make = make
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._make().__await__()
+
+
 class KvmTuiApp(NeverCrash):
     """Owns the services (the fleet, the migration manager ...) and shows the registry's
     views (`kvmtui.views`); every core change reaches the screens through `ScreenFeed`."""
@@ -143,7 +154,7 @@ class KvmTuiApp(NeverCrash):
             self.services,
             TuiOperator(self),
             readonly=settings.readonly,
-            spawn=lambda work: self.run_worker(work, group="changes"),
+            spawn=self._spawn_change,
         )
         self.history = History(HISTORY_MINUTES, settings.refresh)
         self.displays = Forwards()  # graphical consoles' forwards, closed on exit
@@ -228,6 +239,10 @@ class KvmTuiApp(NeverCrash):
         assert isinstance(screen, FleetView)
         screen.set_scope(scope)
         return screen
+
+    def _spawn_change(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Runs a change in a worker; its work is made as the worker starts."""
+        self.run_worker(_MadeWhenAwaited(make), group="changes")
 
     def _close_pushed(self) -> None:
         """Closes every screen over the current view's, each dismissed so that a worker

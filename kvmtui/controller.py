@@ -144,11 +144,14 @@ class Controller:
         operator: Operator,
         *,
         readonly: bool,
-        spawn: Callable[[Coroutine[Any, Any, Any]], object],
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, Any]]], object],
         via: str = "",
     ) -> None:
         """`via`: how every change through this controller is asked, for the audit trail
-        ("cli" on the one-shot line); "" tells a key from the `:` line."""
+        ("cli" on the one-shot line); "" tells a key from the `:` line. `spawn` runs work
+        in the background, given the function that makes it: the work is made only when
+        it starts (a change submitted as the app quits is never made, where a made but
+        never started coroutine was a warning)."""
         #: The fleet's one services container, shared with the front-end's views.
         self.services = services
         self.fleet = services.fleet
@@ -323,13 +326,13 @@ class Controller:
 
     def run_command(self, line: str) -> None:
         """A `:` line from the prompt, run in the background."""
-        self._spawn(self.command(line))
+        self._spawn(lambda: self.command(line))
 
     def submit(self, command: Command) -> None:
         """A command a key or a dialog built, run in the background: the same path as a
         typed line, without writing it out and parsing it again (a name stays one word,
         whatever it holds)."""
-        self._spawn(self.run(command))
+        self._spawn(lambda: self.run(command))
 
     async def command(self, line: str) -> None:
         """Parses and runs one `:` line; every failure is reported, none propagates."""

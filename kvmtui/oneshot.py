@@ -23,7 +23,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any, NoReturn, assert_never
 
@@ -415,6 +415,10 @@ class CliOperator:
             self.failed = True  # the FAIL lines above say what: exit 1, as on a failure
 
 
+def _background(make: Callable[[], Coroutine[Any, Any, Any]]) -> asyncio.Future[Any]:
+    return asyncio.ensure_future(make())
+
+
 def _visible_lines(message: str) -> str:
     """`message` with control characters made visible, line by line (its own line breaks
     stay): a guest's name or an agent's words may hold an escape sequence."""
@@ -653,7 +657,7 @@ async def run_to_end(
         stderr=stderr,
     )
     controller = Controller(
-        services, operator, readonly=settings.readonly, spawn=asyncio.ensure_future, via="cli"
+        services, operator, readonly=settings.readonly, spawn=_background, via="cli"
     )
     try:
         await services.open()

@@ -58,7 +58,7 @@ def _controller(hosts: tuple[HostSpec, ...], operator: Recorder, readonly: bool 
         Services(fleet),
         operator,
         readonly=readonly,
-        spawn=asyncio.ensure_future,
+        spawn=lambda make: asyncio.ensure_future(make()),
     )
 
 

@@ -44,7 +44,7 @@ async def controlled(lab_fresh: LabInfo) -> AsyncIterator[tuple[Controller, Reco
         Services(Fleet(hosts, 1.0)),
         operator,  # type: ignore[arg-type]  # the controller's policy needs only these
         readonly=False,
-        spawn=asyncio.ensure_future,
+        spawn=lambda make: asyncio.ensure_future(make()),
     )
     fleet = controller.fleet
     await fleet.start()
