@@ -179,7 +179,12 @@ async def test_evacuate_moves_every_running_guest_of_host_a_to_host_b(lab_fresh:
         running_a = {g.name for g in app.fleet.host("hosta").guests() if g.state.is_active}
         assert running_a, "the lab starts with running guests on host A"
         await pilot.press("colon", *keys("evacuate hosta"), "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the plan")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmScreen) and app.screen.query("#detail"),
+            30,
+            "the plan",
+        )
         plan = text_of(app.screen.query_one("#detail", Static))
         assert all(f"{name} -> hostb" in plan for name in running_a), plan
         await pilot.press("tab", "enter")
