@@ -6,6 +6,7 @@ from rich.cells import cell_len
 from textual.app import App, ComposeResult
 
 from kvmtui.widgets.terminal import TerminalView, _style
+from tests.ui.helpers import wait_for
 
 
 class _OneTerminal(App[None]):
@@ -18,11 +19,9 @@ async def test_a_sequence_pyte_cannot_parse_is_dropped_and_what_follows_shows():
     async with app.run_test(size=(60, 12)) as pilot:
         terminal = app.query_one(TerminalView)
         terminal.feed(b"before\r\n\x1b[" + b"7" * 5000 + b"m")  # int() refuses 5,000 digits
-        terminal.feed(b"\r\nafter\r\n")
-        await pilot.pause()
-        shown = terminal.display_lines()
-        assert shown[0].rstrip() == "before"
-        assert "after" in [line.rstrip() for line in shown]
+        await wait_for(pilot, lambda: terminal.display_lines()[0].rstrip() == "before")
+        terminal.feed(b"\r\nafter\r\n")  # the guest's next output, a frame later
+        await wait_for(pilot, lambda: "after" in [row.rstrip() for row in terminal.display_lines()])
     assert app.return_code in (None, 0)
 
 
@@ -36,7 +35,7 @@ async def test_each_row_draws_every_cell_with_its_own_attributes_and_the_cursor(
         terminal.focus()
         terminal.feed("plain \x1b[31mred\x1b[0m  \x1b[7mrev\x1b[0m 名前 end\r\n".encode())
         terminal.feed(b"\x1b[4;10Hx\x1b[4;3H")  # a lone cell mid-row, the cursor left of it
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: terminal.display_lines()[3].strip() == "x")
         screen = terminal.screen_buffer
         for y in range(screen.lines):
             strip = terminal.render_line(y)
