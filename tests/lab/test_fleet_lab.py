@@ -136,7 +136,7 @@ async def test_busy_guest_shows_far_more_cpu_than_an_idle_one(lab):
             return busy is not None and idle is not None and busy > 20 and busy > idle + 15
 
         # The first rates may cover the guests' start-up; a few refreshes settle them. The
-        # lab lets busy-a1 spin 40 % of a host CPU (scripts/lab's BUSY_SHARE).
+        # lab's busy-a1 spins its vCPU 40 % of the time (scripts/lab-guest/init).
         await until(apart, 15, "busy-a1 over 20 % and 15 points over tiny-a1")
         hosta = next(h for h in fleet.snapshot().hosts if h.name == "hosta")
         assert hosta.load.cpu_percent is not None and hosta.load.cpu_percent > 0

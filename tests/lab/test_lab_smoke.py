@@ -127,7 +127,7 @@ def test_busy_guest_burns_cpu(lab: LabInfo) -> None:
     finally:
         conn.close()
     busy_share, idle_share = (b1 - b0) / wall, (i1 - i0) / wall
-    # ~0.4 (the host's cap, scripts/lab's BUSY_SHARE) vs ~0.0; loose bounds for a loaded box
+    # ~0.4 (it spins 40 ms of every 100) vs ~0.0; loose bounds for a loaded box
     assert busy_share > 0.2, f"busy-a1 should spin its vCPU, used {busy_share:.0%}"
     assert busy_share > 4 * idle_share, (
         f"busy-a1 {busy_share:.0%} vs idle linux-a1 {idle_share:.0%}"

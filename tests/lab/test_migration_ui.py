@@ -121,9 +121,10 @@ async def test_quitting_mid_migration_asks_then_aborts_it(lab_fresh: LabInfo):
 
 
 def _graph(app: KvmTuiApp, label: str) -> str:
-    """The graph's columns on the `label` line, as drawn on the progress screen."""
+    """The graph's columns on the `label` line, as drawn on the progress screen ("" before
+    the first figures draw the line)."""
     lines = app.screen.query_one(MigrationGraphs).render().plain.splitlines()
-    line = next(line for line in lines if line.startswith(label))
+    line = next((line for line in lines if line.startswith(label)), "")
     return line[12:-12] if label != "Pass" else line[12:]
 
 
