@@ -35,7 +35,7 @@ def _chain(row: BackupRow) -> Text:
     if not row.newest:
         return Text("")
     age = fmt.age(time.time() - row.point.time)
-    text = Text(f"{row.points} pts, {fmt.size(row.total)}, {age} old")
+    text = Text(f"{fmt.plural(row.points, 'point')}, {fmt.size(row.total)}, {age} old")
     if row.stale:
         text.append(" STALE", style="bold red")
     return text

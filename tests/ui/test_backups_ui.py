@@ -130,7 +130,7 @@ async def test_the_view_shows_each_chain_and_flags_the_stale_one(demo_settings):
         rows = {(r.point.guest, r.point.kind): r for r in app.screen.table.visible_rows()}
         assert not rows[(fresh.name, "incremental")].stale
         assert rows[(stale.name, "full")].stale
-        assert "2 pts, 6.0 MiB, an hour old" in text
+        assert "2 points, 6.0 MiB, an hour old" in text
         assert "STALE" in text
 
         # Restoring over a running guest is refused before anything is asked.
