@@ -11,18 +11,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
-    out = tmp_path / "fleet.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _benchmark(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Runs benchmarks/SCRIPT with `args` as a user would; it must exit 0."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "fleet.py"), "--smoke", "--json", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
+    out = tmp_path / "fleet.json"
+    done = _benchmark("fleet.py", "--smoke", "--json", str(out), timeout=240)
     for row in (
         "bare Textual app",
         "kvmtui 2x20",
@@ -70,26 +75,17 @@ def test_fleet_benchmark_smoke_prints_its_table(tmp_path: Path):
 def test_history_benchmark_day_of_churn_prints_each_hour_against_the_bound(tmp_path: Path):
     """Two simulated hours of the soak's churn into a 1 MiB database (a few seconds)."""
     out = tmp_path / "day.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "history.py"),
-            "--day",
-            "--hours",
-            "2",
-            "--max-size-mb",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    done = _benchmark(
+        "history.py",
+        "--day",
+        "--hours",
+        "2",
+        "--max-size-mb",
+        "1",
+        "--json",
+        str(out),
         timeout=120,
-        check=False,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     hours = [line for line in done.stdout.splitlines() if line.startswith("hour")]
     assert len(hours) == 2 and all("of 1 MiB" in line for line in hours)
     day = json.loads(out.read_text())
