@@ -109,12 +109,15 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 10.
 
 @asynccontextmanager
 async def connected_fleet(specs: list[HostSpec]) -> AsyncIterator[Fleet]:
-    """The core's fleet of `specs`, each host connected with its guests listed (no UI)."""
+    """The core's fleet of `specs`, each host connected with its guests listed and
+    described (no UI)."""
     fleet = Fleet(specs, refresh=60.0)
     await fleet.start()
     try:
         for host in fleet.hosts:
-            await until(lambda h=host: h.connected and h.guests(), f"{host.name} to connect")
+            await until(
+                lambda h=host: h.connected and h.settled and h.guests(), f"{host.name} to connect"
+            )
         yield fleet
     finally:
         await fleet.close()

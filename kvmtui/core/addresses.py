@@ -305,6 +305,7 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
 
     EVENTS = frozenset({"lifecycle"})
     CADENCE = ADDRESS_PERIOD
+    AFTER_DEFINITIONS = True
 
     def __init__(
         self,
@@ -325,9 +326,6 @@ class AddressBook(ResourceService[dict[str, GuestAddresses]]):
     def publish(self) -> None:
         self._annotations.outdate()
         super().publish()
-
-    def ready(self, host: Host) -> bool:
-        return host.connected and host.poller.described_all
 
     def on_event(self, event: DomainEvent) -> None:
         """A guest that starts, resumes or arrives is asked again a few times soon after."""

@@ -252,6 +252,7 @@ class GuestInfoBook(ResourceService[dict[str, GuestInfo]]):
     stops loses its answer at once (`annotate` lays answers on running guests only)."""
 
     CADENCE = GUESTINFO_PERIOD
+    AFTER_DEFINITIONS = True
 
     def __init__(self, fleet: Fleet, period: float = GUESTINFO_PERIOD) -> None:
         super().__init__(fleet, period)
@@ -262,9 +263,6 @@ class GuestInfoBook(ResourceService[dict[str, GuestInfo]]):
     def publish(self) -> None:
         self._annotations.outdate()
         super().publish()
-
-    def ready(self, host: Host) -> bool:
-        return host.connected and host.poller.described_all
 
     def info(self, host: str, uuid: str) -> GuestInfo | None:
         return (self.reading(host) or {}).get(uuid)

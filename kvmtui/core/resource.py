@@ -55,6 +55,10 @@ class ResourceService(Publisher, Generic[R]):
     #: Seconds between readings of every host while watched, for what no event announces;
     #: None when events and changes made here are all there is.
     CADENCE: ClassVar[float | None] = None
+    #: Whether a host is read only once every guest's definition is in (the fleet's first
+    #: tables are, then): for readings that cost calls per guest, which must not hold up
+    #: the first tables of hosts still connecting.
+    AFTER_DEFINITIONS: ClassVar[bool] = False
 
     def __init__(self, fleet: Fleet, cadence: float | None = None) -> None:
         """`cadence`: this instance's own, instead of the class's `CADENCE`."""
@@ -94,8 +98,9 @@ class ResourceService(Publisher, Generic[R]):
         self.refresh_soon([event.host])
 
     def ready(self, host: Host) -> bool:
-        """Whether `host` can be read now: connected, by default."""
-        return host.connected
+        """Whether `host` can be read now: connected (and its guests described, with
+        AFTER_DEFINITIONS)."""
+        return host.connected and (not self.AFTER_DEFINITIONS or host.poller.described_all)
 
     # ---- what the views and verbs use ---------------------------------------------------
 

@@ -9,10 +9,11 @@ between the mark passed and full (85% -> 92% -> 96% ...), so a disk still fillin
 again, and the row shows the highest mark passed.
 
 A reading of a host sets the thresholds missing on its running guests' qcow2 disks (the
-bulk statistics say which disks have one); it runs when a host connects, when a guest starts
-(lifecycle events), after a threshold fired and every few minutes. The service is watched
-for the whole run of the screen (not only while a view shows it): a disk filling matters
-whichever view is up.
+bulk statistics say which disks have one); it runs once the host's guests are described
+(AFTER_DEFINITIONS: after the fleet's first tables), when a guest starts (lifecycle
+events), after a threshold fired and every few minutes. The service is watched for the
+whole run of the screen (not only while a view shows it): a disk filling matters whichever
+view is up.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class DiskThresholds(ResourceService[tuple[DiskMark, ...]]):
 
     EVENTS = frozenset({"lifecycle", "block-threshold"})
     CADENCE = 300.0
+    AFTER_DEFINITIONS = True
 
     def __init__(self, fleet: Fleet, percent: int = DEFAULT_PERCENT) -> None:
         super().__init__(fleet)
