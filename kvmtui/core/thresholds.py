@@ -100,13 +100,17 @@ class DiskThresholds(ResourceService[tuple[DiskMark, ...]]):
             libvirt.VIR_DOMAIN_STATS_BLOCK, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING
         )
         for dom, stats in records:
+            disks = [
+                (str(stats.get(f"block.{i}.name", "")), int(stats.get(f"block.{i}.capacity", 0)))
+                for i in range(int(stats.get("block.count", 0)))
+            ]
+            if not any(capacity for _disk, capacity in disks):
+                continue  # no disk to watch: its definition is not worth a call
             uuid = dom.UUIDString()
             qcow2 = self._qcow2.get((host, uuid))
             if qcow2 is None:
                 qcow2 = self._qcow2[(host, uuid)] = _qcow2_disks(dom.XMLDesc(0))
-            for index in range(int(stats.get("block.count", 0))):
-                disk = str(stats.get(f"block.{index}.name", ""))
-                capacity = int(stats.get(f"block.{index}.capacity", 0))
+            for index, (disk, capacity) in enumerate(disks):
                 if disk not in qcow2 or not capacity:
                     continue
                 passed = self._passed.get((host, uuid, disk), 0)

@@ -101,6 +101,7 @@ class FleetView(Screen[None]):
         self.table: LiveTable[Any] = view.make_table()
         self._shown: FleetSnapshot | None = None  # the snapshot the table was filled from
         self._texts: dict[str, Text] = {}  # what the status line and banner show now
+        self._typed_filter: str | None = None  # typed in the `/` line, to apply (see below)
         #: What the view is limited to; None: the whole view.
         self.scope: Scope | None = None
 
@@ -283,15 +284,26 @@ class FleetView(Screen[None]):
         if event.input is line and line.mode == "/":
             line.border_subtitle = refusal(event.validation_result)
             if not line.border_subtitle:
-                try:
-                    self.apply_filter(event.value)
-                except SelectorError as error:  # `tag:` half typed: the filter stays
-                    line.border_subtitle = str(error)
+                # Applied once the keys already queued are in: a name pasted or typed
+                # fast is one pass over the rows and one frame, not one per letter.
+                if self._typed_filter is None:
+                    self.call_later(self._apply_typed_filter)
+                self._typed_filter = event.value
+
+    def _apply_typed_filter(self) -> None:
+        text, self._typed_filter = self._typed_filter, None
+        if text is None:
+            return  # applied already (Enter) or dropped (Esc)
+        try:
+            self.apply_filter(text)
+        except SelectorError as error:  # `tag:` half typed: the filter stays
+            self.query_one(PromptLine).border_subtitle = str(error)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = self.query_one(PromptLine)
         if event.input is not line:
             return
+        self._apply_typed_filter()
         text = event.value.strip()
         mode = line.mode
         reason = refusal(event.validation_result)
@@ -307,6 +319,7 @@ class FleetView(Screen[None]):
                 self.app.run_line(text)
 
     def on_prompt_line_cancelled(self, event: PromptLine.Cancelled) -> None:
+        self._typed_filter = None
         if event.line.mode == "/":
             self.apply_filter("")
         self._close_prompt()

@@ -91,6 +91,30 @@ async def test_keys_typed_hard_on_the_heels_of_slash_land_in_the_filter(demo_set
         assert not notifications(app)  # no key fell through to an action
 
 
+async def test_a_filter_typed_at_once_is_one_pass_and_enter_or_esc_behind_it_still_count(
+    demo_settings,
+):
+    """A name pasted or typed fast is applied once, when the keys queued are in (one pass
+    over the rows, one frame); an Enter right behind it keeps it, an Esc drops it."""
+    async with started(demo_settings, SIZE) as (app, pilot):
+        total = len(table_names(app))
+        table = app.screen.table
+        passes: list[str] = []
+        set_filter = table.set_filter
+        table.set_filter = lambda text: (passes.append(text), set_filter(text))[1]
+        for key, character in [("slash", "/"), *((c, c) for c in "kvm03"), ("enter", "\r")]:
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: "filter: kvm03" in status(app), what="the filter")
+        assert {g.host for g in table.visible_rows()} == {"kvm03"}
+        assert len(passes) < len("kvm03")
+        for key, character in [("escape", None), ("slash", "/"), *((c, c) for c in "kvm02")]:
+            app.post_message(events.Key(key, character))
+        app.post_message(events.Key("escape", None))
+        await wait_for(pilot, lambda: len(table_names(app)) == total, what="every row back")
+        await pilot.pause(0.3)
+        assert "filter:" not in status(app) and len(table_names(app)) == total
+
+
 async def test_marks_count_and_bulk_confirmation_names_guests_and_hosts(demo_settings):
     async with started(demo_settings, SIZE) as (app, pilot):
         await pilot.press("slash", *keys("running"), "enter")
