@@ -192,9 +192,10 @@ class FleetView(Screen[None]):
         """The fleet's figures, the filter and marks, and why a host's rows of a service
         shown here could not be read (each reason names its host)."""
         line = self._fleet_line(snapshot)
-        for service in self.app.services.watchable(self.view.topics):
-            if not service.read_once and service.watched:
-                line.append(f"   reading {self.view.title.lower()} ...", style="yellow")
+        services = self.app.services.watchable(self.view.topics)
+        if any(not service.read_once and service.watched for service in services):
+            line.append(f"   reading {self.view.title.lower()} ...", style="yellow")
+        for service in services:
             for _host, error in sorted(service.errors.items()):
                 line.append(f"   {error}", style="bold red")
         return line

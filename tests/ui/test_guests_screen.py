@@ -6,6 +6,7 @@ import libvirt
 import pytest
 from textual import events
 
+from kvmtui.app import KvmTuiApp
 from kvmtui.core.model import GuestState
 from kvmtui.screens.confirm import ConfirmScreen
 from kvmtui.screens.guest_config import UndefineDialog
@@ -252,3 +253,17 @@ async def test_autostart_toggles(demo_settings):
         await wait_for(pilot, lambda: guest(app, target.name, target.host).autostart)
         await pilot.press("a")
         await wait_for(pilot, lambda: not guest(app, target.name, target.host).autostart)
+
+
+async def test_the_status_line_says_reading_once_while_the_services_read(demo_settings):
+    """Addresses, agent answers and disk marks all read after the first table: the status
+    line says "reading guests ..." once while any of them has not yet, then not at all."""
+    app = KvmTuiApp(demo_settings)
+    seen: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        while not seen or "reading" in seen[-1]:
+            await pilot.pause(0.02)
+            if app.screen.query("#status"):
+                seen.append(status(app))
+            assert len(seen) < 500, seen[-1]
+    assert all(line.count("reading guests") <= 1 for line in seen)
