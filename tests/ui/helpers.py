@@ -67,7 +67,11 @@ async def fleet_ready(pilot: Pilot, guests: int = 30) -> None:
         rows = app.screen.table.visible_rows()
         return len(rows) >= guests and all(g.virt_type for g in rows)
 
-    await wait_for(pilot, ready, what="the guest table to fill, every definition read")
+    # a generous bound: a loaded CI machine (tests in three processes beside the lab's)
+    # has taken more than 5 s to read a demo fleet's definitions
+    await wait_for(
+        pilot, ready, timeout=20.0, what="the guest table to fill, every definition read"
+    )
 
 
 @asynccontextmanager

@@ -48,7 +48,9 @@ async def test_an_agent_answer_with_an_escape_sequence_shows_as_its_characters(d
         target = next(g for g in app.screen.table.visible_rows() if g.state is GuestState.RUNNING)
         book = app.services.guestinfo
         # laid on after the service's own first round, which would replace it
-        await wait_for(pilot, lambda: book.rounds > 0, what="the first guest-info round")
+        await wait_for(
+            pilot, lambda: book.rounds > 0 and book.read_once, what="the first guest-info round"
+        )
         answer = GuestInfo(
             target.host,
             target.uuid,

@@ -30,7 +30,12 @@ TIER_WEB = ["web-101@kvm01", "proxy-106@kvm01", "proxy-201@kvm02", "web-307@kvm0
 
 
 async def _question(pilot) -> str:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="a question")
+    """The confirmation's text, once it has composed (pushed, a screen is empty a moment)."""
+    await wait_for(
+        pilot,
+        lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.query("#question"),
+        what="a question",
+    )
     return screen_text(pilot.app)
 
 
