@@ -218,7 +218,11 @@ async def test_bad_create_lines_say_why_in_one_line(node_settings, line, said):
 async def test_evacuate_shows_the_plan_and_cancel_moves_nothing(node_settings):
     async with running(node_settings) as (app, pilot):
         await command(pilot, "evacuate kvm1")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmScreen) and app.screen.query("#detail"),
+            what="the plan",
+        )
         assert "Evacuate kvm1: live-migrate 2 guests?" in text_of(
             app.screen.query_one("#question", Static)
         )

@@ -228,7 +228,7 @@ async def test_a_refused_edit_offers_to_edit_again_keeping_the_text(tmp_path, mo
     async with node_app(tmp_path) as (app, pilot):
         await select(pilot, "off@kvm1")
         await pilot.press("enter", "e")  # from the detail screen
-        await wait_for(pilot, lambda: app.screen.query("#question"), what="edit again?")
+        await wait_for(pilot, lambda: app.screen.query("#detail"), what="edit again?")
         assert screen_text(app).count("Edit off again?") == 1
         assert "Not saved:" in screen_text(app)
         assert notifications(app)[0].startswith("edit off on kvm1: ")  # libvirt's words
