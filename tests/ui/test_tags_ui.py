@@ -262,7 +262,10 @@ async def test_anti_keeps_guests_apart_in_the_evacuation_plan_and_says_when_it_c
             await answer_to(pilot, f"tag {ref} anti=trio")
         await wait_for(pilot, lambda: guest(app, "queue-107").tags == ("anti=trio",))
         await pilot.press("colon", *keys("evacuate kvm01"), "enter")
-        text = await _question(pilot)
+        await _question(pilot)
+        # the plan's question, after the dirty-rate measurement's screen
+        await wait_for(pilot, lambda: "queue-107 stays" in screen_text(app), what="the plan")
+        text = screen_text(app)
         pair = [line for line in text.splitlines() if "mail-105 ->" in line or "web-101 ->" in line]
         assert len(pair) == 2 and len({line.split("->")[1].split()[0] for line in pair}) == 2
         assert "queue-107 stays: no host can take it" in text
