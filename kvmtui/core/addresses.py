@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -55,7 +56,7 @@ ALL_SOURCES = tuple(AddressSource)
 _STARTS = (libvirt.VIR_DOMAIN_EVENT_STARTED, libvirt.VIR_DOMAIN_EVENT_RESUMED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Address:
     address: str
     prefix: int | None  # None when no source gave one (ARP never does)
@@ -66,7 +67,7 @@ class Address:
         return f"{self.address}/{self.prefix}" if self.prefix is not None else self.address
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Interface:
     """One guest NIC: its MAC, the names sources gave it (the host's `vnet0` from leases and
     ARP, the guest's own `eth0` from the agent) and its addresses."""
@@ -76,14 +77,14 @@ class Interface:
     addresses: tuple[Address, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     source: AddressSource
     available: bool
     reason: str = ""  # libvirt's words when the source could not answer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestAddresses:
     host: str
     uuid: str
@@ -195,12 +196,23 @@ def _read(dom: libvirt.virDomain, host: str, sources: Iterable[AddressSource]) -
         try:
             answers[source] = dom.interfaceAddresses(source.flag, 0) or {}
         except libvirt.libvirtError as error:
-            statuses.append(SourceStatus(source, False, error.get_error_message() or ""))
+            statuses.append(_status(source, False, error.get_error_message() or ""))
         else:
-            statuses.append(SourceStatus(source, True))
+            statuses.append(_status(source, True))
     if len(answers) < len(statuses):
         dom.isActive()  # raises when the guest or the connection is gone, not just a source
-    return GuestAddresses(host, dom.UUIDString(), dom.name(), merge(answers), tuple(statuses))
+    uuid, name = sys.intern(dom.UUIDString()), sys.intern(dom.name())  # as the poller's
+    return GuestAddresses(host, uuid, name, merge(answers), _statuses(tuple(statuses)))
+
+
+# A round's guests mostly share their sources' outcomes (a lease found, no agent): one
+# object for each outcome and for each set of them, not one per guest.
+_status = functools.lru_cache(maxsize=64)(SourceStatus)
+
+
+@functools.lru_cache(maxsize=64)
+def _statuses(statuses: tuple[SourceStatus, ...]) -> tuple[SourceStatus, ...]:
+    return statuses
 
 
 def _read_host(

@@ -7,6 +7,7 @@ each document once and nothing else) and the hardware views.
 
 from __future__ import annotations
 
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ def _memory_kib(element: ET.Element | None) -> int:
     return round(int(element.text or "0") * _KIB[element.get("unit", "KiB").lower()])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sizes:
     """A guest's memory and vCPUs as its domain XML gives them."""
 
@@ -63,7 +64,7 @@ def sizes(root: ET.Element) -> Sizes:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TableFacts:
     """What the guest table takes from a domain XML."""
 
@@ -76,4 +77,5 @@ class TableFacts:
 def table_facts(xml: str) -> TableFacts:
     root = ET.fromstring(xml)
     tags = read_tags(root) if "<metadata" in xml else ()
-    return TableFacts(root.get("type") or "", _AGENT_CHANNEL in xml, sizes(root), tags)
+    # the type interned: "kvm" or "qemu" on every guest, a string each as parsed
+    return TableFacts(sys.intern(root.get("type") or ""), _AGENT_CHANNEL in xml, sizes(root), tags)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from kvmtui.core.fleet import Fleet
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Filesystem:
     mountpoint: str
     name: str
@@ -46,21 +46,21 @@ class Filesystem:
         return 100.0 * self.used_bytes / self.total_bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestUser:
     name: str
     domain: str = ""
     login_time: float | None = None  # seconds since the epoch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestInterface:
     name: str
     hwaddr: str
     addresses: tuple[str, ...]  # ADDRESS/PREFIX
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestInfo:
     """One guest's agent answer; `reason` (and nothing else) when the agent could not say."""
 

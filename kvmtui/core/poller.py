@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -295,7 +296,7 @@ class _Poll:
     load_read: bool = True  # the load counters were asked for on this tick
 
 
-@dataclass
+@dataclass(slots=True)
 class _Last:
     """A guest as of the previous tick: a fingerprint of its bulk record (a 64-bit hash of
     its values: a record is thousands of bytes, ten thousand of them add up; taken on the
@@ -443,7 +444,8 @@ class Poller:
         new = []
         prints: list[str | int] = []
         for dom, record in raw:
-            uuid, name = dom.UUIDString(), dom.name()
+            # interned: the services that read the guest later keep the same strings
+            uuid, name = sys.intern(dom.UUIDString()), sys.intern(dom.name())
             fingerprint = hash((name, *record.values()))
             records.append((uuid, name, record, fingerprint))
             prints += (uuid, fingerprint)

@@ -16,7 +16,7 @@ from kvmtui.core.model import NO_RATES, GuestRates
 NS_PER_S = 1_000_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestSample:
     """The cumulative counters of one guest at one moment (monotonic seconds)."""
 

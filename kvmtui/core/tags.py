@@ -21,6 +21,7 @@ for it. A tag is one word; `KEY=VALUE` holds one value per key (setting `tier=db
 from __future__ import annotations
 
 import re
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -91,7 +92,10 @@ def read_tags(root: ET.Element) -> tuple[str, ...]:
     found = root.find(f"metadata/{_TAGS}")
     if found is None:
         return ()
-    return tuple(sorted(t.text.strip() for t in found.iter(_TAG) if t.text and t.text.strip()))
+    # interned: a fleet's guests share a few tags, and each parse made its own strings
+    return tuple(
+        sorted(sys.intern(t.text.strip()) for t in found.iter(_TAG) if t.text and t.text.strip())
+    )
 
 
 ET.register_namespace(PREFIX, NAMESPACE)  # written as kvmtui:tags, as libvirt writes it

@@ -61,6 +61,19 @@ _virt_cell = functools.lru_cache(maxsize=16)(virt_text)
 _memory_cell = functools.lru_cache(maxsize=1024)(fmt.kib)
 
 
+@functools.lru_cache(maxsize=256)
+def _count_cell(count: int) -> str:
+    """A count's cell: one string for each count, not one per row."""
+    return str(count or fmt.DASH)
+
+
+def _folded(name: str) -> str:
+    """A name's sort value: the name itself when it has no capitals (most have none);
+    a lowered copy per row, kept with the sort values, came to 0.6 MB at 10,000 guests."""
+    lower = name.lower()
+    return name if lower == name else lower
+
+
 @functools.lru_cache(maxsize=1024)
 def _tags_cell(tags: tuple[str, ...]) -> str:
     """A guest's tags, as `:tag` takes them; one string per distinct set of tags."""
@@ -79,7 +92,7 @@ def _disk_cell(guest: GuestSnapshot) -> str | Text:
 #: address; then the rest. At 80 columns the table scrolls sideways (Right) by whole
 #: columns past the name, which stays (LiveTable `_frozen_width`).
 GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
-    Column("name", "Name", lambda g: g.name, lambda g: g.name.lower(), "N", max_width=24),
+    Column("name", "Name", lambda g: g.name, lambda g: _folded(g.name), "N", max_width=24),
     Column("host", "Host", lambda g: g.host, lambda g: g.host, "H", max_width=12),
     Column("state", "State", lambda g: _STATE_CELLS[g.state], lambda g: g.state.value, "T"),
     Column(
@@ -114,9 +127,7 @@ GUEST_COLUMNS: list[Column[GuestSnapshot]] = [
         "I",
         max_width=15,
     ),
-    Column(
-        "vcpus", "vCPU", lambda g: str(g.vcpus or fmt.DASH), lambda g: g.vcpus, "V", numeric=True
-    ),
+    Column("vcpus", "vCPU", lambda g: _count_cell(g.vcpus), lambda g: g.vcpus, "V", numeric=True),
     Column(
         "disk",
         "Disk r/w",
