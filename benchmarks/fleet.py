@@ -427,6 +427,30 @@ class Idle:
     kb_per_min: float
 
 
+@dataclass
+class Tail:
+    ends_s: float  # the last output before the quiet, in seconds from the launch
+    kb: float
+    cpu_s: float
+
+
+def measure_tail(term: Terminal, quiet: float, limit: float = 120.0) -> Tail:
+    """The start-up tail: from now (the full table on screen) until the terminal has been
+    quiet for `quiet` seconds, what was written and the CPU spent. The idle window comes
+    after it, so it measures idle and not the end of the start."""
+    cpu, out, start = term.cpu_seconds(), term.output_bytes(), time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now - max(term.last_output, start) >= quiet or now - start >= limit:
+            break
+        time.sleep(0.05)
+    return Tail(
+        max(term.last_output, start) - term.started,
+        (term.output_bytes() - out) / 1024,
+        term.cpu_seconds() - cpu,
+    )
+
+
 def measure_idle(term: Terminal, seconds: float) -> Idle:
     cpu, out, start = term.cpu_seconds(), term.output_bytes(), time.monotonic()
     time.sleep(seconds)
@@ -461,6 +485,9 @@ class FleetResult:
     stats_calls_max_host_tick: float
     all_up_s: float  # until the status line counts every host up
     start_cpu_s: float  # CPU-s kvmtui spent until its full table (the last start)
+    tail_ends_s: float  # the terminal's last write after the full table, from the launch
+    tail_kb: float  # written meanwhile
+    tail_cpu_s: float  # spent meanwhile
     fds: int  # open file descriptors while idle
     opens_max_in_flight: int  # the most libvirt opens running at once (the last start)
     open_failures: int  # libvirt opens refused or failed (the last start)
@@ -634,8 +661,9 @@ def measure_fleet(
         opened = _read_counts(counts)
         profile_path = ""
         try:
-            # Two ticks for the first rates to appear (a change the user sees), then quiet.
-            time.sleep(2 * refresh + 1)
+            # The first rates (two ticks), the definitions and the addresses: until the
+            # terminal is quiet for longer than two ticks.
+            tail = measure_tail(term, quiet=2 * refresh + 1)
             before = _read_counts(counts)
             spy = None
             if profile:
@@ -712,6 +740,9 @@ def measure_fleet(
             max(per_tick),
             all_up,
             start_cpu,
+            tail.ends_s,
+            tail.kb,
+            tail.cpu_s,
             fds,
             opened.get("max_in_flight", 0),
             sum(opened.get("open_failures", {}).values()),
@@ -820,6 +851,13 @@ def report(run: Run) -> str:
                 f"{f.all_up_s / f.raw_open_s:.1f}x raw open" if f.raw_open_s else "",
             ),
             _row("CPU until the full table", f.start_cpu_s, "CPU-s", ""),
+            _row(
+                "start-up tail: last write at",
+                f.tail_ends_s,
+                "s",
+                "<= first rows + 10 s" if big or many else "",
+                f"{f.tail_kb:.0f} KB, {f.tail_cpu_s:.2f} CPU-s after the full table",
+            ),
             _row(
                 "libvirt opens in flight, at most",
                 f.opens_max_in_flight,
