@@ -80,6 +80,8 @@ class Fleet(Publisher):
         self._snapshot: FleetSnapshot | None = None
         self._notice_pending = False
         self._frozen: set[str] = set()  # hosts whose first table was frozen (see below)
+        self._notifying = False  # a notice is being handed out (see readable_hosts)
+        self._readable: dict[bool, tuple[str, ...]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._context: contextvars.Context | None = None
 
@@ -171,9 +173,31 @@ class Fleet(Publisher):
 
     def _notify(self) -> None:
         self._notice_pending = False
-        self._note_first_tables()
-        self._freeze_long_lived()
-        self.publish()
+        self._notifying = True
+        try:
+            self._note_first_tables()
+            self._freeze_long_lived()
+            self.publish()
+        finally:
+            self._notifying = False
+            self._readable.clear()
+
+    def readable_hosts(self, after_definitions: bool) -> tuple[str, ...]:
+        """The hosts a service can read now: connected and, with `after_definitions`,
+        with every guest described. While a notice is handed out the answer is kept: each
+        watched service asks at every notice, and their passes over a thousand hosts were
+        a tenth of the loop's time while the hosts connected."""
+        known = self._readable.get(after_definitions)
+        if known is not None:
+            return known
+        names = tuple(
+            name
+            for name, host in self._hosts.items()
+            if host.connected and (not after_definitions or host.poller.described_all)
+        )
+        if self._notifying:
+            self._readable[after_definitions] = names
+        return names
 
     def _note_first_tables(self) -> None:
         if self._first_tables.is_set():
@@ -205,11 +229,7 @@ class Fleet(Publisher):
         traceback) may become cyclic garbage, which frozen would never be freed."""
         if len(self._frozen) == len(self._hosts):
             return  # every host's first table is frozen: nothing left to look for
-        up = {
-            name
-            for name, host in self._hosts.items()
-            if host.connected and host.poller.described_all
-        }
+        up = set(self.readable_hosts(after_definitions=True))
         if not up <= self._frozen:
             gc.freeze()
             self._frozen |= up

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
+from uuid import UUID
 
 import libvirt
 
@@ -354,6 +355,8 @@ class Poller:
         self._unread: dict[str, libvirt.virDomain] = {}
         self._reading: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The last tick's guests' UUIDs, as text by their 16 bytes (see _poll_blocking).
+        self._uuid_texts: dict[bytes, str] = {}
         self.ticks = 0
 
     @property
@@ -443,14 +446,21 @@ class Poller:
         described: dict[str, _Described] = {}
         new = []
         prints: list[str | int] = []
+        # A UUID as text from libvirt (UUIDString) cost 2 us a guest and tick, a sixth of
+        # the idle CPU at 10,000 guests; its 16 bytes cost half, and their text is kept.
+        known, uuid_texts = self._uuid_texts, {}
         for dom, record in raw:
+            raw_uuid = dom.UUID()
+            uuid = known.get(raw_uuid) or sys.intern(str(UUID(bytes=raw_uuid)))
+            uuid_texts[raw_uuid] = uuid
             # interned: the services that read the guest later keep the same strings
-            uuid, name = sys.intern(dom.UUIDString()), sys.intern(dom.name())
+            name = sys.intern(dom.name())
             fingerprint = hash((name, *record.values()))
             records.append((uuid, name, record, fingerprint))
             prints += (uuid, fingerprint)
             if uuid not in self._described or uuid in self._pending_describe:
                 new.append((uuid, name, dom, record))
+        self._uuid_texts = uuid_texts
         flags = _Flags.read(conn) if len(new) >= _LIST_FLAGS_FROM else None
         for uuid, name, dom, record in new:
             with contextlib.suppress(libvirt.libvirtError):

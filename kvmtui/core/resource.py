@@ -97,11 +97,6 @@ class ResourceService(Publisher, Generic[R]):
         """An event of one of `EVENTS`: by default its host is read again soon."""
         self.refresh_soon([event.host])
 
-    def ready(self, host: Host) -> bool:
-        """Whether `host` can be read now: connected (and its guests described, with
-        AFTER_DEFINITIONS)."""
-        return host.connected and (not self.AFTER_DEFINITIONS or host.poller.described_all)
-
     # ---- what the views and verbs use ---------------------------------------------------
 
     def readings(self) -> list[R]:
@@ -169,9 +164,10 @@ class ResourceService(Publisher, Generic[R]):
 
     # ---- inside -------------------------------------------------------------------------
 
-    def _connected_names(self) -> list[str]:
-        """The hosts that can be read now (`ready`)."""
-        return [h.name for h in self.fleet.hosts if self.ready(h)]
+    def _connected_names(self) -> tuple[str, ...]:
+        """The hosts that can be read now: connected (and their guests described, with
+        AFTER_DEFINITIONS)."""
+        return self.fleet.readable_hosts(self.AFTER_DEFINITIONS)
 
     def _since_round(self) -> float:
         return asyncio.get_running_loop().time() - self._round_at

@@ -148,6 +148,9 @@ class Lane(concurrent.futures.Executor):
         self.queue: deque[_Job] = deque()  # calls waiting
         self.running = 0
         self.served = False  # a call of this lane has run to its end
+        #: In the pool's ready queue: a flag, where asking the queue scanned it, a thousand
+        #: lanes long when a thousand hosts tick on one beat.
+        self.ready = False
         self.closed = False
 
     def submit(
@@ -296,16 +299,18 @@ class Workers:
             lane.closed = True
             dropped = list(lane.queue)
             lane.queue.clear()
-            if lane in self._ready:
+            if lane.ready:
                 self._ready.remove(lane)
+                lane.ready = False
         for job in dropped:
             job.cancel()
 
     # ---- inside the lock ----------------------------------------------------------------
 
     def _mark_ready(self, lane: Lane) -> None:
-        if lane.queue and lane.running < LANE_LIMIT and lane not in self._ready:
+        if lane.queue and lane.running < LANE_LIMIT and not lane.ready:
             self._ready.append(lane)
+            lane.ready = True
             if self._watch_asleep:
                 self._watch_asleep = False
                 self._watch_wake.notify()
@@ -347,6 +352,7 @@ class Workers:
             self._ready.appendleft(served)
         while self._ready:
             lane = self._ready.popleft()
+            lane.ready = False
             if not lane.queue or lane.running >= LANE_LIMIT:
                 continue
             job = lane.queue.popleft()

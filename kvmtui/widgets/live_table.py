@@ -528,14 +528,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         segments = list(line.render(self.app.console))
         return Strip(Segment.apply_style(segments, post_style=None, style=self.rich_style))
 
-    def _strip(self, cells: list[Cell], style: Style) -> Strip:
+    def _strip(self, cells: Sequence[Cell], style: Style) -> Strip:
         key = (style, tuple(self._widths), *map(_cache_key, cells))
         strip = self._lines.get(key)
         if strip is None:
             strip = self._lines[key] = self._lay_out(cells, style)
         return strip
 
-    def _lay_out(self, cells: list[Cell], style: Style) -> Strip:
+    def _lay_out(self, cells: Sequence[Cell], style: Style) -> Strip:
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
         for cell, width, numeric in zip(cells, self._widths, self._numeric(), strict=True):
@@ -554,10 +554,10 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         ]
         return [Text(" "), *labels] if self._markable else labels
 
-    def _row_texts(self, key: str) -> list[Cell]:
+    def _row_texts(self, key: str) -> Sequence[Cell]:
         cells = self._cells[key]
         if self._markable:
-            return [MARK if key in self.marks else " ", *cells]
+            return (MARK if key in self.marks else " ", *cells)
         return cells
 
     @property
