@@ -69,7 +69,7 @@ class Fleet(Publisher):
                 self._changed,
                 self._event,
                 prompts,
-                later=self._first_tables.wait,
+                first_tables=self._first_tables,
                 load_seen=self.host_load_seen,
                 opens=self.opens,
                 beat_offset=beat_offset(index, len(specs), refresh),

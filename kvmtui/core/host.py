@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import libvirt
@@ -41,14 +41,15 @@ class Host:
         on_change: Callable[[], None],
         on_event: Callable[[DomainEvent], None],
         prompts: ssh.SshPrompts | None = None,
-        later: Callable[[], Awaitable[object]] | None = None,
+        first_tables: asyncio.Event | None = None,
         load_seen: Callable[[], bool] | None = None,
         opens: asyncio.Semaphore | None = None,
         beat_offset: float = 0.0,
     ) -> None:
-        """`later` is awaited before reads that can wait; `load_seen()` says whether a view
-        shows the host's load (see Poller); `opens` is the fleet's gate for opening
-        connections (see core/connection.py); `beat_offset` its beat's (see Poller)."""
+        """`first_tables` is set once the fleet's first tables are in and `load_seen()`
+        says whether a view shows the host's load (see Poller); `opens` is the fleet's gate
+        for opening connections (see core/connection.py); `beat_offset` its beat's (see
+        Poller)."""
         self.spec = spec
         self.name = spec.name
         self.refresh = refresh
@@ -70,7 +71,7 @@ class Host:
             self.run,
             self._changed,
             on_event,
-            later,
+            first_tables,
             load_seen,
             beat_offset,
         )
