@@ -313,7 +313,7 @@ class KvmTuiApp(NeverCrash):
         self.push_screen(DisplayScreen(guest, open_now))
 
     def open_cpu_map(self, host: str) -> None:
-        """`p` on the hosts list: physical CPUs against the guests' vCPUs."""
+        """`k` on the hosts list: physical CPUs against the guests' vCPUs."""
         from kvmtui.screens import cpumap
 
         cpumap.open_cpu_map(self, host)
